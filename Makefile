@@ -1,0 +1,35 @@
+# One entry point for people and CI. `make run` and `make test` work on a fresh clone with
+# only Python 3.11+: the first call creates .venv and installs the project with its dev extras.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run test golden lint proto bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/sector-credit-server
+
+test: install
+	$(BIN)/python -m pytest -q
+
+golden: install
+	$(BIN)/scorecard-test
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/buf lint protos
+
+proto: install
+	$(BIN)/python protos/generate.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

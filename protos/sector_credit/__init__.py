@@ -1,0 +1,1 @@
+"""Sector credit evaluation service: transparent, point-based credit grades over gRPC."""
