@@ -1,0 +1,18 @@
+"""The built-in sector scorecards: a plugin like any third party's, loaded through the
+`sector_credit` entry-point group. The scorecards are the TOML files beside this module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sector_credit.plugins import hookimpl
+
+FOLDER = Path(__file__).parent
+
+
+@hookimpl
+def register_scorecards(register: Callable[[Any], None]) -> None:
+    for path in sorted(FOLDER.glob("*.toml")):
+        register(path)

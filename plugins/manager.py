@@ -1,0 +1,43 @@
+"""The one place that builds the plugin manager (a factory, not a global: each test builds its own)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pluggy
+
+from . import hookspecs
+
+ENTRY_POINT_GROUP = hookspecs.PROJECT
+
+
+def get_plugin_manager(
+    blocked: Iterable[str] = (),
+    extra_plugins: Iterable[tuple[object, str]] = (),
+    load_entrypoints: bool = True,
+) -> pluggy.PluginManager:
+    """A plugin manager with the hookspecs, the entry-point plugins (built-ins included: they
+    register through the same group) and `extra_plugins` as (plugin, name) pairs.
+
+    `blocked` names plugins (entry-point names, or names given in `extra_plugins`) that are
+    not loaded. Unknown hook implementations fail here (`check_pending`), at start-up.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for name in blocked:
+        pm.set_blocked(name)
+    if load_entrypoints:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    for plugin, name in extra_plugins:
+        if not pm.is_blocked(name):
+            pm.register(plugin, name=name)
+    pm.check_pending()
+    return pm
+
+
+def plugin_names(pm: pluggy.PluginManager) -> list[str]:
+    """Names of the registered plugins, for logs and diagnostics."""
+    return sorted(name for name, plugin in pm.list_name_plugin() if plugin is not None)
+
+
+__all__ = ["ENTRY_POINT_GROUP", "get_plugin_manager", "plugin_names"]

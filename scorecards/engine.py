@@ -1,0 +1,580 @@
+"""The engine: a scorecard is compiled once into plain Python closures, then evaluated.
+
+`compile_scorecard(card)` returns a `CompiledScorecard`; its `evaluate` validates every
+indicator (collecting every problem into one `InvalidInput`), scores the rules, applies group
+floors and ceilings, grades, applies overrides and explains the result. Semantics: SCORECARDS.md §1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Callable, Mapping
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from .loader import indicator_domain
+from .model import (
+    AllOf,
+    AnyOf,
+    Compare,
+    Condition,
+    DateTest,
+    EffectKind,
+    EvaluationResult,
+    FieldViolation,
+    FiredOverride,
+    Grade,
+    GroupTotal,
+    Indicator,
+    IndicatorType,
+    IndicatorValue,
+    InvalidInput,
+    Line,
+    Not,
+    Override,
+    ReasonCode,
+    Rule,
+    RuleKind,
+    Scorecard,
+    Subject,
+    SubjectKind,
+)
+from .subject_ids import normalize, resident_id_problem, uscc_problem
+
+Q2 = Decimal("0.01")
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+MAX_REASON_RULES = 4
+
+Values = dict[str, IndicatorValue]
+# (value, None) when valid, (None, reason) when not
+Validator = Callable[[object], tuple[Any, str | None]]
+# the context an override condition sees: values, group totals before cut, score, as_of
+Predicate = Callable[[Values, dict[str, Decimal], Decimal | None, dt.date], bool]
+
+SubjectIdCheck = Callable[[str], str | None]
+SUBJECT_ID_CHECKS: dict[SubjectKind, SubjectIdCheck] = {
+    SubjectKind.PERSON: resident_id_problem,
+    SubjectKind.ORGANIZATION: uscc_problem,
+}
+
+
+def q2(x: Decimal) -> Decimal:
+    return x.quantize(Q2, rounding=ROUND_HALF_UP)
+
+
+def add_years(d: dt.date, years: int) -> dt.date:
+    """d plus whole years; 29 February becomes 28 February in a common year."""
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:
+        return d.replace(year=d.year + years, day=28)
+
+
+# --------------------------------------------------------------------------------------------
+# Indicator validation
+
+
+def _to_decimal(x: object) -> Decimal | None:
+    if type(x) is Decimal:
+        return x if x.is_finite() else None
+    if type(x) is int:
+        return Decimal(x)
+    if type(x) is float:
+        d = Decimal(repr(x))  # the shortest repr: 0.15 stays 0.15
+        return d if d.is_finite() else None
+    if type(x) is str:
+        try:
+            d = Decimal(x.strip())
+        except InvalidOperation:
+            return None
+        return d if d.is_finite() else None
+    return None
+
+
+def _numeric_validator(ind: Indicator) -> Validator:
+    dom = indicator_domain(ind)
+    lo, hi = dom.low, dom.high
+    is_count = ind.type is IndicatorType.COUNT
+    bounds = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else '+inf'}]"
+    what = {"count": "a whole number ≥ 0", "percent": "a number within [0, 100]"}.get(
+        ind.type.value, "a number")
+
+    def validate(x: object) -> tuple[Any, str | None]:
+        if type(x) is int and is_count:
+            if x < 0:
+                return None, f"a count is a whole number ≥ 0, not {x}"
+            if hi is not None and x > hi:
+                return None, f"{x} is above the maximum {hi}"
+            return x, None
+        if isinstance(x, bool):
+            return None, f"expected {what}, not a flag"
+        d = _to_decimal(x)
+        if d is None:
+            if isinstance(x, (float, Decimal)) or (isinstance(x, str) and x.strip().lower().lstrip("+-") in ("nan", "inf", "infinity", "snan")):
+                return None, f"expected {what}, not {x} (NaN and Infinity are not numbers here)"
+            return None, f"expected {what}, not {x!r}"
+        if is_count:
+            if d != d.to_integral_value():
+                return None, f"a count is a whole number, not {x}"
+            d = int(d)  # type: ignore[assignment]
+        if (lo is not None and d < lo) or (hi is not None and d > hi):
+            return None, f"{x} is outside {bounds}"
+        return d, None
+
+    return validate
+
+
+def _flag_validator(ind: Indicator) -> Validator:
+    def validate(x: object) -> tuple[Any, str | None]:
+        if x is True or x is False:
+            return x, None
+        return None, f"expected true or false, not {x!r}"
+
+    return validate
+
+
+def _choice_validator(ind: Indicator) -> Validator:
+    choices = frozenset(ind.choices)
+    listed = ", ".join(ind.choices)
+
+    def validate(x: object) -> tuple[Any, str | None]:
+        if type(x) is str and x in choices:
+            return x, None
+        return None, f"{x!r} is not one of: {listed}"
+
+    return validate
+
+
+def _date_validator(ind: Indicator) -> Validator:
+    def validate(x: object) -> tuple[Any, str | None]:
+        if type(x) is dt.date:
+            return x, None
+        if type(x) is str:
+            try:
+                return dt.date.fromisoformat(x.strip()), None
+            except ValueError:
+                pass
+        return None, f"expected a date (YYYY-MM-DD), not {x!r}"
+
+    return validate
+
+
+_VALIDATORS: dict[IndicatorType, Callable[[Indicator], Validator]] = {
+    IndicatorType.COUNT: _numeric_validator,
+    IndicatorType.NUMBER: _numeric_validator,
+    IndicatorType.PERCENT: _numeric_validator,
+    IndicatorType.FLAG: _flag_validator,
+    IndicatorType.CHOICE: _choice_validator,
+    IndicatorType.DATE: _date_validator,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Conditions
+
+
+def _num(v: object) -> Decimal:
+    return v if type(v) is Decimal else Decimal(v)  # type: ignore[arg-type]
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "in": lambda a, b: a in b,
+}
+
+
+def compile_condition(cond: Condition) -> Predicate:
+    if isinstance(cond, AllOf):
+        parts = [compile_condition(c) for c in cond.items]
+        return lambda v, g, s, a: all(p(v, g, s, a) for p in parts)
+    if isinstance(cond, AnyOf):
+        parts = [compile_condition(c) for c in cond.items]
+        return lambda v, g, s, a: any(p(v, g, s, a) for p in parts)
+    if isinstance(cond, Not):
+        inner = compile_condition(cond.item)
+        return lambda v, g, s, a: not inner(v, g, s, a)
+    if isinstance(cond, DateTest):
+        name, years = cond.indicator, cond.years
+        if cond.test == "within_years":
+            def within(v: Values, g: dict[str, Decimal], s: Decimal | None, a: dt.date) -> bool:
+                d = v.get(name)
+                return d is not None and d <= a < add_years(d, years)  # type: ignore[operator, arg-type]
+            return within
+        if cond.test == "after_as_of":
+            return lambda v, g, s, a: (d := v.get(name)) is not None and d > a  # type: ignore[operator]
+        return lambda v, g, s, a: (d := v.get(name)) is not None and d <= a  # type: ignore[operator]
+    assert isinstance(cond, Compare)
+    op = _COMPARE[cond.op]
+    target = cond.value
+    kind = cond.ref[0]
+    if kind == "indicator":
+        name = cond.ref[1]
+        if isinstance(target, Decimal) or (isinstance(target, tuple) and target and isinstance(target[0], Decimal)):
+            return lambda v, g, s, a: (x := v.get(name)) is not None and op(_num(x), target)
+        return lambda v, g, s, a: (x := v.get(name)) is not None and op(x, target)
+    if kind == "sum":
+        names = cond.ref[1:]
+        return lambda v, g, s, a: op(sum((_num(v[n]) for n in names), ZERO), target)
+    if kind == "group":
+        gid = cond.ref[1]
+        return lambda v, g, s, a: op(g[gid], target)
+    return lambda v, g, s, a: s is not None and op(s, target)
+
+
+def describe_condition(cond: Condition) -> str:
+    """A condition as readable text, e.g. `all(category = dangerous_goods, …)`."""
+    if isinstance(cond, AllOf):
+        return "all(" + ", ".join(describe_condition(c) for c in cond.items) + ")"
+    if isinstance(cond, AnyOf):
+        return "any(" + ", ".join(describe_condition(c) for c in cond.items) + ")"
+    if isinstance(cond, Not):
+        return "not(" + describe_condition(cond.item) + ")"
+    if isinstance(cond, DateTest):
+        if cond.test == "within_years":
+            return f"{cond.indicator} within {cond.years} years before as_of"
+        return f"{cond.indicator} {'after' if cond.test == 'after_as_of' else 'on or before'} as_of"
+    ref = {"indicator": lambda r: r[1], "sum": lambda r: " + ".join(r[1:]),
+           "group": lambda r: f"group.{r[1]}", "score": lambda r: "score"}[cond.ref[0]](cond.ref)
+    val = cond.value
+    if isinstance(val, tuple):
+        text = "[" + ", ".join(_fmt(x) for x in val) + "]"
+    else:
+        text = _fmt(val)
+    return f"{ref} {cond.op} {text}"
+
+
+def _fmt(x: object) -> str:
+    if x is True:
+        return "true"
+    if x is False:
+        return "false"
+    return str(x)
+
+
+# --------------------------------------------------------------------------------------------
+# Rules
+
+
+RuleFn = Callable[[Values], Decimal]
+
+
+def _band_points(rule: Rule, bands: tuple[Any, ...]) -> Callable[[Decimal], Decimal]:
+    ranges = [(b.range, b.points) for b in bands]
+
+    def points(x: Decimal) -> Decimal:
+        for rng, pts in ranges:
+            if rng.contains(x):
+                return pts
+        # the loader proved the bands cover the domain; reaching here is a bug
+        raise AssertionError(f"rule {rule.id}: no band holds {x}")
+
+    return points
+
+
+def _rule_fn(rule: Rule, ind: Indicator) -> tuple[RuleFn, Decimal | None]:
+    """The rule's scoring function and its best possible points (None: unbounded)."""
+    name = rule.indicator
+    dom = indicator_domain(ind) if ind.type in (IndicatorType.COUNT, IndicatorType.NUMBER, IndicatorType.PERCENT) else None
+    kind = rule.kind
+    if kind is RuleKind.PER_UNIT:
+        pts = rule.points
+        assert pts is not None and dom is not None
+        edge = dom.high if pts > 0 else dom.low
+        best = None if edge is None else pts * edge
+        return (lambda v: pts * v[name]), best  # type: ignore[operator]
+    if kind is RuleKind.BANDS:
+        bp = _band_points(rule, rule.bands)
+        return (lambda v: bp(v[name])), max(b.points for b in rule.bands)  # type: ignore[arg-type]
+    if kind is RuleKind.FLAG:
+        pts, when = rule.points, rule.when
+        assert pts is not None
+        return (lambda v: pts if v[name] is when else ZERO), max(pts, ZERO)
+    if kind is RuleKind.CHOICE:
+        table = dict(rule.choice_points)
+        best_c = max([*table.values(), *([ZERO] if len(table) < len(ind.choices) else [])])
+        return (lambda v: table.get(v[name], ZERO)), best_c  # type: ignore[arg-type]
+    if kind is RuleKind.DIRECT:
+        assert dom is not None
+        return (lambda v: _num(v[name])), dom.high
+    # weighted: a 0-100 score times the weight in percent
+    w = rule.weight
+    assert w is not None
+    factor = w / HUNDRED
+    if ind.type is IndicatorType.CHOICE:
+        table = dict(rule.choice_points)
+        best_s = max([*table.values(), *([ZERO] if len(table) < len(ind.choices) else [])])
+        return (lambda v: table.get(v[name], ZERO) * factor), best_s * factor  # type: ignore[arg-type]
+    if ind.type is IndicatorType.FLAG:
+        assert rule.flag_points is not None
+        t, f = rule.flag_points
+        return (lambda v: (t if v[name] is True else f) * factor), max(t, f) * factor
+    if rule.bands:
+        bp = _band_points(rule, rule.bands)
+        return (lambda v: bp(v[name]) * factor), max(b.points for b in rule.bands) * factor  # type: ignore[arg-type]
+    assert dom is not None and dom.high is not None
+    return (lambda v: _num(v[name]) * factor), dom.high * factor
+
+
+# --------------------------------------------------------------------------------------------
+# The compiled scorecard
+
+
+class CompiledScorecard:
+    """A scorecard turned into closures once; `evaluate` is the hot path."""
+
+    def __init__(self, card: Scorecard, id_schemes: Mapping[str, SubjectIdCheck] | None = None):
+        self.card = card
+        self._id_schemes = id_schemes if id_schemes is not None else {}
+        self.id = card.id
+        self.version = card.version
+        self.digest = card.digest
+        self._inds = [(i.name, _VALIDATORS[i.type](i), i) for i in card.indicators]
+        self._names = frozenset(i.name for i in card.indicators)
+        self._required_when = [
+            (i.name, compile_condition(i.required_when), _describe_required_when(i))
+            for i in card.indicators if i.required_when is not None
+        ]
+        self._past = [i.name for i in card.indicators if i.past]
+        inds = {i.name: i for i in card.indicators}
+        self._rules: list[tuple[Rule, RuleFn, Decimal | None]] = []
+        for r in card.rules:
+            fn, best = _rule_fn(r, inds[r.indicator])
+            self._rules.append((r, fn, None if best is None else q2(best)))
+        self._groups = card.groups
+        self._overrides = [(o, compile_condition(o.when)) for o in card.overrides]
+        self._grade_rank = {g.code: i for i, g in enumerate(card.grades)}
+        self._scoring_grades = [g for g in card.grades if g.min_score is not None]
+        scoring_ranks = [i for i, g in enumerate(card.grades) if g.min_score is not None]
+        self._lowest_scoring_rank = scoring_ranks[-1] if scoring_ranks else len(card.grades) - 1
+        self._default_grade = card.grade(card.default_grade) if card.default_grade else None
+        self._id_check = SUBJECT_ID_CHECKS.get(card.subject_kind)
+
+    # -- validation ---------------------------------------------------------------------
+
+    def validate(self, subject: Subject, indicators: Mapping[str, object], as_of: dt.date) -> tuple[Subject, Values]:
+        """Check the subject and every indicator; raise InvalidInput listing every problem."""
+        problems: list[FieldViolation] = []
+        subject = self._check_subject(subject, problems)
+        values: Values = {}
+        names = self._names
+        for key in indicators:
+            if key not in names:
+                close = difflib.get_close_matches(str(key), names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(FieldViolation(f"indicators.{key}", f"not an indicator of {self.id}{hint}"))
+        for name, validate, ind in self._inds:
+            raw = indicators.get(name)
+            if raw is None:
+                if ind.default is not None:
+                    values[name] = ind.default
+                elif ind.required:
+                    problems.append(FieldViolation(f"indicators.{name}", f"required {ind.type.value} indicator is missing"))
+                continue
+            value, why = validate(raw)
+            if why is None:
+                values[name] = value
+            else:
+                problems.append(FieldViolation(f"indicators.{name}", why))
+        for name in self._past:
+            d = values.get(name)
+            if d is not None and d > as_of:  # type: ignore[operator]
+                problems.append(FieldViolation(f"indicators.{name}", f"{d} is after as_of {as_of}: this date must be in the past"))
+        for name, pred, text in self._required_when:
+            if name not in values and pred(values, {}, None, as_of):
+                if not any(p.field == f"indicators.{name}" for p in problems):
+                    problems.append(FieldViolation(f"indicators.{name}", f"required when {text}"))
+        if problems:
+            raise InvalidInput(problems)
+        return subject, values
+
+    def _check_subject(self, subject: Subject, problems: list[FieldViolation]) -> Subject:
+        if subject.kind is not self.card.subject_kind:
+            problems.append(FieldViolation(
+                "subject.kind", f"{self.id} evaluates a {self.card.subject_kind.value}, not a {subject.kind.value if isinstance(subject.kind, SubjectKind) else subject.kind}"))
+            return subject
+        sid = normalize(subject.id)
+        if not sid:
+            problems.append(FieldViolation("subject.id", "required"))
+            return subject
+        check = self._id_check
+        for prefix, scheme in self._id_schemes.items():
+            if sid.startswith(prefix):
+                check = scheme
+                break
+        if check is not None:
+            why = check(sid)
+            if why is not None:
+                problems.append(FieldViolation("subject.id", why))
+        if sid != subject.id:
+            return Subject(subject.kind, sid, subject.display_name)
+        return subject
+
+    # -- evaluation ---------------------------------------------------------------------
+
+    def evaluate(self, subject: Subject, indicators: Mapping[str, object], as_of: dt.date) -> EvaluationResult:
+        subject, values = self.validate(subject, indicators, as_of)
+        return self.score(subject, values, as_of)
+
+    def score(self, subject: Subject, values: Values, as_of: dt.date) -> EvaluationResult:
+        """Score validated values (from `validate`)."""
+        card = self.card
+        # 1. rule points, grouped
+        raw_points: list[Decimal] = []
+        group_raw: dict[str, Decimal] = {g.id: ZERO for g in self._groups}
+        ungrouped = ZERO
+        for rule, fn, _best in self._rules:
+            p = q2(fn(values))
+            raw_points.append(p)
+            if rule.group is None:
+                ungrouped += p
+            else:
+                group_raw[rule.group] += p
+        # 2. group floors and ceilings; the cut is taken from the later lines
+        final_points = list(raw_points)
+        group_totals: list[GroupTotal] = []
+        group_sum = ZERO
+        for g in self._groups:
+            before = group_raw[g.id]
+            total = before
+            if g.floor is not None and total < g.floor:
+                total = g.floor
+            if g.ceiling is not None and total > g.ceiling:
+                total = g.ceiling
+            if total != before:
+                self._take_cut(g.id, total - before, final_points)
+            group_totals.append(GroupTotal(g.id, g.title, before, total, g.floor, g.ceiling))
+            group_sum += total
+        lines = tuple(
+            Line(rule.id, rule.title, rule.group, ((rule.indicator, values.get(rule.indicator)),),
+                 final_points[i], rule.provenance,
+                 raw_points[i] if final_points[i] != raw_points[i] else None, best)
+            for i, (rule, _fn, best) in enumerate(self._rules)
+        )
+        # 3. score and the grade it gives
+        score: Decimal | None = None
+        if card.base is not None:
+            score = card.base + group_sum + ungrouped
+            if card.score_min is not None and score < card.score_min:
+                score = card.score_min
+            if card.score_max is not None and score > card.score_max:
+                score = card.score_max
+            score = q2(score)
+            grade = self._grade_for(score)
+        else:
+            assert self._default_grade is not None
+            grade = self._default_grade
+        score_grade = grade
+        # 4. overrides: downgrades, then caps, then forces
+        fired: list[tuple[Override, dt.date | None]] = []
+        for o, pred in self._overrides:
+            if pred(values, group_raw, score, as_of):
+                fired.append((o, self._until(o, values)))
+        rank = self._grade_rank
+        grades = card.grades
+        final_rank = rank[grade.code]
+        forced = False
+        capped_at_final = False
+        if fired:
+            steps = sum(o.steps for o, _ in fired if o.effect is EffectKind.DOWNGRADE)
+            if steps:
+                final_rank = max(final_rank, min(final_rank + steps, self._lowest_scoring_rank))
+            caps = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.CAP]  # type: ignore[index]
+            if caps:
+                final_rank = max(final_rank, max(caps))
+                capped_at_final = max(caps) == final_rank
+            forces = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.FORCE]  # type: ignore[index]
+            if forces:
+                final_rank = max(forces)
+                forced = True
+            grade = grades[final_rank]
+        until = self._reported_until(fired, forced)
+        # 5. how far to the next better grade
+        ptn: Decimal | None = None
+        next_grade: str | None = None
+        if score is not None and not forced and not capped_at_final and grade is score_grade:
+            better = [g for g in self._scoring_grades if g.min_score is not None and g.min_score > score]  # type: ignore[operator]
+            if better:
+                nxt = better[-1]
+                next_grade = nxt.code
+                ptn = q2(nxt.min_score - score)  # type: ignore[operator]
+        # 6. reasons: the overrides first, then the rules that lost most against their best
+        reasons = [ReasonCode(o.id, "override", o.title) for o, _ in fired]
+        losses = []
+        for i, (rule, _fn, best) in enumerate(self._rules):
+            if best is not None:
+                lost = best - final_points[i]
+                if lost > 0:
+                    losses.append((-lost, i, rule, lost))
+        losses.sort(key=lambda t: (t[0], t[1]))
+        reasons.extend(ReasonCode(r.id, "rule", r.title, lost) for _, _, r, lost in losses[:MAX_REASON_RULES])
+        return EvaluationResult(
+            scorecard_id=card.id, version=card.version, digest=card.digest, subject=subject,
+            as_of=as_of, indicators=values, score=score,
+            score_grade=score_grade.code if score is not None else None, grade=grade,
+            lines=lines, groups=tuple(group_totals),
+            overrides=tuple(FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, u, o.provenance) for o, u in fired),
+            until=until, reasons=tuple(reasons), points_to_next_grade=ptn, next_grade=next_grade,
+        )
+
+    def _take_cut(self, group_id: str, cut: Decimal, points: list[Decimal]) -> None:
+        """Remove `cut` (negative: points above a ceiling; positive: below a floor) from the
+        group's lines of the same sign as the excess, last line first."""
+        remaining = cut
+        for i in range(len(self._rules) - 1, -1, -1):
+            if remaining == 0:
+                break
+            if self._rules[i][0].group != group_id:
+                continue
+            p = points[i]
+            if remaining > 0 and p < 0:
+                take = min(remaining, -p)
+                points[i] = p + take
+                remaining -= take
+            elif remaining < 0 and p > 0:
+                take = min(-remaining, p)
+                points[i] = p - take
+                remaining += take
+
+    def _grade_for(self, score: Decimal) -> Grade:
+        for g in self._scoring_grades:
+            if g.min_score <= score:  # type: ignore[operator]
+                return g
+        return self._scoring_grades[-1]
+
+    @staticmethod
+    def _until(o: Override, values: Values) -> dt.date | None:
+        if o.until is None:
+            return None
+        d = values.get(o.until.indicator)
+        if d is None:
+            return None
+        return add_years(d, o.until.years)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _reported_until(fired: list[tuple[Override, dt.date | None]], forced: bool) -> dt.date | None:
+        """The latest `until` of the deciding overrides (the forces if any fired, else all);
+        an override with no end beats any date."""
+        if not fired:
+            return None
+        deciding = [u for o, u in fired if o.effect is EffectKind.FORCE] if forced else [u for _, u in fired]
+        if any(u is None for u in deciding):
+            return None
+        return max(deciding)  # type: ignore[type-var]
+
+
+def _describe_required_when(ind: Indicator) -> str:
+    assert ind.required_when is not None
+    return describe_condition(ind.required_when)
+
+
+def compile_scorecard(card: Scorecard, id_schemes: Mapping[str, SubjectIdCheck] | None = None) -> CompiledScorecard:
+    """Compile once; `id_schemes` (prefix -> check) is read at evaluation time, so schemes
+    registered later by plugins apply."""
+    return CompiledScorecard(card, id_schemes)

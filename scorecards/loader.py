@@ -1,0 +1,788 @@
+"""Load and validate scorecard TOML files (format: docs/scorecard-format.md).
+
+Every problem is collected and reported together as `file: path: reason`; a scorecard is
+either loaded whole or refused with `InvalidScorecard`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .intervals import coverage_problems, parse_interval
+from .model import (
+    AllOf,
+    AnyOf,
+    Band,
+    Compare,
+    Condition,
+    DateTest,
+    DefinitionProblem,
+    EffectKind,
+    GoldenCase,
+    Grade,
+    Group,
+    Indicator,
+    IndicatorType,
+    Interval,
+    InvalidScorecard,
+    Not,
+    Override,
+    Provenance,
+    ProvenanceTag,
+    Rule,
+    RuleKind,
+    Scorecard,
+    SubjectKind,
+    Title,
+    Until,
+)
+
+ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+HUNDRED = Decimal(100)
+OPS = {"=": "=", "==": "=", "!=": "!=", "≠": "!=", "<": "<", "<=": "<=", "≤": "<=",
+       ">": ">", ">=": ">=", "≥": ">=", "in": "in"}
+NUMERIC_TYPES = (IndicatorType.COUNT, IndicatorType.NUMBER, IndicatorType.PERCENT)
+
+TOP_KEYS = {"id", "version", "effective_from", "subject_kind", "title", "description", "base",
+            "score", "default_grade", "indicators", "groups", "rules", "grades", "overrides",
+            "cases"}
+INDICATOR_KEYS = {"type", "title", "description", "min", "max", "default", "required",
+                  "choices", "past", "required_when"}
+RULE_KEYS = {"id", "title", "kind", "indicator", "group", "points", "when", "bands", "weight",
+             "flag_points", "provenance", "description"}
+GRADE_KEYS = {"code", "title", "min", "colour", "provenance"}
+OVERRIDE_KEYS = {"id", "title", "when", "effect", "grade", "steps", "until", "provenance",
+                 "description"}
+EXPECT_KEYS = {"score", "grade", "score_grade", "points_to_next_grade", "overrides", "until",
+               "reasons", "lines", "error"}
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, Decimal)) and not isinstance(v, bool)
+
+
+class _Checker:
+    """Collects problems for one file while building the model."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.problems: list[DefinitionProblem] = []
+
+    def bad(self, path: str, reason: str) -> None:
+        self.problems.append(DefinitionProblem(self.file, path, reason))
+
+    def unknown_keys(self, table: dict[str, Any], allowed: set[str], path: str) -> None:
+        for k in table:
+            if k not in allowed:
+                self.bad(f"{path}.{k}" if path else k, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def table(self, v: object, path: str) -> dict[str, Any]:
+        if isinstance(v, dict):
+            return v
+        self.bad(path, "must be a table")
+        return {}
+
+    def title(self, v: object, path: str) -> Title:
+        if isinstance(v, dict) and isinstance(v.get("zh"), str) and isinstance(v.get("en"), str) \
+                and v["zh"].strip() and v["en"].strip():
+            extra = set(v) - {"zh", "en"}
+            if extra:
+                self.bad(path, f"unknown keys {sorted(extra)} (a title has zh and en)")
+            return Title(v["zh"], v["en"])
+        self.bad(path, "must be { zh = \"…\", en = \"…\" } with both texts non-empty")
+        return Title("", "")
+
+    def number(self, v: object, path: str) -> Decimal | None:
+        if _is_number(v):
+            d = Decimal(v)  # type: ignore[arg-type]
+            if d.is_finite():
+                return d
+        self.bad(path, f"must be a finite number, not {v!r}")
+        return None
+
+    def provenance(self, v: object, path: str) -> Provenance:
+        if not isinstance(v, dict):
+            self.bad(path, "missing: every rule, grade and override needs { tag, source, article }")
+            return Provenance(ProvenanceTag.DESIGN, "")
+        extra = set(v) - {"tag", "source", "article"}
+        if extra:
+            self.bad(path, f"unknown keys {sorted(extra)}")
+        try:
+            tag = ProvenanceTag(v.get("tag"))
+        except ValueError:
+            self.bad(f"{path}.tag", f"must be one of {[t.value for t in ProvenanceTag]}, not {v.get('tag')!r}")
+            tag = ProvenanceTag.DESIGN
+        source = v.get("source")
+        if not isinstance(source, str) or not source.strip():
+            self.bad(f"{path}.source", "must name the source (a regulation title, or the design note)")
+            source = ""
+        article = v.get("article", "")
+        if not isinstance(article, str):
+            self.bad(f"{path}.article", "must be a string")
+            article = ""
+        return Provenance(tag, source, article)
+
+
+def _canonical(obj: object) -> object:
+    if isinstance(obj, dict):
+        return {k: _canonical(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list):
+        return [_canonical(x) for x in obj]
+    if isinstance(obj, Decimal):
+        return {"$decimal": str(obj.normalize()) if obj != 0 else "0"}
+    if isinstance(obj, (dt.date, dt.datetime, dt.time)):
+        return {"$date": obj.isoformat()}
+    return obj
+
+
+def digest_of(data: dict[str, Any]) -> str:
+    """SHA-256 of the canonical definition: every key but `cases`, keys sorted, numbers exact."""
+    body = {k: v for k, v in data.items() if k != "cases"}
+    text = json.dumps(_canonical(body), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_file(path: str | Path) -> Scorecard:
+    """Load one scorecard file; raises InvalidScorecard listing every problem."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise InvalidScorecard([DefinitionProblem(str(p), "", f"cannot read: {e.strerror}")]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"), parse_float=Decimal)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise InvalidScorecard([DefinitionProblem(str(p), "", f"not valid TOML: {e}")]) from None
+    return load_data(data, str(p))
+
+
+def load_text(text: str, file: str = "<text>") -> Scorecard:
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidScorecard([DefinitionProblem(file, "", f"not valid TOML: {e}")]) from None
+    return load_data(data, file)
+
+
+def iter_scorecard_files(path: str | Path) -> Iterator[Path]:
+    """A file itself, or every `*.toml` below a folder, in name order."""
+    p = Path(path)
+    if p.is_dir():
+        yield from sorted(p.rglob("*.toml"))
+    else:
+        yield p
+
+
+def load_data(data: dict[str, Any], file: str) -> Scorecard:
+    c = _Checker(file)
+    c.unknown_keys(data, TOP_KEYS, "")
+
+    sid = data.get("id")
+    if not isinstance(sid, str) or not ID_RE.match(sid):
+        c.bad("id", f"must be a lowercase dotted id such as 'transport.taxi_driver', not {sid!r}")
+        sid = str(sid)
+    version = data.get("version")
+    if not isinstance(version, str) or not version.strip():
+        c.bad("version", "must be a non-empty string")
+        version = str(version)
+    eff = data.get("effective_from")
+    if not isinstance(eff, dt.date) or isinstance(eff, dt.datetime):
+        c.bad("effective_from", "must be a TOML date such as 2024-01-01")
+        eff = dt.date.min
+    try:
+        kind = SubjectKind(data.get("subject_kind"))
+    except ValueError:
+        c.bad("subject_kind", f"must be 'person' or 'organization', not {data.get('subject_kind')!r}")
+        kind = SubjectKind.PERSON
+    title = c.title(data.get("title"), "title")
+    description = data.get("description", "")
+
+    base: Decimal | None = None
+    score_min = score_max = None
+    if "base" in data:
+        base = c.number(data["base"], "base")
+        score = c.table(data.get("score"), "score")
+        c.unknown_keys(score, {"min", "max"}, "score")
+        score_min = c.number(score.get("min"), "score.min")
+        score_max = c.number(score.get("max"), "score.max")
+        if score_min is not None and score_max is not None and score_min > score_max:
+            c.bad("score", f"min {score_min} is above max {score_max}")
+    elif "score" in data:
+        c.bad("score", "a score range needs a base (omit both for an eligibility card)")
+
+    indicators = _indicators(c, data.get("indicators", {}))
+    by_name = {i.name: i for i in indicators}
+    groups = _groups(c, data.get("groups", {}))
+    group_ids = {g.id for g in groups}
+    rules = _rules(c, data.get("rules", []), by_name, group_ids, base is not None)
+    grades = _grades(c, data.get("grades", []), base is not None, score_min)
+    grade_codes = [g.code for g in grades]
+
+    default_grade = data.get("default_grade")
+    if base is None:
+        if default_grade not in grade_codes:
+            c.bad("default_grade", f"an eligibility card needs a default grade among {grade_codes}, not {default_grade!r}")
+    elif default_grade is not None:
+        c.bad("default_grade", "only an eligibility card (no base) has a default grade")
+        default_grade = None
+
+    rule_ids = {r.id for r in rules}
+    overrides = _overrides(c, data.get("overrides", []), by_name, group_ids, grade_codes, base is not None, rule_ids)
+    cases = _cases(c, data.get("cases", []))
+
+    if c.problems:
+        raise InvalidScorecard(c.problems)
+    return Scorecard(
+        id=sid, version=version, effective_from=eff, title=title, subject_kind=kind,
+        indicators=tuple(indicators), rules=tuple(rules), groups=tuple(groups),
+        grades=tuple(grades), overrides=tuple(overrides), base=base, score_min=score_min,
+        score_max=score_max, default_grade=default_grade if base is None else None,
+        description=description if isinstance(description, str) else "",
+        digest=digest_of(data), source_path=file, cases=tuple(cases),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+
+
+def _domain(ind: Indicator) -> Interval:
+    if ind.type is IndicatorType.PERCENT:
+        lo = ind.minimum if ind.minimum is not None else Decimal(0)
+        hi = ind.maximum if ind.maximum is not None else HUNDRED
+        return Interval(lo, hi, True, True)
+    if ind.type is IndicatorType.COUNT:
+        return Interval(ind.minimum if ind.minimum is not None else Decimal(0), ind.maximum, True, ind.maximum is not None)
+    return Interval(ind.minimum, ind.maximum, ind.minimum is not None, ind.maximum is not None)
+
+
+def indicator_domain(ind: Indicator) -> Interval:
+    """The values a numeric indicator may take (bounds inclusive)."""
+    return _domain(ind)
+
+
+def _indicators(c: _Checker, raw: object) -> list[Indicator]:
+    out: list[Indicator] = []
+    table = c.table(raw, "indicators")
+    pending_when: list[tuple[int, str, object]] = []
+    for name, spec_raw in table.items():
+        path = f"indicators.{name}"
+        if not NAME_RE.match(name) or name == "score":
+            c.bad(path, "an indicator name is lowercase letters, digits and _ (and not 'score')")
+        spec = c.table(spec_raw, path)
+        c.unknown_keys(spec, INDICATOR_KEYS, path)
+        try:
+            itype = IndicatorType(spec.get("type"))
+        except ValueError:
+            c.bad(f"{path}.type", f"must be one of {[t.value for t in IndicatorType]}, not {spec.get('type')!r}")
+            continue
+        title = c.title(spec.get("title"), f"{path}.title")
+        minimum = maximum = None
+        if "min" in spec or "max" in spec:
+            if itype not in NUMERIC_TYPES:
+                c.bad(path, f"min/max apply to count, number and percent, not {itype.value}")
+            else:
+                if "min" in spec:
+                    minimum = c.number(spec["min"], f"{path}.min")
+                if "max" in spec:
+                    maximum = c.number(spec["max"], f"{path}.max")
+                if minimum is not None and maximum is not None and minimum > maximum:
+                    c.bad(path, f"min {minimum} is above max {maximum}")
+                if itype is IndicatorType.PERCENT and (
+                    (minimum is not None and minimum < 0) or (maximum is not None and maximum > HUNDRED)
+                ):
+                    c.bad(path, "a percent lies within [0, 100]")
+                if itype is IndicatorType.COUNT and minimum is not None and minimum < 0:
+                    c.bad(f"{path}.min", "a count is never negative")
+        choices: tuple[str, ...] = ()
+        if itype is IndicatorType.CHOICE:
+            ch = spec.get("choices")
+            if not isinstance(ch, list) or not ch or not all(isinstance(x, str) and x for x in ch):
+                c.bad(f"{path}.choices", "a choice indicator lists its codes: choices = [\"a\", \"b\"]")
+            elif len(set(ch)) != len(ch):
+                c.bad(f"{path}.choices", "duplicate codes")
+            else:
+                choices = tuple(ch)
+        elif "choices" in spec:
+            c.bad(f"{path}.choices", "only a choice indicator has choices")
+        past = spec.get("past", False)
+        if past is not False and (itype is not IndicatorType.DATE or past is not True):
+            c.bad(f"{path}.past", "past = true applies to date indicators only")
+            past = False
+        required = spec.get("required")
+        if required is not None and not isinstance(required, bool):
+            c.bad(f"{path}.required", "must be true or false")
+            required = None
+        default = spec.get("default")
+        if default is not None:
+            default = _check_value(c, itype, default, minimum, maximum, choices, f"{path}.default")
+            if required:
+                c.bad(path, "an indicator with a default is not required")
+        implicit = {IndicatorType.COUNT: 0, IndicatorType.FLAG: False}.get(itype)
+        if default is None and implicit is not None and not required:
+            default = implicit
+        if required is None:
+            required = default is None and itype in (IndicatorType.NUMBER, IndicatorType.PERCENT, IndicatorType.CHOICE)
+        if "required_when" in spec:
+            if required:
+                c.bad(f"{path}.required_when", "an always-required indicator needs no required_when")
+            pending_when.append((len(out), path, spec["required_when"]))
+        desc = spec.get("description", "")
+        out.append(Indicator(name, itype, title, bool(required), default, minimum, maximum,
+                             choices, bool(past), None, desc if isinstance(desc, str) else ""))
+    by_name = {i.name: i for i in out}
+    for idx, path, cond_raw in pending_when:
+        cond = _condition(c, cond_raw, f"{path}.required_when", by_name, set(), allow_group=False)
+        ind = out[idx]
+        out[idx] = Indicator(ind.name, ind.type, ind.title, ind.required, ind.default, ind.minimum,
+                             ind.maximum, ind.choices, ind.past, cond, ind.description)
+    return out
+
+
+def _check_value(c: _Checker, itype: IndicatorType, v: object, lo: Decimal | None,
+                 hi: Decimal | None, choices: tuple[str, ...], path: str) -> Any:
+    if itype is IndicatorType.FLAG:
+        if not isinstance(v, bool):
+            c.bad(path, "must be true or false")
+        return v
+    if itype is IndicatorType.CHOICE:
+        if v not in choices:
+            c.bad(path, f"must be one of {list(choices)}")
+        return v
+    if itype is IndicatorType.DATE:
+        if not isinstance(v, dt.date):
+            c.bad(path, "must be a date")
+        return v
+    if itype is IndicatorType.COUNT and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+        c.bad(path, "must be a whole number ≥ 0")
+        return v
+    d = c.number(v, path)
+    if d is not None:
+        if (lo is not None and d < lo) or (hi is not None and d > hi):
+            c.bad(path, f"{d} is outside [{lo}, {hi}]")
+        if itype is IndicatorType.PERCENT and not (0 <= d <= HUNDRED):
+            c.bad(path, "a percent lies within [0, 100]")
+    return v if isinstance(v, int) else d
+
+
+def _groups(c: _Checker, raw: object) -> list[Group]:
+    out = []
+    for gid, spec_raw in c.table(raw, "groups").items():
+        path = f"groups.{gid}"
+        if not NAME_RE.match(gid):
+            c.bad(path, "a group id is lowercase letters, digits and _")
+        spec = c.table(spec_raw, path)
+        c.unknown_keys(spec, {"title", "floor", "ceiling", "description"}, path)
+        floor = c.number(spec["floor"], f"{path}.floor") if "floor" in spec else None
+        ceiling = c.number(spec["ceiling"], f"{path}.ceiling") if "ceiling" in spec else None
+        if floor is not None and ceiling is not None and floor > ceiling:
+            c.bad(path, f"floor {floor} is above ceiling {ceiling}")
+        out.append(Group(gid, c.title(spec.get("title"), f"{path}.title"), floor, ceiling))
+    return out
+
+
+RULE_TYPES: dict[RuleKind, tuple[IndicatorType, ...]] = {
+    RuleKind.PER_UNIT: (IndicatorType.COUNT, IndicatorType.NUMBER, IndicatorType.PERCENT),
+    RuleKind.BANDS: NUMERIC_TYPES,
+    RuleKind.FLAG: (IndicatorType.FLAG,),
+    RuleKind.CHOICE: (IndicatorType.CHOICE,),
+    RuleKind.DIRECT: NUMERIC_TYPES,
+    RuleKind.WEIGHTED: (*NUMERIC_TYPES, IndicatorType.FLAG, IndicatorType.CHOICE),
+}
+
+
+def _bands(c: _Checker, raw: object, path: str, ind: Indicator, score_0_100: bool) -> tuple[Band, ...]:
+    if not isinstance(raw, list) or not raw:
+        c.bad(path, "bands = [ { range = \"[a, b)\", points = n }, … ] with at least one band")
+        return ()
+    bands: list[Band] = []
+    for i, b in enumerate(raw):
+        bp = f"{path}[{i}]"
+        if not isinstance(b, dict):
+            c.bad(bp, "a band is { range = \"[a, b)\", points = n }")
+            continue
+        c.unknown_keys(b, {"range", "points"}, bp)
+        try:
+            iv = parse_interval(b.get("range") if isinstance(b.get("range"), str) else "")
+        except ValueError as e:
+            c.bad(f"{bp}.range", str(e) if b.get("range") else "missing range, e.g. \"[0, 70)\"")
+            continue
+        pts = c.number(b.get("points"), f"{bp}.points")
+        if pts is None:
+            continue
+        if score_0_100 and not (0 <= pts <= HUNDRED):
+            c.bad(f"{bp}.points", f"a weighted band scores within [0, 100], not {pts}")
+        bands.append(Band(iv, pts))
+    if len(bands) == len(raw):
+        for msg in coverage_problems([b.range for b in bands], _domain(ind), ind.type is IndicatorType.COUNT):
+            c.bad(path, msg)
+    return tuple(bands)
+
+
+def _choice_points(c: _Checker, raw: object, path: str, ind: Indicator, score_0_100: bool) -> tuple[tuple[str, Decimal], ...]:
+    if not isinstance(raw, dict) or not raw:
+        c.bad(path, "points = { code = n, … } for a choice rule")
+        return ()
+    out = []
+    for code, v in raw.items():
+        if code not in ind.choices:
+            c.bad(f"{path}.{code}", f"not a choice of {ind.name}: {list(ind.choices)}")
+        pts = c.number(v, f"{path}.{code}")
+        if pts is not None:
+            if score_0_100 and not (0 <= pts <= HUNDRED):
+                c.bad(f"{path}.{code}", f"a weighted choice scores within [0, 100], not {pts}")
+            out.append((code, pts))
+    return tuple(out)
+
+
+def _rules(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: set[str], scored: bool) -> list[Rule]:
+    if not isinstance(raw, list):
+        c.bad("rules", "must be an array of tables ([[rules]])")
+        return []
+    if raw and not scored:
+        c.bad("rules", "an eligibility card (no base) has no rules")
+    out: list[Rule] = []
+    seen: set[str] = set()
+    weighted_total = Decimal(0)
+    any_weighted = False
+    for i, spec_raw in enumerate(raw):
+        path = f"rules[{i}]"
+        spec = c.table(spec_raw, path)
+        c.unknown_keys(spec, RULE_KEYS, path)
+        rid = spec.get("id")
+        if not isinstance(rid, str) or not NAME_RE.match(rid):
+            c.bad(f"{path}.id", "a rule id is lowercase letters, digits and _")
+            rid = f"#{i}"
+        elif rid in seen:
+            c.bad(f"{path}.id", f"duplicate rule id {rid!r}")
+        seen.add(rid)
+        title = c.title(spec.get("title"), f"{path}.title")
+        prov = c.provenance(spec.get("provenance"), f"{path}.provenance")
+        try:
+            kind = RuleKind(spec.get("kind"))
+        except ValueError:
+            c.bad(f"{path}.kind", f"unknown rule kind {spec.get('kind')!r}; kinds: {[k.value for k in RuleKind]}")
+            continue
+        iname = spec.get("indicator")
+        ind = inds.get(iname) if isinstance(iname, str) else None
+        if ind is None:
+            c.bad(f"{path}.indicator", f"unknown indicator {iname!r}")
+            continue
+        if ind.type not in RULE_TYPES[kind]:
+            c.bad(f"{path}.indicator", f"a {kind.value} rule cannot score a {ind.type.value} indicator ({iname})")
+            continue
+        group = spec.get("group")
+        if group is not None and group not in group_ids:
+            c.bad(f"{path}.group", f"unknown group {group!r}")
+        points: Decimal | None = None
+        when = True
+        bands: tuple[Band, ...] = ()
+        choice_points: tuple[tuple[str, Decimal], ...] = ()
+        flag_points: tuple[Decimal, Decimal] | None = None
+        weight: Decimal | None = None
+        if kind in (RuleKind.PER_UNIT, RuleKind.FLAG):
+            points = c.number(spec.get("points"), f"{path}.points")
+            if kind is RuleKind.FLAG:
+                when = spec.get("when", True)
+                if not isinstance(when, bool):
+                    c.bad(f"{path}.when", "must be true or false")
+                    when = True
+        elif kind is RuleKind.BANDS:
+            bands = _bands(c, spec.get("bands"), f"{path}.bands", ind, False)
+        elif kind is RuleKind.CHOICE:
+            choice_points = _choice_points(c, spec.get("points"), f"{path}.points", ind, False)
+        elif kind is RuleKind.WEIGHTED:
+            any_weighted = True
+            weight = c.number(spec.get("weight"), f"{path}.weight")
+            if weight is not None:
+                if weight <= 0:
+                    c.bad(f"{path}.weight", "a weight is a positive percent")
+                weighted_total += weight
+            if ind.type is IndicatorType.CHOICE:
+                choice_points = _choice_points(c, spec.get("points"), f"{path}.points", ind, True)
+            elif ind.type is IndicatorType.FLAG:
+                fp = spec.get("flag_points")
+                if not isinstance(fp, dict) or set(fp) != {"true", "false"}:
+                    c.bad(f"{path}.flag_points", "flag_points = { true = n, false = m }")
+                else:
+                    t = c.number(fp["true"], f"{path}.flag_points.true")
+                    f = c.number(fp["false"], f"{path}.flag_points.false")
+                    if t is not None and f is not None:
+                        for v, k in ((t, "true"), (f, "false")):
+                            if not 0 <= v <= HUNDRED:
+                                c.bad(f"{path}.flag_points.{k}", "a weighted flag scores within [0, 100]")
+                        flag_points = (t, f)
+            elif "bands" in spec:
+                bands = _bands(c, spec.get("bands"), f"{path}.bands", ind, True)
+            else:
+                dom = _domain(ind)
+                if dom.low is None or dom.high is None or dom.low < 0 or dom.high > HUNDRED:
+                    c.bad(f"{path}.indicator", f"a weighted rule scoring the value itself needs an indicator within [0, 100]; {iname} is {dom}")
+        for key, used in (("points", kind in (RuleKind.PER_UNIT, RuleKind.FLAG, RuleKind.CHOICE) or (kind is RuleKind.WEIGHTED and ind.type is IndicatorType.CHOICE)),
+                          ("bands", kind is RuleKind.BANDS or (kind is RuleKind.WEIGHTED and "bands" in spec and ind.type in NUMERIC_TYPES)),
+                          ("weight", kind is RuleKind.WEIGHTED),
+                          ("flag_points", kind is RuleKind.WEIGHTED and ind.type is IndicatorType.FLAG),
+                          ("when", kind is RuleKind.FLAG)):
+            if key in spec and not used:
+                c.bad(f"{path}.{key}", f"does not apply to a {kind.value} rule on a {ind.type.value} indicator")
+        out.append(Rule(rid, title, kind, ind.name, prov, group, points, when, bands,
+                        choice_points, flag_points, weight))
+    if any_weighted and weighted_total != HUNDRED:
+        c.bad("rules", f"the weights of the weighted rules add up to {weighted_total}, not 100")
+    return out
+
+
+def _grades(c: _Checker, raw: object, scored: bool, score_min: Decimal | None) -> list[Grade]:
+    if not isinstance(raw, list) or not raw:
+        c.bad("grades", "at least one grade ([[grades]]), best first")
+        return []
+    out: list[Grade] = []
+    seen: set[str] = set()
+    last_min: Decimal | None = None
+    for i, spec_raw in enumerate(raw):
+        path = f"grades[{i}]"
+        spec = c.table(spec_raw, path)
+        c.unknown_keys(spec, GRADE_KEYS, path)
+        code = spec.get("code")
+        if not isinstance(code, str) or not re.match(r"^[A-Z0-9][A-Z0-9_]*$", code):
+            c.bad(f"{path}.code", "a grade code is uppercase letters, digits and _")
+            code = f"#{i}"
+        elif code in seen:
+            c.bad(f"{path}.code", f"duplicate grade {code!r}")
+        seen.add(code)
+        minimum = None
+        if "min" in spec:
+            if not scored:
+                c.bad(f"{path}.min", "an eligibility card has no score, so no grade has a min")
+            else:
+                minimum = c.number(spec["min"], f"{path}.min")
+                if minimum is not None and last_min is not None and minimum >= last_min:
+                    c.bad(f"{path}.min", f"grades are listed best first: min {minimum} must be below the previous grade's {last_min}")
+                if minimum is not None:
+                    last_min = minimum
+        colour = spec.get("colour", "")
+        if not isinstance(colour, str):
+            c.bad(f"{path}.colour", "must be a string")
+            colour = ""
+        out.append(Grade(code, c.title(spec.get("title"), f"{path}.title"),
+                         c.provenance(spec.get("provenance"), f"{path}.provenance"), minimum, colour))
+    if scored:
+        if last_min is None:
+            c.bad("grades", "a scored card needs at least one grade with a min")
+        elif score_min is not None and last_min > score_min:
+            c.bad("grades", f"the lowest grade's min {last_min} is above score.min {score_min}: some scores would have no grade")
+    return out
+
+
+def _condition(c: _Checker, raw: object, path: str, inds: dict[str, Indicator],
+               group_ids: set[str], allow_group: bool = True) -> Condition:
+    fallback = AllOf(())
+    if not isinstance(raw, dict):
+        c.bad(path, "a condition is a table such as { indicator = \"x\", op = \">=\", value = 1 }")
+        return fallback
+    if "all" in raw or "any" in raw:
+        key = "all" if "all" in raw else "any"
+        c.unknown_keys(raw, {key}, path)
+        items = raw[key]
+        if not isinstance(items, list) or not items:
+            c.bad(f"{path}.{key}", "a non-empty list of conditions")
+            return fallback
+        subs = tuple(_condition(c, x, f"{path}.{key}[{i}]", inds, group_ids, allow_group) for i, x in enumerate(items))
+        return AllOf(subs) if key == "all" else AnyOf(subs)
+    if "not" in raw:
+        c.unknown_keys(raw, {"not"}, path)
+        return Not(_condition(c, raw["not"], f"{path}.not", inds, group_ids, allow_group))
+    date_tests = [k for k in ("within_years", "after_as_of", "on_or_before_as_of") if k in raw]
+    if date_tests:
+        c.unknown_keys(raw, {"indicator", *date_tests}, path)
+        name = raw.get("indicator")
+        ind = inds.get(name) if isinstance(name, str) else None
+        if ind is None or ind.type is not IndicatorType.DATE:
+            c.bad(f"{path}.indicator", f"a date test needs a date indicator, not {name!r}")
+        if len(date_tests) > 1:
+            c.bad(path, "one date test per condition")
+        test = date_tests[0]
+        years = 0
+        if test == "within_years":
+            years = raw["within_years"]
+            if not isinstance(years, int) or isinstance(years, bool) or years < 1:
+                c.bad(f"{path}.within_years", "a whole number of years ≥ 1")
+                years = 1
+        elif raw[test] is not True:
+            c.bad(f"{path}.{test}", "write it as = true")
+        return DateTest(str(name), test, years)  # type: ignore[arg-type]
+    refs = [k for k in ("indicator", "sum", "group", "score") if k in raw]
+    c.unknown_keys(raw, {"indicator", "sum", "group", "score", "op", "value"}, path)
+    if len(refs) != 1:
+        c.bad(path, "name exactly one of indicator, sum, group, score, or use all/any/not or a date test")
+        return fallback
+    op = OPS.get(raw.get("op")) if isinstance(raw.get("op"), str) else None
+    if op is None:
+        c.bad(f"{path}.op", f"one of =, !=, <, <=, >, >=, in; not {raw.get('op')!r}")
+        return fallback
+    value = raw.get("value")
+    ref_kind = refs[0]
+    ref: tuple[str, ...]
+    numeric = True
+    if ref_kind == "indicator":
+        ind = inds.get(raw["indicator"]) if isinstance(raw["indicator"], str) else None
+        if ind is None:
+            c.bad(f"{path}.indicator", f"unknown indicator {raw['indicator']!r}")
+            return fallback
+        ref = ("indicator", ind.name)
+        numeric = ind.type in NUMERIC_TYPES
+        if ind.type is IndicatorType.DATE:
+            c.bad(path, "compare dates with within_years, after_as_of or on_or_before_as_of")
+        elif op == "in":
+            if not isinstance(value, list) or not value:
+                c.bad(f"{path}.value", "`in` takes a non-empty list")
+                return fallback
+            for i, v in enumerate(value):
+                _check_operand(c, ind, v, f"{path}.value[{i}]")
+            value = tuple(Decimal(v) if _is_number(v) else v for v in value)
+        else:
+            _check_operand(c, ind, value, f"{path}.value")
+            if ind.type in (IndicatorType.FLAG, IndicatorType.CHOICE) and op not in ("=", "!="):
+                c.bad(f"{path}.op", f"a {ind.type.value} is compared with = or != (or in)")
+    elif ref_kind == "sum":
+        names = raw["sum"]
+        if not isinstance(names, list) or len(names) < 2:
+            c.bad(f"{path}.sum", "a list of two or more numeric indicators")
+            return fallback
+        for i, n in enumerate(names):
+            ind = inds.get(n) if isinstance(n, str) else None
+            if ind is None or ind.type not in NUMERIC_TYPES:
+                c.bad(f"{path}.sum[{i}]", f"not a numeric indicator: {n!r}")
+        ref = ("sum", *[str(n) for n in names])
+    elif ref_kind == "group":
+        if not allow_group:
+            c.bad(f"{path}.group", "only overrides test group totals")
+        elif raw["group"] not in group_ids:
+            c.bad(f"{path}.group", f"unknown group {raw['group']!r}")
+        ref = ("group", str(raw["group"]))
+    else:
+        if not allow_group:
+            c.bad(f"{path}.score", "only overrides test the score")
+        if raw["score"] is not True:
+            c.bad(f"{path}.score", "write it as score = true")
+        ref = ("score",)
+    if numeric and ref_kind != "indicator" or (ref_kind == "indicator" and numeric and op != "in"):
+        if op == "in":
+            c.bad(f"{path}.op", "`in` applies to an indicator")
+        elif not _is_number(value):
+            c.bad(f"{path}.value", f"must be a number, not {value!r}")
+        else:
+            value = Decimal(value)
+    return Compare(ref, op, value)  # type: ignore[arg-type]
+
+
+def _check_operand(c: _Checker, ind: Indicator, v: object, path: str) -> None:
+    if ind.type is IndicatorType.FLAG and not isinstance(v, bool):
+        c.bad(path, f"{ind.name} is a flag: compare with true or false")
+    elif ind.type is IndicatorType.CHOICE and v not in ind.choices:
+        c.bad(path, f"{v!r} is not a choice of {ind.name}: {list(ind.choices)}")
+    elif ind.type in NUMERIC_TYPES and not _is_number(v):
+        c.bad(path, f"{ind.name} is numeric: compare with a number")
+
+
+def _overrides(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: set[str],
+               grade_codes: list[str], scored: bool, rule_ids: set[str]) -> list[Override]:
+    if not isinstance(raw, list):
+        c.bad("overrides", "must be an array of tables ([[overrides]])")
+        return []
+    out: list[Override] = []
+    seen: set[str] = set()
+    for i, spec_raw in enumerate(raw):
+        path = f"overrides[{i}]"
+        spec = c.table(spec_raw, path)
+        c.unknown_keys(spec, OVERRIDE_KEYS, path)
+        oid = spec.get("id")
+        if not isinstance(oid, str) or not NAME_RE.match(oid):
+            c.bad(f"{path}.id", "an override id is lowercase letters, digits and _")
+            oid = f"#{i}"
+        elif oid in seen or oid in rule_ids:
+            c.bad(f"{path}.id", f"duplicate id {oid!r} (override and rule ids share one namespace: they are reason codes)")
+        seen.add(oid)
+        title = c.title(spec.get("title"), f"{path}.title")
+        prov = c.provenance(spec.get("provenance"), f"{path}.provenance")
+        if "when" not in spec:
+            c.bad(f"{path}.when", "missing: the condition under which the override fires")
+        when = _condition(c, spec.get("when"), f"{path}.when", inds, group_ids, allow_group=scored)
+        try:
+            effect = EffectKind(spec.get("effect"))
+        except ValueError:
+            c.bad(f"{path}.effect", f"one of force, cap, downgrade; not {spec.get('effect')!r}")
+            continue
+        grade = spec.get("grade")
+        steps = spec.get("steps", 0)
+        if effect is EffectKind.DOWNGRADE:
+            if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+                c.bad(f"{path}.steps", "a downgrade moves a whole number of grades ≥ 1")
+            if grade is not None:
+                c.bad(f"{path}.grade", "a downgrade names steps, not a grade")
+            grade = None
+        else:
+            if grade not in grade_codes:
+                c.bad(f"{path}.grade", f"unknown grade {grade!r}; grades: {grade_codes}")
+            if "steps" in spec:
+                c.bad(f"{path}.steps", f"steps belong to a downgrade, not a {effect.value}")
+            steps = 0
+        until = None
+        if "until" in spec:
+            u = c.table(spec["until"], f"{path}.until")
+            c.unknown_keys(u, {"indicator", "years"}, f"{path}.until")
+            ind = inds.get(u.get("indicator")) if isinstance(u.get("indicator"), str) else None
+            if ind is None or ind.type is not IndicatorType.DATE:
+                c.bad(f"{path}.until.indicator", f"until needs a date indicator, not {u.get('indicator')!r}")
+            years = u.get("years", 0)
+            if not isinstance(years, int) or isinstance(years, bool) or years < 0:
+                c.bad(f"{path}.until.years", "a whole number of years ≥ 0")
+                years = 0
+            until = Until(str(u.get("indicator")), years)
+        out.append(Override(oid, title, when, effect, prov, grade, int(steps) if isinstance(steps, int) else 0, until))
+    return out
+
+
+def _cases(c: _Checker, raw: object) -> list[GoldenCase]:
+    if not isinstance(raw, list):
+        c.bad("cases", "must be an array of tables ([[cases]])")
+        return []
+    out = []
+    for i, spec_raw in enumerate(raw):
+        path = f"cases[{i}]"
+        spec = c.table(spec_raw, path)
+        c.unknown_keys(spec, {"name", "as_of", "subject", "indicators", "expect"}, path)
+        name = spec.get("name")
+        if not isinstance(name, str) or not name:
+            c.bad(f"{path}.name", "every case has a name")
+            name = path
+        inds = spec.get("indicators", {})
+        if not isinstance(inds, dict):
+            c.bad(f"{path}.indicators", "must be a table")
+            inds = {}
+        expect = spec.get("expect")
+        if not isinstance(expect, dict) or not expect:
+            c.bad(f"{path}.expect", "a case expects something: { grade = \"…\", … }")
+            expect = {}
+        c.unknown_keys(expect, EXPECT_KEYS, f"{path}.expect")
+        as_of = spec.get("as_of")
+        if as_of is not None and (not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime)):
+            c.bad(f"{path}.as_of", "must be a date")
+            as_of = None
+        subject = spec.get("subject")
+        if subject is not None and not isinstance(subject, dict):
+            c.bad(f"{path}.subject", "must be a table { kind, id }")
+            subject = None
+        out.append(GoldenCase(name, dict(inds), dict(expect), as_of, subject))
+    return out
+
+
