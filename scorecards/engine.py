@@ -480,7 +480,6 @@ class CompiledScorecard:
         grades = card.grades
         final_rank = rank[grade.code]
         forced = False
-        capped_at_final = False
         if fired:
             steps = sum(o.steps for o, _ in fired if o.effect is EffectKind.DOWNGRADE)
             if steps:
@@ -488,7 +487,6 @@ class CompiledScorecard:
             caps = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.CAP]  # type: ignore[index]
             if caps:
                 final_rank = max(final_rank, max(caps))
-                capped_at_final = max(caps) == final_rank
             forces = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.FORCE]  # type: ignore[index]
             if forces:
                 final_rank = max(forces)
@@ -498,7 +496,8 @@ class CompiledScorecard:
         # 5. how far to the next better grade
         ptn: Decimal | None = None
         next_grade: str | None = None
-        if score is not None and not forced and not capped_at_final and grade is score_grade:
+        # absent when an override changed the grade (SCORECARDS.md §1), or the grade is the best
+        if score is not None and grade is score_grade:
             better = [g for g in self._scoring_grades if g.min_score is not None and g.min_score > score]  # type: ignore[operator]
             if better:
                 nxt = better[-1]
