@@ -1,0 +1,567 @@
+"""The one place that converts between proto messages (the wire) and domain types (the engine).
+
+Wire conventions (see protos/sector_credit/v1/common.proto):
+- Decimals travel as strings in plain notation (`"74.70"`, `"-20"`); an empty string is "none".
+- A `Date` whose fields are all zero is "no date"; an `IndicatorValue` with no case set is the
+  same as leaving the indicator out.
+
+Input decoding (`evaluation_input_from_proto`) only turns wire values into Python values; the
+engine validates them. What cannot be represented as a Python value at all (month 13, a
+`decimal_value` that is not a number, an unknown subject kind) is reported here, as one
+`InvalidInput` listing every such problem. NaN and infinities are representable (as
+`Decimal("NaN")`, `Decimal("Infinity")`) and are passed through: the engine rejects them along
+with every other problem in the input, so the caller sees the whole list at once.
+
+`evaluation_to_proto` is on the hot path of every evaluation: it fills messages in place
+(no intermediate messages, no copies) and reads each domain attribute once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal, InvalidOperation
+
+from google.protobuf import timestamp_pb2
+from google.rpc import error_details_pb2
+from sector_credit.scorecards.model import (
+    AllOf,
+    AnyOf,
+    Compare,
+    Condition,
+    DateTest,
+    EffectKind,
+    EvaluationInput,
+    EvaluationResult,
+    FieldViolation,
+    Grade,
+    Indicator,
+    IndicatorType,
+    InvalidInput,
+    Not,
+    Provenance,
+    ProvenanceTag,
+    RuleKind,
+    Scorecard,
+    Subject,
+    SubjectKind,
+    Title,
+    Until,
+)
+from sector_credit.v1 import (
+    common_pb2,
+    credit_evaluation_service_pb2,
+    evaluation_pb2,
+    scorecard_pb2,
+)
+
+SCORECARD_COLLECTION = "scorecards/"
+EVALUATION_COLLECTION = "evaluations/"
+
+# Domain enums <-> proto enums, by member name; a domain member with no proto value fails
+# at import, not on the first request that meets it.
+_PROVENANCE_TAG = {
+    t: common_pb2.ProvenanceTag.Value(f"PROVENANCE_TAG_{t.name}") for t in ProvenanceTag
+}
+_SUBJECT_KIND = {k: common_pb2.SubjectKind.Value(f"SUBJECT_KIND_{k.name}") for k in SubjectKind}
+_SUBJECT_KIND_FROM_PROTO = {v: k for k, v in _SUBJECT_KIND.items()}
+_INDICATOR_TYPE = {
+    t: scorecard_pb2.IndicatorType.Value(f"INDICATOR_TYPE_{t.name}") for t in IndicatorType
+}
+_RULE_KIND = {k: scorecard_pb2.RuleKind.Value(f"RULE_KIND_{k.name}") for k in RuleKind}
+_EFFECT = {e: scorecard_pb2.OverrideEffect.Value(f"OVERRIDE_EFFECT_{e.name}") for e in EffectKind}
+_REASON_KIND = {
+    "override": evaluation_pb2.REASON_KIND_OVERRIDE,
+    "rule": evaluation_pb2.REASON_KIND_RULE,
+}
+
+_ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# Scalars
+
+
+def decimal_text(value: Decimal | None) -> str:
+    """A decimal in plain notation (`"74.70"`, never `"7.47E+1"` or `"-0"`); None is `""`."""
+    if value is None:
+        return ""
+    if not value and value.is_signed():  # -5 x 0 is Decimal("-0")
+        value = value.copy_abs()
+    text = str(value)
+    return text if "E" not in text else f"{value:f}"
+
+
+def date_from_proto(date: common_pb2.Date) -> dt.date | None:
+    """The calendar date, or None for an all-zero Date; ValueError for an impossible one."""
+    year, month, day = date.year, date.month, date.day
+    if not (year or month or day):
+        return None
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        raise ValueError(f"{year:04d}-{month:02d}-{day:02d} is not a valid calendar date") from None
+
+
+def _fill_date(target: common_pb2.Date, value: dt.date) -> None:
+    target.year = value.year
+    target.month = value.month
+    target.day = value.day
+
+
+def date_to_proto(value: dt.date) -> common_pb2.Date:
+    return common_pb2.Date(year=value.year, month=value.month, day=value.day)
+
+
+def _fill_timestamp(target: timestamp_pb2.Timestamp, value: dt.datetime) -> None:
+    """Timestamp.FromDatetime, without its struct_time round trip (4x faster)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    since = value - _EPOCH
+    target.seconds = since.days * 86400 + since.seconds
+    target.nanos = since.microseconds * 1000
+
+
+def _fill_title(target: common_pb2.Title, title: Title) -> None:
+    target.zh = title.zh
+    target.en = title.en
+
+
+def _fill_provenance(target: common_pb2.Provenance, provenance: Provenance) -> None:
+    target.tag = _PROVENANCE_TAG[provenance.tag]
+    target.source = provenance.source
+    target.article = provenance.article
+
+
+# --------------------------------------------------------------------------------------------
+# Indicator values
+
+
+def indicator_value_from_proto(value: common_pb2.IndicatorValue) -> object:
+    """The Python value of one wire value: int, Decimal, bool, str, date or None (not set).
+
+    ValueError when the wire value has no Python value (an impossible date, a decimal string
+    that is not a number). NaN and infinities come through as Decimal for the engine to reject.
+    """
+    case = value.WhichOneof("value")
+    if case == "count_value":
+        return value.count_value
+    if case == "decimal_value":
+        text = value.decimal_value
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            raise ValueError(f"{text!r} is not a decimal number") from None
+    if case == "number_value":
+        return Decimal(repr(value.number_value))  # shortest repr: 0.1 is exactly 0.1
+    if case == "flag_value":
+        return value.flag_value
+    if case == "choice_value":
+        return value.choice_value
+    if case == "date_value":
+        return date_from_proto(value.date_value)
+    return None
+
+
+def _fill_value(target: common_pb2.IndicatorValue, value: object) -> None:
+    """Set the IndicatorValue case that suits a validated domain value (None: leave unset)."""
+    if isinstance(value, bool):  # before int: a bool is an int
+        target.flag_value = value
+    elif isinstance(value, Decimal):
+        target.decimal_value = decimal_text(value)
+    elif isinstance(value, int):
+        target.count_value = value
+    elif isinstance(value, str):
+        target.choice_value = value
+    elif isinstance(value, dt.date):
+        _fill_date(target.date_value, value)
+    elif value is not None:
+        raise TypeError(f"not an indicator value: {value!r}")
+
+
+def indicator_value_to_proto(value: object) -> common_pb2.IndicatorValue:
+    message = common_pb2.IndicatorValue()
+    _fill_value(message, value)
+    return message
+
+
+# --------------------------------------------------------------------------------------------
+# Requests -> domain
+
+
+def scorecard_id_from_name(name: str) -> str:
+    """`scorecards/transport.taxi_driver` or the bare `transport.taxi_driver` -> the id."""
+    return name.removeprefix(SCORECARD_COLLECTION)
+
+
+def evaluation_name(evaluation_id: str) -> str:
+    return EVALUATION_COLLECTION + evaluation_id
+
+
+def evaluation_id_from_name(name: str, field: str = "name") -> str:
+    """The id in `evaluations/{id}`; InvalidInput naming `field` when the name is malformed."""
+    evaluation_id = name[len(EVALUATION_COLLECTION) :]
+    if not name.startswith(EVALUATION_COLLECTION) or not evaluation_id or "/" in evaluation_id:
+        raise InvalidInput(
+            [FieldViolation(field, f"{name!r} is not an evaluation name `evaluations/{{id}}`")]
+        )
+    return evaluation_id
+
+
+def evaluation_input_from_proto(
+    request: credit_evaluation_service_pb2.EvaluateRequest,
+) -> EvaluationInput:
+    """The engine's input for one EvaluateRequest (also a batch or stream item).
+
+    Raises InvalidInput listing every field that has no domain value; everything else
+    (unknown or missing indicators, ranges, NaN, subject ids) is for the engine to check.
+    `request_id` and `validate_only` are for the servicer and not part of the input.
+    """
+    violations: list[FieldViolation] = []
+    scorecard_id = scorecard_id_from_name(request.scorecard)
+    if not scorecard_id:
+        violations.append(FieldViolation("scorecard", "required: a scorecard id"))
+
+    subject = request.subject
+    kind = _SUBJECT_KIND_FROM_PROTO.get(subject.kind)
+    if kind is None:
+        violations.append(
+            FieldViolation(
+                "subject.kind", "must be SUBJECT_KIND_PERSON or SUBJECT_KIND_ORGANIZATION"
+            )
+        )
+        kind = SubjectKind.PERSON  # placeholder; the input is rejected below
+
+    as_of: dt.date | None = None
+    if request.HasField("as_of"):
+        try:
+            as_of = date_from_proto(request.as_of)
+        except ValueError as exc:
+            violations.append(FieldViolation("as_of", str(exc)))
+
+    indicators: dict[str, object] = {}
+    for name, wire in request.indicators.items():
+        try:
+            value = indicator_value_from_proto(wire)
+        except ValueError as exc:
+            violations.append(FieldViolation(f"indicators.{name}", str(exc)))
+            continue
+        if value is not None:
+            indicators[name] = value
+
+    if violations:
+        raise InvalidInput(violations)
+    return EvaluationInput(
+        scorecard_id=scorecard_id,
+        subject=Subject(kind=kind, id=subject.id, display_name=subject.display_name),
+        indicators=indicators,
+        as_of=as_of,
+        version=request.version or None,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Results -> wire
+
+
+def _fill_grade(target: scorecard_pb2.Grade, grade: Grade) -> None:
+    target.code = grade.code
+    _fill_title(target.title, grade.title)
+    if grade.min_score is None:
+        target.override_only = True
+    else:
+        target.min_score = decimal_text(grade.min_score)
+    target.colour = grade.colour
+    _fill_provenance(target.provenance, grade.provenance)
+
+
+def evaluation_to_proto(
+    result: EvaluationResult,
+    *,
+    evaluation_id: str = "",
+    create_time: dt.datetime | None = None,
+    request_id: str = "",
+    caller: str = "",
+) -> evaluation_pb2.Evaluation:
+    """The Evaluation resource for an engine result and its stored metadata.
+
+    `create_time` naive means UTC. Without an `evaluation_id` (validate_only, or before the
+    store assigned one) the name stays empty.
+    """
+    dec = decimal_text
+    fill_title = _fill_title
+    fill_provenance = _fill_provenance
+    fill_value = _fill_value
+
+    message = evaluation_pb2.Evaluation(
+        name=EVALUATION_COLLECTION + evaluation_id if evaluation_id else "",
+        scorecard_id=result.scorecard_id,
+        scorecard_version=result.version,
+        scorecard_digest=result.digest,
+        score=dec(result.score),
+        score_grade=result.score_grade or "",
+        next_grade=result.next_grade or "",
+        request_id=request_id,
+        caller=caller,
+    )
+    subject = result.subject
+    wire_subject = message.subject
+    wire_subject.kind = _SUBJECT_KIND[subject.kind]
+    wire_subject.id = subject.id
+    wire_subject.display_name = subject.display_name
+    _fill_date(message.as_of, result.as_of)
+
+    wire_indicators = message.indicators
+    for name, value in result.indicators.items():
+        fill_value(wire_indicators[name], value)
+
+    _fill_grade(message.grade, result.grade)
+
+    wire_lines = message.lines
+    for line in result.lines:
+        wire = wire_lines.add(
+            rule_id=line.rule_id,
+            group=line.group or "",
+            points=dec(line.points),
+            best_points=dec(line.best_points),
+        )
+        fill_title(wire.title, line.title)
+        wire_values = wire.values
+        for name, used in line.values:
+            fill_value(wire_values.add(name=name).value, used)
+        if line.points_before_cut is not None:
+            wire.points_before_cut = dec(line.points_before_cut)
+        fill_provenance(wire.provenance, line.provenance)
+
+    wire_groups = message.group_totals
+    for group in result.groups:
+        wire_group = wire_groups.add(
+            group_id=group.id,
+            total_before_cut=dec(group.total_before_cut),
+            total=dec(group.total),
+            floor=dec(group.floor),
+            ceiling=dec(group.ceiling),
+        )
+        fill_title(wire_group.title, group.title)
+
+    wire_overrides = message.overrides
+    for fired in result.overrides:
+        wire_override = wire_overrides.add(
+            override_id=fired.id,
+            effect=_EFFECT[fired.effect],
+            grade=fired.grade or "",
+            steps=fired.steps,
+        )
+        fill_title(wire_override.title, fired.title)
+        if fired.until is not None:
+            _fill_date(wire_override.until, fired.until)
+        fill_provenance(wire_override.provenance, fired.provenance)
+
+    if result.until is not None:
+        _fill_date(message.until, result.until)
+
+    wire_reasons = message.reasons
+    for reason in result.reasons:
+        wire_reason = wire_reasons.add(
+            code=reason.code,
+            kind=_REASON_KIND[reason.kind],
+            points_lost=dec(reason.points_lost),
+        )
+        fill_title(wire_reason.title, reason.title)
+
+    if result.points_to_next_grade is not None:
+        message.points_to_next_grade = dec(result.points_to_next_grade)
+    if create_time is not None:
+        _fill_timestamp(message.create_time, create_time)
+    return message
+
+
+# --------------------------------------------------------------------------------------------
+# Scorecards -> wire (GetScorecard, ListScorecards; not on the hot path)
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return decimal_text(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_value_text(v) for v in value) + "]"
+    return str(value)
+
+
+def _ref_text(ref: tuple[str, ...]) -> str:
+    head, *rest = ref
+    if head == "indicator":
+        return rest[0]
+    if head == "sum":
+        return " + ".join(rest)
+    if head == "group":
+        return f"group.{rest[0]}"
+    if head == "score":
+        return "score"
+    return ".".join(ref)
+
+
+def _years(n: int) -> str:
+    return f"{n} year" if n == 1 else f"{n} years"
+
+
+def condition_text(condition: Condition) -> str:
+    """A condition as readable text, e.g. `all(category = dangerous_goods, a + b >= 1)`."""
+    if isinstance(condition, Compare):
+        return f"{_ref_text(condition.ref)} {condition.op} {_value_text(condition.value)}"
+    if isinstance(condition, DateTest):
+        if condition.test == "within_years":
+            return f"{condition.indicator} within {_years(condition.years)}"
+        if condition.test == "after_as_of":
+            return f"{condition.indicator} after as_of"
+        return f"{condition.indicator} on or before as_of"
+    if isinstance(condition, AllOf):
+        return "all(" + ", ".join(condition_text(c) for c in condition.items) + ")"
+    if isinstance(condition, AnyOf):
+        return "any(" + ", ".join(condition_text(c) for c in condition.items) + ")"
+    if isinstance(condition, Not):
+        return f"not({condition_text(condition.item)})"
+    raise TypeError(f"not a condition: {condition!r}")
+
+
+def until_text(until: Until | None) -> str:
+    """`exam_misconduct_date + 5 years`, `tender_debarment_end`, or `""` for no end."""
+    if until is None:
+        return ""
+    return f"{until.indicator} + {_years(until.years)}" if until.years else until.indicator
+
+
+def _indicator_to_proto(target: scorecard_pb2.Indicator, indicator: Indicator) -> None:
+    kind = indicator.type
+    target.name = indicator.name
+    target.type = _INDICATOR_TYPE[kind]
+    _fill_title(target.title, indicator.title)
+    target.description = indicator.description
+    target.required = indicator.required
+    # The implied defaults and bounds of SCORECARDS.md §1 are shown, not left to be known.
+    default: object = indicator.default
+    if default is None and not indicator.required and indicator.required_when is None:
+        default = {IndicatorType.COUNT: 0, IndicatorType.FLAG: False}.get(kind)
+    elif type(default) is int and kind in (IndicatorType.NUMBER, IndicatorType.PERCENT):
+        default = Decimal(default)  # a TOML `default = 0` on a number is still a decimal
+    if default is not None:
+        _fill_value(target.default_value, default)
+    minimum, maximum = indicator.minimum, indicator.maximum
+    if kind is IndicatorType.PERCENT:
+        minimum = _ZERO if minimum is None else minimum
+        maximum = _HUNDRED if maximum is None else maximum
+    elif kind is IndicatorType.COUNT and minimum is None:
+        minimum = _ZERO
+    target.minimum = decimal_text(minimum)
+    target.maximum = decimal_text(maximum)
+    target.choices.extend(indicator.choices)
+    target.past = indicator.past
+    if indicator.required_when is not None:
+        target.required_when = condition_text(indicator.required_when)
+
+
+def scorecard_to_proto(
+    card: Scorecard, versions: Iterable[Scorecard] = (), *, full: bool = True
+) -> scorecard_pb2.Scorecard:
+    """The Scorecard resource for one version; `versions` are all its versions (any order).
+
+    `full=False` is the BASIC view: identity, title and versions, without the definition.
+    """
+    message = scorecard_pb2.Scorecard(
+        name=SCORECARD_COLLECTION + card.id,
+        scorecard_id=card.id,
+        version=card.version,
+        digest=card.digest,
+        subject_kind=_SUBJECT_KIND[card.subject_kind],
+        description=card.description,
+    )
+    _fill_date(message.effective_from, card.effective_from)
+    _fill_title(message.title, card.title)
+    for version in sorted(versions or (card,), key=lambda v: (v.effective_from, v.version)):
+        wire_version = message.versions.add(version=version.version, digest=version.digest)
+        _fill_date(wire_version.effective_from, version.effective_from)
+    if not full:
+        return message
+
+    message.base = decimal_text(card.base)
+    message.score_min = decimal_text(card.score_min)
+    message.score_max = decimal_text(card.score_max)
+    message.default_grade = card.default_grade or ""
+    for indicator in card.indicators:
+        _indicator_to_proto(message.indicators.add(), indicator)
+    for group in card.groups:
+        wire_group = message.groups.add(
+            id=group.id, floor=decimal_text(group.floor), ceiling=decimal_text(group.ceiling)
+        )
+        _fill_title(wire_group.title, group.title)
+    for rule in card.rules:
+        wire_rule = message.rules.add(
+            id=rule.id,
+            kind=_RULE_KIND[rule.kind],
+            indicator=rule.indicator,
+            group=rule.group or "",
+            points=decimal_text(rule.points),
+            when=rule.when if rule.kind is RuleKind.FLAG else False,
+            weight=decimal_text(rule.weight),
+        )
+        _fill_title(wire_rule.title, rule.title)
+        _fill_provenance(wire_rule.provenance, rule.provenance)
+        for band in rule.bands:
+            wire_rule.bands.add(range=str(band.range), points=decimal_text(band.points))
+        for choice, points in rule.choice_points:
+            wire_rule.choice_points.add(choice=choice, points=decimal_text(points))
+        if rule.flag_points is not None:
+            wire_rule.flag_true_points = decimal_text(rule.flag_points[0])
+            wire_rule.flag_false_points = decimal_text(rule.flag_points[1])
+    for grade in card.grades:
+        _fill_grade(message.grades.add(), grade)
+    for override in card.overrides:
+        wire_override = message.overrides.add(
+            id=override.id,
+            condition=condition_text(override.when),
+            effect=_EFFECT[override.effect],
+            grade=override.grade or "",
+            steps=override.steps,
+            until=until_text(override.until),
+        )
+        _fill_title(wire_override.title, override.title)
+        _fill_provenance(wire_override.provenance, override.provenance)
+    return message
+
+
+# --------------------------------------------------------------------------------------------
+# Errors -> wire (the codes are chosen by the caller: this module only shapes the messages)
+
+
+def field_violations_to_proto(
+    violations: Iterable[FieldViolation],
+) -> list[common_pb2.FieldViolation]:
+    return [common_pb2.FieldViolation(field=v.field, description=v.description) for v in violations]
+
+
+def bad_request_to_proto(violations: Iterable[FieldViolation]) -> error_details_pb2.BadRequest:
+    """The google.rpc.BadRequest detail of an INVALID_ARGUMENT status."""
+    return error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in violations
+        ]
+    )
+
+
+def item_error_to_proto(
+    code: int, message: str, reason: str = "", violations: Sequence[FieldViolation] = ()
+) -> common_pb2.ItemError:
+    """The error of one batch or stream item; `code` is a google.rpc.Code value."""
+    return common_pb2.ItemError(
+        code=code,
+        message=message,
+        reason=reason,
+        field_violations=field_violations_to_proto(violations),
+    )
