@@ -41,6 +41,7 @@ from .model import (
     SubjectKind,
 )
 from .subject_ids import normalize, resident_id_problem, uscc_problem
+from .text import condition_text
 
 Q2 = Decimal("0.01")
 ZERO = Decimal(0)
@@ -228,36 +229,6 @@ def compile_condition(cond: Condition) -> Predicate:
     return lambda v, g, s, a: s is not None and op(s, target)
 
 
-def describe_condition(cond: Condition) -> str:
-    """A condition as readable text, e.g. `all(category = dangerous_goods, …)`."""
-    if isinstance(cond, AllOf):
-        return "all(" + ", ".join(describe_condition(c) for c in cond.items) + ")"
-    if isinstance(cond, AnyOf):
-        return "any(" + ", ".join(describe_condition(c) for c in cond.items) + ")"
-    if isinstance(cond, Not):
-        return "not(" + describe_condition(cond.item) + ")"
-    if isinstance(cond, DateTest):
-        if cond.test == "within_years":
-            return f"{cond.indicator} within {cond.years} years before as_of"
-        return f"{cond.indicator} {'after' if cond.test == 'after_as_of' else 'on or before'} as_of"
-    ref = {"indicator": lambda r: r[1], "sum": lambda r: " + ".join(r[1:]),
-           "group": lambda r: f"group.{r[1]}", "score": lambda r: "score"}[cond.ref[0]](cond.ref)
-    val = cond.value
-    if isinstance(val, tuple):
-        text = "[" + ", ".join(_fmt(x) for x in val) + "]"
-    else:
-        text = _fmt(val)
-    return f"{ref} {cond.op} {text}"
-
-
-def _fmt(x: object) -> str:
-    if x is True:
-        return "true"
-    if x is False:
-        return "false"
-    return str(x)
-
-
 # --------------------------------------------------------------------------------------------
 # Rules
 
@@ -351,8 +322,9 @@ class CompiledScorecard:
         self._overrides = [(o, compile_condition(o.when)) for o in card.overrides]
         self._grade_rank = {g.code: i for i, g in enumerate(card.grades)}
         self._scoring_grades = [g for g in card.grades if g.min_score is not None]
+        # a downgrade steps through the grades a score can reach (override-only ones are no step)
         scoring_ranks = [i for i, g in enumerate(card.grades) if g.min_score is not None]
-        self._lowest_scoring_rank = scoring_ranks[-1] if scoring_ranks else len(card.grades) - 1
+        self._downgrade_ladder = scoring_ranks or list(range(len(card.grades)))
         self._default_grade = card.grade(card.default_grade) if card.default_grade else None
         self._id_check = SUBJECT_ID_CHECKS.get(card.subject_kind)
 
@@ -475,7 +447,10 @@ class CompiledScorecard:
         fired: list[tuple[Override, dt.date | None]] = []
         for o, pred in self._overrides:
             if pred(values, group_raw, score, as_of):
-                fired.append((o, self._until(o, values)))
+                until_day = self._until(o, values)
+                # `until` is the first day on which the override no longer applies
+                if until_day is None or as_of < until_day:
+                    fired.append((o, until_day))
         rank = self._grade_rank
         grades = card.grades
         final_rank = rank[grade.code]
@@ -483,7 +458,8 @@ class CompiledScorecard:
         if fired:
             steps = sum(o.steps for o, _ in fired if o.effect is EffectKind.DOWNGRADE)
             if steps:
-                final_rank = max(final_rank, min(final_rank + steps, self._lowest_scoring_rank))
+                ladder = self._downgrade_ladder
+                final_rank = ladder[min(ladder.index(final_rank) + steps, len(ladder) - 1)]
             caps = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.CAP]  # type: ignore[index]
             if caps:
                 final_rank = max(final_rank, max(caps))
@@ -570,7 +546,7 @@ class CompiledScorecard:
 
 def _describe_required_when(ind: Indicator) -> str:
     assert ind.required_when is not None
-    return describe_condition(ind.required_when)
+    return condition_text(ind.required_when)
 
 
 def compile_scorecard(card: Scorecard, id_schemes: Mapping[str, SubjectIdCheck] | None = None) -> CompiledScorecard:

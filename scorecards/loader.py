@@ -371,7 +371,7 @@ def _check_value(c: _Checker, itype: IndicatorType, v: object, lo: Decimal | Non
             c.bad(path, f"{d} is outside [{lo}, {hi}]")
         if itype is IndicatorType.PERCENT and not (0 <= d <= HUNDRED):
             c.bad(path, "a percent lies within [0, 100]")
-    return v if isinstance(v, int) else d
+    return v if itype is IndicatorType.COUNT else d  # number and percent values are Decimals
 
 
 def _groups(c: _Checker, raw: object) -> list[Group]:

@@ -23,13 +23,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 
 from google.protobuf import timestamp_pb2
-from google.rpc import error_details_pb2
 from sector_credit.scorecards.model import (
-    AllOf,
-    AnyOf,
-    Compare,
-    Condition,
-    DateTest,
     EffectKind,
     EvaluationInput,
     EvaluationResult,
@@ -38,7 +32,6 @@ from sector_credit.scorecards.model import (
     Indicator,
     IndicatorType,
     InvalidInput,
-    Not,
     Provenance,
     ProvenanceTag,
     RuleKind,
@@ -46,8 +39,8 @@ from sector_credit.scorecards.model import (
     Subject,
     SubjectKind,
     Title,
-    Until,
 )
+from sector_credit.scorecards.text import condition_text, decimal_text, until_text
 from sector_credit.v1 import (
     common_pb2,
     credit_evaluation_service_pb2,
@@ -82,16 +75,6 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 # --------------------------------------------------------------------------------------------
 # Scalars
-
-
-def decimal_text(value: Decimal | None) -> str:
-    """A decimal in plain notation (`"74.70"`, never `"7.47E+1"` or `"-0"`); None is `""`."""
-    if value is None:
-        return ""
-    if not value and value.is_signed():  # -5 x 0 is Decimal("-0")
-        value = value.copy_abs()
-    text = str(value)
-    return text if "E" not in text else f"{value:f}"
 
 
 def date_from_proto(date: common_pb2.Date) -> dt.date | None:
@@ -382,61 +365,6 @@ def evaluation_to_proto(
 # Scorecards -> wire (GetScorecard, ListScorecards; not on the hot path)
 
 
-def _value_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return decimal_text(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, tuple):
-        return "[" + ", ".join(_value_text(v) for v in value) + "]"
-    return str(value)
-
-
-def _ref_text(ref: tuple[str, ...]) -> str:
-    head, *rest = ref
-    if head == "indicator":
-        return rest[0]
-    if head == "sum":
-        return " + ".join(rest)
-    if head == "group":
-        return f"group.{rest[0]}"
-    if head == "score":
-        return "score"
-    return ".".join(ref)
-
-
-def _years(n: int) -> str:
-    return f"{n} year" if n == 1 else f"{n} years"
-
-
-def condition_text(condition: Condition) -> str:
-    """A condition as readable text, e.g. `all(category = dangerous_goods, a + b >= 1)`."""
-    if isinstance(condition, Compare):
-        return f"{_ref_text(condition.ref)} {condition.op} {_value_text(condition.value)}"
-    if isinstance(condition, DateTest):
-        if condition.test == "within_years":
-            return f"{condition.indicator} within {_years(condition.years)}"
-        if condition.test == "after_as_of":
-            return f"{condition.indicator} after as_of"
-        return f"{condition.indicator} on or before as_of"
-    if isinstance(condition, AllOf):
-        return "all(" + ", ".join(condition_text(c) for c in condition.items) + ")"
-    if isinstance(condition, AnyOf):
-        return "any(" + ", ".join(condition_text(c) for c in condition.items) + ")"
-    if isinstance(condition, Not):
-        return f"not({condition_text(condition.item)})"
-    raise TypeError(f"not a condition: {condition!r}")
-
-
-def until_text(until: Until | None) -> str:
-    """`exam_misconduct_date + 5 years`, `tender_debarment_end`, or `""` for no end."""
-    if until is None:
-        return ""
-    return f"{until.indicator} + {_years(until.years)}" if until.years else until.indicator
-
-
 def _indicator_to_proto(target: scorecard_pb2.Indicator, indicator: Indicator) -> None:
     kind = indicator.type
     target.name = indicator.name
@@ -543,16 +471,6 @@ def field_violations_to_proto(
     violations: Iterable[FieldViolation],
 ) -> list[common_pb2.FieldViolation]:
     return [common_pb2.FieldViolation(field=v.field, description=v.description) for v in violations]
-
-
-def bad_request_to_proto(violations: Iterable[FieldViolation]) -> error_details_pb2.BadRequest:
-    """The google.rpc.BadRequest detail of an INVALID_ARGUMENT status."""
-    return error_details_pb2.BadRequest(
-        field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-            for v in violations
-        ]
-    )
 
 
 def item_error_to_proto(
