@@ -222,7 +222,8 @@ def compile_condition(cond: Condition) -> Predicate:
         return lambda v, g, s, a: (x := v.get(name)) is not None and op(x, target)
     if kind == "sum":
         names = cond.ref[1:]
-        return lambda v, g, s, a: op(sum((_num(v[n]) for n in names), ZERO), target)
+        # a value missing (invalid input, or an optional indicator not given) makes the test false
+        return lambda v, g, s, a: all(n in v for n in names) and op(sum((_num(v[n]) for n in names), ZERO), target)
     if kind == "group":
         gid = cond.ref[1]
         return lambda v, g, s, a: op(g[gid], target)

@@ -480,6 +480,9 @@ def _rules(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: set[
         if ind.type not in RULE_TYPES[kind]:
             c.bad(f"{path}.indicator", f"a {kind.value} rule cannot score a {ind.type.value} indicator ({iname})")
             continue
+        if not ind.required and ind.default is None:
+            c.bad(f"{path}.indicator", f"{iname} may be absent (neither required nor with a default): a rule needs a value to score")
+            continue
         group = spec.get("group")
         if group is not None and group not in group_ids:
             c.bad(f"{path}.group", f"unknown group {group!r}")
