@@ -1,0 +1,111 @@
+"""docs/plugins.md is the plugin contract as written: every hook in plugins/hookspecs.py is in its
+reference with its exact signature, nothing else is, every hook has a docstring, and the
+example plugin in the doc is the code tests/test_plugins.py runs."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sector_credit.plugins import hookspecs
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "plugins.md"
+FIXTURE = Path(__file__).resolve().parent / "plugin_fixture"
+SPEC_MARK = hookspecs.hookspec.project_name + "_spec"  # the attribute pluggy sets on a hookspec
+REFERENCE_HEADING = "## Hook reference"
+
+
+def hookspec_functions() -> dict[str, Callable[..., Any]]:
+    return {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+            if hasattr(fn, SPEC_MARK)}
+
+
+def _annotation(a: object) -> str:
+    # hookspecs.py uses `from __future__ import annotations`: annotations are their source text
+    return a if isinstance(a, str) else inspect.formatannotation(a)
+
+
+def signature_line(name: str, fn: Callable[..., Any]) -> str:
+    """`def name(arg: Type, …) -> Return:` as the hookspec declares it."""
+    sig = inspect.signature(fn)
+    params = []
+    for p in sig.parameters.values():
+        text = p.name
+        if p.annotation is not p.empty:
+            text += f": {_annotation(p.annotation)}"
+        if p.default is not p.empty:
+            text += f" = {p.default!r}"
+        params.append(text)
+    ret = "" if sig.return_annotation is sig.empty else f" -> {_annotation(sig.return_annotation)}"
+    return f"def {name}({', '.join(params)}){ret}:"
+
+
+def doc_text() -> str:
+    return DOC.read_text(encoding="utf-8")
+
+
+def reference_sections() -> dict[str, str]:
+    """`### name` sections of the hook reference: name -> section text."""
+    text = doc_text()
+    assert REFERENCE_HEADING in text, f"{DOC} has no '{REFERENCE_HEADING}' section"
+    reference = text.split(REFERENCE_HEADING, 1)[1]
+    reference = re.split(r"^## ", reference, flags=re.MULTILINE)[0]  # up to the next section
+    parts = re.split(r"^### `?([a-z_][a-z0-9_]*)`?\s*$", reference, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def code_blocks() -> list[str]:
+    return [m.group(1) for m in re.finditer(r"^```[a-z]*\n(.*?)^```$", doc_text(),
+                                            flags=re.MULTILINE | re.DOTALL)]
+
+
+def test_there_are_hookspecs() -> None:
+    assert set(hookspec_functions()) >= {"register_scorecards", "register_subject_id_schemes"}
+
+
+@pytest.mark.parametrize("name", sorted(hookspec_functions()))
+def test_hook_is_documented_with_its_exact_signature(name: str) -> None:
+    sections = reference_sections()
+    assert name in sections, f"hook {name} is missing from the reference of {DOC.name}"
+    expected = signature_line(name, hookspec_functions()[name])
+    lines = [ln.strip() for ln in sections[name].splitlines()]
+    assert expected in lines, (
+        f"{DOC.name} documents {name} with another signature; hookspecs.py says:\n    {expected}")
+
+
+@pytest.mark.parametrize("name", sorted(hookspec_functions()))
+def test_hook_options_are_documented(name: str) -> None:
+    options = getattr(hookspec_functions()[name], SPEC_MARK)
+    section = reference_sections()[name]
+    for option in ("firstresult", "historic"):
+        if options.get(option):
+            assert option in section, f"{name} is {option}: say so in {DOC.name}"
+
+
+@pytest.mark.parametrize("name", sorted(hookspec_functions()))
+def test_hook_has_a_docstring(name: str) -> None:
+    doc = inspect.getdoc(hookspec_functions()[name])
+    assert doc and doc.strip(), f"hookspec {name} has no docstring: its docstring is its contract"
+
+
+def test_reference_documents_no_other_hook() -> None:
+    extra = set(reference_sections()) - set(hookspec_functions())
+    assert not extra, f"{DOC.name} documents hooks that hookspecs.py does not have: {sorted(extra)}"
+
+
+@pytest.mark.parametrize("name", ["acme_credit.py", "acme.parking_operator.toml"])
+def test_doc_example_is_the_tested_plugin(name: str) -> None:
+    source = (FIXTURE / name).read_text(encoding="utf-8")
+    assert source in code_blocks(), (
+        f"the example in {DOC.name} differs from tests/plugin_fixture/{name}, the code the "
+        "plugin tests run; change both together")
+
+
+def test_doc_entry_point_group_is_the_projects() -> None:
+    assert f"[project.entry-points.{hookspecs.PROJECT}]" in doc_text()
