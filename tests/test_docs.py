@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from sector_credit.plugins import hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent

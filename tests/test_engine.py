@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from sector_credit.scorecards import loader
 from sector_credit.scorecards.engine import CompiledScorecard, add_years, compile_scorecard
 from sector_credit.scorecards.model import (

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from sector_credit.scorecards.loader import load_file
 
 BUILTIN = Path(__file__).resolve().parent.parent / "scorecards" / "builtin"

@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from sector_credit.scorecards import loader
 from sector_credit.scorecards.model import InvalidScorecard, RuleKind
 

@@ -14,7 +14,6 @@ from typing import Any
 import pluggy
 import pytest
 from plugin_fixture import acme_credit
-
 from sector_credit.plugins import ENTRY_POINT_GROUP, get_plugin_manager, hookimpl
 from sector_credit.plugins.manager import plugin_names
 from sector_credit.scorecards import golden

@@ -7,7 +7,6 @@ social credit code are validated; a typed lowercase `x` is the check character `
 from __future__ import annotations
 
 import pytest
-
 from sector_credit.scorecards.subject_ids import normalize, resident_id_problem, uscc_problem
 
 # (id, fragment of the reason; None: valid)
