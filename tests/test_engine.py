@@ -56,7 +56,7 @@ def line(result: EvaluationResult, rule_id: str) -> tuple[Decimal, Decimal | Non
     return ln.points, ln.points_before_cut
 
 
-def grade_codes(*codes_and_mins: str) -> str:
+def grade_tables(*codes_and_mins: str) -> str:
     """[[grades]] tables: 'A:20' is a grade with min 20, 'X' an override-only grade."""
     out = []
     for spec in codes_and_mins:
@@ -104,7 +104,7 @@ $P
 kind = "per_unit"
 indicator = "share"
 points = 100
-""" + grade_codes("A:80", "B:57", "C:0"), head="base = 0\nscore = { min = 0, max = 300 }")
+""" + grade_tables("A:80", "B:57", "C:0"), head="base = 0\nscore = { min = 0, max = 300 }")
 
 
 @pytest.mark.parametrize(
@@ -222,7 +222,7 @@ $T
 $P
 kind = "direct"
 indicator = "section"
-""" + grade_codes("A:0", "B:-1000"))
+""" + grade_tables("A:0", "B:-1000"))
 
 
 @pytest.mark.parametrize(
@@ -338,7 +338,7 @@ $P
 kind = "weighted"
 indicator = "other"
 weight = 74
-""" + grade_codes("GREEN:95", "RED:0"), head="base = 0\nscore = { min = 0, max = 100 }",
+""" + grade_tables("GREEN:95", "RED:0"), head="base = 0\nscore = { min = 0, max = 100 }",
     kind="organization")
 
 WEIGHTED_BASE = {"emission": 100, "hazard": "compliant", "siting": True, "noise_db": 0, "other": 100}
@@ -459,7 +459,7 @@ $P
 kind = "direct"
 indicator = "y"
 group = "bonus"
-""" + grade_codes("A:0", "B:-100"), head="base = 20\nscore = { min = -100, max = 100 }")
+""" + grade_tables("A:0", "B:-100"), head="base = 20\nscore = { min = -100, max = 100 }")
 
 
 @pytest.mark.parametrize(
@@ -513,7 +513,7 @@ $T
 $P
 kind = "direct"
 indicator = "s"
-""" + grade_codes("A:20", "B:11", "C:1", "D:0", "X"), head="base = 10\nscore = { min = 0, max = 30 }")
+""" + grade_tables("A:20", "B:11", "C:1", "D:0", "X"), head="base = 10\nscore = { min = 0, max = 30 }")
 
 
 @pytest.mark.parametrize(
@@ -603,7 +603,7 @@ $T
 $P
 kind = "direct"
 indicator = "s"
-""" + grade_codes("A:30", "B:20", "X", "C:10", "D:0", "Z") + """
+""" + grade_tables("A:30", "B:20", "X", "C:10", "D:0", "Z") + """
 [[overrides]]
 id = "down1"
 $T
@@ -727,7 +727,7 @@ $T
 [indicators.warning_date]
 type = "date"
 $T
-""" + grade_codes("OK:-10", "REFUSED") + """
+""" + grade_tables("OK:-10", "REFUSED") + """
 [[overrides]]
 id = "recent_offence"
 $T
@@ -827,7 +827,7 @@ $T
 [indicators.ban_end]
 type = "date"
 $T
-""" + grade_codes("OK:0", "WITHIN", "AFTER", "LEAP", "NOT_BEFORE") + """
+""" + grade_tables("OK:0", "WITHIN", "AFTER", "LEAP", "NOT_BEFORE") + """
 [[overrides]]
 id = "within"
 $T
@@ -923,7 +923,7 @@ $T
 $P
 kind = "direct"
 indicator = "bonus"
-""" + grade_codes("A:50", "B:0") + """
+""" + grade_tables("A:50", "B:0") + """
 [[overrides]]
 id = "flagged"
 $T
@@ -1051,7 +1051,7 @@ $P
 kind = "per_unit"
 indicator = "late"
 points = -1
-""" + grade_codes("A:0", "B:-1000"))
+""" + grade_tables("A:0", "B:-1000"))
 
 GOOD = {"rate": 80, "trained": True, "tier": "gold"}
 NAN, INF = float("nan"), float("inf")
@@ -1257,7 +1257,7 @@ $P
 kind = "direct"
 indicator = "bonus_points"
 group = "bonus"
-""" + grade_codes("AAA:20", "AA:11", "A:1", "B:0") + """
+""" + grade_tables("AAA:20", "AA:11", "A:1", "B:0") + """
 [[overrides]]
 id = "whole_20_lost"
 $T
