@@ -1,0 +1,143 @@
+"""Building and running the gRPC server: `create_server` (tests bind port 0) and `serve`.
+
+Start-up order: plugins and scorecards, database migrations, the store, the server; health
+turns SERVING only once all of them are ready. SIGTERM/SIGINT: health NOT_SERVING, stop
+accepting calls, let in-flight calls finish within the grace period, drain the store, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pluggy
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from sector_credit.plugins import get_plugin_manager
+from sector_credit.plugins.manager import plugin_names
+from sector_credit.scorecards.registry import ScorecardRegistry, build_registry
+from sector_credit.v1 import credit_evaluation_service_pb2 as pb, credit_evaluation_service_pb2_grpc as pb_grpc
+
+from .interceptors import ServiceInterceptor
+from .logs import log
+from .metrics import Metrics
+from .servicer import CreditEvaluationServicer
+from .settings import Settings
+from .db import EvaluationStore, StoredEvaluation
+from .db.migrate import upgrade as migrate
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"].full_name
+HEALTH_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    metrics_port: int
+    health: health.aio.HealthServicer
+    store: EvaluationStore
+    registry: ScorecardRegistry
+    metrics: Metrics
+    settings: Settings
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain: NOT_SERVING, finish in-flight calls within `grace`, then close the store."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.settings.grace_seconds if grace is None else grace)
+        await self.store.close()
+
+
+def load_registry(settings: Settings) -> tuple[ScorecardRegistry, pluggy.PluginManager]:
+    """The plugins (minus the blocked ones) and the scorecards they and the settings name."""
+    pm = get_plugin_manager(blocked=settings.blocked_plugins)
+    registry = build_registry(pm, settings.scorecard_paths)
+    log.info("scorecards loaded", plugins=plugin_names(pm), scorecards=len(registry),
+             ids=registry.ids())
+    return registry, pm
+
+
+async def create_server(settings: Settings, metrics: Metrics | None = None) -> RunningServer:
+    """Load scorecards, migrate, open the store, bind and start; returns once SERVING."""
+    metrics = metrics or Metrics()
+    registry, pm = load_registry(settings)
+    if settings.migrate:
+        await asyncio.to_thread(migrate, settings.database_url)
+    store = await EvaluationStore.open(settings.database_url, on_commit=metrics.observe_commit)
+
+    health_servicer = health.aio.HealthServicer()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    tz = settings.tz
+
+    def today() -> dt.date:
+        return dt.datetime.now(tz).date()
+
+    hook_impls = pm.hook.evaluation_stored.get_hookimpls()
+
+    def on_stored(stored: StoredEvaluation) -> None:
+        summary = stored_summary(stored)
+        for impl in hook_impls:  # each plugin separately: one failing never hides it from another
+            try:
+                impl.function(evaluation=summary)
+            except Exception:  # the evaluation is stored already; a plugin never fails it
+                log.exception("evaluation_stored hook failed", plugin=impl.plugin_name)
+
+    servicer = CreditEvaluationServicer(
+        registry, store, metrics, today, settings.batch_limit,
+        on_stored=on_stored if hook_impls else None)
+
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+    ]
+    server = grpc.aio.server(
+        interceptors=[ServiceInterceptor(metrics)], options=options,
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None)
+    pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, HEALTH_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(settings.listen)
+    if port == 0:
+        await store.close()
+        raise OSError(f"cannot listen on {settings.listen}")
+    await server.start()
+    metrics_port = metrics.serve(settings.metrics_port, settings.metrics_host) if settings.metrics_port else 0
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    host = settings.listen.rpartition(":")[0]
+    log.info("serving", address=f"{host}:{port}", metrics_port=metrics_port or None,
+             database=store.dialect, batch_limit=settings.batch_limit, timezone=settings.timezone)
+    return RunningServer(server, port, metrics_port, health_servicer, store, registry, metrics, settings)
+
+
+def stored_summary(stored: StoredEvaluation) -> dict[str, Any]:
+    """What the `evaluation_stored` hook receives (see plugins/hookspecs.py)."""
+    r = stored.result
+    return {
+        "name": stored.name, "scorecard_id": r.scorecard_id, "version": r.version, "digest": r.digest,
+        "subject": {"kind": r.subject.kind.value, "id": r.subject.id}, "as_of": r.as_of.isoformat(),
+        "grade": r.grade.code, "score": None if r.score is None else str(r.score),
+        "create_time": stored.created_at.isoformat(),
+    }
+
+
+async def serve(settings: Settings) -> None:
+    running = await create_server(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    # the port line on stdout lets a supervisor or test find a port-0 server
+    print(f"listening on port {running.port}", flush=True)
+    await stop.wait()
+    log.info("draining", grace_seconds=settings.grace_seconds)
+    await running.stop()
+    log.info("stopped")

@@ -1,0 +1,113 @@
+"""The one place that turns errors into `google.rpc.Status` (AIP-193).
+
+Every status carries one `ErrorInfo` with a stable reason; input errors carry a `BadRequest`
+with one field violation per problem. Unexpected exceptions become INTERNAL with a reference
+the operator can find in the log, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from sector_credit.scorecards.model import DomainError, FieldViolation, InvalidInput, ScorecardNotFound
+
+from .db.errors import InvalidRecord, RequestConflict, StoreUnavailable
+
+ERROR_DOMAIN = "sector-credit"
+
+
+class ServiceError(Exception):
+    """An error the service raises on purpose, with its gRPC code and stable reason."""
+
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    reason = "INTERNAL"
+
+    def __init__(self, message: str, metadata: Mapping[str, str] | None = None,
+                 violations: Iterable[FieldViolation] = ()):
+        super().__init__(message)
+        self.message = message
+        self.metadata = dict(metadata or {})
+        self.violations = tuple(violations)
+
+
+class BadRequest(ServiceError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "INVALID_REQUEST"
+
+
+class NotFound(ServiceError):
+    code = grpc.StatusCode.NOT_FOUND
+    reason = "NOT_FOUND"
+
+
+class TooLarge(ServiceError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "BATCH_TOO_LARGE"
+
+
+class Unavailable(ServiceError):
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "UNAVAILABLE"
+
+
+def _pack(msg: object) -> any_pb2.Any:
+    a = any_pb2.Any()
+    a.Pack(msg)  # type: ignore[arg-type]
+    return a
+
+
+def status_of(code: grpc.StatusCode, message: str, reason: str,
+              violations: Iterable[FieldViolation] = (), metadata: Mapping[str, str] | None = None) -> status_pb2.Status:
+    st = status_pb2.Status(code=code.value[0], message=message)
+    violations = tuple(violations)
+    if violations:
+        st.details.append(_pack(error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in violations])))
+    st.details.append(_pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=dict(metadata or {}))))
+    return st
+
+
+def status_for(exc: BaseException, reference: str = "") -> status_pb2.Status:
+    """The status a client sees for `exc`."""
+    if isinstance(exc, InvalidInput):
+        n = len(exc.violations)
+        return status_of(grpc.StatusCode.INVALID_ARGUMENT,
+                         f"the request has {n} problem{'s' if n != 1 else ''}: {exc}", exc.reason, exc.violations)
+    if isinstance(exc, RequestConflict):
+        return status_of(grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason,
+                         [FieldViolation("request_id", "already used for a different request; use a new request_id")],
+                         {"evaluation": f"evaluations/{exc.evaluation_id}"})
+    if isinstance(exc, StoreUnavailable):
+        return status_of(grpc.StatusCode.UNAVAILABLE, str(exc), exc.reason)
+    if isinstance(exc, InvalidRecord):
+        return status_of(grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason)
+    if isinstance(exc, ScorecardNotFound):
+        return status_of(grpc.StatusCode.NOT_FOUND, str(exc), exc.reason, metadata={"scorecard": exc.scorecard_id})
+    if isinstance(exc, ServiceError):
+        return status_of(exc.code, exc.message, exc.reason, exc.violations, exc.metadata)
+    if isinstance(exc, DomainError):
+        return status_of(grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason)
+    return status_of(grpc.StatusCode.INTERNAL,
+                     f"internal error{f' (reference {reference})' if reference else ''}; it has been logged",
+                     "INTERNAL", metadata={"reference": reference} if reference else None)
+
+
+def grpc_code(st: status_pb2.Status) -> grpc.StatusCode:
+    for c in grpc.StatusCode:
+        if c.value[0] == st.code:
+            return c
+    return grpc.StatusCode.UNKNOWN
+
+
+def to_grpc_status(st: status_pb2.Status) -> grpc.Status:
+    return rpc_status.to_status(st)
+
+
+CODE_NAMES = {c.value[0]: c.name for c in grpc.StatusCode}
+assert code_pb2.INVALID_ARGUMENT == grpc.StatusCode.INVALID_ARGUMENT.value[0]

@@ -1,0 +1,195 @@
+"""What happens around every RPC, in one pass: the request context for logs, the metrics, the
+one log line, and errors turned into rich statuses (built in `errors.py`).
+
+The servicer adds `scorecard` and `grade` to the log line with `structlog.contextvars`; it
+raises domain or service errors and never builds a status itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import structlog
+from grpc.aio import AbortError
+
+from . import errors
+from .logs import log
+from .metrics import Metrics
+
+REQUEST_ID_KEY = "x-request-id"
+CALLER_KEY = "x-caller"
+
+
+class _Method:
+    """Labels of one method, computed once."""
+
+    __slots__ = ("full", "service", "name", "kind", "labels")
+
+    def __init__(self, full: str, kind: str):
+        self.full = full
+        service, _, name = full.lstrip("/").rpartition("/")
+        self.service, self.name, self.kind = service, name, kind
+        self.labels = (kind, service, name)
+
+
+def _kind(h: grpc.RpcMethodHandler) -> str:
+    if h.request_streaming and h.response_streaming:
+        return "bidi_stream"
+    if h.request_streaming:
+        return "client_stream"
+    if h.response_streaming:
+        return "server_stream"
+    return "unary"
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, metrics: Metrics):
+        self.metrics = metrics
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = details.method
+        cached = self._wrapped.get(method)
+        if cached is not None:
+            return cached
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        wrapped = self._wrap(handler, _Method(method, _kind(handler)))
+        self._wrapped[method] = wrapped
+        return wrapped
+
+    # -- per call -----------------------------------------------------------------------
+
+    def _begin(self, m: _Method, context: grpc.aio.ServicerContext) -> float:
+        rid = caller = ""
+        for key, value in context.invocation_metadata() or ():
+            if key == REQUEST_ID_KEY:
+                rid = str(value)
+            elif key == CALLER_KEY:
+                caller = str(value)
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            request_id=rid or uuid.uuid4().hex, method=m.name, caller=caller or "anonymous")
+        self.metrics.started.labels(*m.labels).inc()
+        return time.perf_counter()
+
+    def _finish(self, m: _Method, start: float, code: grpc.StatusCode, error: str = "") -> None:
+        elapsed = time.perf_counter() - start
+        self.metrics.handled.labels(*m.labels, code.name).inc()
+        self.metrics.handling.labels(*m.labels).observe(elapsed)
+        fields: dict[str, Any] = {"code": code.name, "duration_ms": round(elapsed * 1000, 3)}
+        if error:
+            fields["error"] = error
+        if code is grpc.StatusCode.INTERNAL or code is grpc.StatusCode.UNKNOWN:
+            log.error("rpc", **fields)
+        else:
+            log.info("rpc", **fields)
+
+    async def _fail(self, m: _Method, start: float, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
+        """Record the failure and abort the call with the status `errors` builds for it."""
+        if isinstance(exc, AbortError):  # the call was aborted already (e.g. by grpc itself)
+            self._finish(m, start, context.code() or grpc.StatusCode.UNKNOWN)
+            raise exc
+        if isinstance(exc, asyncio.CancelledError):  # the client went away or the deadline passed
+            self._finish(m, start, grpc.StatusCode.CANCELLED)
+            raise exc
+        reference = ""
+        if not isinstance(exc, (errors.ServiceError, errors.DomainError)):
+            reference = structlog.contextvars.get_contextvars().get("request_id", "")
+            log.exception("unexpected error", exc_info=exc)
+        st = errors.status_for(exc, reference)
+        code = errors.grpc_code(st)
+        self._finish(m, start, code, st.message)
+        s = errors.to_grpc_status(st)
+        await context.abort(s.code, s.details, s.trailing_metadata)
+
+    # -- wrapping the four handler shapes -------------------------------------------------
+
+    def _wrap(self, h: grpc.RpcMethodHandler, m: _Method) -> grpc.RpcMethodHandler:
+        metrics = self.metrics
+        recv = metrics.msg_received.labels(*m.labels)
+        sent = metrics.msg_sent.labels(*m.labels)
+
+        async def count_in(it: AsyncIterator[Any]) -> AsyncIterator[Any]:
+            async for msg in it:
+                recv.inc()
+                yield msg
+
+        if not h.request_streaming and not h.response_streaming:
+            inner_uu = h.unary_unary
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                start = self._begin(m, context)
+                recv.inc()
+                try:
+                    response = await inner_uu(request, context)
+                except BaseException as exc:
+                    await self._fail(m, start, exc, context)
+                    raise
+                sent.inc()
+                self._finish(m, start, grpc.StatusCode.OK)
+                return response
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
+
+        if h.request_streaming and h.response_streaming:
+            inner_ss = h.stream_stream
+
+            async def stream_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                start = self._begin(m, context)
+                try:
+                    async for response in inner_ss(count_in(requests), context):
+                        sent.inc()
+                        yield response
+                except BaseException as exc:
+                    await self._fail(m, start, exc, context)
+                    raise
+                self._finish(m, start, grpc.StatusCode.OK)
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream_stream, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
+
+        if h.response_streaming:
+            inner_us = h.unary_stream
+
+            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                start = self._begin(m, context)
+                recv.inc()
+                try:
+                    async for response in inner_us(request, context):
+                        sent.inc()
+                        yield response
+                except BaseException as exc:
+                    await self._fail(m, start, exc, context)
+                    raise
+                self._finish(m, start, grpc.StatusCode.OK)
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
+
+        inner_su = h.stream_unary
+
+        async def stream_unary(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            start = self._begin(m, context)
+            try:
+                response = await inner_su(count_in(requests), context)
+            except BaseException as exc:
+                await self._fail(m, start, exc, context)
+                raise
+            sent.inc()
+            self._finish(m, start, grpc.StatusCode.OK)
+            return response
+
+        return grpc.stream_unary_rpc_method_handler(
+            stream_unary, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)

@@ -1,0 +1,71 @@
+"""structlog, configured once: JSON lines in production, a readable console on a terminal.
+
+Personal data never reaches a log line: `mask_personal_data` masks subject ids, display names
+and anything shaped like a resident id or a unified social credit code, in every event.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+PERSONAL_KEYS = frozenset({"subject_id", "subject", "display_name", "name_of_subject", "caller_name"})
+# 18-character resident ids and unified social credit codes, wherever they appear in text
+_ID_PATTERN = re.compile(r"\b(?=[0-9A-Za-z]*\d)[0-9A-Z]{17}[0-9A-Zx]\b")
+
+
+def mask_id(value: str) -> str:
+    """Keep the first 4 and last 2 characters: enough to tell ids apart in an incident."""
+    if len(value) <= 6:
+        return "*" * len(value)
+    return value[:4] + "*" * (len(value) - 6) + value[-2:]
+
+
+def _mask_text(text: str) -> str:
+    return _ID_PATTERN.sub(lambda m: mask_id(m.group(0)), text)
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_id(value)
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    return "***"
+
+
+def mask_personal_data(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in list(event.items()):
+        if key in PERSONAL_KEYS and value is not None:
+            event[key] = _mask(value)
+        elif isinstance(value, str):
+            event[key] = _mask_text(value)
+    return event
+
+
+def configure(log_format: str = "auto", level: str = "info") -> None:
+    """Configure structlog and the standard library logging it writes through."""
+    lvl = getattr(logging, level.upper(), logging.INFO)
+    console = log_format == "console" or (log_format == "auto" and sys.stderr.isatty())
+    renderer: Any = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer(ensure_ascii=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            mask_personal_data,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(lvl),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(level=max(lvl, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+log = structlog.get_logger("sector_credit")

@@ -1,0 +1,55 @@
+"""The console entry point: `sector-credit-server [serve|migrate] [flags]` (see --help)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from . import settings as settings_mod
+from .logs import configure, log
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    command, settings = settings_mod.parse(argv)
+    configure(settings.log_format, settings.log_level)
+    if command == "migrate":
+        from .db.migrate import upgrade
+
+        upgrade(settings.database_url)
+        log.info("migrated", database=_safe_url(settings.database_url))
+        return 0
+    if settings.workers > 1:
+        from .workers import run_workers
+
+        return run_workers(settings)
+    from .app import serve
+
+    _install_uvloop()
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:  # a second Ctrl-C while draining
+        return 130
+    return 0
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password, for logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable url>"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
