@@ -137,6 +137,8 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     # the port line on stdout lets a supervisor or test find a port-0 server
     print(f"listening on port {running.port}", flush=True)
+    if running.metrics_port:
+        print(f"metrics on port {running.metrics_port}", flush=True)
     await stop.wait()
     log.info("draining", grace_seconds=settings.grace_seconds)
     await running.stop()
