@@ -1,0 +1,50 @@
+"""What the audit store raises, for the servicer to map to status codes.
+
+- `StoreUnavailable` -> UNAVAILABLE: the database cannot be reached or refused the work;
+  nothing in the failed call was acknowledged, and a retry (with the same request id) is safe.
+- `RequestConflict` -> a client error: the request id was used before for a different request.
+- `InvalidListRequest` -> INVALID_ARGUMENT: it is an `InvalidInput`, with one field violation
+  naming `page_token` or `page_size`.
+- `InvalidRecord` -> INVALID_ARGUMENT: the database refused this one row's data (for example
+  a NUL character, which PostgreSQL text cannot hold); the rest of its group was stored.
+"""
+
+from __future__ import annotations
+
+from sector_credit.scorecards.model import DomainError, FieldViolation, InvalidInput
+
+
+class StoreError(Exception):
+    """Base of the audit store's errors; `reason` is a stable code for ErrorInfo."""
+
+    reason = "STORE_ERROR"
+
+
+class StoreUnavailable(StoreError):
+    reason = "STORE_UNAVAILABLE"
+
+
+class InvalidRecord(StoreError):
+    reason = "INVALID_RECORD"
+
+
+class RequestConflict(StoreError, DomainError):
+    """The request id is already stored for a request with a different digest."""
+
+    reason = "REQUEST_ID_REUSED"
+
+    def __init__(self, request_id: str, evaluation_id: str):
+        self.request_id = request_id
+        self.evaluation_id = evaluation_id
+        super().__init__(
+            f"request_id {request_id!r} was already used for a different request"
+            f" (evaluations/{evaluation_id}); use a new request id for a new request"
+        )
+
+
+class InvalidListRequest(StoreError, InvalidInput):
+    reason = "INVALID_LIST_REQUEST"
+
+    def __init__(self, field: str, description: str):
+        self.field = field
+        InvalidInput.__init__(self, [FieldViolation(field=field, description=description)])

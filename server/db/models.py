@@ -1,0 +1,90 @@
+"""The database tables (SQLAlchemy 2.0 typed ORM): what a stored evaluation is as a row.
+
+Rows are neither proto messages nor domain objects: `store.py` converts at the edge. Every
+change here needs a hand-reviewed Alembic migration in `server/migrations/versions/`; a test
+fails when autogenerate finds a difference between these models and the migrated schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import JSON, Date, DateTime, Index, MetaData, String, UniqueConstraint, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+"""JSONB on PostgreSQL (indexable, queryable), JSON (text) on SQLite."""
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware UTC datetime both ways: `timestamptz` on PostgreSQL, UTC text on SQLite
+    (which has no time zones and would otherwise hand back naive datetimes)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("a naive datetime has no place in the audit store; give it a zone")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class EvaluationRow(Base):
+    """One stored evaluation: append-only, the system of record for the audit."""
+
+    __tablename__ = "evaluations"
+
+    # UUIDv7 (ids.py): unique across replicas and ordered by creation time.
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    # The client's idempotency key; NULL when the client gave none (NULLs never collide).
+    request_id: Mapped[str | None] = mapped_column(String())
+    # SHA-256 (hex) of the canonical request, to tell a retry from a reuse of the id.
+    request_digest: Mapped[str] = mapped_column(String(64))
+    scorecard_id: Mapped[str] = mapped_column(String())
+    scorecard_version: Mapped[str] = mapped_column(String())
+    scorecard_digest: Mapped[str] = mapped_column(String())
+    subject_kind: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String())
+    as_of: Mapped[dt.date] = mapped_column(Date())
+    grade: Mapped[str] = mapped_column(String())
+    # Exact decimal text ("74.70"): SQLite's NUMERIC would round through a float.
+    score: Mapped[str | None] = mapped_column(String())
+    # The input as received and the full result (scorecards/codec.py shapes).
+    input: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    result: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    caller: Mapped[str | None] = mapped_column(String())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("request_id"),
+        # ListEvaluations: newest first within a subject or a scorecard (keyset on id).
+        Index(None, "subject_id", "id"),
+        Index(None, "scorecard_id", "id"),
+    )

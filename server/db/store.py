@@ -1,0 +1,636 @@
+"""The audit store: evaluations written durably before the reply, read back for the audit.
+
+`EvaluationStore` owns the engine and is the only code that opens connections or sessions.
+Its API is for asyncio (the grpc.aio servicer); the database work runs in threads so the
+event loop never blocks.
+
+Group commit. `save()` prepares the row on the caller's coroutine (id, JSON), hands it to
+one writer thread and waits. The writer takes everything pending (up to `max_group_rows`
+rows; a `save_many` batch is never split) and writes it with one executemany INSERT and one
+COMMIT, then wakes every waiter of the group. While a commit runs, the next group gathers,
+so under load one commit serves many requests and with one request in flight nothing waits
+for a timer. A waiter is woken only after COMMIT returned: an acknowledged evaluation is on
+disk. When a group fails, every waiter of that group gets `StoreUnavailable`: nothing of it
+was acknowledged. (When the connection dies during COMMIT itself the rows may still be on
+disk; a retry with the same request id then gets the stored evaluation back.)
+
+Idempotency. `request_id` is unique in the table. When a group hits the unique constraint
+(a retry of a stored request, the same id twice in one group, or another replica that got
+there first), the group is written again row by row inside one transaction, each row in a
+SAVEPOINT: a row whose request id is taken gets the stored evaluation when the request
+digests match, and `RequestConflict` when they differ. The constraint is the arbiter, so
+this holds across replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import collections
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Self, TypeVar, cast
+
+import sqlalchemy as sa
+from sector_credit.scorecards.codec import (
+    input_from_dict,
+    input_to_dict,
+    request_digest,
+    result_from_dict,
+    result_to_dict,
+)
+from sector_credit.scorecards.model import EvaluationInput, EvaluationResult
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .engine import create_engine
+from .errors import InvalidListRequest, InvalidRecord, RequestConflict, StoreError, StoreUnavailable
+from .ids import new_evaluation_id
+from .models import EvaluationRow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+DEFAULT_MAX_GROUP_ROWS = 1000
+
+_TABLE = cast(sa.Table, EvaluationRow.__table__)
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------------------------
+# What goes in and what comes out
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationRecord:
+    """One evaluation for the store to keep, as the servicer hands it in."""
+
+    input: EvaluationInput  # as received (raw indicator values)
+    result: EvaluationResult
+    caller: str | None = None  # who asked, as authenticated
+    request_id: str | None = None  # the client's idempotency key; "" counts as none
+    request_digest: str | None = None  # sha256 hex of the request; None: codec.request_digest
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvaluation:
+    """An evaluation as stored: its id and time, and what went in and came out."""
+
+    id: str  # canonical UUID text, as in the resource name
+    created_at: dt.datetime  # aware, UTC
+    input: EvaluationInput
+    result: EvaluationResult
+    request_id: str | None
+    request_digest: str
+    caller: str | None
+    replayed: bool = False  # True: stored earlier under the same request id, returned again
+
+    @property
+    def name(self) -> str:
+        return f"evaluations/{self.id}"
+
+
+SaveOutcome = StoredEvaluation | StoreError
+"""Per record of `save_many`: the stored evaluation, or `RequestConflict` / `InvalidRecord`."""
+
+Page = tuple[list[StoredEvaluation], str]
+"""Evaluations newest first, and the next page token ("" on the last page)."""
+
+
+@dataclass(slots=True)
+class StoreStats:
+    """Counters of the writer since the store opened."""
+
+    commits: int = 0  # successful COMMITs of groups
+    rows: int = 0  # rows written
+    groups_failed: int = 0
+    row_by_row: int = 0  # groups written row by row after a constraint or data error
+    largest_group: int = 0
+
+
+# --------------------------------------------------------------------------------------------
+# The store
+
+
+class EvaluationStore:
+    """The audit store over one database URL (SQLite file or PostgreSQL).
+
+    The schema must be migrated first (`sector_credit.server.db.migrate.upgrade`).
+    `on_commit(rows, seconds)` is called on the writer thread after each commit (metrics).
+    """
+
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        max_group_rows: int = DEFAULT_MAX_GROUP_ROWS,
+        read_threads: int = 4,
+        on_commit: Callable[[int, float], None] | None = None,
+    ) -> None:
+        if max_group_rows < 1 or read_threads < 1:
+            raise ValueError("max_group_rows and read_threads must be at least 1")
+        self._engine = create_engine(url, pool_size=read_threads + 1)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._readers = ThreadPoolExecutor(read_threads, thread_name_prefix="audit-read")
+        self._writer = _GroupWriter(self._engine, max_group_rows, on_commit)
+        self._closed = False
+
+    @classmethod
+    async def open(cls, url: str | URL, **options: Any) -> Self:
+        """A store whose database answered and has the evaluations table: start-up fails
+        here, with `StoreUnavailable`, rather than at the first request."""
+        store = cls(url, **options)
+        try:
+            await asyncio.to_thread(store._ping)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    @property
+    def dialect(self) -> str:
+        """The database: `sqlite` or `postgresql`."""
+        return self._engine.dialect.name
+
+    @property
+    def stats(self) -> StoreStats:
+        """A snapshot of the writer's counters."""
+        return self._writer.stats_snapshot()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def save(self, record: EvaluationRecord) -> StoredEvaluation:
+        """Store one evaluation; returns once it is committed. A repeated request id with the
+        same digest returns the stored evaluation (`replayed`); with another digest raises
+        `RequestConflict`. Raises `StoreUnavailable` when the database fails."""
+        (outcome,) = await self.save_many([record])
+        if isinstance(outcome, StoreError):
+            raise outcome
+        return outcome
+
+    async def save_many(self, records: Sequence[EvaluationRecord]) -> list[SaveOutcome]:
+        """Store a batch in one transaction; one outcome per record, in order. Raises
+        `StoreUnavailable` when the database fails (nothing acknowledged; see the module
+        docstring), TypeError/ValueError for a record the codec cannot encode."""
+        if not records:
+            return []
+        prepared = [_prepare(r) for r in records]
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[_RowOutcome]] = loop.create_future()
+        self._writer.submit(_Pending([row for row, _ in prepared], loop, future))
+        # Cancelling this await does not withdraw the rows: they are committed all the same,
+        # and a retry with the same request id finds them.
+        outcomes = await future
+        return [
+            stored if outcome is None else outcome
+            for (_, stored), outcome in zip(prepared, outcomes, strict=True)
+        ]
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def get(self, evaluation_id: str | uuid.UUID) -> StoredEvaluation | None:
+        """The evaluation with this id, or None (also for a string that is not an id)."""
+        try:
+            key = uuid.UUID(str(evaluation_id))
+        except ValueError:
+            return None
+
+        def read(session: Session) -> StoredEvaluation | None:
+            row = session.get(EvaluationRow, key)
+            return None if row is None else _stored(row)
+
+        return await self._read(read)
+
+    async def find_by_request_id(self, request_id: str) -> StoredEvaluation | None:
+        """The evaluation stored under this request id, or None."""
+
+        def read(session: Session) -> StoredEvaluation | None:
+            row = session.scalars(
+                sa.select(EvaluationRow).where(EvaluationRow.request_id == request_id)
+            ).one_or_none()
+            return None if row is None else _stored(row)
+
+        return await self._read(read)
+
+    async def list(
+        self,
+        *,
+        subject_id: str | None = None,
+        scorecard_id: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        page_token: str | None = None,
+    ) -> Page:
+        """Evaluations newest first, filtered (None or "" matches all), paginated per AIP-158:
+        `page_size` 0 means the default (50), above 1000 is coerced to 1000; the token is
+        opaque and only valid with the same filters. Raises `InvalidListRequest`."""
+        subject_id = subject_id or None
+        scorecard_id = scorecard_id or None
+        if page_size < 0:
+            raise InvalidListRequest("page_size", "must not be negative")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        filters = _filter_fingerprint(subject_id, scorecard_id)
+        after = _decode_page_token(page_token, filters) if page_token else None
+
+        def read(session: Session) -> Page:
+            stmt = sa.select(EvaluationRow)
+            if subject_id is not None:
+                stmt = stmt.where(EvaluationRow.subject_id == subject_id)
+            if scorecard_id is not None:
+                stmt = stmt.where(EvaluationRow.scorecard_id == scorecard_id)
+            if after is not None:
+                stmt = stmt.where(EvaluationRow.id < after)
+            stmt = stmt.order_by(EvaluationRow.id.desc()).limit(size + 1)
+            rows = session.scalars(stmt).all()
+            page = [_stored(row) for row in rows[:size]]
+            token = _encode_page_token(rows[size - 1].id, filters) if len(rows) > size else ""
+            return page, token
+
+        return await self._read(read)
+
+    async def _read(self, work: Callable[[Session], T]) -> T:
+        if self._closed:
+            raise StoreUnavailable("the audit store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read_now, work)
+
+    def _read_now(self, work: Callable[[Session], T]) -> T:
+        for attempt in (1, 2):
+            try:
+                with self._sessions() as session:
+                    return work(session)
+            except DBAPIError as exc:
+                # A connection that died in the pool (database restarted): reads are safe to
+                # run again once, on a fresh connection.
+                if exc.connection_invalidated and attempt == 1:
+                    continue
+                raise _unavailable(exc) from exc
+            except SQLAlchemyError as exc:
+                raise _unavailable(exc) from exc
+        raise AssertionError("unreachable")
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def health_check(self) -> bool:
+        """True when the writer runs and the evaluations table answers a query (blocks; run
+        it in a thread from async code)."""
+        try:
+            self._ping()
+        except StoreUnavailable as exc:
+            log.warning("audit store health check failed: %s", exc)
+            return False
+        return True
+
+    def _ping(self) -> None:
+        if self._closed or not self._writer.is_alive():
+            raise StoreUnavailable("the audit store is closed")
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(sa.select(EvaluationRow.id).limit(0))
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from exc
+
+    async def close(self) -> None:
+        """Refuse new work, write everything pending, then release the threads and
+        connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.stop()
+        await asyncio.to_thread(self._writer.join)
+        await asyncio.to_thread(self._readers.shutdown, True)
+        self._engine.dispose()
+
+
+# --------------------------------------------------------------------------------------------
+# Rows
+
+
+_RowOutcome = StoredEvaluation | StoreError | None
+"""From the writer, per row: None = inserted; else an existing evaluation or an error."""
+
+
+def _prepare(record: EvaluationRecord) -> tuple[dict[str, Any], StoredEvaluation]:
+    """The row to insert and the evaluation as it will be once stored."""
+    evaluation_id, created = new_evaluation_id()
+    input_json = input_to_dict(record.input)
+    digest = record.request_digest or request_digest(input_json)
+    if not _DIGEST.fullmatch(digest):
+        raise ValueError(f"a request digest is 64 lower-case hex digits, not {digest!r}")
+    result = record.result
+    request_id = record.request_id or None
+    row = {
+        "id": evaluation_id,
+        "request_id": request_id,
+        "request_digest": digest,
+        "scorecard_id": result.scorecard_id,
+        "scorecard_version": result.version,
+        "scorecard_digest": result.digest,
+        "subject_kind": result.subject.kind.value,
+        "subject_id": result.subject.id,
+        "as_of": result.as_of,
+        "grade": result.grade.code,
+        "score": None if result.score is None else str(result.score),
+        "input": input_json,
+        "result": result_to_dict(result),
+        "caller": record.caller,
+        "created_at": created,
+    }
+    stored = StoredEvaluation(
+        id=str(evaluation_id),
+        created_at=created,
+        input=record.input,
+        result=result,
+        request_id=request_id,
+        request_digest=digest,
+        caller=record.caller,
+    )
+    return row, stored
+
+
+def _stored(row: EvaluationRow, *, replayed: bool = False) -> StoredEvaluation:
+    return StoredEvaluation(
+        id=str(row.id),
+        created_at=row.created_at,
+        input=input_from_dict(row.input),
+        result=result_from_dict(row.result),
+        request_id=row.request_id,
+        request_digest=row.request_digest,
+        caller=row.caller,
+        replayed=replayed,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    first_line = (str(cause).strip().splitlines() or [""])[0]
+    return f"{type(cause).__name__}: {first_line}"
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"the audit database is unavailable ({_describe(exc)})")
+
+
+# --------------------------------------------------------------------------------------------
+# Page tokens: base64url JSON {"v", "after": id hex, "f": fingerprint of the filters}
+
+
+def _filter_fingerprint(subject_id: str | None, scorecard_id: str | None) -> str:
+    text = json.dumps([subject_id, scorecard_id], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _encode_page_token(after: uuid.UUID, filters: str) -> str:
+    data = json.dumps({"v": 1, "after": after.hex, "f": filters}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(data.encode("ascii")).decode("ascii").rstrip("=")
+
+
+def _decode_page_token(token: str, filters: str) -> uuid.UUID:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        if not isinstance(data, dict) or data.get("v") != 1:
+            raise ValueError("unknown token version")
+        after = uuid.UUID(hex=data["after"])
+        token_filters = data["f"]
+    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InvalidListRequest(
+            "page_token",
+            "not a page token of this service; pass back next_page_token as it was received",
+        ) from exc
+    if token_filters != filters:
+        raise InvalidListRequest(
+            "page_token",
+            "the page token belongs to a listing with other filters; keep subject_id and"
+            " scorecard the same while paging",
+        )
+    return after
+
+
+# --------------------------------------------------------------------------------------------
+# The group-commit writer
+
+
+@dataclass(slots=True)
+class _Pending:
+    rows: list[dict[str, Any]]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[list[_RowOutcome]]
+
+
+class _GroupWriter:
+    """One thread that commits whatever is pending as one group."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        max_group_rows: int,
+        on_commit: Callable[[int, float], None] | None,
+    ) -> None:
+        self._engine = engine
+        self._max_group_rows = max_group_rows
+        self._on_commit = on_commit
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._committing = False
+        self._stats = StoreStats()
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, pending: _Pending) -> None:
+        with self._cond:
+            if self._stopping:
+                raise StoreUnavailable("the audit store is closed")
+            self._queue.append(pending)
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stats_snapshot(self) -> StoreStats:
+        with self._cond:
+            return dataclasses.replace(self._stats)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:  # stopping, and everything pending is written
+                    return
+                group = [self._queue.popleft()]
+                size = len(group[0].rows)
+                while self._queue and size + len(self._queue[0].rows) <= self._max_group_rows:
+                    size += len(self._queue[0].rows)
+                    group.append(self._queue.popleft())
+            self._write(group)
+
+    def _write(self, group: list[_Pending]) -> None:
+        rows = [row for pending in group for row in pending.rows]
+        started = time.perf_counter()
+        try:
+            outcomes = self._insert(rows)
+        except Exception as exc:  # every waiter must hear of it, whatever it is
+            if not isinstance(exc, StoreError):
+                log.exception("audit write failed unexpectedly")
+                exc = StoreUnavailable(f"the audit write failed ({_describe(exc)})")
+            log.warning("audit group of %d rows failed: %s", len(rows), exc)
+            with self._cond:
+                self._stats.groups_failed += 1
+            _settle(group, error=exc)
+            return
+        elapsed = time.perf_counter() - started
+        with self._cond:
+            self._stats.rows += sum(1 for o in outcomes if o is None)
+            self._stats.largest_group = max(self._stats.largest_group, len(rows))
+        _settle(group, outcomes=outcomes)
+        if self._on_commit is not None:
+            try:
+                self._on_commit(len(rows), elapsed)
+            except Exception:  # a metrics hook must not stop the writer
+                log.exception("audit on_commit hook failed")
+
+    def _insert(self, rows: list[dict[str, Any]]) -> list[_RowOutcome]:
+        for attempt in (1, 2):
+            self._committing = False
+            try:
+                with self._engine.connect() as conn:
+                    conn.execution_options(sqlite_begin="IMMEDIATE")
+                    if _has_repeated_request_id(rows):
+                        return self._insert_row_by_row(conn, rows)
+                    try:
+                        conn.execute(sa.insert(_TABLE), rows)
+                    except (IntegrityError, DataError):
+                        conn.rollback()
+                        return self._insert_row_by_row(conn, rows)
+                    self._commit(conn)
+                    return [None] * len(rows)
+            except DBAPIError as exc:
+                # A connection found dead before COMMIT was sent committed nothing, so the
+                # group can go again on a fresh one; after COMMIT was sent the outcome is
+                # unknown and the waiters must be told (their retry is idempotent).
+                if exc.connection_invalidated and not self._committing and attempt == 1:
+                    log.warning("audit writer reconnecting: %s", _describe(exc))
+                    continue
+                raise _unavailable(exc) from exc
+            except SQLAlchemyError as exc:
+                raise _unavailable(exc) from exc
+        raise AssertionError("unreachable")
+
+    def _insert_row_by_row(self, conn: Connection, rows: list[dict[str, Any]]) -> list[_RowOutcome]:
+        with self._cond:
+            self._stats.row_by_row += 1
+        outcomes: list[_RowOutcome] = []
+        for row in rows:
+            try:
+                with conn.begin_nested():
+                    conn.execute(sa.insert(_TABLE), row)
+            except IntegrityError as exc:
+                outcomes.append(_existing(conn, row, exc))
+            except DataError as exc:
+                outcomes.append(
+                    InvalidRecord(f"the database refused the evaluation: {_describe(exc)}")
+                )
+            else:
+                outcomes.append(None)
+        self._commit(conn)
+        return outcomes
+
+    def _commit(self, conn: Connection) -> None:
+        self._committing = True
+        conn.commit()
+        self._committing = False
+        with self._cond:
+            self._stats.commits += 1
+
+
+def _has_repeated_request_id(rows: Iterable[dict[str, Any]]) -> bool:
+    seen: set[str] = set()
+    for row in rows:
+        rid = row["request_id"]
+        if rid is not None:
+            if rid in seen:
+                return True
+            seen.add(rid)
+    return False
+
+
+def _existing(conn: Connection, row: dict[str, Any], exc: IntegrityError) -> _RowOutcome:
+    """The outcome for a row the unique constraint refused: replay or conflict."""
+    request_id = row["request_id"]
+    found = None
+    if request_id is not None:
+        with Session(bind=conn) as session:  # joins the open transaction, never commits it
+            found = session.scalars(
+                sa.select(EvaluationRow).where(EvaluationRow.request_id == request_id)
+            ).one_or_none()
+            if found is not None and found.request_digest == row["request_digest"]:
+                return _stored(found, replayed=True)
+    if found is None:
+        return InvalidRecord(f"the database refused the evaluation: {_describe(exc)}")
+    return RequestConflict(request_id, str(found.id))
+
+
+def _settle(
+    group: list[_Pending],
+    *,
+    outcomes: list[_RowOutcome] | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """Wake the waiters of a group from the writer thread: one hop per event loop (futures
+    belong to their loop, and each hop is a write to the loop's wake-up pipe)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, list[_RowOutcome] | None]]] = {}
+    start = 0
+    for pending in group:
+        end = start + len(pending.rows)
+        part = None if outcomes is None else outcomes[start:end]
+        by_loop.setdefault(pending.loop, []).append((pending, part))
+        start = end
+
+    def wake(items: list[tuple[_Pending, list[_RowOutcome] | None]]) -> None:
+        for pending, part in items:
+            if pending.future.done():  # the waiter was cancelled
+                continue
+            if error is not None:
+                # A fresh instance per waiter: one exception object raised in many tasks
+                # would collect all their tracebacks.
+                fresh = type(error)(*error.args) if isinstance(error, StoreUnavailable) else error
+                fresh.__cause__ = error.__cause__
+                pending.future.set_exception(fresh)
+            else:
+                assert part is not None
+                pending.future.set_result(part)
+
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(wake, items)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
