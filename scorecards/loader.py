@@ -137,8 +137,10 @@ def _canonical(obj: object) -> object:
         return {k: _canonical(obj[k]) for k in sorted(obj)}
     if isinstance(obj, list):
         return [_canonical(x) for x in obj]
-    if isinstance(obj, Decimal):
-        return {"$decimal": str(obj.normalize()) if obj != 0 else "0"}
+    if isinstance(obj, (int, Decimal)) and not isinstance(obj, bool):
+        # 20, 20.0 and 20.00 are the same number, so the same definition
+        d = Decimal(obj)
+        return {"$decimal": f"{d.normalize():f}" if d != 0 else "0"}
     if isinstance(obj, (dt.date, dt.datetime, dt.time)):
         return {"$date": obj.isoformat()}
     return obj

@@ -364,6 +364,7 @@ expect = { score = "20", grade = "A" }
         pytest.param(VALID + CASES, True, id="golden cases added"),
         pytest.param(VALID.replace('source = "recalled" }', 'source = "recalled" }  # why'),
                      True, id="a comment added"),
+        pytest.param(edited(VALID, "points = -2\n", "points = -2.00\n"), True, id="the same number spelled -2.00"),
         pytest.param(edited(VALID, "points = -2\n", "points = -3\n"), False, id="a rule's points changed"),
         pytest.param(edited(VALID, "min = 10", "min = 11"), False, id="a grade's min changed"),
         pytest.param(edited(VALID, '"[60, 90)"', '"[60, 90]"').replace('"[90, 100]"', '"(90, 100]"'),
