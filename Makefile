@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test golden lint proto bench clean
+.PHONY: install run test golden lint proto bench bench-engine clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ lint: install
 
 proto: install
 	$(BIN)/python protos/generate.py
+
+# engine evaluations per second vs zen-engine and a hand-written taxi card (docs/benchmarks.md);
+# pass ARGS=--quick for a short run
+bench-engine: install
+	$(BIN)/python bench/engine_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -8,7 +8,7 @@ messages) and the database (ORM rows) have types of their own and convert at the
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from decimal import Decimal
 from enum import Enum
 from typing import Literal, TypeAlias, Union
@@ -378,6 +378,37 @@ class EvaluationResult:
     reasons: tuple[ReasonCode, ...]
     points_to_next_grade: Decimal | None
     next_grade: str | None
+
+
+def _fast_frozen_init(cls: type) -> None:
+    """Give a frozen, slotted dataclass a faster `__init__` with the same signature, defaults
+    and result: it stores each field through its slot descriptor instead of calling
+    `object.__setattr__(self, "name", value)` per field (what `frozen=True` generates).
+    Performance only: the types below are built on every evaluation, and their `__init__`
+    was the largest single cost of one (docs/benchmarks.md)."""
+    params: list[str] = []
+    body: list[str] = []
+    ns: dict[str, object] = {}
+    for f in fields(cls):
+        if not f.init or f.default_factory is not MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: only plain fields are supported")
+        ns[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
+        if f.default is MISSING:
+            params.append(f.name)
+        else:
+            ns[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        body.append(f"    _set_{f.name}(self, {f.name})")
+    exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body), ns)  # noqa: S102
+    init = ns["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
+    init.__annotations__ = cls.__init__.__annotations__  # type: ignore[misc]
+    cls.__init__ = init  # type: ignore[misc]
+
+
+for _cls in (Subject, Line, GroupTotal, FiredOverride, ReasonCode, EvaluationResult):
+    _fast_frozen_init(_cls)
+del _cls
 
 
 # --------------------------------------------------------------------------------------------
