@@ -11,25 +11,27 @@ import asyncio
 import datetime as dt
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pluggy
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-
 from sector_credit.plugins import get_plugin_manager
 from sector_credit.plugins.manager import plugin_names
 from sector_credit.scorecards.registry import ScorecardRegistry, build_registry
-from sector_credit.v1 import credit_evaluation_service_pb2 as pb, credit_evaluation_service_pb2_grpc as pb_grpc
+from sector_credit.v1 import credit_evaluation_service_pb2 as pb
+from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
+from sqlalchemy.engine import make_url
 
+from .db import EvaluationStore, StoredEvaluation
+from .db.migrate import upgrade as migrate
 from .interceptors import ServiceInterceptor
 from .logs import log
 from .metrics import Metrics
 from .servicer import CreditEvaluationServicer
 from .settings import Settings
-from .db import EvaluationStore, StoredEvaluation
-from .db.migrate import upgrade as migrate
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"].full_name
 HEALTH_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
@@ -66,6 +68,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     """Load scorecards, migrate, open the store, bind and start; returns once SERVING."""
     metrics = metrics or Metrics()
     registry, pm = load_registry(settings)
+    _make_sqlite_folder(settings.database_url)
     if settings.migrate:
         await asyncio.to_thread(migrate, settings.database_url)
     store = await EvaluationStore.open(settings.database_url, on_commit=metrics.observe_commit)
@@ -116,6 +119,13 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     log.info("serving", address=f"{host}:{port}", metrics_port=metrics_port or None,
              database=store.dialect, batch_limit=settings.batch_limit, timezone=settings.timezone)
     return RunningServer(server, port, metrics_port, health_servicer, store, registry, metrics, settings)
+
+
+def _make_sqlite_folder(url: str) -> None:
+    """The embedded default lives in var/: create its folder on the first run."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def stored_summary(stored: StoredEvaluation) -> dict[str, Any]:
