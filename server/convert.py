@@ -68,6 +68,10 @@ _REASON_KIND = {
     "rule": evaluation_pb2.REASON_KIND_RULE,
 }
 
+# Decimals are echoed in plain notation (`decimal_text`), so an input's exponent bounds the
+# size of the reply and of the stored row.
+MAX_DECIMAL_EXPONENT = 64
+
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -134,9 +138,16 @@ def indicator_value_from_proto(value: common_pb2.IndicatorValue) -> object:
     if case == "decimal_value":
         text = value.decimal_value
         try:
-            return Decimal(text)
+            number = Decimal(text)
         except InvalidOperation:
             raise ValueError(f"{text!r} is not a decimal number") from None
+        exponent = number.as_tuple().exponent
+        if isinstance(exponent, int) and abs(exponent) > MAX_DECIMAL_EXPONENT:
+            # "1e-999999999" is a few bytes on the wire but a billion digits in plain notation
+            raise ValueError(
+                f"{text!r} is out of range: at most {MAX_DECIMAL_EXPONENT} digits either side of the point"
+            )
+        return number
     if case == "number_value":
         return Decimal(repr(value.number_value))  # shortest repr: 0.1 is exactly 0.1
     if case == "flag_value":

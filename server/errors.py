@@ -16,7 +16,7 @@ from grpc_status import rpc_status
 
 from sector_credit.scorecards.model import DomainError, FieldViolation, InvalidInput, ScorecardNotFound
 
-from .db.errors import InvalidRecord, RequestConflict, StoreUnavailable
+from .db.errors import InvalidRecord, RequestConflict, StoreError, StoreUnavailable
 
 ERROR_DOMAIN = "sector-credit"
 
@@ -53,6 +53,10 @@ class TooLarge(ServiceError):
 class Unavailable(ServiceError):
     code = grpc.StatusCode.UNAVAILABLE
     reason = "UNAVAILABLE"
+
+
+EXPECTED: tuple[type[Exception], ...] = (ServiceError, DomainError, StoreError)
+"""Errors with a status of their own; anything else is a bug, logged with its traceback."""
 
 
 def _pack(msg: object) -> any_pb2.Any:
@@ -96,6 +100,17 @@ def status_for(exc: BaseException, reference: str = "") -> status_pb2.Status:
     return status_of(grpc.StatusCode.INTERNAL,
                      f"internal error{f' (reference {reference})' if reference else ''}; it has been logged",
                      "INTERNAL", metadata={"reference": reference} if reference else None)
+
+
+def violations_of(st: status_pb2.Status) -> list[FieldViolation]:
+    """The field violations of a status's BadRequest (for the ItemError of a batch item)."""
+    violations: list[FieldViolation] = []
+    for detail in st.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations += [FieldViolation(v.field, v.description) for v in bad.field_violations]
+    return violations
 
 
 def grpc_code(st: status_pb2.Status) -> grpc.StatusCode:

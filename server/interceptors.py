@@ -8,6 +8,7 @@ raises domain or service errors and never builds a status itself.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -100,11 +101,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if isinstance(exc, AbortError):  # the call was aborted already (e.g. by grpc itself)
             self._finish(m, start, context.code() or grpc.StatusCode.UNKNOWN)
             raise exc
-        if isinstance(exc, asyncio.CancelledError):  # the client went away or the deadline passed
+        if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+            # the client went away or the deadline passed (GeneratorExit: while a streamed
+            # response was being sent, gRPC closed the handler's generator)
             self._finish(m, start, grpc.StatusCode.CANCELLED)
             raise exc
         reference = ""
-        if not isinstance(exc, (errors.ServiceError, errors.DomainError)):
+        if not isinstance(exc, errors.EXPECTED):
             reference = structlog.contextvars.get_contextvars().get("request_id", "")
             log.exception("unexpected error", exc_info=exc)
         st = errors.status_for(exc, reference)
@@ -142,6 +145,26 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
+
+        inner_w = h.stream_stream if h.request_streaming else h.unary_stream
+        if h.response_streaming and not inspect.isasyncgenfunction(inner_w):
+            # a handler that answers with `await context.write(...)` (e.g. health Watch)
+
+            async def writer(request: Any, context: grpc.aio.ServicerContext) -> None:
+                start = self._begin(m, context)
+                if h.request_streaming:
+                    request = count_in(request)
+                else:
+                    recv.inc()
+                try:
+                    await inner_w(request, context)
+                except BaseException as exc:
+                    await self._fail(m, start, exc, context)
+                    raise
+                self._finish(m, start, grpc.StatusCode.OK)
+
+            make = grpc.stream_stream_rpc_method_handler if h.request_streaming else grpc.unary_stream_rpc_method_handler
+            return make(writer, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
 
         if h.request_streaming and h.response_streaming:
             inner_ss = h.stream_stream

@@ -9,10 +9,23 @@ from collections.abc import Sequence
 from . import settings as settings_mod
 from .logs import configure, log
 
+EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE: the database could not be reached at start-up
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     command, settings = settings_mod.parse(argv)
     configure(settings.log_format, settings.log_level)
+    from .db.errors import StoreUnavailable
+
+    try:
+        return _run(command, settings)
+    except StoreUnavailable as exc:  # one log line for the operator, not a traceback
+        log.error("the audit database is unavailable", command=command, error=str(exc),
+                  database=_safe_url(settings.database_url))
+        return EXIT_UNAVAILABLE
+
+
+def _run(command: str, settings: settings_mod.Settings) -> int:
     if command == "migrate":
         from .db.migrate import upgrade
 

@@ -27,7 +27,7 @@ from sector_credit.v1 import (
 
 from . import convert, errors
 from .metrics import Metrics
-from .db import EvaluationRecord, EvaluationStore, StoredEvaluation
+from .db import EvaluationRecord, EvaluationStore, InvalidRecord, StoredEvaluation
 
 STREAM_WINDOW = 512  # stream items evaluated but not yet stored, per stream
 MAX_SCORECARD_PAGE = 100
@@ -119,7 +119,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 if isinstance(outcome, StoredEvaluation):
                     results[i].evaluation.CopyFrom(self._stored_to_proto(outcome))
                 else:
-                    results[i].error.CopyFrom(_item_error(outcome))
+                    results[i].error.CopyFrom(_item_error(outcome, prefix=f"requests[{i}]."))
         structlog.contextvars.bind_contextvars(items=n, failed=sum(1 for r in results if r.HasField("error")))
         return pb.BatchEvaluateResponse(results=results)
 
@@ -136,8 +136,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             try:
                 stored = await self._save(record)
                 await out.put(pb.StreamEvaluateResponse(correlation_id=cid, evaluation=self._stored_to_proto(stored)))
-            except (errors.ServiceError, errors.DomainError) as exc:
-                await out.put(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc)))
+            except (errors.ServiceError, errors.DomainError, InvalidRecord) as exc:  # this item only
+                await out.put(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc, "request.")))
             finally:
                 window.release()
 
@@ -263,9 +263,11 @@ def _caller(context: grpc.aio.ServicerContext) -> str:
     return f"{who} ({context.peer()})"
 
 
-def _item_error(exc: BaseException) -> Any:
+def _item_error(exc: BaseException, prefix: str = "") -> Any:
+    """The ItemError of one batch or stream item: the status a single Evaluate would get.
+    `prefix` names the item in violations raised after validation (the store's)."""
     st = errors.status_for(exc)
-    violations = getattr(exc, "violations", ())
+    violations = [FieldViolation(prefix + v.field, v.description) for v in errors.violations_of(st)]
     return convert.item_error_to_proto(st.code, st.message, _reason(exc), violations)
 
 
