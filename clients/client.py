@@ -1,0 +1,320 @@
+"""The synchronous client. `AsyncCreditClient` (aio.py) has the same methods, awaited.
+
+    from sector_credit.clients import CreditClient
+
+    with CreditClient("127.0.0.1:50051", caller="transport-bureau") as client:
+        result = client.evaluate("transport.taxi_driver", "11010519491231002X",
+                                 {"violations_3pt": 1, "violations_5pt": 1, "bonus_points": 2})
+        print(result.grade.code, result.score, result.points_to_next_grade)   # AA 14 6
+
+Every call has a default deadline (`Deadlines`), is retried on UNAVAILABLE by the channel's
+service config (`RetryPolicy`), and raises a `CreditError` subclass carrying the server's
+reason and field violations. `evaluate` looks the scorecard up once (GetScorecard, cached) to
+learn the subject kind and each indicator's type.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Self, TypeVar
+
+import grpc
+from sector_credit.v1 import (
+    credit_evaluation_service_pb2 as pb,
+)
+from sector_credit.v1 import (
+    credit_evaluation_service_pb2_grpc as pb_grpc,
+)
+
+from .channel import (
+    DEFAULT_DEADLINES,
+    DEFAULT_RETRY,
+    DEFAULT_TARGET,
+    Deadlines,
+    RetryPolicy,
+    caller_metadata,
+    channel_options,
+    credentials_for,
+)
+from .errors import CreditError, error_from_item, error_from_rpc
+from .inputs import EvaluationItem, date_value, evaluate_request
+from .resources import Evaluation, EvaluationPage, Scorecard
+
+R = TypeVar("R")
+ItemResult = Evaluation | CreditError
+"""The outcome of one batch or stream item: its evaluation, or the error that refused it
+(returned, not raised: one bad item does not fail the rest)."""
+
+DEFAULT_CHUNK = 500  # items per BatchEvaluate call; the server takes up to 1,000 by default
+SCORECARDS = "scorecards/"
+EVALUATIONS = "evaluations/"
+
+
+def scorecard_name(scorecard: str) -> str:
+    return scorecard if scorecard.startswith(SCORECARDS) else SCORECARDS + scorecard
+
+
+def scorecard_id(scorecard: str) -> str:
+    return scorecard.removeprefix(SCORECARDS)
+
+
+def evaluation_name(name_or_id: str) -> str:
+    return name_or_id if name_or_id.startswith(EVALUATIONS) else EVALUATIONS + name_or_id
+
+
+class ClientCore:
+    """What the sync and asyncio clients share: settings, metadata, the scorecard cache and
+    the building of requests (no I/O here)."""
+
+    def __init__(self, target: str, *, secure: bool | grpc.ChannelCredentials, caller: str | None,
+                 deadlines: Deadlines, retry: RetryPolicy | None,
+                 options: Sequence[tuple[str, Any]], metadata: Sequence[tuple[str, str]]):
+        self.target = target
+        self.caller = caller
+        self.deadlines = deadlines
+        self.retry = retry
+        self.options = channel_options(retry, options)
+        self.credentials = credentials_for(secure)
+        self.metadata: tuple[tuple[str, str], ...] = caller_metadata(caller) + tuple(metadata)
+        self._cards: dict[tuple[str, str], Scorecard] = {}
+
+    def _cached_card(self, scorecard: str, version: str) -> Scorecard | None:
+        return self._cards.get((scorecard_id(scorecard), version))
+
+    def _remember(self, scorecard: str, version: str, card: Scorecard) -> Scorecard:
+        self._cards[(scorecard_id(scorecard), version)] = card
+        return card
+
+    @staticmethod
+    def _get_scorecard_request(scorecard: str, version: str | None, as_of: dt.date | str | None,
+                               full: bool) -> pb.GetScorecardRequest:
+        request = pb.GetScorecardRequest(
+            name=scorecard_name(scorecard), version=version or "",
+            view=pb.SCORECARD_VIEW_FULL if full else pb.SCORECARD_VIEW_BASIC)
+        if as_of is not None:
+            d = date_value(as_of)
+            request.as_of.year, request.as_of.month, request.as_of.day = d.year, d.month, d.day
+        return request
+
+    @staticmethod
+    def _item_request(card: Scorecard, scorecard: str, item: EvaluationItem, kind: str | None,
+                      version: str | None, validate_only: bool = False) -> pb.EvaluateRequest:
+        return evaluate_request(card, scorecard_id(scorecard), item, kind=kind,
+                                version=version or "", validate_only=validate_only)
+
+    @staticmethod
+    def _list_evaluations_request(subject_id: str | None, scorecard: str | None, page_size: int,
+                                  page_token: str) -> pb.ListEvaluationsRequest:
+        return pb.ListEvaluationsRequest(
+            subject_id=subject_id or "", scorecard=scorecard_id(scorecard) if scorecard else "",
+            page_size=page_size, page_token=page_token)
+
+    @staticmethod
+    def _batch_results(response: pb.BatchEvaluateResponse) -> list[ItemResult]:
+        return [Evaluation.from_proto(r.evaluation) if r.HasField("evaluation")
+                else error_from_item(r.error, f"requests[{i}].")
+                for i, r in enumerate(response.results)]
+
+    @staticmethod
+    def _stream_result(response: pb.StreamEvaluateResponse) -> tuple[int, ItemResult]:
+        index = int(response.correlation_id)
+        if response.HasField("evaluation"):
+            return index, Evaluation.from_proto(response.evaluation)
+        return index, error_from_item(response.error, "request.")
+
+
+class CreditClient(ClientCore):
+    """A blocking client over one channel; thread-safe, close it (or use `with`) when done.
+
+    `secure`: False (plaintext), True (TLS with the system's roots) or ChannelCredentials.
+    `caller`: who asks, sent as the `x-caller` header the server records with every
+    evaluation. `channel`: an existing channel to use instead of building one.
+    """
+
+    def __init__(self, target: str = DEFAULT_TARGET, *, secure: bool | grpc.ChannelCredentials = False,
+                 caller: str | None = None, deadlines: Deadlines = DEFAULT_DEADLINES,
+                 retry: RetryPolicy | None = DEFAULT_RETRY, options: Sequence[tuple[str, Any]] = (),
+                 metadata: Sequence[tuple[str, str]] = (), channel: grpc.Channel | None = None):
+        super().__init__(target, secure=secure, caller=caller, deadlines=deadlines, retry=retry,
+                         options=options, metadata=metadata)
+        if channel is None:
+            if self.credentials is None:
+                channel = grpc.insecure_channel(target, options=self.options)
+            else:
+                channel = grpc.secure_channel(target, self.credentials, options=self.options)
+        self.channel = channel
+        self._stub = pb_grpc.CreditEvaluationServiceStub(channel)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: Callable[..., R], request: Any, timeout: float | None) -> R:
+        try:
+            return method(request, timeout=timeout, metadata=self.metadata)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from None
+
+    # -- scorecards ----------------------------------------------------------------------
+
+    def list_scorecards(self, *, full: bool = False, timeout: float | None = None) -> list[Scorecard]:
+        """Every scorecard, in the version in force today (all pages)."""
+        cards: list[Scorecard] = []
+        token = ""
+        while True:
+            response = self._call(self._stub.ListScorecards, pb.ListScorecardsRequest(
+                page_token=token, view=pb.SCORECARD_VIEW_FULL if full else pb.SCORECARD_VIEW_BASIC),
+                timeout or self.deadlines.unary)
+            cards.extend(Scorecard.from_proto(c) for c in response.scorecards)
+            token = response.next_page_token
+            if not token:
+                return cards
+
+    def get_scorecard(self, scorecard: str, *, version: str | None = None,
+                      as_of: dt.date | str | None = None, full: bool = True,
+                      timeout: float | None = None) -> Scorecard:
+        """A scorecard's definition: by id or name, the version given or in force on as_of."""
+        request = self._get_scorecard_request(scorecard, version, as_of, full)
+        response = self._call(self._stub.GetScorecard, request, timeout or self.deadlines.unary)
+        card = Scorecard.from_proto(response.scorecard)
+        if full and as_of is None:
+            self._remember(scorecard, version or "", card)
+        return card
+
+    def definition(self, scorecard: str, version: str | None = None) -> Scorecard:
+        """The scorecard's full definition, fetched once per client and cached."""
+        card = self._cached_card(scorecard, version or "")
+        if card is None:
+            with self._lock:
+                card = self._cached_card(scorecard, version or "")
+                if card is None:
+                    card = self.get_scorecard(scorecard, version=version)
+        return card
+
+    # -- evaluations ---------------------------------------------------------------------
+
+    def evaluate(self, scorecard: str, subject_id: str, indicators: Mapping[str, object] | None = None,
+                 *, kind: str | None = None, as_of: dt.date | str | None = None,
+                 request_id: str | None = None, display_name: str = "", version: str | None = None,
+                 validate_only: bool = False, timeout: float | None = None) -> Evaluation:
+        """Evaluate one subject. `kind` (person/organization) defaults to the scorecard's;
+        `request_id` None sends a fresh one (so the channel's retries cannot score twice);
+        a repeated `request_id` returns the stored evaluation."""
+        card = self.definition(scorecard, version)
+        item = EvaluationItem(subject_id, indicators or {}, as_of, request_id, display_name)
+        request = self._item_request(card, scorecard, item, kind, version, validate_only)
+        response = self._call(self._stub.Evaluate, request, timeout or self.deadlines.unary)
+        return Evaluation.from_proto(response.evaluation)
+
+    def batch_evaluate_chunk(self, scorecard: str, items: Sequence[EvaluationItem], *,
+                             kind: str | None = None, version: str | None = None,
+                             timeout: float | None = None) -> list[ItemResult]:
+        """One BatchEvaluate call for `items` (at most the server's batch limit): one result
+        per item, in order. An item the server (or the client, before sending) refuses gets
+        its CreditError in its place; a failed call raises."""
+        card = self.definition(scorecard, version)
+        slots: list[ItemResult | None] = []
+        request = pb.BatchEvaluateRequest()
+        for item in items:
+            try:
+                request.requests.append(self._item_request(card, scorecard, item, kind, version))
+                slots.append(None)
+            except CreditError as exc:
+                slots.append(exc)
+        if not request.requests:
+            return [s for s in slots if s is not None]
+        response = self._call(self._stub.BatchEvaluate, request, timeout or self.deadlines.batch)
+        answered = iter(self._batch_results(response))
+        return [slot if slot is not None else next(answered) for slot in slots]
+
+    def batch_evaluate(self, scorecard: str, items: Iterable[EvaluationItem], *,
+                       kind: str | None = None, version: str | None = None,
+                       chunk_size: int = DEFAULT_CHUNK, timeout: float | None = None) -> list[ItemResult]:
+        """Evaluate many subjects with BatchEvaluate calls of `chunk_size` items: one result
+        per item, in order (see `batch_evaluate_chunk`)."""
+        results: list[ItemResult] = []
+        for chunk in _chunks(items, chunk_size):
+            results.extend(self.batch_evaluate_chunk(
+                scorecard, chunk, kind=kind, version=version, timeout=timeout))
+        return results
+
+    def stream_evaluate(self, scorecard: str, items: Iterable[EvaluationItem], *,
+                        kind: str | None = None, version: str | None = None,
+                        timeout: float | None = None) -> Iterator[tuple[int, ItemResult]]:
+        """Evaluate items over one StreamEvaluate call; yields (index of the item, result) as
+        results arrive, possibly out of order. The server's flow control paces the input."""
+        card = self.definition(scorecard, version)
+        refused: collections.deque[tuple[int, ItemResult]] = collections.deque()
+
+        def requests() -> Iterator[pb.StreamEvaluateRequest]:
+            for index, item in enumerate(items):
+                try:
+                    request = self._item_request(card, scorecard, item, kind, version)
+                except CreditError as exc:
+                    refused.append((index, exc))
+                    continue
+                yield pb.StreamEvaluateRequest(correlation_id=str(index), request=request)
+
+        call = self._stub.StreamEvaluate(requests(), timeout=timeout or self.deadlines.stream,
+                                         metadata=self.metadata)
+        try:
+            for response in call:
+                while refused:
+                    yield refused.popleft()
+                yield self._stream_result(response)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from None
+        finally:
+            call.cancel()
+        while refused:
+            yield refused.popleft()
+
+    def get_evaluation(self, name: str, *, timeout: float | None = None) -> Evaluation:
+        """A stored evaluation by name (`evaluations/{id}`) or id."""
+        response = self._call(self._stub.GetEvaluation,
+                              pb.GetEvaluationRequest(name=evaluation_name(name)),
+                              timeout or self.deadlines.unary)
+        return Evaluation.from_proto(response.evaluation)
+
+    def list_evaluations(self, *, subject_id: str | None = None, scorecard: str | None = None,
+                         page_size: int = 0, page_token: str = "",
+                         timeout: float | None = None) -> EvaluationPage:
+        """One page of stored evaluations, newest first (page_size 0: the server's default)."""
+        request = self._list_evaluations_request(subject_id, scorecard, page_size, page_token)
+        response = self._call(self._stub.ListEvaluations, request, timeout or self.deadlines.unary)
+        return EvaluationPage(tuple(Evaluation.from_proto(e) for e in response.evaluations),
+                              response.next_page_token)
+
+    def iter_evaluations(self, *, subject_id: str | None = None, scorecard: str | None = None,
+                         page_size: int = 0) -> Iterator[Evaluation]:
+        """Every matching evaluation, newest first, fetching pages as it goes."""
+        token = ""
+        while True:
+            page = self.list_evaluations(subject_id=subject_id, scorecard=scorecard,
+                                         page_size=page_size, page_token=token)
+            yield from page.evaluations
+            token = page.next_page_token
+            if not token:
+                return
+
+
+def _chunks(items: Iterable[EvaluationItem], size: int) -> Iterator[list[EvaluationItem]]:
+    if size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    chunk: list[EvaluationItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

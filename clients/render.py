@@ -1,0 +1,437 @@
+"""Text for people: aligned tables (Chinese labels included), colours, and the CLI's views of
+scorecards and evaluations.
+
+Column widths count display cells, not characters: a CJK character (East Asian Width W or F)
+takes two cells, a combining mark none, so 合格 lines up under AA. Colours are ANSI, only
+when the stream is a terminal and NO_COLOR is unset, and added after padding so they never
+count towards a width.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TextIO
+
+from sector_credit.scorecards.text import decimal_text
+
+from .resources import Evaluation, IndicatorPythonValue, Provenance, Rule, Scorecard, Title
+
+# -- widths --------------------------------------------------------------------------------
+
+
+def char_width(ch: str) -> int:
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def display_width(text: str) -> int:
+    return sum(char_width(ch) for ch in text)
+
+
+def pad(text: str, width: int, align: str = "l") -> str:
+    gap = " " * max(0, width - display_width(text))
+    return gap + text if align == "r" else text + gap
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """Lines of at most `width` cells: breaks at spaces when it can, inside a word (or a run
+    of CJK text, which has no spaces) when it must."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in _words(paragraph):
+            if display_width(line + word) <= width:
+                line += word
+                continue
+            if word[0] in _NO_LINE_START and len(line.strip()) > 1:
+                word, line = line[-1] + word, line[:-1]  # 》 or ， never starts a line
+            if line.strip():
+                lines.append(line.rstrip())
+            line = word.lstrip()
+            while display_width(line) > width:
+                cut, used = 0, 0
+                while cut < len(line) and used + char_width(line[cut]) <= width:
+                    used += char_width(line[cut])
+                    cut += 1
+                cut = max(cut, 1)
+                lines.append(line[:cut])
+                line = line[cut:]
+        lines.append(line.rstrip())
+    return lines
+
+
+_NO_LINE_START = frozenset("》）」』】，。、；：！？,.;:!?)]")
+
+
+def _words(text: str) -> Iterable[str]:
+    """Words with their leading space; each CJK character is a word of its own, except that
+    a number keeps the character after it."""
+    word = ""
+    for ch in text:
+        if char_width(ch) == 2 and word[-1:].isascii() and word[-1:].isalnum():
+            yield word + ch  # a number keeps its unit: 10分
+            word = ""
+        elif ch == " " or char_width(ch) == 2:
+            if word:
+                yield word
+            word = ch
+        else:
+            word += ch
+    if word:
+        yield word
+
+
+# -- colour --------------------------------------------------------------------------------
+
+_CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34",
+          "magenta": "35", "cyan": "36"}
+_TAG_STYLES = {"verified": "green", "secondary": "cyan", "unverified": "yellow", "design": "magenta"}
+
+
+def colour_wanted(stream: TextIO) -> bool:
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+@dataclass(frozen=True)
+class Style:
+    enabled: bool
+
+    def __call__(self, text: str, *styles: str) -> str:
+        codes = [_CODES[s] for s in styles if s in _CODES]
+        if not self.enabled or not codes or not text:
+            return text
+        return f"\x1b[{';'.join(codes)}m{text}\x1b[0m"
+
+    def grade(self, code: str, colour: str = "") -> str:
+        return self(code, "bold", colour if colour in _CODES else "")
+
+
+# -- tables --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A table cell: its text (may hold newlines) and the style of its first line."""
+
+    text: str
+    style: tuple[str, ...] = ()
+
+
+CellLike = str | Cell
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    align: str = "l"  # l or r
+    wrap: bool = False  # may be narrowed to fit the terminal
+
+
+def terminal_width() -> int:
+    return max(60, shutil.get_terminal_size((120, 24)).columns)
+
+
+def table(columns: Sequence[Column], rows: Iterable[Sequence[CellLike]], style: Style,
+          width: int | None = None, gap: str = "  ") -> list[str]:
+    """The lines of a table: a bold header, then the rows; wrappable columns are narrowed
+    (their cells wrapped) until the table fits `width` cells."""
+    cells = [[c if isinstance(c, Cell) else Cell(c) for c in row] for row in rows]
+    widths = [display_width(col.header) for col in columns]
+    for row in cells:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], *(display_width(part) for part in cell.text.split("\n")))
+    limit = width if width is not None else terminal_width()
+    _fit(widths, columns, limit - display_width(gap) * (len(columns) - 1))
+
+    out = [gap.join(style(pad(col.header, widths[i], col.align), "bold")
+                    for i, col in enumerate(columns)).rstrip()]
+    for row in cells:
+        wrapped = [wrap(cell.text, widths[i]) if columns[i].wrap else cell.text.split("\n")
+                   for i, cell in enumerate(row)]
+        for n in range(max(len(w) for w in wrapped)):
+            parts = []
+            for i, lines in enumerate(wrapped):
+                text = pad(lines[n] if n < len(lines) else "", widths[i], columns[i].align)
+                parts.append(style(text, *row[i].style) if n == 0 else text)
+            out.append(gap.join(parts).rstrip())
+    return out
+
+
+def _fit(widths: list[int], columns: Sequence[Column], limit: int) -> None:
+    """Narrow the widest wrappable column, a cell at a time, until the sum fits (or every
+    wrappable column is down to 16 cells)."""
+    while sum(widths) > limit:
+        candidates = [i for i, col in enumerate(columns) if col.wrap and widths[i] > 16]
+        if not candidates:
+            return
+        widest = max(candidates, key=lambda i: widths[i])
+        widths[widest] -= 1
+
+
+# -- values --------------------------------------------------------------------------------
+
+
+def value_text(value: IndicatorPythonValue) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return decimal_text(value)
+    return str(value)
+
+
+def dec(value: Decimal | None, signed: bool = False) -> str:
+    if value is None:
+        return ""
+    text = decimal_text(value)
+    return f"+{text}" if signed and value > 0 else text
+
+
+def title_text(title: Title, lang: str) -> str:
+    """The title in the language asked for: `zh`, `en`, or `both` (two lines)."""
+    if lang == "zh":
+        return title.zh or title.en
+    if lang == "en":
+        return title.en or title.zh
+    return "\n".join(t for t in (title.zh, title.en) if t)
+
+
+def title_inline(title: Title, lang: str) -> str:
+    return title_text(title, lang).replace("\n", " / ")
+
+
+class Sources:
+    """Provenance as numbered footnotes: a table cell shows `secondary [2]`, and the source
+    title and article, long and often repeated, are printed once under the tables."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[str, int] = {}
+
+    def cell(self, p: Provenance) -> Cell:
+        where = " ".join(t for t in (p.source, p.article) if t)
+        if not where:
+            return Cell(p.tag, (_TAG_STYLES.get(p.tag, ""),))
+        n = self._numbers.setdefault(where, len(self._numbers) + 1)
+        return Cell(f"{p.tag} [{n}]", (_TAG_STYLES.get(p.tag, ""),))
+
+    def lines(self, style: Style) -> list[str]:
+        if not self._numbers:
+            return []
+        out = ["", style("Sources", "bold")]
+        width = terminal_width()
+        for where, n in self._numbers.items():
+            label = f"[{n}] "
+            wrapped = wrap(where, width - len(label))
+            out.append(label + wrapped[0])
+            out += [" " * len(label) + more for more in wrapped[1:]]
+        return out
+
+
+# -- views ---------------------------------------------------------------------------------
+
+
+def scorecards_table(cards: Sequence[Scorecard], style: Style, lang: str) -> list[str]:
+    columns = [Column("ID"), Column("VERSION"), Column("IN FORCE FROM"), Column("SUBJECT"),
+               Column("TITLE", wrap=True)]
+    rows: list[list[CellLike]] = [[Cell(c.scorecard_id, ("bold",)), c.version,
+             c.effective_from.isoformat() if c.effective_from else "", c.subject_kind,
+             title_inline(c.title, lang)] for c in cards]
+    return table(columns, rows, style)
+
+
+def _rule_points(rule: Rule) -> str:
+    kind = rule.kind
+    if kind == "per_unit":
+        return f"{dec(rule.points, True)} per unit"
+    if kind == "flag":
+        return f"{dec(rule.points, True)} when {'true' if rule.when else 'false'}"
+    if kind == "direct":
+        return "the value"
+    parts: list[str] = [f"{b.range} {dec(b.points, True)}" for b in rule.bands]
+    parts += [f"{choice} {dec(points, True)}" for choice, points in rule.choice_points]
+    if rule.flag_true_points is not None or rule.flag_false_points is not None:
+        parts += [f"true {dec(rule.flag_true_points)}", f"false {dec(rule.flag_false_points)}"]
+    if kind == "weighted":
+        head = f"× {dec(rule.weight)}% of:"
+        return "\n".join([head, *parts]) if parts else f"{head} the value"
+    return "\n".join(parts)
+
+
+def scorecard_view(card: Scorecard, style: Style, lang: str) -> list[str]:
+    sources = Sources()
+    out = [f"{style(card.scorecard_id, 'bold')} {card.version}  {title_inline(card.title, 'both')}"]
+    facts = [("Subject", card.subject_kind),
+             ("In force from", card.effective_from.isoformat() if card.effective_from else "")]
+    if card.base is not None:
+        facts.append(("Base", dec(card.base)))
+        facts.append(("Score range", f"[{dec(card.score_min)}, {dec(card.score_max)}]"))
+    if card.default_grade:
+        facts.append(("Default grade", card.default_grade))
+    facts.append(("Digest", card.digest))
+    if len(card.versions) > 1:
+        facts.append(("Versions", ", ".join(
+            f"{v.version} from {v.effective_from}" for v in card.versions)))
+    out += _facts(facts, style)
+    if card.description:
+        out += ["", *wrap(card.description.strip(), terminal_width())]
+
+    out += ["", style("Indicators", "bold")]
+    rows: list[list[CellLike]] = []
+    for ind in card.indicators:
+        if ind.required:
+            need = "required"
+        elif ind.required_when:
+            need = f"required when\n{ind.required_when}"
+        else:
+            need = f"default {value_text(ind.default)}" if ind.default is not None else "optional"
+        if ind.choices:
+            domain = " | ".join(ind.choices)
+        elif ind.minimum is not None or ind.maximum is not None:
+            lo = dec(ind.minimum) if ind.minimum is not None else "-inf"
+            hi = dec(ind.maximum) if ind.maximum is not None else "+inf"
+            domain = f"[{lo}, {hi}]"
+        else:
+            domain = "not after as_of" if ind.past else ""
+        rows.append([ind.name, ind.type, need, domain, title_text(ind.title, lang)])
+    out += table([Column("NAME"), Column("TYPE"), Column("NEED"), Column("VALUES", wrap=True),
+                  Column("TITLE", wrap=True)], rows, style)
+
+    if card.groups:
+        out += ["", style("Groups", "bold")]
+        out += table([Column("GROUP"), Column("FLOOR", "r"), Column("CEILING", "r"),
+                      Column("TITLE", wrap=True)],
+                     [[g.id, dec(g.floor), dec(g.ceiling), title_text(g.title, lang)]
+                      for g in card.groups], style)
+
+    if card.rules:
+        out += ["", style("Rules", "bold")]
+        out += table([Column("RULE"), Column("INDICATOR"), Column("KIND"), Column("POINTS", wrap=True),
+                      Column("GROUP"), Column("TITLE", wrap=True), Column("PROVENANCE")],
+                     [[r.id, r.indicator, r.kind, _rule_points(r), r.group, title_text(r.title, lang),
+                       sources.cell(r.provenance)]
+                      for r in card.rules], style)
+
+    out += ["", style("Grades", "bold")]
+    out += table([Column("GRADE"), Column("TITLE", wrap=True), Column("MIN SCORE", "r"),
+                  Column("COLOUR"), Column("PROVENANCE")],
+                 [[Cell(g.code, ("bold", g.colour)), title_text(g.title, lang),
+                   _grade_reach(card, g.code, g.min_score, g.override_only), g.colour,
+                   sources.cell(g.provenance)]
+                  for g in card.grades], style)
+
+    if card.overrides:
+        out += ["", style("Overrides (一票否决)", "bold")]
+        out += table([Column("OVERRIDE"), Column("WHEN", wrap=True), Column("EFFECT"),
+                      Column("UNTIL", wrap=True), Column("TITLE", wrap=True),
+                      Column("PROVENANCE")],
+                     [[o.id, o.condition, o.effect_text, o.until or "while it holds",
+                       title_text(o.title, lang), sources.cell(o.provenance)]
+                      for o in card.overrides], style)
+    return out + sources.lines(style)
+
+
+def _grade_reach(card: Scorecard, code: str, min_score: Decimal | None, override_only: bool) -> str:
+    if code == card.default_grade:
+        return "default"
+    return "override only" if override_only or min_score is None else dec(min_score)
+
+
+def _facts(pairs: Sequence[tuple[str, str]], style: Style) -> list[str]:
+    width = max(display_width(k) for k, _ in pairs)
+    return [f"{style(pad(k, width), 'dim')}  {v}" for k, v in pairs]
+
+
+def evaluation_view(ev: Evaluation, style: Style, lang: str, card: Scorecard | None = None) -> list[str]:
+    sources = Sources()
+    grade = ev.grade
+    changed = bool(ev.overrides) and ev.score_grade not in ("", grade.code)
+    head = f"{style(ev.scorecard_id, 'bold')} {ev.scorecard_version}"
+    if card is not None:
+        head += f"  {title_inline(card.title, 'both')}"
+    out = [head]
+    subject = f"{ev.subject.kind} {ev.subject.id}"
+    if ev.subject.display_name:
+        subject += f" ({ev.subject.display_name})"
+    grade_text = f"{style.grade(grade.code, grade.colour or ('red' if changed else ''))}  {title_inline(grade.title, 'both')}"
+    if changed:
+        grade_text += f"  (the score alone gives {ev.score_grade})"
+    facts = [("Subject", subject), ("As of", ev.as_of.isoformat() if ev.as_of else ""),
+             ("Grade", grade_text)]
+    if ev.until is not None:
+        facts.append(("Until", f"{ev.until.isoformat()} (the first day the override no longer applies)"))
+    if ev.score is not None:
+        facts.append(("Score", style(dec(ev.score), "bold")))
+    if ev.points_to_next_grade is not None:
+        facts.append(("Next grade", f"{dec(ev.points_to_next_grade)} points to {ev.next_grade}"))
+    elif ev.score is not None:
+        facts.append(("Next grade", "decided by an override" if changed or ev.overrides
+                      else "none: this is the best grade"))
+    if ev.name:
+        facts.append(("Evaluation", ev.name))
+    else:
+        facts.append(("Evaluation", "not stored (validate only)"))
+    if ev.create_time is not None:
+        facts.append(("Made", f"{ev.create_time.astimezone().isoformat(timespec='seconds')} by {ev.caller}"))
+    out += _facts(facts, style)
+
+    if ev.lines:
+        out += ["", style("Lines", "bold")]
+        rows: list[list[CellLike]] = []
+        for line in ev.lines:
+            values = ", ".join(f"{k} = {value_text(v)}" for k, v in line.values.items())
+            points = dec(line.points, True)
+            if line.points_before_cut is not None:
+                points += f"\n(cut from {dec(line.points_before_cut, True)})"
+            rows.append([line.rule_id, title_text(line.title, lang), values,
+                         Cell(points, (_points_style(line.points),)), line.group,
+                         sources.cell(line.provenance)])
+        out += table([Column("RULE"), Column("TITLE", wrap=True), Column("VALUES", wrap=True),
+                      Column("POINTS", "r"), Column("GROUP"), Column("PROVENANCE")],
+                     rows, style)
+        cut = [g for g in ev.group_totals if g.total != g.total_before_cut]
+        for g in cut:
+            out.append(style(f"group {g.group_id}: {dec(g.total_before_cut)} cut to {dec(g.total)}", "dim"))
+
+    out += ["", style("Overrides", "bold")]
+    if ev.overrides:
+        out += table([Column("OVERRIDE"), Column("EFFECT"), Column("UNTIL"), Column("TITLE", wrap=True),
+                      Column("PROVENANCE")],
+                     [[o.override_id, Cell(o.effect_text, ("bold",)),
+                       o.until.isoformat() if o.until else "while it holds", title_text(o.title, lang),
+                       sources.cell(o.provenance)]
+                      for o in ev.overrides], style)
+    else:
+        out.append("none fired")
+
+    out += ["", style("Reasons", "bold")]
+    if ev.reasons:
+        out += table([Column("#", "r"), Column("CODE"), Column("KIND"), Column("POINTS LOST", "r"),
+                      Column("TITLE", wrap=True)],
+                     [[str(i), r.code, r.kind, dec(r.points_lost), title_text(r.title, lang)]
+                      for i, r in enumerate(ev.reasons, 1)], style)
+    else:
+        out.append("none: nothing held the grade back")
+    return out + sources.lines(style)
+
+
+def _points_style(value: Decimal) -> str:
+    if not value:
+        return "dim"
+    return "green" if value > 0 else "red"
+
+
+def history_table(evaluations: Sequence[Evaluation], style: Style) -> list[str]:
+    columns = [Column("MADE"), Column("SCORECARD"), Column("AS OF"), Column("GRADE"),
+               Column("SCORE", "r"), Column("UNTIL"), Column("EVALUATION"), Column("CALLER")]
+    rows: list[list[CellLike]] = [[ev.create_time.astimezone().strftime("%Y-%m-%d %H:%M:%S") if ev.create_time else "",
+             f"{ev.scorecard_id} {ev.scorecard_version}", ev.as_of.isoformat() if ev.as_of else "",
+             Cell(ev.grade.code, ("bold", ev.grade.colour)), dec(ev.score),
+             ev.until.isoformat() if ev.until else "", ev.name, ev.caller] for ev in evaluations]
+    return table(columns, rows, style)
