@@ -5,7 +5,7 @@
     with CreditClient("127.0.0.1:50051", caller="transport-bureau") as client:
         result = client.evaluate("transport.taxi_driver", "11010519491231002X",
                                  {"violations_3pt": 1, "violations_5pt": 1, "bonus_points": 2})
-        print(result.grade.code, result.score, result.points_to_next_grade)   # AA 14 6
+        print(result.grade.code, result.score, result.points_to_next_grade)  # AA 14.00 6.00
 
 Every call has a default deadline (`Deadlines`), is retried on UNAVAILABLE by the channel's
 service config (`RetryPolicy`), and raises a `CreditError` subclass carrying the server's
