@@ -641,16 +641,16 @@ def test_no_subject_id_or_name_reaches_the_log_unmasked(server: ServerProcess) -
 FAULT = "trigger-internal-error"
 FAULTY_SERVER = f"""
 import sys
-from sector_credit.scorecards.engine import CompiledScorecard
+from sector_credit.server.servicer import CreditEvaluationServicer
 
-_evaluate = CompiledScorecard.evaluate
+_evaluate = CreditEvaluationServicer._evaluate  # the servicer's one call into the engine
 
-def evaluate(self, subject, indicators, as_of):
+def evaluate(self, compiled, subject, indicators, as_of):
     if subject.display_name == {FAULT!r}:  # a bug the service did not expect
         raise RuntimeError("injected fault for subject " + subject.id)
-    return _evaluate(self, subject, indicators, as_of)
+    return _evaluate(self, compiled, subject, indicators, as_of)
 
-CompiledScorecard.evaluate = evaluate
+CreditEvaluationServicer._evaluate = evaluate
 from sector_credit.server.main import main
 sys.exit(main())
 """
