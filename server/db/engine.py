@@ -20,12 +20,22 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import NullPool
 
+from .rowjson import JsonText
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_S = 5
 
 # Chinese titles stay readable in the stored JSON, and shorter. One encoder for all rows:
 # json.dumps with options would build a new one per call.
-_json_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _json_dumps(value: Any) -> str:
+    """The JSON columns' serializer: a document the store encoded already (`JsonText`, see
+    rowjson.py) goes in as it is."""
+    if type(value) is JsonText:
+        return value
+    return _encode_json(value)
 
 
 def database_url(url: str | URL) -> URL:

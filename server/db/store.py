@@ -4,12 +4,14 @@
 Its API is for asyncio (the grpc.aio servicer); the database work runs in threads so the
 event loop never blocks.
 
-Group commit. `save()` prepares the row on the caller's coroutine (id, JSON), hands it to
-one writer thread and waits. The writer takes everything pending (up to `max_group_rows`
-rows; a `save_many` batch is never split) and writes it with one executemany INSERT and one
-COMMIT, then wakes every waiter of the group. While a commit runs, the next group gathers,
-so under load one commit serves many requests and with one request in flight nothing waits
-for a timer. A waiter is woken only after COMMIT returned: an acknowledged evaluation is on
+Group commit. `save()` prepares the row on the caller's coroutine (id, JSON documents,
+see rowjson.py), and at the end of that turn of the event loop the rows of every request
+that got there in the same turn go to one writer thread together; the caller waits. The
+writer takes everything pending (up to `max_group_rows` rows; a `save_many` batch is never
+split) and writes it on its own connection with a few multi-row INSERTs and one COMMIT,
+then wakes every waiter of the group. While a commit runs, the next group gathers, so under
+load one commit serves many requests and with one request in flight nothing waits for a
+timer. A waiter is woken only after COMMIT returned: an acknowledged evaluation is on
 disk. When a group fails, every waiter of that group gets `StoreUnavailable`: nothing of it
 was acknowledged. (When the connection dies during COMMIT itself the rows may still be on
 disk; a retry with the same request id then gets the stored evaluation back.)
@@ -43,13 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Self, TypeVar, cast
 
 import sqlalchemy as sa
-from sector_credit.scorecards.codec import (
-    input_from_dict,
-    input_to_dict,
-    request_digest,
-    result_from_dict,
-    result_to_dict,
-)
+from sector_credit.scorecards.codec import input_from_dict, result_from_dict
 from sector_credit.scorecards.model import EvaluationInput, EvaluationResult
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
@@ -59,6 +55,7 @@ from .engine import create_engine
 from .errors import InvalidListRequest, InvalidRecord, RequestConflict, StoreError, StoreUnavailable
 from .ids import new_evaluation_id
 from .models import EvaluationRow
+from .rowjson import input_json, result_json
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +144,7 @@ class EvaluationStore:
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._readers = ThreadPoolExecutor(read_threads, thread_name_prefix="audit-read")
         self._writer = _GroupWriter(self._engine, max_group_rows, on_commit)
+        self._turn: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}  # see _submit
         self._closed = False
 
     @classmethod
@@ -197,7 +195,7 @@ class EvaluationStore:
         prepared = [_prepare(r) for r in records]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[_RowOutcome]] = loop.create_future()
-        self._writer.submit(_Pending([row for row, _ in prepared], loop, future))
+        self._submit(_Pending([row for row, _ in prepared], loop, future))
         # Cancelling this await does not withdraw the rows: they are committed all the same,
         # and a retry with the same request id finds them.
         outcomes = await future
@@ -205,6 +203,30 @@ class EvaluationStore:
             stored if outcome is None else outcome
             for (_, stored), outcome in zip(prepared, outcomes, strict=True)
         ]
+
+    def _submit(self, pending: _Pending) -> None:
+        """Hand rows to the writer at the end of this turn of the event loop, together with
+        those of every other request that reached this point in the same turn: one hand-off
+        (a lock and a wake-up) for all of them, and the writer sees them as one group instead
+        of waking for the first alone. Nothing waits for a timer."""
+        if self._closed:
+            raise StoreUnavailable("the audit store is closed")
+        batch = self._turn.get(pending.loop)
+        if batch is None:
+            batch = self._turn[pending.loop] = []
+            pending.loop.call_soon(self._hand_over, pending.loop)
+        batch.append(pending)
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._turn.pop(loop, None)
+        if not batch:
+            return
+        try:
+            self._writer.submit_all(batch)
+        except StoreUnavailable as exc:  # closed in the meantime
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(StoreUnavailable(*exc.args))
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -315,6 +337,8 @@ class EvaluationStore:
         if self._closed:
             return
         self._closed = True
+        for loop in list(self._turn):  # rows submitted in this very turn still go in
+            self._hand_over(loop)
         self._writer.stop()
         await asyncio.to_thread(self._writer.join)
         await asyncio.to_thread(self._readers.shutdown, True)
@@ -332,8 +356,10 @@ _RowOutcome = StoredEvaluation | StoreError | None
 def _prepare(record: EvaluationRecord) -> tuple[dict[str, Any], StoredEvaluation]:
     """The row to insert and the evaluation as it will be once stored."""
     evaluation_id, created = new_evaluation_id()
-    input_json = input_to_dict(record.input)
-    digest = record.request_digest or request_digest(input_json)
+    # Both documents are encoded here, once (rowjson.py): the canonical input text gives the
+    # digest too, and the result reuses the text of the scorecard's static pieces.
+    input_text, input_digest = input_json(record.input)
+    digest = record.request_digest or input_digest
     if not _DIGEST.fullmatch(digest):
         raise ValueError(f"a request digest is 64 lower-case hex digits, not {digest!r}")
     result = record.result
@@ -350,8 +376,8 @@ def _prepare(record: EvaluationRecord) -> tuple[dict[str, Any], StoredEvaluation
         "as_of": result.as_of,
         "grade": result.grade.code,
         "score": None if result.score is None else str(result.score),
-        "input": input_json,
-        "result": result_to_dict(result),
+        "input": input_text,
+        "result": result_json(result),
         "caller": record.caller,
         "created_at": created,
     }
@@ -453,15 +479,17 @@ class _GroupWriter:
         self._cond = threading.Condition()
         self._stopping = False
         self._committing = False
+        self._conn: Connection | None = None
+        self._inserter: _RowInserter | None = None
         self._stats = StoreStats()
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, pending: _Pending) -> None:
+    def submit_all(self, batch: list[_Pending]) -> None:
         with self._cond:
             if self._stopping:
                 raise StoreUnavailable("the audit store is closed")
-            self._queue.append(pending)
+            self._queue.extend(batch)
             self._cond.notify()
 
     def stop(self) -> None:
@@ -485,6 +513,7 @@ class _GroupWriter:
                 while not self._queue and not self._stopping:
                     self._cond.wait()
                 if not self._queue:  # stopping, and everything pending is written
+                    self._close_connection()
                     return
                 group = [self._queue.popleft()]
                 size = len(group[0].rows)
@@ -518,32 +547,65 @@ class _GroupWriter:
             except Exception:  # a metrics hook must not stop the writer
                 log.exception("audit on_commit hook failed")
 
+    def _connection(self) -> Connection:
+        """The writer's own connection, kept between groups (a pool checkout and its reset
+        per group cost more than a small group's INSERT)."""
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            if conn is not None:
+                conn.close()
+            conn = self._conn = self._engine.connect()
+            conn.execution_options(sqlite_begin="IMMEDIATE")
+            self._inserter = self._inserter or _RowInserter(conn.dialect)
+        return conn
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except SQLAlchemyError:
+                pass
+            self._conn = None
+
     def _insert(self, rows: list[dict[str, Any]]) -> list[_RowOutcome]:
         for attempt in (1, 2):
             self._committing = False
             try:
-                with self._engine.connect() as conn:
-                    conn.execution_options(sqlite_begin="IMMEDIATE")
-                    if _has_repeated_request_id(rows):
-                        return self._insert_row_by_row(conn, rows)
-                    try:
-                        conn.execute(sa.insert(_TABLE), rows)
-                    except (IntegrityError, DataError):
-                        conn.rollback()
-                        return self._insert_row_by_row(conn, rows)
-                    self._commit(conn)
-                    return [None] * len(rows)
+                conn = self._connection()
+                if _has_repeated_request_id(rows):
+                    return self._insert_row_by_row(conn, rows)
+                try:
+                    assert self._inserter is not None
+                    self._inserter.insert(conn, rows)
+                except (IntegrityError, DataError):
+                    conn.rollback()
+                    return self._insert_row_by_row(conn, rows)
+                self._commit(conn)
+                return [None] * len(rows)
             except DBAPIError as exc:
                 # A connection found dead before COMMIT was sent committed nothing, so the
                 # group can go again on a fresh one; after COMMIT was sent the outcome is
                 # unknown and the waiters must be told (their retry is idempotent).
+                self._discard_connection()
                 if exc.connection_invalidated and not self._committing and attempt == 1:
                     log.warning("audit writer reconnecting: %s", _describe(exc))
                     continue
                 raise _unavailable(exc) from exc
             except SQLAlchemyError as exc:
+                self._discard_connection()
                 raise _unavailable(exc) from exc
         raise AssertionError("unreachable")
+
+    def _discard_connection(self) -> None:
+        """After a failure: roll back what is open and start the next group afresh."""
+        conn = self._conn
+        if conn is not None:
+            try:
+                if conn.in_transaction() and not conn.invalidated:
+                    conn.rollback()
+            except SQLAlchemyError:
+                pass
+        self._close_connection()
 
     def _insert_row_by_row(self, conn: Connection, rows: list[dict[str, Any]]) -> list[_RowOutcome]:
         with self._cond:
@@ -570,6 +632,42 @@ class _GroupWriter:
         self._committing = False
         with self._cond:
             self._stats.commits += 1
+
+
+class _RowInserter:
+    """A group's rows as a few multi-row INSERTs (`VALUES (…), (…), …`), each value bound by
+    its column's own SQLAlchemy bind processor: the rows are stored exactly as
+    `conn.execute(insert(table), rows)` stores them, without its per-row and per-statement
+    work, and SQLite releases and retakes the GIL once per statement instead of once per row.
+    Statements have power-of-two sizes (a group of 37 is 32 + 4 + 1), so the drivers' statement
+    caches hold a handful of them."""
+
+    SIZES = (256, 128, 64, 32, 16, 8, 4, 2, 1)
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        columns = list(_TABLE.columns)
+        self._names = [c.name for c in columns]
+        self._processors = [c.type._cached_bind_processor(dialect) for c in columns]
+        mark = "?" if dialect.paramstyle in ("qmark", "numeric") else "%s"
+        quote = dialect.identifier_preparer.quote
+        one = "(" + ",".join([mark] * len(columns)) + ")"
+        head = (f"INSERT INTO {dialect.identifier_preparer.format_table(_TABLE)} "
+                f"({','.join(quote(n) for n in self._names)}) VALUES ")
+        self._sql = {n: head + ",".join([one] * n) for n in self.SIZES}
+
+    def insert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        bound = [
+            value if process is None else process(value)
+            for row in rows
+            for name, process in zip(self._names, self._processors)
+            for value in (row[name],)
+        ]
+        width = len(self._names)
+        start, total = 0, len(rows)
+        while start < total:
+            n = next(size for size in self.SIZES if size <= total - start)
+            conn.exec_driver_sql(self._sql[n], tuple(bound[start * width:(start + n) * width]))
+            start += n
 
 
 def _has_repeated_request_id(rows: Iterable[dict[str, Any]]) -> bool:

@@ -1,0 +1,84 @@
+"""rowjson writes the stored documents exactly as json + codec would: every golden case of
+every built-in scorecard, and values of every kind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+
+from sector_credit.plugins import get_plugin_manager
+from sector_credit.scorecards import codec
+from sector_credit.scorecards.golden import DEFAULT_AS_OF, SAMPLE_IDS
+from sector_credit.scorecards.model import EvaluationInput, InvalidInput, Subject, SubjectKind
+from sector_credit.scorecards.registry import build_registry
+from sector_credit.server.db.engine import _json_dumps
+from sector_credit.server.db.rowjson import JsonText, input_json, result_json
+
+_reference = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _golden_results():  # type: ignore[no-untyped-def]
+    registry = build_registry(get_plugin_manager())
+    for compiled in registry.all():
+        for case in compiled.card.cases:
+            subj = case.subject or {}
+            try:
+                kind = SubjectKind(subj.get("kind", compiled.card.subject_kind.value))
+            except ValueError:
+                kind = compiled.card.subject_kind
+            subject = Subject(kind, subj.get("id", SAMPLE_IDS[kind]), subj.get("display_name", "名字 \"q\"\n"))
+            try:
+                result = compiled.evaluate(subject, case.indicators, case.as_of or DEFAULT_AS_OF)
+            except InvalidInput:
+                continue
+            yield f"{compiled.id}/{case.name}", subject, case, result
+
+
+GOLDEN = list(_golden_results())
+
+
+def test_there_are_golden_results_with_overrides_and_cuts() -> None:
+    assert len(GOLDEN) > 50
+    assert any(r.overrides for *_, r in GOLDEN)
+    assert any(line.points_before_cut is not None for *_, r in GOLDEN for line in r.lines)
+
+
+@pytest.mark.parametrize("name,subject,case,result", GOLDEN, ids=[g[0] for g in GOLDEN])
+def test_result_json_is_the_json_of_result_to_dict(name, subject, case, result) -> None:  # type: ignore[no-untyped-def]
+    text = result_json(result)
+    assert isinstance(text, JsonText)
+    assert text == _reference(codec.result_to_dict(result))
+    assert result_json(result) == text  # from the cache, the same
+    assert codec.result_from_dict(json.loads(text)) == result
+
+
+@pytest.mark.parametrize("name,subject,case,result", GOLDEN[:20], ids=[g[0] for g in GOLDEN[:20]])
+def test_input_json_is_canonical_and_gives_the_request_digest(name, subject, case, result) -> None:  # type: ignore[no-untyped-def]
+    inp = EvaluationInput(result.scorecard_id, subject, dict(case.indicators), case.as_of, None)
+    text, digest = input_json(inp)
+    assert text == codec.canonical_json(codec.input_to_dict(inp))
+    assert digest == codec.request_digest(inp)
+    assert codec.input_from_dict(json.loads(text)) == inp
+
+
+def test_values_of_every_kind() -> None:
+    (*_, result) = GOLDEN[0]
+    values = {"i": 3, "neg": -7, "b": True, "f": False, "d": Decimal("97.50"), "s": "a\"b\\c\n中",
+              "day": dt.date(2024, 2, 29), "none": None, "fl": 0.1}
+    result.indicators = values  # type: ignore[assignment]
+    assert result_json(result) == _reference(codec.result_to_dict(result))
+    with pytest.raises(TypeError):
+        result.indicators = {"when": dt.datetime(2024, 1, 1)}  # type: ignore[assignment]
+        result_json(result)
+    with pytest.raises(ValueError):
+        result.indicators = {"x": float("nan")}  # type: ignore[assignment]
+        result_json(result)
+
+
+def test_the_engine_serializer_stores_encoded_documents_as_they_are() -> None:
+    assert _json_dumps(JsonText('{"a":1}')) == '{"a":1}'
+    assert _json_dumps({"a": "中"}) == '{"a":"中"}'
+    assert _json_dumps('{"a":1}') == '"{\\"a\\":1}"'  # a plain string is a JSON string
