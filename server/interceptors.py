@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import random
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -26,16 +27,33 @@ REQUEST_ID_KEY = "x-request-id"
 CALLER_KEY = "x-caller"
 
 
+# Request ids are for finding log lines, not secrets: a PRNG seeded from the OS (again in a
+# forked child) instead of one urandom system call per RPC.
+_ids = random.Random()
+os.register_at_fork(after_in_child=_ids.seed)
+
+
 class _Method:
-    """Labels of one method, computed once."""
+    """Labels of one method and its metric children, looked up once, not per call."""
 
-    __slots__ = ("full", "service", "name", "kind", "labels")
+    __slots__ = ("_handled_metric", "full", "handled", "handling", "kind", "labels", "name",
+                 "service", "started")
 
-    def __init__(self, full: str, kind: str):
+    def __init__(self, full: str, kind: str, metrics: Metrics):
         self.full = full
         service, _, name = full.lstrip("/").rpartition("/")
         self.service, self.name, self.kind = service, name, kind
         self.labels = (kind, service, name)
+        self.started = metrics.started.labels(*self.labels)
+        self.handling = metrics.handling.labels(*self.labels)
+        self._handled_metric = metrics.handled
+        self.handled: dict[grpc.StatusCode, Any] = {}
+
+    def handled_with(self, code: grpc.StatusCode) -> Any:
+        child = self.handled.get(code)
+        if child is None:
+            child = self.handled[code] = self._handled_metric.labels(*self.labels, code.name)
+        return child
 
 
 def _kind(h: grpc.RpcMethodHandler) -> str:
@@ -65,7 +83,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None:
             return handler
-        wrapped = self._wrap(handler, _Method(method, _kind(handler)))
+        wrapped = self._wrap(handler, _Method(method, _kind(handler), self.metrics))
         self._wrapped[method] = wrapped
         return wrapped
 
@@ -80,14 +98,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 caller = str(value)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
-            request_id=rid or uuid.uuid4().hex, method=m.name, caller=caller or "anonymous")
-        self.metrics.started.labels(*m.labels).inc()
+            request_id=rid or f"{_ids.getrandbits(128):032x}", method=m.name,
+            caller=caller or "anonymous")
+        m.started.inc()
         return time.perf_counter()
 
     def _finish(self, m: _Method, start: float, code: grpc.StatusCode, error: str = "") -> None:
         elapsed = time.perf_counter() - start
-        self.metrics.handled.labels(*m.labels, code.name).inc()
-        self.metrics.handling.labels(*m.labels).observe(elapsed)
+        m.handled_with(code).inc()
+        m.handling.observe(elapsed)
         fields: dict[str, Any] = {"code": code.name, "duration_ms": round(elapsed * 1000, 3)}
         if error:
             fields["error"] = error

@@ -6,6 +6,7 @@ and anything shaped like a resident id or a unified social credit code, in every
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -47,11 +48,25 @@ def mask_personal_data(_logger: Any, _name: str, event: MutableMapping[str, Any]
     return event
 
 
+def _json_fallback(obj: Any) -> Any:
+    """What structlog's JSONRenderer does with an object JSON has no type for."""
+    method = getattr(obj, "__structlog__", None)
+    return method() if method is not None else repr(obj)
+
+
+# One encoder for every line: json.dumps with options would build a new one per line.
+_json_encoder = json.JSONEncoder(ensure_ascii=False, default=_json_fallback)
+
+
+def _json_line(event: Any, **_options: Any) -> str:
+    return _json_encoder.encode(event)
+
+
 def configure(log_format: str = "auto", level: str = "info") -> None:
     """Configure structlog and the standard library logging it writes through."""
     lvl = getattr(logging, level.upper(), logging.INFO)
     console = log_format == "console" or (log_format == "auto" and sys.stderr.isatty())
-    renderer: Any = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer(ensure_ascii=False)
+    renderer: Any = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer(_json_line)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

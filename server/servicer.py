@@ -51,6 +51,9 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         self.today = today
         self.batch_limit = batch_limit
         self.on_stored = on_stored
+        # metric children by label values, looked up once (labels are bounded: ids, grades)
+        self._engine_seconds: dict[str, Any] = {}
+        self._evaluations: dict[tuple[str, str], Any] = {}
 
     # -- scorecards ----------------------------------------------------------------------
 
@@ -227,7 +230,11 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     def _evaluate(self, compiled: CompiledScorecard, subject: Any, indicators: Any, as_of: dt.date) -> EvaluationResult:
         t0 = time.perf_counter()
         result = compiled.evaluate(subject, indicators, as_of)
-        self.metrics.engine_seconds.labels(compiled.id).observe(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        child = self._engine_seconds.get(compiled.id)
+        if child is None:
+            child = self._engine_seconds[compiled.id] = self.metrics.engine_seconds.labels(compiled.id)
+        child.observe(elapsed)
         return result
 
     async def _save(self, record: EvaluationRecord) -> StoredEvaluation:
@@ -247,7 +254,11 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     def _stored(self, stored: StoredEvaluation) -> None:
         if stored.replayed:
             return
-        self.metrics.evaluations.labels(stored.result.scorecard_id, stored.result.grade.code).inc()
+        key = (stored.result.scorecard_id, stored.result.grade.code)
+        child = self._evaluations.get(key)
+        if child is None:
+            child = self._evaluations[key] = self.metrics.evaluations.labels(*key)
+        child.inc()
         if self.on_stored is not None:
             self.on_stored(stored)
 

@@ -10,10 +10,16 @@ steps back: the millisecond then stays where it was and the random part is incre
 from __future__ import annotations
 
 import datetime as dt
-import secrets
+import os
+import random
 import threading
 import time
 import uuid
+
+# The random part must not collide, it need not be secret: a PRNG seeded from the OS (and
+# again in a forked child) instead of one urandom system call per id.
+_random = random.Random()
+os.register_at_fork(after_in_child=_random.seed)
 
 _RAND_BITS = 74
 _RAND_LIMIT = 1 << _RAND_BITS
@@ -36,11 +42,11 @@ def new_evaluation_id() -> tuple[uuid.UUID, dt.datetime]:
     now_ms = time.time_ns() // 1_000_000
     with _lock:
         if now_ms > _last_ms:
-            ms, rand = now_ms, secrets.randbits(_RAND_BITS - 1)  # headroom for increments
+            ms, rand = now_ms, _random.getrandbits(_RAND_BITS - 1)  # headroom for increments
         else:
-            ms, rand = _last_ms, _last_rand + 1 + secrets.randbits(32)
+            ms, rand = _last_ms, _last_rand + 1 + _random.getrandbits(32)
             if rand >= _RAND_LIMIT:
-                ms, rand = ms + 1, secrets.randbits(_RAND_BITS - 1)
+                ms, rand = ms + 1, _random.getrandbits(_RAND_BITS - 1)
         _last_ms, _last_rand = ms, rand
     evaluation_id = _pack(ms, rand)
     return evaluation_id, id_time(evaluation_id)
