@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from google.protobuf import timestamp_pb2
 from sector_credit.scorecards.model import (
@@ -29,11 +30,14 @@ from sector_credit.scorecards.model import (
     EvaluationResult,
     FieldViolation,
     Grade,
+    GroupTotal,
     Indicator,
     IndicatorType,
     InvalidInput,
+    Line,
     Provenance,
     ProvenanceTag,
+    ReasonCode,
     RuleKind,
     Scorecard,
     Subject,
@@ -271,6 +275,83 @@ def _fill_grade(target: scorecard_pb2.Grade, grade: Grade) -> None:
     _fill_provenance(target.provenance, grade.provenance)
 
 
+class _Parts:
+    """Sub-messages that are the same in every evaluation of a scorecard (a line's rule id,
+    title, group, best points and provenance; a group's title and bounds; a reason's code
+    and title; a grade), built once and copied in with one C call (`CopyFrom`) instead of
+    some ten field assignments each. Keyed by the ids and checked against the objects they
+    were built from (by identity, else by value), so a changed scorecard gets new parts;
+    bounded, for results that do not come from a loaded scorecard."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self.lines: dict[tuple[str, str | None], tuple[Title, Provenance, Decimal | None, evaluation_pb2.Line]] = {}
+        self.groups: dict[str, tuple[Title, Decimal | None, Decimal | None, evaluation_pb2.GroupTotal]] = {}
+        self.reasons: dict[tuple[str, str], tuple[Title, evaluation_pb2.ReasonCode]] = {}
+        self.grades: dict[str, tuple[Grade, scorecard_pb2.Grade]] = {}
+
+    def line(self, line: Line) -> evaluation_pb2.Line:
+        key = (line.rule_id, line.group)
+        hit = self.lines.get(key)
+        if (hit is not None and _same(hit[0], line.title) and _same(hit[1], line.provenance)
+                and _same_decimal(hit[2], line.best_points)):
+            return hit[3]
+        part = evaluation_pb2.Line(rule_id=line.rule_id, group=line.group or "",
+                                   best_points=decimal_text(line.best_points))
+        _fill_title(part.title, line.title)
+        _fill_provenance(part.provenance, line.provenance)
+        self._keep(self.lines, key, (line.title, line.provenance, line.best_points, part))
+        return part
+
+    def group(self, group: GroupTotal) -> evaluation_pb2.GroupTotal:
+        hit = self.groups.get(group.id)
+        if (hit is not None and _same(hit[0], group.title) and _same_decimal(hit[1], group.floor)
+                and _same_decimal(hit[2], group.ceiling)):
+            return hit[3]
+        part = evaluation_pb2.GroupTotal(group_id=group.id, floor=decimal_text(group.floor),
+                                         ceiling=decimal_text(group.ceiling))
+        _fill_title(part.title, group.title)
+        self._keep(self.groups, group.id, (group.title, group.floor, group.ceiling, part))
+        return part
+
+    def reason(self, reason: ReasonCode) -> evaluation_pb2.ReasonCode:
+        key = (reason.code, reason.kind)
+        hit = self.reasons.get(key)
+        if hit is not None and _same(hit[0], reason.title):
+            return hit[1]
+        part = evaluation_pb2.ReasonCode(code=reason.code, kind=_REASON_KIND[reason.kind])
+        _fill_title(part.title, reason.title)
+        self._keep(self.reasons, key, (reason.title, part))
+        return part
+
+    def grade(self, grade: Grade) -> scorecard_pb2.Grade:
+        hit = self.grades.get(grade.code)
+        if hit is not None and _same(hit[0], grade):
+            return hit[1]
+        part = scorecard_pb2.Grade()
+        _fill_grade(part, grade)
+        self._keep(self.grades, grade.code, (grade, part))
+        return part
+
+    def _keep(self, cache: dict[Any, Any], key: Any, entry: Any) -> None:
+        if len(cache) >= self.LIMIT:
+            cache.clear()
+        cache[key] = entry
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b or a == b
+
+
+def _same_decimal(a: Decimal | None, b: Decimal | None) -> bool:
+    """Equal and written alike (Decimal("1") == Decimal("1.0"), but they print differently)."""
+    return a is b or (a is not None and b is not None and a == b and str(a) == str(b))
+
+
+_parts = _Parts()
+
+
 def evaluation_to_proto(
     result: EvaluationResult,
     *,
@@ -285,9 +366,8 @@ def evaluation_to_proto(
     store assigned one) the name stays empty.
     """
     dec = decimal_text
-    fill_title = _fill_title
-    fill_provenance = _fill_provenance
     fill_value = _fill_value
+    parts = _parts
 
     message = evaluation_pb2.Evaluation(
         name=EVALUATION_COLLECTION + evaluation_id if evaluation_id else "",
@@ -311,34 +391,25 @@ def evaluation_to_proto(
     for name, value in result.indicators.items():
         fill_value(wire_indicators[name], value)
 
-    _fill_grade(message.grade, result.grade)
+    message.grade.CopyFrom(parts.grade(result.grade))
 
     wire_lines = message.lines
     for line in result.lines:
-        wire = wire_lines.add(
-            rule_id=line.rule_id,
-            group=line.group or "",
-            points=dec(line.points),
-            best_points=dec(line.best_points),
-        )
-        fill_title(wire.title, line.title)
+        wire = wire_lines.add()
+        wire.CopyFrom(parts.line(line))
+        wire.points = dec(line.points)
         wire_values = wire.values
         for name, used in line.values:
             fill_value(wire_values.add(name=name).value, used)
         if line.points_before_cut is not None:
             wire.points_before_cut = dec(line.points_before_cut)
-        fill_provenance(wire.provenance, line.provenance)
 
     wire_groups = message.group_totals
     for group in result.groups:
-        wire_group = wire_groups.add(
-            group_id=group.id,
-            total_before_cut=dec(group.total_before_cut),
-            total=dec(group.total),
-            floor=dec(group.floor),
-            ceiling=dec(group.ceiling),
-        )
-        fill_title(wire_group.title, group.title)
+        wire_group = wire_groups.add()
+        wire_group.CopyFrom(parts.group(group))
+        wire_group.total_before_cut = dec(group.total_before_cut)
+        wire_group.total = dec(group.total)
 
     wire_overrides = message.overrides
     for fired in result.overrides:
@@ -348,22 +419,20 @@ def evaluation_to_proto(
             grade=fired.grade or "",
             steps=fired.steps,
         )
-        fill_title(wire_override.title, fired.title)
+        _fill_title(wire_override.title, fired.title)
         if fired.until is not None:
             _fill_date(wire_override.until, fired.until)
-        fill_provenance(wire_override.provenance, fired.provenance)
+        _fill_provenance(wire_override.provenance, fired.provenance)
 
     if result.until is not None:
         _fill_date(message.until, result.until)
 
     wire_reasons = message.reasons
     for reason in result.reasons:
-        wire_reason = wire_reasons.add(
-            code=reason.code,
-            kind=_REASON_KIND[reason.kind],
-            points_lost=dec(reason.points_lost),
-        )
-        fill_title(wire_reason.title, reason.title)
+        wire_reason = wire_reasons.add()
+        wire_reason.CopyFrom(parts.reason(reason))
+        if reason.points_lost is not None:
+            wire_reason.points_lost = dec(reason.points_lost)
 
     if result.points_to_next_grade is not None:
         message.points_to_next_grade = dec(result.points_to_next_grade)

@@ -1,0 +1,202 @@
+"""`convert.evaluation_to_proto` copies the parts every evaluation of a scorecard shares from
+messages built once (`_Parts`); it must say exactly what filling every field says: on every
+golden case of every built-in scorecard, with and without stored metadata, for results whose
+titles are other objects than the card's (decoded from the store), and when a scorecard
+changes under the same ids."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from sector_credit.plugins import get_plugin_manager
+from sector_credit.scorecards import codec
+from sector_credit.scorecards.golden import DEFAULT_AS_OF, SAMPLE_IDS
+from sector_credit.scorecards.model import (
+    EvaluationResult,
+    InvalidInput,
+    Subject,
+    SubjectKind,
+    Title,
+)
+from sector_credit.scorecards.registry import build_registry
+from sector_credit.scorecards.text import decimal_text
+from sector_credit.server import convert
+from sector_credit.v1 import evaluation_pb2
+
+
+# The field-by-field builder the cached parts replaced: the specification they are held to.
+def reference_evaluation_to_proto(
+    result: EvaluationResult,
+    *,
+    evaluation_id: str = "",
+    create_time: dt.datetime | None = None,
+    request_id: str = "",
+    caller: str = "",
+) -> evaluation_pb2.Evaluation:
+    """The Evaluation resource for an engine result and its stored metadata.
+
+    `create_time` naive means UTC. Without an `evaluation_id` (validate_only, or before the
+    store assigned one) the name stays empty.
+    """
+    dec = decimal_text
+    fill_title = convert._fill_title
+    fill_provenance = convert._fill_provenance
+    fill_value = convert._fill_value
+
+    message = evaluation_pb2.Evaluation(
+        name=convert.EVALUATION_COLLECTION + evaluation_id if evaluation_id else "",
+        scorecard_id=result.scorecard_id,
+        scorecard_version=result.version,
+        scorecard_digest=result.digest,
+        score=dec(result.score),
+        score_grade=result.score_grade or "",
+        next_grade=result.next_grade or "",
+        request_id=request_id,
+        caller=caller,
+    )
+    subject = result.subject
+    wire_subject = message.subject
+    wire_subject.kind = convert._SUBJECT_KIND[subject.kind]
+    wire_subject.id = subject.id
+    wire_subject.display_name = subject.display_name
+    convert._fill_date(message.as_of, result.as_of)
+
+    wire_indicators = message.indicators
+    for name, value in result.indicators.items():
+        fill_value(wire_indicators[name], value)
+
+    convert._fill_grade(message.grade, result.grade)
+
+    wire_lines = message.lines
+    for line in result.lines:
+        wire = wire_lines.add(
+            rule_id=line.rule_id,
+            group=line.group or "",
+            points=dec(line.points),
+            best_points=dec(line.best_points),
+        )
+        fill_title(wire.title, line.title)
+        wire_values = wire.values
+        for name, used in line.values:
+            fill_value(wire_values.add(name=name).value, used)
+        if line.points_before_cut is not None:
+            wire.points_before_cut = dec(line.points_before_cut)
+        fill_provenance(wire.provenance, line.provenance)
+
+    wire_groups = message.group_totals
+    for group in result.groups:
+        wire_group = wire_groups.add(
+            group_id=group.id,
+            total_before_cut=dec(group.total_before_cut),
+            total=dec(group.total),
+            floor=dec(group.floor),
+            ceiling=dec(group.ceiling),
+        )
+        fill_title(wire_group.title, group.title)
+
+    wire_overrides = message.overrides
+    for fired in result.overrides:
+        wire_override = wire_overrides.add(
+            override_id=fired.id,
+            effect=convert._EFFECT[fired.effect],
+            grade=fired.grade or "",
+            steps=fired.steps,
+        )
+        fill_title(wire_override.title, fired.title)
+        if fired.until is not None:
+            convert._fill_date(wire_override.until, fired.until)
+        fill_provenance(wire_override.provenance, fired.provenance)
+
+    if result.until is not None:
+        convert._fill_date(message.until, result.until)
+
+    wire_reasons = message.reasons
+    for reason in result.reasons:
+        wire_reason = wire_reasons.add(
+            code=reason.code,
+            kind=convert._REASON_KIND[reason.kind],
+            points_lost=dec(reason.points_lost),
+        )
+        fill_title(wire_reason.title, reason.title)
+
+    if result.points_to_next_grade is not None:
+        message.points_to_next_grade = dec(result.points_to_next_grade)
+    if create_time is not None:
+        convert._fill_timestamp(message.create_time, create_time)
+    return message
+
+
+
+def _golden_results() -> list[tuple[str, EvaluationResult]]:
+    out = []
+    for compiled in build_registry(get_plugin_manager()).all():
+        for case in compiled.card.cases:
+            subj = case.subject or {}
+            try:
+                kind = SubjectKind(subj.get("kind", compiled.card.subject_kind.value))
+            except ValueError:
+                kind = compiled.card.subject_kind
+            subject = Subject(kind, subj.get("id", SAMPLE_IDS[kind]), subj.get("display_name", "名字"))
+            try:
+                result = compiled.evaluate(subject, case.indicators, case.as_of or DEFAULT_AS_OF)
+            except InvalidInput:
+                continue
+            out.append((f"{compiled.id}/{case.name}", result))
+    return out
+
+
+GOLDEN = _golden_results()
+STORED = {"evaluation_id": "01929a3e-0000-7000-8000-000000000001",
+          "create_time": dt.datetime(2026, 11, 28, 1, 2, 3, 456789, tzinfo=dt.UTC),
+          "request_id": "req-1", "caller": "alice (ipv4:127.0.0.1:5000)"}
+
+
+def _check(result: EvaluationResult, **metadata: object) -> None:
+    want = reference_evaluation_to_proto(result, **metadata)  # type: ignore[arg-type]
+    got = convert.evaluation_to_proto(result, **metadata)  # type: ignore[arg-type]
+    assert got == want
+    assert got.SerializeToString(deterministic=True) == want.SerializeToString(deterministic=True)
+    for g, w in zip(got.reasons, want.reasons, strict=True):
+        assert g.points_lost == w.points_lost
+
+
+def test_the_golden_results_cover_overrides_cuts_and_eligibility_cards() -> None:
+    assert len(GOLDEN) > 50
+    assert any(r.overrides for _, r in GOLDEN)
+    assert any(r.score is None for _, r in GOLDEN)
+    assert any(line.points_before_cut is not None for _, r in GOLDEN for line in r.lines)
+
+
+@pytest.mark.parametrize("metadata", [{}, STORED], ids=["bare", "stored"])
+def test_cached_parts_give_the_same_message_on_every_golden_case(metadata: dict[str, object]) -> None:
+    for _name, result in GOLDEN:
+        _check(result, **metadata)
+        _check(result, **metadata)  # from the cache
+
+
+def test_results_decoded_from_the_store_hit_the_cache_by_value() -> None:
+    for _name, result in GOLDEN:
+        decoded = codec.result_from_dict(codec.result_to_dict(result))  # new title objects
+        _check(decoded, **STORED)
+
+
+def test_a_changed_scorecard_under_the_same_ids_gets_new_parts() -> None:
+    result = next(r for _, r in GOLDEN if r.lines and r.reasons and r.groups)
+    _check(result)
+    changed = copy.deepcopy(result)
+    line = changed.lines[0]
+    changed.lines = (dataclasses.replace(line, title=Title("新标题", "New title"),
+                                         best_points=None if line.best_points is None
+                                         else Decimal(str(line.best_points) + "0")),
+                     *changed.lines[1:])
+    changed.grade = dataclasses.replace(changed.grade, colour="purple")
+    reason = changed.reasons[0]
+    changed.reasons = (dataclasses.replace(reason, title=Title("理由", "Reason")), *changed.reasons[1:])
+    group = changed.groups[0]
+    changed.groups = (dataclasses.replace(group, title=Title("组", "Group")), *changed.groups[1:])
+    _check(changed)
+    _check(result)
