@@ -86,3 +86,66 @@ def test_every_wrong_check_character_is_refused() -> None:
     code = "91350100M000100Y4"
     chars = "0123456789ABCDEFGHJKLMNPQRTUWXY"
     assert [c for c in chars if uscc_problem(code + c) is None] == ["3"]
+
+
+# --------------------------------------------------------------------------------------------
+# The fast weighted sums and the birth-date table agree with the textbook definitions
+
+def _textbook_11643(body: str) -> int:
+    return sum(int(d) * w for d, w in zip(body, (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2))) % 11
+
+
+def _textbook_32100(body: str) -> int:
+    chars = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    weights = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+    return sum(chars.index(ch) * w for ch, w in zip(body, weights)) % 31
+
+
+def test_weighted_sums_agree_with_the_textbook() -> None:
+    import random
+
+    from sector_credit.scorecards import subject_ids
+
+    rng = random.Random(11643)
+    chars = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    for _ in range(5000):
+        digits = "".join(rng.choice("0123456789") for _ in range(17))
+        assert subject_ids._weighted_sum_11643(digits) == _textbook_11643(digits), digits
+        code = "".join(rng.choice(chars) for _ in range(17))
+        assert subject_ids._weighted_sum_32100(code) == _textbook_32100(code), code
+    for body in ("0" * 17, "9" * 17, "Y" * 17):
+        if body.isdigit():
+            assert subject_ids._weighted_sum_11643(body) == _textbook_11643(body)
+        assert subject_ids._weighted_sum_32100(body) == _textbook_32100(body)
+
+
+def test_birth_date_table_agrees_with_datetime() -> None:
+    import datetime as dt
+
+    from sector_credit.scorecards import subject_ids
+
+    for year in (0, 1, 1900, 1949, 1996, 2000, 2023, 2024, 2100, 9999):
+        for month in range(14):
+            for day in range(33):
+                text = f"{year:04d}{month:02d}{day:02d}"
+                try:
+                    dt.date(year, month, day)
+                    real = True
+                except ValueError:
+                    real = False
+                assert subject_ids._is_date(text) is real, text
+
+
+def test_the_fast_resident_id_check_agrees_with_the_reasons() -> None:
+    """resident_id_problem's shortcut for a valid id accepts exactly what the full check does."""
+    import random
+
+    from sector_credit.scorecards import subject_ids
+
+    rng = random.Random(18)
+    for _ in range(5000):
+        body = f"{rng.randrange(10**6):06d}{rng.choice(['1996', '2000', '1900', '0000', '2024'])}" \
+               f"{rng.randrange(0, 14):02d}{rng.randrange(0, 32):02d}{rng.randrange(1000):03d}"
+        good = body + "10X98765432"[_textbook_11643(body)]
+        for value in (good, body + rng.choice("0123456789Xx"), good[:-1], good + "1", "A" + good[1:]):
+            assert resident_id_problem(value) == subject_ids._resident_id_reason(value), value
