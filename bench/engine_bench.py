@@ -18,7 +18,8 @@ would send them; keys left out where a default applies):
   validates nothing. It is the speed a generic engine is measured against.
 
 Before timing, every pooled input is checked: zen gives the same score and grade as our
-engine, and the hand-written function gives a result equal to our engine's, field by field.
+engine, and the hand-written function gives a result equal to our engine's, field by field
+(and the same repr, so the same Decimal exponents).
 
 Method: warm-up, then R repetitions; in each, every contestant runs a timed loop over the pool
 (enough passes for about `--block` seconds), contestants interleaved and their order rotated
@@ -290,7 +291,7 @@ def hand_taxi(card: Scorecard) -> Callable[[Case], EvaluationResult]:
     g_ded, g_bonus = groups["deductions"], groups["bonus"]
     FLOOR, CEILING, BASE = Decimal(-20), Decimal(10), Decimal(20)
     ZERO, MIN, MAX = Decimal(0), Decimal(0), Decimal(30)
-    BEST_UNIT, BEST_BONUS = Decimal("-0.00"), Decimal("10.00")
+    BEST_UNIT, BEST_BONUS, ZERO_00 = Decimal("0.00"), Decimal("10.00"), Decimal("0.00")
     fired_veto = (FiredOverride(veto.id, veto.title, EffectKind.FORCE, "B", 0, None, veto.provenance),)
     veto_reason = ReasonCode(veto.id, "override", veto.title)
     meta = (card.id, card.version, card.digest)
@@ -304,7 +305,7 @@ def hand_taxi(card: Scorecard) -> Callable[[Case], EvaluationResult]:
             if n is None:
                 n = count_default
             values[name] = n
-            pts.append((per * n).quantize(Q2, ROUND_HALF_UP))
+            pts.append((per * n).quantize(Q2, ROUND_HALF_UP) if n else ZERO_00)  # not -0.00
         b = raw.get("bonus_points")
         bonus: Any = bonus_default if b is None else Decimal(repr(b)) if type(b) is float else Decimal(b)  # type: ignore[arg-type]
         values["bonus_points"] = bonus
@@ -390,7 +391,7 @@ def check_agreement(pool: list[Case], ours: Callable[[Case], EvaluationResult],
                 sys.exit(f"{name} disagrees on pool input {i} {case[1]}: zen score {z['score']} grade "
                          f"{z['grade']}, engine score {mine.score} grade {mine.grade.code}")
         h = hand(case)
-        if h != mine:
+        if h != mine or repr(h) != repr(mine):  # repr: the same Decimal exponents too
             sys.exit(f"hand-written disagrees on pool input {i} {case[1]}:\n  hand   {h}\n  engine {mine}")
 
 
@@ -467,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     ZEN, HAND = 1, 4  # the fastest zen path is the reference for the target
     check_agreement(taxi_pool, ours_taxi, zens, contestants[HAND][2])
     print(f"check   : on all {len(taxi_pool)} pooled taxi inputs, each zen path gives the same score "
-          f"and grade as the engine, and the hand-written result equals the engine's field by field")
+          f"and grade as the engine, and the hand-written result equals the engine's field by field (same repr)")
 
     # warm-up, and size each timed loop to about `block` seconds
     passes = []

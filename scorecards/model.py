@@ -1,14 +1,20 @@
 """The domain model: what a scorecard is, what goes into an evaluation and what comes out.
 
-Plain frozen dataclasses, no I/O. The loader (`loader.py`) builds the definition types from
+Plain dataclasses, no I/O. The loader (`loader.py`) builds the definition types (frozen) from
 TOML; the engine (`engine.py`) consumes them and produces `EvaluationResult`. The wire (proto
 messages) and the database (ORM rows) have types of their own and convert at their edges.
+
+The result types (`Subject`, `Line`, `GroupTotal`, `FiredOverride`, `ReasonCode`,
+`EvaluationResult`) are slotted but not frozen: about a dozen of them are built per evaluation,
+the `__init__` of a frozen dataclass (one `object.__setattr__` per field) costs about three
+times as much, and nothing mutates a result once built (docs/benchmarks.md). The generated
+code (`codegen.py`) makes them without calling `__init__` at all (`codegen.construct`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 from typing import Literal, TypeAlias, Union
@@ -297,7 +303,7 @@ class Scorecard:
 # Evaluation input and result
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Subject:
     kind: SubjectKind
     id: str
@@ -315,7 +321,7 @@ class EvaluationInput:
     version: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Line:
     """One rule's contribution. `points_before_cut` is set only when a group cut it."""
 
@@ -329,7 +335,7 @@ class Line:
     best_points: Decimal | None = None  # best possible points of the rule (None: unbounded)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GroupTotal:
     id: str
     title: Title
@@ -339,7 +345,7 @@ class GroupTotal:
     ceiling: Decimal | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FiredOverride:
     id: str
     title: Title
@@ -350,7 +356,7 @@ class FiredOverride:
     provenance: Provenance
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReasonCode:
     """Why the grade is not better: an override that fired, or a rule that lost points."""
 
@@ -360,7 +366,7 @@ class ReasonCode:
     points_lost: Decimal | None = None  # rules only
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EvaluationResult:
     scorecard_id: str
     version: str
@@ -378,37 +384,6 @@ class EvaluationResult:
     reasons: tuple[ReasonCode, ...]
     points_to_next_grade: Decimal | None
     next_grade: str | None
-
-
-def _fast_frozen_init(cls: type) -> None:
-    """Give a frozen, slotted dataclass a faster `__init__` with the same signature, defaults
-    and result: it stores each field through its slot descriptor instead of calling
-    `object.__setattr__(self, "name", value)` per field (what `frozen=True` generates).
-    Performance only: the types below are built on every evaluation, and their `__init__`
-    was the largest single cost of one (docs/benchmarks.md)."""
-    params: list[str] = []
-    body: list[str] = []
-    ns: dict[str, object] = {}
-    for f in fields(cls):
-        if not f.init or f.default_factory is not MISSING:
-            raise TypeError(f"{cls.__name__}.{f.name}: only plain fields are supported")
-        ns[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
-        if f.default is MISSING:
-            params.append(f.name)
-        else:
-            ns[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
-        body.append(f"    _set_{f.name}(self, {f.name})")
-    exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body), ns)  # noqa: S102
-    init = ns["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
-    init.__annotations__ = cls.__init__.__annotations__  # type: ignore[misc]
-    cls.__init__ = init  # type: ignore[misc]
-
-
-for _cls in (Subject, Line, GroupTotal, FiredOverride, ReasonCode, EvaluationResult):
-    _fast_frozen_init(_cls)
-del _cls
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,759 @@
+"""Code generation: one straight-line Python function per scorecard, built when it loads.
+
+`generate(card)` writes the source of a small module for one scorecard; `CompiledScorecard`
+(engine.py) compiles it once and calls its functions on every evaluation. The source is kept
+(`CompiledScorecard.source`), and printed by
+
+    python -m sector_credit.scorecards.codegen transport.taxi_driver   # a built-in id, or a .toml
+
+The generated module has three functions:
+
+- `evaluate(subject, indicators, as_of)`: the hot path. It is written for the common case,
+  valid input of the usual Python types, and nothing else:
+  1. the subject: kind, id normalized and checked (GB 11643 / GB 32100, or a plugin's scheme);
+  2. each indicator, with a check written for its type and bounds (an `int` count within its
+     maximum, an `int`, finite `float` or finite `Decimal` number within its bounds, `True` or
+     `False`, a listed choice code, a `date` or an ISO date string), defaults filled in, `past`
+     dates and `required_when` conditions tested, unknown names noticed;
+  3. the scoring block (below).
+  Whenever step 1 or 2 meets anything else (a problem, or a value of another type such as a
+  number in a string) it hands the whole call to `general`; the fast path never reports a
+  problem itself, so every error message is the reference validator's.
+- `general(subject, indicators, as_of)`: the reference validator (`ReferenceScorecard.validate`,
+  which raises `InvalidInput` naming every problem), then `score`.
+- `score(subject, values, as_of)`: reads validated values, then the scoring block.
+
+The scoring block, the same text in `evaluate` and `score`:
+  1. each rule's points as an integer number of hundredths (`p_<rule>`), rounded half up as
+     the reference rounds them: a count times points exact to 2 places is an integer product;
+     band, choice, flag and weighted-score tables were rounded when the source was written (the
+     same Decimal operations the reference does per call); anything else (a number times
+     points, a value itself) is computed in Decimal and rounded (`to_hundredths`);
+  2. group totals before the cut (`g_<group>`), floors and ceilings (`t_<group>`), and the cut
+     taken from the later lines first (`take_cut`, only when a bound cuts; `b_<rule>` keeps a
+     cut line's points before the cut);
+  3. score = base + group totals + ungrouped points, clamped; the grade from a chain of
+     comparisons with each grade's minimum; the points to the next better grade;
+  4. each override's condition as one expression; the rare case that one fires goes to
+     `decide` (downgrades, then caps, then forces; the reported `until`);
+  5. reasons: the overrides, then the rules that lost points against their best, ranked by a
+     sort of (points − best, rule index) pairs for the few rules that lost any;
+  6. the result: hundredths become Decimals (`HUNDREDTHS`, a table of made Decimals), group
+     totals cut by a bound are the bound as written, as the reference gives them; the result
+     objects are made by `object.__new__` and a store per field (`construct`).
+
+Arithmetic on whole hundredths has no precision limit, where the reference's Decimal context
+has 28 digits: a count of 10^30 events is scored exactly here, where the reference raises
+`decimal.InvalidOperation` rounding its points. That is the one difference.
+
+Integer hundredths are exact only when the card's own numbers are: base, score range, group
+floors and ceilings, grade minimums must be exact to 2 places (all built-in cards are). For a
+card where one is not, `generate` returns None and the engine evaluates that card with the
+reference evaluator. The reference stays the definition: tests/test_codegen.py checks that the
+generated code of every built-in card gives results equal to it (Decimal exponents included)
+on random inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import linecache
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .exact import HUNDREDTHS, add_years, q2, to_hundredths
+from .loader import indicator_domain
+from .model import (
+    AllOf,
+    AnyOf,
+    Compare,
+    Condition,
+    DateTest,
+    EffectKind,
+    EvaluationResult,
+    FiredOverride,
+    Grade,
+    GroupTotal,
+    Indicator,
+    IndicatorType,
+    Interval,
+    Line,
+    Not,
+    Override,
+    ReasonCode,
+    Rule,
+    RuleKind,
+    Scorecard,
+    Subject,
+)
+from .subject_ids import resident_id_problem, uscc_problem
+from .text import condition_text, decimal_text
+
+MAX_REASON_RULES = 4
+HUNDRED = Decimal(100)
+ZERO = Decimal(0)
+NUMERIC = (IndicatorType.COUNT, IndicatorType.NUMBER, IndicatorType.PERCENT)
+ID_CHECKS = {"person": resident_id_problem, "organization": uscc_problem}
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers the generated code calls (rare paths)
+
+
+def take_cut(cut: int, points: tuple[int, ...]) -> list[int]:
+    """A group's lines after its floor (`cut` > 0) or ceiling (`cut` < 0) moved the total by
+    `cut` hundredths: taken from the lines of the excess's sign, the last line first."""
+    out = list(points)
+    for i in range(len(out) - 1, -1, -1):
+        if cut == 0:
+            break
+        p = out[i]
+        if cut > 0 and p < 0:
+            take = min(cut, -p)
+            out[i] = p + take
+            cut -= take
+        elif cut < 0 and p > 0:
+            take = min(-cut, p)
+            out[i] = p - take
+            cut += take
+    return out
+
+
+class Decide:
+    """The grade when overrides fired (SCORECARDS.md §1): grade from the score, then
+    downgrades, then caps, then forces (the lowest forced grade wins); the reported `until` is
+    the latest of the deciding overrides, and one without an end beats any date."""
+
+    def __init__(self, card: Scorecard):
+        self.grades = card.grades
+        self.rank = {g.code: i for i, g in enumerate(card.grades)}
+        # a downgrade steps through the grades a score can reach (override-only ones are no step)
+        scoring = [i for i, g in enumerate(card.grades) if g.min_score is not None]
+        self.ladder = scoring or list(range(len(card.grades)))
+
+    def __call__(self, fired: list[tuple[Override, dt.date | None]], score_grade: Grade
+                 ) -> tuple[Grade, dt.date | None, tuple[FiredOverride, ...], list[ReasonCode]]:
+        rank = self.rank
+        final = rank[score_grade.code]
+        steps = sum(o.steps for o, _ in fired if o.effect is EffectKind.DOWNGRADE)
+        if steps:
+            ladder = self.ladder
+            final = ladder[min(ladder.index(final) + steps, len(ladder) - 1)]
+        caps = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.CAP]  # type: ignore[index]
+        if caps:
+            final = max(final, max(caps))
+        forces = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.FORCE]  # type: ignore[index]
+        if forces:
+            final = max(forces)
+        deciding = [u for o, u in fired if o.effect is EffectKind.FORCE] if forces else [u for _, u in fired]
+        until = None if any(u is None for u in deciding) else max(deciding)  # type: ignore[type-var]
+        overrides = tuple(FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, u, o.provenance) for o, u in fired)
+        reasons = [ReasonCode(o.id, "override", o.title) for o, _ in fired]
+        return self.grades[final], until, overrides, reasons
+
+
+# --------------------------------------------------------------------------------------------
+# The generated module
+
+
+@dataclass(frozen=True)
+class Generated:
+    """The source written for one card and the constants it names."""
+
+    source: str
+    constants: dict[str, object]
+    filename: str
+
+    def build(self, validate: Callable[..., Any], id_schemes: Mapping[str, Callable[[str], str | None]]
+              ) -> tuple[Callable[..., EvaluationResult], Callable[..., EvaluationResult]]:
+        """Compile the source once; returns (evaluate, score). `validate` is the reference
+        validator (`general` path), `id_schemes` the registry's prefix -> check mapping, read at
+        evaluation time so schemes registered later apply."""
+        ns: dict[str, object] = {**self.constants, "VALIDATE": validate, "ID_SCHEMES": id_schemes}
+        code = compile(self.source, self.filename, "exec")
+        # so that tracebacks and `inspect` show the generated lines
+        linecache.cache[self.filename] = (len(self.source), None, self.source.splitlines(True), self.filename)
+        exec(code, ns)  # noqa: S102 - our own source, written from a loaded definition
+        return ns["evaluate"], ns["score"]  # type: ignore[return-value]
+
+
+def exact_in_hundredths(x: Decimal | None) -> bool:
+    return x is None or (x * 100) == (x * 100).to_integral_value()
+
+
+def hundredths_of(x: Decimal) -> int:
+    """An exact-to-2-places Decimal as whole hundredths."""
+    assert exact_in_hundredths(x), x
+    return int(x * 100)
+
+
+def not_exact(card: Scorecard) -> list[str]:
+    """The card's numbers that are not exact to 2 places (the generated code needs them to be)."""
+    out = []
+    for what, x in (("base", card.base), ("score.min", card.score_min), ("score.max", card.score_max)):
+        if not exact_in_hundredths(x):
+            out.append(f"{what} {x}")
+    for g in card.groups:
+        for what, x in (("floor", g.floor), ("ceiling", g.ceiling)):
+            if not exact_in_hundredths(x):
+                out.append(f"group {g.id} {what} {x}")
+    for gr in card.grades:
+        if not exact_in_hundredths(gr.min_score):
+            out.append(f"grade {gr.code} min {gr.min_score}")
+    return out
+
+
+def generate(card: Scorecard) -> Generated | None:
+    """The generated module for `card`, or None when its numbers are not exact to 2 places."""
+    if not_exact(card):
+        return None
+    return _Writer(card).write()
+
+
+def int_test(expr: str, op: str, target: Decimal) -> str:
+    """`expr op target` for an integer `expr` and any Decimal `target`, as integer arithmetic:
+    x < 2.5 is x <= 2, x >= 2.5 is x >= 3, x = 2.5 is never true."""
+    if target == target.to_integral_value():
+        n = int(target)
+        return {"=": f"{expr} == {n}", "!=": f"{expr} != {n}"}.get(op, f"{expr} {op} {n}")
+    lo, hi = math.floor(target), math.ceil(target)
+    return {"<": f"{expr} <= {lo}", "<=": f"{expr} <= {lo}", ">": f"{expr} >= {hi}",
+            ">=": f"{expr} >= {hi}", "=": "False", "!=": "True"}[op]
+
+
+def interval_test(expr: str, rng: Interval, integer: bool, const: Callable[[object, str], str]) -> str:
+    """`rng.contains(expr)` as comparisons with constant bounds."""
+    parts = []
+    if rng.low is not None:
+        parts.append(int_test(expr, ">=" if rng.low_inclusive else ">", rng.low) if integer
+                     else f"{expr} {'>=' if rng.low_inclusive else '>'} {const(rng.low, 'BOUND')}")
+    if rng.high is not None:
+        parts.append(int_test(expr, "<=" if rng.high_inclusive else "<", rng.high) if integer
+                     else f"{expr} {'<=' if rng.high_inclusive else '<'} {const(rng.high, 'BOUND')}")
+    return " and ".join(parts) or "True"
+
+
+def best_points(rule: Rule, ind: Indicator) -> Decimal | None:
+    """The rule's best possible points (None: unbounded), rounded as the lines are."""
+    dom = indicator_domain(ind) if ind.type in NUMERIC else None
+    best: Decimal | None
+    if rule.kind is RuleKind.PER_UNIT:
+        assert rule.points is not None and dom is not None
+        edge = dom.high if rule.points > 0 else dom.low
+        best = None if edge is None else rule.points * edge
+    elif rule.kind is RuleKind.BANDS:
+        best = max(b.points for b in rule.bands)
+    elif rule.kind is RuleKind.FLAG:
+        assert rule.points is not None
+        best = max(rule.points, ZERO)
+    elif rule.kind is RuleKind.CHOICE:
+        best = max([p for _, p in rule.choice_points] + ([ZERO] if len(rule.choice_points) < len(ind.choices) else []))
+    elif rule.kind is RuleKind.DIRECT:
+        assert dom is not None
+        best = dom.high
+    else:  # weighted: the best 0-100 score times the weight
+        assert rule.weight is not None
+        factor = rule.weight / HUNDRED
+        if ind.type is IndicatorType.CHOICE:
+            best = max([p for _, p in rule.choice_points] + ([ZERO] if len(rule.choice_points) < len(ind.choices) else [])) * factor
+        elif ind.type is IndicatorType.FLAG:
+            assert rule.flag_points is not None
+            best = max(rule.flag_points) * factor
+        elif rule.bands:
+            best = max(b.points for b in rule.bands) * factor
+        else:
+            assert dom is not None and dom.high is not None
+            best = dom.high * factor
+    return None if best is None else q2(best)
+
+
+class _Writer:
+    """Writes the module for one card. Locals in the generated code: `v_<indicator>` values,
+    `p_<rule>` a line's points (after its group's cut, if any), `b_<rule>` its points before a
+    cut (a Decimal, or None), `g_<group>` / `t_<group>` group totals before / after the floor
+    or ceiling, `T_<group>` the latter as a Decimal, `sc` the score (all integers in hundredths
+    except the values and the Decimals)."""
+
+    def __init__(self, card: Scorecard):
+        self.card = card
+        self.inds = {i.name: i for i in card.indicators}
+        self.consts: dict[str, object] = {
+            "Decimal": Decimal, "date": dt.date, "date_fromisoformat": dt.date.fromisoformat,
+            "Subject": Subject, "Line": Line, "GroupTotal": GroupTotal, "ReasonCode": ReasonCode,
+            "EvaluationResult": EvaluationResult, "HUNDREDTHS": HUNDREDTHS, "ZERO": ZERO, "new": object.__new__,
+            "to_hundredths": to_hundredths, "add_years": add_years, "take_cut": take_cut,
+            "decide": Decide(card), "SUBJECT_KIND": card.subject_kind,
+            "ID_CHECK": ID_CHECKS.get(card.subject_kind.value),
+        }
+        self._n = 0
+        # rules whose lines a floor or ceiling may cut (they have a `b_<rule>`)
+        bounded = {g.id for g in card.groups if g.floor is not None or g.ceiling is not None}
+        self.cut_rules = {r.id for r in card.rules if r.group in bounded}
+        # number and percent indicators a `direct` rule scores: their value in hundredths is
+        # `c_<indicator>`, known without Decimal arithmetic when the value came as an int
+        self.direct_numbers = {r.indicator for r in card.rules if r.kind is RuleKind.DIRECT
+                               and self.inds[r.indicator].type in (IndicatorType.NUMBER, IndicatorType.PERCENT)}
+
+    # -- constants ---------------------------------------------------------------------
+
+    def const(self, value: object, hint: str) -> str:
+        """A name for `value` in the module's namespace (one name per distinct object)."""
+        if value is None or isinstance(value, (bool, int, str)):
+            return repr(value)
+        for name, v in self.consts.items():
+            if v is value:
+                return name
+        self._n += 1
+        name = f"{hint}_{self._n}"
+        self.consts[name] = value
+        return name
+
+    def named(self, name: str, value: object) -> str:
+        assert name not in self.consts or self.consts[name] is value, name
+        self.consts[name] = value
+        return name
+
+    # -- conditions ----------------------------------------------------------------------
+
+    def condition(self, c: Condition) -> str:
+        """An override or required_when condition as one Python expression (absent values: false)."""
+        if isinstance(c, AllOf):
+            return "(" + " and ".join(self.condition(x) for x in c.items) + ")" if c.items else "True"
+        if isinstance(c, AnyOf):
+            return "(" + " or ".join(self.condition(x) for x in c.items) + ")" if c.items else "False"
+        if isinstance(c, Not):
+            return f"(not {self.condition(c.item)})"
+        if isinstance(c, DateTest):
+            v = f"v_{c.indicator}"
+            if c.test == "within_years":
+                return f"({v} is not None and {v} <= as_of < add_years({v}, {c.years}))"
+            if c.test == "after_as_of":
+                return f"({v} is not None and {v} > as_of)"
+            return f"({v} is not None and {v} <= as_of)"
+        assert isinstance(c, Compare)
+        kind, target = c.ref[0], c.value
+        if kind == "group":
+            assert isinstance(target, Decimal)
+            return f"({int_test('g_' + c.ref[1], c.op, target * 100)})"
+        if kind == "score":
+            assert isinstance(target, Decimal)
+            return f"({int_test('sc', c.op, target * 100)})" if self.card.base is not None else "False"
+        if kind == "sum":
+            names = c.ref[1:]
+            guards = [f"v_{n} is not None" for n in names if self.may_be_absent(n)]
+            total = "(" + " + ".join(f"v_{n}" for n in names) + ")"
+            assert isinstance(target, Decimal)
+            if all(self.inds[n].type is IndicatorType.COUNT for n in names):
+                test = int_test(total, c.op, target)
+            else:  # Decimal arithmetic, as the reference sums
+                test = f"ZERO + {total[1:-1]} {_PY_OP[c.op]} {self.const(target, 'VALUE')}"
+            return "(" + " and ".join([*guards, test]) + ")"
+        name = c.ref[1]
+        ind, v = self.inds[name], f"v_{name}"
+        guard = f"{v} is not None and " if self.may_be_absent(name) else ""
+        if ind.type is IndicatorType.COUNT:
+            if c.op == "in":
+                assert isinstance(target, tuple)
+                members = frozenset(int(t) for t in target if isinstance(t, Decimal) and t == t.to_integral_value())
+                return f"({guard}{v} in {self.const(members, 'MEMBERS')})"
+            assert isinstance(target, Decimal)
+            return f"({guard}{int_test(v, c.op, target)})"
+        if c.op == "in":
+            assert isinstance(target, tuple)
+            members_t: object = target if ind.type in NUMERIC else frozenset(target)
+            return f"({guard}{v} in {self.const(members_t, 'MEMBERS')})"
+        if ind.type is IndicatorType.FLAG and c.op in ("=", "!="):
+            return f"({guard}{v} {'is' if c.op == '=' else 'is not'} {target!r})"
+        return f"({guard}{v} {_PY_OP[c.op]} {self.const(target, 'VALUE')})"
+
+    def may_be_absent(self, name: str) -> bool:
+        ind = self.inds[name]
+        return not ind.required and ind.default is None
+
+    # -- validation (the fast path of `evaluate`) ----------------------------------------
+
+    def validation(self) -> list[str]:
+        card = self.card
+        out = [
+            "# -- the subject ---------------------------------------------------------------",
+            "if subject.kind is not SUBJECT_KIND:",
+            "    return general(subject, indicators, as_of)",
+            "sid = subject.id.strip().upper()",
+            "check = ID_CHECK",
+            "if ID_SCHEMES:",
+            "    for prefix, scheme in ID_SCHEMES.items():",
+            "        if sid.startswith(prefix):",
+            "            check = scheme",
+            "            break",
+            "if not sid or check is not None and check(sid) is not None:",
+            "    return general(subject, indicators, as_of)",
+            "subj = subject if sid == subject.id else Subject(subject.kind, sid, subject.display_name)",
+            "# -- the indicators: valid values of the usual types; anything else goes to general",
+        ]
+        for ind in card.indicators:
+            out += self.validate_indicator(ind)
+        out += [
+            "if not NAMES.issuperset(indicators):  # an unknown name",
+            "    return general(subject, indicators, as_of)",
+        ]
+        self.named("NAMES", frozenset(self.inds))
+        for ind in card.indicators:
+            if ind.required_when is not None:
+                test = f"v_{ind.name} is None and {self.condition(ind.required_when)}"
+                out += [f"if {test}:  # required when {condition_text(ind.required_when)}",
+                        "    return general(subject, indicators, as_of)"]
+        out.append("values = {" + ", ".join(f"{i.name!r}: v_{i.name}" for i in card.indicators) + "}")
+        for ind in card.indicators:
+            if self.may_be_absent(ind.name):
+                out += [f"if v_{ind.name} is None:", f"    del values[{ind.name!r}]"]
+        return out
+
+    def validate_indicator(self, ind: Indicator) -> list[str]:
+        v = f"v_{ind.name}"
+        general = "    return general(subject, indicators, as_of)"
+        if ind.default is not None:
+            missing = [f"    {v} = {self.const(ind.default, 'DEFAULT')}"]
+            if ind.name in self.direct_numbers:
+                missing.append(f"    c_{ind.name} = {hundredths_of(q2(ind.default))}")  # type: ignore[arg-type]
+        elif ind.required:
+            missing = [general]
+        else:
+            missing = [f"    {v} = None"]
+        what = f"{ind.type.value}" + (f", default {ind.default}" if ind.default is not None else
+                                      ", required" if ind.required else ", may be absent")
+        out = [f"# {ind.name}: {what}", f"x = indicators.get({ind.name!r})", "if x is None:", *missing]
+        accepted: list[tuple[str, list[str]]] = []  # (test, body)
+        t = ind.type
+        if t is IndicatorType.COUNT:
+            dom = indicator_domain(ind)
+            # as the reference: an int count is refused only below 0 or above the maximum
+            tests = ["type(x) is int", "x >= 0"]
+            if dom.high is not None:
+                tests.append(int_test("x", "<=", dom.high))
+            accepted.append((" and ".join(tests), [f"{v} = x"]))
+        elif t in (IndicatorType.NUMBER, IndicatorType.PERCENT):
+            dom = indicator_domain(ind)  # bounds inclusive
+            int_tests = ["type(x) is int"] + [int_test("x", op, b) for op, b in ((">=", dom.low), ("<=", dom.high)) if b is not None]
+            c = f"c_{ind.name}"
+            direct = ind.name in self.direct_numbers
+            accepted.append((" and ".join(int_tests), [f"{v} = Decimal(x)"] + ([f"{c} = 100 * x"] if direct else [])))
+            # a float is read by its shortest repr (0.15 stays 0.15); inf - inf and nan - nan are nan
+            accepted.append(("type(x) is float and x - x == 0.0 and " + self.within("(d := Decimal(repr(x)))", dom),
+                             [f"{v} = d"] + ([f"{c} = to_hundredths(d)"] if direct else [])))
+            accepted.append(("type(x) is Decimal and x.is_finite() and " + self.within("x", dom),
+                             [f"{v} = x"] + ([f"{c} = to_hundredths(x)"] if direct else [])))
+        elif t is IndicatorType.FLAG:
+            accepted.append(("x is True or x is False", [f"{v} = x"]))
+        elif t is IndicatorType.CHOICE:
+            accepted.append((f"type(x) is str and x in {self.const(frozenset(ind.choices), 'CHOICES')}", [f"{v} = x"]))
+        else:
+            accepted.append(("type(x) is date", [f"{v} = x"]))
+            accepted.append(("type(x) is str", [
+                "try:", f"    {v} = date_fromisoformat(x.strip())",
+                "except ValueError:", "    return general(subject, indicators, as_of)"]))
+        for test, body in accepted:
+            out.append(f"elif {test}:")
+            out += ["    " + ln for ln in body]
+        out += ["else:", general]
+        if ind.past:
+            out += [f"if {v} is not None and {v} > as_of:  # a past date after as_of",
+                    "    return general(subject, indicators, as_of)"]
+        return out
+
+    def within(self, expr: str, dom: Interval) -> str:
+        """`lo <= expr <= hi` for a Decimal `expr` (an unbounded side is left out)."""
+        lo = f"{self.const(dom.low, 'LOW')} <= " if dom.low is not None else ""
+        hi = f" <= {self.const(dom.high, 'HIGH')}" if dom.high is not None else ""
+        return f"{lo}{expr}{hi}" if lo or hi else f"{expr} is not None"
+
+    # -- scoring -----------------------------------------------------------------------
+
+    def rule_points(self, rule: Rule) -> list[str]:
+        ind = self.inds[rule.indicator]
+        p, v = f"p_{rule.id}", f"v_{rule.indicator}"
+        kind, is_count = rule.kind, ind.type is IndicatorType.COUNT
+        head = f"# {rule.id}: {kind.value}"
+
+        def h(x: Decimal) -> int:  # a table entry, rounded as the reference rounds a line
+            return hundredths_of(q2(x))
+
+        if kind is RuleKind.PER_UNIT:
+            assert rule.points is not None
+            if is_count and exact_in_hundredths(rule.points):
+                return [f"{head} {decimal_text(rule.points)} each", f"{p} = {hundredths_of(rule.points)} * {v}"]
+            return [f"{head} {decimal_text(rule.points)} each",
+                    f"{p} = to_hundredths({self.const(rule.points, 'POINTS')} * {v})"]
+        if kind is RuleKind.DIRECT:
+            return [head, f"{p} = 100 * {v}" if is_count else f"{p} = c_{rule.indicator}"]
+        if kind is RuleKind.FLAG:
+            assert rule.points is not None
+            return [f"{head} {decimal_text(rule.points)} when {rule.when}",
+                    f"{p} = {h(rule.points)} if {v} is {rule.when} else 0"]
+        factor = None if rule.weight is None else rule.weight / HUNDRED
+        scale: Callable[[Decimal], Decimal] = (lambda x: x) if factor is None else (lambda x: x * factor)
+        weighted = f" (score x {decimal_text(rule.weight)}%)" if rule.weight is not None else ""
+        if kind is RuleKind.CHOICE or (kind is RuleKind.WEIGHTED and ind.type is IndicatorType.CHOICE):
+            table = {code: h(scale(pts)) for code, pts in rule.choice_points}  # a code not listed: 0
+            return [head + weighted, f"{p} = {self.const(table, 'POINTS_BY_CHOICE')}.get({v}, 0)"]
+        if kind is RuleKind.WEIGHTED and ind.type is IndicatorType.FLAG:
+            assert rule.flag_points is not None
+            t, f = rule.flag_points
+            return [head + weighted, f"{p} = {h(scale(t))} if {v} is True else {h(scale(f))}"]
+        if kind is RuleKind.BANDS or rule.bands:
+            out = [head + weighted]
+            for i, band in enumerate(rule.bands):
+                test = interval_test(v, band.range, is_count, self.const)
+                out += [f"{'if' if i == 0 else 'elif'} {test}:  # {band.range}: {decimal_text(band.points)}",
+                        f"    {p} = {h(scale(band.points))}"]
+            # the loader proved the bands cover the domain; reaching here is a bug, as in the reference
+            fail = f"raise AssertionError('rule {rule.id}: no band holds ' + str({v}))"
+            return out + ["else:", "    " + fail] if rule.bands else out + [fail]
+        assert factor is not None  # weighted, the value itself
+        return [head + weighted, f"{p} = to_hundredths({v} * {self.const(factor, 'FACTOR')})"]
+
+    def scoring(self) -> list[str]:
+        card = self.card
+        out = ["# -- rule points, in hundredths -------------------------------------------------"]
+        for rule in card.rules:
+            out += self.rule_points(rule)
+        out.append("# -- groups: floors and ceilings; a cut comes off the later lines first --------")
+        before_dec: dict[str, str] = {}
+        for g in card.groups:
+            members = [r for r in card.rules if r.group == g.id]
+            gv, tv, tot = f"g_{g.id}", f"t_{g.id}", f"T_{g.id}"
+            out.append(f"{gv} = " + (" + ".join(f"p_{r.id}" for r in members) or "0"))
+            before = before_dec[g.id] = f"HUNDREDTHS[{gv}]" if members else "ZERO"
+            floor = None if g.floor is None else (hundredths_of(g.floor), self.named("FLOOR_" + g.id, g.floor))
+            ceiling = None if g.ceiling is None else (hundredths_of(g.ceiling), self.named("CEILING_" + g.id, g.ceiling))
+            # not cut: the total as it is, no line has points before a cut
+            uncut = [f"{tv} = {gv}", f"{tot} = {before}"] + (
+                [" = ".join(f"b_{r.id}" for r in members) + " = None"] if members and (floor or ceiling) else [])
+            # cut: the bound as written, the lines' points before the cut (b_), then their points (p_)
+            ps = "(" + ", ".join(f"p_{r.id}" for r in members) + ("," if len(members) == 1 else "") + ")"
+            cut = [f"cut = take_cut({tv} - {gv}, {ps})"] + [
+                f"b_{r.id} = None if cut[{i}] == p_{r.id} else HUNDREDTHS[p_{r.id}]" for i, r in enumerate(members)
+            ] + [f"{ps[1:-1]} = cut"] if members else []
+            if floor and ceiling:  # as the reference: the floor, then the ceiling
+                out += [f"if {gv} < {floor[0]}:  # floor {decimal_text(g.floor)}",
+                        f"    {tv} = {floor[0]}", f"    {tot} = {floor[1]}",
+                        "else:", f"    {tv} = {gv}", f"    {tot} = None",
+                        f"if {tv} > {ceiling[0]}:  # ceiling {decimal_text(g.ceiling)}",
+                        f"    {tv} = {ceiling[0]}", f"    {tot} = {ceiling[1]}",
+                        f"if {tot} is None:", *["    " + ln for ln in uncut[1:]],
+                        "else:", *["    " + ln for ln in cut]]
+            elif floor or ceiling:
+                (bound, name), op, what = (floor, "<", "floor") if floor else (ceiling, ">", "ceiling")  # type: ignore[misc]
+                out += [f"if {gv} {op} {bound}:  # {what} {decimal_text(g.floor if floor else g.ceiling)}",
+                        f"    {tv} = {bound}", f"    {tot} = {name}", *["    " + ln for ln in cut],
+                        "else:", *["    " + ln for ln in uncut]]
+            else:
+                out += uncut
+        ungrouped = [f"p_{r.id}" for r in card.rules if r.group is None]
+        if card.base is not None:
+            out.append("# -- score and the grade it gives ------------------------------------------------")
+            terms = [str(hundredths_of(card.base))] + [f"t_{g.id}" for g in card.groups] + ungrouped
+            out.append("sc = " + " + ".join(terms))
+            if card.score_min is not None:
+                out += [f"if sc < {hundredths_of(card.score_min)}:", f"    sc = {hundredths_of(card.score_min)}"]
+            if card.score_max is not None:
+                out += [f"if sc > {hundredths_of(card.score_max)}:", f"    sc = {hundredths_of(card.score_max)}"]
+            out.append("score = HUNDREDTHS[sc]")
+            scoring = [gr for gr in card.grades if gr.min_score is not None]
+            mins = [hundredths_of(gr.min_score) for gr in card.grades if gr.min_score is not None]
+            last = scoring[-1]
+            # with score.min at or above the lowest grade's min, the last test always holds
+            floor_reached = card.score_min is not None and hundredths_of(card.score_min) >= mins[-1]
+            for i, (grade, gc) in enumerate(zip(scoring, mins)):
+                if i == len(scoring) - 1 and floor_reached and i:
+                    out.append(f"else:  # sc >= {gc}")
+                else:
+                    out.append(f"{'if' if i == 0 else 'elif'} sc >= {gc}:")
+                out += self.grade_branch(grade, scoring[i - 1] if i else None)
+            if not floor_reached:  # a score below every minimum: the lowest grade, as the reference
+                out.append("else:")
+                out += self.grade_branch(last, last)
+        else:
+            out += ["# -- an eligibility card: no score; the default grade unless an override decides",
+                    "score = None", f"score_grade = {self.named('GRADE_' + str(card.default_grade), card.grade(card.default_grade))}",  # type: ignore[arg-type]
+                    "ptn = next_grade = None"]
+        out += self.overrides()
+        out += self.lines_and_reasons(before_dec)
+        return out
+
+    def grade_branch(self, g: Any, nxt: Any) -> list[str]:
+        out = [f"    score_grade = {self.named('GRADE_' + g.code, g)}"]
+        if nxt is None:
+            out.append("    ptn = next_grade = None")
+        else:
+            out += [f"    ptn = HUNDREDTHS[{hundredths_of(nxt.min_score)} - sc]", f"    next_grade = {nxt.code!r}"]
+        return out
+
+    def overrides(self) -> list[str]:
+        card = self.card
+        if not card.overrides:
+            return ["grade = score_grade", "until = None", "overrides = ()", "reasons = []"]
+        out = ["# -- overrides ---------------------------------------------------------------------",
+               "fired = []"]
+        for o in card.overrides:
+            name = self.named(f"OVERRIDE_{o.id}", o)
+            effect = f"{o.effect.value} {o.grade}" if o.grade else f"{o.effect.value} {o.steps}"
+            out += [f"# {o.id}: {condition_text(o.when)} -> {effect}", f"if {self.condition(o.when)}:"]
+            if o.until is None:
+                out.append(f"    fired.append(({name}, None))")
+            else:
+                d = f"v_{o.until.indicator}"
+                end = f"None if {d} is None else add_years({d}, {o.until.years})" if o.until.years else d
+                out += [f"    until = {end}",
+                        "    if until is None or as_of < until:  # until: the first day it no longer applies",
+                        f"        fired.append(({name}, until))"]
+        out += ["if fired:",
+                "    grade, until, overrides, reasons = decide(fired, score_grade)",
+                "    if grade is not score_grade:  # no points to the next grade when an override decided",
+                "        ptn = next_grade = None",
+                "else:",
+                "    grade = score_grade",
+                "    until = None",
+                "    overrides = ()",
+                "    reasons = []"]
+        return out
+
+    def lines_and_reasons(self, before_dec: dict[str, str]) -> list[str]:
+        card = self.card
+        out = ["# -- reasons: the rules that lost points against their best, most first, then in order"]
+        ranked = []
+        for i, rule in enumerate(card.rules):
+            best = best_points(rule, self.inds[rule.indicator])
+            self.named(f"BEST_{rule.id}", best)
+            if best is None:
+                continue
+            f = f"p_{rule.id}"
+            bc = hundredths_of(best)
+            key = f"{f} - {bc}" if bc else f  # points - best: negative, the most lost first
+            ranked.append(f"if {f} < {bc}:\n    lost.append(({key}, {i}))")
+        if ranked:
+            self.named("RULE_REASONS", tuple((r.id, r.title) for r in card.rules))
+            out.append("lost = []")
+            for r in ranked:
+                out += r.split("\n")
+            out += ["if lost:",
+                    "    if len(lost) > 1:",
+                    "        lost.sort()",
+                    f"    for lost_points, i in lost[:{MAX_REASON_RULES}]:",
+                    "        rule_id, title = RULE_REASONS[i]",
+                    *["        " + ln for ln in construct("reason", ReasonCode, code="rule_id", kind="'rule'", title="title",
+                                                          points_lost="HUNDREDTHS[-lost_points]")],
+                    "        reasons.append(reason)"]
+        out.append("# -- the result --------------------------------------------------------------------")
+        for rule in card.rules:
+            self.named(f"TITLE_{rule.id}", rule.title)
+            self.named(f"PROVENANCE_{rule.id}", rule.provenance)
+            out += construct(
+                f"line_{rule.id}", Line, rule_id=repr(rule.id), title=f"TITLE_{rule.id}", group=repr(rule.group),
+                values=f"(({rule.indicator!r}, v_{rule.indicator}),)", points=f"HUNDREDTHS[p_{rule.id}]",
+                provenance=f"PROVENANCE_{rule.id}",
+                points_before_cut=f"b_{rule.id}" if rule.id in self.cut_rules else "None", best_points=f"BEST_{rule.id}")
+        for g in card.groups:
+            self.named(f"GROUP_TITLE_{g.id}", g.title)
+            out += construct(
+                f"group_{g.id}", GroupTotal, id=repr(g.id), title=f"GROUP_TITLE_{g.id}", total_before_cut=before_dec[g.id],
+                total=f"T_{g.id}", floor=self.named("FLOOR_" + g.id, g.floor) if g.floor is not None else "None",
+                ceiling=self.named("CEILING_" + g.id, g.ceiling) if g.ceiling is not None else "None")
+        self.named("CARD_ID", card.id)
+        self.named("VERSION", card.version)
+        self.named("DIGEST", card.digest)
+        out += construct(
+            "result", EvaluationResult, scorecard_id="CARD_ID", version="VERSION", digest="DIGEST", subject="subj",
+            as_of="as_of", indicators="values", score="score",
+            score_grade="score_grade.code" if card.base is not None else "None", grade="grade",
+            lines=_tuple(f"line_{r.id}" for r in card.rules), groups=_tuple(f"group_{g.id}" for g in card.groups),
+            overrides="overrides", until="until", reasons="tuple(reasons)", points_to_next_grade="ptn",
+            next_grade="next_grade")
+        out.append("return result")
+        return out
+
+    # -- the module ----------------------------------------------------------------------
+
+    def write(self) -> Generated:
+        card = self.card
+        scoring = self.scoring()
+        validation = self.validation()
+        reads = [f"v_{i.name} = values[{i.name!r}]" if any(r.indicator == i.name for r in card.rules)
+                 else f"v_{i.name} = values.get({i.name!r})" for i in card.indicators]
+        reads += [f"c_{name} = to_hundredths(v_{name})" for name in sorted(self.direct_numbers)]
+        indent = "    "
+        src = [
+            f"# {card.id} {card.version} ({card.digest}): generated by sector_credit.scorecards.codegen",
+            "# Points are whole hundredths (ints) until the result is built.",
+            "",
+            "",
+            "def evaluate(subject, indicators, as_of):",
+            *[indent + ln for ln in validation],
+            *[indent + ln for ln in scoring],
+            "",
+            "",
+            "def general(subject, indicators, as_of):",
+            f"{indent}# anything the fast path does not take: the reference validator (raises InvalidInput)",
+            f"{indent}subject, values = VALIDATE(subject, indicators, as_of)",
+            f"{indent}return score(subject, values, as_of)",
+            "",
+            "",
+            "def score(subject, values, as_of):",
+            f"{indent}subj = subject",
+            *[indent + ln for ln in reads],
+            *[indent + ln for ln in scoring],
+            "",
+        ]
+        return Generated("\n".join(src), dict(self.consts), f"<scorecard {card.id} {card.version}>")
+
+
+def construct(var: str, cls: type, **fields: str) -> list[str]:
+    """Statements making `var = cls(**fields)` of a result dataclass: `object.__new__` and one
+    store per field, which is all its generated `__init__` does (the result types have no
+    `__post_init__`), without the call: about 8% of an evaluation. Every field must be
+    given, in order, so a field added to the model is an error here, not a missing attribute."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    if list(fields) != names:
+        raise TypeError(f"{cls.__name__}: fields {names}, given {list(fields)}")
+    return [f"{var} = new({cls.__name__})", *(f"{var}.{name} = {expr}" for name, expr in fields.items())]
+
+
+def _tuple(items: Any) -> str:
+    items = list(items)
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+_PY_OP = {"=": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the generated source of a built-in scorecard (by id) or of a scorecard file."""
+    import argparse
+    from pathlib import Path
+
+    from .loader import load_file
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("scorecard", help="a built-in scorecard id (e.g. transport.taxi_driver) or a .toml file")
+    args = ap.parse_args(argv)
+    if Path(args.scorecard).is_file():
+        card = load_file(args.scorecard)
+    else:
+        builtin = Path(__file__).parent / "builtin" / f"{args.scorecard}.toml"
+        if not builtin.is_file():
+            ap.error(f"no file {args.scorecard} and no built-in scorecard {args.scorecard!r}")
+        card = load_file(builtin)
+    gen = generate(card)
+    if gen is None:
+        print(f"# {card.id} {card.version}: not generated, evaluated by the reference evaluator: "
+              f"numbers not exact to 2 places: {', '.join(not_exact(card))}")
+        return 0
+    print(gen.source)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
