@@ -50,8 +50,12 @@ HUNDREDTHS = _Hundredths()
 
 
 def add_years(d: dt.date, years: int) -> dt.date:
-    """d plus whole years; 29 February becomes 28 February in a common year."""
+    """d plus whole years; 29 February becomes 28 February in a common year. A year past
+    9999 (the calendar's end) gives 9999-12-31: an `until` that far is "no end in sight"."""
+    year = d.year + years
+    if year > dt.MAXYEAR:
+        return dt.date.max
     try:
-        return d.replace(year=d.year + years)
+        return d.replace(year=year)
     except ValueError:
-        return d.replace(year=d.year + years, day=28)
+        return d.replace(year=year, day=28)

@@ -811,6 +811,7 @@ def test_until(indicators: dict[str, Any], overrides: list[str], until: dt.date 
         (dt.date(2023, 3, 1), 1, dt.date(2024, 3, 1)),
         (dt.date(2025, 12, 31), 3, dt.date(2028, 12, 31)),
         (dt.date(2024, 2, 29), 0, dt.date(2024, 2, 29)),
+        (dt.date(9998, 6, 1), 5, dt.date(9999, 12, 31)),  # past the calendar's end: its last day
     ],
 )
 def test_add_years(date: dt.date, years: int, result: dt.date) -> None:

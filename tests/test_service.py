@@ -723,8 +723,6 @@ def test_an_unexpected_error_is_internal_with_a_reference_and_no_traceback(limit
     assert limited_server.stub.Evaluate(taxi(), timeout=10).evaluation.grade.code == "AA"
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: add_years overflows past year 9999 "
-                   "(scorecards/engine.py add_years raises ValueError: INTERNAL, not INVALID_ARGUMENT)")
 def test_a_date_near_the_end_of_the_calendar_is_not_an_internal_error(limited_server: ServerProcess) -> None:
     request = evaluate_request("procurement.supplier", {"bribery_conviction_date": (9999, 12, 31)},
                                as_of="9999-12-31")
