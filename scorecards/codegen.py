@@ -430,8 +430,9 @@ class _Writer:
         t = ind.type
         if t is IndicatorType.COUNT:
             dom = indicator_domain(ind)
-            # as the reference: an int count is refused only below 0 or above the maximum
-            tests = ["type(x) is int", "x >= 0"]
+            # as the reference: an int count is refused below its minimum (0 unless stated) or
+            # above its maximum
+            tests = ["type(x) is int", int_test("x", ">=", dom.low) if dom.low is not None else "x >= 0"]
             if dom.high is not None:
                 tests.append(int_test("x", "<=", dom.high))
             accepted.append((" and ".join(tests), [f"{v} = x"]))

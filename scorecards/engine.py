@@ -107,6 +107,8 @@ def _numeric_validator(ind: Indicator) -> Validator:
         if type(x) is int and is_count:
             if x < 0:
                 return None, f"a count is a whole number ≥ 0, not {x}"
+            if lo is not None and x < lo:
+                return None, f"{x} is below the minimum {lo}"
             if hi is not None and x > hi:
                 return None, f"{x} is above the maximum {hi}"
             return x, None

@@ -1296,3 +1296,28 @@ def test_lines_add_up_to_the_score_and_results_reproduce(indicators: dict[str, A
     assert TAXI_LIKE.evaluate(PERSON, dict(indicators), AS_OF) == r
     assert compile_scorecard(TAXI_LIKE.card).evaluate(PERSON, dict(indicators), AS_OF) == r
 
+
+
+MIN_COUNT = card("""
+[indicators.inspections]
+type = "count"
+min = 2
+$T
+
+[[rules]]
+id = "inspections"
+$T
+$P
+kind = "per_unit"
+indicator = "inspections"
+points = 1
+""" + grade_tables("A:-1000"))
+
+
+@pytest.mark.parametrize("value", [1, "1", 1.0, Decimal("1")])
+def test_a_count_below_its_stated_minimum_is_refused_however_it_is_sent(value: Any) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        run(MIN_COUNT, inspections=value)
+    (violation,) = refused.value.violations
+    assert violation.field == "indicators.inspections"
+    assert violation.description in ("1 is below the minimum 2", f"{value} is outside [2, +inf]")
