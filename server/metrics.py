@@ -5,6 +5,8 @@ Labels stay bounded: method names, codes, scorecard ids and grade codes; never a
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -33,6 +35,24 @@ class Metrics:
                                         buckets=LATENCY_BUCKETS, registry=r)
         self.commit_rows = Histogram("credit_store_commit_rows", "Evaluations written per group commit.",
                                      buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000), registry=r)
+
+        # children by label values, looked up once: labels() takes a lock and checks its
+        # arguments on every call (label values are bounded: scorecard ids and grade codes)
+        self._engine_children: dict[str, Any] = {}
+        self._evaluation_children: dict[tuple[str, str], Any] = {}
+
+    def observe_engine(self, scorecard: str, seconds: float) -> None:
+        child = self._engine_children.get(scorecard)
+        if child is None:
+            child = self._engine_children[scorecard] = self.engine_seconds.labels(scorecard)
+        child.observe(seconds)
+
+    def count_evaluation(self, scorecard: str, grade: str) -> None:
+        key = (scorecard, grade)
+        child = self._evaluation_children.get(key)
+        if child is None:
+            child = self._evaluation_children[key] = self.evaluations.labels(scorecard, grade)
+        child.inc()
 
     def observe_commit(self, rows: int, seconds: float) -> None:
         """Called by the audit store's writer thread after each group commit."""

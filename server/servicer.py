@@ -16,18 +16,19 @@ from typing import Any
 
 import grpc
 import structlog
-
 from sector_credit.scorecards.engine import CompiledScorecard
 from sector_credit.scorecards.model import EvaluationResult, FieldViolation, InvalidInput
 from sector_credit.scorecards.registry import ScorecardRegistry
 from sector_credit.v1 import (
     credit_evaluation_service_pb2 as pb,
+)
+from sector_credit.v1 import (
     credit_evaluation_service_pb2_grpc as pb_grpc,
 )
 
 from . import convert, errors
-from .metrics import Metrics
 from .db import EvaluationRecord, EvaluationStore, InvalidRecord, StoredEvaluation
+from .metrics import Metrics
 
 STREAM_WINDOW = 512  # stream items evaluated but not yet stored, per stream
 MAX_SCORECARD_PAGE = 100
@@ -51,9 +52,6 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         self.today = today
         self.batch_limit = batch_limit
         self.on_stored = on_stored
-        # metric children by label values, looked up once (labels are bounded: ids, grades)
-        self._engine_seconds: dict[str, Any] = {}
-        self._evaluations: dict[tuple[str, str], Any] = {}
 
     # -- scorecards ----------------------------------------------------------------------
 
@@ -230,11 +228,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     def _evaluate(self, compiled: CompiledScorecard, subject: Any, indicators: Any, as_of: dt.date) -> EvaluationResult:
         t0 = time.perf_counter()
         result = compiled.evaluate(subject, indicators, as_of)
-        elapsed = time.perf_counter() - t0
-        child = self._engine_seconds.get(compiled.id)
-        if child is None:
-            child = self._engine_seconds[compiled.id] = self.metrics.engine_seconds.labels(compiled.id)
-        child.observe(elapsed)
+        self.metrics.observe_engine(compiled.id, time.perf_counter() - t0)
         return result
 
     async def _save(self, record: EvaluationRecord) -> StoredEvaluation:
@@ -254,11 +248,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     def _stored(self, stored: StoredEvaluation) -> None:
         if stored.replayed:
             return
-        key = (stored.result.scorecard_id, stored.result.grade.code)
-        child = self._evaluations.get(key)
-        if child is None:
-            child = self._evaluations[key] = self.metrics.evaluations.labels(*key)
-        child.inc()
+        self.metrics.count_evaluation(stored.result.scorecard_id, stored.result.grade.code)
         if self.on_stored is not None:
             self.on_stored(stored)
 
