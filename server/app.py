@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,8 +140,18 @@ def stored_summary(stored: StoredEvaluation) -> dict[str, Any]:
     }
 
 
+def freeze_startup_objects() -> None:
+    """Move everything start-up made (modules, scorecards, gRPC and SQLAlchemy state: ~90,000
+    objects) out of the collector's sight: a full collection then scans only what requests
+    made since, instead of pausing the process for tens of milliseconds (the p99 of reads).
+    Called once per serving process, after start-up."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(settings: Settings) -> None:
     running = await create_server(settings)
+    freeze_startup_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -207,13 +207,14 @@ def _worker_main(settings: Settings, index: int, ready: Any) -> None:
 async def _serve_worker(settings: Settings, index: int, ready: Any) -> None:
     import asyncio
 
-    from .app import create_server
+    from .app import create_server, freeze_startup_objects
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     running = await create_server(settings)
+    freeze_startup_objects()
     log.info("worker serving", worker=index, pid=os.getpid(), port=running.port)
     ready.put(index)
     await stop.wait()

@@ -3,12 +3,12 @@ every built-in scorecard, and values of every kind."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from decimal import Decimal
 
 import pytest
-
 from sector_credit.plugins import get_plugin_manager
 from sector_credit.scorecards import codec
 from sector_credit.scorecards.golden import DEFAULT_AS_OF, SAMPLE_IDS
@@ -65,7 +65,7 @@ def test_input_json_is_canonical_and_gives_the_request_digest(name, subject, cas
 
 
 def test_values_of_every_kind() -> None:
-    (*_, result) = GOLDEN[0]
+    result = copy.deepcopy(GOLDEN[0][-1])  # the shared golden result stays as it is
     values = {"i": 3, "neg": -7, "b": True, "f": False, "d": Decimal("97.50"), "s": "a\"b\\c\n中",
               "day": dt.date(2024, 2, 29), "none": None, "fl": 0.1}
     result.indicators = values  # type: ignore[assignment]
@@ -82,3 +82,40 @@ def test_the_engine_serializer_stores_encoded_documents_as_they_are() -> None:
     assert _json_dumps(JsonText('{"a":1}')) == '{"a":1}'
     assert _json_dumps({"a": "中"}) == '{"a":"中"}'
     assert _json_dumps('{"a":1}') == '"{\\"a\\":1}"'  # a plain string is a JSON string
+
+
+@pytest.mark.parametrize("name,subject,case,result", GOLDEN, ids=[g[0] for g in GOLDEN])
+def test_result_from_document_reads_back_what_the_codec_reads(name, subject, case, result) -> None:  # type: ignore[no-untyped-def]
+    from sector_credit.server.db.rowjson import result_from_document
+
+    data = json.loads(result_json(result))
+    got = result_from_document(data)
+    assert got == codec.result_from_dict(data) == result
+    again = result_from_document(json.loads(result_json(result)))
+    for a, b in zip(got.lines, again.lines):  # static pieces are shared, as the engine shares them
+        assert a.title is b.title and a.provenance is b.provenance
+    assert got.grade is again.grade
+
+
+@pytest.mark.parametrize("bad", [
+    {}, {"format": 2}, [], "x",
+    {"format": 1, "scorecard_id": "x"},
+])
+def test_result_from_document_refuses_what_the_codec_refuses(bad: object) -> None:
+    from sector_credit.server.db.rowjson import result_from_document
+
+    with pytest.raises(ValueError) as ours:
+        result_from_document(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError) as theirs:
+        codec.result_from_dict(bad)  # type: ignore[arg-type]
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_result_from_document_refuses_a_bad_reason_kind() -> None:
+    from sector_credit.server.db.rowjson import result_from_document
+
+    result = next(r for *_, r in GOLDEN if r.reasons)
+    data = json.loads(result_json(result))
+    data["reasons"][0]["kind"] = "whim"
+    with pytest.raises(ValueError):
+        result_from_document(data)

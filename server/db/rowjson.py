@@ -28,10 +28,18 @@ from typing import Any
 
 from sector_credit.scorecards import codec
 from sector_credit.scorecards.model import (
+    EffectKind,
     EvaluationInput,
     EvaluationResult,
+    FiredOverride,
     Grade,
+    GroupTotal,
+    Line,
     Provenance,
+    ProvenanceTag,
+    ReasonCode,
+    Subject,
+    SubjectKind,
     Title,
 )
 
@@ -239,3 +247,109 @@ def result_json(r: EvaluationResult) -> JsonText:
     add('],"points_to_next_grade":' + dec(r.points_to_next_grade) + ',"next_grade":'
         + _opt_str(r.next_grade) + "}")
     return JsonText("".join(parts))
+
+
+# --------------------------------------------------------------------------------------------
+# Reading back: the result document as domain objects (codec.result_from_dict), with the
+# static pieces interned: every stored line of a rule shares one Title and one Provenance,
+# like the results the engine makes, instead of new ones (and new enum lookups) per row.
+
+
+_interned: dict[tuple[Any, ...], Any] = {}
+
+
+def _intern(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    hit = _interned.get(key)
+    if hit is None:
+        if len(_interned) >= _Memo.LIMIT:
+            _interned.clear()
+        hit = _interned[key] = make()
+    return hit
+
+
+def _title_of(d: dict[str, Any]) -> Title:
+    zh, en = d["zh"], d["en"]
+    return _intern(("t", zh, en), lambda: Title(zh=zh, en=en))  # type: ignore[no-any-return]
+
+
+def _provenance_of(d: dict[str, Any]) -> Provenance:
+    tag, source, article = d["tag"], d["source"], d["article"]
+    return _intern(("p", tag, source, article),  # type: ignore[no-any-return]
+                   lambda: Provenance(tag=ProvenanceTag(tag), source=source, article=article))
+
+
+def _grade_of(d: dict[str, Any]) -> Grade:
+    title, provenance = _title_of(d["title"]), _provenance_of(d["provenance"])
+    code, min_score, colour = d["code"], d["min_score"], d["colour"]
+    return _intern(("g", code, title, provenance, min_score, colour),  # type: ignore[no-any-return]
+                   lambda: Grade(code=code, title=title, provenance=provenance,
+                                 min_score=None if min_score is None else Decimal(min_score),
+                                 colour=colour))
+
+
+def _decimal_of(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def _date_of(text: str | None) -> dt.date | None:
+    return None if text is None else dt.date.fromisoformat(text)
+
+
+def _value_of(data: Any) -> Any:
+    cls = type(data)
+    if cls is dict:
+        return codec.value_from_json(data)
+    if data is None or cls in (bool, int, str, float):
+        return data
+    return codec.value_from_json(data)  # its error for anything else
+
+
+def result_from_document(data: dict[str, Any]) -> EvaluationResult:
+    """`codec.result_from_dict(data)`: the same result (equal), and the same ValueError for a
+    document that is not an encoded result."""
+    if not isinstance(data, dict) or data.get("format") != codec.FORMAT:
+        return codec.result_from_dict(data)  # raises its own ValueError
+    try:
+        s = data["subject"]
+        dec, value, title_of, provenance_of = _decimal_of, _value_of, _title_of, _provenance_of
+        return EvaluationResult(
+            scorecard_id=data["scorecard_id"],
+            version=data["version"],
+            digest=data["digest"],
+            subject=Subject(kind=SubjectKind(s["kind"]), id=s["id"], display_name=s["display_name"]),
+            as_of=dt.date.fromisoformat(data["as_of"]),
+            indicators={name: value(v) for name, v in data["indicators"].items()},
+            score=dec(data["score"]),
+            score_grade=data["score_grade"],
+            grade=_grade_of(data["grade"]),
+            lines=tuple(
+                Line(rule_id=x["rule_id"], title=title_of(x["title"]), group=x["group"],
+                     values=tuple((name, value(v)) for name, v in x["values"]),
+                     points=Decimal(x["points"]), provenance=provenance_of(x["provenance"]),
+                     points_before_cut=dec(x["points_before_cut"]), best_points=dec(x["best_points"]))
+                for x in data["lines"]),
+            groups=tuple(
+                GroupTotal(id=x["id"], title=title_of(x["title"]),
+                           total_before_cut=Decimal(x["total_before_cut"]), total=Decimal(x["total"]),
+                           floor=dec(x["floor"]), ceiling=dec(x["ceiling"]))
+                for x in data["groups"]),
+            overrides=tuple(
+                FiredOverride(id=x["id"], title=title_of(x["title"]), effect=EffectKind(x["effect"]),
+                              grade=x["grade"], steps=x["steps"], until=_date_of(x["until"]),
+                              provenance=provenance_of(x["provenance"]))
+                for x in data["overrides"]),
+            until=_date_of(data["until"]),
+            reasons=tuple(_reason_of(x) for x in data["reasons"]),
+            points_to_next_grade=dec(data["points_to_next_grade"]),
+            next_grade=data["next_grade"],
+        )
+    except (KeyError, TypeError, ArithmeticError, ValueError):
+        return codec.result_from_dict(data)  # the codec's own error (or its result)
+
+
+def _reason_of(x: dict[str, Any]) -> ReasonCode:
+    kind = x["kind"]
+    if kind not in ("override", "rule"):
+        raise ValueError(f"unknown reason kind {kind!r}")
+    return ReasonCode(code=x["code"], kind=kind, title=_title_of(x["title"]),
+                      points_lost=_decimal_of(x["points_lost"]))

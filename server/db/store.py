@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any, Self, TypeVar, cast
 
 import sqlalchemy as sa
-from sector_credit.scorecards.codec import input_from_dict, result_from_dict
+from sector_credit.scorecards.codec import input_from_dict
 from sector_credit.scorecards.model import EvaluationInput, EvaluationResult
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
@@ -61,7 +61,7 @@ from .engine import create_engine
 from .errors import InvalidListRequest, InvalidRecord, RequestConflict, StoreError, StoreUnavailable
 from .ids import new_evaluation_id
 from .models import EvaluationRow
-from .rowjson import input_json, result_json
+from .rowjson import input_json, result_from_document, result_json
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ class EvaluationStore:
             return None
 
         def read(session: Session) -> StoredEvaluation | None:
-            row = session.get(EvaluationRow, key)
+            row = session.execute(sa.select(_TABLE).where(_TABLE.c.id == key)).first()
             return None if row is None else _stored(row)
 
         return await self._read(read)
@@ -280,15 +280,17 @@ class EvaluationStore:
         after = _decode_page_token(page_token, filters) if page_token else None
 
         def read(session: Session) -> Page:
-            stmt = sa.select(EvaluationRow)
+            # Core rows, not ORM objects: a page has up to a thousand, read once.
+            t = _TABLE.c
+            stmt = sa.select(_TABLE)
             if subject_id is not None:
-                stmt = stmt.where(EvaluationRow.subject_id == subject_id)
+                stmt = stmt.where(t.subject_id == subject_id)
             if scorecard_id is not None:
-                stmt = stmt.where(EvaluationRow.scorecard_id == scorecard_id)
+                stmt = stmt.where(t.scorecard_id == scorecard_id)
             if after is not None:
-                stmt = stmt.where(EvaluationRow.id < after)
-            stmt = stmt.order_by(EvaluationRow.id.desc()).limit(size + 1)
-            rows = session.scalars(stmt).all()
+                stmt = stmt.where(t.id < after)
+            stmt = stmt.order_by(t.id.desc()).limit(size + 1)
+            rows = session.execute(stmt).all()
             page = [_stored(row) for row in rows[:size]]
             token = _encode_page_token(rows[size - 1].id, filters) if len(rows) > size else ""
             return page, token
@@ -399,12 +401,12 @@ def _prepare(record: EvaluationRecord) -> tuple[dict[str, Any], StoredEvaluation
     return row, stored
 
 
-def _stored(row: EvaluationRow, *, replayed: bool = False) -> StoredEvaluation:
+def _stored(row: EvaluationRow | sa.Row[Any], *, replayed: bool = False) -> StoredEvaluation:
     return StoredEvaluation(
         id=str(row.id),
         created_at=row.created_at,
         input=input_from_dict(row.input),
-        result=result_from_dict(row.result),
+        result=result_from_document(row.result),
         request_id=row.request_id,
         request_digest=row.request_digest,
         caller=row.caller,
