@@ -27,7 +27,6 @@ from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
 from sqlalchemy.engine import make_url
 
 from .db import EvaluationStore, StoredEvaluation
-from .db.migrate import upgrade as migrate
 from .interceptors import ServiceInterceptor
 from .logs import log
 from .metrics import Metrics
@@ -71,7 +70,9 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     registry, pm = load_registry(settings)
     _make_sqlite_folder(settings.database_url)
     if settings.migrate:
-        await asyncio.to_thread(migrate, settings.database_url)
+        from .db.migrate import upgrade  # Alembic only where migrations run
+
+        await asyncio.to_thread(upgrade, settings.database_url)
     store = await EvaluationStore.open(settings.database_url, on_commit=metrics.observe_commit)
 
     health_servicer = health.aio.HealthServicer()

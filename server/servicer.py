@@ -102,7 +102,9 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 metadata={"limit": str(self.batch_limit), "items": str(n)},
                 violations=[FieldViolation("requests", f"{n} items, more than the limit of {self.batch_limit}")])
         caller = _caller(context)
-        results: list[pb.BatchEvaluateResult] = [pb.BatchEvaluateResult() for _ in range(n)]
+        # filled in place: a response built from a list of results would copy every one
+        response = pb.BatchEvaluateResponse()
+        results: list[pb.BatchEvaluateResult] = [response.results.add() for _ in range(n)]
         to_store: list[tuple[int, EvaluationRecord]] = []
         for i, item in enumerate(request.requests):
             try:
@@ -122,7 +124,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 else:
                     results[i].error.CopyFrom(_item_error(outcome, prefix=f"requests[{i}]."))
         structlog.contextvars.bind_contextvars(items=n, failed=sum(1 for r in results if r.HasField("error")))
-        return pb.BatchEvaluateResponse(results=results)
+        return response
 
     async def StreamEvaluate(self, requests: AsyncIterator[pb.StreamEvaluateRequest],
                              context: grpc.aio.ServicerContext) -> AsyncIterator[pb.StreamEvaluateResponse]:

@@ -5,8 +5,9 @@ process on the same port uses the second core (the kernel spreads *connections* 
 processes, so clients need several connections to spread their calls).
 
 How (grpc/grpc `examples/python/multiprocessing`):
-- The parent applies the migrations once, then starts the workers with `multiprocessing`
-  spawn, before any gRPC object exists in the parent (gRPC's C core does not survive fork).
+- The migrations are applied once (in a short-lived child, so the parent never loads
+  SQLAlchemy), then the workers are started with `multiprocessing` spawn; no gRPC object
+  ever exists in the parent (gRPC's C core does not survive fork).
 - Port 0 is resolved once in the parent: a free port is picked and held by a socket with
   SO_REUSEPORT until every worker has bound it, so all workers share that one port.
 - Each worker serves the whole service (`app.create_server`, `grpc.so_reuseport=1`) with its
@@ -43,16 +44,18 @@ from .logs import configure, log
 from .settings import Settings
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+EXIT_UNAVAILABLE = 69  # as main.py: the database could not be reached at start-up
 START_TIMEOUT_S = 120.0
 
 
 def run_workers(settings: Settings) -> int:
     """Run `settings.workers` server processes on one port until SIGTERM/SIGINT; 0 on a clean
     stop, 1 when start-up failed or a worker died."""
-    if settings.migrate:
-        from .db.migrate import upgrade
-
-        upgrade(settings.database_url)  # once, here: the workers start with migrate=False
+    ctx = mp.get_context("spawn")
+    if settings.migrate:  # once, before the workers (which start with migrate=False)
+        code = _migrate_in_child(ctx, settings)
+        if code != 0:
+            return code
 
     host, _, port_text = settings.listen.rpartition(":")
     try:
@@ -69,7 +72,6 @@ def run_workers(settings: Settings) -> int:
     worker_settings = dataclasses.replace(
         settings, listen=f"{host}:{port}", migrate=False, metrics_port=0)
 
-    ctx = mp.get_context("spawn")
     ready = ctx.Queue()
     procs = [ctx.Process(target=_worker_main, args=(worker_settings, i, ready),
                          name=f"sector-credit-worker-{i}") for i in range(settings.workers)]
@@ -120,6 +122,28 @@ def run_workers(settings: Settings) -> int:
             shutil.rmtree(own_dir, ignore_errors=True)
     log.info("stopped", workers=len(procs))
     return code
+
+
+def _migrate_in_child(ctx: Any, settings: Settings) -> int:
+    """Apply the migrations in a short-lived process: the supervisor itself never loads
+    SQLAlchemy or Alembic (some 40 MB it would keep for nothing). Its exit code, 69 when
+    the database cannot be reached (as `sector-credit-server migrate`)."""
+    child = ctx.Process(target=_migrate_main, args=(settings,), name="sector-credit-migrate")
+    child.start()
+    child.join()
+    return int(child.exitcode or 0)
+
+
+def _migrate_main(settings: Settings) -> None:
+    configure(settings.log_format, settings.log_level)
+    from .db.errors import StoreUnavailable
+    from .db.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except StoreUnavailable as exc:
+        log.error("the audit database is unavailable", command="serve", error=str(exc))
+        sys.exit(EXIT_UNAVAILABLE)
 
 
 def _reserve_port(host: str, port: int) -> socket.socket:

@@ -173,3 +173,15 @@ def test_port_zero_is_resolved_once_for_all_workers(tmp_path: Path, n: int) -> N
         assert w.log_text().count('"event": "worker serving"') == n
         w.proc.send_signal(signal.SIGINT)
         assert w.proc.wait(timeout=30) == 0
+
+
+def test_an_unreachable_database_stops_the_start_with_exit_code_69(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECTOR_CREDIT_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
+         "--database-url", "postgresql://postgres@127.0.0.1:1/nowhere", "--metrics-port", "0",
+         "--log-format", "json", "--workers", "2"],
+        capture_output=True, env=env, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 69, proc.stderr.decode()[-2000:]
+    assert b"listening on port" not in proc.stdout
+    assert b"the audit database is unavailable" in proc.stderr

@@ -5,6 +5,8 @@
 - `engine`: the one place engines are built; `ids`: evaluation ids (UUIDv7).
 """
 
+from typing import TYPE_CHECKING
+
 from .errors import (
     InvalidListRequest,
     InvalidRecord,
@@ -12,15 +14,17 @@ from .errors import (
     StoreError,
     StoreUnavailable,
 )
-from .migrate import downgrade, upgrade
-from .store import (
-    EvaluationRecord,
-    EvaluationStore,
-    Page,
-    SaveOutcome,
-    StoredEvaluation,
-    StoreStats,
-)
+
+if TYPE_CHECKING:
+    from .migrate import downgrade, upgrade
+    from .store import (
+        EvaluationRecord,
+        EvaluationStore,
+        Page,
+        SaveOutcome,
+        StoredEvaluation,
+        StoreStats,
+    )
 
 __all__ = [
     "EvaluationRecord",
@@ -37,3 +41,22 @@ __all__ = [
     "downgrade",
     "upgrade",
 ]
+
+
+# The store (SQLAlchemy) and the migrations (Alembic) are loaded when first used: a process
+# that only needs the errors (the --workers supervisor) stays small, and the workers, which
+# never migrate, do without Alembic (about 12 MB each).
+_LAZY = {
+    "EvaluationRecord": "store", "EvaluationStore": "store", "Page": "store",
+    "SaveOutcome": "store", "StoredEvaluation": "store", "StoreStats": "store",
+    "upgrade": "migrate", "downgrade": "migrate",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
