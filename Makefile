@@ -19,6 +19,7 @@ run: install
 	$(BIN)/sector-credit-server
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 golden: install

@@ -20,7 +20,14 @@ from pathlib import Path
 
 from .engine import CompiledScorecard, compile_scorecard
 from .loader import iter_scorecard_files, load_file
-from .model import EvaluationResult, GoldenCase, InvalidInput, InvalidScorecard, Subject, SubjectKind
+from .model import (
+    EvaluationResult,
+    GoldenCase,
+    InvalidInput,
+    InvalidScorecard,
+    Subject,
+    SubjectKind,
+)
 
 DEFAULT_AS_OF = dt.date(2026, 1, 1)
 SAMPLE_IDS = {SubjectKind.PERSON: "11010519491231002X", SubjectKind.ORGANIZATION: "91350100M000100Y43"}

@@ -13,8 +13,12 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
-
-from sector_credit.scorecards.model import DomainError, FieldViolation, InvalidInput, ScorecardNotFound
+from sector_credit.scorecards.model import (
+    DomainError,
+    FieldViolation,
+    InvalidInput,
+    ScorecardNotFound,
+)
 
 from .db.errors import InvalidRecord, RequestConflict, StoreError, StoreUnavailable
 

@@ -86,7 +86,10 @@ def test_grpc_server_metrics_by_method_and_code(page: str) -> None:
 
 def test_evaluations_by_scorecard_and_grade(page: str) -> None:
     counted = samples(page, "credit_evaluations_total")
-    key = lambda grade: (("grade", grade), ("scorecard", "transport.taxi_driver"))
+
+    def key(grade: str) -> tuple[tuple[str, str], ...]:
+        return (("grade", grade), ("scorecard", "transport.taxi_driver"))
+
     # Evaluate: AAA, AA, AA, A, A, B (20 points lost); the batch and the stream: §3 example 1, AA
     assert counted == {key("AAA"): 1, key("AA"): 2 + 3 + 1, key("A"): 2, key("B"): 1}
 
