@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test golden lint proto bench bench-engine clean
+.PHONY: install run test golden lint proto bench bench-quick bench-engine clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ lint: install
 
 proto: install
 	$(BIN)/python protos/generate.py
+
+# the service against a bare gRPC server of the same proto, in the same run: unary, batch of 100
+# and 1,000, stream, on SQLite and PostgreSQL (docs/benchmarks.md, Service); about 12 minutes.
+# bench-quick: one short round, under two minutes
+bench: install
+	$(BIN)/python bench/service_bench.py $(ARGS)
+
+bench-quick: install
+	$(BIN)/python bench/service_bench.py --quick $(ARGS)
 
 # engine evaluations per second vs zen-engine and a hand-written taxi card (docs/benchmarks.md);
 # pass ARGS=--quick for a short run
