@@ -624,6 +624,9 @@ def run() -> None:
         sys.exit(main())
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:  # `credit … | head`: the reader left; no traceback, as other tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)  # 128 + SIGPIPE, what a shell reports for a tool killed by SIGPIPE
 
 
 if __name__ == "__main__":

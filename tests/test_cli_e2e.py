@@ -68,6 +68,17 @@ def test_scorecards_list(server: str) -> None:
     assert len(as_json) == 9 and as_json[0]["scorecard_id"] == "civil_servant.recruitment"
 
 
+def test_output_into_a_closed_pipe_is_no_traceback(server: str) -> None:
+    # `credit … | head -1`: the reader leaves after one line; the CLI ends quietly
+    proc = subprocess.Popen([*COMMAND, "--server", server, "scorecards", "show", "construction.firm"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(), cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) in (0, 141)
+    assert b"Traceback" not in proc.stderr.read()
+
+
 def test_scorecards_show(server: str) -> None:
     result = credit(server, "scorecards", "show", TAXI)
     assert result.returncode == 0, result.stderr
