@@ -625,6 +625,8 @@ class _GroupWriter:
                 conn = self._connection()
                 if _has_repeated_request_id(rows):
                     return self._insert_row_by_row(conn, rows)
+                if self._inline:
+                    return self._insert_sqlite(conn, rows)
                 try:
                     assert self._inserter is not None
                     self._inserter.insert(conn, rows)
@@ -646,6 +648,36 @@ class _GroupWriter:
                 self._discard_connection()
                 raise _unavailable(exc) from exc
         raise AssertionError("unreachable")
+
+    def _insert_sqlite(self, conn: Connection, rows: list[dict[str, Any]]) -> list[_RowOutcome]:
+        """SQLite: BEGIN IMMEDIATE, the INSERTs and COMMIT straight on the driver's connection.
+        For the small groups of unary calls, SQLAlchemy's work per statement cost more than
+        SQLite's own; the SQLAlchemy connection is left outside any transaction, ready for the
+        row-by-row path."""
+        assert self._inserter is not None
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        try:
+            dbapi.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
+        try:
+            for sql, params in self._inserter.statements(rows):
+                dbapi.execute(sql, params)
+        except (sqlite3.IntegrityError, sqlite3.DataError):
+            dbapi.execute("ROLLBACK")
+            return self._insert_row_by_row(conn, rows)
+        except sqlite3.Error as exc:
+            _rollback_quietly(dbapi)
+            raise _unavailable(exc) from exc
+        try:
+            dbapi.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback_quietly(dbapi)
+            raise _unavailable(exc) from exc
+        with self._cond:
+            self._stats.commits += 1
+        return [None] * len(rows)
 
     def _discard_connection(self) -> None:
         """After a failure: roll back what is open and start the next group afresh."""
@@ -808,7 +840,8 @@ class _RowInserter:
                 f"({','.join(quote(n) for n in self._names)}) VALUES ")
         self._sql = {n: head + ",".join([one] * n) for n in self.SIZES}
 
-    def insert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+    def statements(self, rows: list[dict[str, Any]]) -> Iterable[tuple[str, tuple[Any, ...]]]:
+        """The INSERTs of a group, with their bound parameters."""
         bound = [
             value if process is None else process(value)
             for row in rows
@@ -819,8 +852,19 @@ class _RowInserter:
         start, total = 0, len(rows)
         while start < total:
             n = next(size for size in self.SIZES if size <= total - start)
-            conn.exec_driver_sql(self._sql[n], tuple(bound[start * width:(start + n) * width]))
+            yield self._sql[n], tuple(bound[start * width:(start + n) * width])
             start += n
+
+    def insert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        for sql, params in self.statements(rows):
+            conn.exec_driver_sql(sql, params)
+
+
+def _rollback_quietly(dbapi: Any) -> None:
+    try:
+        dbapi.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # no transaction open (SQLite rolled it back itself) or the connection is gone
 
 
 def _has_repeated_request_id(rows: Iterable[dict[str, Any]]) -> bool:
