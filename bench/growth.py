@@ -60,8 +60,19 @@ _USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
-def _uscc(rng: random.Random) -> str:
-    body = "91" + rng.choice(sb._REGIONS) + "".join(rng.choice(_USCC_CHARS[:-5]) for _ in range(9))
+PROBE_REGION = "650102"  # the probe subjects' ids come from a region the crowd never uses
+
+
+def _person_id(rng: random.Random, region: str | None) -> str:
+    if region is None:
+        return sb._resident_id(rng)
+    birth = dt.date(1960, 1, 1) + dt.timedelta(days=rng.randrange(40 * 365))
+    body = f"{region}{birth:%Y%m%d}{rng.randrange(1000):03d}"
+    return body + sb._ID_CHECK[sum(int(d) * w for d, w in zip(body, sb._ID_WEIGHTS)) % 11]
+
+
+def _uscc(rng: random.Random, region: str | None = None) -> str:
+    body = "91" + (region or rng.choice(sb._REGIONS)) + "".join(rng.choice(_USCC_CHARS[:-5]) for _ in range(9))
     total = sum(_USCC_CHARS.index(ch) * w for ch, w in zip(body, _USCC_WEIGHTS))
     return body + _USCC_CHARS[(31 - total % 31) % 31]
 
@@ -139,11 +150,11 @@ class RowMaker:
         self.n = 0
         self.sampled: list[str] = []  # every 400th id, for GetEvaluation
 
-    def subject(self, kind: str) -> tuple[str, str]:
+    def subject(self, kind: str, region: str | None = None) -> tuple[str, str]:
         rng = self.rng
         if kind == "person":
-            return sb._resident_id(rng), f"驾驶员{rng.randrange(100000):05d}"
-        return _uscc(rng), f"企业{rng.randrange(100000):05d}"
+            return _person_id(rng, region), f"驾驶员{rng.randrange(100000):05d}"
+        return _uscc(rng, region), f"企业{rng.randrange(100000):05d}"
 
     def row(self, subject_id: str, name: str, kind: str, request_id: str | None = None) -> dict[str, Any]:
         from sector_credit.server.db.ids import _pack, id_time
@@ -184,12 +195,14 @@ class Probes:
 
 
 def probe_rows(maker: RowMaker) -> Probes:
-    heavy, name = maker.subject("person")
+    heavy, name = maker.subject("person", PROBE_REGION)
     rows = [maker.row(heavy, name, "person") for _ in range(HEAVY_EVALUATIONS)]
-    typical = []
-    for _ in range(TYPICAL_PROBES):
+    typical: list[str] = []
+    while len(typical) < TYPICAL_PROBES:
         kind = "person" if maker.rng.random() < 0.7 else "organization"
-        sid, sname = maker.subject(kind)
+        sid, sname = maker.subject(kind, PROBE_REGION)
+        if sid == heavy or sid in typical:
+            continue
         typical.append(sid)
         rows += [maker.row(sid, sname, kind) for _ in range(maker.rng.randint(2, 6))]
     return Probes(heavy, typical, rows)
@@ -385,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, help="unary warm-up seconds (default 2; quick 1)")
     ap.add_argument("--window", type=float, help="unary window seconds (default 8; quick 3)")
     ap.add_argument("--clients", type=int, default=2)
-    ap.add_argument("--channels", type=int, default=4)
+    ap.add_argument("--channels", type=int, default=32)
     ap.add_argument("--unary-inflight", type=int, default=64)
     ap.add_argument("--pg-url", default=PG_ADMIN_URL)
     ap.add_argument("--work", help="folder for the SQLite files and logs (default: a temporary one)")

@@ -118,11 +118,16 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 to_store.append((i, prepared.record))
         if to_store:
             outcomes = await self._save_many([r for _, r in to_store])
-            for (i, _), outcome in zip(to_store, outcomes):
+            for k, outcome in enumerate(outcomes):
+                i = to_store[k][0]
+                # each item's domain objects go as soon as its reply is built: the batch's peak
+                # memory is then about one copy of it, not the domain and the proto side by side
+                to_store[k] = outcomes[k] = None  # type: ignore[call-overload]
                 if isinstance(outcome, StoredEvaluation):
                     results[i].evaluation.CopyFrom(self._stored_to_proto(outcome))
                 else:
                     results[i].error.CopyFrom(_item_error(outcome, prefix=f"requests[{i}]."))
+                del outcome
         structlog.contextvars.bind_contextvars(items=n, failed=sum(1 for r in results if r.HasField("error")))
         return response
 
