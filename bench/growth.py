@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, help="unary warm-up seconds (default 2; quick 1)")
     ap.add_argument("--window", type=float, help="unary window seconds (default 8; quick 3)")
     ap.add_argument("--clients", type=int, default=2)
-    ap.add_argument("--channels", type=int, default=32)
+    ap.add_argument("--channels", type=int, default=16)
     ap.add_argument("--unary-inflight", type=int, default=64)
     ap.add_argument("--pg-url", default=PG_ADMIN_URL)
     ap.add_argument("--work", help="folder for the SQLite files and logs (default: a temporary one)")

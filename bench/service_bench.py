@@ -823,7 +823,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2,
                     help="server processes sharing the port, for the real and the ceiling server alike")
     ap.add_argument("--clients", type=int, default=2, help="load generator processes")
-    ap.add_argument("--channels", type=int, default=32, help="channels (TCP connections) per load generator")
+    ap.add_argument("--channels", type=int, default=16, help="channels (TCP connections) per load generator")
     ap.add_argument("--unary-inflight", type=int, default=64, help="unary calls in flight, in total")
     ap.add_argument("--batch-inflight", type=int, default=4, help="batch calls in flight, in total")
     ap.add_argument("--streams", type=int, default=8, help="streams, in total")
