@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from sector_credit.scorecards.model import (
     DomainError,
@@ -52,11 +52,6 @@ class NotFound(ServiceError):
 class TooLarge(ServiceError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = "BATCH_TOO_LARGE"
-
-
-class Unavailable(ServiceError):
-    code = grpc.StatusCode.UNAVAILABLE
-    reason = "UNAVAILABLE"
 
 
 EXPECTED: tuple[type[Exception], ...] = (ServiceError, DomainError, StoreError)
@@ -127,6 +122,3 @@ def grpc_code(st: status_pb2.Status) -> grpc.StatusCode:
 def to_grpc_status(st: status_pb2.Status) -> grpc.Status:
     return rpc_status.to_status(st)
 
-
-CODE_NAMES = {c.value[0]: c.name for c in grpc.StatusCode}
-assert code_pb2.INVALID_ARGUMENT == grpc.StatusCode.INVALID_ARGUMENT.value[0]

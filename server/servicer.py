@@ -17,7 +17,12 @@ from typing import Any
 import grpc
 import structlog
 from sector_credit.scorecards.engine import CompiledScorecard
-from sector_credit.scorecards.model import EvaluationResult, FieldViolation, InvalidInput
+from sector_credit.scorecards.model import (
+    EvaluationResult,
+    FieldViolation,
+    InvalidInput,
+    ScorecardNotFound,
+)
 from sector_credit.scorecards.registry import ScorecardRegistry
 from sector_credit.v1 import (
     credit_evaluation_service_pb2 as pb,
@@ -58,17 +63,19 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     async def ListScorecards(self, request: pb.ListScorecardsRequest, context: grpc.aio.ServicerContext) -> pb.ListScorecardsResponse:
         full = request.view == pb.SCORECARD_VIEW_FULL
         ids = self.registry.ids()
-        start = _offset_from_token(request.page_token, "page_token")
-        size = min(request.page_size or MAX_SCORECARD_PAGE, MAX_SCORECARD_PAGE)
         if request.page_size < 0:
             raise errors.BadRequest("page_size must not be negative",
                                     violations=[FieldViolation("page_size", "must not be negative")])
+        start = _offset_from_token(request.page_token, "page_token")
+        size = min(request.page_size or MAX_SCORECARD_PAGE, MAX_SCORECARD_PAGE)
         today = self.today()
-        page = ids[start:start + size]
         cards = []
-        for sid in page:
+        for sid in ids[start:start + size]:
             versions = self.registry.versions(sid)
-            current = next((c for c in versions if c.card.effective_from <= today), versions[-1])
+            try:
+                current = self.registry.resolve(sid, as_of=today)
+            except ScorecardNotFound:  # every version takes effect later: show the earliest
+                current = versions[-1]
             cards.append(convert.scorecard_to_proto(current.card, [c.card for c in versions], full=full))
         nxt = _token_for_offset(start + size) if start + size < len(ids) else ""
         return pb.ListScorecardsResponse(scorecards=cards, next_page_token=nxt)
@@ -193,9 +200,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         return pb.GetEvaluationResponse(evaluation=self._stored_to_proto(stored))
 
     async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context: grpc.aio.ServicerContext) -> pb.ListEvaluationsResponse:
-        if request.page_size < 0:
-            raise errors.BadRequest("page_size must not be negative",
-                                    violations=[FieldViolation("page_size", "must not be negative")])
+        # page_size and page_token are checked by the store (InvalidListRequest)
         subject_id = request.subject_id.strip().upper() or None
         scorecard = convert.scorecard_id_from_name(request.scorecard) or None
         rows, token = await self.store.list(subject_id=subject_id, scorecard_id=scorecard,

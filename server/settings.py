@@ -6,7 +6,7 @@ import argparse
 import os
 import zoneinfo
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 ENV_PREFIX = "SECTOR_CREDIT_"
 DEFAULT_DATABASE_URL = "sqlite:///var/sector-credit.db"
@@ -29,7 +29,6 @@ class Settings:
     max_concurrent_rpcs: int = 0  # 0: unlimited
     migrate: bool = True
     workers: int = 1
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
