@@ -28,6 +28,8 @@ def mask_id(value: str) -> str:
 
 
 def _mask_text(text: str) -> str:
+    if len(text) < 18:  # too short to hold an id: most values of a line ("OK", "Evaluate")
+        return text
     return _ID_PATTERN.sub(lambda m: mask_id(m.group(0)), text)
 
 
