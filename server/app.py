@@ -53,6 +53,10 @@ class RunningServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
         await self.store.close()
+        stats = self.store.stats
+        log.info("audit store closed", commits=stats.commits, rows=stats.rows,
+                 largest_group=stats.largest_group, groups_failed=stats.groups_failed,
+                 row_by_row=stats.row_by_row)
 
 
 def load_registry(settings: Settings) -> tuple[ScorecardRegistry, pluggy.PluginManager]:
