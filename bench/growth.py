@@ -9,8 +9,8 @@ For each database two audit stores are made, migrated by the real migrations:
 - big: the same probe rows plus `--rows` more evaluations of 250,000 other subjects (about 4
   each), spread over a year, of every built-in scorecard.
 The big store is filled directly, not through the API: rows in the store's own format (the
-documents of `rowjson`, the values bound by the columns' SQLAlchemy processors, exactly what
-the service writes), with multi-row INSERTs in large transactions on SQLite (synchronous=OFF
+documents of `rowjson`, results in format 2, the values bound by the columns' SQLAlchemy
+processors: exactly what the service writes), with multi-row INSERTs in large transactions on SQLite (synchronous=OFF
 while filling) and COPY on PostgreSQL. Each row's documents are its own (its subject, its
 digest); they are made from a pool of real engine results (the golden cases of every card and
 varied taxi-driver inputs) with the subject swapped in.
@@ -105,7 +105,7 @@ def build_templates(pool_size: int) -> list[Template]:
     from sector_credit.scorecards.model import EvaluationInput, InvalidInput, Subject
     from sector_credit.scorecards.registry import build_registry
     from sector_credit.server import convert
-    from sector_credit.server.db.rowjson import input_json, result_json
+    from sector_credit.server.db.rowjson import input_json, result_json_compact, result_parts
     from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 
     registry = build_registry(get_plugin_manager())
@@ -120,6 +120,9 @@ def build_templates(pool_size: int) -> list[Template]:
     for body in sb.build_pool(pool_size):  # and the benchmark's varied taxi drivers
         cases.append((taxi, convert.evaluation_input_from_proto(pb.EvaluateRequest.FromString(body))))
 
+    # the documents as the service writes them (format 2: the server adds the scorecards'
+    # parts when it opens the store)
+    parts = {c.card.digest: result_parts(c.card) for c in registry.all()}
     templates = []
     for compiled, inp in cases:
         try:
@@ -133,7 +136,7 @@ def build_templates(pool_size: int) -> list[Template]:
             kind=compiled.card.subject_kind.value, scorecard_id=result.scorecard_id,
             version=result.version, digest=result.digest, as_of=result.as_of,
             grade=result.grade.code, score=None if result.score is None else str(result.score),
-            input_text=text, result_text=str(result_json(result))))
+            input_text=text, result_text=str(result_json_compact(result, parts[result.digest]))))
     return templates
 
 

@@ -77,7 +77,8 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         from .db.migrate import upgrade  # Alembic only where migrations run
 
         await asyncio.to_thread(upgrade, settings.database_url)
-    store = await EvaluationStore.open(settings.database_url, on_commit=metrics.observe_commit)
+    store = await EvaluationStore.open(settings.database_url, on_commit=metrics.observe_commit,
+                                       scorecards=[c.card for c in registry.all()])
 
     health_servicer = health.aio.HealthServicer()
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)

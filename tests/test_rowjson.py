@@ -1,9 +1,11 @@
 """rowjson writes the stored documents exactly as json + codec would: every golden case of
-every built-in scorecard, and values of every kind."""
+every built-in scorecard, and values of every kind. Format 2 (the result without its
+scorecard's static text) reads back equal to the result written, with the scorecard's parts."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import json
 from decimal import Decimal
@@ -15,14 +17,26 @@ from sector_credit.scorecards.golden import DEFAULT_AS_OF, SAMPLE_IDS
 from sector_credit.scorecards.model import EvaluationInput, InvalidInput, Subject, SubjectKind
 from sector_credit.scorecards.registry import build_registry
 from sector_credit.server.db.engine import _json_dumps
-from sector_credit.server.db.rowjson import JsonText, input_json, result_json
+from sector_credit.server.db.rowjson import (
+    JsonText,
+    input_json,
+    result_from_document,
+    result_json,
+    result_json_compact,
+    result_parts,
+    result_parts_from_document,
+    result_parts_json,
+)
 
 _reference = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
+REGISTRY = build_registry(get_plugin_manager())
+PARTS = {c.card.digest: result_parts(c.card) for c in REGISTRY.all()}
+
+
 def _golden_results():  # type: ignore[no-untyped-def]
-    registry = build_registry(get_plugin_manager())
-    for compiled in registry.all():
+    for compiled in REGISTRY.all():
         for case in compiled.card.cases:
             subj = case.subject or {}
             try:
@@ -98,7 +112,7 @@ def test_result_from_document_reads_back_what_the_codec_reads(name, subject, cas
 
 
 @pytest.mark.parametrize("bad", [
-    {}, {"format": 2}, [], "x",
+    {}, {"format": 3}, [], "x",
     {"format": 1, "scorecard_id": "x"},
 ])
 def test_result_from_document_refuses_what_the_codec_refuses(bad: object) -> None:
@@ -119,3 +133,69 @@ def test_result_from_document_refuses_a_bad_reason_kind() -> None:
     data["reasons"][0]["kind"] = "whim"
     with pytest.raises(ValueError):
         result_from_document(data)
+
+
+# --------------------------------------------------------------------------------------------
+# Format 2
+
+
+@pytest.mark.parametrize("name,subject,case,result", GOLDEN, ids=[g[0] for g in GOLDEN])
+def test_format_2_keeps_the_decisions_and_reads_back_the_same_result(name, subject, case, result) -> None:  # type: ignore[no-untyped-def]
+    parts = PARTS[result.digest]
+    text = result_json_compact(result, parts)
+    data = json.loads(text)
+    assert data["format"] == 2  # every result of a built-in card fits its parts
+    assert len(text) < len(result_json(result))
+    assert [line[0] for line in data["lines"]] == [line.rule_id for line in result.lines]
+    got = result_from_document(data, PARTS.get)
+    assert got == result
+    for a, b in zip(got.lines, result.lines):  # the scorecard's own objects, as the engine's
+        assert a.title is b.title and a.provenance is b.provenance
+    assert got.grade is result.grade
+
+
+@pytest.mark.parametrize("compiled", list(REGISTRY.all()), ids=lambda c: f"{c.id}@{c.version}")
+def test_result_parts_survive_their_stored_form(compiled) -> None:  # type: ignore[no-untyped-def]
+    parts = PARTS[compiled.card.digest]
+    again = result_parts_from_document(json.loads(result_parts_json(parts)))
+    assert again == parts
+    # and results read with the stored parts equal the engine's
+    for name, _subject, _case, result in GOLDEN:
+        if result.digest == parts.digest:
+            data = json.loads(result_json_compact(result, parts))
+            assert result_from_document(data, {parts.digest: again}.get) == result, name
+
+
+def test_a_result_its_parts_do_not_describe_is_stored_whole() -> None:
+    result = next(r for *_, r in GOLDEN if r.lines)
+    parts = PARTS[result.digest]
+    line = result.lines[0]
+    retitled = dataclasses.replace(line, title=dataclasses.replace(line.title, en="another title"))
+    changed = dataclasses.replace(result, lines=(retitled, *result.lines[1:]))
+    data = json.loads(result_json_compact(changed, parts))
+    assert data["format"] == 1 and result_from_document(data) == changed
+    other = dataclasses.replace(result, digest="sha256:" + "0" * 64)
+    assert json.loads(result_json_compact(other, parts))["format"] == 1
+    assert json.loads(result_json_compact(result, None))["format"] == 1
+
+
+def test_format_2_without_its_parts_or_against_them_is_refused() -> None:
+    result = next(r for *_, r in GOLDEN if len(r.lines) > 1)
+    parts = PARTS[result.digest]
+    data = json.loads(result_json_compact(result, parts))
+    with pytest.raises(ValueError, match="parts of scorecard"):
+        result_from_document(data)
+    with pytest.raises(ValueError, match="parts of scorecard"):
+        result_from_document(data, {}.get)
+    swapped = copy.deepcopy(data)
+    swapped["lines"][0], swapped["lines"][1] = swapped["lines"][1], swapped["lines"][0]
+    with pytest.raises(ValueError, match="where the scorecard has rule"):
+        result_from_document(swapped, PARTS.get)
+    short = copy.deepcopy(data)
+    short["lines"].pop()
+    with pytest.raises(ValueError, match="format-2"):
+        result_from_document(short, PARTS.get)
+    unknown = copy.deepcopy(data)
+    unknown["grade"] = "no such grade"
+    with pytest.raises(ValueError, match="format-2"):
+        result_from_document(unknown, PARTS.get)

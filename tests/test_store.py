@@ -345,6 +345,7 @@ async def test_a_failed_commit_fails_every_waiter_of_its_group(
     )
     assert all(isinstance(o, StoreUnavailable) for o in outcomes)
     assert store.stats.groups_failed >= 1
+    run_sql(database_url, "DROP TABLE scorecard_parts")
     run_sql(database_url, "DROP TABLE alembic_version")
     migrate.upgrade(database_url)
     assert isinstance(await store.save(record()), StoredEvaluation)  # the writer lives on
@@ -408,3 +409,54 @@ def test_ids_are_uuid7_increasing_and_carry_their_time() -> None:
     first_id, first_time = ids[0]
     assert id_time(first_id) == first_time
     assert abs(first_time - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=5)
+
+
+# --------------------------------------------------------------------------------------------
+# Format 2: results of a known scorecard are stored without its static text
+
+
+async def test_results_of_known_scorecards_are_stored_compact_and_read_back_whole(
+    database_url: str,
+) -> None:
+    from sector_credit.plugins import get_plugin_manager
+    from sector_credit.scorecards.registry import build_registry
+
+    migrate.upgrade(database_url)
+    taxi = build_registry(get_plugin_manager()).resolve(TAXI)
+    subject = Subject(SubjectKind.PERSON, "110105198001010016", "张三")
+    inp = EvaluationInput(TAXI, subject, {"violations_3pt": 2, "bonus_points": 1},
+                          as_of=dt.date(2025, 6, 1))
+    result = taxi.evaluate(subject, inp.indicators, inp.as_of)
+    async with await EvaluationStore.open(database_url, scorecards=[taxi.card]) as writer:
+        saved = await writer.save(EvaluationRecord(inp, result, caller="tester", request_id="fmt2-1"))
+        assert (await writer.get(saved.id)) == saved
+    engine = create_engine(database_url, null_pool=True)
+    with engine.connect() as conn:
+        document = conn.execute(sa.text("SELECT result FROM evaluations")).scalar_one()
+        parts = conn.execute(sa.text("SELECT digest, scorecard_id, version FROM scorecard_parts")).all()
+    engine.dispose()
+    if isinstance(document, str):  # SQLite hands JSON back as text
+        import json
+
+        document = json.loads(document)
+    assert document["format"] == 2 and document["grade"] == result.grade.code
+    assert "title" not in str(document["lines"])  # the text is in scorecard_parts, once
+    assert [tuple(p) for p in parts] == [(taxi.card.digest, TAXI, taxi.card.version)]
+    # a replica that does not load this scorecard reads it with the stored parts; a retry of
+    # the same request there gets the stored evaluation back
+    async with await EvaluationStore.open(database_url) as reader:
+        got = await reader.get(saved.id)
+        assert got is not None and got.result == result and got == saved
+        page, _ = await reader.list(subject_id=subject.id)
+        assert [e.result for e in page] == [result]
+        again = await reader.save(EvaluationRecord(inp, result, caller="tester", request_id="fmt2-1"))
+        assert again.replayed and again.result == result
+    # opening again with the same scorecard adds nothing
+    async with await EvaluationStore.open(database_url, scorecards=[taxi.card]):
+        pass
+    engine = create_engine(database_url, null_pool=True)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM scorecard_parts")).scalar_one() == 1
+    engine.dispose()
+    with pytest.raises(RuntimeError, match="scorecard_parts"):
+        migrate.main(["--url", database_url, "downgrade", "base"])

@@ -76,7 +76,8 @@ class EvaluationRow(Base):
     grade: Mapped[str] = mapped_column(String())
     # Exact decimal text ("74.70"): SQLite's NUMERIC would round through a float.
     score: Mapped[str | None] = mapped_column(String())
-    # The input as received and the full result (scorecards/codec.py shapes).
+    # The input as received and the result: whole (format 1, scorecards/codec.py shapes), or
+    # without its scorecard's static text, which is in scorecard_parts (format 2, rowjson.py).
     input: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     result: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     caller: Mapped[str | None] = mapped_column(String())
@@ -88,3 +89,17 @@ class EvaluationRow(Base):
         Index(None, "subject_id", "id"),
         Index(None, "scorecard_id", "id"),
     )
+
+
+class ScorecardPartsRow(Base):
+    """The static text of one scorecard version's results (rules' titles and provenance,
+    groups, overrides, grades), once per scorecard digest. A result stored in format 2
+    (rowjson.py) names its rules by id and takes this text from here; rows are only added."""
+
+    __tablename__ = "scorecard_parts"
+
+    digest: Mapped[str] = mapped_column(String(), primary_key=True)
+    scorecard_id: Mapped[str] = mapped_column(String())
+    version: Mapped[str] = mapped_column(String())
+    parts: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

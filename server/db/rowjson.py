@@ -1,18 +1,22 @@
 """The JSON documents of an evaluation row, built fast; the shapes are `codec`'s.
 
-Every stored evaluation carries its full result (`codec.result_to_dict`): titles, provenance
-and grades included, so a row can be read without the scorecard that made it. Most of that
-text is the same for every evaluation of a scorecard, so building the dictionaries and
-encoding them again for each row (about half of the CPU an evaluation cost) repeats work that
-can be done once per scorecard. Here the static pieces (a title, a provenance, a grade, the
-head of a line) are encoded once, remembered per object (the engine hands out the card's own
-objects), and joined with the few values that change.
+Two formats of the stored result, both read back to the same, equal result:
+- Format 2 (what the service writes for its scorecards): what the evaluation decided (values,
+  points, totals, the overrides that fired and until when, the reasons, the grade code),
+  with rules, groups and overrides named by id. The static text every result of a scorecard
+  version repeats (titles and provenance of every line, groups, overrides, grades) is
+  `ResultParts`, stored once per scorecard digest in the table `scorecard_parts`: a taxi
+  driver's row holds about 0.9 KB of result instead of 3.2 KB.
+- Format 1 (`codec.result_to_dict`, whole): for a result its scorecard's parts do not
+  describe exactly, and in rows written before format 2.
 
-`result_json(result)` is exactly `json.dumps(codec.result_to_dict(result), ensure_ascii=False,
-separators=(",", ":"), allow_nan=False)` (tests/test_rowjson.py checks it on every golden
-case), so the rows are the same as before, byte for byte. `input_json(input)` is the canonical
-JSON of `codec.input_to_dict(input)` (sorted keys): its SHA-256 is `codec.request_digest`, so
-one encoding gives both the stored document and the digest.
+`result_json(result)` (format 1) is exactly `json.dumps(codec.result_to_dict(result),
+ensure_ascii=False, separators=(",", ":"), allow_nan=False)` (tests/test_rowjson.py checks it
+on every golden case); the static pieces are encoded once, remembered per object (the engine
+hands out the card's own objects), and joined with the few values that change.
+`input_json(input)` is the canonical JSON of `codec.input_to_dict(input)` (sorted keys): its
+SHA-256 is `codec.request_digest`, so one encoding gives both the stored document and the
+digest.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
 
 from sector_credit.scorecards import codec
+from sector_credit.scorecards.codegen import best_points
 from sector_credit.scorecards.model import (
     EffectKind,
     EvaluationInput,
@@ -38,6 +44,7 @@ from sector_credit.scorecards.model import (
     Provenance,
     ProvenanceTag,
     ReasonCode,
+    Scorecard,
     Subject,
     SubjectKind,
     Title,
@@ -304,9 +311,21 @@ def _value_of(data: Any) -> Any:
     return codec.value_from_json(data)  # its error for anything else
 
 
-def result_from_document(data: dict[str, Any]) -> EvaluationResult:
-    """`codec.result_from_dict(data)`: the same result (equal), and the same ValueError for a
-    document that is not an encoded result."""
+def result_from_document(data: dict[str, Any],
+                         parts_for: Callable[[str], ResultParts | None] | None = None) -> EvaluationResult:
+    """The result a stored document holds. Format 1: `codec.result_from_dict(data)` (the same
+    result, equal, and the same ValueError for a document that is not an encoded result).
+    Format 2: with the parts `parts_for(digest)` gives; ValueError when they are unknown or
+    do not match the document."""
+    if isinstance(data, dict) and data.get("format") == 2:
+        digest = data.get("digest")
+        parts = parts_for(digest) if parts_for is not None and isinstance(digest, str) else None
+        if parts is None:
+            raise ValueError(f"a format-2 result needs the parts of scorecard {digest!r}; none are stored")
+        try:
+            return _result_v2(data, parts)
+        except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
+            raise ValueError(f"not a format-2 result document: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != codec.FORMAT:
         return codec.result_from_dict(data)  # raises its own ValueError
     try:
@@ -353,3 +372,220 @@ def _reason_of(x: dict[str, Any]) -> ReasonCode:
         raise ValueError(f"unknown reason kind {kind!r}")
     return ReasonCode(code=x["code"], kind=kind, title=_title_of(x["title"]),
                       points_lost=_decimal_of(x["points_lost"]))
+
+
+# --------------------------------------------------------------------------------------------
+# Format 2: the result without its scorecard's static text
+#
+# Most of a format-1 document (some 3 KB of 3.4) is text every result of the scorecard
+# version repeats: the titles and provenance of every line, the grade, the groups. Format 2
+# keeps only what the evaluation decided (values, points, totals, the overrides that fired and
+# until when, the reasons, the grade code) and names the rules, groups and overrides by id; the
+# static text is stored once per scorecard digest (`ResultParts`, table `scorecard_parts`).
+# Read back with its parts, a format-2 document gives a result equal to the one written.
+# A result that the parts do not describe exactly (not from this scorecard's engine) is
+# written in format 1, whole.
+
+RESULT_PARTS_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ResultParts:
+    """What every result of one scorecard version shares: one line per rule, in order (with
+    zero points and no value), the groups (zero totals), the overrides (no `until`), the
+    grades by code."""
+
+    scorecard_id: str
+    version: str
+    digest: str
+    lines: tuple[Line, ...]
+    groups: tuple[GroupTotal, ...]
+    overrides: dict[str, FiredOverride]
+    grades: dict[str, Grade]
+
+
+def result_parts(card: Scorecard) -> ResultParts:
+    """The parts of every result of `card`, from the card's own objects (so a result of its
+    engine is recognised by identity)."""
+    inds = {i.name: i for i in card.indicators}
+    zero = Decimal(0)
+    return ResultParts(
+        scorecard_id=card.id, version=card.version, digest=card.digest,
+        lines=tuple(Line(r.id, r.title, r.group, ((r.indicator, None),), zero, r.provenance, None,
+                         best_points(r, inds[r.indicator])) for r in card.rules),
+        groups=tuple(GroupTotal(g.id, g.title, zero, zero, g.floor, g.ceiling) for g in card.groups),
+        overrides={o.id: FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, None, o.provenance)
+                   for o in card.overrides},
+        grades={g.code: g for g in card.grades},
+    )
+
+
+def result_parts_json(p: ResultParts) -> str:
+    """The stored form of the parts (column `scorecard_parts.parts`)."""
+    lines = ",".join(
+        '{"rule_id":' + _s(x.rule_id) + ',"title":' + _title_text(x.title) + ',"group":'
+        + _opt_str(x.group) + ',"indicator":' + _s(x.values[0][0]) + ',"provenance":'
+        + _provenance_text(x.provenance) + ',"best_points":' + _dec(x.best_points) + "}"
+        for x in p.lines)
+    groups = ",".join(
+        '{"id":' + _s(g.id) + ',"title":' + _title_text(g.title) + ',"floor":' + _dec(g.floor)
+        + ',"ceiling":' + _dec(g.ceiling) + "}" for g in p.groups)
+    overrides = ",".join(
+        '{"id":' + _s(o.id) + ',"title":' + _title_text(o.title) + ',"effect":' + _s(o.effect.value)
+        + ',"grade":' + _opt_str(o.grade) + ',"steps":' + _int(o.steps) + ',"provenance":'
+        + _provenance_text(o.provenance) + "}" for o in p.overrides.values())
+    grades = ",".join(_grade_text(g) for g in p.grades.values())
+    return ('{"format":' + _int(RESULT_PARTS_FORMAT) + ',"scorecard_id":' + _s(p.scorecard_id)
+            + ',"version":' + _s(p.version) + ',"digest":' + _s(p.digest) + ',"lines":[' + lines
+            + '],"groups":[' + groups + '],"overrides":[' + overrides + '],"grades":[' + grades + "]}")
+
+
+def result_parts_from_document(data: dict[str, Any]) -> ResultParts:
+    """The parts stored by `result_parts_json`; ValueError for anything else."""
+    try:
+        if data["format"] != RESULT_PARTS_FORMAT:
+            raise ValueError(f"unknown result parts format {data['format']!r}")
+        zero = Decimal(0)
+        grades = [_grade_of(g) for g in data["grades"]]
+        return ResultParts(
+            scorecard_id=data["scorecard_id"], version=data["version"], digest=data["digest"],
+            lines=tuple(Line(x["rule_id"], _title_of(x["title"]), x["group"], ((x["indicator"], None),),
+                             zero, _provenance_of(x["provenance"]), None, _decimal_of(x["best_points"]))
+                        for x in data["lines"]),
+            groups=tuple(GroupTotal(g["id"], _title_of(g["title"]), zero, zero, _decimal_of(g["floor"]),
+                                    _decimal_of(g["ceiling"])) for g in data["groups"]),
+            overrides={o["id"]: FiredOverride(o["id"], _title_of(o["title"]), EffectKind(o["effect"]),
+                                              o["grade"], o["steps"], None, _provenance_of(o["provenance"]))
+                       for o in data["overrides"]},
+            grades={g.code: g for g in grades},
+        )
+    except (KeyError, TypeError, ArithmeticError, IndexError) as exc:
+        raise ValueError(f"not a result parts document: {exc!r}") from None
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b or a == b
+
+
+def _fits(r: EvaluationResult, p: ResultParts) -> bool:
+    """True when `p` and the decisions of `r` give back `r` exactly."""
+    if len(r.lines) != len(p.lines) or len(r.groups) != len(p.groups):
+        return False
+    if not _same(r.grade, p.grades.get(r.grade.code)):
+        return False
+    indicators = r.indicators
+    for line, part in zip(r.lines, p.lines):
+        if (line.rule_id != part.rule_id or line.group != part.group
+                or not _same(line.title, part.title) or not _same(line.provenance, part.provenance)
+                or not _same_decimal(line.best_points, part.best_points)):
+            return False
+        values = line.values
+        name = part.values[0][0]
+        if len(values) != 1 or values[0][0] != name or values[0][1] is not indicators.get(name):
+            return False
+    for g, part_g in zip(r.groups, p.groups):
+        if (g.id != part_g.id or not _same(g.title, part_g.title)
+                or not _same_decimal(g.floor, part_g.floor) or not _same_decimal(g.ceiling, part_g.ceiling)):
+            return False
+    for o in r.overrides:
+        part_o = p.overrides.get(o.id)
+        if (part_o is None or not _same(o.title, part_o.title) or o.effect is not part_o.effect
+                or o.grade != part_o.grade or o.steps != part_o.steps
+                or not _same(o.provenance, part_o.provenance)):
+            return False
+    titles = _reason_titles(p)
+    for x in r.reasons:
+        if not _same(x.title, titles.get((x.code, x.kind))):
+            return False
+    return True
+
+
+def _same_decimal(a: Decimal | None, b: Decimal | None) -> bool:
+    """Equal and written alike (a document keeps the text: "1" and "1.0" differ)."""
+    return a is b or (a is not None and b is not None and a == b and str(a) == str(b))
+
+
+_reason_titles_cache: dict[int, tuple[ResultParts, dict[tuple[str, str], Title]]] = {}
+
+
+def _reason_titles(p: ResultParts) -> dict[tuple[str, str], Title]:
+    hit = _reason_titles_cache.get(id(p))
+    if hit is not None and hit[0] is p:
+        return hit[1]
+    titles = {(x.rule_id, "rule"): x.title for x in p.lines}
+    titles.update({(o.id, "override"): o.title for o in p.overrides.values()})
+    if len(_reason_titles_cache) >= _Memo.LIMIT:
+        _reason_titles_cache.clear()
+    _reason_titles_cache[id(p)] = (p, titles)
+    return titles
+
+
+def result_json_compact(r: EvaluationResult, parts: ResultParts | None) -> JsonText:
+    """The format-2 document of `r` when `parts` (of its digest) describe it exactly, else the
+    whole format-1 document (`result_json`)."""
+    if parts is None or parts.digest != r.digest or not _fits(r, parts):
+        return result_json(r)
+    s = r.subject
+    dec, s_ = _dec, _s
+    out = [
+        '{"format":2,"scorecard_id":', s_(r.scorecard_id), ',"version":', s_(r.version),
+        ',"digest":', s_(r.digest), ',"subject":{"kind":', s_(s.kind.value), ',"id":', s_(s.id),
+        ',"display_name":', s_(s.display_name), '},"as_of":"', r.as_of.isoformat(),
+        '","indicators":', _indicators(r.indicators), ',"score":', dec(r.score),
+        ',"score_grade":', _opt_str(r.score_grade), ',"grade":', s_(r.grade.code), ',"lines":[',
+        ",".join("[" + s_(x.rule_id) + ',"' + str(x.points) + '",' + dec(x.points_before_cut) + "]"
+                 for x in r.lines),
+        '],"groups":[',
+        ",".join("[" + s_(g.id) + ',"' + str(g.total_before_cut) + '","' + str(g.total) + '"]'
+                 for g in r.groups),
+        '],"overrides":[',
+        ",".join("[" + s_(o.id) + "," + ("null" if o.until is None else '"' + o.until.isoformat() + '"')
+                 + "]" for o in r.overrides),
+        '],"until":', "null" if r.until is None else '"' + r.until.isoformat() + '"',
+        ',"reasons":[',
+        ",".join("[" + s_(x.code) + "," + s_(x.kind) + "," + dec(x.points_lost) + "]" for x in r.reasons),
+        '],"points_to_next_grade":', dec(r.points_to_next_grade), ',"next_grade":',
+        _opt_str(r.next_grade), "}",
+    ]
+    return JsonText("".join(out))
+
+
+def _result_v2(data: dict[str, Any], parts: ResultParts) -> EvaluationResult:
+    if data["digest"] != parts.digest:
+        raise ValueError("the result parts belong to another scorecard digest")
+    dec, value = _decimal_of, _value_of
+    s = data["subject"]
+    indicators = {name: value(v) for name, v in data["indicators"].items()}
+    lines = []
+    for part, (rule_id, points, before) in zip(parts.lines, data["lines"], strict=True):
+        if rule_id != part.rule_id:
+            raise ValueError(f"line {rule_id!r} where the scorecard has rule {part.rule_id!r}")
+        name = part.values[0][0]
+        lines.append(Line(rule_id, part.title, part.group, ((name, indicators.get(name)),),
+                          Decimal(points), part.provenance, dec(before), part.best_points))
+    groups = []
+    for part_g, (group_id, before, total) in zip(parts.groups, data["groups"], strict=True):
+        if group_id != part_g.id:
+            raise ValueError(f"group {group_id!r} where the scorecard has group {part_g.id!r}")
+        groups.append(GroupTotal(group_id, part_g.title, Decimal(before), Decimal(total),
+                                 part_g.floor, part_g.ceiling))
+    overrides = []
+    for override_id, until in data["overrides"]:
+        o = parts.overrides[override_id]
+        overrides.append(FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, _date_of(until),
+                                       o.provenance))
+    titles = _reason_titles(parts)
+    reasons = []
+    for code, kind, lost in data["reasons"]:
+        if kind not in ("override", "rule"):
+            raise ValueError(f"unknown reason kind {kind!r}")
+        reasons.append(ReasonCode(code, kind, titles[(code, kind)], dec(lost)))
+    return EvaluationResult(
+        scorecard_id=data["scorecard_id"], version=data["version"], digest=data["digest"],
+        subject=Subject(kind=SubjectKind(s["kind"]), id=s["id"], display_name=s["display_name"]),
+        as_of=dt.date.fromisoformat(data["as_of"]), indicators=indicators,
+        score=dec(data["score"]), score_grade=data["score_grade"],
+        grade=parts.grades[data["grade"]], lines=tuple(lines), groups=tuple(groups),
+        overrides=tuple(overrides), until=_date_of(data["until"]), reasons=tuple(reasons),
+        points_to_next_grade=dec(data["points_to_next_grade"]), next_grade=data["next_grade"],
+    )

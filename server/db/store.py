@@ -49,7 +49,7 @@ from typing import Any, Self, TypeVar, cast
 
 import sqlalchemy as sa
 from sector_credit.scorecards.codec import input_from_dict
-from sector_credit.scorecards.model import EvaluationInput, EvaluationResult
+from sector_credit.scorecards.model import EvaluationInput, EvaluationResult, Scorecard
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -62,8 +62,17 @@ except ImportError:  # pragma: no cover - Windows: one process per SQLite file
 from .engine import create_engine
 from .errors import InvalidListRequest, InvalidRecord, RequestConflict, StoreError, StoreUnavailable
 from .ids import new_evaluation_id
-from .models import EvaluationRow
-from .rowjson import input_json, result_from_document, result_json
+from .models import EvaluationRow, ScorecardPartsRow
+from .rowjson import (
+    JsonText,
+    ResultParts,
+    input_json,
+    result_from_document,
+    result_json_compact,
+    result_parts,
+    result_parts_from_document,
+    result_parts_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +82,7 @@ DEFAULT_MAX_GROUP_ROWS = 1000
 INLINE_BUSY_TIMEOUT_MS = 200  # SQLite: the longest the event loop waits for a foreign writer
 
 _TABLE = cast(sa.Table, EvaluationRow.__table__)
+_PARTS = cast(sa.Table, ScorecardPartsRow.__table__)
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 T = TypeVar("T")
 
@@ -146,13 +156,17 @@ class EvaluationStore:
         max_group_rows: int = DEFAULT_MAX_GROUP_ROWS,
         read_threads: int = 4,
         on_commit: Callable[[int, float], None] | None = None,
+        scorecards: Iterable[Scorecard] = (),
     ) -> None:
         if max_group_rows < 1 or read_threads < 1:
             raise ValueError("max_group_rows and read_threads must be at least 1")
         self._engine = create_engine(url, pool_size=read_threads + 1)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._readers = ThreadPoolExecutor(read_threads, thread_name_prefix="audit-read")
-        self._writer = _GroupWriter(self._engine, max_group_rows, on_commit)
+        # the static text of results, by scorecard digest: results of these scorecards are
+        # stored in format 2 (rowjson.py); others' parts are read from scorecard_parts
+        self._parts: dict[str, ResultParts] = {c.digest: result_parts(c) for c in scorecards if c.digest}
+        self._writer = _GroupWriter(self._engine, max_group_rows, on_commit, self._parts_for)
         self._turn: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}  # see _submit
         self._closed = False
 
@@ -163,6 +177,7 @@ class EvaluationStore:
         store = cls(url, **options)
         try:
             await asyncio.to_thread(store._ping)
+            await asyncio.to_thread(store._store_parts)
         except BaseException:
             await store.close()
             raise
@@ -201,7 +216,8 @@ class EvaluationStore:
         docstring), TypeError/ValueError for a record the codec cannot encode."""
         if not records:
             return []
-        prepared = [_prepare(r) for r in records]
+        parts = self._parts
+        prepared = [_prepare(r, parts) for r in records]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[_RowOutcome]] = loop.create_future()
         self._submit(_Pending([row for row, _ in prepared], loop, future))
@@ -248,7 +264,7 @@ class EvaluationStore:
 
         def read(session: Session) -> StoredEvaluation | None:
             row = session.execute(sa.select(_TABLE).where(_TABLE.c.id == key)).first()
-            return None if row is None else _stored(row)
+            return None if row is None else _stored(row, parts_for=self._parts_reader(session))
 
         return await self._read(read)
 
@@ -259,7 +275,7 @@ class EvaluationStore:
             row = session.scalars(
                 sa.select(EvaluationRow).where(EvaluationRow.request_id == request_id)
             ).one_or_none()
-            return None if row is None else _stored(row)
+            return None if row is None else _stored(row, parts_for=self._parts_reader(session))
 
         return await self._read(read)
 
@@ -294,11 +310,58 @@ class EvaluationStore:
                 stmt = stmt.where(t.id < after)
             stmt = stmt.order_by(t.id.desc()).limit(size + 1)
             rows = session.execute(stmt).all()
-            page = [_stored(row) for row in rows[:size]]
+            parts_for = self._parts_reader(session)
+            page = [_stored(row, parts_for=parts_for) for row in rows[:size]]
             token = _encode_page_token(rows[size - 1].id, filters) if len(rows) > size else ""
             return page, token
 
         return await self._read(read)
+
+    # -- the static text of results (format 2) ---------------------------------------------
+
+    def _store_parts(self) -> None:
+        """Add the parts of this store's scorecards to scorecard_parts where missing, before
+        any row in format 2 refers to them (blocks; `open` runs it in a thread)."""
+        if not self._parts:
+            return
+        now = dt.datetime.now(dt.UTC)
+        for attempt in (1, 2):
+            try:
+                # SQLite: take the write lock first (a read that turns into a write cannot
+                # wait for another worker doing the same; it fails as "database is locked")
+                with self._engine.connect() as conn, \
+                        conn.execution_options(sqlite_begin="IMMEDIATE").begin():
+                    known = set(conn.scalars(sa.select(_PARTS.c.digest).where(
+                        _PARTS.c.digest.in_(list(self._parts)))))
+                    missing = [
+                        {"digest": p.digest, "scorecard_id": p.scorecard_id, "version": p.version,
+                         "parts": JsonText(result_parts_json(p)), "created_at": now}
+                        for p in self._parts.values() if p.digest not in known]
+                    if missing:
+                        conn.execute(sa.insert(_PARTS), missing)
+                return
+            except IntegrityError:  # another process added the same parts meanwhile
+                if attempt == 2:
+                    raise
+            except SQLAlchemyError as exc:
+                raise _unavailable(exc) from exc
+
+    def _parts_for(self, digest: str, conn: Connection | Session | None = None) -> ResultParts | None:
+        """The parts of a scorecard digest: this store's own, else those stored (cached)."""
+        parts = self._parts.get(digest)
+        if parts is not None or conn is None:
+            return parts
+        data = conn.execute(sa.select(_PARTS.c.parts).where(_PARTS.c.digest == digest)).scalar_one_or_none()
+        if data is None:
+            return None
+        parts = result_parts_from_document(data)
+        if parts.digest != digest:
+            raise ValueError(f"scorecard_parts row {digest!r} holds the parts of {parts.digest!r}")
+        self._parts.setdefault(digest, parts)
+        return parts
+
+    def _parts_reader(self, conn: Connection | Session) -> Callable[[str], ResultParts | None]:
+        return lambda digest: self._parts_for(digest, conn)
 
     async def _read(self, work: Callable[[Session], T]) -> T:
         if self._closed:
@@ -364,8 +427,10 @@ _RowOutcome = StoredEvaluation | StoreError | None
 """From the writer, per row: None = inserted; else an existing evaluation or an error."""
 
 
-def _prepare(record: EvaluationRecord) -> tuple[dict[str, Any], StoredEvaluation]:
-    """The row to insert and the evaluation as it will be once stored."""
+def _prepare(record: EvaluationRecord, parts: dict[str, ResultParts] | None = None,
+             ) -> tuple[dict[str, Any], StoredEvaluation]:
+    """The row to insert and the evaluation as it will be once stored. With the parts of the
+    result's scorecard the result document is in format 2, else in format 1 (rowjson.py)."""
     evaluation_id, created = new_evaluation_id()
     # Both documents are encoded here, once (rowjson.py): the canonical input text gives the
     # digest too, and the result reuses the text of the scorecard's static pieces.
@@ -388,7 +453,7 @@ def _prepare(record: EvaluationRecord) -> tuple[dict[str, Any], StoredEvaluation
         "grade": result.grade.code,
         "score": None if result.score is None else str(result.score),
         "input": input_text,
-        "result": result_json(result),
+        "result": result_json_compact(result, None if parts is None else parts.get(result.digest)),
         "caller": record.caller,
         "created_at": created,
     }
@@ -404,12 +469,13 @@ def _prepare(record: EvaluationRecord) -> tuple[dict[str, Any], StoredEvaluation
     return row, stored
 
 
-def _stored(row: EvaluationRow | sa.Row[Any], *, replayed: bool = False) -> StoredEvaluation:
+def _stored(row: EvaluationRow | sa.Row[Any], *, replayed: bool = False,
+            parts_for: Callable[[str], ResultParts | None] | None = None) -> StoredEvaluation:
     return StoredEvaluation(
         id=str(row.id),
         created_at=row.created_at,
         input=input_from_dict(row.input),
-        result=result_from_document(row.result),
+        result=result_from_document(row.result, parts_for),
         request_id=row.request_id,
         request_digest=row.request_digest,
         caller=row.caller,
@@ -494,8 +560,10 @@ class _GroupWriter:
         engine: sa.Engine,
         max_group_rows: int,
         on_commit: Callable[[int, float], None] | None,
+        parts_for: Callable[[str, Connection], ResultParts | None],
     ) -> None:
         self._engine = engine
+        self._parts_for = parts_for
         self._max_group_rows = max_group_rows
         self._on_commit = on_commit
         self._queue: collections.deque[_Pending] = collections.deque()
@@ -564,6 +632,8 @@ class _GroupWriter:
                     size += len(self._queue[0].rows)
                     group.append(self._queue.popleft())
             self._write(group)
+            # not kept while waiting for the next group: up to a thousand rows of documents
+            del group
 
     def _write(self, group: list[_Pending]) -> None:
         rows = [row for pending in group for row in pending.rows]
@@ -699,7 +769,7 @@ class _GroupWriter:
                 with conn.begin_nested():
                     conn.execute(sa.insert(_TABLE), row)
             except IntegrityError as exc:
-                outcomes.append(_existing(conn, row, exc))
+                outcomes.append(_existing(conn, row, exc, self._parts_for))
             except DataError as exc:
                 outcomes.append(
                     InvalidRecord(f"the database refused the evaluation: {_describe(exc)}")
@@ -878,7 +948,8 @@ def _has_repeated_request_id(rows: Iterable[dict[str, Any]]) -> bool:
     return False
 
 
-def _existing(conn: Connection, row: dict[str, Any], exc: IntegrityError) -> _RowOutcome:
+def _existing(conn: Connection, row: dict[str, Any], exc: IntegrityError,
+              parts_for: Callable[[str, Connection], ResultParts | None]) -> _RowOutcome:
     """The outcome for a row the unique constraint refused: replay or conflict."""
     request_id = row["request_id"]
     found = None
@@ -888,7 +959,7 @@ def _existing(conn: Connection, row: dict[str, Any], exc: IntegrityError) -> _Ro
                 sa.select(EvaluationRow).where(EvaluationRow.request_id == request_id)
             ).one_or_none()
             if found is not None and found.request_digest == row["request_digest"]:
-                return _stored(found, replayed=True)
+                return _stored(found, replayed=True, parts_for=lambda digest: parts_for(digest, conn))
     if found is None:
         return InvalidRecord(f"the database refused the evaluation: {_describe(exc)}")
     return RequestConflict(request_id, str(found.id))
