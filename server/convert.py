@@ -290,6 +290,7 @@ class _Parts:
         self.groups: dict[str, tuple[Title, Decimal | None, Decimal | None, evaluation_pb2.GroupTotal]] = {}
         self.reasons: dict[tuple[str, str], tuple[Title, evaluation_pb2.ReasonCode]] = {}
         self.grades: dict[str, tuple[Grade, scorecard_pb2.Grade]] = {}
+        self.whole_lines: dict[tuple[Any, ...], tuple[evaluation_pb2.Line, evaluation_pb2.Line]] = {}
 
     def line(self, line: Line) -> evaluation_pb2.Line:
         key = (line.rule_id, line.group)
@@ -333,6 +334,39 @@ class _Parts:
         _fill_grade(part, grade)
         self._keep(self.grades, grade.code, (grade, part))
         return part
+
+    def whole_line(self, line: Line) -> evaluation_pb2.Line:
+        """The whole Line message, static part and decisions: most lines of a scorecard take a
+        few (points, value) pairs again and again. Keyed by the decisions as they are written
+        (a Decimal by its text: 1.0 and 1 are written differently) and the value's type (True
+        is 1 to a dict); checked against the static part it was built on."""
+        static = self.line(line)
+        values = line.values
+        if len(values) != 1:
+            return self._line_message(static, line)
+        value = values[0][1]
+        cls = type(value)
+        pbc = line.points_before_cut
+        key = (line.rule_id, line.group, str(line.points), None if pbc is None else str(pbc),
+               cls, str(value) if cls is Decimal else value)
+        hit = self.whole_lines.get(key)
+        if hit is not None and hit[0] is static:
+            return hit[1]
+        message = self._line_message(static, line)
+        self._keep(self.whole_lines, key, (static, message))
+        return message
+
+    @staticmethod
+    def _line_message(static: evaluation_pb2.Line, line: Line) -> evaluation_pb2.Line:
+        wire = evaluation_pb2.Line()
+        wire.CopyFrom(static)
+        wire.points = decimal_text(line.points)
+        wire_values = wire.values
+        for name, used in line.values:
+            _fill_value(wire_values.add(name=name).value, used)
+        if line.points_before_cut is not None:
+            wire.points_before_cut = decimal_text(line.points_before_cut)
+        return wire
 
     def _keep(self, cache: dict[Any, Any], key: Any, entry: Any) -> None:
         if len(cache) >= self.LIMIT:
@@ -393,16 +427,8 @@ def evaluation_to_proto(
 
     message.grade.CopyFrom(parts.grade(result.grade))
 
-    wire_lines = message.lines
-    for line in result.lines:
-        wire = wire_lines.add()
-        wire.CopyFrom(parts.line(line))
-        wire.points = dec(line.points)
-        wire_values = wire.values
-        for name, used in line.values:
-            fill_value(wire_values.add(name=name).value, used)
-        if line.points_before_cut is not None:
-            wire.points_before_cut = dec(line.points_before_cut)
+    whole_line = parts.whole_line
+    message.lines.extend([whole_line(line) for line in result.lines])
 
     wire_groups = message.group_totals
     for group in result.groups:

@@ -200,3 +200,22 @@ def test_a_changed_scorecard_under_the_same_ids_gets_new_parts() -> None:
     changed.groups = (dataclasses.replace(group, title=Title("组", "Group")), *changed.groups[1:])
     _check(changed)
     _check(result)
+
+
+def test_whole_lines_are_told_apart_by_what_they_write() -> None:
+    # equal to Python, written differently: True and 1, Decimal("1") and Decimal("1.0")
+    result = next(r for _, r in GOLDEN if r.lines)
+    line = result.lines[0]
+    name = line.values[0][0]
+    variants = [
+        (1, Decimal("-1.00"), None), (True, Decimal("-1.00"), None),
+        (Decimal("1"), Decimal("-1.00"), None), (Decimal("1.0"), Decimal("-1.00"), None),
+        (1, Decimal("-1.0"), None), (1, Decimal("-1.00"), Decimal("-2.00")),
+        (1, Decimal("-1.00"), Decimal("-2.0")), ("1", Decimal("-1.00"), None), (None, Decimal("0"), None),
+    ]
+    for _ in range(2):  # built, then from the cache
+        for value, points, before in variants:
+            changed = dataclasses.replace(
+                result, lines=(dataclasses.replace(line, values=((name, value),), points=points,
+                                                   points_before_cut=before), *result.lines[1:]))
+            _check(changed)
