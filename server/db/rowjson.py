@@ -468,16 +468,22 @@ def _same(a: object, b: object) -> bool:
 
 
 def _fits(r: EvaluationResult, p: ResultParts) -> bool:
-    """True when `p` and the decisions of `r` give back `r` exactly."""
-    if len(r.lines) != len(p.lines) or len(r.groups) != len(p.groups):
+    """True when `p` and the decisions of `r` give back `r` exactly. (The comparisons are
+    written out: a result of the card's engine passes on identity, for every row.)"""
+    lines, part_lines = r.lines, p.lines
+    if len(lines) != len(part_lines) or len(r.groups) != len(p.groups):
         return False
-    if not _same(r.grade, p.grades.get(r.grade.code)):
+    grade, part_grade = r.grade, p.grades.get(r.grade.code)
+    if grade is not part_grade and grade != part_grade:
         return False
     indicators = r.indicators
-    for line, part in zip(r.lines, p.lines):
+    for line, part in zip(lines, part_lines):
+        a, b = line.title, part.title
+        c, d = line.provenance, part.provenance
+        e, f = line.best_points, part.best_points
         if (line.rule_id != part.rule_id or line.group != part.group
-                or not _same(line.title, part.title) or not _same(line.provenance, part.provenance)
-                or not _same_decimal(line.best_points, part.best_points)):
+                or (a is not b and a != b) or (c is not d and c != d)
+                or (e is not f and not _same_decimal(e, f))):
             return False
         values = line.values
         name = part.values[0][0]
@@ -493,10 +499,12 @@ def _fits(r: EvaluationResult, p: ResultParts) -> bool:
                 or o.grade != part_o.grade or o.steps != part_o.steps
                 or not _same(o.provenance, part_o.provenance)):
             return False
-    titles = _reason_titles(p)
-    for x in r.reasons:
-        if not _same(x.title, titles.get((x.code, x.kind))):
-            return False
+    if r.reasons:
+        titles = _reason_titles(p)
+        for x in r.reasons:
+            t = titles.get((x.code, x.kind))
+            if x.title is not t and x.title != t:
+                return False
     return True
 
 
@@ -520,6 +528,9 @@ def _reason_titles(p: ResultParts) -> dict[tuple[str, str], Title]:
     return titles
 
 
+_heads2: dict[str, str] = {}
+
+
 def result_json_compact(r: EvaluationResult, parts: ResultParts | None) -> JsonText:
     """The format-2 document of `r` when `parts` (of its digest) describe it exactly, else the
     whole format-1 document (`result_json`)."""
@@ -527,23 +538,29 @@ def result_json_compact(r: EvaluationResult, parts: ResultParts | None) -> JsonT
         return result_json(r)
     s = r.subject
     dec, s_ = _dec, _s
+    head = _heads2.get(r.digest)
+    if head is None:
+        head = ('{"format":2,"scorecard_id":' + s_(r.scorecard_id) + ',"version":' + s_(r.version)
+                + ',"digest":' + s_(r.digest) + ',"subject":{"kind":')
+        if len(_heads2) >= _Memo.LIMIT:
+            _heads2.clear()
+        _heads2[r.digest] = head
     out = [
-        '{"format":2,"scorecard_id":', s_(r.scorecard_id), ',"version":', s_(r.version),
-        ',"digest":', s_(r.digest), ',"subject":{"kind":', s_(s.kind.value), ',"id":', s_(s.id),
-        ',"display_name":', s_(s.display_name), '},"as_of":"', r.as_of.isoformat(),
-        '","indicators":', _indicators(r.indicators), ',"score":', dec(r.score),
-        ',"score_grade":', _opt_str(r.score_grade), ',"grade":', s_(r.grade.code), ',"lines":[',
-        ",".join("[" + s_(x.rule_id) + ',"' + str(x.points) + '",' + dec(x.points_before_cut) + "]"
-                 for x in r.lines),
+        head, s_(s.kind.value), ',"id":', s_(s.id), ',"display_name":', s_(s.display_name),
+        '},"as_of":"', r.as_of.isoformat(), '","indicators":', _indicators(r.indicators),
+        ',"score":', dec(r.score), ',"score_grade":', _opt_str(r.score_grade), ',"grade":',
+        s_(r.grade.code), ',"lines":[',
+        ",".join(["[" + s_(x.rule_id) + ',"' + str(x.points) + '",' + dec(x.points_before_cut) + "]"
+                  for x in r.lines]),
         '],"groups":[',
-        ",".join("[" + s_(g.id) + ',"' + str(g.total_before_cut) + '","' + str(g.total) + '"]'
-                 for g in r.groups),
+        ",".join(["[" + s_(g.id) + ',"' + str(g.total_before_cut) + '","' + str(g.total) + '"]'
+                  for g in r.groups]),
         '],"overrides":[',
-        ",".join("[" + s_(o.id) + "," + ("null" if o.until is None else '"' + o.until.isoformat() + '"')
-                 + "]" for o in r.overrides),
+        ",".join([f'[{s_(o.id)},{"null" if o.until is None else chr(34) + o.until.isoformat() + chr(34)}]'
+                  for o in r.overrides]),
         '],"until":', "null" if r.until is None else '"' + r.until.isoformat() + '"',
         ',"reasons":[',
-        ",".join("[" + s_(x.code) + "," + s_(x.kind) + "," + dec(x.points_lost) + "]" for x in r.reasons),
+        ",".join([f"[{s_(x.code)},{s_(x.kind)},{dec(x.points_lost)}]" for x in r.reasons]),
         '],"points_to_next_grade":', dec(r.points_to_next_grade), ',"next_grade":',
         _opt_str(r.next_grade), "}",
     ]
