@@ -971,8 +971,9 @@ def _settle(
     outcomes: list[_RowOutcome] | None = None,
     error: BaseException | None = None,
 ) -> None:
-    """Wake the waiters of a group from the writer thread: one hop per event loop (futures
-    belong to their loop, and each hop is a write to the loop's wake-up pipe)."""
+    """Wake the waiters of a group: from the writer thread one hop per event loop (futures
+    belong to their loop, and each hop is a write to the loop's wake-up pipe); on the loop
+    that wrote the group (SQLite), directly."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, list[_RowOutcome] | None]]] = {}
     start = 0
     for pending in group:
@@ -995,7 +996,14 @@ def _settle(
                 assert part is not None
                 pending.future.set_result(part)
 
+    try:
+        here = asyncio.get_running_loop()
+    except RuntimeError:  # the writer thread
+        here = None
     for loop, items in by_loop.items():
+        if loop is here:  # SQLite: written on the event loop itself, nothing to hop
+            wake(items)
+            continue
         try:
             loop.call_soon_threadsafe(wake, items)
         except RuntimeError:  # the loop is closed: nobody is waiting any more
