@@ -460,3 +460,41 @@ async def test_results_of_known_scorecards_are_stored_compact_and_read_back_whol
     engine.dispose()
     with pytest.raises(RuntimeError, match="scorecard_parts"):
         migrate.main(["--url", database_url, "downgrade", "base"])
+
+
+async def test_stored_parts_are_the_authority_for_their_digest(database_url: str) -> None:
+    # Parts stored by an earlier server that derived a card's static text differently: this
+    # server must neither write format-2 rows those parts would misread, nor read with its own.
+    import json
+
+    from sector_credit.plugins import get_plugin_manager
+    from sector_credit.scorecards.registry import build_registry
+
+    migrate.upgrade(database_url)
+    taxi = build_registry(get_plugin_manager()).resolve(TAXI)
+    subject = Subject(SubjectKind.PERSON, "110105198001010016", "张三")
+    inp = EvaluationInput(TAXI, subject, {"violations_1pt": 1}, as_of=dt.date(2025, 6, 1))
+    result = taxi.evaluate(subject, inp.indicators, inp.as_of)
+    async with await EvaluationStore.open(database_url, scorecards=[taxi.card]) as first:
+        old = await first.save(EvaluationRecord(inp, result))
+    engine = create_engine(database_url, null_pool=True)
+    with engine.begin() as conn:
+        parts = conn.execute(sa.text("SELECT parts FROM scorecard_parts")).scalar_one()
+        parts = json.loads(parts) if isinstance(parts, str) else parts
+        parts["lines"][0]["best_points"] = "1.00"  # as an older engine might have had it
+        conn.execute(sa.update(sa.table("scorecard_parts", sa.column("parts", sa.JSON)))
+                     .values(parts=parts))
+    engine.dispose()
+    async with await EvaluationStore.open(database_url, scorecards=[taxi.card]) as second:
+        new = await second.save(EvaluationRecord(inp, result))
+        assert (await second.get(new.id)).result == result  # stored whole
+        reread = await second.get(old.id)  # read with the stored parts, not this server's
+        assert reread.result.lines[0].best_points == Decimal("1.00")
+        assert reread.result.lines[1:] == result.lines[1:]
+    engine = create_engine(database_url, null_pool=True)
+    with engine.connect() as conn:
+        formats = {str(r[0]): r[1] for r in conn.execute(sa.text("SELECT id, result FROM evaluations"))}
+    engine.dispose()
+    docs = {k.replace("-", ""): json.loads(v) if isinstance(v, str) else v for k, v in formats.items()}
+    assert docs[new.id.replace("-", "")]["format"] == 1
+    assert docs[old.id.replace("-", "")]["format"] == 2

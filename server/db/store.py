@@ -321,7 +321,11 @@ class EvaluationStore:
 
     def _store_parts(self) -> None:
         """Add the parts of this store's scorecards to scorecard_parts where missing, before
-        any row in format 2 refers to them (blocks; `open` runs it in a thread)."""
+        any row in format 2 refers to them (blocks; `open` runs it in a thread). Parts stored
+        earlier for the same digest are the authority: where they differ from this process's
+        (the engine now derives a scorecard's static text differently, e.g. its best points),
+        this process stores that scorecard's results whole (format 1) and reads its format-2
+        rows with the stored parts."""
         if not self._parts:
             return
         now = dt.datetime.now(dt.UTC)
@@ -331,12 +335,20 @@ class EvaluationStore:
                 # wait for another worker doing the same; it fails as "database is locked")
                 with self._engine.connect() as conn, \
                         conn.execution_options(sqlite_begin="IMMEDIATE").begin():
-                    known = set(conn.scalars(sa.select(_PARTS.c.digest).where(
-                        _PARTS.c.digest.in_(list(self._parts)))))
-                    missing = [
-                        {"digest": p.digest, "scorecard_id": p.scorecard_id, "version": p.version,
-                         "parts": JsonText(result_parts_json(p)), "created_at": now}
-                        for p in self._parts.values() if p.digest not in known]
+                    stored = dict(conn.execute(sa.select(_PARTS.c.digest, _PARTS.c.parts).where(
+                        _PARTS.c.digest.in_(list(self._parts)))).all())
+                    missing = []
+                    for digest, parts in list(self._parts.items()):
+                        text = result_parts_json(parts)
+                        if digest not in stored:
+                            missing.append({"digest": digest, "scorecard_id": parts.scorecard_id,
+                                            "version": parts.version, "parts": JsonText(text),
+                                            "created_at": now})
+                        elif result_parts_json(result_parts_from_document(stored[digest])) != text:
+                            log.warning("scorecard %s %s: its stored result parts differ from this"
+                                        " server's; its results are stored whole (format 1)",
+                                        parts.scorecard_id, parts.version)
+                            del self._parts[digest]
                     if missing:
                         conn.execute(sa.insert(_PARTS), missing)
                 return
