@@ -21,6 +21,12 @@ def decimal_text(value: Decimal | None) -> str:
     return text if "E" not in text else f"{value:f}"
 
 
+def same_decimal(a: Decimal | None, b: Decimal | None) -> bool:
+    """Equal and written alike: Decimal("1") == Decimal("1.0"), but they print differently,
+    and whatever shows or stores the text must not take one for the other."""
+    return a is b or (a is not None and b is not None and a == b and str(a) == str(b))
+
+
 def value_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

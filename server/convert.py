@@ -44,7 +44,7 @@ from sector_credit.scorecards.model import (
     SubjectKind,
     Title,
 )
-from sector_credit.scorecards.text import condition_text, decimal_text, until_text
+from sector_credit.scorecards.text import condition_text, decimal_text, same_decimal, until_text
 from sector_credit.v1 import (
     common_pb2,
     credit_evaluation_service_pb2,
@@ -296,7 +296,7 @@ class _Parts:
         key = (line.rule_id, line.group)
         hit = self.lines.get(key)
         if (hit is not None and _same(hit[0], line.title) and _same(hit[1], line.provenance)
-                and _same_decimal(hit[2], line.best_points)):
+                and same_decimal(hit[2], line.best_points)):
             return hit[3]
         part = evaluation_pb2.Line(rule_id=line.rule_id, group=line.group or "",
                                    best_points=decimal_text(line.best_points))
@@ -307,8 +307,8 @@ class _Parts:
 
     def group(self, group: GroupTotal) -> evaluation_pb2.GroupTotal:
         hit = self.groups.get(group.id)
-        if (hit is not None and _same(hit[0], group.title) and _same_decimal(hit[1], group.floor)
-                and _same_decimal(hit[2], group.ceiling)):
+        if (hit is not None and _same(hit[0], group.title) and same_decimal(hit[1], group.floor)
+                and same_decimal(hit[2], group.ceiling)):
             return hit[3]
         part = evaluation_pb2.GroupTotal(group_id=group.id, floor=decimal_text(group.floor),
                                          ceiling=decimal_text(group.ceiling))
@@ -376,11 +376,6 @@ class _Parts:
 
 def _same(a: object, b: object) -> bool:
     return a is b or a == b
-
-
-def _same_decimal(a: Decimal | None, b: Decimal | None) -> bool:
-    """Equal and written alike (Decimal("1") == Decimal("1.0"), but they print differently)."""
-    return a is b or (a is not None and b is not None and a == b and str(a) == str(b))
 
 
 _parts = _Parts()

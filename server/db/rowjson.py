@@ -26,7 +26,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
@@ -49,6 +49,7 @@ from sector_credit.scorecards.model import (
     SubjectKind,
     Title,
 )
+from sector_credit.scorecards.text import same_decimal
 
 if codec.FORMAT != 1:  # pragma: no cover - a new codec format needs this module updated too
     raise ImportError(f"rowjson writes codec format 1, the codec is at format {codec.FORMAT}")
@@ -393,7 +394,7 @@ RESULT_PARTS_FORMAT = 1
 class ResultParts:
     """What every result of one scorecard version shares: one line per rule, in order (with
     zero points and no value), the groups (zero totals), the overrides (no `until`), the
-    grades by code."""
+    grades by code; and, derived from them, the title of every reason by (code, kind)."""
 
     scorecard_id: str
     version: str
@@ -402,6 +403,12 @@ class ResultParts:
     groups: tuple[GroupTotal, ...]
     overrides: dict[str, FiredOverride]
     grades: dict[str, Grade]
+    reason_titles: dict[tuple[str, str], Title] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        titles = {(x.rule_id, "rule"): x.title for x in self.lines}
+        titles.update({(o.id, "override"): o.title for o in self.overrides.values()})
+        object.__setattr__(self, "reason_titles", titles)
 
 
 def result_parts(card: Scorecard) -> ResultParts:
@@ -483,7 +490,7 @@ def _fits(r: EvaluationResult, p: ResultParts) -> bool:
         e, f = line.best_points, part.best_points
         if (line.rule_id != part.rule_id or line.group != part.group
                 or (a is not b and a != b) or (c is not d and c != d)
-                or (e is not f and not _same_decimal(e, f))):
+                or (e is not f and not same_decimal(e, f))):
             return False
         values = line.values
         name = part.values[0][0]
@@ -491,7 +498,7 @@ def _fits(r: EvaluationResult, p: ResultParts) -> bool:
             return False
     for g, part_g in zip(r.groups, p.groups):
         if (g.id != part_g.id or not _same(g.title, part_g.title)
-                or not _same_decimal(g.floor, part_g.floor) or not _same_decimal(g.ceiling, part_g.ceiling)):
+                or not same_decimal(g.floor, part_g.floor) or not same_decimal(g.ceiling, part_g.ceiling)):
             return False
     for o in r.overrides:
         part_o = p.overrides.get(o.id)
@@ -500,32 +507,12 @@ def _fits(r: EvaluationResult, p: ResultParts) -> bool:
                 or not _same(o.provenance, part_o.provenance)):
             return False
     if r.reasons:
-        titles = _reason_titles(p)
+        titles = p.reason_titles
         for x in r.reasons:
             t = titles.get((x.code, x.kind))
             if x.title is not t and x.title != t:
                 return False
     return True
-
-
-def _same_decimal(a: Decimal | None, b: Decimal | None) -> bool:
-    """Equal and written alike (a document keeps the text: "1" and "1.0" differ)."""
-    return a is b or (a is not None and b is not None and a == b and str(a) == str(b))
-
-
-_reason_titles_cache: dict[int, tuple[ResultParts, dict[tuple[str, str], Title]]] = {}
-
-
-def _reason_titles(p: ResultParts) -> dict[tuple[str, str], Title]:
-    hit = _reason_titles_cache.get(id(p))
-    if hit is not None and hit[0] is p:
-        return hit[1]
-    titles = {(x.rule_id, "rule"): x.title for x in p.lines}
-    titles.update({(o.id, "override"): o.title for o in p.overrides.values()})
-    if len(_reason_titles_cache) >= _Memo.LIMIT:
-        _reason_titles_cache.clear()
-    _reason_titles_cache[id(p)] = (p, titles)
-    return titles
 
 
 _heads2: dict[str, str] = {}
@@ -556,7 +543,7 @@ def result_json_compact(r: EvaluationResult, parts: ResultParts | None) -> JsonT
         ",".join(["[" + s_(g.id) + ',"' + str(g.total_before_cut) + '","' + str(g.total) + '"]'
                   for g in r.groups]),
         '],"overrides":[',
-        ",".join([f'[{s_(o.id)},{"null" if o.until is None else chr(34) + o.until.isoformat() + chr(34)}]'
+        ",".join(["[" + s_(o.id) + "," + ("null" if o.until is None else '"' + o.until.isoformat() + '"') + "]"
                   for o in r.overrides]),
         '],"until":', "null" if r.until is None else '"' + r.until.isoformat() + '"',
         ',"reasons":[',
@@ -591,7 +578,7 @@ def _result_v2(data: dict[str, Any], parts: ResultParts) -> EvaluationResult:
         o = parts.overrides[override_id]
         overrides.append(FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, _date_of(until),
                                        o.provenance))
-    titles = _reason_titles(parts)
+    titles = parts.reason_titles
     reasons = []
     for code, kind, lost in data["reasons"]:
         if kind not in ("override", "rule"):
