@@ -383,7 +383,12 @@ class EvaluationResult:
     until: dt.date | None  # when the deciding override ends (None: no end, or no override)
     reasons: tuple[ReasonCode, ...]
     points_to_next_grade: Decimal | None
-    next_grade: str | None
+    next_grade: str | None  # the grade the result would have with `points_to_next_grade` more
+    # base + group totals + ungrouped points = score_before_cut (or score, when no cut): the
+    # explanation adds up by hand (SCORECARDS.md §1). None on an eligibility card.
+    base: Decimal | None = None
+    # the score before the scorecard's [min, max] cut it; None when no cut changed it
+    score_before_cut: Decimal | None = None
 
 
 # --------------------------------------------------------------------------------------------
