@@ -176,6 +176,27 @@ def test_evaluate_adds_up_by_hand(server: str, scorecard: str, subject: str, val
     assert uncut == Decimal(ev["score_before_cut"] or ev["score"])
 
 
+@pytest.mark.parametrize(
+    ("command", "stderr"),
+    [
+        (["evaluate", "transport.taxi_drver", "--subject", PERSON, "--set", "violations_10pt=2"], [
+            "error: NOT_FOUND [SCORECARD_NOT_FOUND]: 1 problem",
+            "  scorecard: no scorecard 'transport.taxi_drver'; did you mean 'transport.taxi_driver' or "
+            "'transport.road_driver'?"]),
+        (["scorecards", "show", "construction.frim"], [
+            "error: NOT_FOUND [SCORECARD_NOT_FOUND]: 1 problem",
+            "  name: no scorecard 'construction.frim'; did you mean 'construction.firm'?"]),
+        (["evaluate", "no.such.card", "--subject", PERSON], [
+            "error: NOT_FOUND [SCORECARD_NOT_FOUND]: 1 problem", "  scorecard: no scorecard 'no.such.card'"]),
+    ],
+)
+def test_an_unknown_scorecard_is_named_with_the_closest_ids(server: str, command: list[str],
+                                                           stderr: list[str]) -> None:
+    result = credit(server, *command)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == stderr
+
+
 def test_docs_show_real_evaluate_output(server: str) -> None:
     """docs/cli.md's evaluate example (which the README copies) is what the command prints,
     apart from the evaluation's name, time and peer."""
