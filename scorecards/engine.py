@@ -490,12 +490,12 @@ class ReferenceScorecard:
         ptn: Decimal | None = None
         next_grade: str | None = None
         if score is not None and not forced:
-            for g in reversed(self._scoring_grades):
-                m = g.min_score
+            for above in reversed(self._scoring_grades):
+                m = above.min_score
                 assert m is not None
                 if m <= score or (card.score_max is not None and m > card.score_max):
                     continue
-                reached = after_overrides(rank[g.code])
+                reached = after_overrides(rank[above.code])
                 if reached < final_rank:
                     next_grade = grades[reached].code
                     ptn = q2(m - score)
