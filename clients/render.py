@@ -405,7 +405,7 @@ def evaluation_view(ev: Evaluation, style: Style, lang: str, card: Scorecard | N
         for g in cut:
             out.append(style(f"group {g.group_id}: {dec(g.total_before_cut)} cut to {dec(g.total)}", "dim"))
         if ev.base is not None and ev.score is not None:
-            out.append(_sum_text(ev))
+            out += _sum_lines(ev, terminal_width())
 
     out += ["", style("Overrides", "bold")]
     if ev.overrides:
@@ -429,19 +429,23 @@ def evaluation_view(ev: Evaluation, style: Style, lang: str, card: Scorecard | N
     return out + sources.lines(style)
 
 
-def _sum_text(ev: Evaluation) -> str:
-    """The score added up by hand: base + group totals + ungrouped points (SCORECARDS.md §1)."""
+def _sum_lines(ev: Evaluation, width: int) -> list[str]:
+    """The score added up by hand: base + group totals + ungrouped points (SCORECARDS.md §1),
+    wrapped between its terms."""
     assert ev.base is not None and ev.score is not None
     terms = [(ev.base, "base")] + [(g.total, g.group_id) for g in ev.group_totals] + [
         (x.points, x.rule_id) for x in ev.lines if not x.group]
-    text = f"{dec(terms[0][0])} ({terms[0][1]})"
-    for value, label in terms[1:]:
-        text += f" {'-' if value < 0 else '+'} {dec(abs(value))} ({label})"
+    parts = [f"Sum: {dec(terms[0][0])} ({terms[0][1]})"]
+    parts += [f"{'-' if value < 0 else '+'} {dec(abs(value))} ({label})" for value, label in terms[1:]]
     total = ev.score if ev.score_before_cut is None else ev.score_before_cut
-    text += f" = {dec(total)}"
-    if ev.score_before_cut is not None:
-        text += f", cut to the score {dec(ev.score)}"
-    return "Sum: " + text
+    parts.append(f"= {dec(total)}" + ("" if ev.score_before_cut is None else f", cut to the score {dec(ev.score)}"))
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if display_width(lines[-1]) + 1 + display_width(part) <= width:
+            lines[-1] += " " + part
+        else:
+            lines.append("     " + part)
+    return lines
 
 
 def _no_next_grade(ev: Evaluation) -> str:

@@ -158,7 +158,7 @@ def test_evaluate_text(server: str) -> None:
             "noise_exceedance_db=3", "siting_compliant=true", "administrative_penalties=1",
             "risk_management_complete=true", "other_indicators_score=88.63"], [
             r"^Score\s+74\.10$",
-            r"^Sum: 0\.00 \(base\) \+ 10\.50 \(emission_compliance\) .* \+ 39\.00 \(other_indicators\) = 74\.10$"]),
+            r"^Sum: 0\.00 \(base\) \+ 10\.50 \(emission_compliance\) .*\n {5}\+ .* \+ 39\.00 \(other_indicators\) = 74\.10$"]),
     ],
 )
 def test_evaluate_adds_up_by_hand(server: str, scorecard: str, subject: str, values: list[str],
