@@ -405,6 +405,13 @@ def test_an_unknown_scorecard_names_the_field_and_the_closest_ids(
     assert [(v.field, v.description) for v in answer.error.field_violations] == [(f"request.{field}", description)]
 
 
+def test_no_version_in_force_on_as_of_names_as_of(server: ServerProcess) -> None:
+    request_ = evaluate_request("transport.taxi_driver", as_of="2000-01-01", subject_id=new_person())
+    failure = fails(server.stub.Evaluate, request_)
+    assert (failure.code, failure.reason) == (grpc.StatusCode.NOT_FOUND, "SCORECARD_NOT_FOUND")
+    assert failure.violations == [("as_of", "no scorecard 'transport.taxi_driver' in force on 2000-01-01")]
+
+
 def test_a_retry_with_the_same_request_id_returns_the_stored_evaluation(server: ServerProcess) -> None:
     subject = new_person()
     first = server.stub.Evaluate(taxi("retry-1-" + subject, subject)).evaluation
