@@ -291,7 +291,7 @@ def hand_taxi(card: Scorecard) -> Callable[[Case], EvaluationResult]:
     g_ded, g_bonus = groups["deductions"], groups["bonus"]
     FLOOR, CEILING, BASE = Decimal(-20), Decimal(10), Decimal(20)
     ZERO, MIN, MAX = Decimal(0), Decimal(0), Decimal(30)
-    BEST_UNIT, BEST_BONUS, ZERO_00 = Decimal("0.00"), Decimal("10.00"), Decimal("0.00")
+    BEST_UNIT, BEST_BONUS, ZERO_00, BASE_00 = Decimal("0.00"), Decimal("10.00"), Decimal("0.00"), Decimal("20.00")
     fired_veto = (FiredOverride(veto.id, veto.title, EffectKind.FORCE, "B", 0, None, veto.provenance),)
     veto_reason = ReasonCode(veto.id, "override", veto.title)
     meta = (card.id, card.version, card.digest)
@@ -332,8 +332,8 @@ def hand_taxi(card: Scorecard) -> Callable[[Case], EvaluationResult]:
             for i, (name, r, _per) in enumerate(units)
         ) + (Line(r_bonus.id, r_bonus.title, "bonus", (("bonus_points", bonus),), bonus_line,
                   r_bonus.provenance, bonus_before if bonus_line != bonus_before else None, BEST_BONUS),)
-        score = BASE + ded + bonus_total
-        score = min(max(score, MIN), MAX).quantize(Q2, ROUND_HALF_UP)
+        uncut = (BASE + ded + bonus_total).quantize(Q2, ROUND_HALF_UP)
+        score = min(max(uncut, MIN), MAX).quantize(Q2, ROUND_HALF_UP)
         if score >= 20:
             score_grade, nxt = AAA, None
         elif score >= 11:
@@ -344,8 +344,8 @@ def hand_taxi(card: Scorecard) -> Callable[[Case], EvaluationResult]:
             score_grade, nxt = B, A
         forced = ded_raw <= FLOOR
         grade = B if forced else score_grade
-        # absent when the override changed the grade, or the grade is the best
-        ptn = None if grade is not score_grade or nxt is None else (nxt.min_score - score).quantize(Q2, ROUND_HALF_UP)
+        # absent when the force fired, or the grade is the best
+        ptn = None if forced or nxt is None else (nxt.min_score - score).quantize(Q2, ROUND_HALF_UP)
         losses = []
         for i, line in enumerate(lines):
             lost = line.best_points - line.points
@@ -361,6 +361,7 @@ def hand_taxi(card: Scorecard) -> Callable[[Case], EvaluationResult]:
             overrides=fired_veto if forced else (), until=None,
             reasons=(veto_reason, *reasons) if forced else reasons,
             points_to_next_grade=ptn, next_grade=None if ptn is None else nxt.code,  # type: ignore[union-attr]
+            base=BASE_00, score_before_cut=None if uncut == score else uncut,
         )
 
     return run

@@ -30,7 +30,7 @@ from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
 
 from .channel import DEFAULT_DEADLINES, DEFAULT_RETRY, DEFAULT_TARGET, Deadlines, RetryPolicy
 from .client import DEFAULT_CHUNK, ClientCore, ItemResult, _chunks, evaluation_name
-from .errors import CreditError, error_from_rpc
+from .errors import CreditError, as_evaluation_error, error_from_rpc
 from .inputs import EvaluationItem
 from .resources import Evaluation, EvaluationPage, Scorecard
 
@@ -108,6 +108,13 @@ class AsyncCreditClient(ClientCore):
             task.add_done_callback(lambda _: self._fetching.pop(key, None))
         return await asyncio.shield(task)
 
+    async def _definition_to_evaluate(self, scorecard: str, version: str | None) -> Scorecard:
+        """`definition`, for an evaluation (see CreditClient._definition_to_evaluate)."""
+        try:
+            return await self.definition(scorecard, version)
+        except CreditError as exc:
+            raise as_evaluation_error(exc) from None
+
     # -- evaluations ---------------------------------------------------------------------
 
     async def evaluate(self, scorecard: str, subject_id: str, indicators: Mapping[str, object] | None = None,
@@ -115,7 +122,7 @@ class AsyncCreditClient(ClientCore):
                        request_id: str | None = None, display_name: str = "",
                        version: str | None = None, validate_only: bool = False,
                        timeout: float | None = None) -> Evaluation:
-        card = await self.definition(scorecard, version)
+        card = await self._definition_to_evaluate(scorecard, version)
         item = EvaluationItem(subject_id, indicators or {}, as_of, request_id, display_name)
         request = self._item_request(card, scorecard, item, kind, version, validate_only)
         response = await self._call(self._stub.Evaluate, request, timeout or self.deadlines.unary)
@@ -125,7 +132,7 @@ class AsyncCreditClient(ClientCore):
                                    kind: str | None = None, version: str | None = None,
                                    timeout: float | None = None) -> list[ItemResult]:
         """One BatchEvaluate call for `items` (at most the server's batch limit)."""
-        card = await self.definition(scorecard, version)
+        card = await self._definition_to_evaluate(scorecard, version)
         slots: list[ItemResult | None] = []
         request = pb.BatchEvaluateRequest()
         for item in items:
@@ -156,7 +163,7 @@ class AsyncCreditClient(ClientCore):
                               timeout: float | None = None) -> AsyncIterator[tuple[int, ItemResult]]:
         """Evaluate items over one StreamEvaluate call: an async iterator of (index of the
         item, result) as results arrive, possibly out of order."""
-        card = await self.definition(scorecard, version)
+        card = await self._definition_to_evaluate(scorecard, version)
         refused: collections.deque[tuple[int, ItemResult]] = collections.deque()
 
         async def requests() -> AsyncIterator[pb.StreamEvaluateRequest]:

@@ -39,7 +39,7 @@ from .channel import (
     channel_options,
     credentials_for,
 )
-from .errors import CreditError, error_from_item, error_from_rpc
+from .errors import CreditError, as_evaluation_error, error_from_item, error_from_rpc
 from .inputs import EvaluationItem, date_value, evaluate_request
 from .resources import Evaluation, EvaluationPage, Scorecard
 
@@ -200,6 +200,14 @@ class CreditClient(ClientCore):
                     card = self.get_scorecard(scorecard, version=version)
         return card
 
+    def _definition_to_evaluate(self, scorecard: str, version: str | None) -> Scorecard:
+        """`definition`, for an evaluation: a scorecard it does not find is the evaluation's
+        `scorecard` field at fault (GetScorecard calls it `name`), as the server would say."""
+        try:
+            return self.definition(scorecard, version)
+        except CreditError as exc:
+            raise as_evaluation_error(exc) from None
+
     # -- evaluations ---------------------------------------------------------------------
 
     def evaluate(self, scorecard: str, subject_id: str, indicators: Mapping[str, object] | None = None,
@@ -209,7 +217,7 @@ class CreditClient(ClientCore):
         """Evaluate one subject. `kind` (person/organization) defaults to the scorecard's;
         `request_id` None sends a fresh one (so the channel's retries cannot score twice);
         a repeated `request_id` returns the stored evaluation."""
-        card = self.definition(scorecard, version)
+        card = self._definition_to_evaluate(scorecard, version)
         item = EvaluationItem(subject_id, indicators or {}, as_of, request_id, display_name)
         request = self._item_request(card, scorecard, item, kind, version, validate_only)
         response = self._call(self._stub.Evaluate, request, timeout or self.deadlines.unary)
@@ -221,7 +229,7 @@ class CreditClient(ClientCore):
         """One BatchEvaluate call for `items` (at most the server's batch limit): one result
         per item, in order. An item the server (or the client, before sending) refuses gets
         its CreditError in its place; a failed call raises."""
-        card = self.definition(scorecard, version)
+        card = self._definition_to_evaluate(scorecard, version)
         slots: list[ItemResult | None] = []
         request = pb.BatchEvaluateRequest()
         for item in items:
@@ -252,7 +260,7 @@ class CreditClient(ClientCore):
                         timeout: float | None = None) -> Iterator[tuple[int, ItemResult]]:
         """Evaluate items over one StreamEvaluate call; yields (index of the item, result) as
         results arrive, possibly out of order. The server's flow control paces the input."""
-        card = self.definition(scorecard, version)
+        card = self._definition_to_evaluate(scorecard, version)
         refused: collections.deque[tuple[int, ItemResult]] = collections.deque()
 
         def requests() -> Iterator[pb.StreamEvaluateRequest]:

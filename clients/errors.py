@@ -132,3 +132,13 @@ def error_from_item(item: common_pb2.ItemError, prefix: str = "") -> CreditError
     return _make(status_code(item.code), item.message, item.reason,
                  [FieldViolation(v.field.removeprefix(prefix), v.description)
                   for v in item.field_violations])
+
+
+def as_evaluation_error(exc: CreditError) -> CreditError:
+    """A GetScorecard failure as the evaluation that needed the definition meets it: an
+    unknown scorecard is the `scorecard` field at fault (GetScorecard calls it `name`)."""
+    if exc.reason != "SCORECARD_NOT_FOUND":
+        return exc
+    violations = [FieldViolation("scorecard", v.description) if v.field == "name" else v
+                  for v in exc.violations]
+    return type(exc)(exc.code, exc.message, exc.reason, violations, exc.metadata, exc.domain)

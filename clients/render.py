@@ -366,13 +366,19 @@ def evaluation_view(ev: Evaluation, style: Style, lang: str, card: Scorecard | N
              ("Grade", grade_text)]
     if ev.until is not None:
         facts.append(("Until", f"{ev.until.isoformat()} (the first day the override no longer applies)"))
+    if ev.base is not None:
+        facts.append(("Base", dec(ev.base)))
     if ev.score is not None:
-        facts.append(("Score", style(dec(ev.score), "bold")))
+        score_text = style(dec(ev.score), "bold")
+        if ev.score_before_cut is not None:
+            score_range = (f"the score range [{dec(card.score_min)}, {dec(card.score_max)}]"
+                           if card is not None and card.version == ev.scorecard_version else "the score range")
+            score_text += f"  ({dec(ev.score_before_cut)} before {score_range} cut it)"
+        facts.append(("Score", score_text))
     if ev.points_to_next_grade is not None:
         facts.append(("Next grade", f"{dec(ev.points_to_next_grade)} points to {ev.next_grade}"))
     elif ev.score is not None:
-        facts.append(("Next grade", "decided by an override" if changed or ev.overrides
-                      else "none: this is the best grade"))
+        facts.append(("Next grade", _no_next_grade(ev)))
     if ev.name:
         facts.append(("Evaluation", ev.name))
     else:
@@ -398,6 +404,8 @@ def evaluation_view(ev: Evaluation, style: Style, lang: str, card: Scorecard | N
         cut = [g for g in ev.group_totals if g.total != g.total_before_cut]
         for g in cut:
             out.append(style(f"group {g.group_id}: {dec(g.total_before_cut)} cut to {dec(g.total)}", "dim"))
+        if ev.base is not None and ev.score is not None:
+            out += _sum_lines(ev, terminal_width())
 
     out += ["", style("Overrides", "bold")]
     if ev.overrides:
@@ -419,6 +427,35 @@ def evaluation_view(ev: Evaluation, style: Style, lang: str, card: Scorecard | N
     else:
         out.append("none: nothing held the grade back")
     return out + sources.lines(style)
+
+
+def _sum_lines(ev: Evaluation, width: int) -> list[str]:
+    """The score added up by hand: base + group totals + ungrouped points (SCORECARDS.md §1),
+    wrapped between its terms."""
+    assert ev.base is not None and ev.score is not None
+    terms = [(ev.base, "base")] + [(g.total, g.group_id) for g in ev.group_totals] + [
+        (x.points, x.rule_id) for x in ev.lines if not x.group]
+    parts = [f"Sum: {dec(terms[0][0])} ({terms[0][1]})"]
+    parts += [f"{'-' if value < 0 else '+'} {dec(abs(value))} ({label})" for value, label in terms[1:]]
+    total = ev.score if ev.score_before_cut is None else ev.score_before_cut
+    parts.append(f"= {dec(total)}" + ("" if ev.score_before_cut is None else f", cut to the score {dec(ev.score)}"))
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if display_width(lines[-1]) + 1 + display_width(part) <= width:
+            lines[-1] += " " + part
+        else:
+            lines.append("     " + part)
+    return lines
+
+
+def _no_next_grade(ev: Evaluation) -> str:
+    """Why an evaluation with a score shows no points to a next grade (SCORECARDS.md §1)."""
+    effects = {o.effect for o in ev.overrides}
+    if "force" in effects:
+        return "none: an override forces the grade"
+    if effects:
+        return "none: more points would not change the grade (an override holds it)"
+    return "none: this is the best grade"
 
 
 def _points_style(value: Decimal) -> str:

@@ -249,6 +249,9 @@ class Evaluation:
     subject: Subject
     as_of: dt.date | None
     score: Decimal | None  # None: an eligibility scorecard, which has no score
+    # base + group totals + ungrouped points = score_before_cut, or the score when no cut
+    base: Decimal | None
+    score_before_cut: Decimal | None  # None: the score range did not cut the score
     score_grade: str  # the grade the score alone gives
     grade: Grade  # the final grade, after overrides
     until: dt.date | None  # the first day the deciding override no longer applies
@@ -297,6 +300,8 @@ class Evaluation:
             subject=Subject.from_proto(m.subject),
             as_of=date_or_none(m.as_of),
             score=decimal_or_none(m.score),
+            base=decimal_or_none(m.base),
+            score_before_cut=(Decimal(m.score_before_cut) if m.HasField("score_before_cut") else None),
             score_grade=m.score_grade,
             grade=Grade.from_proto(m.grade),
             until=date_or_none(m.until),

@@ -21,6 +21,7 @@ means something, such as lines and reasons, is a list).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -29,6 +30,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from .exact import q2
 from .model import (
     EffectKind,
     EvaluationInput,
@@ -46,7 +48,8 @@ from .model import (
 )
 
 FORMAT = 1
-"""The version of the dictionary shape written by this module."""
+"""The version of the dictionary shape written by this module. (`base` and
+`score_before_cut` were added to results later; a result without them still reads.)"""
 
 JsonDict = dict[str, Any]
 
@@ -62,6 +65,7 @@ __all__ = [
     "result_to_dict",
     "value_from_json",
     "value_to_json",
+    "with_base",
 ]
 
 
@@ -295,14 +299,19 @@ def result_to_dict(result: EvaluationResult) -> JsonDict:
         "reasons": [_reason(x) for x in result.reasons],
         "points_to_next_grade": _dec(result.points_to_next_grade),
         "next_grade": result.next_grade,
+        "base": _dec(result.base),
+        "score_before_cut": _dec(result.score_before_cut),
     }
 
 
-def result_from_dict(data: Mapping[str, Any]) -> EvaluationResult:
-    """The inverse of `result_to_dict`; ValueError when `data` is not an encoded result."""
+def result_from_dict(data: Mapping[str, Any], base: Decimal | None = None) -> EvaluationResult:
+    """The inverse of `result_to_dict`; ValueError when `data` is not an encoded result.
+
+    A document written before results carried their base has no `base` key: `base` (the
+    scorecard's, when known) completes it (`with_base`)."""
     _check_format(data, "evaluation result")
     try:
-        return EvaluationResult(
+        result = EvaluationResult(
             scorecard_id=data["scorecard_id"],
             version=data["version"],
             digest=data["digest"],
@@ -319,9 +328,23 @@ def result_from_dict(data: Mapping[str, Any]) -> EvaluationResult:
             reasons=tuple(_reason_back(x) for x in data["reasons"]),
             points_to_next_grade=_dec_back(data["points_to_next_grade"]),
             next_grade=data["next_grade"],
+            base=_dec_back(data.get("base")),
+            score_before_cut=_dec_back(data.get("score_before_cut")),
         )
+        return result if "base" in data else with_base(result, base)
     except (KeyError, TypeError, ArithmeticError) as exc:  # decimal.InvalidOperation too
         raise ValueError(f"not an encoded evaluation result: {exc!r}") from exc
+
+
+def with_base(result: EvaluationResult, base: Decimal | None) -> EvaluationResult:
+    """A result stored before results carried their base (SCORECARDS.md §1), completed: the
+    scorecard's `base`, and the score before the cut, which is base + group totals + ungrouped
+    points where that differs from the score. Unchanged when the base is not known (its
+    scorecard is not) or the result has no score."""
+    if base is None or result.score is None:
+        return result
+    uncut = q2(base + sum(g.total for g in result.groups) + sum(x.points for x in result.lines if x.group is None))
+    return dataclasses.replace(result, base=base, score_before_cut=None if uncut == result.score else uncut)
 
 
 # --------------------------------------------------------------------------------------------

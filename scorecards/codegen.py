@@ -32,10 +32,12 @@ The scoring block, the same text in `evaluate` and `score`:
   2. group totals before the cut (`g_<group>`), floors and ceilings (`t_<group>`), and the cut
      taken from the later lines first (`take_cut`, only when a bound cuts; `b_<rule>` keeps a
      cut line's points before the cut);
-  3. score = base + group totals + ungrouped points, clamped; the grade from a chain of
-     comparisons with each grade's minimum; the points to the next better grade;
+  3. score = base + group totals + ungrouped points, clamped (the score before a cut kept);
+     the grade from a chain of comparisons with each grade's minimum; the points to the next
+     better grade;
   4. each override's condition as one expression; the rare case that one fires goes to
-     `decide` (downgrades, then caps, then forces; the reported `until`);
+     `decide` (downgrades, then caps, then forces; the reported `until`; the points to the
+     next better grade under the caps and downgrades in effect, none under a force);
   5. reasons: the overrides, then the rules that lost points against their best, ranked by a
      sort of (points − best, rule index) pairs for the few rules that lost any;
   6. the result: hundredths become Decimals (`HUNDREDTHS`, a table of made Decimals), group
@@ -126,7 +128,9 @@ def take_cut(cut: int, points: tuple[int, ...]) -> list[int]:
 class Decide:
     """The grade when overrides fired (SCORECARDS.md §1): grade from the score, then
     downgrades, then caps, then forces (the lowest forced grade wins); the reported `until` is
-    the latest of the deciding overrides, and one without an end beats any date."""
+    the latest of the deciding overrides, and one without an end beats any date; the points to
+    the next better grade that points alone would reach under the downgrades and caps in effect
+    (none when a force decided)."""
 
     def __init__(self, card: Scorecard):
         self.grades = card.grades
@@ -134,26 +138,42 @@ class Decide:
         # a downgrade steps through the grades a score can reach (override-only ones are no step)
         scoring = [i for i, g in enumerate(card.grades) if g.min_score is not None]
         self.ladder = scoring or list(range(len(card.grades)))
+        # the score grades a score within the range can reach, worst first: (rank, min in hundredths)
+        top = None if card.score_max is None else hundredths_of(card.score_max)
+        self.climb = [(i, hundredths_of(card.grades[i].min_score)) for i in reversed(scoring)  # type: ignore[arg-type]
+                      if top is None or hundredths_of(card.grades[i].min_score) <= top]  # type: ignore[arg-type]
 
-    def __call__(self, fired: list[tuple[Override, dt.date | None]], score_grade: Grade
-                 ) -> tuple[Grade, dt.date | None, tuple[FiredOverride, ...], list[ReasonCode]]:
+    def __call__(self, fired: list[tuple[Override, dt.date | None]], score_grade: Grade, sc: int | None
+                 ) -> tuple[Grade, dt.date | None, tuple[FiredOverride, ...], list[ReasonCode], Decimal | None, str | None]:
         rank = self.rank
-        final = rank[score_grade.code]
         steps = sum(o.steps for o, _ in fired if o.effect is EffectKind.DOWNGRADE)
-        if steps:
-            ladder = self.ladder
-            final = ladder[min(ladder.index(final) + steps, len(ladder) - 1)]
         caps = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.CAP]  # type: ignore[index]
-        if caps:
-            final = max(final, max(caps))
+        cap = max(caps) if caps else 0
+        ladder = self.ladder
+        last = len(ladder) - 1
+
+        def after(r: int) -> int:  # downgrades, then caps
+            if steps:
+                r = ladder[min(ladder.index(r) + steps, last)]
+            return max(r, cap)
+
+        final = after(rank[score_grade.code])
         forces = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.FORCE]  # type: ignore[index]
+        ptn = next_grade = None
         if forces:
             final = max(forces)
+        elif sc is not None:
+            for r, low in self.climb:
+                if low > sc:
+                    reached = after(r)
+                    if reached < final:
+                        ptn, next_grade = HUNDREDTHS[low - sc], self.grades[reached].code
+                        break
         deciding = [u for o, u in fired if o.effect is EffectKind.FORCE] if forces else [u for _, u in fired]
         until = None if any(u is None for u in deciding) else max(deciding)  # type: ignore[type-var]
         overrides = tuple(FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, u, o.provenance) for o, u in fired)
         reasons = [ReasonCode(o.id, "override", o.title) for o, _ in fired]
-        return self.grades[final], until, overrides, reasons
+        return self.grades[final], until, overrides, reasons, ptn, next_grade
 
 
 # --------------------------------------------------------------------------------------------
@@ -558,10 +578,15 @@ class _Writer:
             out.append("# -- score and the grade it gives ------------------------------------------------")
             terms = [str(hundredths_of(card.base))] + [f"t_{g.id}" for g in card.groups] + ungrouped
             out.append("sc = " + " + ".join(terms))
+            cuts = []
             if card.score_min is not None:
-                out += [f"if sc < {hundredths_of(card.score_min)}:", f"    sc = {hundredths_of(card.score_min)}"]
+                cuts += [f"if sc < {hundredths_of(card.score_min)}:", f"    sc = {hundredths_of(card.score_min)}"]
             if card.score_max is not None:
-                out += [f"if sc > {hundredths_of(card.score_max)}:", f"    sc = {hundredths_of(card.score_max)}"]
+                cuts += [f"if sc > {hundredths_of(card.score_max)}:", f"    sc = {hundredths_of(card.score_max)}"]
+            if cuts:  # the score range: the score before a cut is kept for the explanation
+                out += ["uncut = sc", *cuts, "score_before_cut = None if sc == uncut else HUNDREDTHS[uncut]"]
+            else:
+                out.append("score_before_cut = None")
             out.append("score = HUNDREDTHS[sc]")
             scoring = [gr for gr in card.grades if gr.min_score is not None]
             mins = [hundredths_of(gr.min_score) for gr in card.grades if gr.min_score is not None]
@@ -579,7 +604,8 @@ class _Writer:
                 out += self.grade_branch(last, last)
         else:
             out += ["# -- an eligibility card: no score; the default grade unless an override decides",
-                    "score = None", f"score_grade = {self.named('GRADE_' + str(card.default_grade), card.grade(card.default_grade))}",  # type: ignore[arg-type]
+                    "score = score_before_cut = sc = None",
+                    f"score_grade = {self.named('GRADE_' + str(card.default_grade), card.grade(card.default_grade))}",  # type: ignore[arg-type]
                     "ptn = next_grade = None"]
         out += self.overrides()
         out += self.lines_and_reasons(before_dec)
@@ -587,7 +613,8 @@ class _Writer:
 
     def grade_branch(self, g: Any, nxt: Any) -> list[str]:
         out = [f"    score_grade = {self.named('GRADE_' + g.code, g)}"]
-        if nxt is None:
+        top = self.card.score_max
+        if nxt is None or (top is not None and nxt.min_score > top):  # the best, or none a score reaches
             out.append("    ptn = next_grade = None")
         else:
             out += [f"    ptn = HUNDREDTHS[{hundredths_of(nxt.min_score)} - sc]", f"    next_grade = {nxt.code!r}"]
@@ -612,9 +639,7 @@ class _Writer:
                         "    if until is None or as_of < until:  # until: the first day it no longer applies",
                         f"        fired.append(({name}, until))"]
         out += ["if fired:",
-                "    grade, until, overrides, reasons = decide(fired, score_grade)",
-                "    if grade is not score_grade:  # no points to the next grade when an override decided",
-                "        ptn = next_grade = None",
+                "    grade, until, overrides, reasons, ptn, next_grade = decide(fired, score_grade, sc)",
                 "else:",
                 "    grade = score_grade",
                 "    until = None",
@@ -672,7 +697,8 @@ class _Writer:
             score_grade="score_grade.code" if card.base is not None else "None", grade="grade",
             lines=_tuple(f"line_{r.id}" for r in card.rules), groups=_tuple(f"group_{g.id}" for g in card.groups),
             overrides="overrides", until="until", reasons="tuple(reasons)", points_to_next_grade="ptn",
-            next_grade="next_grade")
+            next_grade="next_grade", base=self.named("BASE", None if card.base is None else q2(card.base)),
+            score_before_cut="score_before_cut")
         out.append("return result")
         return out
 

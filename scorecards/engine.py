@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from . import codegen
-from .exact import add_years, q2
+from .exact import add_years, q2, shown_decimal
 from .loader import indicator_domain
 from .model import (
     AllOf,
@@ -330,6 +330,8 @@ class ReferenceScorecard:
         scoring_ranks = [i for i, g in enumerate(card.grades) if g.min_score is not None]
         self._downgrade_ladder = scoring_ranks or list(range(len(card.grades)))
         self._default_grade = card.grade(card.default_grade) if card.default_grade else None
+        # the base as the explanation shows it: 2 places when the card's base is exact to 2
+        self._base = None if card.base is None else shown_decimal(card.base)
         self._id_check = SUBJECT_ID_CHECKS.get(card.subject_kind)
 
     # -- validation ---------------------------------------------------------------------
@@ -435,13 +437,18 @@ class ReferenceScorecard:
         )
         # 3. score and the grade it gives
         score: Decimal | None = None
-        if card.base is not None:
-            score = card.base + group_sum + ungrouped
+        score_before_cut: Decimal | None = None
+        base = self._base
+        if base is not None:
+            uncut = base + group_sum + ungrouped
+            score = uncut
             if card.score_min is not None and score < card.score_min:
                 score = card.score_min
             if card.score_max is not None and score > card.score_max:
                 score = card.score_max
             score = q2(score)
+            if score != uncut:
+                score_before_cut = q2(uncut)
             grade = self._grade_for(score)
         else:
             assert self._default_grade is not None
@@ -457,32 +464,42 @@ class ReferenceScorecard:
                     fired.append((o, until_day))
         rank = self._grade_rank
         grades = card.grades
-        final_rank = rank[grade.code]
-        forced = False
-        if fired:
-            steps = sum(o.steps for o, _ in fired if o.effect is EffectKind.DOWNGRADE)
+        steps = sum(o.steps for o, _ in fired if o.effect is EffectKind.DOWNGRADE)
+        caps = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.CAP]  # type: ignore[index]
+        forces = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.FORCE]  # type: ignore[index]
+        ladder = self._downgrade_ladder
+
+        def after_overrides(score_rank: int) -> int:
+            """The grade (rank) a score grade gives under the downgrades and caps that fired."""
+            r = score_rank
             if steps:
-                ladder = self._downgrade_ladder
-                final_rank = ladder[min(ladder.index(final_rank) + steps, len(ladder) - 1)]
-            caps = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.CAP]  # type: ignore[index]
+                r = ladder[min(ladder.index(r) + steps, len(ladder) - 1)]
             if caps:
-                final_rank = max(final_rank, max(caps))
-            forces = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.FORCE]  # type: ignore[index]
-            if forces:
-                final_rank = max(forces)
-                forced = True
-            grade = grades[final_rank]
+                r = max(r, max(caps))
+            return r
+
+        final_rank = after_overrides(rank[grade.code])
+        forced = bool(forces)
+        if forced:
+            final_rank = max(forces)
+        grade = grades[final_rank]
         until = self._reported_until(fired, forced)
-        # 5. how far to the next better grade
+        # 5. how far to the next better grade that points alone would reach: the nearest score
+        # grade above this score (within the score range) that, under the downgrades and caps in
+        # effect, gives a better grade than this one; none when a force decided (SCORECARDS.md §1)
         ptn: Decimal | None = None
         next_grade: str | None = None
-        # absent when an override changed the grade (SCORECARDS.md §1), or the grade is the best
-        if score is not None and grade is score_grade:
-            better = [g for g in self._scoring_grades if g.min_score is not None and g.min_score > score]  # type: ignore[operator]
-            if better:
-                nxt = better[-1]
-                next_grade = nxt.code
-                ptn = q2(nxt.min_score - score)  # type: ignore[operator]
+        if score is not None and not forced:
+            for above in reversed(self._scoring_grades):
+                m = above.min_score
+                assert m is not None
+                if m <= score or (card.score_max is not None and m > card.score_max):
+                    continue
+                reached = after_overrides(rank[above.code])
+                if reached < final_rank:
+                    next_grade = grades[reached].code
+                    ptn = q2(m - score)
+                    break
         # 6. reasons: the overrides first, then the rules that lost most against their best
         reasons = [ReasonCode(o.id, "override", o.title) for o, _ in fired]
         losses = []
@@ -500,6 +517,7 @@ class ReferenceScorecard:
             lines=lines, groups=tuple(group_totals),
             overrides=tuple(FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, u, o.provenance) for o, u in fired),
             until=until, reasons=tuple(reasons), points_to_next_grade=ptn, next_grade=next_grade,
+            base=base, score_before_cut=score_before_cut,
         )
 
     def _take_cut(self, group_id: str, cut: Decimal, points: list[Decimal]) -> None:

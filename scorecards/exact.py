@@ -23,6 +23,13 @@ def q2(x: Decimal) -> Decimal:
     return d if d else ZERO_00
 
 
+def shown_decimal(x: Decimal) -> Decimal:
+    """A scorecard's own number as a result shows it: with 2 places when it is exact to 2
+    (a base of 20 is 20.00, like the score), else as written (the reference evaluates such
+    cards, codegen.py)."""
+    return q2(x) if x == q2(x) else x
+
+
 def to_hundredths(x: Decimal) -> int:
     """`q2(x)` as a whole number of hundredths: Decimal("3.7") -> 370, Decimal("0.125") -> 13."""
     n, d = x.as_integer_ratio()

@@ -105,6 +105,13 @@ def _compare(out: CaseOutcome, exp: dict[str, object], r: EvaluationResult) -> N
         check("score_grade", exp["score_grade"], r.score_grade)
     if "points_to_next_grade" in exp:
         check("points_to_next_grade", _dec(exp["points_to_next_grade"]), r.points_to_next_grade)
+    if "next_grade" in exp:
+        want_next = exp["next_grade"]
+        check("next_grade", None if want_next == "none" else want_next, r.next_grade)
+    if "base" in exp:
+        check("base", _dec(exp["base"]), r.base)
+    if "score_before_cut" in exp:
+        check("score_before_cut", _dec(exp["score_before_cut"]), r.score_before_cut)
     if "overrides" in exp:
         check("overrides", list(exp["overrides"]), [o.id for o in r.overrides])  # type: ignore[call-overload]
     if "until" in exp:

@@ -62,8 +62,8 @@ RULE_KEYS = {"id", "title", "kind", "indicator", "group", "points", "when", "ban
 GRADE_KEYS = {"code", "title", "min", "colour", "provenance"}
 OVERRIDE_KEYS = {"id", "title", "when", "effect", "grade", "steps", "until", "provenance",
                  "description"}
-EXPECT_KEYS = {"score", "grade", "score_grade", "points_to_next_grade", "overrides", "until",
-               "reasons", "lines", "error"}
+EXPECT_KEYS = {"score", "grade", "score_grade", "points_to_next_grade", "next_grade", "base",
+               "score_before_cut", "overrides", "until", "reasons", "lines", "error"}
 
 
 def _is_number(v: object) -> bool:

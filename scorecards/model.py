@@ -383,7 +383,12 @@ class EvaluationResult:
     until: dt.date | None  # when the deciding override ends (None: no end, or no override)
     reasons: tuple[ReasonCode, ...]
     points_to_next_grade: Decimal | None
-    next_grade: str | None
+    next_grade: str | None  # the grade the result would have with `points_to_next_grade` more
+    # base + group totals + ungrouped points = score_before_cut (or score, when no cut): the
+    # explanation adds up by hand (SCORECARDS.md §1). None on an eligibility card.
+    base: Decimal | None = None
+    # the score before the scorecard's [min, max] cut it; None when no cut changed it
+    score_before_cut: Decimal | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,18 +420,37 @@ class InvalidInput(DomainError):
 
 
 class ScorecardNotFound(DomainError):
+    """No such scorecard (or version, or version in force on `as_of`). `field` is the request
+    field at fault (`scorecard`, `version` or `as_of`, as an EvaluateRequest names them),
+    `close` the closest known ids or versions, best first (SCORECARDS.md §1)."""
+
     reason = "SCORECARD_NOT_FOUND"
 
-    def __init__(self, scorecard_id: str, version: str | None = None, as_of: dt.date | None = None):
+    def __init__(self, scorecard_id: str, version: str | None = None, as_of: dt.date | None = None,
+                 close: tuple[str, ...] = (), field: str | None = None):
         self.scorecard_id = scorecard_id
         self.version = version
         self.as_of = as_of
+        self.close = tuple(close)
+        self.field = field or ("version" if version else "as_of" if as_of else "scorecard")
         detail = f"scorecard {scorecard_id!r}"
         if version:
             detail += f" version {version!r}"
         if as_of and not version:
             detail += f" in force on {as_of.isoformat()}"
         super().__init__(f"no {detail}")
+
+    @property
+    def violation(self) -> FieldViolation:
+        """The field at fault, with the closest known ids (or versions) when there are any."""
+        text = str(self)
+        if self.close:
+            text += "; did you mean " + " or ".join(repr(c) for c in self.close) + "?"
+        return FieldViolation(self.field, text)
+
+    def at(self, field: str) -> ScorecardNotFound:
+        """The same error, the field at fault named as the request at hand names it."""
+        return ScorecardNotFound(self.scorecard_id, self.version, self.as_of, self.close, field)
 
 
 @dataclass(frozen=True, slots=True)

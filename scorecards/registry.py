@@ -7,6 +7,7 @@ and resolves an evaluation's scorecard by id and either an explicit version or `
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -85,12 +86,15 @@ class ScorecardRegistry:
         """The version asked for, else the one in force on `as_of` (else the newest)."""
         versions = self._versions.get(scorecard_id)
         if not versions:
-            raise ScorecardNotFound(scorecard_id)
+            close = difflib.get_close_matches(scorecard_id, list(self._versions), n=3)
+            raise ScorecardNotFound(scorecard_id, close=tuple(close))
         if version:
             for c in versions:
                 if c.version == version:
                     return c
-            raise ScorecardNotFound(scorecard_id, version=version)
+            known = [c.version for c in versions]
+            close = difflib.get_close_matches(version, known, n=3) or known[:3]
+            raise ScorecardNotFound(scorecard_id, version=version, close=tuple(close))
         if as_of is None:
             return versions[0]
         for c in versions:

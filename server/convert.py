@@ -404,6 +404,7 @@ def evaluation_to_proto(
         scorecard_version=result.version,
         scorecard_digest=result.digest,
         score=dec(result.score),
+        base=dec(result.base),
         score_grade=result.score_grade or "",
         next_grade=result.next_grade or "",
         request_id=request_id,
@@ -457,6 +458,8 @@ def evaluation_to_proto(
 
     if result.points_to_next_grade is not None:
         message.points_to_next_grade = dec(result.points_to_next_grade)
+    if result.score_before_cut is not None:
+        message.score_before_cut = dec(result.score_before_cut)
     if create_time is not None:
         _fill_timestamp(message.create_time, create_time)
     return message

@@ -90,8 +90,9 @@ def status_for(exc: BaseException, reference: str = "") -> status_pb2.Status:
         return status_of(grpc.StatusCode.UNAVAILABLE, str(exc), exc.reason)
     if isinstance(exc, InvalidRecord):
         return status_of(grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason)
-    if isinstance(exc, ScorecardNotFound):
-        return status_of(grpc.StatusCode.NOT_FOUND, str(exc), exc.reason, metadata={"scorecard": exc.scorecard_id})
+    if isinstance(exc, ScorecardNotFound):  # the field at fault and the closest ids, as a BadRequest
+        return status_of(grpc.StatusCode.NOT_FOUND, str(exc), exc.reason, [exc.violation],
+                         metadata={"scorecard": exc.scorecard_id})
     if isinstance(exc, ServiceError):
         return status_of(exc.code, exc.message, exc.reason, exc.violations, exc.metadata)
     if isinstance(exc, DomainError):

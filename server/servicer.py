@@ -86,7 +86,10 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             raise errors.BadRequest("name is required: scorecards/{scorecard_id}",
                                     violations=[FieldViolation("name", "required: scorecards/{scorecard_id}")])
         as_of = self._as_of(request, "as_of")
-        compiled = self.registry.resolve(sid, request.version or None, as_of)
+        try:
+            compiled = self.registry.resolve(sid, request.version or None, as_of)
+        except ScorecardNotFound as exc:  # GetScorecardRequest names the scorecard `name`
+            raise (exc.at("name") if exc.field == "scorecard" else exc) from None
         full = request.view != pb.SCORECARD_VIEW_BASIC
         versions = [c.card for c in self.registry.versions(sid)]
         return pb.GetScorecardResponse(scorecard=convert.scorecard_to_proto(compiled.card, versions, full=full))
@@ -232,6 +235,10 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         except InvalidInput as exc:
             if prefix:
                 raise InvalidInput([FieldViolation(prefix + v.field, v.description) for v in exc.violations]) from None
+            raise
+        except ScorecardNotFound as exc:
+            if prefix:
+                raise exc.at(prefix + exc.field) from None
             raise
         structlog.contextvars.bind_contextvars(grade=result.grade.code)
         return _Prepared(EvaluationRecord(input=inp, result=result, caller=caller,

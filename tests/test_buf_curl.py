@@ -107,4 +107,4 @@ def test_an_error_comes_back_as_a_status_with_details(server: ServerProcess) -> 
     status = json.loads(done.stderr)
     assert status == json.loads(shown)
     assert status["code"] == "not_found"
-    assert [d["type"] for d in status["details"]] == ["google.rpc.ErrorInfo"]
+    assert [d["type"] for d in status["details"]] == ["google.rpc.BadRequest", "google.rpc.ErrorInfo"]

@@ -131,6 +131,72 @@ def test_evaluate_text(server: str) -> None:
     assert [r.split()[1] for r in reasons[1::2]] == ["bonus_points", "violations_5pt", "violations_3pt"]
 
 
+@pytest.mark.parametrize(
+    ("scorecard", "subject", "values", "expected"),
+    [
+        # issue 13: base + group totals + ungrouped points = the score before the cut, shown
+        ("construction.firm", "91350100M000100Y43", ["bad_records_a=7"], [
+            r"^Grade\s+C\s", r"^Base\s+60\.00$",
+            r"^Score\s+0\.00  \(-10\.00 before the score range \[0, 100\] cut it\)$",
+            r"^Next grade\s+60\.00 points to B$",
+            r"^Sum: 60\.00 \(base\) \+ 0\.00 \(good\) - 70\.00 \(bad\) = -10\.00, cut to the score 0\.00$"]),
+        # a force holds the grade: no points to a next grade
+        ("transport.taxi_driver", PERSON, ["violations_10pt=2"], [
+            r"^Grade\s+B\s", r"^Base\s+20\.00$", r"^Score\s+0\.00$",
+            r"^Next grade\s+none: an override forces the grade$",
+            r"^Sum: 20\.00 \(base\) - 20\.00 \(deductions\) \+ 0\.00 \(bonus\) = 0\.00$"]),
+        # a cap above the grade: the points to the grade the cap allows
+        ("transport.road_driver", PERSON, ["category=dangerous_goods", "violations_10pt=2"], [
+            r"^Grade\s+B\s", r"^Score\s+0\.00$", r"^Next grade\s+1\.00 points to A$"]),
+        # a cap that holds the grade
+        ("transport.road_driver", PERSON, ["category=dangerous_goods", "violations_10pt=1", "violations_5pt=1"], [
+            r"^Grade\s+A\s", r"^Score\s+5\.00$",
+            r"^Next grade\s+none: more points would not change the grade \(an override holds it\)$"]),
+        # weighted lines, each rounded where computed; no groups
+        ("environment.enterprise", "91350100M000100Y43", [
+            "emission_compliance_min_pct=85", "solid_waste_treated_pct=97", "hazardous_waste_rating=compliant",
+            "noise_exceedance_db=3", "siting_compliant=true", "administrative_penalties=1",
+            "risk_management_complete=true", "other_indicators_score=88.63"], [
+            r"^Score\s+74\.10$",
+            r"^Sum: 0\.00 \(base\) \+ 10\.50 \(emission_compliance\) .*\n {5}\+ .* \+ 39\.00 \(other_indicators\) = 74\.10$"]),
+    ],
+)
+def test_evaluate_adds_up_by_hand(server: str, scorecard: str, subject: str, values: list[str],
+                                  expected: list[str]) -> None:
+    args = [a for v in values for a in ("--set", v)]
+    result = credit(server, "--lang", "en", "evaluate", scorecard, "--subject", subject, *args,
+                    "--as-of", "2026-01-01")
+    assert result.returncode == 0, result.stderr
+    for pattern in expected:
+        assert re.search(pattern, result.stdout, re.MULTILINE), (pattern, result.stdout)
+    ev = json.loads(credit(server, "evaluate", scorecard, "--subject", subject, *args, "--as-of",
+                           "2026-01-01", "--validate-only", "--json").stdout)
+    uncut = Decimal(ev["base"]) + sum(Decimal(g["total"]) for g in ev["group_totals"]) + sum(
+        Decimal(x["points"]) for x in ev["lines"] if not x["group"])
+    assert uncut == Decimal(ev["score_before_cut"] or ev["score"])
+
+
+@pytest.mark.parametrize(
+    ("command", "stderr"),
+    [
+        (["evaluate", "transport.taxi_drver", "--subject", PERSON, "--set", "violations_10pt=2"], [
+            "error: NOT_FOUND [SCORECARD_NOT_FOUND]: 1 problem",
+            "  scorecard: no scorecard 'transport.taxi_drver'; did you mean 'transport.taxi_driver' or "
+            "'transport.road_driver'?"]),
+        (["scorecards", "show", "construction.frim"], [
+            "error: NOT_FOUND [SCORECARD_NOT_FOUND]: 1 problem",
+            "  name: no scorecard 'construction.frim'; did you mean 'construction.firm'?"]),
+        (["evaluate", "no.such.card", "--subject", PERSON], [
+            "error: NOT_FOUND [SCORECARD_NOT_FOUND]: 1 problem", "  scorecard: no scorecard 'no.such.card'"]),
+    ],
+)
+def test_an_unknown_scorecard_is_named_with_the_closest_ids(server: str, command: list[str],
+                                                           stderr: list[str]) -> None:
+    result = credit(server, *command)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == stderr
+
+
 def test_docs_show_real_evaluate_output(server: str) -> None:
     """docs/cli.md's evaluate example (which the README copies) is what the command prints,
     apart from the evaluation's name, time and peer."""

@@ -264,6 +264,7 @@ def taxi_example_2() -> EvaluationResult:
         ),
         points_to_next_grade=None,
         next_grade=None,
+        base=D("20"),
     )
 
 
@@ -341,6 +342,8 @@ def test_an_evaluation_carries_its_whole_explanation() -> None:
     ]
     assert not got.HasField("points_to_next_grade")
     assert got.next_grade == ""
+    assert got.base == "20"  # 20 - 20 + 5 = 5: the score, nothing cut
+    assert not got.HasField("score_before_cut")
     assert got.create_time == timestamp_pb2.Timestamp(seconds=1767227400)  # 00:30 UTC
     assert (got.request_id, got.caller) == ("req-7", "authority-42")
 
@@ -370,6 +373,7 @@ def test_cut_lines_next_grade_and_until_are_set_when_present() -> None:
             "until": barred_until,
             "points_to_next_grade": D("5.30"),
             "next_grade": "BLUE",
+            "score_before_cut": D("-10.00"),
             "indicators": {"exam_misconduct_date": dt.date(2024, 3, 10), "ok": False},
         }
     )
@@ -384,6 +388,7 @@ def test_cut_lines_next_grade_and_until_are_set_when_present() -> None:
     assert got.until == common_pb2.Date(year=2029, month=3, day=10)
     assert got.points_to_next_grade == "5.30"
     assert got.next_grade == "BLUE"
+    assert got.score_before_cut == "-10.00"
     assert got.indicators["exam_misconduct_date"].date_value.year == 2024
     assert got.indicators["ok"].WhichOneof("value") == "flag_value"  # a bool is not a count
 
@@ -391,10 +396,11 @@ def test_cut_lines_next_grade_and_until_are_set_when_present() -> None:
 def test_an_eligibility_result_has_no_score() -> None:
     result = taxi_example_2()
     fields = {name: getattr(result, name) for name in EvaluationResult.__dataclass_fields__}
-    fields.update(score=None, score_grade=None, lines=(), groups=(), reasons=())
+    fields.update(score=None, score_grade=None, lines=(), groups=(), reasons=(), base=None)
     fields.update(grade=Grade("BARRED", Title("不得录用", "Barred"), VERIFIED))
     got = convert.evaluation_to_proto(EvaluationResult(**fields))
-    assert (got.score, got.score_grade) == ("", "")
+    assert (got.score, got.score_grade, got.base) == ("", "", "")
+    assert not got.HasField("score_before_cut")
     assert got.grade.override_only and got.grade.min_score == ""
 
 

@@ -53,6 +53,7 @@ def reference_evaluation_to_proto(
         scorecard_version=result.version,
         scorecard_digest=result.digest,
         score=dec(result.score),
+        base=dec(result.base),
         score_grade=result.score_grade or "",
         next_grade=result.next_grade or "",
         request_id=request_id,
@@ -125,6 +126,8 @@ def reference_evaluation_to_proto(
 
     if result.points_to_next_grade is not None:
         message.points_to_next_grade = dec(result.points_to_next_grade)
+    if result.score_before_cut is not None:
+        message.score_before_cut = dec(result.score_before_cut)
     if create_time is not None:
         convert._fill_timestamp(message.create_time, create_time)
     return message

@@ -14,7 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sector_credit.scorecards import loader
-from sector_credit.scorecards.engine import CompiledScorecard, add_years, compile_scorecard
+from sector_credit.scorecards.engine import (
+    CompiledScorecard,
+    add_years,
+    compile_reference,
+    compile_scorecard,
+)
 from sector_credit.scorecards.model import (
     EffectKind,
     EvaluationResult,
@@ -500,6 +505,129 @@ def test_group_floor_and_ceiling(indicators: dict[str, Any],
 
 
 # --------------------------------------------------------------------------------------------
+# Rounding (SCORECARDS.md §1 "Exact arithmetic"): each line rounded to 2 places half away from
+# zero where it is computed; a group total is the sum of its shown lines, the score the sum of
+# what the explanation shows
+
+ROUNDING = card("""
+[indicators.a]
+type = "number"
+min = -100
+max = 100
+$T
+[indicators.b]
+type = "number"
+min = -100
+max = 100
+$T
+[indicators.n]
+type = "count"
+$T
+[indicators.m]
+type = "count"
+$T
+[indicators.w]
+type = "number"
+min = 0
+max = 100
+$T
+[indicators.f]
+type = "flag"
+$T
+
+[groups.g]
+$T
+
+[[rules]]
+id = "a"
+$T
+$P
+kind = "per_unit"
+indicator = "a"
+points = 0.5
+
+[[rules]]
+id = "b"
+$T
+$P
+kind = "per_unit"
+indicator = "b"
+points = 0.5
+
+[[rules]]
+id = "n"
+$T
+$P
+kind = "per_unit"
+indicator = "n"
+group = "g"
+points = -0.125
+
+[[rules]]
+id = "m"
+$T
+$P
+kind = "per_unit"
+indicator = "m"
+group = "g"
+points = -0.125
+
+[[rules]]
+id = "w"
+$T
+$P
+kind = "weighted"
+indicator = "w"
+weight = 44
+
+[[rules]]
+id = "f"
+$T
+$P
+kind = "weighted"
+indicator = "f"
+weight = 56
+flag_points = { true = 100, false = 0 }
+""" + grade_tables("A:0", "B:-1000"))
+
+
+@pytest.mark.parametrize(
+    ("indicators", "lines", "group_total", "score"),
+    [
+        # a half hundredth goes away from zero, both ways
+        ({"a": "0.01"}, {"a": "0.01"}, "0.00", "0.01"),  # 0.005
+        ({"a": "-0.01"}, {"a": "-0.01"}, "0.00", "-0.01"),  # -0.005
+        ({"a": "0.03"}, {"a": "0.02"}, "0.00", "0.02"),  # 0.015
+        ({"a": "-0.03"}, {"a": "-0.02"}, "0.00", "-0.02"),  # -0.015
+        # the score is the sum of the shown lines (0.01 + 0.01), not the rounded exact sum (0.01)
+        ({"a": "0.01", "b": "0.01"}, {"a": "0.01", "b": "0.01"}, "0.00", "0.02"),
+        ({"a": "-0.01", "b": "-0.01"}, {"a": "-0.01", "b": "-0.01"}, "0.00", "-0.02"),
+        # a count times points with 3 places; the group total is the sum of its shown lines
+        ({"n": 1}, {"n": "-0.13"}, "-0.13", "-0.13"),  # -0.125
+        ({"n": 3}, {"n": "-0.38"}, "-0.38", "-0.38"),  # -0.375
+        ({"n": 1, "m": 1}, {"n": "-0.13", "m": "-0.13"}, "-0.26", "-0.26"),  # not -0.25
+        # a weighted line: 44% x 88.63 = 38.9972 shows as 39.00, and the score counts 39.00
+        ({"w": "88.63"}, {"w": "39.00"}, "0.00", "39.00"),
+        ({"w": "88.63", "f": True}, {"w": "39.00", "f": "56.00"}, "0.00", "95.00"),
+        ({"w": "0.01"}, {"w": "0.00"}, "0.00", "0.00"),  # 0.0044
+        ({"w": "0.02"}, {"w": "0.01"}, "0.00", "0.01"),  # 0.0088
+    ],
+)
+def test_each_line_rounded_where_computed_and_sums_of_what_is_shown(
+        indicators: dict[str, Any], lines: dict[str, str], group_total: str, score: str) -> None:
+    values = {"a": 0, "b": 0, "w": 0, **indicators}
+    for evaluator in (ROUNDING, compile_reference(ROUNDING.card)):
+        r = evaluator.evaluate(PERSON, values, AS_OF)
+        shown = {ln.rule_id: str(ln.points) for ln in r.lines if ln.rule_id in lines}
+        assert shown == lines  # the text too: 2 places
+        (g,) = r.groups
+        assert str(g.total) == group_total
+        assert str(r.score) == score
+        assert r.score == r.base + sum(x.total for x in r.groups) + sum(
+            ln.points for ln in r.lines if ln.group is None)
+
+
+# --------------------------------------------------------------------------------------------
 # Score clamped to [min, max]; grade bands; override-only grades
 
 CLAMPED = card("""
@@ -535,6 +663,30 @@ def test_score_clamp_and_grade_bands(s: Any, score: str, grade: str) -> None:
     r = run(CLAMPED, s=s)
     assert (r.score, r.grade.code, r.score_grade) == (D(score), grade, grade)
     assert line(r, "s")[0] == D(s)  # the line keeps its points; only the score is clamped
+
+
+@pytest.mark.parametrize(
+    ("s", "score", "score_before_cut"),
+    [
+        (-50, "0.00", "-40.00"),  # base 10 + -50, cut up to the minimum 0
+        (-10, "0.00", None),  # exactly the minimum: nothing cut
+        (D("-10.01"), "0.00", "-0.01"),
+        (0, "10.00", None),
+        (20, "30.00", None),  # exactly the maximum
+        (D("20.01"), "30.00", "30.01"),
+        (50, "30.00", "60.00"),  # cut down to the maximum
+    ],
+)
+def test_the_result_carries_the_base_and_the_score_before_the_cut(
+        s: Any, score: str, score_before_cut: str | None) -> None:
+    for evaluator in (CLAMPED, compile_reference(CLAMPED.card)):
+        r = evaluator.evaluate(PERSON, {"s": s}, AS_OF)
+        assert str(r.base) == "10.00"
+        assert str(r.score) == score
+        assert (None if r.score_before_cut is None else str(r.score_before_cut)) == score_before_cut
+        # base + lines = the score before the cut, or the score when nothing was cut
+        uncut = r.base + sum(ln.points for ln in r.lines)
+        assert uncut == (r.score if r.score_before_cut is None else r.score_before_cut)
 
 
 def test_no_score_reaches_an_override_only_grade() -> None:
@@ -973,12 +1125,18 @@ def test_reason_codes(indicators: dict[str, Any], reasons: list[tuple[str, str |
         (20, [], "B", "10", "A"),
         (30, [], "A", None, None),  # the best grade
         (40, [], "A", None, None),
-        (35, ["down1"], "B", None, None),  # an override changed the grade
+        # next_grade is the grade the result would then have, under the same caps and downgrades
+        (35, ["down1"], "B", None, None),  # A is the best score grade: no points lift B
         (35, ["cap_b"], "B", None, None),
-        (25, ["force_c"], "C", None, None),
-        (14, ["cap_b"], "C", "6", "B"),  # a cap that does not change the grade
-        (15, ["force_c"], "C", "5", "B"),  # a force to the grade the score gives
-        (5, ["down1"], "D", "5", "C"),  # a downgrade that cannot go lower
+        (25, ["force_c"], "C", None, None),  # a force: never a next grade
+        (15, ["force_c"], "C", None, None),  # even a force to the grade the score gives
+        (14, ["cap_b"], "C", "6", "B"),  # a cap above the grade: B at 20 is allowed
+        (25, ["cap_b"], "B", None, None),  # capped at B already: A at 30 would still be B
+        (5, ["down1"], "D", "15", "C"),  # C at 10 would still be D; B at 20 gives C
+        (22, ["down1"], "C", "8", "B"),  # A at 30, one grade down, gives B
+        (12, ["down2"], "D", "18", "C"),  # B at 20 would be D; A at 30 gives C
+        (14, ["down1", "cap_c"], "D", "6", "C"),  # B at 20: down to C, the cap allows C
+        (5, ["down1", "cap_b"], "D", "15", "C"),
     ],
 )
 def test_points_to_next_grade(s: Any, flags: list[str], grade: str, to_next: str | None,
@@ -987,6 +1145,8 @@ def test_points_to_next_grade(s: Any, flags: list[str], grade: str, to_next: str
     assert r.grade.code == grade
     assert r.points_to_next_grade == (None if to_next is None else D(to_next))
     assert r.next_grade == next_grade
+    # the reference evaluator follows the same rule
+    assert compile_reference(OVERRIDES.card).evaluate(PERSON, {"s": s, **{f: True for f in flags}}, AS_OF) == r
 
 
 # --------------------------------------------------------------------------------------------

@@ -199,3 +199,39 @@ def test_format_2_without_its_parts_or_against_them_is_refused() -> None:
     unknown["grade"] = "no such grade"
     with pytest.raises(ValueError, match="format-2"):
         result_from_document(unknown, PARTS.get)
+
+
+# Rows written before results carried their base and score before the cut (issue 13) read back
+# whole: the base from the parts of their digest, the score before the cut derived from it.
+
+OLD_KEYS = {1: ("base", "score_before_cut"), 2: ("score_before_cut",)}
+
+
+@pytest.mark.parametrize("name,subject,case,result", GOLDEN, ids=[g[0] for g in GOLDEN])
+@pytest.mark.parametrize("fmt", [1, 2])
+def test_a_row_written_before_the_base_reads_back_with_it(fmt, name, subject, case, result) -> None:  # type: ignore[no-untyped-def]
+    parts = PARTS[result.digest]
+    data = json.loads(result_json(result) if fmt == 1 else result_json_compact(result, parts))
+    assert data["format"] == fmt
+    for key in OLD_KEYS[fmt]:
+        del data[key]
+    old_parts = result_parts_json(parts).replace(',"base":' + ("null" if parts.base is None else f'"{parts.base}"'), "")
+    assert "base" not in json.loads(old_parts)
+    assert result_from_document(data, PARTS.get) == result
+    if fmt == 1:  # no parts known for the digest: everything but what they would give
+        assert result_from_document(data) == dataclasses.replace(result, base=None, score_before_cut=None)
+    # parts stored before they recorded the base: a row read with them has none
+    read = result_from_document(data, {parts.digest: result_parts_from_document(json.loads(old_parts))}.get)
+    assert read == dataclasses.replace(result, base=None, score_before_cut=None)
+
+
+def test_the_cut_score_of_an_old_row_is_derived() -> None:
+    # construction.firm, bad_records_a = 7: base 60 + good 0 + bad -70 = -10, cut to 0
+    (result,) = [r for n, *_, r in GOLDEN if n.startswith("construction.firm/score −10 clamped")]
+    assert (str(result.score), str(result.base), str(result.score_before_cut)) == ("0.00", "60.00", "-10.00")
+    for text in (result_json(result), result_json_compact(result, PARTS[result.digest])):
+        data = json.loads(text)
+        data.pop("base", None)
+        del data["score_before_cut"]
+        got = result_from_document(data, PARTS.get)
+        assert (str(got.base), str(got.score_before_cut)) == ("60.00", "-10.00")

@@ -364,6 +364,54 @@ def test_evaluate_unknown_scorecard_is_not_found(server: ServerProcess) -> None:
     assert (failure.reason, failure.metadata) == ("SCORECARD_NOT_FOUND", {"scorecard": "transport.bus_driver"})
 
 
+@pytest.mark.parametrize(
+    ("scorecard", "version", "field", "description"),
+    [
+        ("transport.taxi_drver", "", "scorecard",
+         "no scorecard 'transport.taxi_drver'; did you mean 'transport.taxi_driver' or 'transport.road_driver'?"),
+        ("construction.frim", "", "scorecard",
+         "no scorecard 'construction.frim'; did you mean 'construction.firm'?"),
+        ("social_org.evaluaton", "", "scorecard", "no scorecard 'social_org.evaluaton'; did you mean "
+         "'social_org.evaluation' or 'social_org.evaluation.anhui'?"),
+        ("no.such_card", "", "scorecard", "no scorecard 'no.such_card'"),  # nothing close
+        ("transport.taxi_driver", "1999.9", "version",
+         "no scorecard 'transport.taxi_driver' version '1999.9'; did you mean '2026.1'?"),
+    ],
+)
+def test_an_unknown_scorecard_names_the_field_and_the_closest_ids(
+        server: ServerProcess, scorecard: str, version: str, field: str, description: str) -> None:
+    """SCORECARDS.md §1: NOT_FOUND (SCORECARD_NOT_FOUND) with a BadRequest naming the field, in
+    every RPC that takes a scorecard, each naming the field as its request does."""
+    request_ = evaluate_request(scorecard, subject_id=new_person())
+    request_.version = version
+    failure = fails(server.stub.Evaluate, request_)
+    assert (failure.code, failure.reason) == (grpc.StatusCode.NOT_FOUND, "SCORECARD_NOT_FOUND")
+    assert failure.violations == [(field, description)]
+    assert failure.metadata == {"scorecard": scorecard}
+
+    got = fails(server.stub.GetScorecard, pb.GetScorecardRequest(name="scorecards/" + scorecard, version=version))
+    assert (got.code, got.reason) == (grpc.StatusCode.NOT_FOUND, "SCORECARD_NOT_FOUND")
+    assert got.violations == [("name" if field == "scorecard" else field, description)]
+
+    batch = server.stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=[taxi(subject_id=new_person()), request_]))
+    item = batch.results[1].error
+    assert (item.code, item.reason) == (code_pb2.NOT_FOUND, "SCORECARD_NOT_FOUND")
+    assert [(v.field, v.description) for v in item.field_violations] == [(f"requests[1].{field}", description)]
+    assert batch.results[0].evaluation.name  # the other item is stored
+
+    (answer,) = server.stub.StreamEvaluate(iter([pb.StreamEvaluateRequest(correlation_id="x", request=request_)]),
+                                           timeout=30)
+    assert (answer.error.code, answer.error.reason) == (code_pb2.NOT_FOUND, "SCORECARD_NOT_FOUND")
+    assert [(v.field, v.description) for v in answer.error.field_violations] == [(f"request.{field}", description)]
+
+
+def test_no_version_in_force_on_as_of_names_as_of(server: ServerProcess) -> None:
+    request_ = evaluate_request("transport.taxi_driver", as_of="2000-01-01", subject_id=new_person())
+    failure = fails(server.stub.Evaluate, request_)
+    assert (failure.code, failure.reason) == (grpc.StatusCode.NOT_FOUND, "SCORECARD_NOT_FOUND")
+    assert failure.violations == [("as_of", "no scorecard 'transport.taxi_driver' in force on 2000-01-01")]
+
+
 def test_a_retry_with_the_same_request_id_returns_the_stored_evaluation(server: ServerProcess) -> None:
     subject = new_person()
     first = server.stub.Evaluate(taxi("retry-1-" + subject, subject)).evaluation

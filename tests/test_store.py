@@ -5,11 +5,13 @@ PostgreSQL (see conftest.py)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import itertools
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -498,3 +500,54 @@ async def test_stored_parts_are_the_authority_for_their_digest(database_url: str
     docs = {k.replace("-", ""): json.loads(v) if isinstance(v, str) else v for k, v in formats.items()}
     assert docs[new.id.replace("-", "")]["format"] == 1
     assert docs[old.id.replace("-", "")]["format"] == 2
+
+
+async def test_rows_and_parts_stored_before_results_carried_their_base(database_url: str) -> None:
+    # Issue 13: a row and its scorecard's parts written by an earlier server, without `base`
+    # and `score_before_cut`, read back with both; the parts get their base (the digest fixes
+    # it), so this server keeps storing format 2 and a replica without the card reads the base.
+    import json
+
+    from sector_credit.plugins import get_plugin_manager
+    from sector_credit.scorecards.registry import build_registry
+
+    migrate.upgrade(database_url)
+    firm = build_registry(get_plugin_manager()).resolve("construction.firm")
+    subject = Subject(SubjectKind.ORGANIZATION, "91350100M000100Y43")
+    inp = EvaluationInput("construction.firm", subject, {"bad_records_a": 7}, as_of=dt.date(2025, 6, 1))
+    result = firm.evaluate(subject, inp.indicators, inp.as_of)
+    assert (str(result.score), str(result.base), str(result.score_before_cut)) == ("0.00", "60.00", "-10.00")
+    async with await EvaluationStore.open(database_url, scorecards=[firm.card]) as first:
+        old = await first.save(EvaluationRecord(inp, result))
+    engine = create_engine(database_url, null_pool=True)
+    evaluations = sa.table("evaluations", sa.column("result", sa.JSON))
+    parts_table = sa.table("scorecard_parts", sa.column("parts", sa.JSON))
+
+    def load(value: object) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    with engine.begin() as conn:  # as the earlier server wrote them
+        document = load(conn.execute(sa.text("SELECT result FROM evaluations")).scalar_one())
+        assert document["format"] == 2 and document["score_before_cut"] == "-10.00"
+        del document["score_before_cut"]
+        conn.execute(sa.update(evaluations).values(result=document))
+        parts = load(conn.execute(sa.text("SELECT parts FROM scorecard_parts")).scalar_one())
+        assert parts["base"] == "60.00"
+        del parts["base"]
+        conn.execute(sa.update(parts_table).values(parts=parts))
+    async with await EvaluationStore.open(database_url) as replica:  # no card: the old parts only
+        got = (await replica.get(old.id)).result
+        assert (got.base, got.score_before_cut) == (None, None)
+        assert dataclasses.replace(got, base=result.base, score_before_cut=result.score_before_cut) == result
+    async with await EvaluationStore.open(database_url, scorecards=[firm.card]) as second:
+        assert (await second.get(old.id)).result == result  # base 60.00, -10.00 before the cut
+        new = await second.save(EvaluationRecord(inp, result))
+    async with await EvaluationStore.open(database_url) as replica:  # the parts now have the base
+        assert (await replica.get(old.id)).result == result
+        assert (await replica.get(new.id)).result == result
+    with engine.connect() as conn:
+        docs = [load(r[0]) for r in conn.execute(sa.text("SELECT result FROM evaluations"))]
+        stored_parts = load(conn.execute(sa.text("SELECT parts FROM scorecard_parts")).scalar_one())
+    engine.dispose()
+    assert [d["format"] for d in docs] == [2, 2]  # the upgraded parts agree: still format 2
+    assert stored_parts["base"] == "60.00"

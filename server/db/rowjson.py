@@ -33,6 +33,7 @@ from typing import Any
 
 from sector_credit.scorecards import codec
 from sector_credit.scorecards.codegen import best_points
+from sector_credit.scorecards.exact import shown_decimal
 from sector_credit.scorecards.model import (
     EffectKind,
     EvaluationInput,
@@ -253,7 +254,8 @@ def result_json(r: EvaluationResult) -> JsonText:
             + ',"points_lost":' + dec(x.points_lost) + "}")
         sep = ","
     add('],"points_to_next_grade":' + dec(r.points_to_next_grade) + ',"next_grade":'
-        + _opt_str(r.next_grade) + "}")
+        + _opt_str(r.next_grade) + ',"base":' + dec(r.base) + ',"score_before_cut":'
+        + dec(r.score_before_cut) + "}")
     return JsonText("".join(parts))
 
 
@@ -317,7 +319,10 @@ def result_from_document(data: dict[str, Any],
     """The result a stored document holds. Format 1: `codec.result_from_dict(data)` (the same
     result, equal, and the same ValueError for a document that is not an encoded result).
     Format 2: with the parts `parts_for(digest)` gives; ValueError when they are unknown or
-    do not match the document."""
+    do not match the document.
+
+    A row written before results carried their base and score before the cut gets them from
+    the parts of its digest, where known (`codec.with_base`)."""
     if isinstance(data, dict) and data.get("format") == 2:
         digest = data.get("digest")
         parts = parts_for(digest) if parts_for is not None and isinstance(digest, str) else None
@@ -329,10 +334,14 @@ def result_from_document(data: dict[str, Any],
             raise ValueError(f"not a format-2 result document: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != codec.FORMAT:
         return codec.result_from_dict(data)  # raises its own ValueError
+    base = None
+    if "base" not in data and parts_for is not None and isinstance(data.get("digest"), str):
+        parts = parts_for(data["digest"])
+        base = None if parts is None else parts.base
     try:
         s = data["subject"]
         dec, value, title_of, provenance_of = _decimal_of, _value_of, _title_of, _provenance_of
-        return EvaluationResult(
+        result = EvaluationResult(
             scorecard_id=data["scorecard_id"],
             version=data["version"],
             digest=data["digest"],
@@ -362,9 +371,12 @@ def result_from_document(data: dict[str, Any],
             reasons=tuple(_reason_of(x) for x in data["reasons"]),
             points_to_next_grade=dec(data["points_to_next_grade"]),
             next_grade=data["next_grade"],
+            base=dec(data.get("base")),
+            score_before_cut=dec(data.get("score_before_cut")),
         )
     except (KeyError, TypeError, ArithmeticError, ValueError):
-        return codec.result_from_dict(data)  # the codec's own error (or its result)
+        return codec.result_from_dict(data, base)  # the codec's own error (or its result)
+    return result if "base" in data else codec.with_base(result, base)
 
 
 def _reason_of(x: dict[str, Any]) -> ReasonCode:
@@ -394,7 +406,8 @@ RESULT_PARTS_FORMAT = 1
 class ResultParts:
     """What every result of one scorecard version shares: one line per rule, in order (with
     zero points and no value), the groups (zero totals), the overrides (no `until`), the
-    grades by code; and, derived from them, the title of every reason by (code, kind)."""
+    grades by code, the base (None: no score, or parts stored before they recorded it); and,
+    derived from them, the title of every reason by (code, kind)."""
 
     scorecard_id: str
     version: str
@@ -403,6 +416,7 @@ class ResultParts:
     groups: tuple[GroupTotal, ...]
     overrides: dict[str, FiredOverride]
     grades: dict[str, Grade]
+    base: Decimal | None = None
     reason_titles: dict[tuple[str, str], Title] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -424,6 +438,7 @@ def result_parts(card: Scorecard) -> ResultParts:
         overrides={o.id: FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, None, o.provenance)
                    for o in card.overrides},
         grades={g.code: g for g in card.grades},
+        base=None if card.base is None else shown_decimal(card.base),
     )
 
 
@@ -444,7 +459,8 @@ def result_parts_json(p: ResultParts) -> str:
     grades = ",".join(_grade_text(g) for g in p.grades.values())
     return ('{"format":' + _int(RESULT_PARTS_FORMAT) + ',"scorecard_id":' + _s(p.scorecard_id)
             + ',"version":' + _s(p.version) + ',"digest":' + _s(p.digest) + ',"lines":[' + lines
-            + '],"groups":[' + groups + '],"overrides":[' + overrides + '],"grades":[' + grades + "]}")
+            + '],"groups":[' + groups + '],"overrides":[' + overrides + '],"grades":[' + grades + ']'
+            + ',"base":' + _dec(p.base) + "}")
 
 
 def result_parts_from_document(data: dict[str, Any]) -> ResultParts:
@@ -465,6 +481,7 @@ def result_parts_from_document(data: dict[str, Any]) -> ResultParts:
                                               o["grade"], o["steps"], None, _provenance_of(o["provenance"]))
                        for o in data["overrides"]},
             grades={g.code: g for g in grades},
+            base=_decimal_of(data.get("base")),  # absent: parts stored before they recorded it
         )
     except (KeyError, TypeError, ArithmeticError, IndexError) as exc:
         raise ValueError(f"not a result parts document: {exc!r}") from None
@@ -482,6 +499,8 @@ def _fits(r: EvaluationResult, p: ResultParts) -> bool:
         return False
     grade, part_grade = r.grade, p.grades.get(r.grade.code)
     if grade is not part_grade and grade != part_grade:
+        return False
+    if r.base is not p.base and not same_decimal(r.base, p.base):
         return False
     indicators = r.indicators
     for line, part in zip(lines, part_lines):
@@ -549,7 +568,7 @@ def result_json_compact(r: EvaluationResult, parts: ResultParts | None) -> JsonT
         ',"reasons":[',
         ",".join([f"[{s_(x.code)},{s_(x.kind)},{dec(x.points_lost)}]" for x in r.reasons]),
         '],"points_to_next_grade":', dec(r.points_to_next_grade), ',"next_grade":',
-        _opt_str(r.next_grade), "}",
+        _opt_str(r.next_grade), ',"score_before_cut":', dec(r.score_before_cut), "}",
     ]
     return JsonText("".join(out))
 
@@ -584,7 +603,7 @@ def _result_v2(data: dict[str, Any], parts: ResultParts) -> EvaluationResult:
         if kind not in ("override", "rule"):
             raise ValueError(f"unknown reason kind {kind!r}")
         reasons.append(ReasonCode(code, kind, titles[(code, kind)], dec(lost)))
-    return EvaluationResult(
+    result = EvaluationResult(
         scorecard_id=data["scorecard_id"], version=data["version"], digest=data["digest"],
         subject=Subject(kind=SubjectKind(s["kind"]), id=s["id"], display_name=s["display_name"]),
         as_of=dt.date.fromisoformat(data["as_of"]), indicators=indicators,
@@ -592,4 +611,7 @@ def _result_v2(data: dict[str, Any], parts: ResultParts) -> EvaluationResult:
         grade=parts.grades[data["grade"]], lines=tuple(lines), groups=tuple(groups),
         overrides=tuple(overrides), until=_date_of(data["until"]), reasons=tuple(reasons),
         points_to_next_grade=dec(data["points_to_next_grade"]), next_grade=data["next_grade"],
+        base=parts.base, score_before_cut=dec(data.get("score_before_cut")),
     )
+    # a row written before results carried the score before the cut: derived from the base
+    return result if "score_before_cut" in data else codec.with_base(result, parts.base)

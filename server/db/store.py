@@ -344,7 +344,15 @@ class EvaluationStore:
                             missing.append({"digest": digest, "scorecard_id": parts.scorecard_id,
                                             "version": parts.version, "parts": JsonText(text),
                                             "created_at": now})
-                        elif result_parts_json(result_parts_from_document(stored[digest])) != text:
+                            continue
+                        found = result_parts_from_document(stored[digest])
+                        if "base" not in stored[digest]:
+                            # stored before parts recorded the base, which the digest fixes: add it
+                            found = dataclasses.replace(found, base=parts.base)
+                            if result_parts_json(found) == text:
+                                conn.execute(sa.update(_PARTS).where(_PARTS.c.digest == digest)
+                                             .values(parts=JsonText(text)))
+                        if result_parts_json(found) != text:
                             log.warning("scorecard %s %s: its stored result parts differ from this"
                                         " server's; its results are stored whole (format 1)",
                                         parts.scorecard_id, parts.version)

@@ -97,6 +97,8 @@ class Evaluation(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     CALLER_FIELD_NUMBER: _builtins.int
+    BASE_FIELD_NUMBER: _builtins.int
+    SCORE_BEFORE_CUT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `evaluations/{evaluation_id}`; empty for a validate_only check."""
     scorecard_id: _builtins.str
@@ -110,15 +112,29 @@ class Evaluation(_message.Message):
     score_grade: _builtins.str
     """The grade code the score alone gives; empty when the scorecard has no score."""
     points_to_next_grade: _builtins.str
-    """How many points the score is below the next better grade (decimal string); unset when
-    an override changed the grade, the grade is the best, or there is no score.
+    """How far the score is below the next better grade that points alone would reach
+    (decimal string): the nearest grade minimum above the score, within the score range,
+    at which the downgrades and caps that fired would give a better grade than this one.
+    Unset when a force fired, when no more points would change the grade (the best grade,
+    or a cap or downgrade that holds it), or when there is no score.
     """
     next_grade: _builtins.str
-    """The code of the next better grade the score could reach; empty when none."""
+    """The grade the result would have with `points_to_next_grade` more points (after the
+    downgrades and caps in effect); empty when none.
+    """
     request_id: _builtins.str
     """The client's request id; a retry with the same id returns this evaluation."""
     caller: _builtins.str
     """Who asked: the authenticated caller, as recorded for the audit."""
+    base: _builtins.str
+    """The scorecard's base (decimal string, e.g. "20.00"): base + the group totals + the
+    ungrouped lines' points = the score before the score range cut it (or the score, when
+    nothing was cut). Empty when the scorecard has no score.
+    """
+    score_before_cut: _builtins.str
+    """The score before the scorecard's [min, max] range cut it (decimal string, e.g.
+    "-10.00" for a score of "0.00"); unset when the range did not change the score.
+    """
     @_builtins.property
     def subject(self) -> _common_pb2.Subject:
         """The subject evaluated."""
@@ -188,14 +204,21 @@ class Evaluation(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str = ...,
         caller: _builtins.str = ...,
+        base: _builtins.str = ...,
+        score_before_cut: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_points_to_next_grade", b"_points_to_next_grade", "as_of", b"as_of", "create_time", b"create_time", "grade", b"grade", "points_to_next_grade", b"points_to_next_grade", "subject", b"subject", "until", b"until"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_points_to_next_grade", b"_points_to_next_grade", "_score_before_cut", b"_score_before_cut", "as_of", b"as_of", "create_time", b"create_time", "grade", b"grade", "points_to_next_grade", b"points_to_next_grade", "score_before_cut", b"score_before_cut", "subject", b"subject", "until", b"until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_points_to_next_grade", b"_points_to_next_grade", "as_of", b"as_of", "caller", b"caller", "create_time", b"create_time", "grade", b"grade", "group_totals", b"group_totals", "indicators", b"indicators", "lines", b"lines", "name", b"name", "next_grade", b"next_grade", "overrides", b"overrides", "points_to_next_grade", b"points_to_next_grade", "reasons", b"reasons", "request_id", b"request_id", "score", b"score", "score_grade", b"score_grade", "scorecard_digest", b"scorecard_digest", "scorecard_id", b"scorecard_id", "scorecard_version", b"scorecard_version", "subject", b"subject", "until", b"until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_points_to_next_grade", b"_points_to_next_grade", "_score_before_cut", b"_score_before_cut", "as_of", b"as_of", "base", b"base", "caller", b"caller", "create_time", b"create_time", "grade", b"grade", "group_totals", b"group_totals", "indicators", b"indicators", "lines", b"lines", "name", b"name", "next_grade", b"next_grade", "overrides", b"overrides", "points_to_next_grade", b"points_to_next_grade", "reasons", b"reasons", "request_id", b"request_id", "score", b"score", "score_before_cut", b"score_before_cut", "score_grade", b"score_grade", "scorecard_digest", b"scorecard_digest", "scorecard_id", b"scorecard_id", "scorecard_version", b"scorecard_version", "subject", b"subject", "until", b"until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__points_to_next_grade: _TypeAlias = _typing.Literal["points_to_next_grade"]  # noqa: Y015
     _WhichOneofArgType__points_to_next_grade: _TypeAlias = _typing.Literal["_points_to_next_grade", b"_points_to_next_grade"]  # noqa: Y015
+    _WhichOneofReturnType__score_before_cut: _TypeAlias = _typing.Literal["score_before_cut"]  # noqa: Y015
+    _WhichOneofArgType__score_before_cut: _TypeAlias = _typing.Literal["_score_before_cut", b"_score_before_cut"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__points_to_next_grade) -> _WhichOneofReturnType__points_to_next_grade | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__score_before_cut) -> _WhichOneofReturnType__score_before_cut | None: ...
 
 Global___Evaluation: _TypeAlias = Evaluation  # noqa: Y015
 
