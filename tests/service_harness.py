@@ -194,6 +194,7 @@ class ServerProcess:
         self.args = args
         self.metrics = metrics
         self.env = {**os.environ, **(env or {})}
+        self.cwd: Path | None = None  # the server's working folder; None: this one
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
         self.metrics_port = 0
@@ -214,7 +215,8 @@ class ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a", encoding="utf-8") as log:
             self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=log,
-                                         text=True, env=self.env, start_new_session=True)
+                                         text=True, env=self.env, cwd=self.cwd,
+                                         start_new_session=True)
         threading.Thread(target=self._read_stdout, daemon=True).start()
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.port or (self.metrics and not self.metrics_port):
