@@ -16,6 +16,7 @@ listens on a Unix socket only.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import pwd
@@ -110,6 +111,7 @@ class SessionPostgres:
 
     def _start_embedded(self) -> str:
         server = self.embedded = _prepare()  # from here on stop() removes the folder
+        atexit.register(self.stop)  # also when the session ends without pytest_sessionfinish
         made = server.command("initdb", "-D", str(server.data), "-U", "postgres", "--auth=trust",
                               "--encoding=UTF8", "--locale=C", "--no-sync")
         if made.returncode != 0:
