@@ -101,7 +101,7 @@ class SessionPostgres:
         if server is None:
             return
         try:
-            if (server.data / "postmaster.pid").exists():
+            if (server.data / "postmaster.pid").exists():  # immediate: the data is thrown away
                 stopped = server.command("pg_ctl", "-D", str(server.data), "-m", "immediate",
                                          "-w", "stop")
                 if stopped.returncode != 0:
