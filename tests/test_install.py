@@ -155,6 +155,7 @@ class InstalledServer(ServerProcess):
         self.env = CLEAN_ENV
 
     def command(self) -> list[str]:
+        # the harness's flags, without its `python -m sector_credit.server.main`
         return [str(self.script), *super().command()[3:]]
 
 
