@@ -2,8 +2,8 @@
 prints, stopped with SIGTERM (or killed), its JSON log kept in a file to read back.
 
 Also scratch PostgreSQL databases of its own (the crash and outage tests drop theirs while a
-server uses it, so they cannot share the session's), and request builders for the §3 cards.
-PostgreSQL tests FAIL when the server is unreachable, unless SECTOR_CREDIT_SKIP_PG=1.
+server uses it, so they cannot share the session's), on the session's PostgreSQL server
+(pg_server.py), and request builders for the §3 cards.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pg_server
 import pytest
 import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -37,9 +38,6 @@ from sector_credit.v1 import (
     credit_evaluation_service_pb2_grpc as pb_grpc,
 )
 
-PG_SERVER_URL = os.environ.get(
-    "SECTOR_CREDIT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 
@@ -125,7 +123,7 @@ def taxi(request_id: str = "", subject_id: str | None = None, **indicators: obje
 
 
 def _pg_admin() -> sa.Engine:
-    return sa.create_engine(PG_SERVER_URL, isolation_level="AUTOCOMMIT",
+    return sa.create_engine(pg_server.server_url(), isolation_level="AUTOCOMMIT",
                             connect_args={"connect_timeout": 5})
 
 
@@ -142,24 +140,23 @@ def drop_pg_database(url: str) -> None:
 
 @contextlib.contextmanager
 def scratch_pg_database(label: str = "svc") -> Iterator[str]:
-    """A fresh, empty PostgreSQL database, dropped afterwards. Fails (not skips) when the
-    server is unreachable, unless SECTOR_CREDIT_SKIP_PG=1."""
-    if os.environ.get("SECTOR_CREDIT_SKIP_PG") == "1":
-        pytest.skip("SECTOR_CREDIT_SKIP_PG=1")
+    """A fresh, empty PostgreSQL database, dropped afterwards. Fails (not skips) when no
+    server can be had."""
+    try:
+        server_url = pg_server.server_url()
+    except pg_server.PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
     name = f"sector_credit_{label}_{secrets.token_hex(5)}"
     admin = _pg_admin()
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except sa.exc.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL at {PG_SERVER_URL} is unreachable ({exc.orig}); start it, or set"
-            " SECTOR_CREDIT_SKIP_PG=1 to skip the PostgreSQL tests",
-            pytrace=False,
-        )
+        pytest.fail(f"PostgreSQL at {server_url} refused a scratch database ({exc.orig})",
+                    pytrace=False)
     finally:
         admin.dispose()
-    url = sa.make_url(PG_SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    url = sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
     try:
         yield url
     finally:
@@ -197,6 +194,7 @@ class ServerProcess:
         self.args = args
         self.metrics = metrics
         self.env = {**os.environ, **(env or {})}
+        self.cwd: Path | None = None  # the server's working folder; None: this one
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
         self.metrics_port = 0
@@ -217,7 +215,8 @@ class ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a", encoding="utf-8") as log:
             self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=log,
-                                         text=True, env=self.env, start_new_session=True)
+                                         text=True, env=self.env, cwd=self.cwd,
+                                         start_new_session=True)
         threading.Thread(target=self._read_stdout, daemon=True).start()
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.port or (self.metrics and not self.metrics_port):
