@@ -1,6 +1,6 @@
 """`credit`: the command line for the sector credit service (see docs/cli.md).
 
-    credit scorecards list
+    credit scorecards list [--all-versions]
     credit scorecards show transport.taxi_driver
     credit evaluate transport.taxi_driver --subject 11010519491231002X --set violations_3pt=1
     credit batch transport.taxi_driver examples/taxi_drivers.csv --out results.csv [--resume]
@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc_sub = sc.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = sc_sub.add_parser("list", help="the scorecards that can be evaluated")
     _common_options(p, suppress=True)
+    p.add_argument("--all-versions", action="store_true",
+                   help="every version of each scorecard with the day it takes effect "
+                        "(default: the version in force today)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = sc_sub.add_parser("show", help="a scorecard's indicators, rules, grades and overrides")
     _common_options(p, suppress=True)
@@ -267,7 +270,7 @@ def _async_client(args: argparse.Namespace) -> AsyncCreditClient:
 
 def cmd_scorecards_list(args: argparse.Namespace, out: Output) -> int:
     with _client(args) as client:
-        cards = client.list_scorecards()
+        cards = client.list_scorecards(all_versions=args.all_versions)
     if args.json:
         out.json([_basic(c) for c in cards])
     else:
