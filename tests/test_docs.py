@@ -5,6 +5,7 @@ example plugin in the doc is the code tests/test_plugins.py runs."""
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -108,3 +109,56 @@ def test_doc_example_is_the_tested_plugin(name: str) -> None:
 
 def test_doc_entry_point_group_is_the_projects() -> None:
     assert f"[project.entry-points.{hookspecs.PROJECT}]" in doc_text()
+
+
+# --------------------------------------------------------------------------------------------
+# Every page's examples: one request id, one request. A reader who runs two examples against
+# one server must never get REQUEST_ID_REUSED (or, worse, another example's evaluation back).
+
+DOC_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+CLI_COMMAND = re.compile(r"^\$ (credit .*?(?:\\\n.*?)*)$", re.MULTILINE)
+BUF_CURL_BODY = re.compile(r"-d '(\{.*?\})'", re.DOTALL)
+PYTHON_CALL = re.compile(r"\w+\((?:[^()]|\([^()]*\))*request_id=\"[^\"]+\"(?:[^()]|\([^()]*\))*\)")
+
+
+def requests_with_ids(text: str) -> list[tuple[str, str]]:
+    """(request id, the request written out) for every request in a page's examples that
+    carries an id: a `credit … --request-id` command, a `buf curl -d` body with `requestId`,
+    a Python call with `request_id=`. Replies that echo an id are not requests."""
+    found = []
+    for m in CLI_COMMAND.finditer(text):
+        command = " ".join(m.group(1).replace("\\\n", " ").split())
+        rid = re.search(r"--request-id[ =](\S+)", command)
+        if rid:
+            found.append((rid.group(1), command))
+    for m in BUF_CURL_BODY.finditer(text):
+        body = json.loads(m.group(1))
+        if "requestId" in body:
+            found.append((body["requestId"], json.dumps(body, sort_keys=True)))
+    for m in PYTHON_CALL.finditer(text):
+        rid = re.search(r'request_id="([^"]+)"', m.group(0))
+        assert rid is not None
+        found.append((rid.group(1), " ".join(m.group(0).split())))
+    return found
+
+
+def test_the_request_id_finder_finds_each_kind() -> None:
+    text = '''$ credit evaluate a --request-id one \\
+    --set x=1
+-d '{"scorecard": "a", "requestId": "two"}'
+client.evaluate("a", "b", request_id="three")
+'''
+    assert [rid for rid, _ in requests_with_ids(text)] == ["one", "two", "three"]
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=[p.name for p in DOC_PAGES])
+def test_no_example_reuses_a_request_id_for_another_request(page: Path) -> None:
+    requests: dict[str, set[str]] = {}
+    where: dict[str, set[str]] = {}
+    for other in DOC_PAGES:  # an id is unique across the pages, not only within this one
+        for rid, request in requests_with_ids(other.read_text(encoding="utf-8")):
+            requests.setdefault(rid, set()).add(request)
+            where.setdefault(rid, set()).add(other.name)
+    mine = {rid for rid, _ in requests_with_ids(page.read_text(encoding="utf-8"))}
+    reused = {rid: (sorted(where[rid]), sorted(requests[rid])) for rid in mine if len(requests[rid]) > 1}
+    assert not reused, f"{page.name}: one request id for different requests: {reused}"
