@@ -162,3 +162,29 @@ def test_no_example_reuses_a_request_id_for_another_request(page: Path) -> None:
     mine = {rid for rid, _ in requests_with_ids(page.read_text(encoding="utf-8"))}
     reused = {rid: (sorted(where[rid]), sorted(requests[rid])) for rid in mine if len(requests[rid]) > 1}
     assert not reused, f"{page.name}: one request id for different requests: {reused}"
+
+
+# --------------------------------------------------------------------------------------------
+# The pages point only at what the repository has: the engine's semantics are docs/semantics.md,
+# not a contract file kept elsewhere.
+
+MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=[p.name for p in DOC_PAGES])
+def test_links_resolve_and_no_page_cites_a_file_outside_the_repository(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    assert "SCORECARDS.md" not in text, f"{page.name} cites SCORECARDS.md: point to docs/semantics.md"
+    broken = [target for target in MARKDOWN_LINK.findall(text)
+              if "://" not in target and not (page.parent / target).exists()]
+    assert not broken, f"{page.name} links to files that do not exist: {broken}"
+
+
+def test_semantics_page_covers_the_engine() -> None:
+    text = (ROOT / "docs" / "semantics.md").read_text(encoding="utf-8")
+    for topic in ("## Indicators", "## Points", "**Exact arithmetic.**", "half away from zero",
+                  "**Groups.**", "## Grades", "## Overrides", "until", "## The explanation",
+                  "points to the next grade", "## Versions", "`places`", "score before the cut"):
+        assert topic in text, f"docs/semantics.md says nothing of {topic!r}"
+    for kind in ("per_unit", "bands", "flag", "choice", "direct", "weighted"):
+        assert f"| `{kind}` |" in text, f"docs/semantics.md lacks the rule kind {kind}"
