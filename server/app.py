@@ -2,8 +2,9 @@
 
 Start-up order: the addresses to listen on, plugins and scorecards, the database URL,
 migrations, the store, the server; health turns SERVING only once all of them are ready. A
-step that fails raises `startup.StartupFailed` (one log line, a documented exit code). SIGTERM/SIGINT: health NOT_SERVING, stop
-accepting calls, let in-flight calls finish within the grace period, drain the store, exit 0.
+step that fails raises `startup.StartupFailed` (one log line, a documented exit code).
+SIGTERM/SIGINT: health NOT_SERVING, stop accepting calls, let in-flight calls finish within
+the grace period, drain the store, exit 0.
 """
 
 from __future__ import annotations

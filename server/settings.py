@@ -55,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
-# Typed flags read their environment variable after parsing (`_typed`), so that a bad value
+# Typed flags read their environment variable after parsing (`_from_env`), so that a bad value
 # there is reported naming the variable, `--help` still works, and the flag overrides it.
 _TYPED: dict[str, tuple[str, type, str]] = {
     # dest: (env name, type, what a value must be)
@@ -73,7 +73,7 @@ _BOOLEAN = {"1": True, "true": True, "yes": True, "0": False, "false": False, "n
 
 def _number(text: str, kind: type) -> int | float:
     value = kind(text.strip())
-    if kind is float and value != value or value in (float("inf"), float("-inf")):
+    if kind is float and (value != value or value in (float("inf"), float("-inf"))):  # NaN, ±inf
         raise ValueError(text)
     return value
 
