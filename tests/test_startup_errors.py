@@ -84,6 +84,8 @@ CASES = {
                                        prepare=a_file),
     "sqlite path is a folder": Case(["--database-url", "sqlite:///{tmp}"], 4,
                                     "the SQLite database path is a folder"),
+    "sqlite file not writable": Case(["--database-url", "sqlite:////sys/audit.db"], 4,
+                                     "the SQLite database is not writable", "/sys/audit.db"),
     "sqlite in memory": Case(["--database-url", "sqlite://"], 4, "unsupported database URL",
                              "needs a SQLite file"),
     "unsupported database": Case(["--database-url", "mysql://root@127.0.0.1/credit"], 4,
