@@ -105,3 +105,19 @@ def test_make_golden_checks_only_the_paths_given(tmp_path: Path) -> None:
     passing = make_golden(str(ENVIRONMENT), tmp_path)
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert re.findall(r"^ok\s+(\S+) ", passing.stdout, flags=re.MULTILINE) == ["environment.enterprise"]
+
+
+def test_a_misspelled_plugin_hook_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    import os
+
+    from installed_plugins import plugin_site
+
+    site = plugin_site(tmp_path, "typo_cards", "from sector_credit.plugins import hookimpl\n\n"
+                       "@hookimpl\ndef register_scorecard(register):\n    pass\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([sys.executable, "-m", "sector_credit.scorecards.golden"], capture_output=True,
+                         text=True, timeout=300, cwd=tmp_path, env=env, check=False)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert re.search(r"^INVALID plugins: PluginValidationError: unknown hook 'register_scorecard'",
+                     run.stdout, flags=re.MULTILINE), run.stdout
