@@ -22,8 +22,9 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
+# every registered scorecard's golden cases; PATHS="file.toml folder/" checks those files instead
 golden: install
-	$(BIN)/scorecard-test
+	$(BIN)/scorecard-test $(PATHS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -73,12 +73,14 @@ class AsyncCreditClient(ClientCore):
 
     # -- scorecards ----------------------------------------------------------------------
 
-    async def list_scorecards(self, *, full: bool = False, timeout: float | None = None) -> list[Scorecard]:
+    async def list_scorecards(self, *, full: bool = False, all_versions: bool = False,
+                             timeout: float | None = None) -> list[Scorecard]:
         cards: list[Scorecard] = []
         token = ""
         while True:
             response = await self._call(self._stub.ListScorecards, pb.ListScorecardsRequest(
-                page_token=token, view=pb.SCORECARD_VIEW_FULL if full else pb.SCORECARD_VIEW_BASIC),
+                page_token=token, view=pb.SCORECARD_VIEW_FULL if full else pb.SCORECARD_VIEW_BASIC,
+                all_versions=all_versions),
                 timeout or self.deadlines.unary)
             cards.extend(Scorecard.from_proto(c) for c in response.scorecards)
             token = response.next_page_token

@@ -5,9 +5,14 @@ required; `request_id`, `as_of` and `display_name` are optional; every other col
 is an indicator. An empty cell leaves the indicator out, so its default applies. Rows are
 numbered from 1, the header not counted; errors name the row and the line it starts on.
 
+Before anything is sent, the file's columns (CSV header; JSON Lines: every key of every row)
+are checked against the scorecard: a required indicator no column gives and a column that is
+not an indicator are each named once, and the run stops.
+
 Output. One record per input row, in input order: `status` ok with the grade, score, points
-to the next grade, overrides, reasons and the evaluation's name; or `status` error with the
-error and each field violation. CSV or JSON Lines by the file's extension.
+to the next grade, overrides, reasons, the evaluation's name and the scorecard version and
+digest that decided it; or `status` error with the error and each field violation. CSV or
+JSON Lines by the file's extension.
 
 Resume without scoring a row twice. Every row is sent with a request id the server keeps
 with its evaluation: the file's own `request_id`, or `credit-batch-{run}-{row}`, where
@@ -42,8 +47,8 @@ from .resources import Evaluation, FieldViolation
 
 RESERVED = ("subject_id", "request_id", "as_of", "display_name")
 OUTPUT_FIELDS = ("row", "subject_id", "status", "grade", "score", "points_to_next_grade",
-                 "next_grade", "until", "overrides", "reasons", "evaluation", "request_id",
-                 "as_of", "error")
+                 "next_grade", "until", "overrides", "reasons", "evaluation", "scorecard_version",
+                 "scorecard_digest", "request_id", "as_of", "error")
 RUN_ID = re.compile(r"credit-batch-([0-9a-f]{16})-\d+$")
 
 
@@ -73,8 +78,9 @@ def file_format(path: Path) -> str:
 
 
 def read_rows(path: Path, default_as_of: str | None = None) -> tuple[list[InputRow], list[str]]:
-    """The rows of the input file and its indicator columns (CSV; [] for JSON Lines);
-    `default_as_of` for the rows that give no as_of."""
+    """The rows of the input file and its indicator columns (the CSV header; for JSON Lines
+    every indicator key of any row, in order first seen); `default_as_of` for the rows that
+    give no as_of."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -84,7 +90,9 @@ def read_rows(path: Path, default_as_of: str | None = None) -> tuple[list[InputR
     if file_format(path) == "csv":
         rows, columns = _read_csv(path, text)
     else:
-        rows, columns = _read_jsonl(text), []
+        rows = _read_jsonl(text)
+        columns = list(dict.fromkeys(k for row in rows if row.item is not None
+                                     for k in row.item.indicators))
     if default_as_of is not None:
         for row in rows:
             if row.item is not None and row.item.as_of is None:
@@ -176,7 +184,8 @@ def ok_record(row: InputRow, ev: Evaluation) -> dict[str, str]:
         "next_grade": ev.next_grade, "until": ev.until.isoformat() if ev.until else "",
         "overrides": " ".join(o.override_id for o in ev.overrides),
         "reasons": " ".join(r.code for r in ev.reasons),
-        "evaluation": ev.name, "request_id": ev.request_id,
+        "evaluation": ev.name, "scorecard_version": ev.scorecard_version,
+        "scorecard_digest": ev.scorecard_digest, "request_id": ev.request_id,
         "as_of": ev.as_of.isoformat() if ev.as_of else "", "error": "",
     }
 
@@ -214,12 +223,16 @@ class OutputFile:
         text = self.path.read_text(encoding="utf-8")
         records: list[dict[str, str]] = []
         complete = text.endswith("\n")
+        same_columns = True
         if self.format == "csv":
             lines = text.splitlines(keepends=True)
             if not complete and lines:
                 lines = lines[:-1]  # the last line was being written when the run stopped
-            for rec in csv.DictReader(io.StringIO("".join(lines), newline="")):
+            reader = csv.DictReader(io.StringIO("".join(lines), newline=""))
+            for rec in reader:
                 records.append({k: v or "" for k, v in rec.items() if k is not None})
+            # a file an older `credit` wrote: rewritten with today's columns before appending
+            same_columns = reader.fieldnames == list(OUTPUT_FIELDS)
         else:
             for line in text.splitlines():
                 try:
@@ -232,7 +245,7 @@ class OutputFile:
         for rec in records:
             if rec.get("status") == "ok" and rec.get("evaluation") and rec.get("row", "").isdigit():
                 done.setdefault(int(rec["row"]), rec)
-        if len(done) != len(records) or not complete:
+        if len(done) != len(records) or not complete or not same_columns:
             self._rewrite(sorted(done.values(), key=lambda r: int(r["row"])))
         return done
 

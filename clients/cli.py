@@ -1,6 +1,6 @@
 """`credit`: the command line for the sector credit service (see docs/cli.md).
 
-    credit scorecards list
+    credit scorecards list [--all-versions]
     credit scorecards show transport.taxi_driver
     credit evaluate transport.taxi_driver --subject 11010519491231002X --set violations_3pt=1
     credit batch transport.taxi_driver examples/taxi_drivers.csv --out results.csv [--resume]
@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc_sub = sc.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = sc_sub.add_parser("list", help="the scorecards that can be evaluated")
     _common_options(p, suppress=True)
+    p.add_argument("--all-versions", action="store_true",
+                   help="every version of each scorecard with the day it takes effect "
+                        "(default: the version in force today)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = sc_sub.add_parser("show", help="a scorecard's indicators, rules, grades and overrides")
     _common_options(p, suppress=True)
@@ -267,7 +270,7 @@ def _async_client(args: argparse.Namespace) -> AsyncCreditClient:
 
 def cmd_scorecards_list(args: argparse.Namespace, out: Output) -> int:
     with _client(args) as client:
-        cards = client.list_scorecards()
+        cards = client.list_scorecards(all_versions=args.all_versions)
     if args.json:
         out.json([_basic(c) for c in cards])
     else:
@@ -450,17 +453,16 @@ async def _run_batch(args: argparse.Namespace, out: Output, rows: list[batch_mod
             raise batch_mod.BatchFileError(
                 f"{args.out} does not match {args.input}: row {number} is "
                 f"{rec.get('subject_id')!r} there and {row.subject_id if row else 'missing'!r} here")
-    if output is not None:
-        run, warning = output.run_key(args.resume, scorecard, args.input, done)
-        if warning:
-            out.stderr.write(f"warning: {warning}\n")
-    else:
-        run = secrets.token_hex(8)
-
     client = _async_client(args)
     try:
         card = await client.definition(scorecard)
-        _check_columns(card, columns, args.input)
+        _check_columns(card, columns, args.input)  # before anything is sent or saved
+        if output is not None:
+            run, warning = output.run_key(args.resume, scorecard, args.input, done)
+            if warning:
+                out.stderr.write(f"warning: {warning}\n")
+        else:
+            run = secrets.token_hex(8)
         batch = BatchRun(client, card, run, out, output, [r for r in rows if r.number not in done],
                          not args.no_progress)
         grades = collections.Counter(r.get("grade", "") for r in done.values())
@@ -491,16 +493,26 @@ async def _run_batch(args: argparse.Namespace, out: Output, rows: list[batch_mod
 
 
 def _check_columns(card: Scorecard, columns: Sequence[str], source: Path) -> None:
-    """A CSV column that is not an indicator would fail every row: stop before sending."""
+    """The file's columns (CSV header, or JSON Lines keys) against the scorecard, before
+    anything is sent: a required indicator no column gives, or a column that is not an
+    indicator (the service refuses unknown indicators), would fail every row; each is
+    named once, and the run stops (exit 2)."""
+    given = set(columns)
+    missing = [i.name for i in card.indicators if i.required and i.name not in given]
     unknown = [c for c in columns if card.indicator(c) is None]
-    if not unknown:
+    if not missing and not unknown:
         return
-    names = [i.name for i in card.indicators]
-    hints = []
-    for c in unknown:
-        close = difflib.get_close_matches(c, names, n=1)
-        hints.append(f"{c!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    raise batch_mod.BatchFileError(f"{source}: not indicators of {card.scorecard_id}: {', '.join(hints)}")
+    problems = []
+    if missing:
+        problems.append(f"missing required indicators of {card.scorecard_id}: {', '.join(missing)}")
+    if unknown:
+        names = [i.name for i in card.indicators]
+        hints = []
+        for c in unknown:
+            close = difflib.get_close_matches(c, names, n=1)
+            hints.append(f"{c!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        problems.append(f"not indicators of {card.scorecard_id}: {', '.join(hints)}")
+    raise batch_mod.BatchFileError(f"{source}: {'; '.join(problems)}; nothing was sent")
 
 
 class BatchRun:

@@ -166,13 +166,16 @@ class CreditClient(ClientCore):
 
     # -- scorecards ----------------------------------------------------------------------
 
-    def list_scorecards(self, *, full: bool = False, timeout: float | None = None) -> list[Scorecard]:
-        """Every scorecard, in the version in force today (all pages)."""
+    def list_scorecards(self, *, full: bool = False, all_versions: bool = False,
+                       timeout: float | None = None) -> list[Scorecard]:
+        """Every scorecard, in the version in force today (all pages); with `all_versions`,
+        every loaded version of each, newest effective_from first within an id."""
         cards: list[Scorecard] = []
         token = ""
         while True:
             response = self._call(self._stub.ListScorecards, pb.ListScorecardsRequest(
-                page_token=token, view=pb.SCORECARD_VIEW_FULL if full else pb.SCORECARD_VIEW_BASIC),
+                page_token=token, view=pb.SCORECARD_VIEW_FULL if full else pb.SCORECARD_VIEW_BASIC,
+                all_versions=all_versions),
                 timeout or self.deadlines.unary)
             cards.extend(Scorecard.from_proto(c) for c in response.scorecards)
             token = response.next_page_token

@@ -15,19 +15,29 @@ def get_plugin_manager(
     blocked: Iterable[str] = (),
     extra_plugins: Iterable[tuple[object, str]] = (),
     load_entrypoints: bool = True,
+    only: Iterable[str] | None = None,
 ) -> pluggy.PluginManager:
     """A plugin manager with the hookspecs, the entry-point plugins (built-ins included: they
     register through the same group) and `extra_plugins` as (plugin, name) pairs.
 
     `blocked` names plugins (entry-point names, or names given in `extra_plugins`) that are
-    not loaded. Unknown hook implementations fail here (`check_pending`), at start-up.
+    not loaded. `only`, when given, names the entry-point plugins to load, the others
+    installed being ignored (`("builtin",)`: the built-in scorecards alone, whatever else the
+    environment has installed); a name no installed distribution provides raises LookupError.
+    Unknown hook implementations fail here (`check_pending`), at start-up.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     for name in blocked:
         pm.set_blocked(name)
-    if load_entrypoints:
+    if load_entrypoints and only is None:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    elif load_entrypoints:
+        for name in only:
+            if (not pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
+                    and not pm.is_blocked(name) and not pm.has_plugin(name)):
+                raise LookupError(f"no installed plugin is named {name!r} "
+                                  f"(entry-point group {ENTRY_POINT_GROUP})")
     for plugin, name in extra_plugins:
         if not pm.is_blocked(name):
             pm.register(plugin, name=name)

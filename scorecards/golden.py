@@ -153,6 +153,8 @@ def collect(paths: Sequence[str]) -> tuple[list[CompiledScorecard], list[str]]:
         reg.load_plugins(get_plugin_manager())
     except InvalidScorecard as e:
         problems.extend(str(x) for x in e.problems)
+    except Exception as e:  # a plugin that cannot be imported, or a misspelled hook
+        problems.append(f"plugins: {type(e).__name__}: {e}")
     return list(reg.all()), problems
 
 

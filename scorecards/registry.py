@@ -15,7 +15,29 @@ import pluggy
 
 from .engine import CompiledScorecard, SubjectIdCheck, compile_scorecard
 from .loader import iter_scorecard_files, load_file
-from .model import DefinitionProblem, InvalidScorecard, Scorecard, ScorecardNotFound
+from .model import (
+    DefinitionProblem,
+    FieldViolation,
+    InvalidInput,
+    InvalidScorecard,
+    Scorecard,
+    ScorecardNotFound,
+)
+
+
+class VersionNotInForce(InvalidInput):
+    """An explicit version asked for on a day before it takes effect: refused, naming the
+    field `version` and the day it takes effect (no evaluation speaks for a day under rules
+    that did not apply yet)."""
+
+    reason = "VERSION_NOT_IN_FORCE"
+
+    def __init__(self, card: Scorecard, as_of: dt.date):
+        self.effective_from = card.effective_from
+        super().__init__([FieldViolation("version", (
+            f"{card.id} version {card.version} takes effect on {card.effective_from.isoformat()}, "
+            f"after as_of {as_of.isoformat()}: evaluate on or after that day, or leave version "
+            "empty for the version in force"))])
 
 
 class ScorecardRegistry:
@@ -83,7 +105,8 @@ class ScorecardRegistry:
             yield from self._versions[sid]
 
     def resolve(self, scorecard_id: str, version: str | None = None, as_of: dt.date | None = None) -> CompiledScorecard:
-        """The version asked for, else the one in force on `as_of` (else the newest)."""
+        """The version asked for, else the one in force on `as_of` (else the newest). A
+        version asked for that takes effect after `as_of` raises VersionNotInForce."""
         versions = self._versions.get(scorecard_id)
         if not versions:
             close = difflib.get_close_matches(scorecard_id, list(self._versions), n=3)
@@ -91,6 +114,8 @@ class ScorecardRegistry:
         if version:
             for c in versions:
                 if c.version == version:
+                    if as_of is not None and c.card.effective_from > as_of:
+                        raise VersionNotInForce(c.card, as_of)
                     return c
             known = [c.version for c in versions]
             close = difflib.get_close_matches(version, known, n=3) or known[:3]
@@ -115,4 +140,4 @@ def build_registry(pm: pluggy.PluginManager, extra_paths: Iterable[str | Path] =
     return reg
 
 
-__all__ = ["ScorecardRegistry", "build_registry"]
+__all__ = ["ScorecardRegistry", "VersionNotInForce", "build_registry"]

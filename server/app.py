@@ -1,8 +1,10 @@
 """Building and running the gRPC server: `create_server` (tests bind port 0) and `serve`.
 
-Start-up order: plugins and scorecards, database migrations, the store, the server; health
-turns SERVING only once all of them are ready. SIGTERM/SIGINT: health NOT_SERVING, stop
-accepting calls, let in-flight calls finish within the grace period, drain the store, exit 0.
+Start-up order: the addresses to listen on, plugins and scorecards, the database URL,
+migrations, the store, the server; health turns SERVING only once all of them are ready. A
+step that fails raises `startup.StartupFailed` (one log line, a documented exit code).
+SIGTERM/SIGINT: health NOT_SERVING, stop accepting calls, let in-flight calls finish within
+the grace period, drain the store, exit 0.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import datetime as dt
 import gc
 import signal
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -24,7 +25,6 @@ from sector_credit.plugins.manager import plugin_names
 from sector_credit.scorecards.registry import ScorecardRegistry, build_registry
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
-from sqlalchemy.engine import make_url
 
 from .db import EvaluationStore, StoredEvaluation
 from .interceptors import ServiceInterceptor
@@ -32,6 +32,13 @@ from .logs import log
 from .metrics import Metrics
 from .servicer import CreditEvaluationServicer
 from .settings import Settings
+from .startup import (
+    check_database_url,
+    check_listen,
+    check_scorecard_paths,
+    listen_failed,
+    scorecards_failed,
+)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"].full_name
 HEALTH_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
@@ -60,9 +67,14 @@ class RunningServer:
 
 
 def load_registry(settings: Settings) -> tuple[ScorecardRegistry, pluggy.PluginManager]:
-    """The plugins (minus the blocked ones) and the scorecards they and the settings name."""
-    pm = get_plugin_manager(blocked=settings.blocked_plugins)
-    registry = build_registry(pm, settings.scorecard_paths)
+    """The plugins (minus the blocked ones) and the scorecards they and the settings name;
+    raises StartupFailed (exit 5) when a scorecard or a plugin cannot be used."""
+    check_scorecard_paths(settings.scorecard_paths)
+    try:
+        pm = get_plugin_manager(blocked=settings.blocked_plugins, only=settings.only_plugins or None)
+        registry = build_registry(pm, settings.scorecard_paths)
+    except Exception as exc:
+        raise scorecards_failed(exc) from None
     log.info("scorecards loaded", plugins=plugin_names(pm), scorecards=len(registry),
              ids=registry.ids())
     return registry, pm
@@ -71,8 +83,12 @@ def load_registry(settings: Settings) -> tuple[ScorecardRegistry, pluggy.PluginM
 async def create_server(settings: Settings, metrics: Metrics | None = None) -> RunningServer:
     """Load scorecards, migrate, open the store, bind and start; returns once SERVING."""
     metrics = metrics or Metrics()
+    if settings.workers == 1:  # workers share a port the supervisor holds with SO_REUSEPORT
+        check_listen(settings.listen, "gRPC")
+    if settings.metrics_port:
+        check_listen(f"{settings.metrics_host}:{settings.metrics_port}", "metrics")
     registry, pm = load_registry(settings)
-    _make_sqlite_folder(settings.database_url)
+    check_database_url(settings.database_url)
     if settings.migrate:
         from .db.migrate import upgrade  # Alembic only where migrations run
 
@@ -114,25 +130,26 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, HEALTH_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(settings.listen)
+    try:
+        port = server.add_insecure_port(settings.listen)
+    except RuntimeError:  # taken since check_listen: gRPC says only "Failed to bind"
+        port = 0
     if port == 0:
         await store.close()
-        raise OSError(f"cannot listen on {settings.listen}")
+        raise listen_failed(None, settings.listen, "gRPC")
     await server.start()
-    metrics_port = metrics.serve(settings.metrics_port, settings.metrics_host) if settings.metrics_port else 0
+    try:
+        metrics_port = metrics.serve(settings.metrics_port, settings.metrics_host) if settings.metrics_port else 0
+    except OSError as exc:  # taken since check_listen
+        await server.stop(0)
+        await store.close()
+        raise listen_failed(exc, f"{settings.metrics_host}:{settings.metrics_port}", "metrics") from None
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     host = settings.listen.rpartition(":")[0]
     log.info("serving", address=f"{host}:{port}", metrics_port=metrics_port or None,
              database=store.dialect, batch_limit=settings.batch_limit, timezone=settings.timezone)
     return RunningServer(server, port, metrics_port, health_servicer, store, registry, metrics, settings)
-
-
-def _make_sqlite_folder(url: str) -> None:
-    """The embedded default lives in var/: create its folder on the first run."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def stored_summary(stored: StoredEvaluation) -> dict[str, Any]:

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 
 from . import settings as settings_mod
 from .logs import configure, log
-
-EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE: the database could not be reached at start-up
+from .startup import EXIT_UNAVAILABLE, StartupFailed, masked_url
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,18 +18,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return _run(command, settings)
-    except StoreUnavailable as exc:  # one log line for the operator, not a traceback
+    except StartupFailed as exc:  # one log line for the operator, not a traceback
+        log.error(exc.event, command=command, exit_code=exc.exit_code, **exc.fields)
+        return exc.exit_code
+    except StoreUnavailable as exc:
         log.error("the audit database is unavailable", command=command, error=str(exc),
-                  database=_safe_url(settings.database_url))
+                  database=masked_url(settings.database_url), exit_code=EXIT_UNAVAILABLE)
         return EXIT_UNAVAILABLE
 
 
 def _run(command: str, settings: settings_mod.Settings) -> int:
     if command == "migrate":
         from .db.migrate import upgrade
+        from .startup import check_database_url
 
+        check_database_url(settings.database_url)
         upgrade(settings.database_url)
-        log.info("migrated", database=_safe_url(settings.database_url))
+        log.info("migrated", database=masked_url(settings.database_url))
         return 0
     if settings.workers > 1:
         from .workers import run_workers
@@ -52,16 +56,6 @@ def _install_uvloop() -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
-def _safe_url(url: str) -> str:
-    """A database URL without its password, for logs."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable url>"
 
 
 if __name__ == "__main__":

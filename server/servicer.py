@@ -62,22 +62,26 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
 
     async def ListScorecards(self, request: pb.ListScorecardsRequest, context: grpc.aio.ServicerContext) -> pb.ListScorecardsResponse:
         full = request.view == pb.SCORECARD_VIEW_FULL
-        ids = self.registry.ids()
         if request.page_size < 0:
             raise errors.BadRequest("page_size must not be negative",
                                     violations=[FieldViolation("page_size", "must not be negative")])
         start = _offset_from_token(request.page_token, "page_token")
         size = min(request.page_size or MAX_SCORECARD_PAGE, MAX_SCORECARD_PAGE)
+        # one entry per scorecard (the version in force) or, with all_versions, per version
+        entries: list[tuple[str, CompiledScorecard | None]] = [
+            (sid, c) for sid in self.registry.ids()
+            for c in (self.registry.versions(sid) if request.all_versions else [None])]
         today = self.today()
         cards = []
-        for sid in ids[start:start + size]:
+        for sid, compiled in entries[start:start + size]:
             versions = self.registry.versions(sid)
-            try:
-                current = self.registry.resolve(sid, as_of=today)
-            except ScorecardNotFound:  # every version takes effect later: show the earliest
-                current = versions[-1]
-            cards.append(convert.scorecard_to_proto(current.card, [c.card for c in versions], full=full))
-        nxt = _token_for_offset(start + size) if start + size < len(ids) else ""
+            if compiled is None:
+                try:
+                    compiled = self.registry.resolve(sid, as_of=today)
+                except ScorecardNotFound:  # every version takes effect later: show the earliest
+                    compiled = versions[-1]
+            cards.append(convert.scorecard_to_proto(compiled.card, [c.card for c in versions], full=full))
+        nxt = _token_for_offset(start + size) if start + size < len(entries) else ""
         return pb.ListScorecardsResponse(scorecards=cards, next_page_token=nxt)
 
     async def GetScorecard(self, request: pb.GetScorecardRequest, context: grpc.aio.ServicerContext) -> pb.GetScorecardResponse:

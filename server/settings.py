@@ -7,6 +7,9 @@ import os
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
+
+from .startup import EXIT_CODES_HELP, EXIT_USAGE
 
 ENV_PREFIX = "SECTOR_CREDIT_"
 DEFAULT_DATABASE_URL = "sqlite:///var/sector-credit.db"
@@ -21,6 +24,7 @@ class Settings:
     batch_limit: int = 1000
     timezone: str = "Asia/Shanghai"
     blocked_plugins: tuple[str, ...] = ()
+    only_plugins: tuple[str, ...] = ()  # empty: every installed plugin
     scorecard_paths: tuple[str, ...] = ()
     log_format: str = "auto"  # auto | json | console
     log_level: str = "info"
@@ -43,13 +47,45 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad flag or environment value is one line on stderr and exit 2 (not the usage text
+    too: `--help` shows that)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+# Typed flags read their environment variable after parsing (`_from_env`), so that a bad value
+# there is reported naming the variable, `--help` still works, and the flag overrides it.
+_TYPED: dict[str, tuple[str, type, str]] = {
+    # dest: (env name, type, what a value must be)
+    "metrics_port": ("METRICS_PORT", int, "a port number 0-65535"),
+    "batch_limit": ("BATCH_LIMIT", int, "a whole number ≥ 1"),
+    "grace_seconds": ("GRACE_SECONDS", float, "a number of seconds ≥ 0"),
+    "max_message_bytes": ("MAX_MESSAGE_BYTES", int, "a whole number ≥ 1"),
+    "max_concurrent_rpcs": ("MAX_CONCURRENT_RPCS", int, "a whole number ≥ 0"),
+    "workers": ("WORKERS", int, "a whole number ≥ 1"),
+}
+_CHOICES = {"log_format": ("LOG_FORMAT", ("auto", "json", "console")),
+            "log_level": ("LOG_LEVEL", ("debug", "info", "warning", "error"))}
+_BOOLEAN = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
+
+
+def _number(text: str, kind: type) -> int | float:
+    value = kind(text.strip())
+    if kind is float and (value != value or value in (float("inf"), float("-inf"))):  # NaN, ±inf
+        raise ValueError(text)
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = Settings()
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog="sector-credit-server",
         description="Sector credit evaluation service: transparent, point-based credit grades over gRPC.",
-        epilog="Every flag can also be set by the environment variable shown in brackets. "
-        "Command `sector-credit-server migrate` applies the database migrations and exits.",
+        epilog="Every flag can also be set by the environment variable shown in brackets; a flag "
+        "given wins over its variable. Command `sector-credit-server migrate` applies the database "
+        "migrations and exits. A start-up failure is one log line. " + EXIT_CODES_HELP,
     )
     ap.add_argument("command", nargs="?", choices=["serve", "migrate"], default="serve",
                     help="serve (default) or migrate: apply database migrations and exit")
@@ -57,59 +93,103 @@ def build_parser() -> argparse.ArgumentParser:
     def add(flag: str, env: str, help: str, **kw: object) -> None:
         ap.add_argument(flag, help=f"{help} [{ENV_PREFIX}{env}]", **kw)  # type: ignore[arg-type]
 
+    def typed(flag: str, help: str) -> None:
+        dest = flag[2:].replace("-", "_")
+        env, kind, _ = _TYPED[dest]
+        add(flag, env, f"{help} (default {getattr(d, dest)})", type=kind, default=None)
+
     add("--listen", "LISTEN", "address to serve gRPC on (host:port; port 0 picks a free one)",
         default=_env("LISTEN", d.listen))
     add("--database-url", "DATABASE_URL",
         "SQLAlchemy URL of the audit store: sqlite:///path.db (default, embedded) or "
         "postgresql+psycopg://user@host/db", default=_env("DATABASE_URL", d.database_url))
-    add("--metrics-port", "METRICS_PORT", "port of the Prometheus /metrics endpoint (0: off)",
-        type=int, default=int(_env("METRICS_PORT", str(d.metrics_port))))
+    typed("--metrics-port", "port of the Prometheus /metrics endpoint (0: off)")
     add("--metrics-host", "METRICS_HOST", "address the metrics endpoint binds",
         default=_env("METRICS_HOST", d.metrics_host))
-    add("--batch-limit", "BATCH_LIMIT", "most items in one BatchEvaluate call",
-        type=int, default=int(_env("BATCH_LIMIT", str(d.batch_limit))))
+    typed("--batch-limit", "most items in one BatchEvaluate call")
     add("--timezone", "TIMEZONE", "time zone whose today is the default as_of",
         default=_env("TIMEZONE", d.timezone))
     add("--block-plugin", "BLOCKED_PLUGINS", "plugin name not to load (repeatable; env: comma-separated)",
         action="append", default=None, dest="blocked_plugins")
+    add("--only-plugin", "ONLY_PLUGINS", "load only this installed plugin, ignoring the others "
+        "(repeatable; env: comma-separated; `builtin`: the built-in scorecards alone)",
+        action="append", default=None, dest="only_plugins")
     add("--scorecards", "SCORECARDS", "extra scorecard file or folder (repeatable; env: comma-separated)",
         action="append", default=None, dest="scorecard_paths")
     add("--log-format", "LOG_FORMAT", "auto (console on a terminal, else JSON), json or console",
-        choices=["auto", "json", "console"], default=_env("LOG_FORMAT", d.log_format))
+        choices=["auto", "json", "console"], default=None)
     add("--log-level", "LOG_LEVEL", "debug, info, warning or error",
-        choices=["debug", "info", "warning", "error"], default=_env("LOG_LEVEL", d.log_level))
-    add("--grace-seconds", "GRACE_SECONDS", "on SIGTERM/SIGINT, how long in-flight calls may finish",
-        type=float, default=float(_env("GRACE_SECONDS", str(d.grace_seconds))))
-    add("--max-message-bytes", "MAX_MESSAGE_BYTES", "largest request or response message",
-        type=int, default=int(_env("MAX_MESSAGE_BYTES", str(d.max_message_bytes))))
-    add("--max-concurrent-rpcs", "MAX_CONCURRENT_RPCS", "calls in flight per process before "
-        "RESOURCE_EXHAUSTED (0: unlimited)", type=int,
-        default=int(_env("MAX_CONCURRENT_RPCS", str(d.max_concurrent_rpcs))))
+        choices=["debug", "info", "warning", "error"], default=None)
+    typed("--grace-seconds", "on SIGTERM/SIGINT, how long in-flight calls may finish")
+    typed("--max-message-bytes", "largest request or response message")
+    typed("--max-concurrent-rpcs", "calls in flight per process before RESOURCE_EXHAUSTED (0: unlimited)")
     add("--no-migrate", "NO_MIGRATE", "do not apply migrations at start-up (set to 1)",
-        action="store_true", default=_env("NO_MIGRATE", "") in ("1", "true", "yes"))
-    add("--workers", "WORKERS", "server processes sharing the port (SO_REUSEPORT)",
-        type=int, default=int(_env("WORKERS", str(d.workers))))
+        action="store_true", default=None)
+    typed("--workers", "server processes sharing the port (SO_REUSEPORT)")
     return ap
+
+
+def _from_env(a: argparse.Namespace, d: Settings) -> list[str]:
+    """Fill the flags not given from their environment variables; the problems found."""
+    problems: list[str] = []
+    for dest, (env, kind, what) in _TYPED.items():
+        if getattr(a, dest) is not None:
+            continue
+        text = os.environ.get(ENV_PREFIX + env)
+        value: object = getattr(d, dest)
+        if text is not None:
+            try:
+                value = _number(text, kind)
+            except ValueError:
+                problems.append(f"{ENV_PREFIX}{env}={text!r}: expected {what}")
+        setattr(a, dest, value)
+    for dest, (env, choices) in _CHOICES.items():
+        if getattr(a, dest) is None:
+            text = os.environ.get(ENV_PREFIX + env, getattr(d, dest)).strip().lower()
+            if text not in choices:
+                problems.append(f"{ENV_PREFIX}{env}={text!r}: expected one of {', '.join(choices)}")
+            setattr(a, dest, text)
+    if a.no_migrate is None:
+        text = os.environ.get(ENV_PREFIX + "NO_MIGRATE", "")
+        if text.strip().lower() not in _BOOLEAN:
+            problems.append(f"{ENV_PREFIX}NO_MIGRATE={text!r}: expected 1 or 0")
+        a.no_migrate = _BOOLEAN.get(text.strip().lower(), False)
+    return problems
+
+
+def _check_address(text: str, flag: str) -> str | None:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        return f"{flag} {text!r}: expected host:port, such as 127.0.0.1:50051 (port 0-65535)"
+    return None
 
 
 def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
     ap = build_parser()
     a = ap.parse_args(argv)
+    problems = _from_env(a, Settings())
     blocked = tuple(a.blocked_plugins) if a.blocked_plugins else _csv(_env("BLOCKED_PLUGINS", ""))
+    only = tuple(a.only_plugins) if a.only_plugins else _csv(_env("ONLY_PLUGINS", ""))
     paths = tuple(a.scorecard_paths) if a.scorecard_paths else _csv(_env("SCORECARDS", ""))
     try:
         zoneinfo.ZoneInfo(a.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        ap.error(f"--timezone: unknown time zone {a.timezone!r}")
+        problems.append(f"--timezone: unknown time zone {a.timezone!r}")
+    problems += filter(None, [_check_address(a.listen, "--listen")])
     for name in ("batch_limit", "max_message_bytes", "workers"):
-        if getattr(a, name) < 1:
-            ap.error(f"--{name.replace('_', '-')} must be at least 1")
-    if a.grace_seconds < 0 or a.metrics_port < 0 or a.max_concurrent_rpcs < 0:
-        ap.error("--grace-seconds, --metrics-port and --max-concurrent-rpcs must not be negative")
+        if isinstance(getattr(a, name), (int, float)) and getattr(a, name) < 1:
+            problems.append(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("grace_seconds", "metrics_port", "max_concurrent_rpcs"):
+        if isinstance(getattr(a, name), (int, float)) and getattr(a, name) < 0:
+            problems.append(f"--{name.replace('_', '-')} must not be negative")
+    if isinstance(a.metrics_port, int) and a.metrics_port > 65535:
+        problems.append("--metrics-port must be at most 65535")
+    if problems:
+        ap.error("; ".join(problems))
     return a.command, Settings(
         listen=a.listen, database_url=a.database_url, metrics_port=a.metrics_port,
         metrics_host=a.metrics_host, batch_limit=a.batch_limit, timezone=a.timezone,
-        blocked_plugins=blocked, scorecard_paths=paths, log_format=a.log_format,
+        blocked_plugins=blocked, only_plugins=only, scorecard_paths=paths, log_format=a.log_format,
         log_level=a.log_level, grace_seconds=a.grace_seconds,
         max_message_bytes=a.max_message_bytes, max_concurrent_rpcs=a.max_concurrent_rpcs,
         migrate=not a.no_migrate, workers=a.workers,

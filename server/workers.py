@@ -42,27 +42,29 @@ from typing import Any
 
 from .logs import configure, log
 from .settings import Settings
+from .startup import EXIT_UNAVAILABLE, StartupFailed, check_listen, listen_failed
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-EXIT_UNAVAILABLE = 69  # as main.py: the database could not be reached at start-up
 START_TIMEOUT_S = 120.0
 
 
 def run_workers(settings: Settings) -> int:
     """Run `settings.workers` server processes on one port until SIGTERM/SIGINT; 0 on a clean
-    stop, 1 when start-up failed or a worker died."""
+    stop, 1 when a worker died; a start-up failure is raised as StartupFailed (main logs it)
+    or, found in a child, logged there and returned as its exit code."""
     ctx = mp.get_context("spawn")
-    if settings.migrate:  # once, before the workers (which start with migrate=False)
-        code = _migrate_in_child(ctx, settings)
-        if code != 0:
-            return code
+    if settings.metrics_port:
+        check_listen(f"{settings.metrics_host}:{settings.metrics_port}", "metrics")
+    # once, before the workers (which start with migrate=False): scorecards, database, migrations
+    code = _migrate_in_child(ctx, settings)
+    if code != 0:
+        return code
 
     host, _, port_text = settings.listen.rpartition(":")
     try:
         holder = _reserve_port(host, int(port_text))
-    except (OSError, ValueError) as exc:
-        log.error("cannot listen", address=settings.listen, error=str(exc))
-        return 1
+    except OSError as exc:
+        raise listen_failed(exc, settings.listen, "gRPC") from None
     port = holder.getsockname()[1]
 
     own_dir = None
@@ -95,10 +97,15 @@ def run_workers(settings: Settings) -> int:
             p.start()
         if not _wait_ready(procs, ready, lambda: stopping):
             forward(signal.SIGTERM, None)
-            code = 1
+            # a worker's own start-up failure (logged by it) is the set's exit code
+            code = next((p.exitcode for p in procs if p.exitcode and p.exitcode > 1), 1)
         else:
             holder.close()
-            metrics_port = _serve_metrics(settings) if settings.metrics_port else 0
+            try:
+                metrics_port = _serve_metrics(settings) if settings.metrics_port else 0
+            except OSError as exc:  # taken since check_listen
+                raise listen_failed(exc, f"{settings.metrics_host}:{settings.metrics_port}",
+                                    "metrics") from None
             print(f"listening on port {port}", flush=True)
             if metrics_port:
                 print(f"metrics on port {metrics_port}", flush=True)
@@ -125,9 +132,10 @@ def run_workers(settings: Settings) -> int:
 
 
 def _migrate_in_child(ctx: Any, settings: Settings) -> int:
-    """Apply the migrations in a short-lived process: the supervisor itself never loads
-    SQLAlchemy or Alembic (some 40 MB it would keep for nothing). Its exit code, 69 when
-    the database cannot be reached (as `sector-credit-server migrate`)."""
+    """Check the scorecards and the database and apply the migrations in a short-lived
+    process: the supervisor itself never loads SQLAlchemy or Alembic (some 40 MB it would
+    keep for nothing). Its exit code: a start-up failure's (server/startup.py), logged there
+    once rather than by every worker."""
     child = ctx.Process(target=_migrate_main, args=(settings,), name="sector-credit-migrate")
     child.start()
     child.join()
@@ -136,13 +144,22 @@ def _migrate_in_child(ctx: Any, settings: Settings) -> int:
 
 def _migrate_main(settings: Settings) -> None:
     configure(settings.log_format, settings.log_level)
+    from .app import load_registry
     from .db.errors import StoreUnavailable
     from .db.migrate import upgrade
+    from .startup import check_database_url
 
     try:
-        upgrade(settings.database_url)
+        load_registry(settings)
+        check_database_url(settings.database_url)
+        if settings.migrate:
+            upgrade(settings.database_url)
+    except StartupFailed as exc:
+        log.error(exc.event, command="serve", exit_code=exc.exit_code, **exc.fields)
+        sys.exit(exc.exit_code)
     except StoreUnavailable as exc:
-        log.error("the audit database is unavailable", command="serve", error=str(exc))
+        log.error("the audit database is unavailable", command="serve", error=str(exc),
+                  exit_code=EXIT_UNAVAILABLE)
         sys.exit(EXIT_UNAVAILABLE)
 
 
@@ -224,6 +241,9 @@ def _worker_main(settings: Settings, index: int, ready: Any) -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
         asyncio.run(_serve_worker(settings, index, ready))
+    except StartupFailed as exc:  # e.g. its port taken since the supervisor checked
+        log.error(exc.event, worker=index, exit_code=exc.exit_code, **exc.fields)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:  # a second signal while draining
         sys.exit(130)
 

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from installed_plugins import ONLY_BUILTIN
+
 START_TIMEOUT = 60.0
 
 
@@ -25,7 +27,7 @@ def running_server(workdir: Path) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
          "--database-url", f"sqlite:///{workdir / 'audit.db'}", "--metrics-port", "0",
-         "--log-format", "json"],
+         "--log-format", "json", *ONLY_BUILTIN],
         stdout=subprocess.PIPE, stderr=log, env=env, cwd=workdir)
     try:
         port = _read_port(proc, workdir)

@@ -28,6 +28,7 @@ import pg_server
 import pytest
 import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from installed_plugins import ONLY_BUILTIN
 from sector_credit.v1 import (
     common_pb2,
 )
@@ -207,7 +208,7 @@ class ServerProcess:
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
                "--database-url", self.database_url, "--log-format", "json",
-               "--metrics-port", str(free_port() if self.metrics else 0), *self.args]
+               "--metrics-port", str(free_port() if self.metrics else 0), *ONLY_BUILTIN, *self.args]
         return cmd
 
     def start(self) -> ServerProcess:

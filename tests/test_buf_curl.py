@@ -91,7 +91,7 @@ def test_evaluate_with_a_json_body(server: ServerProcess) -> None:
     # SCORECARDS.md §3 example 1, as a JSON client reads it
     assert (reply["score"], reply["grade"]["code"], reply["pointsToNextGrade"], reply["nextGrade"]) == (
         "14.00", "AA", "6.00", "AAA")
-    assert reply["name"].startswith("evaluations/") and reply["requestId"] == "doc-example-1"
+    assert reply["name"].startswith("evaluations/") and reply["requestId"] == "doc-buf-curl-1"
     assert all(line["provenance"]["source"] for line in reply["lines"])
     assert without_per_run_fields(reply) == without_per_run_fields(json.loads(shown)["evaluation"]), (
         "docs/buf-curl.md shows another reply than the server gives: run the command and update the page")

@@ -378,6 +378,83 @@ def test_batch_refuses_unknown_columns_and_existing_output(server: str, tmp_path
     assert again.returncode == 2 and "--resume" in again.stderr
 
 
+ENVIRONMENT = "environment.enterprise"
+# its required indicators (no default), in definition order
+ENVIRONMENT_REQUIRED = ["emission_compliance_min_pct", "solid_waste_treated_pct",
+                        "hazardous_waste_rating", "noise_exceedance_db", "siting_compliant",
+                        "risk_management_complete", "other_indicators_score"]
+ORGANIZATION = "91350100M000100Y43"
+
+COLUMN_CASES = [
+    # (file name, content, what stderr says once; every case exits 2 having sent nothing)
+    ("missing.csv", "subject_id,emission_compliance_min_pct,siting_compliant\n"
+     + f"{ORGANIZATION},85,true\n" * 50,
+     "missing required indicators of environment.enterprise: solid_waste_treated_pct, "
+     "hazardous_waste_rating, noise_exceedance_db, risk_management_complete, other_indicators_score"),
+    ("unknown.csv", "subject_id," + ",".join(ENVIRONMENT_REQUIRED) + ",hidden_dischage\n"
+     + f"{ORGANIZATION},85,97,compliant,3,true,true,90,false\n" * 50,
+     "not indicators of environment.enterprise: 'hidden_dischage' (did you mean 'hidden_discharge'?)"),
+    ("both.jsonl", "".join(json.dumps({"subject_id": ORGANIZATION, "siting_compliant": True,
+                                       "emission_compliance_min_pct": 85, "color": "red"}) + "\n"
+                           for _ in range(50)),
+     "missing required indicators of environment.enterprise: solid_waste_treated_pct, "
+     "hazardous_waste_rating, noise_exceedance_db, risk_management_complete, "
+     "other_indicators_score; not indicators of environment.enterprise: 'color'"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "says"), COLUMN_CASES, ids=[c[0] for c in COLUMN_CASES])
+def test_batch_checks_the_columns_before_sending_anything(server: str, tmp_path: Path, name: str,
+                                                          content: str, says: str) -> None:
+    source, out = tmp_path / name, tmp_path / "results.csv"
+    source.write_text(content, encoding="utf-8")
+    with CreditClient(server) as client:
+        before = len(client.list_evaluations(subject_id=ORGANIZATION, page_size=100).evaluations)
+    result = credit(server, "batch", ENVIRONMENT, str(source), "--out", str(out))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"credit: error: {source}: {says}; nothing was sent\n"
+    assert not out.exists() and not out.with_name(out.name + ".state.json").exists()
+    with CreditClient(server) as client:
+        after = len(client.list_evaluations(subject_id=ORGANIZATION, page_size=100).evaluations)
+    assert after == before
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_batch_output_carries_the_scorecard_version_and_digest(server: str, tmp_path: Path,
+                                                               suffix: str) -> None:
+    source, out = tmp_path / "drivers.csv", tmp_path / f"results{suffix}"
+    write_csv(source, taxi_rows(3, 1971, {2: "check"})[0])
+    result = credit(server, "batch", TAXI, str(source), "--out", str(out))
+    assert result.returncode == 1, result.stderr
+    with CreditClient(server) as client:
+        card = client.get_scorecard(TAXI, as_of="2025-12-31")
+    if suffix == ".csv":
+        records = read_results(out)
+    else:
+        records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    got = [(r["status"], r.get("scorecard_version", ""), r.get("scorecard_digest", "")) for r in records]
+    assert got == [("ok", card.version, card.digest), ("error", "", ""), ("ok", card.version, card.digest)]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", card.digest), card.digest
+
+
+def test_resume_into_results_without_the_version_columns_rewrites_them(server: str, tmp_path: Path) -> None:
+    # a results file an older credit wrote (no scorecard_version/digest), cut after row 2
+    source, out = tmp_path / "drivers.csv", tmp_path / "results.csv"
+    write_csv(source, taxi_rows(3, 1972, {})[0])
+    assert credit(server, "batch", TAXI, str(source), "--out", str(out)).returncode == 0
+    old = [{k: v for k, v in r.items() if not k.startswith("scorecard_")} for r in read_results(out)[:2]]
+    with out.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, list(old[0]))
+        writer.writeheader()
+        writer.writerows(old)
+    result = credit(server, "batch", TAXI, str(source), "--out", str(out), "--resume")
+    assert result.returncode == 0, result.stderr
+    records = read_results(out)
+    assert [(r["row"], r["status"]) for r in records] == [("1", "ok"), ("2", "ok"), ("3", "ok")]
+    assert records[2]["scorecard_version"] == "2026.1" and records[2]["scorecard_digest"].startswith("sha256:")
+    assert None not in records[2]  # no cells beyond the header
+
+
 def test_batch_jsonl_to_stdout(server: str, tmp_path: Path) -> None:
     source = tmp_path / "drivers.jsonl"
     source.write_text("\n".join([

@@ -5,6 +5,7 @@ example plugin in the doc is the code tests/test_plugins.py runs."""
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -108,3 +109,82 @@ def test_doc_example_is_the_tested_plugin(name: str) -> None:
 
 def test_doc_entry_point_group_is_the_projects() -> None:
     assert f"[project.entry-points.{hookspecs.PROJECT}]" in doc_text()
+
+
+# --------------------------------------------------------------------------------------------
+# Every page's examples: one request id, one request. A reader who runs two examples against
+# one server must never get REQUEST_ID_REUSED (or, worse, another example's evaluation back).
+
+DOC_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+CLI_COMMAND = re.compile(r"^\$ (credit .*?(?:\\\n.*?)*)$", re.MULTILINE)
+BUF_CURL_BODY = re.compile(r"-d '(\{.*?\})'", re.DOTALL)
+PYTHON_CALL = re.compile(r"\w+\((?:[^()]|\([^()]*\))*request_id=\"[^\"]+\"(?:[^()]|\([^()]*\))*\)")
+
+
+def requests_with_ids(text: str) -> list[tuple[str, str]]:
+    """(request id, the request written out) for every request in a page's examples that
+    carries an id: a `credit … --request-id` command, a `buf curl -d` body with `requestId`,
+    a Python call with `request_id=`. Replies that echo an id are not requests."""
+    found = []
+    for m in CLI_COMMAND.finditer(text):
+        command = " ".join(m.group(1).replace("\\\n", " ").split())
+        rid = re.search(r"--request-id[ =](\S+)", command)
+        if rid:
+            found.append((rid.group(1), command))
+    for m in BUF_CURL_BODY.finditer(text):
+        body = json.loads(m.group(1))
+        if "requestId" in body:
+            found.append((body["requestId"], json.dumps(body, sort_keys=True)))
+    for m in PYTHON_CALL.finditer(text):
+        rid = re.search(r'request_id="([^"]+)"', m.group(0))
+        assert rid is not None
+        found.append((rid.group(1), " ".join(m.group(0).split())))
+    return found
+
+
+def test_the_request_id_finder_finds_each_kind() -> None:
+    text = '''$ credit evaluate a --request-id one \\
+    --set x=1
+-d '{"scorecard": "a", "requestId": "two"}'
+client.evaluate("a", "b", request_id="three")
+'''
+    assert [rid for rid, _ in requests_with_ids(text)] == ["one", "two", "three"]
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=[p.name for p in DOC_PAGES])
+def test_no_example_reuses_a_request_id_for_another_request(page: Path) -> None:
+    requests: dict[str, set[str]] = {}
+    where: dict[str, set[str]] = {}
+    for other in DOC_PAGES:  # an id is unique across the pages, not only within this one
+        for rid, request in requests_with_ids(other.read_text(encoding="utf-8")):
+            requests.setdefault(rid, set()).add(request)
+            where.setdefault(rid, set()).add(other.name)
+    mine = {rid for rid, _ in requests_with_ids(page.read_text(encoding="utf-8"))}
+    reused = {rid: (sorted(where[rid]), sorted(requests[rid])) for rid in mine if len(requests[rid]) > 1}
+    assert not reused, f"{page.name}: one request id for different requests: {reused}"
+
+
+# --------------------------------------------------------------------------------------------
+# The pages point only at what the repository has: the engine's semantics are docs/semantics.md,
+# not a contract file kept elsewhere.
+
+MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=[p.name for p in DOC_PAGES])
+def test_links_resolve_and_no_page_cites_a_file_outside_the_repository(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    assert "SCORECARDS.md" not in text, f"{page.name} cites SCORECARDS.md: point to docs/semantics.md"
+    broken = [target for target in MARKDOWN_LINK.findall(text)
+              if "://" not in target and not (page.parent / target).exists()]
+    assert not broken, f"{page.name} links to files that do not exist: {broken}"
+
+
+def test_semantics_page_covers_the_engine() -> None:
+    text = (ROOT / "docs" / "semantics.md").read_text(encoding="utf-8")
+    for topic in ("## Indicators", "## Points", "**Exact arithmetic.**", "half away from zero",
+                  "**Groups.**", "## Grades", "## Overrides", "until", "## The explanation",
+                  "points to the next grade", "## Versions", "`places`", "score before the cut"):
+        assert topic in text, f"docs/semantics.md says nothing of {topic!r}"
+    for kind in ("per_unit", "bands", "flag", "choice", "direct", "weighted"):
+        assert f"| `{kind}` |" in text, f"docs/semantics.md lacks the rule kind {kind}"

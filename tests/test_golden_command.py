@@ -5,6 +5,7 @@ case with expected and actual values, 2 naming each problem of an invalid card."
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 from sector_credit.scorecards.loader import load_file
 
-BUILTIN = Path(__file__).resolve().parent.parent / "scorecards" / "builtin"
+ROOT = Path(__file__).resolve().parent.parent
+BUILTIN = ROOT / "scorecards" / "builtin"
 TAXI = BUILTIN / "transport.taxi_driver.toml"
 ENVIRONMENT = BUILTIN / "environment.enterprise.toml"
 
@@ -73,3 +75,49 @@ def test_a_missing_path_is_reported(tmp_path: Path) -> None:
     run = scorecard_test(tmp_path / "nowhere.toml", cwd=tmp_path)
     assert run.returncode == 2
     assert f"{tmp_path / 'nowhere.toml'}: no such file or folder" in run.stdout
+
+
+def make_golden(paths: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`make golden PATHS=…` with this interpreter's scripts (`-o install`: the environment
+    running the tests is installed already; no make target reinstalls it)."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    return subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), "-o", "install", "golden",
+         f"PATHS={paths}", f"BIN={Path(sys.executable).parent}"],
+        capture_output=True, text=True, timeout=300, cwd=cwd, check=False)
+
+
+def test_make_golden_checks_only_the_paths_given(tmp_path: Path) -> None:
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    changed = copy_with(
+        TAXI, cards / "transport.taxi_driver.toml",
+        'indicator = "violations_3pt"\npoints = -3\n', 'indicator = "violations_3pt"\npoints = -4\n')
+    run = make_golden(f"{ENVIRONMENT} {cards}", tmp_path)
+    assert run.returncode != 0, run.stdout + run.stderr  # make reports the failed recipe
+    tested = re.findall(r"^(?:ok|FAIL)\s+(\S+) ", run.stdout, flags=re.MULTILINE)
+    assert set(tested) == {"environment.enterprise", "transport.taxi_driver"}, run.stdout
+    assert re.search(r"^ok\s+environment\.enterprise ", run.stdout, flags=re.MULTILINE)
+    assert re.search(r"^FAIL\s+transport\.taxi_driver ", run.stdout, flags=re.MULTILINE)
+    assert changed.exists()
+
+    passing = make_golden(str(ENVIRONMENT), tmp_path)
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    assert re.findall(r"^ok\s+(\S+) ", passing.stdout, flags=re.MULTILINE) == ["environment.enterprise"]
+
+
+def test_a_misspelled_plugin_hook_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    import os
+
+    from installed_plugins import plugin_site
+
+    site = plugin_site(tmp_path, "typo_cards", "from sector_credit.plugins import hookimpl\n\n"
+                       "@hookimpl\ndef register_scorecard(register):\n    pass\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([sys.executable, "-m", "sector_credit.scorecards.golden"], capture_output=True,
+                         text=True, timeout=300, cwd=tmp_path, env=env, check=False)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert re.search(r"^INVALID plugins: PluginValidationError: unknown hook 'register_scorecard'",
+                     run.stdout, flags=re.MULTILINE), run.stdout

@@ -13,6 +13,7 @@ from typing import Any
 
 import pluggy
 import pytest
+from installed_plugins import BUILTIN_ONLY, plugin_site
 from plugin_fixture import acme_credit
 from sector_credit.plugins import ENTRY_POINT_GROUP, get_plugin_manager, hookimpl
 from sector_credit.plugins.manager import plugin_names
@@ -48,7 +49,7 @@ AS_OF = dt.date(2026, 6, 1)
 def registry(*extra: tuple[object, str], blocked: tuple[str, ...] = (),
              entry_points: bool = True) -> ScorecardRegistry:
     return build_registry(get_plugin_manager(blocked=blocked, extra_plugins=extra,
-                                             load_entrypoints=entry_points))
+                                             load_entrypoints=entry_points, only=BUILTIN_ONLY))
 
 
 # --------------------------------------------------------------------------------------------
@@ -56,7 +57,7 @@ def registry(*extra: tuple[object, str], blocked: tuple[str, ...] = (),
 
 
 def test_third_party_plugin_is_loaded_and_listed() -> None:
-    pm = get_plugin_manager(extra_plugins=[(acme_credit, "thirdparty")])
+    pm = get_plugin_manager(extra_plugins=[(acme_credit, "thirdparty")], only=BUILTIN_ONLY)
     assert plugin_names(pm) == ["builtin", "thirdparty"]
     reg = build_registry(pm)
     assert ACME_ID in reg.ids()
@@ -118,7 +119,7 @@ def test_third_party_card_rejects_bad_input_like_a_built_in() -> None:
 )
 def test_blocked_plugin_scorecards_are_left_out(blocked: tuple[str, ...], present: list[str],
                                                 absent: list[str]) -> None:
-    pm = get_plugin_manager(blocked=blocked, extra_plugins=[(acme_credit, "thirdparty")])
+    pm = get_plugin_manager(blocked=blocked, extra_plugins=[(acme_credit, "thirdparty")], only=BUILTIN_ONLY)
     assert not set(blocked) & set(plugin_names(pm))
     ids = build_registry(pm).ids()
     assert sorted(ids) == sorted(present)
@@ -150,7 +151,7 @@ class WrongArgument:
 )
 def test_plugin_with_a_bad_hook_fails_at_start_up(plugin: object, message: str) -> None:
     with pytest.raises(pluggy.PluginValidationError, match=re.escape(message)):
-        get_plugin_manager(extra_plugins=[(plugin, "careless")])
+        get_plugin_manager(extra_plugins=[(plugin, "careless")], only=BUILTIN_ONLY)
 
 
 def test_check_pending_is_what_catches_the_misspelling() -> None:
@@ -193,7 +194,7 @@ class TaxiCopy:
     ],
 )
 def test_same_id_and_version_twice_is_refused(plugins: list[tuple[object, str]], message: str) -> None:
-    pm = get_plugin_manager(extra_plugins=plugins)
+    pm = get_plugin_manager(extra_plugins=plugins, only=BUILTIN_ONLY)
     with pytest.raises(InvalidScorecard) as info:
         build_registry(pm)
     (problem,) = info.value.problems
@@ -256,7 +257,7 @@ def test_a_scheme_prefix_may_be_registered_once() -> None:
         def register_subject_id_schemes(self, register: Callable[[str, Callable[[str], str | None]], None]) -> None:
             register("HKCR:", hong_kong_company_number)
 
-    pm = get_plugin_manager(extra_plugins=[(HongKongIds(), "hk_ids"), (AgainHongKong(), "again")])
+    pm = get_plugin_manager(extra_plugins=[(HongKongIds(), "hk_ids"), (AgainHongKong(), "again")], only=BUILTIN_ONLY)
     with pytest.raises(ValueError, match="'HKCR:' is empty or already registered"):
         build_registry(pm)
 
@@ -270,6 +271,42 @@ def test_builtin_plugin_is_an_entry_point() -> None:
     assert ENTRY_POINT_GROUP == "sector_credit"
     assert "builtin" in eps.names
     assert eps["builtin"].value == "sector_credit.scorecards.builtin"
+
+
+INSTALLED_ACME = """
+from pathlib import Path
+from sector_credit.plugins import hookimpl
+
+@hookimpl
+def register_scorecards(register):
+    register(Path(__file__).with_name("installed.parking_operator.toml"))
+"""
+INSTALLED_ID = "installed.parking_operator"  # not ACME_ID: tests/plugin_fixture may be installed too
+
+
+@pytest.mark.parametrize(("only", "plugins", "has_card"), [
+    (None, ["builtin", "installed_acme"], True),  # every installed plugin, as a server loads
+    (("builtin",), ["builtin"], False),  # what the tests load: the built-ins alone
+    (("installed_acme",), ["installed_acme"], True),
+])
+def test_only_names_the_installed_plugins_that_load(
+        only: tuple[str, ...] | None, plugins: list[str], has_card: bool, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    site = plugin_site(tmp_path, "installed_acme", INSTALLED_ACME)
+    card = ACME_CARD.read_text(encoding="utf-8").replace(f'id = "{ACME_ID}"', f'id = "{INSTALLED_ID}"')
+    (site / f"{INSTALLED_ID}.toml").write_text(card, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    pm = get_plugin_manager(only=only)
+    if only is None:  # whatever else this environment has installed loads too
+        assert set(plugins) <= set(plugin_names(pm))
+    else:
+        assert plugin_names(pm) == plugins
+    assert (INSTALLED_ID in build_registry(pm).ids()) is has_card
+
+
+def test_only_a_plugin_not_installed_is_an_error() -> None:
+    with pytest.raises(LookupError, match="no installed plugin is named 'nosuch'"):
+        get_plugin_manager(only=("builtin", "nosuch"))
 
 
 def test_no_entry_points_means_no_builtins() -> None:

@@ -11,6 +11,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from installed_plugins import BUILTIN_ONLY
 from sector_credit.plugins import get_plugin_manager
 from sector_credit.scorecards import codec
 from sector_credit.scorecards.golden import DEFAULT_AS_OF, SAMPLE_IDS
@@ -31,7 +32,7 @@ from sector_credit.server.db.rowjson import (
 _reference = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
-REGISTRY = build_registry(get_plugin_manager())
+REGISTRY = build_registry(get_plugin_manager(only=BUILTIN_ONLY))
 PARTS = {c.card.digest: result_parts(c.card) for c in REGISTRY.all()}
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from installed_plugins import BUILTIN_ONLY
 from sector_credit.scorecards.model import (
     EvaluationInput,
     EvaluationResult,
@@ -424,7 +425,7 @@ async def test_results_of_known_scorecards_are_stored_compact_and_read_back_whol
     from sector_credit.scorecards.registry import build_registry
 
     migrate.upgrade(database_url)
-    taxi = build_registry(get_plugin_manager()).resolve(TAXI)
+    taxi = build_registry(get_plugin_manager(only=BUILTIN_ONLY)).resolve(TAXI)
     subject = Subject(SubjectKind.PERSON, "110105198001010016", "张三")
     inp = EvaluationInput(TAXI, subject, {"violations_3pt": 2, "bonus_points": 1},
                           as_of=dt.date(2025, 6, 1))
@@ -473,7 +474,7 @@ async def test_stored_parts_are_the_authority_for_their_digest(database_url: str
     from sector_credit.scorecards.registry import build_registry
 
     migrate.upgrade(database_url)
-    taxi = build_registry(get_plugin_manager()).resolve(TAXI)
+    taxi = build_registry(get_plugin_manager(only=BUILTIN_ONLY)).resolve(TAXI)
     subject = Subject(SubjectKind.PERSON, "110105198001010016", "张三")
     inp = EvaluationInput(TAXI, subject, {"violations_1pt": 1}, as_of=dt.date(2025, 6, 1))
     result = taxi.evaluate(subject, inp.indicators, inp.as_of)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from installed_plugins import ONLY_BUILTIN
 from sector_credit.v1 import common_pb2
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
@@ -58,7 +59,7 @@ def workers(database_url: str, tmp_path: Path, n: int = 2) -> Iterator[Workers]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
              "--database-url", database_url, "--metrics-port", str(metrics_port),
-             "--log-format", "json", "--workers", str(n), "--grace-seconds", "5"],
+             "--log-format", "json", "--workers", str(n), "--grace-seconds", "5", *ONLY_BUILTIN],
             stdout=subprocess.PIPE, stderr=log, env=env, cwd=tmp_path)
         try:
             lines = _read_lines(proc, log_path, want=("listening on port ", "metrics on port "))

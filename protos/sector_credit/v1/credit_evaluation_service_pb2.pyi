@@ -59,6 +59,7 @@ class ListScorecardsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
+    ALL_VERSIONS_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """The maximum number of scorecards to return; 0 means a server default, and larger
     values are coerced to the server's maximum.
@@ -67,16 +68,22 @@ class ListScorecardsRequest(_message.Message):
     """A page token from a previous ListScorecards call; the other fields must stay the same."""
     view: Global___ScorecardView.ValueType
     """How much of each scorecard to return; BASIC by default."""
+    all_versions: _builtins.bool
+    """Return every loaded version of each scorecard (newest effective_from first within an
+    id), including versions not yet in force and versions superseded; false returns one
+    version per scorecard, the one in force today (or, when none is yet, the earliest).
+    """
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         view: Global___ScorecardView.ValueType = ...,
+        all_versions: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_versions", b"all_versions", "page_size", b"page_size", "page_token", b"page_token", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -94,7 +101,9 @@ class ListScorecardsResponse(_message.Message):
     """A token for the next page; empty when there are no more."""
     @_builtins.property
     def scorecards(self) -> _containers.RepeatedCompositeFieldContainer[_scorecard_pb2.Scorecard]:
-        """The scorecards, ordered by id."""
+        """The scorecards, ordered by id (and with all_versions, newest effective_from first
+        within an id).
+        """
 
     def __init__(
         self,
@@ -211,7 +220,10 @@ class EvaluateRequest(_message.Message):
     `scorecards/transport.taxi_driver` is accepted too).
     """
     version: _builtins.str
-    """The scorecard version; empty for the version in force on as_of."""
+    """The scorecard version; empty for the version in force on as_of. A version that takes
+    effect after as_of is refused (INVALID_ARGUMENT naming `version`, reason
+    VERSION_NOT_IN_FORCE); a superseded version may still be asked for.
+    """
     request_id: _builtins.str
     """A client-chosen id that makes the call idempotent: a retry with the same id returns the
     stored evaluation. Empty: every call makes a new evaluation.

@@ -89,7 +89,8 @@ class CreditEvaluationServiceServicer:
     """
 
     def ListScorecards(self, request, context):
-        """Lists the scorecards that can be evaluated, each in the version in force today.
+        """Lists the scorecards that can be evaluated, each in the version in force today, or
+        every version of each with all_versions.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

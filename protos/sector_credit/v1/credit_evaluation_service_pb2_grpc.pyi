@@ -41,7 +41,9 @@ class CreditEvaluationServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> CreditEvaluationServiceAsyncStub: ...
     ListScorecards: _grpc.UnaryUnaryMultiCallable[_credit_evaluation_service_pb2.ListScorecardsRequest, _credit_evaluation_service_pb2.ListScorecardsResponse]
-    """Lists the scorecards that can be evaluated, each in the version in force today."""
+    """Lists the scorecards that can be evaluated, each in the version in force today, or
+    every version of each with all_versions.
+    """
     GetScorecard: _grpc.UnaryUnaryMultiCallable[_credit_evaluation_service_pb2.GetScorecardRequest, _credit_evaluation_service_pb2.GetScorecardResponse]
     """Gets the full definition of one scorecard version: indicators, rules, grades,
     overrides and provenance.
@@ -78,7 +80,9 @@ class CreditEvaluationServiceAsyncStub(CreditEvaluationServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListScorecards: _aio.UnaryUnaryMultiCallable[_credit_evaluation_service_pb2.ListScorecardsRequest, _credit_evaluation_service_pb2.ListScorecardsResponse]  # type: ignore[assignment]
-    """Lists the scorecards that can be evaluated, each in the version in force today."""
+    """Lists the scorecards that can be evaluated, each in the version in force today, or
+    every version of each with all_versions.
+    """
     GetScorecard: _aio.UnaryUnaryMultiCallable[_credit_evaluation_service_pb2.GetScorecardRequest, _credit_evaluation_service_pb2.GetScorecardResponse]  # type: ignore[assignment]
     """Gets the full definition of one scorecard version: indicators, rules, grades,
     overrides and provenance.
@@ -118,7 +122,9 @@ class CreditEvaluationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _credit_evaluation_service_pb2.ListScorecardsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_credit_evaluation_service_pb2.ListScorecardsResponse, _abc.Awaitable[_credit_evaluation_service_pb2.ListScorecardsResponse]]:
-        """Lists the scorecards that can be evaluated, each in the version in force today."""
+        """Lists the scorecards that can be evaluated, each in the version in force today, or
+        every version of each with all_versions.
+        """
 
     @_abc_1.abstractmethod
     def GetScorecard(
