@@ -27,6 +27,36 @@ REQUEST_ID_KEY = "x-request-id"
 CALLER_KEY = "x-caller"
 
 
+class _Unparsable:
+    """What a request deserializer gives for bytes that are not a message of its type: the
+    handler then answers INVALID_ARGUMENT (errors.Unparsable) instead of gRPC's UNKNOWN, and
+    nothing is logged as a traceback."""
+
+    __slots__ = ()
+
+
+_UNPARSABLE = _Unparsable()
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def read(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:  # DecodeError, or anything a parser raises on bytes it cannot read
+            return _UNPARSABLE
+
+    return read
+
+
+def _check_parsed(request: Any) -> None:
+    if request is _UNPARSABLE:
+        raise errors.Unparsable(
+            "the request bytes are not a valid message of this method's request type")
+
+
 # Request ids are for finding log lines, not secrets: a PRNG seeded from the OS (again in a
 # forked child) instead of one urandom system call per RPC.
 _ids = random.Random()
@@ -145,7 +175,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         async def count_in(it: AsyncIterator[Any]) -> AsyncIterator[Any]:
             async for msg in it:
                 recv.inc()
+                _check_parsed(msg)
                 yield msg
+
+        deserialize = _tolerant(h.request_deserializer)
 
         if not h.request_streaming and not h.response_streaming:
             inner_uu = h.unary_unary
@@ -154,6 +187,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 start = self._begin(m, context)
                 recv.inc()
                 try:
+                    _check_parsed(request)
                     response = await inner_uu(request, context)
                 except BaseException as exc:
                     await self._fail(m, start, exc, context)
@@ -163,7 +197,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 return response
 
             return grpc.unary_unary_rpc_method_handler(
-                unary_unary, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
+                unary_unary, request_deserializer=deserialize, response_serializer=h.response_serializer)
 
         inner_w = h.stream_stream if h.request_streaming else h.unary_stream
         if h.response_streaming and not inspect.isasyncgenfunction(inner_w):
@@ -176,6 +210,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 else:
                     recv.inc()
                 try:
+                    if not h.request_streaming:
+                        _check_parsed(request)
                     await inner_w(request, context)
                 except BaseException as exc:
                     await self._fail(m, start, exc, context)
@@ -183,7 +219,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 self._finish(m, start, grpc.StatusCode.OK)
 
             make = grpc.stream_stream_rpc_method_handler if h.request_streaming else grpc.unary_stream_rpc_method_handler
-            return make(writer, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
+            return make(writer, request_deserializer=deserialize, response_serializer=h.response_serializer)
 
         if h.request_streaming and h.response_streaming:
             inner_ss = h.stream_stream
@@ -200,7 +236,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 self._finish(m, start, grpc.StatusCode.OK)
 
             return grpc.stream_stream_rpc_method_handler(
-                stream_stream, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
+                stream_stream, request_deserializer=deserialize, response_serializer=h.response_serializer)
 
         if h.response_streaming:
             inner_us = h.unary_stream
@@ -209,6 +245,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 start = self._begin(m, context)
                 recv.inc()
                 try:
+                    _check_parsed(request)
                     async for response in inner_us(request, context):
                         sent.inc()
                         yield response
@@ -218,7 +255,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 self._finish(m, start, grpc.StatusCode.OK)
 
             return grpc.unary_stream_rpc_method_handler(
-                unary_stream, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
+                unary_stream, request_deserializer=deserialize, response_serializer=h.response_serializer)
 
         inner_su = h.stream_unary
 
@@ -234,4 +271,4 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             return response
 
         return grpc.stream_unary_rpc_method_handler(
-            stream_unary, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
+            stream_unary, request_deserializer=deserialize, response_serializer=h.response_serializer)

@@ -27,7 +27,7 @@ from sector_credit.v1 import common_pb2 as sector__credit_dot_v1_dot_common__pb2
 from sector_credit.v1 import scorecard_pb2 as sector__credit_dot_v1_dot_scorecard__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!sector_credit/v1/evaluation.proto\x12\x10sector_credit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dsector_credit/v1/common.proto\x1a sector_credit/v1/scorecard.proto\"\xa5\x06\n\nEvaluation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cscorecard_id\x18\x02 \x01(\t\x12\x19\n\x11scorecard_version\x18\x03 \x01(\t\x12\x18\n\x10scorecard_digest\x18\x04 \x01(\t\x12*\n\x07subject\x18\x05 \x01(\x0b\x32\x19.sector_credit.v1.Subject\x12%\n\x05\x61s_of\x18\x06 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12@\n\nindicators\x18\x07 \x03(\x0b\x32,.sector_credit.v1.Evaluation.IndicatorsEntry\x12\r\n\x05score\x18\x08 \x01(\t\x12\x13\n\x0bscore_grade\x18\t \x01(\t\x12&\n\x05grade\x18\n \x01(\x0b\x32\x17.sector_credit.v1.Grade\x12%\n\x05lines\x18\x0b \x03(\x0b\x32\x16.sector_credit.v1.Line\x12\x32\n\x0cgroup_totals\x18\x0c \x03(\x0b\x32\x1c.sector_credit.v1.GroupTotal\x12\x32\n\toverrides\x18\r \x03(\x0b\x32\x1f.sector_credit.v1.FiredOverride\x12%\n\x05until\x18\x0e \x01(\x0b\x32\x16.sector_credit.v1.Date\x12-\n\x07reasons\x18\x0f \x03(\x0b\x32\x1c.sector_credit.v1.ReasonCode\x12!\n\x14points_to_next_grade\x18\x10 \x01(\tH\x00\x88\x01\x01\x12\x12\n\nnext_grade\x18\x11 \x01(\t\x12/\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x13 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x14 \x01(\t\x1aS\n\x0fIndicatorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .sector_credit.v1.IndicatorValue:\x02\x38\x01\x42\x17\n\x15_points_to_next_grade\"O\n\x0eIndicatorEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .sector_credit.v1.IndicatorValue\"\x8d\x02\n\x04Line\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\r\n\x05group\x18\x03 \x01(\t\x12\x30\n\x06values\x18\x04 \x03(\x0b\x32 .sector_credit.v1.IndicatorEntry\x12\x0e\n\x06points\x18\x05 \x01(\t\x12\x1e\n\x11points_before_cut\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x0b\x62\x65st_points\x18\x07 \x01(\t\x12\x30\n\nprovenance\x18\x08 \x01(\x0b\x32\x1c.sector_credit.v1.ProvenanceB\x14\n\x12_points_before_cut\"\x8f\x01\n\nGroupTotal\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x18\n\x10total_before_cut\x18\x03 \x01(\t\x12\r\n\x05total\x18\x04 \x01(\t\x12\r\n\x05\x66loor\x18\x05 \x01(\t\x12\x0f\n\x07\x63\x65iling\x18\x06 \x01(\t\"\xf5\x01\n\rFiredOverride\x12\x13\n\x0boverride_id\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x30\n\x06\x65\x66\x66\x65\x63t\x18\x03 \x01(\x0e\x32 .sector_credit.v1.OverrideEffect\x12\r\n\x05grade\x18\x04 \x01(\t\x12\r\n\x05steps\x18\x05 \x01(\x05\x12%\n\x05until\x18\x06 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x30\n\nprovenance\x18\x07 \x01(\x0b\x32\x1c.sector_credit.v1.Provenance\"\x83\x01\n\nReasonCode\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x1c.sector_credit.v1.ReasonKind\x12&\n\x05title\x18\x03 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x13\n\x0bpoints_lost\x18\x04 \x01(\t*Y\n\nReasonKind\x12\x1b\n\x17REASON_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14REASON_KIND_OVERRIDE\x10\x01\x12\x14\n\x10REASON_KIND_RULE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!sector_credit/v1/evaluation.proto\x12\x10sector_credit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dsector_credit/v1/common.proto\x1a sector_credit/v1/scorecard.proto\"\xb9\x06\n\nEvaluation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cscorecard_id\x18\x02 \x01(\t\x12\x19\n\x11scorecard_version\x18\x03 \x01(\t\x12\x18\n\x10scorecard_digest\x18\x04 \x01(\t\x12*\n\x07subject\x18\x05 \x01(\x0b\x32\x19.sector_credit.v1.Subject\x12%\n\x05\x61s_of\x18\x06 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12@\n\nindicators\x18\x07 \x03(\x0b\x32,.sector_credit.v1.Evaluation.IndicatorsEntry\x12\r\n\x05score\x18\x08 \x01(\t\x12\x13\n\x0bscore_grade\x18\t \x01(\t\x12&\n\x05grade\x18\n \x01(\x0b\x32\x17.sector_credit.v1.Grade\x12%\n\x05lines\x18\x0b \x03(\x0b\x32\x16.sector_credit.v1.Line\x12\x32\n\x0cgroup_totals\x18\x0c \x03(\x0b\x32\x1c.sector_credit.v1.GroupTotal\x12\x32\n\toverrides\x18\r \x03(\x0b\x32\x1f.sector_credit.v1.FiredOverride\x12%\n\x05until\x18\x0e \x01(\x0b\x32\x16.sector_credit.v1.Date\x12-\n\x07reasons\x18\x0f \x03(\x0b\x32\x1c.sector_credit.v1.ReasonCode\x12!\n\x14points_to_next_grade\x18\x10 \x01(\tH\x00\x88\x01\x01\x12\x12\n\nnext_grade\x18\x11 \x01(\t\x12/\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x13 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x14 \x01(\t\x12\x12\n\nunreadable\x18( \x01(\t\x1aS\n\x0fIndicatorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .sector_credit.v1.IndicatorValue:\x02\x38\x01\x42\x17\n\x15_points_to_next_grade\"O\n\x0eIndicatorEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .sector_credit.v1.IndicatorValue\"\x8d\x02\n\x04Line\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\r\n\x05group\x18\x03 \x01(\t\x12\x30\n\x06values\x18\x04 \x03(\x0b\x32 .sector_credit.v1.IndicatorEntry\x12\x0e\n\x06points\x18\x05 \x01(\t\x12\x1e\n\x11points_before_cut\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x0b\x62\x65st_points\x18\x07 \x01(\t\x12\x30\n\nprovenance\x18\x08 \x01(\x0b\x32\x1c.sector_credit.v1.ProvenanceB\x14\n\x12_points_before_cut\"\x8f\x01\n\nGroupTotal\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x18\n\x10total_before_cut\x18\x03 \x01(\t\x12\r\n\x05total\x18\x04 \x01(\t\x12\r\n\x05\x66loor\x18\x05 \x01(\t\x12\x0f\n\x07\x63\x65iling\x18\x06 \x01(\t\"\xf5\x01\n\rFiredOverride\x12\x13\n\x0boverride_id\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x30\n\x06\x65\x66\x66\x65\x63t\x18\x03 \x01(\x0e\x32 .sector_credit.v1.OverrideEffect\x12\r\n\x05grade\x18\x04 \x01(\t\x12\r\n\x05steps\x18\x05 \x01(\x05\x12%\n\x05until\x18\x06 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x30\n\nprovenance\x18\x07 \x01(\x0b\x32\x1c.sector_credit.v1.Provenance\"\x83\x01\n\nReasonCode\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x1c.sector_credit.v1.ReasonKind\x12&\n\x05title\x18\x03 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x13\n\x0bpoints_lost\x18\x04 \x01(\t*Y\n\nReasonKind\x12\x1b\n\x17REASON_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14REASON_KIND_OVERRIDE\x10\x01\x12\x14\n\x10REASON_KIND_RULE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,20 +36,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EVALUATION_INDICATORSENTRY']._loaded_options = None
   _globals['_EVALUATION_INDICATORSENTRY']._serialized_options = b'8\001'
-  _globals['_REASONKIND']._serialized_start=1842
-  _globals['_REASONKIND']._serialized_end=1931
+  _globals['_REASONKIND']._serialized_start=1862
+  _globals['_REASONKIND']._serialized_end=1951
   _globals['_EVALUATION']._serialized_start=154
-  _globals['_EVALUATION']._serialized_end=959
-  _globals['_EVALUATION_INDICATORSENTRY']._serialized_start=851
-  _globals['_EVALUATION_INDICATORSENTRY']._serialized_end=934
-  _globals['_INDICATORENTRY']._serialized_start=961
-  _globals['_INDICATORENTRY']._serialized_end=1040
-  _globals['_LINE']._serialized_start=1043
-  _globals['_LINE']._serialized_end=1312
-  _globals['_GROUPTOTAL']._serialized_start=1315
-  _globals['_GROUPTOTAL']._serialized_end=1458
-  _globals['_FIREDOVERRIDE']._serialized_start=1461
-  _globals['_FIREDOVERRIDE']._serialized_end=1706
-  _globals['_REASONCODE']._serialized_start=1709
-  _globals['_REASONCODE']._serialized_end=1840
+  _globals['_EVALUATION']._serialized_end=979
+  _globals['_EVALUATION_INDICATORSENTRY']._serialized_start=871
+  _globals['_EVALUATION_INDICATORSENTRY']._serialized_end=954
+  _globals['_INDICATORENTRY']._serialized_start=981
+  _globals['_INDICATORENTRY']._serialized_end=1060
+  _globals['_LINE']._serialized_start=1063
+  _globals['_LINE']._serialized_end=1332
+  _globals['_GROUPTOTAL']._serialized_start=1335
+  _globals['_GROUPTOTAL']._serialized_end=1478
+  _globals['_FIREDOVERRIDE']._serialized_start=1481
+  _globals['_FIREDOVERRIDE']._serialized_end=1726
+  _globals['_REASONCODE']._serialized_start=1729
+  _globals['_REASONCODE']._serialized_end=1860
 # @@protoc_insertion_point(module_scope)
