@@ -32,6 +32,10 @@ def _run(command: str, settings: settings_mod.Settings) -> int:
         upgrade(settings.database_url)
         log.info("migrated", database=_safe_url(settings.database_url))
         return 0
+    if command == "check-store":
+        from .check_store import check_store
+
+        return asyncio.run(check_store(settings))
     if settings.workers > 1:
         from .workers import run_workers
 

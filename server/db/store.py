@@ -346,6 +346,25 @@ class EvaluationStore:
 
         return await self._read(read)
 
+    async def scan(self, after: str | None = None, size: int = 500) -> tuple[list[ReadEvaluation], str | None]:
+        """Every stored evaluation in id order, `size` at a time after the id `after`; the
+        second item is the id to continue after (None at the end). For `check-store`."""
+
+        def read(session: Session) -> tuple[list[ReadEvaluation], str | None]:
+            stmt = sa.select(_TABLE)
+            if after is not None:
+                stmt = stmt.where(_TABLE.c.id > uuid.UUID(after))
+            rows = session.execute(stmt.order_by(_TABLE.c.id).limit(size)).all()
+            parts_for = self._parts_reader(session)
+            page = [_read_row(row, parts_for) for row in rows]
+            return page, (str(rows[-1].id) if len(rows) == size else None)
+
+        return await self._read(read)
+
+    def parts_for(self, digest: str) -> ResultParts | None:
+        """The parts this store encodes format-2 results of `digest` with (None: format 1)."""
+        return self._parts.get(digest)
+
     # -- the static text of results (format 2) ---------------------------------------------
 
     def _store_parts(self) -> None:
