@@ -18,8 +18,9 @@ from typing import Any
 import grpc
 import structlog
 from grpc.aio import AbortError
+from sector_credit.scorecards.model import FieldViolation, InvalidInput
 
-from . import errors
+from . import errors, wire_limits
 from .logs import log
 from .metrics import Metrics
 
@@ -27,34 +28,40 @@ REQUEST_ID_KEY = "x-request-id"
 CALLER_KEY = "x-caller"
 
 
-class _Unparsable:
-    """What a request deserializer gives for bytes that are not a message of its type: the
-    handler then answers INVALID_ARGUMENT (errors.Unparsable) instead of gRPC's UNKNOWN, and
-    nothing is logged as a traceback."""
+class _Refused:
+    """What a request deserializer gives for bytes it does not turn into a message: bytes that
+    are not a message of the method's type, or a request over a limit checked on the bytes
+    (wire_limits.py). The handler raises `error` (INVALID_ARGUMENT) instead of gRPC answering
+    UNKNOWN, and nothing is logged as a traceback."""
 
-    __slots__ = ()
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception):
+        self.error = error
 
 
-_UNPARSABLE = _Unparsable()
-
-
-def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+def _tolerant(deserialize: Callable[[bytes], Any] | None,
+              check: Callable[[bytes], FieldViolation | None] | None) -> Callable[[bytes], Any] | None:
     if deserialize is None:
         return None
 
     def read(data: bytes) -> Any:
         try:
+            if check is not None:
+                violation = check(data)
+                if violation is not None:
+                    return _Refused(InvalidInput([violation]))
             return deserialize(data)
         except Exception:  # DecodeError, or anything a parser raises on bytes it cannot read
-            return _UNPARSABLE
+            return _Refused(errors.Unparsable(
+                "the request bytes are not a valid message of this method's request type"))
 
     return read
 
 
 def _check_parsed(request: Any) -> None:
-    if request is _UNPARSABLE:
-        raise errors.Unparsable(
-            "the request bytes are not a valid message of this method's request type")
+    if type(request) is _Refused:
+        raise request.error
 
 
 # Request ids are for finding log lines, not secrets: a PRNG seeded from the OS (again in a
@@ -178,7 +185,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 _check_parsed(msg)
                 yield msg
 
-        deserialize = _tolerant(h.request_deserializer)
+        deserialize = _tolerant(h.request_deserializer, wire_limits.precheck(m.full))
 
         if not h.request_streaming and not h.response_streaming:
             inner_uu = h.unary_unary
