@@ -330,3 +330,20 @@ def test_ids_glued_to_other_characters_are_masked_in_the_log(server: ServerProce
     for rid in (f"rid_{subject}", f"x{subject}y", f"req:{subject}-1"):
         server.stub.Evaluate(taxi(subject_id=subject), metadata=[("x-request-id", rid)], timeout=30)
     assert subject not in server.log_text()
+
+
+# --------------------------------------------------------------------------------------------
+# The limits are stated once and documented
+
+
+def test_docs_limits_states_every_limit_with_its_value() -> None:
+    from decimal import Decimal
+
+    from sector_credit.scorecards import limits
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "limits.md").read_text(encoding="utf-8")
+    stated = {name: value for name, value in vars(limits).items()
+              if name.isupper() and isinstance(value, (int, Decimal))}
+    assert len(stated) >= 20
+    for name, value in stated.items():
+        assert f"| `{name}` | {value} |" in doc, name
