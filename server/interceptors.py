@@ -168,6 +168,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             log.exception("unexpected error", exc_info=exc)
         st = errors.status_for(exc, reference)
         code = errors.grpc_code(st)
+        detail = getattr(exc, "detail", "")
+        if detail:  # what the caller is not told (the store's driver message), for the operator
+            structlog.contextvars.bind_contextvars(detail=detail)
         self._finish(m, start, code, st.message)
         s = errors.to_grpc_status(st)
         await context.abort(s.code, s.details, s.trailing_metadata)

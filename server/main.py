@@ -21,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(command, settings)
     except StoreUnavailable as exc:  # one log line for the operator, not a traceback
         log.error("the audit database is unavailable", command=command, error=str(exc),
-                  database=_safe_url(settings.database_url))
+                  detail=exc.detail, database=_safe_url(settings.database_url))
         return EXIT_UNAVAILABLE
 
 

@@ -240,7 +240,18 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         scorecard = convert.scorecard_id_from_name(request.scorecard) or None
         rows, token = await self.store.list(subject_id=subject_id, scorecard_id=scorecard,
                                             page_size=request.page_size or 50, page_token=request.page_token or None)
-        return pb.ListEvaluationsResponse(evaluations=[self._stored_to_proto(r) for r in rows], next_page_token=token or "")
+        response = pb.ListEvaluationsResponse()
+        size = 0
+        for k, row in enumerate(rows):
+            message = self._stored_to_proto(row)
+            size += message.ByteSize() + ACK_BYTES
+            if size > self.max_reply_bytes - ACK_BYTES and k > 0:
+                # a page that would not fit in one message ends here; the next page goes on
+                token = self.store.page_token_after(rows[k - 1].id, subject_id=subject_id, scorecard_id=scorecard)
+                break
+            response.evaluations.append(message)
+        response.next_page_token = token or ""
+        return response
 
     # -- the shared path -------------------------------------------------------------------
 

@@ -240,7 +240,22 @@ def test_a_batch_whose_reply_would_exceed_the_message_limit_fails_before_anythin
         assert failure.code is grpc.StatusCode.RESOURCE_EXHAUSTED and "nothing was stored" in failure.message
         assert failure.fields == ["requests"]
         assert stored_for(s, subject) == []
-        assert len(s.stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=items[:50]), timeout=30).results) == 50
+        names = set()
+        for start in range(0, 200, 50):
+            results = s.stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=items[start:start + 50]), timeout=30).results
+            names |= {r.evaluation.name for r in results}
+        assert len(names) == 200
+        # a page of 1,000 would not fit in 256 kB: the page ends where it fits, the next goes on
+        pages, token = [], ""
+        while True:
+            page = s.stub.ListEvaluations(pb.ListEvaluationsRequest(subject_id=subject, page_size=1000, page_token=token),
+                                          timeout=30)
+            pages.append([e.name for e in page.evaluations])
+            token = page.next_page_token
+            if not token:
+                break
+        assert len(pages) > 1 and all(pages)
+        assert sorted(n for p in pages for n in p) == sorted(names)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])

@@ -346,6 +346,13 @@ class EvaluationStore:
 
         return await self._read(read)
 
+    @staticmethod
+    def page_token_after(evaluation_id: str, *, subject_id: str | None = None,
+                         scorecard_id: str | None = None) -> str:
+        """The token of the page that continues after `evaluation_id` in a listing with these
+        filters (for a page the servicer cut short to fit the message limit)."""
+        return _encode_page_token(uuid.UUID(evaluation_id), _filter_fingerprint(subject_id or None, scorecard_id or None))
+
     async def scan(self, after: str | None = None, size: int = 500) -> tuple[list[ReadEvaluation], str | None]:
         """Every stored evaluation in id order, `size` at a time after the id `after`; the
         second item is the id to continue after (None at the end). For `check-store`."""
@@ -569,10 +576,10 @@ def _describe(exc: BaseException) -> str:
 
 
 def _unavailable(exc: BaseException) -> StoreUnavailable:
-    """What the caller is told: no host, port, driver message or class name (those go to the
-    log, for the operator)."""
-    log.warning("audit database error: %s", _describe(exc))
-    return StoreUnavailable("the audit database is unavailable; retry (with the same request_id)")
+    """What the caller is told: no host, port, driver message or class name; those are the
+    exception's `detail`, for the operator's log."""
+    return StoreUnavailable("the audit database is unavailable; retry (with the same request_id)",
+                            detail=_describe(exc))
 
 
 # SQLSTATE classes of errors caused by one row's own data: 22 data exception (e.g. a value
@@ -751,7 +758,7 @@ class _GroupWriter:
             if not isinstance(exc, StoreError):
                 log.exception("audit write failed unexpectedly")
                 exc = _unavailable(exc)
-            log.warning("audit group of %d rows failed: %s", len(rows), exc)
+            log.warning("audit group of %d rows failed: %s", len(rows), getattr(exc, "detail", "") or exc)
             with self._cond:
                 self._stats.groups_failed += 1
             _settle(group, error=exc)
@@ -985,8 +992,8 @@ class _WriterFileLock:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise StoreUnavailable(
-                    f"the audit database is unavailable (cannot open {self._path}: {exc.strerror})"
-                ) from exc
+                    "the audit database is unavailable; retry (with the same request_id)",
+                    detail=f"cannot open {self._path}: {exc.strerror}") from exc
         fcntl.flock(self._fd, fcntl.LOCK_EX)
 
     def __exit__(self, *exc_info: object) -> None:
