@@ -99,6 +99,20 @@ def configure(log_format: str = "auto", level: str = "info") -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=max(lvl, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # the libraries' and the store's plain lines too
+        if not any(isinstance(f, _MaskingFilter) for f in handler.filters):
+            handler.addFilter(_MaskingFilter())
+
+
+class _MaskingFilter(logging.Filter):
+    """Masks ids in standard-library log records (a driver's message may quote a value)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = _mask_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
 
 
 log = structlog.get_logger("sector_credit")

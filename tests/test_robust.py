@@ -362,3 +362,19 @@ def test_docs_limits_states_every_limit_with_its_value() -> None:
     assert len(stated) >= 20
     for name, value in stated.items():
         assert f"| `{name}` | {value} |" in doc, name
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("rid_11010519491231002X", "rid_1101************2X"),
+    ("x11010519491231002Xy", "x1101************2Xy"),
+    ("张三11010519491231002X", "张三1101************2X"),
+    ("id=91350100M000100Y43;", "id=9135************43;"),
+    ("req-91350100M000100Y43-1", "req-9135************43-1"),
+    ("0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"),  # a request id stays
+    ("2026-01-01T00:00:00.123456+00:00", "2026-01-01T00:00:00.123456+00:00"),
+])
+def test_log_masking_finds_ids_glued_to_other_characters(text: str, masked: str) -> None:
+    from sector_credit.server.logs import mask_personal_data
+
+    event = mask_personal_data(None, "info", {"event": "rpc", "error": text, "nested": [{"k": text}]})
+    assert event["error"] == masked and event["nested"] == [{"k": masked}]
