@@ -223,6 +223,8 @@ def load_data(data: dict[str, Any], file: str) -> Scorecard:
         c.bad("score", "a score range needs a base (omit both for an eligibility card)")
 
     indicators = _indicators(c, data.get("indicators", {}))
+    if len(indicators) > limits.MAX_INDICATORS:  # a request could never give them all
+        c.bad("indicators", f"{len(indicators)} indicators; a scorecard has at most {limits.MAX_INDICATORS}")
     by_name = {i.name: i for i in indicators}
     groups = _groups(c, data.get("groups", {}))
     group_ids = {g.id for g in groups}
