@@ -25,6 +25,7 @@ from typing import Any
 
 from google.protobuf import timestamp_pb2
 from sector_credit.scorecards import limits
+from sector_credit.scorecards.loader import accepted_bounds
 from sector_credit.scorecards.model import (
     EffectKind,
     EvaluationInput,
@@ -540,8 +541,9 @@ def _indicator_to_proto(target: scorecard_pb2.Indicator, indicator: Indicator) -
     if kind is IndicatorType.PERCENT:
         minimum = _ZERO if minimum is None else minimum
         maximum = _HUNDRED if maximum is None else maximum
-    elif kind is IndicatorType.COUNT and minimum is None:
-        minimum = _ZERO
+    elif kind is IndicatorType.COUNT:
+        # the bounds a count is held to: at most limits.MAX_COUNT whatever the card declares
+        minimum, maximum = accepted_bounds(indicator)
     target.minimum = decimal_text(minimum)
     target.maximum = decimal_text(maximum)
     target.choices.extend(indicator.choices)

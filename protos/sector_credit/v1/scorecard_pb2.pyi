@@ -318,7 +318,9 @@ class Indicator(_message.Message):
     minimum: _builtins.str
     """The inclusive lower bound (decimal string); empty when unbounded."""
     maximum: _builtins.str
-    """The inclusive upper bound (decimal string); empty when unbounded."""
+    """The inclusive upper bound (decimal string); empty when unbounded. A count's is at most
+    the service's limit (1000000, docs/limits.md) whatever the scorecard declares.
+    """
     past: _builtins.bool
     """For a date indicator: whether the date must not be after as_of."""
     required_when: _builtins.str
