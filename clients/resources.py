@@ -260,6 +260,7 @@ class Evaluation:
     create_time: dt.datetime | None  # aware, UTC
     request_id: str
     caller: str
+    unreadable: str  # set when the stored row cannot be shown in full: why (no explanation then)
     raw: evaluation_pb2.Evaluation = dataclasses.field(repr=False, compare=False)
 
     @property
@@ -312,6 +313,7 @@ class Evaluation:
                          if m.HasField("create_time") else None),
             request_id=m.request_id,
             caller=m.caller,
+            unreadable=m.unreadable,
             raw=m,
         )
 

@@ -67,8 +67,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from . import limits
 from .exact import HUNDREDTHS, add_years, q2, to_hundredths
-from .loader import indicator_domain
+from .loader import accepted_bounds, accepted_places, indicator_domain
 from .model import (
     AllOf,
     AnyOf,
@@ -308,6 +309,9 @@ class _Writer:
             "to_hundredths": to_hundredths, "add_years": add_years, "take_cut": take_cut,
             "decide": Decide(card), "SUBJECT_KIND": card.subject_kind,
             "ID_CHECK": ID_CHECKS.get(card.subject_kind.value),
+            "IS_DATE_TEXT": limits.is_date_text, "MIN_YEAR": limits.MIN_YEAR, "MAX_YEAR": limits.MAX_YEAR,
+            "MAX_INDICATORS": limits.MAX_INDICATORS, "MAX_SUBJECT_ID": limits.MAX_SUBJECT_ID,
+            "MAX_DISPLAY_NAME": limits.MAX_DISPLAY_NAME,
         }
         self._n = 0
         # rules whose lines a floor or ceiling may cut (they have a `b_<rule>`)
@@ -399,6 +403,11 @@ class _Writer:
     def validation(self) -> list[str]:
         card = self.card
         out = [
+            "# -- the limits (scorecards/limits.py) -----------------------------------------",
+            "if (len(indicators) > MAX_INDICATORS or not MIN_YEAR <= as_of.year <= MAX_YEAR"
+            " or len(subject.id) > MAX_SUBJECT_ID or '\\x00' in subject.id"
+            " or subject.display_name and (len(subject.display_name) > MAX_DISPLAY_NAME or '\\x00' in subject.display_name)):",
+            "    return general(subject, indicators, as_of)",
             "# -- the subject ---------------------------------------------------------------",
             "if subject.kind is not SUBJECT_KIND:",
             "    return general(subject, indicators, as_of)",
@@ -449,33 +458,39 @@ class _Writer:
         accepted: list[tuple[str, list[str]]] = []  # (test, body)
         t = ind.type
         if t is IndicatorType.COUNT:
-            dom = indicator_domain(ind)
+            low, high = accepted_bounds(ind)
             # as the reference: an int count is refused below its minimum (0 unless stated) or
-            # above its maximum
-            tests = ["type(x) is int", int_test("x", ">=", dom.low) if dom.low is not None else "x >= 0"]
-            if dom.high is not None:
-                tests.append(int_test("x", "<=", dom.high))
+            # above its maximum (at most limits.MAX_COUNT)
+            tests = ["type(x) is int", int_test("x", ">=", low) if low is not None else "x >= 0"]
+            if high is not None:
+                tests.append(int_test("x", "<=", high))
             accepted.append((" and ".join(tests), [f"{v} = x"]))
         elif t in (IndicatorType.NUMBER, IndicatorType.PERCENT):
-            dom = indicator_domain(ind)  # bounds inclusive
+            low, high = accepted_bounds(ind)  # bounds inclusive, within the service's limits
+            dom = Interval(low, high, True, True)
+            # a value written with more places than the indicator takes goes to general, which
+            # tells it apart from one with trailing zeros (1.500) and refuses it
+            places = f"x.as_tuple().exponent >= {-accepted_places(ind)}"
             int_tests = ["type(x) is int"] + [int_test("x", op, b) for op, b in ((">=", dom.low), ("<=", dom.high)) if b is not None]
             c = f"c_{ind.name}"
             direct = ind.name in self.direct_numbers
             accepted.append((" and ".join(int_tests), [f"{v} = Decimal(x)"] + ([f"{c} = 100 * x"] if direct else [])))
             # a float is read by its shortest repr (0.15 stays 0.15); inf - inf and nan - nan are nan
-            accepted.append(("type(x) is float and x - x == 0.0 and " + self.within("(d := Decimal(repr(x)))", dom),
+            accepted.append(("type(x) is float and x - x == 0.0 and " + self.within("(d := Decimal(repr(x)))", dom)
+                             + f" and d.as_tuple().exponent >= {-accepted_places(ind)}",
                              [f"{v} = d"] + ([f"{c} = to_hundredths(d)"] if direct else [])))
-            accepted.append(("type(x) is Decimal and x.is_finite() and " + self.within("x", dom),
+            accepted.append(("type(x) is Decimal and x.is_finite() and " + self.within("x", dom) + f" and {places}",
                              [f"{v} = x"] + ([f"{c} = to_hundredths(x)"] if direct else [])))
         elif t is IndicatorType.FLAG:
             accepted.append(("x is True or x is False", [f"{v} = x"]))
         elif t is IndicatorType.CHOICE:
             accepted.append((f"type(x) is str and x in {self.const(frozenset(ind.choices), 'CHOICES')}", [f"{v} = x"]))
         else:
-            accepted.append(("type(x) is date", [f"{v} = x"]))
-            accepted.append(("type(x) is str", [
-                "try:", f"    {v} = date_fromisoformat(x.strip())",
-                "except ValueError:", "    return general(subject, indicators, as_of)"]))
+            accepted.append(("type(x) is date and MIN_YEAR <= x.year <= MAX_YEAR", [f"{v} = x"]))
+            accepted.append(("type(x) is str and IS_DATE_TEXT(x)", [
+                "try:", f"    {v} = date_fromisoformat(x)",
+                "except ValueError:", "    return general(subject, indicators, as_of)",
+                f"if not MIN_YEAR <= {v}.year <= MAX_YEAR:", "    return general(subject, indicators, as_of)"]))
         for test, body in accepted:
             out.append(f"elif {test}:")
             out += ["    " + ln for ln in body]

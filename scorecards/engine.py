@@ -22,12 +22,12 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from . import codegen
+from . import codegen, limits
 from .exact import add_years, q2, shown_decimal
-from .loader import indicator_domain
+from .loader import accepted_bounds, accepted_places, indicator_domain
 from .model import (
     AllOf,
     AnyOf,
@@ -86,20 +86,17 @@ def _to_decimal(x: object) -> Decimal | None:
     if type(x) is float:
         d = Decimal(repr(x))  # the shortest repr: 0.15 stays 0.15
         return d if d.is_finite() else None
-    if type(x) is str:
-        try:
-            d = Decimal(x.strip())
-        except InvalidOperation:
-            return None
+    if type(x) is str and limits.decimal_text_problem(x) is None:
+        d = Decimal(x)
         return d if d.is_finite() else None
     return None
 
 
 def _numeric_validator(ind: Indicator) -> Validator:
-    dom = indicator_domain(ind)
-    lo, hi = dom.low, dom.high
+    lo, hi = accepted_bounds(ind)
     is_count = ind.type is IndicatorType.COUNT
-    bounds = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else '+inf'}]"
+    places = accepted_places(ind)
+    bounds = f"[{lo}, {hi}]"
     what = {"count": "a whole number ≥ 0", "percent": "a number within [0, 100]"}.get(
         ind.type.value, "a number")
 
@@ -114,17 +111,23 @@ def _numeric_validator(ind: Indicator) -> Validator:
             return x, None
         if isinstance(x, bool):
             return None, f"expected {what}, not a flag"
+        if is_count and type(x) is str and not limits.is_ascii_digits(x):
+            return None, f"expected a whole number ≥ 0 written with the digits 0-9, not {limits.echo(x)}"
         d = _to_decimal(x)
         if d is None:
-            if isinstance(x, (float, Decimal)) or (isinstance(x, str) and x.strip().lower().lstrip("+-") in ("nan", "inf", "infinity", "snan")):
+            if isinstance(x, (float, Decimal)) or (isinstance(x, str) and x.lower().lstrip("+-") in ("nan", "inf", "infinity", "snan")):
                 return None, f"expected {what}, not {x} (NaN and Infinity are not numbers here)"
-            return None, f"expected {what}, not {x!r}"
+            return None, f"expected {what}, not {limits.echo(x)}"
+        if (lo is not None and d < lo) or (hi is not None and d > hi):
+            return None, f"{limits.cut(str(x), limits.MAX_ECHO)} is outside {bounds}"
         if is_count:
             if d != d.to_integral_value():
-                return None, f"a count is a whole number, not {x}"
-            d = int(d)  # type: ignore[assignment]
-        if (lo is not None and d < lo) or (hi is not None and d > hi):
-            return None, f"{x} is outside {bounds}"
+                return None, f"a count is a whole number, not {limits.echo(x)}"
+            return int(d), None
+        n = limits.places_of(d)
+        if n > places:
+            return None, (f"{limits.echo(x)} has {n} decimal places; this indicator takes at most "
+                          f"{places} (it is never rounded)")
         return d, None
 
     return validate
@@ -134,7 +137,7 @@ def _flag_validator(ind: Indicator) -> Validator:
     def validate(x: object) -> tuple[Any, str | None]:
         if x is True or x is False:
             return x, None
-        return None, f"expected true or false, not {x!r}"
+        return None, f"expected true or false, not {limits.echo(x)}"
 
     return validate
 
@@ -146,21 +149,25 @@ def _choice_validator(ind: Indicator) -> Validator:
     def validate(x: object) -> tuple[Any, str | None]:
         if type(x) is str and x in choices:
             return x, None
-        return None, f"{x!r} is not one of: {listed}"
+        return None, f"{limits.echo(x)} is not one of: {listed}"
 
     return validate
 
 
 def _date_validator(ind: Indicator) -> Validator:
     def validate(x: object) -> tuple[Any, str | None]:
+        d = None
         if type(x) is dt.date:
-            return x, None
-        if type(x) is str:
+            d = x
+        elif type(x) is str and limits.is_date_text(x):
             try:
-                return dt.date.fromisoformat(x.strip()), None
+                d = dt.date.fromisoformat(x)
             except ValueError:
                 pass
-        return None, f"expected a date (YYYY-MM-DD), not {x!r}"
+        if d is None:
+            return None, f"expected a date (YYYY-MM-DD), not {limits.echo(x)}"
+        why = limits.year_problem(d.year)
+        return (d, None) if why is None else (None, why)
 
     return validate
 
@@ -339,14 +346,25 @@ class ReferenceScorecard:
     def validate(self, subject: Subject, indicators: Mapping[str, object], as_of: dt.date) -> tuple[Subject, Values]:
         """Check the subject and every indicator; raise InvalidInput listing every problem."""
         problems: list[FieldViolation] = []
+        if len(indicators) > limits.MAX_INDICATORS:
+            # refused before any name is looked at: the work stays bounded whatever was sent
+            raise InvalidInput([FieldViolation(
+                "indicators", f"{len(indicators)} indicators; a request has at most {limits.MAX_INDICATORS}")])
         subject = self._check_subject(subject, problems)
+        why = limits.year_problem(as_of.year)
+        if why is not None:
+            problems.append(FieldViolation("as_of", why))
         values: Values = {}
         names = self._names
-        for key in indicators:
-            if key not in names:
-                close = difflib.get_close_matches(str(key), names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                problems.append(FieldViolation(f"indicators.{key}", f"not an indicator of {self.id}{hint}"))
+        unknown = [key for key in indicators if key not in names]
+        for key in unknown[:limits.MAX_UNKNOWN_NAMED]:
+            text = str(key)
+            close = difflib.get_close_matches(text, names, n=1) if len(text) <= limits.MAX_NAME else []
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(FieldViolation(f"indicators.{limits.field_key(text)}", f"not an indicator of {self.id}{hint}"))
+        if len(unknown) > limits.MAX_UNKNOWN_NAMED:
+            problems.append(FieldViolation(
+                "indicators", f"{len(unknown) - limits.MAX_UNKNOWN_NAMED} more names that are not indicators of {self.id}"))
         for name, validate, ind in self._inds:
             raw = indicators.get(name)
             if raw is None:
@@ -373,9 +391,17 @@ class ReferenceScorecard:
         return subject, values
 
     def _check_subject(self, subject: Subject, problems: list[FieldViolation]) -> Subject:
+        if subject.display_name:
+            why = limits.text_problem(subject.display_name, limits.MAX_DISPLAY_NAME)
+            if why is not None:
+                problems.append(FieldViolation("subject.display_name", why))
         if subject.kind is not self.card.subject_kind:
             problems.append(FieldViolation(
                 "subject.kind", f"{self.id} evaluates a {self.card.subject_kind.value}, not a {subject.kind.value if isinstance(subject.kind, SubjectKind) else subject.kind}"))
+            return subject
+        why = limits.text_problem(subject.id, limits.MAX_SUBJECT_ID)
+        if why is not None:
+            problems.append(FieldViolation("subject.id", why))
             return subject
         sid = normalize(subject.id)
         if not sid:

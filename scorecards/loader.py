@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from . import limits
 from .intervals import coverage_problems, parse_interval
 from .model import (
     AllOf,
@@ -56,7 +57,7 @@ TOP_KEYS = {"id", "version", "effective_from", "subject_kind", "title", "descrip
             "score", "default_grade", "indicators", "groups", "rules", "grades", "overrides",
             "cases"}
 INDICATOR_KEYS = {"type", "title", "description", "min", "max", "default", "required",
-                  "choices", "past", "required_when"}
+                  "choices", "past", "required_when", "places"}
 RULE_KEYS = {"id", "title", "kind", "indicator", "group", "points", "when", "bands", "weight",
              "flag_points", "provenance", "description"}
 GRADE_KEYS = {"code", "title", "min", "colour", "provenance"}
@@ -222,6 +223,8 @@ def load_data(data: dict[str, Any], file: str) -> Scorecard:
         c.bad("score", "a score range needs a base (omit both for an eligibility card)")
 
     indicators = _indicators(c, data.get("indicators", {}))
+    if len(indicators) > limits.MAX_INDICATORS:  # a request could never give them all
+        c.bad("indicators", f"{len(indicators)} indicators; a scorecard has at most {limits.MAX_INDICATORS}")
     by_name = {i.name: i for i in indicators}
     groups = _groups(c, data.get("groups", {}))
     group_ids = {g.id for g in groups}
@@ -270,6 +273,22 @@ def _domain(ind: Indicator) -> Interval:
 def indicator_domain(ind: Indicator) -> Interval:
     """The values a numeric indicator may take (bounds inclusive)."""
     return _domain(ind)
+
+
+def accepted_bounds(ind: Indicator) -> tuple[Decimal | None, Decimal | None]:
+    """The inclusive bounds a numeric indicator's input is held to: its domain, within the
+    service's limits (a count at most `limits.MAX_COUNT`, a number's magnitude at most
+    `limits.MAX_NUMBER`). The domain itself (best points, band coverage) stays as declared."""
+    dom = _domain(ind)
+    cap = Decimal(limits.MAX_COUNT) if ind.type is IndicatorType.COUNT else limits.MAX_NUMBER
+    lo = dom.low if dom.low is not None and dom.low > -cap else -cap
+    hi = dom.high if dom.high is not None and dom.high < cap else cap
+    return lo, hi
+
+
+def accepted_places(ind: Indicator) -> int:
+    """Decimal places a number or percent value of `ind` may have."""
+    return limits.DEFAULT_PLACES if ind.places is None else ind.places
 
 
 def _indicators(c: _Checker, raw: object) -> list[Indicator]:
@@ -338,15 +357,27 @@ def _indicators(c: _Checker, raw: object) -> list[Indicator]:
             if required:
                 c.bad(f"{path}.required_when", "an always-required indicator needs no required_when")
             pending_when.append((len(out), path, spec["required_when"]))
+        places = spec.get("places")
+        if places is not None:
+            if itype not in (IndicatorType.NUMBER, IndicatorType.PERCENT):
+                c.bad(f"{path}.places", "places applies to number and percent indicators only")
+                places = None
+            elif type(places) is not int or not 0 <= places <= limits.MAX_PLACES:
+                c.bad(f"{path}.places", f"a whole number of decimal places in [0, {limits.MAX_PLACES}]")
+                places = None
+        if (isinstance(default, Decimal) and itype is not IndicatorType.COUNT
+                and limits.places_of(default) > (limits.DEFAULT_PLACES if places is None else places)):
+            c.bad(f"{path}.default", f"{default} has more decimal places than the indicator takes")
         desc = spec.get("description", "")
         out.append(Indicator(name, itype, title, bool(required), default, minimum, maximum,
-                             choices, bool(past), None, desc if isinstance(desc, str) else ""))
+                             choices, bool(past), None, desc if isinstance(desc, str) else "",
+                             places))
     by_name = {i.name: i for i in out}
     for idx, path, cond_raw in pending_when:
         cond = _condition(c, cond_raw, f"{path}.required_when", by_name, set(), allow_group=False)
         ind = out[idx]
         out[idx] = Indicator(ind.name, ind.type, ind.title, ind.required, ind.default, ind.minimum,
-                             ind.maximum, ind.choices, ind.past, cond, ind.description)
+                             ind.maximum, ind.choices, ind.past, cond, ind.description, ind.places)
     return out
 
 

@@ -137,6 +137,7 @@ class Indicator:
     past: bool = False
     required_when: Condition | None = None
     description: str = ""
+    places: int | None = None  # decimal places a number/percent value may have (None: limits.DEFAULT_PLACES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,7 +117,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
 
     servicer = CreditEvaluationServicer(
         registry, store, metrics, today, settings.batch_limit,
-        on_stored=on_stored if hook_impls else None)
+        on_stored=on_stored if hook_impls else None, max_reply_bytes=settings.max_message_bytes)
 
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),

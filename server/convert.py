@@ -24,6 +24,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from google.protobuf import timestamp_pb2
+from sector_credit.scorecards import limits
+from sector_credit.scorecards.loader import accepted_bounds
 from sector_credit.scorecards.model import (
     EffectKind,
     EvaluationInput,
@@ -141,10 +143,13 @@ def indicator_value_from_proto(value: common_pb2.IndicatorValue) -> object:
         return value.count_value
     if case == "decimal_value":
         text = value.decimal_value
+        why = limits.decimal_text_problem(text)
+        if why is not None:
+            raise ValueError(why)
         try:
             number = Decimal(text)
         except InvalidOperation:
-            raise ValueError(f"{text!r} is not a decimal number") from None
+            raise ValueError(f"{limits.echo(text)} is not a decimal number") from None
         exponent = number.as_tuple().exponent
         if isinstance(exponent, int) and abs(exponent) > MAX_DECIMAL_EXPONENT:
             # "1e-999999999" is a few bytes on the wire but a billion digits in plain notation
@@ -200,12 +205,22 @@ def evaluation_name(evaluation_id: str) -> str:
 
 def evaluation_id_from_name(name: str, field: str = "name") -> str:
     """The id in `evaluations/{id}`; InvalidInput naming `field` when the name is malformed."""
+    check_texts((field, name, limits.MAX_RESOURCE_NAME))
     evaluation_id = name[len(EVALUATION_COLLECTION) :]
     if not name.startswith(EVALUATION_COLLECTION) or not evaluation_id or "/" in evaluation_id:
         raise InvalidInput(
-            [FieldViolation(field, f"{name!r} is not an evaluation name `evaluations/{{id}}`")]
+            [FieldViolation(field, f"{limits.echo(name)} is not an evaluation name `evaluations/{{id}}`")]
         )
     return evaluation_id
+
+
+def check_texts(*fields: tuple[str, str, int]) -> None:
+    """Raise InvalidInput naming each (field, value, limit) whose value is too long or holds a
+    NUL (scorecards/limits.py); the lengths of strings the engine never sees are checked here."""
+    violations = [FieldViolation(field, why) for field, text, limit in fields
+                  if (why := limits.text_problem(text, limit)) is not None]
+    if violations:
+        raise InvalidInput(violations)
 
 
 def evaluation_input_from_proto(
@@ -213,11 +228,23 @@ def evaluation_input_from_proto(
 ) -> EvaluationInput:
     """The engine's input for one EvaluateRequest (also a batch or stream item).
 
-    Raises InvalidInput listing every field that has no domain value; everything else
-    (unknown or missing indicators, ranges, NaN, subject ids) is for the engine to check.
-    `request_id` and `validate_only` are for the servicer and not part of the input.
+    Raises InvalidInput listing every field that has no domain value, and the strings the
+    engine never sees (scorecard, version, request_id) when over their limits; everything
+    else (unknown or missing indicators, ranges, places, NaN, subject ids and names) is for
+    the engine to check, with the limits of scorecards/limits.py. `request_id` and
+    `validate_only` are for the servicer and not part of the input.
     """
     violations: list[FieldViolation] = []
+    if len(request.indicators) > limits.MAX_INDICATORS:
+        # refused before a single name is read: the work stays bounded whatever was sent
+        raise InvalidInput([FieldViolation(
+            "indicators", f"{len(request.indicators)} indicators; a request has at most {limits.MAX_INDICATORS}")])
+    for field, text, limit in (("scorecard", request.scorecard, limits.MAX_SCORECARD_ID),
+                               ("version", request.version, limits.MAX_VERSION),
+                               ("request_id", request.request_id, limits.MAX_REQUEST_ID)):
+        why = limits.text_problem(text, limit)
+        if why is not None:
+            violations.append(FieldViolation(field, why))
     scorecard_id = scorecard_id_from_name(request.scorecard)
     if not scorecard_id:
         violations.append(FieldViolation("scorecard", "required: a scorecard id"))
@@ -244,7 +271,7 @@ def evaluation_input_from_proto(
         try:
             value = indicator_value_from_proto(wire)
         except ValueError as exc:
-            violations.append(FieldViolation(f"indicators.{name}", str(exc)))
+            violations.append(FieldViolation(f"indicators.{limits.field_key(name)}", str(exc)))
             continue
         if value is not None:
             indicators[name] = value
@@ -381,6 +408,35 @@ def _same(a: object, b: object) -> bool:
 _parts = _Parts()
 
 
+def acknowledge(reply: evaluation_pb2.Evaluation, evaluation_id: str, create_time: dt.datetime) -> None:
+    """Name and time a reply built (and its size settled) before its row was committed: two
+    fields that cannot fail to fill."""
+    reply.name = EVALUATION_COLLECTION + evaluation_id
+    _fill_timestamp(reply.create_time, create_time)
+
+
+def unreadable_evaluation_to_proto(
+    *, evaluation_id: str, create_time: dt.datetime, scorecard_id: str, version: str, digest: str,
+    subject_kind: str, subject_id: str, as_of: dt.date | None, grade: str, score: str | None,
+    request_id: str | None, caller: str | None, why: str,
+) -> evaluation_pb2.Evaluation:
+    """A stored evaluation that cannot be shown in full: what its row's columns say, and
+    `unreadable` saying why (evaluation.proto)."""
+    message = evaluation_pb2.Evaluation(
+        name=EVALUATION_COLLECTION + evaluation_id, scorecard_id=scorecard_id,
+        scorecard_version=version, scorecard_digest=digest, score=score or "",
+        request_id=request_id or "", caller=caller or "", unreadable=why)
+    kind = next((k for k in SubjectKind if k.value == subject_kind), None)
+    if kind is not None:
+        message.subject.kind = _SUBJECT_KIND[kind]
+    message.subject.id = subject_id
+    if as_of is not None:
+        _fill_date(message.as_of, as_of)
+    message.grade.code = grade
+    _fill_timestamp(message.create_time, create_time)
+    return message
+
+
 def evaluation_to_proto(
     result: EvaluationResult,
     *,
@@ -488,12 +544,15 @@ def _indicator_to_proto(target: scorecard_pb2.Indicator, indicator: Indicator) -
     if kind is IndicatorType.PERCENT:
         minimum = _ZERO if minimum is None else minimum
         maximum = _HUNDRED if maximum is None else maximum
-    elif kind is IndicatorType.COUNT and minimum is None:
-        minimum = _ZERO
+    elif kind is IndicatorType.COUNT:
+        # the bounds a count is held to: at most limits.MAX_COUNT whatever the card declares
+        minimum, maximum = accepted_bounds(indicator)
     target.minimum = decimal_text(minimum)
     target.maximum = decimal_text(maximum)
     target.choices.extend(indicator.choices)
     target.past = indicator.past
+    if kind in (IndicatorType.NUMBER, IndicatorType.PERCENT):
+        target.places = limits.DEFAULT_PLACES if indicator.places is None else indicator.places
     if indicator.required_when is not None:
         target.required_when = condition_text(indicator.required_when)
 

@@ -13,6 +13,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
+from sector_credit.scorecards import limits
 from sector_credit.scorecards.model import (
     DomainError,
     FieldViolation,
@@ -44,6 +45,13 @@ class BadRequest(ServiceError):
     reason = "INVALID_REQUEST"
 
 
+class Unparsable(BadRequest):
+    """Request bytes that do not parse as the method's request message: INVALID_ARGUMENT, the
+    caller's fault, on every method (gRPC itself would say UNKNOWN or INTERNAL)."""
+
+    reason = "UNPARSABLE_REQUEST"
+
+
 class NotFound(ServiceError):
     code = grpc.StatusCode.NOT_FOUND
     reason = "NOT_FOUND"
@@ -64,15 +72,40 @@ def _pack(msg: object) -> any_pb2.Any:
     return a
 
 
+MAX_FIELD = 100  # characters of a violation's field path
+MAX_DESCRIPTION = 200  # characters of a violation's description
+
+
 def status_of(code: grpc.StatusCode, message: str, reason: str,
               violations: Iterable[FieldViolation] = (), metadata: Mapping[str, str] | None = None) -> status_pb2.Status:
-    st = status_pb2.Status(code=code.value[0], message=message)
-    violations = tuple(violations)
-    if violations:
-        st.details.append(_pack(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-            for v in violations])))
-    st.details.append(_pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=dict(metadata or {}))))
+    """The status, bounded (scorecards/limits.py): the message cut to MAX_ERROR_MESSAGE
+    characters, each violation's field and description cut, metadata values cut, and
+    violations left out from the end (the last one saying how many) until the details fit in
+    MAX_ERROR_DETAILS_BYTES, so that a default client reads the error rather than failing on
+    the size of its trailers."""
+    st = status_pb2.Status(code=code.value[0], message=limits.cut(message, limits.MAX_ERROR_MESSAGE))
+    info = _pack(error_details_pb2.ErrorInfo(
+        reason=reason, domain=ERROR_DOMAIN,
+        metadata={k: limits.cut(v, limits.MAX_ECHO) for k, v in (metadata or {}).items()}))
+    wire = [error_details_pb2.BadRequest.FieldViolation(field=limits.cut(v.field, MAX_FIELD),
+                                                        description=limits.cut(v.description, MAX_DESCRIPTION))
+            for v in violations]
+    if wire:
+        room = limits.MAX_ERROR_DETAILS_BYTES - info.ByteSize() - 16  # the Any wrapping BadRequest
+        bad = error_details_pb2.BadRequest(field_violations=wire)
+        if bad.ByteSize() > room:
+            kept, size = [], 0
+            for v in wire:
+                if size + v.ByteSize() + 3 > room - 80:  # 80: the closing "more" violation
+                    break
+                kept.append(v)
+                size += v.ByteSize() + 3
+            left = len(wire) - len(kept)
+            kept.append(error_details_pb2.BadRequest.FieldViolation(
+                field="", description=f"and {left} more problem{'s' if left != 1 else ''}, not listed"))
+            bad = error_details_pb2.BadRequest(field_violations=kept)
+        st.details.append(_pack(bad))
+    st.details.append(info)
     return st
 
 

@@ -18,13 +18,50 @@ from typing import Any
 import grpc
 import structlog
 from grpc.aio import AbortError
+from sector_credit.scorecards.model import FieldViolation, InvalidInput
 
-from . import errors
+from . import errors, wire_limits
 from .logs import log
 from .metrics import Metrics
 
 REQUEST_ID_KEY = "x-request-id"
 CALLER_KEY = "x-caller"
+
+
+class _Refused:
+    """What a request deserializer gives for bytes it does not turn into a message: bytes that
+    are not a message of the method's type, or a request over a limit checked on the bytes
+    (wire_limits.py). The handler raises `error` (INVALID_ARGUMENT) instead of gRPC answering
+    UNKNOWN, and nothing is logged as a traceback."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None,
+              check: Callable[[bytes], FieldViolation | None] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def read(data: bytes) -> Any:
+        try:
+            if check is not None:
+                violation = check(data)
+                if violation is not None:
+                    return _Refused(InvalidInput([violation]))
+            return deserialize(data)
+        except Exception:  # DecodeError, or anything a parser raises on bytes it cannot read
+            return _Refused(errors.Unparsable(
+                "the request bytes are not a valid message of this method's request type"))
+
+    return read
+
+
+def _check_parsed(request: Any) -> None:
+    if type(request) is _Refused:
+        raise request.error
 
 
 # Request ids are for finding log lines, not secrets: a PRNG seeded from the OS (again in a
@@ -131,6 +168,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             log.exception("unexpected error", exc_info=exc)
         st = errors.status_for(exc, reference)
         code = errors.grpc_code(st)
+        detail = getattr(exc, "detail", "")
+        if detail:  # what the caller is not told (the store's driver message), for the operator
+            structlog.contextvars.bind_contextvars(detail=detail)
         self._finish(m, start, code, st.message)
         s = errors.to_grpc_status(st)
         await context.abort(s.code, s.details, s.trailing_metadata)
@@ -145,7 +185,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         async def count_in(it: AsyncIterator[Any]) -> AsyncIterator[Any]:
             async for msg in it:
                 recv.inc()
+                _check_parsed(msg)
                 yield msg
+
+        deserialize = _tolerant(h.request_deserializer, wire_limits.precheck(m.full))
 
         if not h.request_streaming and not h.response_streaming:
             inner_uu = h.unary_unary
@@ -154,6 +197,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 start = self._begin(m, context)
                 recv.inc()
                 try:
+                    _check_parsed(request)
                     response = await inner_uu(request, context)
                 except BaseException as exc:
                     await self._fail(m, start, exc, context)
@@ -163,7 +207,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 return response
 
             return grpc.unary_unary_rpc_method_handler(
-                unary_unary, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
+                unary_unary, request_deserializer=deserialize, response_serializer=h.response_serializer)
 
         inner_w = h.stream_stream if h.request_streaming else h.unary_stream
         if h.response_streaming and not inspect.isasyncgenfunction(inner_w):
@@ -176,6 +220,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 else:
                     recv.inc()
                 try:
+                    if not h.request_streaming:
+                        _check_parsed(request)
                     await inner_w(request, context)
                 except BaseException as exc:
                     await self._fail(m, start, exc, context)
@@ -183,7 +229,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 self._finish(m, start, grpc.StatusCode.OK)
 
             make = grpc.stream_stream_rpc_method_handler if h.request_streaming else grpc.unary_stream_rpc_method_handler
-            return make(writer, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
+            return make(writer, request_deserializer=deserialize, response_serializer=h.response_serializer)
 
         if h.request_streaming and h.response_streaming:
             inner_ss = h.stream_stream
@@ -200,7 +246,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 self._finish(m, start, grpc.StatusCode.OK)
 
             return grpc.stream_stream_rpc_method_handler(
-                stream_stream, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
+                stream_stream, request_deserializer=deserialize, response_serializer=h.response_serializer)
 
         if h.response_streaming:
             inner_us = h.unary_stream
@@ -209,6 +255,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 start = self._begin(m, context)
                 recv.inc()
                 try:
+                    _check_parsed(request)
                     async for response in inner_us(request, context):
                         sent.inc()
                         yield response
@@ -218,7 +265,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 self._finish(m, start, grpc.StatusCode.OK)
 
             return grpc.unary_stream_rpc_method_handler(
-                unary_stream, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
+                unary_stream, request_deserializer=deserialize, response_serializer=h.response_serializer)
 
         inner_su = h.stream_unary
 
@@ -234,4 +281,4 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             return response
 
         return grpc.stream_unary_rpc_method_handler(
-            stream_unary, request_deserializer=h.request_deserializer, response_serializer=h.response_serializer)
+            stream_unary, request_deserializer=deserialize, response_serializer=h.response_serializer)

@@ -16,8 +16,11 @@ from typing import Any
 import structlog
 
 PERSONAL_KEYS = frozenset({"subject_id", "subject", "display_name", "name_of_subject", "caller_name"})
-# 18-character resident ids and unified social credit codes, wherever they appear in text
-_ID_PATTERN = re.compile(r"\b(?=[0-9A-Za-z]*\d)[0-9A-Z]{17}[0-9A-Zx]\b")
+# 18-character resident ids and unified social credit codes, wherever they appear in text:
+# bounded by anything but an ASCII letter or digit (so `rid_…`, `id=…`, `张三…` are found), and
+# 17 digits and a check character even glued to letters or digits (`x11010519491231002Xy`)
+_ID_PATTERN = re.compile(
+    r"(?<![0-9A-Za-z])(?=[0-9A-Za-z]*\d)[0-9A-Z]{17}[0-9A-Zx](?![0-9A-Za-z])|[0-9]{17}[0-9Xx]")
 
 
 def mask_id(value: str) -> str:
@@ -41,12 +44,25 @@ def _mask(value: Any) -> Any:
     return "***"
 
 
+def _mask_nested(value: Any) -> Any:
+    """Ids inside the strings of a list, tuple or dict value (and its keys)."""
+    if isinstance(value, str):
+        return _mask_text(value)
+    if isinstance(value, dict):
+        return {_mask_nested(k): _mask_nested(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask_nested(v) for v in value]
+    return value
+
+
 def mask_personal_data(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
         if key in PERSONAL_KEYS and value is not None:
             event[key] = _mask(value)
         elif isinstance(value, str):
             event[key] = _mask_text(value)
+        elif isinstance(value, (dict, list, tuple)):
+            event[key] = _mask_nested(value)
     return event
 
 
@@ -83,6 +99,20 @@ def configure(log_format: str = "auto", level: str = "info") -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=max(lvl, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # the libraries' and the store's plain lines too
+        if not any(isinstance(f, _MaskingFilter) for f in handler.filters):
+            handler.addFilter(_MaskingFilter())
+
+
+class _MaskingFilter(logging.Filter):
+    """Masks ids in standard-library log records (a driver's message may quote a value)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = _mask_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
 
 
 log = structlog.get_logger("sector_credit")

@@ -23,7 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except StoreUnavailable as exc:
         log.error("the audit database is unavailable", command=command, error=str(exc),
-                  database=masked_url(settings.database_url), exit_code=EXIT_UNAVAILABLE)
+                  detail=exc.detail, database=masked_url(settings.database_url),
+                  exit_code=EXIT_UNAVAILABLE)
         return EXIT_UNAVAILABLE
 
 
@@ -36,6 +37,10 @@ def _run(command: str, settings: settings_mod.Settings) -> int:
         upgrade(settings.database_url)
         log.info("migrated", database=masked_url(settings.database_url))
         return 0
+    if command == "check-store":
+        from .check_store import check_store
+
+        return asyncio.run(check_store(settings))
     if settings.workers > 1:
         from .workers import run_workers
 

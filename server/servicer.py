@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 import structlog
+from sector_credit.scorecards import limits
 from sector_credit.scorecards.engine import CompiledScorecard
 from sector_credit.scorecards.model import (
     EvaluationResult,
@@ -32,25 +33,40 @@ from sector_credit.v1 import (
 )
 
 from . import convert, errors
-from .db import EvaluationRecord, EvaluationStore, InvalidRecord, StoredEvaluation
+from .db import (
+    EvaluationRecord,
+    EvaluationStore,
+    InvalidRecord,
+    StoredEvaluation,
+    UnreadableEvaluation,
+)
 from .metrics import Metrics
 
 STREAM_WINDOW = 512  # stream items evaluated but not yet stored, per stream
 MAX_SCORECARD_PAGE = 100
+# bytes a reply grows by once acknowledged (name and create_time), and per item of a batch
+# reply (the BatchEvaluateResult around it): reserved when a reply's size is settled
+ACK_BYTES = 96
+DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024
+MAX_CALLER = 200  # characters of the caller recorded (x-caller and the peer); longer is cut
 
 
 @dataclass(frozen=True)
 class _Prepared:
     """One request item after validation and scoring, ready to be stored."""
 
-    record: EvaluationRecord | None  # None: answered already (validate_only or replay)
-    response: Any  # the Evaluation message when answered already
+    record: EvaluationRecord | None  # None: answered already (validate_only)
+    # the Evaluation message: the whole answer when `record` is None; else the reply to send
+    # once the record is committed (built, and its size settled, before anything is stored)
+    response: Any
 
 
 class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     def __init__(self, registry: ScorecardRegistry, store: EvaluationStore, metrics: Metrics,
                  today: Callable[[], dt.date], batch_limit: int,
-                 on_stored: Callable[[StoredEvaluation], None] | None = None):
+                 on_stored: Callable[[StoredEvaluation], None] | None = None,
+                 max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES):
+        self.max_reply_bytes = max_reply_bytes
         self.registry = registry
         self.store = store
         self.metrics = metrics
@@ -61,6 +77,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     # -- scorecards ----------------------------------------------------------------------
 
     async def ListScorecards(self, request: pb.ListScorecardsRequest, context: grpc.aio.ServicerContext) -> pb.ListScorecardsResponse:
+        convert.check_texts(("page_token", request.page_token, limits.MAX_PAGE_TOKEN))
         full = request.view == pb.SCORECARD_VIEW_FULL
         if request.page_size < 0:
             raise errors.BadRequest("page_size must not be negative",
@@ -85,6 +102,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         return pb.ListScorecardsResponse(scorecards=cards, next_page_token=nxt)
 
     async def GetScorecard(self, request: pb.GetScorecardRequest, context: grpc.aio.ServicerContext) -> pb.GetScorecardResponse:
+        convert.check_texts(("name", request.name, limits.MAX_SCORECARD_ID),
+                            ("version", request.version, limits.MAX_VERSION))
         sid = convert.scorecard_id_from_name(request.name)
         if not sid:
             raise errors.BadRequest("name is required: scorecards/{scorecard_id}",
@@ -106,7 +125,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         if prepared.record is None:
             return pb.EvaluateResponse(evaluation=prepared.response)
         stored = await self._save(prepared.record)
-        return pb.EvaluateResponse(evaluation=self._stored_to_proto(stored))
+        return pb.EvaluateResponse(evaluation=self._acknowledged(prepared, stored))
 
     async def BatchEvaluate(self, request: pb.BatchEvaluateRequest, context: grpc.aio.ServicerContext) -> pb.BatchEvaluateResponse:
         n = len(request.requests)
@@ -119,29 +138,41 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         # filled in place: a response built from a list of results would copy every one
         response = pb.BatchEvaluateResponse()
         results: list[pb.BatchEvaluateResult] = [response.results.add() for _ in range(n)]
-        to_store: list[tuple[int, EvaluationRecord]] = []
+        to_store: list[tuple[int, _Prepared]] = []
+        reply_bytes = 0
         for i, item in enumerate(request.requests):
             try:
                 prepared = await self._prepare(item, caller, prefix=f"requests[{i}].")
             except (errors.ServiceError, errors.DomainError) as exc:
                 results[i].error.CopyFrom(_item_error(exc))
+                reply_bytes += results[i].ByteSize() + 8
                 continue
+            reply_bytes += prepared.response.ByteSize() + ACK_BYTES
             if prepared.record is None:
                 results[i].evaluation.CopyFrom(prepared.response)
             else:
-                to_store.append((i, prepared.record))
+                to_store.append((i, prepared))
+        if reply_bytes > self.max_reply_bytes:
+            # settled before anything is stored: a reply the caller could not receive would
+            # leave stored evaluations it never heard of
+            raise errors.TooLarge(
+                f"the reply to this batch would be about {reply_bytes} bytes, over the"
+                f" {self.max_reply_bytes}-byte message limit; nothing was stored: split the batch",
+                metadata={"limit": str(self.max_reply_bytes), "reply_bytes": str(reply_bytes)},
+                violations=[FieldViolation("requests", f"the reply would be about {reply_bytes} bytes;"
+                                                       f" at most {self.max_reply_bytes}")])
         if to_store:
-            outcomes = await self._save_many([r for _, r in to_store])
+            outcomes = await self._save_many([p.record for _, p in to_store])  # type: ignore[misc]
             for k, outcome in enumerate(outcomes):
-                i = to_store[k][0]
+                i, prepared = to_store[k]
                 # each item's domain objects go as soon as its reply is built: the batch's peak
                 # memory is then about one copy of it, not the domain and the proto side by side
                 to_store[k] = outcomes[k] = None  # type: ignore[call-overload]
                 if isinstance(outcome, StoredEvaluation):
-                    results[i].evaluation.CopyFrom(self._stored_to_proto(outcome))
+                    results[i].evaluation.CopyFrom(self._acknowledged(prepared, outcome))
                 else:
                     results[i].error.CopyFrom(_item_error(outcome, prefix=f"requests[{i}]."))
-                del outcome
+                del outcome, prepared
         structlog.contextvars.bind_contextvars(items=n, failed=sum(1 for r in results if r.HasField("error")))
         return response
 
@@ -154,10 +185,11 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         window = asyncio.Semaphore(STREAM_WINDOW)
         pending: set[asyncio.Task[None]] = set()
 
-        async def store_one(cid: str, record: EvaluationRecord) -> None:
+        async def store_one(cid: str, prepared: _Prepared) -> None:
             try:
-                stored = await self._save(record)
-                await out.put(pb.StreamEvaluateResponse(correlation_id=cid, evaluation=self._stored_to_proto(stored)))
+                assert prepared.record is not None
+                stored = await self._save(prepared.record)
+                await out.put(pb.StreamEvaluateResponse(correlation_id=cid, evaluation=self._acknowledged(prepared, stored)))
             except (errors.ServiceError, errors.DomainError, InvalidRecord) as exc:  # this item only
                 await out.put(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc, "request.")))
             finally:
@@ -180,7 +212,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                         window.release()
                         await out.put(pb.StreamEvaluateResponse(correlation_id=cid, evaluation=prepared.response))
                         continue
-                    task = asyncio.ensure_future(store_one(cid, prepared.record))
+                    task = asyncio.ensure_future(store_one(cid, prepared))
                     pending.add(task)
                     task.add_done_callback(pending.discard)
                 if pending:
@@ -207,12 +239,26 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         return pb.GetEvaluationResponse(evaluation=self._stored_to_proto(stored))
 
     async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context: grpc.aio.ServicerContext) -> pb.ListEvaluationsResponse:
-        # page_size and page_token are checked by the store (InvalidListRequest)
+        # page_size and the token's meaning are checked by the store (InvalidListRequest)
+        convert.check_texts(("subject_id", request.subject_id, limits.MAX_SUBJECT_ID),
+                            ("scorecard", request.scorecard, limits.MAX_SCORECARD_ID),
+                            ("page_token", request.page_token, limits.MAX_PAGE_TOKEN))
         subject_id = request.subject_id.strip().upper() or None
         scorecard = convert.scorecard_id_from_name(request.scorecard) or None
         rows, token = await self.store.list(subject_id=subject_id, scorecard_id=scorecard,
                                             page_size=request.page_size or 50, page_token=request.page_token or None)
-        return pb.ListEvaluationsResponse(evaluations=[self._stored_to_proto(r) for r in rows], next_page_token=token or "")
+        response = pb.ListEvaluationsResponse()
+        size = 0
+        for k, row in enumerate(rows):
+            message = self._stored_to_proto(row)
+            size += message.ByteSize() + ACK_BYTES
+            if size > self.max_reply_bytes - ACK_BYTES and k > 0:
+                # a page that would not fit in one message ends here; the next page goes on
+                token = self.store.page_token_after(rows[k - 1].id, subject_id=subject_id, scorecard_id=scorecard)
+                break
+            response.evaluations.append(message)
+        response.next_page_token = token or ""
+        return response
 
     # -- the shared path -------------------------------------------------------------------
 
@@ -245,8 +291,15 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 raise exc.at(prefix + exc.field) from None
             raise
         structlog.contextvars.bind_contextvars(grade=result.grade.code)
+        # the reply is built now, before anything is stored: what cannot be answered is not kept
+        reply = convert.evaluation_to_proto(result, request_id=request.request_id, caller=caller)
+        size = reply.ByteSize() + ACK_BYTES
+        if size > self.max_reply_bytes:
+            raise errors.TooLarge(
+                f"the reply would be about {size} bytes, over the {self.max_reply_bytes}-byte message"
+                " limit; nothing was stored", metadata={"limit": str(self.max_reply_bytes)})
         return _Prepared(EvaluationRecord(input=inp, result=result, caller=caller,
-                                          request_id=request.request_id or None), None)
+                                          request_id=request.request_id or None), reply)
 
     def _evaluate(self, compiled: CompiledScorecard, subject: Any, indicators: Any, as_of: dt.date) -> EvaluationResult:
         t0 = time.perf_counter()
@@ -275,16 +328,44 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         if self.on_stored is not None:
             self.on_stored(stored)
 
+    def _acknowledged(self, prepared: _Prepared, stored: StoredEvaluation) -> Any:
+        """The reply for a committed record: the one built before the commit, named; for a
+        replayed request id, the evaluation stored earlier."""
+        if stored.replayed:
+            return self._stored_to_proto(stored)
+        convert.acknowledge(prepared.response, stored.id, stored.created_at)
+        return prepared.response
+
     @staticmethod
-    def _stored_to_proto(stored: StoredEvaluation) -> Any:
-        return convert.evaluation_to_proto(
-            stored.result, evaluation_id=stored.id, create_time=stored.created_at,
-            request_id=stored.request_id or "", caller=stored.caller or "")
+    def _stored_to_proto(stored: StoredEvaluation | UnreadableEvaluation) -> Any:
+        """A stored evaluation as read back; one that cannot be rendered is shown with what
+        its row says and `unreadable` set, never as an error hiding the rest of a page."""
+        if isinstance(stored, StoredEvaluation):
+            try:
+                return convert.evaluation_to_proto(
+                    stored.result, evaluation_id=stored.id, create_time=stored.created_at,
+                    request_id=stored.request_id or "", caller=stored.caller or "")
+            except Exception:  # this row's alone: logged for the operator, marked for the caller
+                structlog.get_logger("sector_credit").exception("a stored evaluation cannot be rendered",
+                                                                evaluation=stored.id)
+                result = stored.result
+                return convert.unreadable_evaluation_to_proto(
+                    evaluation_id=stored.id, create_time=stored.created_at, scorecard_id=result.scorecard_id,
+                    version=result.version, digest=result.digest, subject_kind=result.subject.kind.value,
+                    subject_id=result.subject.id, as_of=result.as_of, grade=result.grade.code,
+                    score=None if result.score is None else str(result.score),
+                    request_id=stored.request_id, caller=stored.caller,
+                    why="its stored result cannot be shown by this version of the service")
+        return convert.unreadable_evaluation_to_proto(
+            evaluation_id=stored.id, create_time=stored.created_at, scorecard_id=stored.scorecard_id,
+            version=stored.scorecard_version, digest=stored.scorecard_digest, subject_kind=stored.subject_kind,
+            subject_id=stored.subject_id, as_of=stored.as_of, grade=stored.grade, score=stored.score,
+            request_id=stored.request_id, caller=stored.caller, why=stored.why)
 
 
 def _caller(context: grpc.aio.ServicerContext) -> str:
     who = structlog.contextvars.get_contextvars().get("caller", "anonymous")
-    return f"{who} ({context.peer()})"
+    return limits.cut(f"{who} ({context.peer()})", MAX_CALLER)
 
 
 def _item_error(exc: BaseException, prefix: str = "") -> Any:

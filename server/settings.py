@@ -87,8 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
         "given wins over its variable. Command `sector-credit-server migrate` applies the database "
         "migrations and exits. A start-up failure is one log line. " + EXIT_CODES_HELP,
     )
-    ap.add_argument("command", nargs="?", choices=["serve", "migrate"], default="serve",
-                    help="serve (default) or migrate: apply database migrations and exit")
+    ap.add_argument("command", nargs="?", choices=["serve", "migrate", "check-store"], default="serve",
+                    help="serve (default); migrate: apply database migrations and exit; check-store:"
+                         " read every stored evaluation back, list those that do not round-trip"
+                         " (exit code 1 when any)")
 
     def add(flag: str, env: str, help: str, **kw: object) -> None:
         ap.add_argument(flag, help=f"{help} [{ENV_PREFIX}{env}]", **kw)  # type: ignore[arg-type]

@@ -639,11 +639,13 @@ def test_a_scorecard_shows_its_whole_definition() -> None:
     # the implied defaults and bounds of the types are shown
     assert ind["violations_10pt"].default_value.count_value == 0
     assert ind["violations_10pt"].default_value.WhichOneof("value") == "count_value"
-    assert (ind["violations_10pt"].minimum, ind["violations_10pt"].maximum) == ("0", "")
+    # a count's maximum is the service's limit (scorecards/limits.py) when the card states none
+    assert (ind["violations_10pt"].minimum, ind["violations_10pt"].maximum) == ("0", "1000000")
     assert ind["continuing_education_done"].default_value.WhichOneof("value") == "flag_value"
     assert (ind["satisfaction"].minimum, ind["satisfaction"].maximum) == ("0", "100")
     assert ind["bonus_points"].default_value.decimal_value == "0"
     assert (ind["bonus_points"].minimum, ind["bonus_points"].maximum) == ("0", "10")
+    assert (ind["bonus_points"].places, ind["satisfaction"].places) == (2, 2)
     assert ind["other_award_points"].default_value.WhichOneof("value") == "decimal_value"
     assert ind["other_award_points"].default_value.decimal_value == "0"
     misconduct = ind["exam_misconduct_date"]

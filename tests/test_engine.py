@@ -81,6 +81,7 @@ $T
 type = "number"
 min = 0
 max = 1
+places = 4
 $T
 [indicators.rest]
 type = "percent"
@@ -1272,6 +1273,28 @@ NAN, INF = float("nan"), float("inf")
         ({"small_accidents": "two"}, {"indicators.small_accidents": "expected a whole number"}),
         ({"small_accidents": "two", "large_accidents": 1},
          {"indicators.small_accidents": "expected a whole number"}),
+        # limits (scorecards/limits.py): counts at most 10^6 whatever carries them, in ASCII digits
+        ({"small_accidents": 10**6 + 1}, {"indicators.small_accidents": "above the maximum 1000000"}),
+        ({"small_accidents": 2**62}, {"indicators.small_accidents": "above the maximum 1000000"}),
+        ({"small_accidents": D("1e19")}, {"indicators.small_accidents": "outside [0, 1000000]"}),
+        ({"small_accidents": 1e308}, {"indicators.small_accidents": "outside [0, 1000000]"}),
+        ({"small_accidents": "١٢٣"}, {"indicators.small_accidents": "with the digits 0-9"}),
+        ({"small_accidents": "𝟙𝟚𝟛"}, {"indicators.small_accidents": "with the digits 0-9"}),
+        ({"small_accidents": "1_0"}, {"indicators.small_accidents": "with the digits 0-9"}),
+        ({"small_accidents": " 5 "}, {"indicators.small_accidents": "with the digits 0-9"}),
+        ({"rate": " 12.5 "}, {"indicators.rate": "expected a number within [0, 100]"}),
+        ({"rate": "1_2"}, {"indicators.rate": "expected a number within [0, 100]"}),
+        # at most 2 decimal places unless the indicator declares more; never rounded
+        ({"rate": D("12.345")}, {"indicators.rate": "has 3 decimal places; this indicator takes at most 2"}),
+        ({"rate": "12.345"}, {"indicators.rate": "has 3 decimal places"}),
+        ({"rate": 0.1 + 0.2}, {"indicators.rate": "has 17 decimal places"}),
+        ({"bonus_points": D("1.0000000000000000000000000000001")}, {"indicators.bonus_points": "has 31 decimal places"}),
+        # dates within the calendar years of limits.py
+        ({"incident_date": dt.date(1899, 12, 31)}, {"indicators.incident_date": "the year 1899 is outside [1900, 2199]"}),
+        ({"incident_date": "2024-3-1"}, {"indicators.incident_date": "expected a date (YYYY-MM-DD)"}),
+        ({"incident_date": "２０２４-03-01"}, {"indicators.incident_date": "expected a date (YYYY-MM-DD)"}),
+        # echoed values are cut
+        ({"tier": "x" * 10_000}, {"indicators.tier": "x" * 64 + "…' is not one of"}),
         # every problem is collected, not only the first
         ({"bonus_point": 1, "rate": NAN, "tier": None, "late": True, "misconduct": "minor",
           "incident_date": "2027-01-01"},
@@ -1328,7 +1351,10 @@ def test_subject_and_indicator_problems_are_reported_together() -> None:
         ({"late": 2.0}, "late", 2),  # a whole float is a count
         ({"late": D("3")}, "late", 3),
         ({"rate": 0.15}, "rate", D("0.15")),  # a float is read by its shortest repr
-        ({"rate": " 12.5 "}, "rate", D("12.5")),
+        ({"rate": D("12.500")}, "rate", D("12.500")),  # trailing zeros are no decimal places
+        ({"rate": "12.50"}, "rate", D("12.50")),
+        ({"late": "50"}, "late", 50),  # a count in ASCII digits, at its maximum
+        ({"small_accidents": 10**6, "accident_date": "2025-01-01"}, "small_accidents", 10**6),  # the limit
         ({"incident_date": "2025-12-31"}, "incident_date", dt.date(2025, 12, 31)),
         ({"incident_date": dt.date(2026, 1, 1)}, "incident_date", dt.date(2026, 1, 1)),  # as_of
         ({"ban_end": "2030-01-01"}, "ban_end", dt.date(2030, 1, 1)),  # not past: may be future
@@ -1480,4 +1506,4 @@ def test_a_count_below_its_stated_minimum_is_refused_however_it_is_sent(value: A
         run(MIN_COUNT, inspections=value)
     (violation,) = refused.value.violations
     assert violation.field == "indicators.inspections"
-    assert violation.description in ("1 is below the minimum 2", f"{value} is outside [2, +inf]")
+    assert violation.description in ("1 is below the minimum 2", f"{value} is outside [2, 1000000]")

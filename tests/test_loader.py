@@ -249,6 +249,21 @@ BROKEN = [
     ("a default grade on a scored card",
      edited(VALID, "base = 20\n", 'base = 20\ndefault_grade = "A"\n'),
      "default_grade", "only an eligibility card (no base) has a default grade"),
+    ("places on a count",
+     edited(VALID, "[groups.deductions]", '[indicators.extra]\ntype = "count"\nplaces = 2\n'
+                                          'title = { zh = "计", en = "Count" }\n\n[groups.deductions]'),
+     "indicators.extra.places", "number and percent indicators only"),
+    ("places outside [0, 6]",
+     edited(VALID, "max = 10\ndefault = 0", "max = 10\ndefault = 0\nplaces = 7"),
+     "indicators.bonus.places", "in [0, 6]"),
+    ("a default with more places than the indicator takes",
+     edited(VALID, "max = 10\ndefault = 0", "max = 10\ndefault = 0.125"),
+     "indicators.bonus.default", "more decimal places than the indicator takes"),
+    ("more indicators than a request may give",
+     edited(VALID, "[groups.deductions]", "".join(
+         f'[indicators.x{i}]\ntype = "flag"\ntitle = {{ zh = "旗", en = "Flag" }}\n\n' for i in range(256))
+         + "[groups.deductions]"),
+     "indicators", "a scorecard has at most 256"),
 ]
 
 

@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import itertools
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -35,6 +36,7 @@ from sector_credit.server.db import (
     RequestConflict,
     StoredEvaluation,
     StoreUnavailable,
+    UnreadableEvaluation,
     migrate,
 )
 from sector_credit.server.db.engine import create_engine
@@ -374,6 +376,67 @@ async def test_a_row_the_database_refuses_does_not_sink_its_group(store: Evaluat
     assert isinstance(outcomes[1], InvalidRecord)
     assert isinstance(outcomes[2], StoredEvaluation)
     assert await store.get(outcomes[2].id) is not None
+
+
+def _with(rec: EvaluationRecord, *, subject_id: str | None = None, display_name: str | None = None,
+          request_id: str | None = None) -> EvaluationRecord:
+    """`rec` with its subject or request id replaced, past any validation (the store's own
+    defence: what a future bug in validation would let through)."""
+    import dataclasses
+
+    subject = dataclasses.replace(rec.result.subject, **{k: v for k, v in (
+        ("id", subject_id), ("display_name", display_name)) if v is not None})
+    return dataclasses.replace(
+        rec, input=dataclasses.replace(rec.input, subject=subject),
+        result=dataclasses.replace(rec.result, subject=subject), request_id=request_id or rec.request_id)
+
+
+# what PostgreSQL refuses of one row's own data; SQLite stores each of them (and reads it back)
+REFUSED_ROWS = [
+    pytest.param({"subject_id": "S-\x00"}, id="nul_in_subject_id"),
+    pytest.param({"display_name": "a\x00b"}, id="nul_in_display_name"),
+    # over the 8 kB of a btree index entry: PostgreSQL's ProgramLimitExceeded (SQLSTATE 54000),
+    # an OperationalError, no outage
+    pytest.param({"request_id": secrets.token_hex(6000)}, id="request_id_of_12000_chars"),  # incompressible
+]
+
+
+@pytest.mark.parametrize("change", REFUSED_ROWS)
+async def test_a_refused_row_is_its_own_invalid_record_and_every_other_row_of_its_group_commits(
+    store: EvaluationStore, database_url: str, change: dict[str, str]
+) -> None:
+    postgresql = database_url.startswith("postgresql")
+    bad = _with(record("S-9"), **change)
+    batch = [record("S-1"), bad, record("S-2")]
+    # other callers' saves in the same turn of the event loop: the same group commit
+    outcomes, *others = await asyncio.gather(store.save_many(batch), *(store.save(record(f"O-{i}")) for i in range(20)))
+    assert all(isinstance(o, StoredEvaluation) for o in others)
+    assert isinstance(outcomes[0], StoredEvaluation) and isinstance(outcomes[2], StoredEvaluation)
+    if postgresql:
+        assert isinstance(outcomes[1], InvalidRecord)
+        # what the caller reads says nothing of the driver, the host or the class
+        assert "psycopg" not in str(outcomes[1]) and "127.0.0.1" not in str(outcomes[1])
+        assert "Error" not in str(outcomes[1])
+    else:
+        assert isinstance(outcomes[1], StoredEvaluation)
+        assert await store.get(outcomes[1].id) == outcomes[1]
+    assert all([await store.get(o.id) for o in (outcomes[0], outcomes[2], *others)])
+
+
+async def test_a_row_that_cannot_be_read_back_is_shown_from_its_columns_and_hides_nothing(
+    store: EvaluationStore, database_url: str
+) -> None:
+    saved = [await store.save(record(f"U-{i}")) for i in range(3)]
+    run_sql(database_url, "UPDATE evaluations SET result = '{\"format\": 99}' "
+                          f"WHERE id = '{saved[1].id if database_url.startswith('postgresql') else uuid.UUID(saved[1].id).hex}'")
+    page, _ = await store.list()
+    by_id = {e.id: e for e in page}
+    assert isinstance(by_id[saved[0].id], StoredEvaluation) and isinstance(by_id[saved[2].id], StoredEvaluation)
+    broken = by_id[saved[1].id]
+    assert isinstance(broken, UnreadableEvaluation)
+    assert (broken.subject_id, broken.scorecard_id, broken.grade, broken.score) == ("U-1", TAXI, "A", "98.00")
+    assert "cannot be read" in broken.why
+    assert await store.get(saved[1].id) == broken
 
 
 async def test_close_writes_everything_pending(database_url: str) -> None:

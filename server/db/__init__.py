@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         SaveOutcome,
         StoredEvaluation,
         StoreStats,
+        UnreadableEvaluation,
     )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "StoreStats",
     "StoreUnavailable",
     "StoredEvaluation",
+    "UnreadableEvaluation",
     "downgrade",
     "upgrade",
 ]
@@ -49,6 +51,7 @@ __all__ = [
 _LAZY = {
     "EvaluationRecord": "store", "EvaluationStore": "store", "Page": "store",
     "SaveOutcome": "store", "StoredEvaluation": "store", "StoreStats": "store",
+    "UnreadableEvaluation": "store",
     "upgrade": "migrate", "downgrade": "migrate",
 }
 

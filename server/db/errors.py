@@ -21,7 +21,21 @@ class StoreError(Exception):
 
 
 class StoreUnavailable(StoreError):
+    """`str()` is what the caller is told; `detail` (the driver's words: host, port, class)
+    is for the operator's log only, never for the wire."""
+
     reason = "STORE_UNAVAILABLE"
+
+    def __init__(self, message: str, detail: str = ""):
+        if detail:  # in args, so that a copy made from args keeps it
+            super().__init__(message, detail)
+        else:
+            super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class InvalidRecord(StoreError):

@@ -120,10 +120,38 @@ class StoredEvaluation:
         return f"evaluations/{self.id}"
 
 
+@dataclass(frozen=True, slots=True)
+class UnreadableEvaluation:
+    """A stored row whose documents cannot be read back (written by another version of the
+    service, or damaged): what its own columns say, and why the rest cannot be shown. Reads
+    return it in place of the evaluation, so one such row never hides the rest of a page."""
+
+    id: str
+    created_at: dt.datetime
+    scorecard_id: str
+    scorecard_version: str
+    scorecard_digest: str
+    subject_kind: str
+    subject_id: str
+    as_of: dt.date | None
+    grade: str
+    score: str | None
+    request_id: str | None
+    caller: str | None
+    why: str
+
+    @property
+    def name(self) -> str:
+        return f"evaluations/{self.id}"
+
+
+ReadEvaluation = StoredEvaluation | UnreadableEvaluation
+
+
 SaveOutcome = StoredEvaluation | StoreError
 """Per record of `save_many`: the stored evaluation, or `RequestConflict` / `InvalidRecord`."""
 
-Page = tuple[list[StoredEvaluation], str]
+Page = tuple[list[ReadEvaluation], str]
 """Evaluations newest first, and the next page token ("" on the last page)."""
 
 
@@ -255,16 +283,17 @@ class EvaluationStore:
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def get(self, evaluation_id: str | uuid.UUID) -> StoredEvaluation | None:
-        """The evaluation with this id, or None (also for a string that is not an id)."""
+    async def get(self, evaluation_id: str | uuid.UUID) -> ReadEvaluation | None:
+        """The evaluation with this id (`UnreadableEvaluation` when its documents cannot be
+        read), or None (also for a string that is not an id)."""
         try:
             key = uuid.UUID(str(evaluation_id))
         except ValueError:
             return None
 
-        def read(session: Session) -> StoredEvaluation | None:
+        def read(session: Session) -> ReadEvaluation | None:
             row = session.execute(sa.select(_TABLE).where(_TABLE.c.id == key)).first()
-            return None if row is None else _stored(row, parts_for=self._parts_reader(session))
+            return None if row is None else _read_row(row, self._parts_reader(session))
 
         return await self._read(read)
 
@@ -311,11 +340,37 @@ class EvaluationStore:
             stmt = stmt.order_by(t.id.desc()).limit(size + 1)
             rows = session.execute(stmt).all()
             parts_for = self._parts_reader(session)
-            page = [_stored(row, parts_for=parts_for) for row in rows[:size]]
+            page = [_read_row(row, parts_for) for row in rows[:size]]
             token = _encode_page_token(rows[size - 1].id, filters) if len(rows) > size else ""
             return page, token
 
         return await self._read(read)
+
+    @staticmethod
+    def page_token_after(evaluation_id: str, *, subject_id: str | None = None,
+                         scorecard_id: str | None = None) -> str:
+        """The token of the page that continues after `evaluation_id` in a listing with these
+        filters (for a page the servicer cut short to fit the message limit)."""
+        return _encode_page_token(uuid.UUID(evaluation_id), _filter_fingerprint(subject_id or None, scorecard_id or None))
+
+    async def scan(self, after: str | None = None, size: int = 500) -> tuple[list[ReadEvaluation], str | None]:
+        """Every stored evaluation in id order, `size` at a time after the id `after`; the
+        second item is the id to continue after (None at the end). For `check-store`."""
+
+        def read(session: Session) -> tuple[list[ReadEvaluation], str | None]:
+            stmt = sa.select(_TABLE)
+            if after is not None:
+                stmt = stmt.where(_TABLE.c.id > uuid.UUID(after))
+            rows = session.execute(stmt.order_by(_TABLE.c.id).limit(size)).all()
+            parts_for = self._parts_reader(session)
+            page = [_read_row(row, parts_for) for row in rows]
+            return page, (str(rows[-1].id) if len(rows) == size else None)
+
+        return await self._read(read)
+
+    def parts_for(self, digest: str) -> ResultParts | None:
+        """The parts this store encodes format-2 results of `digest` with (None: format 1)."""
+        return self._parts.get(digest)
 
     # -- the static text of results (format 2) ---------------------------------------------
 
@@ -503,6 +558,25 @@ def _stored(row: EvaluationRow | sa.Row[Any], *, replayed: bool = False,
     )
 
 
+def _read_row(row: sa.Row[Any], parts_for: Callable[[str], ResultParts | None]) -> ReadEvaluation:
+    """The stored evaluation of a row, or what its columns say when its documents cannot be
+    read (logged with the reason, for the operator; `check-store` lists them all)."""
+    try:
+        return _stored(row, parts_for=parts_for)
+    except Exception as exc:  # any failure to read one row's documents is that row's alone
+        log.warning("evaluation %s cannot be read back: %s", row.id, _describe(exc))
+        return unreadable_row(row, "its stored documents cannot be read by this version of the service")
+
+
+def unreadable_row(row: sa.Row[Any], why: str) -> UnreadableEvaluation:
+    """What a row's own columns say (they are plain values, always readable)."""
+    return UnreadableEvaluation(
+        id=str(row.id), created_at=row.created_at, scorecard_id=row.scorecard_id,
+        scorecard_version=row.scorecard_version, scorecard_digest=row.scorecard_digest,
+        subject_kind=row.subject_kind, subject_id=row.subject_id, as_of=row.as_of, grade=row.grade,
+        score=row.score, request_id=row.request_id, caller=row.caller, why=why)
+
+
 def _describe(exc: BaseException) -> str:
     cause = getattr(exc, "orig", None) or exc
     first_line = (str(cause).strip().splitlines() or [""])[0]
@@ -510,7 +584,34 @@ def _describe(exc: BaseException) -> str:
 
 
 def _unavailable(exc: BaseException) -> StoreUnavailable:
-    return StoreUnavailable(f"the audit database is unavailable ({_describe(exc)})")
+    """What the caller is told: no host, port, driver message or class name; those are the
+    exception's `detail`, for the operator's log."""
+    return StoreUnavailable("the audit database is unavailable; retry (with the same request_id)",
+                            detail=_describe(exc))
+
+
+# SQLSTATE classes of errors caused by one row's own data: 22 data exception (e.g. a value
+# the column type cannot hold), 23 integrity constraint violation, 54 program limit exceeded
+# (e.g. an index entry over 8 kB: a 12,000-character request_id)
+_ROW_SQLSTATE = {"22": "a value the database cannot hold", "23": "it breaks a constraint of the audit table",
+                 "54": "a value too large for the database"}
+
+
+def _refused_row(exc: BaseException) -> str | None:
+    """Why the database refused a row for its own data (constraint, size, encoding), or None
+    when the error is not about the row (an outage, a lock, a dead connection)."""
+    orig = getattr(exc, "orig", None) or exc
+    if isinstance(orig, sqlite3.IntegrityError):
+        return _ROW_SQLSTATE["23"]
+    if isinstance(orig, sqlite3.DataError):  # SQLITE_TOOBIG, a string or blob over the limit
+        return _ROW_SQLSTATE["54"]
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate[:2] in _ROW_SQLSTATE:
+        return _ROW_SQLSTATE[sqlstate[:2]]
+    if isinstance(exc, DataError):
+        # psycopg refuses a NUL in text itself, before the server sees it (no SQLSTATE)
+        return "a value the database cannot hold (such as a NUL character)"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -664,8 +765,8 @@ class _GroupWriter:
         except Exception as exc:  # every waiter must hear of it, whatever it is
             if not isinstance(exc, StoreError):
                 log.exception("audit write failed unexpectedly")
-                exc = StoreUnavailable(f"the audit write failed ({_describe(exc)})")
-            log.warning("audit group of %d rows failed: %s", len(rows), exc)
+                exc = _unavailable(exc)
+            log.warning("audit group of %d rows failed: %s", len(rows), getattr(exc, "detail", "") or exc)
             with self._cond:
                 self._stats.groups_failed += 1
             _settle(group, error=exc)
@@ -720,7 +821,9 @@ class _GroupWriter:
                 try:
                     assert self._inserter is not None
                     self._inserter.insert(conn, rows)
-                except (IntegrityError, DataError):
+                except DBAPIError as exc:
+                    if _refused_row(exc) is None:
+                        raise
                     conn.rollback()
                     return self._insert_row_by_row(conn, rows)
                 self._commit(conn)
@@ -754,12 +857,12 @@ class _GroupWriter:
         try:
             for sql, params in self._inserter.statements(rows):
                 dbapi.execute(sql, params)
-        except (sqlite3.IntegrityError, sqlite3.DataError):
+        except sqlite3.Error as exc:
+            if _refused_row(exc) is None:
+                _rollback_quietly(dbapi)
+                raise _unavailable(exc) from exc
             dbapi.execute("ROLLBACK")
             return self._insert_row_by_row(conn, rows)
-        except sqlite3.Error as exc:
-            _rollback_quietly(dbapi)
-            raise _unavailable(exc) from exc
         try:
             dbapi.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -790,10 +893,12 @@ class _GroupWriter:
                     conn.execute(sa.insert(_TABLE), row)
             except IntegrityError as exc:
                 outcomes.append(_existing(conn, row, exc, self._parts_for))
-            except DataError as exc:
-                outcomes.append(
-                    InvalidRecord(f"the database refused the evaluation: {_describe(exc)}")
-                )
+            except DBAPIError as exc:
+                why = _refused_row(exc)
+                if why is None:  # not this row's data: the database failed, the group fails
+                    raise
+                log.warning("audit row refused (%s): %s", why, _describe(exc))
+                outcomes.append(InvalidRecord(f"the database refused this evaluation: {why}"))
             else:
                 outcomes.append(None)
         self._commit(conn)
@@ -895,8 +1000,8 @@ class _WriterFileLock:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise StoreUnavailable(
-                    f"the audit database is unavailable (cannot open {self._path}: {exc.strerror})"
-                ) from exc
+                    "the audit database is unavailable; retry (with the same request_id)",
+                    detail=f"cannot open {self._path}: {exc.strerror}") from exc
         fcntl.flock(self._fd, fcntl.LOCK_EX)
 
     def __exit__(self, *exc_info: object) -> None:
@@ -981,7 +1086,8 @@ def _existing(conn: Connection, row: dict[str, Any], exc: IntegrityError,
             if found is not None and found.request_digest == row["request_digest"]:
                 return _stored(found, replayed=True, parts_for=lambda digest: parts_for(digest, conn))
     if found is None:
-        return InvalidRecord(f"the database refused the evaluation: {_describe(exc)}")
+        log.warning("audit row refused (a constraint): %s", _describe(exc))
+        return InvalidRecord("the database refused this evaluation: it breaks a constraint of the audit table")
     return RequestConflict(request_id, str(found.id))
 
 

@@ -306,6 +306,7 @@ class Indicator(_message.Message):
     CHOICES_FIELD_NUMBER: _builtins.int
     PAST_FIELD_NUMBER: _builtins.int
     REQUIRED_WHEN_FIELD_NUMBER: _builtins.int
+    PLACES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The indicator's name: the key in EvaluateRequest.indicators."""
     type: Global___IndicatorType.ValueType
@@ -317,12 +318,18 @@ class Indicator(_message.Message):
     minimum: _builtins.str
     """The inclusive lower bound (decimal string); empty when unbounded."""
     maximum: _builtins.str
-    """The inclusive upper bound (decimal string); empty when unbounded."""
+    """The inclusive upper bound (decimal string); empty when unbounded. A count's is at most
+    the service's limit (1000000, docs/limits.md) whatever the scorecard declares.
+    """
     past: _builtins.bool
     """For a date indicator: whether the date must not be after as_of."""
     required_when: _builtins.str
     """When the indicator is required only if a condition holds: the condition as readable
     text, e.g. `exam_misconduct != none`; empty otherwise.
+    """
+    places: _builtins.int
+    """For a number or percent indicator: the most decimal places a value may have (a value
+    with more is refused, never rounded; trailing zeros do not count).
     """
     @_builtins.property
     def title(self) -> _common_pb2.Title:
@@ -352,10 +359,11 @@ class Indicator(_message.Message):
         choices: _abc.Iterable[_builtins.str] | None = ...,
         past: _builtins.bool = ...,
         required_when: _builtins.str = ...,
+        places: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["default_value", b"default_value", "title", b"title"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["choices", b"choices", "default_value", b"default_value", "description", b"description", "maximum", b"maximum", "minimum", b"minimum", "name", b"name", "past", b"past", "required", b"required", "required_when", b"required_when", "title", b"title", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["choices", b"choices", "default_value", b"default_value", "description", b"description", "maximum", b"maximum", "minimum", b"minimum", "name", b"name", "past", b"past", "places", b"places", "required", b"required", "required_when", b"required_when", "title", b"title", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
