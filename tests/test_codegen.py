@@ -65,22 +65,28 @@ def numbers(ind: Indicator) -> tuple[st.SearchStrategy[Any], st.SearchStrategy[A
     hi = dom.high if dom.high is not None else Decimal(1000)
     inside = st.decimals(min_value=lo, max_value=hi, allow_nan=False, allow_infinity=False)
     valid = st.one_of(
-        inside.map(lambda d: d.quantize(Decimal("0.001"))),  # Decimals, up to 3 places
-        st.sampled_from([lo, hi, (lo + hi) / 2]),
+        inside.map(lambda d: d.quantize(Decimal("0.01"))),  # Decimals, up to 2 places
+        st.sampled_from([lo, hi, ((lo + hi) / 2).quantize(Decimal("0.01"))]),
         st.integers(int(lo), int(hi)),  # ints
         inside.map(lambda d: round(float(d), 2)),  # floats as JSON sends them
-        inside.map(lambda d: f" {d.quantize(Decimal('0.01'))} "),  # strings
+        inside.map(lambda d: str(d.quantize(Decimal("0.01")))),  # strings
     )
-    invalid = st.sampled_from([lo - 1, hi + 1, float("nan"), float("inf"), Decimal("NaN"), "NaN", True, "x", [1]])
+    invalid = st.one_of(
+        st.sampled_from([lo - 1, hi + 1, float("nan"), float("inf"), Decimal("NaN"), "NaN", True, "x", [1]]),
+        inside.map(lambda d: d.quantize(Decimal("0.001")) + Decimal("0.001")).filter(
+            lambda d: d.as_tuple().exponent == -3 and d.as_tuple().digits[-1] != 0),  # 3 places
+        inside.map(lambda d: f" {d.quantize(Decimal('0.01'))} "),  # surrounding spaces
+    )
     return valid, invalid
 
 
 def counts(ind: Indicator) -> tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]:
     hi = indicator_domain(ind).high
     top = int(hi) if hi is not None else 30
-    valid = st.one_of(st.integers(0, top), st.integers(0, 3), st.just(10**12) if hi is None else st.just(top),
+    valid = st.one_of(st.integers(0, top), st.integers(0, 3), st.just(10**6) if hi is None else st.just(top),
                       st.integers(0, top).map(float), st.integers(0, top).map(Decimal), st.integers(0, top).map(str))
-    invalid = st.sampled_from([-1, top + 1, 2.5, Decimal("1.5"), float("nan"), True, False, "two"])
+    invalid = st.sampled_from([-1, top + 1, 10**6 + 1, 2.5, Decimal("1.5"), float("nan"), True, False, "two",
+                               " 5 ", "1_0", "١٢٣"])
     return valid, invalid
 
 
@@ -97,8 +103,8 @@ def indicator_values(ind: Indicator, as_of: dt.date) -> tuple[st.SearchStrategy[
         return st.sampled_from(ind.choices), st.sampled_from(["bogus", ind.choices[0].upper(), 1])
     days = st.integers(-12 * 366, 0 if ind.past else 4 * 366).map(lambda n: as_of + dt.timedelta(days=n))
     later = st.integers(1, 400).map(lambda n: as_of + dt.timedelta(days=n))
-    return (st.one_of(days, days.map(dt.date.isoformat), days.map(lambda d: f" {d.isoformat()}")),
-            st.one_of(later if ind.past else st.nothing(),
+    return (st.one_of(days, days.map(dt.date.isoformat)),
+            st.one_of(later if ind.past else st.nothing(), days.map(lambda d: f" {d.isoformat()}"),
                       st.sampled_from(["2025-02-30", "yesterday", 20250101, dt.datetime(2025, 1, 1)])))
 
 
