@@ -32,7 +32,7 @@ from sector_credit.v1 import (
 )
 
 from . import convert, errors
-from .db import EvaluationRecord, EvaluationStore, InvalidRecord, StoredEvaluation
+from .db import EvaluationRecord, EvaluationStore, StoredEvaluation
 from .metrics import Metrics
 
 STREAM_WINDOW = 512  # stream items evaluated but not yet stored, per stream
@@ -141,22 +141,28 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     async def StreamEvaluate(self, requests: AsyncIterator[pb.StreamEvaluateRequest],
                              context: grpc.aio.ServicerContext) -> AsyncIterator[pb.StreamEvaluateResponse]:
         """Items are scored as they arrive and stored by group commit; replies go out as each
-        commit lands (so possibly out of order), with at most STREAM_WINDOW items in flight."""
+        commit lands (so possibly out of order). Every item gets its reply or its item error
+        (a store failure: UNAVAILABLE for that item). Flow control: at most STREAM_WINDOW
+        items are read and not yet sent; a client that does not read its replies stops the
+        reading of its requests, and HTTP/2 then slows its sending, instead of the replies
+        piling up in the server."""
         caller = _caller(context)
-        out: asyncio.Queue[pb.StreamEvaluateResponse | None] = asyncio.Queue()
-        window = asyncio.Semaphore(STREAM_WINDOW)
-        pending: set[asyncio.Task[None]] = set()
+        # holds only items whose permit is taken, so it never exceeds STREAM_WINDOW
+        out: asyncio.Queue[pb.StreamEvaluateResponse | BaseException | None] = asyncio.Queue()
+        window = asyncio.Semaphore(STREAM_WINDOW)  # a permit per item read and not yet sent
+        saving: set[asyncio.Task[None]] = set()
 
         async def store_one(cid: str, record: EvaluationRecord) -> None:
             try:
                 stored = await self._save(record)
-                await out.put(pb.StreamEvaluateResponse(correlation_id=cid, evaluation=self._stored_to_proto(stored)))
-            except (errors.ServiceError, errors.DomainError, InvalidRecord) as exc:  # this item only
-                await out.put(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc, "request.")))
-            finally:
-                window.release()
+            except errors.EXPECTED as exc:  # this item only: UNAVAILABLE when the store failed
+                out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc, "request.")))
+            except Exception as exc:  # a bug: the stream ends with it (INTERNAL, logged)
+                out.put_nowait(exc)
+            else:
+                out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, evaluation=self._stored_to_proto(stored)))
 
-        async def read() -> int:
+        async def read() -> None:
             n = 0
             try:
                 async for msg in requests:
@@ -166,31 +172,32 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     try:
                         prepared = await self._prepare(msg.request, caller, prefix="request.")
                     except (errors.ServiceError, errors.DomainError) as exc:
-                        window.release()
-                        await out.put(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc)))
+                        out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc)))
                         continue
                     if prepared.record is None:
-                        window.release()
-                        await out.put(pb.StreamEvaluateResponse(correlation_id=cid, evaluation=prepared.response))
+                        out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, evaluation=prepared.response))
                         continue
                     task = asyncio.ensure_future(store_one(cid, prepared.record))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
-                if pending:
-                    await asyncio.gather(*pending)
-                return n
-            finally:
-                await out.put(None)
+                    saving.add(task)
+                    task.add_done_callback(saving.discard)
+                if saving:  # each puts its own reply; none raises
+                    await asyncio.wait(set(saving))
+                structlog.contextvars.bind_contextvars(items=n)
+                out.put_nowait(None)
+            except Exception as exc:  # the request stream broke, or a bug: end with it
+                out.put_nowait(exc)
 
         reader = asyncio.ensure_future(read())
         try:
             while (item := await out.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
                 yield item
-            # re-raise what stopped the reader (e.g. the store went down)
-            structlog.contextvars.bind_contextvars(items=await reader)
+                window.release()  # sent: the reader may take one more request
         finally:
-            if not reader.done():
-                reader.cancel()
+            reader.cancel()
+            for task in list(saving):  # the rows are committed all the same (store.save_many)
+                task.cancel()
 
     async def GetEvaluation(self, request: pb.GetEvaluationRequest, context: grpc.aio.ServicerContext) -> pb.GetEvaluationResponse:
         eid = convert.evaluation_id_from_name(request.name)
