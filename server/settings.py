@@ -29,6 +29,9 @@ class Settings:
     max_concurrent_rpcs: int = 0  # 0: unlimited
     migrate: bool = True
     workers: int = 1
+    handshake_seconds: float = 10.0  # a connection must send its HTTP/2 preface within this
+    connection_idle_seconds: float = 300.0  # a connection without calls this long is closed
+    keepalive_seconds: float = 60.0  # an idle connection's peer is pinged this often
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -89,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true", default=_env("NO_MIGRATE", "") in ("1", "true", "yes"))
     add("--workers", "WORKERS", "server processes sharing the port (SO_REUSEPORT)",
         type=int, default=int(_env("WORKERS", str(d.workers))))
+    add("--handshake-seconds", "HANDSHAKE_SECONDS", "a connection that has not sent its HTTP/2 "
+        "preface and settings within this is closed", type=float,
+        default=float(_env("HANDSHAKE_SECONDS", str(d.handshake_seconds))))
+    add("--connection-idle-seconds", "CONNECTION_IDLE_SECONDS", "a connection without calls for "
+        "this long is closed (GOAWAY)", type=float,
+        default=float(_env("CONNECTION_IDLE_SECONDS", str(d.connection_idle_seconds))))
+    add("--keepalive-seconds", "KEEPALIVE_SECONDS", "the server pings a connection's peer this "
+        "often (no answer in 20 s: closed)", type=float,
+        default=float(_env("KEEPALIVE_SECONDS", str(d.keepalive_seconds))))
     return ap
 
 
@@ -106,11 +118,15 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
     if a.grace_seconds < 0 or a.metrics_port < 0 or a.max_concurrent_rpcs < 0:
         ap.error("--grace-seconds, --metrics-port and --max-concurrent-rpcs must not be negative")
+    for name in ("handshake_seconds", "connection_idle_seconds", "keepalive_seconds"):
+        if not 1 <= getattr(a, name) <= 86_400:  # also refuses NaN
+            ap.error(f"--{name.replace('_', '-')} must be between 1 and 86400")
     return a.command, Settings(
         listen=a.listen, database_url=a.database_url, metrics_port=a.metrics_port,
         metrics_host=a.metrics_host, batch_limit=a.batch_limit, timezone=a.timezone,
         blocked_plugins=blocked, scorecard_paths=paths, log_format=a.log_format,
         log_level=a.log_level, grace_seconds=a.grace_seconds,
         max_message_bytes=a.max_message_bytes, max_concurrent_rpcs=a.max_concurrent_rpcs,
-        migrate=not a.no_migrate, workers=a.workers,
+        migrate=not a.no_migrate, workers=a.workers, handshake_seconds=a.handshake_seconds,
+        connection_idle_seconds=a.connection_idle_seconds, keepalive_seconds=a.keepalive_seconds,
     )
