@@ -107,8 +107,15 @@ class PrivatePostgres:
         return self
 
     def start(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "pg.log"), "-w", "-t", "60",
-                  "-o", f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1", "start")
+        for attempt in range(5):  # right after a stop, the port may not be free yet
+            done = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "pg.log"), "-w",
+                             "-t", "60", "-o", f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1",
+                             "start", check=False)
+            if done.returncode == 0:
+                return
+            time.sleep(1)
+        log = (self.folder / "pg.log").read_text(errors="replace")[-2000:]
+        raise AssertionError(f"PostgreSQL did not start: {done.stdout}{done.stderr}\n{log}")
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
