@@ -32,6 +32,7 @@ class Settings:
     handshake_seconds: float = 10.0  # a connection must send its HTTP/2 preface within this
     connection_idle_seconds: float = 300.0  # a connection without calls this long is closed
     keepalive_seconds: float = 60.0  # an idle connection's peer is pinged this often
+    backup_path: str = ""  # `backup DEST`: the file to write
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -54,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Every flag can also be set by the environment variable shown in brackets. "
         "Command `sector-credit-server migrate` applies the database migrations and exits.",
     )
-    ap.add_argument("command", nargs="?", choices=["serve", "migrate"], default="serve",
-                    help="serve (default) or migrate: apply database migrations and exit")
+    ap.add_argument("command", nargs="?", choices=["serve", "migrate", "backup"], default="serve",
+                    help="serve (default); migrate: apply database migrations and exit; "
+                    "backup DEST: write a consistent copy of the database to DEST while it serves")
+    ap.add_argument("backup_path", nargs="?", default="", metavar="DEST", help="backup: the file to write")
 
     def add(flag: str, env: str, help: str, **kw: object) -> None:
         ap.add_argument(flag, help=f"{help} [{ENV_PREFIX}{env}]", **kw)  # type: ignore[arg-type]
@@ -118,6 +121,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
     if a.grace_seconds < 0 or a.metrics_port < 0 or a.max_concurrent_rpcs < 0:
         ap.error("--grace-seconds, --metrics-port and --max-concurrent-rpcs must not be negative")
+    if (a.command == "backup") != bool(a.backup_path):
+        ap.error("backup needs its DEST, and only backup takes one")
     for name in ("handshake_seconds", "connection_idle_seconds", "keepalive_seconds"):
         if not 1 <= getattr(a, name) <= 86_400:  # also refuses NaN
             ap.error(f"--{name.replace('_', '-')} must be between 1 and 86400")
@@ -129,4 +134,5 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
         max_message_bytes=a.max_message_bytes, max_concurrent_rpcs=a.max_concurrent_rpcs,
         migrate=not a.no_migrate, workers=a.workers, handshake_seconds=a.handshake_seconds,
         connection_idle_seconds=a.connection_idle_seconds, keepalive_seconds=a.keepalive_seconds,
+        backup_path=a.backup_path,
     )
