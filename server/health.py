@@ -2,8 +2,7 @@
 commit, NOT_SERVING while it cannot (PostgreSQL down, the SQLite file removed or its disk
 full, a commit stuck), and SERVING again once it can, without a restart.
 
-The store's own check (`EvaluationStore.health_problem`) runs once a second in a thread of
-its own; a check that does not return within `PROBE_TIMEOUT_S` (a frozen disk, a database
+The store's own check (`EvaluationStore.health_problem`) runs once a second in a thread; a check that does not return within `PROBE_TIMEOUT_S` (a frozen disk, a database
 that does not answer) counts as a failure, and no second check starts while it hangs.
 The event loop only reads the result, so health answers whatever the disk does.
 """
@@ -11,8 +10,8 @@ The event loop only reads the result, so health answers whatever the disk does.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from grpc_health.v1 import health, health_pb2
 
@@ -35,7 +34,6 @@ class StoreHealth:
         self._store = store
         self._services = tuple(services)
         self._interval = interval
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="health-probe")
         self._task: asyncio.Task[None] | None = None
         self.problem: str | None = None  # the last check's finding; None: the store can commit
 
@@ -52,7 +50,6 @@ class StoreHealth:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        self._executor.shutdown(wait=False)
 
     async def _publish(self, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
         for name in self._services:
@@ -64,12 +61,31 @@ class StoreHealth:
         except Exception as exc:  # whatever the check tripped on, the store is not healthy
             return f"the audit store check failed ({type(exc).__name__})"
 
+    def _probe(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[str | None]:
+        """One check in a daemon thread of its own: one that hangs on a frozen disk never
+        keeps the process from exiting."""
+        future: asyncio.Future[str | None] = loop.create_future()
+
+        def settle(problem: str | None) -> None:
+            if not future.done():
+                future.set_result(problem)
+
+        def run() -> None:
+            problem = self._check()
+            try:
+                loop.call_soon_threadsafe(settle, problem)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+        threading.Thread(target=run, name="health-probe", daemon=True).start()
+        return future
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         probe: asyncio.Future[str | None] | None = None
         while True:
             if probe is None:
-                probe = loop.run_in_executor(self._executor, self._check)
+                probe = self._probe(loop)
             done, _ = await asyncio.wait({probe}, timeout=PROBE_TIMEOUT_S)
             if done:
                 problem = probe.result()

@@ -82,6 +82,7 @@ DEFAULT_MAX_GROUP_ROWS = 1000
 WAL_LIMIT_BYTES = 16 * 1024 * 1024  # SQLite: the write-ahead log is cut back past this (_Checkpointer)
 WRITER_STALL_S = 2.0  # a group commit running longer than this makes the store unhealthy
 MIN_FREE_BYTES = 4 * 1024 * 1024  # SQLite: less free space than this beside the file: unhealthy
+CLOSE_TIMEOUT_S = 30.0  # the longest close() waits for a stalled writer to finish
 
 _TABLE = cast(sa.Table, EvaluationRow.__table__)
 _PARTS = cast(sa.Table, ScorecardPartsRow.__table__)
@@ -439,7 +440,11 @@ class EvaluationStore:
         for loop in list(self._turn):  # rows submitted in this very turn still go in
             self._hand_over(loop)
         self._writer.stop()
-        await asyncio.to_thread(self._writer.join)
+        await asyncio.to_thread(self._writer.join, CLOSE_TIMEOUT_S)
+        if self._writer.is_alive():  # stalled (a frozen disk): its rows were never acknowledged
+            log.error("audit writer still stuck in a commit after %.0f s; closing without it",
+                      CLOSE_TIMEOUT_S)
+            return
         await asyncio.to_thread(self._readers.shutdown, True)
         self._engine.dispose()
 
@@ -620,8 +625,8 @@ class _GroupWriter:
             self._stopping = True
             self._cond.notify()
 
-    def join(self) -> None:
-        self._thread.join()
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
