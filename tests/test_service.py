@@ -852,7 +852,8 @@ def test_sigterm_drains_an_in_flight_stream_and_exits_0(tmp_path: Path, kind: st
 
 FLAGS = ["--listen", "--database-url", "--metrics-port", "--metrics-host", "--batch-limit",
          "--timezone", "--block-plugin", "--scorecards", "--log-format", "--log-level",
-         "--grace-seconds", "--max-message-bytes", "--max-concurrent-rpcs", "--no-migrate", "--workers"]
+         "--grace-seconds", "--max-message-bytes", "--max-concurrent-rpcs", "--no-migrate", "--workers",
+         "--handshake-seconds", "--connection-idle-seconds", "--keepalive-seconds"]
 
 
 def test_help_lists_every_flag_with_its_environment_variable() -> None:

@@ -13,6 +13,8 @@ import socket
 import time
 
 import pytest
+from sector_credit.server import settings as settings_mod
+from sector_credit.server.app import connection_options
 from service_harness import running_server, taxi
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -76,3 +78,25 @@ def test_two_hundred_idle_connections_leave_no_open_files(server) -> None:  # ty
     for sock in socks:
         sock.close()
     assert open_files(server.pid) <= baseline + 2
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    ([], {"grpc.server_handshake_timeout_ms": 10_000, "grpc.max_connection_idle_ms": 300_000,
+          "grpc.keepalive_time_ms": 60_000}),
+    (["--handshake-seconds", "2", "--connection-idle-seconds", "3.5", "--keepalive-seconds", "30"],
+     {"grpc.server_handshake_timeout_ms": 2_000, "grpc.max_connection_idle_ms": 3_500,
+      "grpc.keepalive_time_ms": 30_000}),
+])
+def test_the_flags_become_the_servers_channel_arguments(argv: list[str], expected: dict[str, int]) -> None:
+    _, settings = settings_mod.parse(argv)
+    options = dict(connection_options(settings))
+    assert {k: options[k] for k in expected} == expected
+    assert options["grpc.keepalive_timeout_ms"] == 20_000
+
+
+@pytest.mark.parametrize("argv", [["--handshake-seconds", "0"], ["--connection-idle-seconds", "nan"],
+                                  ["--keepalive-seconds", "100000"]])
+def test_limits_outside_1_to_86400_seconds_are_refused(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        settings_mod.parse(argv)
+    assert info.value.code == 2
