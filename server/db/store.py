@@ -830,20 +830,6 @@ class _GroupWriter:
             self._stats.commits += 1
 
 
-def _groups_of(batch: list[_Pending], max_rows: int) -> Iterable[list[_Pending]]:
-    """The batch in groups of at most `max_rows` rows; a `save_many` batch is never split."""
-    group: list[_Pending] = []
-    size = 0
-    for pending in batch:
-        if group and size + len(pending.rows) > max_rows:
-            yield group
-            group, size = [], 0
-        group.append(pending)
-        size += len(pending.rows)
-    if group:
-        yield group
-
-
 class _Checkpointer:
     """SQLite: keeps the write-ahead log bounded, from a thread of its own (the COMMIT never
     checkpoints: wal_autocheckpoint is 0 on the writer's connection).

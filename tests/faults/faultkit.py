@@ -118,7 +118,11 @@ class PrivatePostgres:
         raise AssertionError(f"PostgreSQL did not start: {done.stdout}{done.stderr}\n{log}")
 
     def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
+        """Stop it, and check it is down: the server on it must see an outage."""
+        done = self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop", check=False)
+        status = self._run("pg_ctl", "-D", str(self.data), "status", check=False)
+        if status.returncode != 3:  # 3: no server running
+            raise AssertionError(f"PostgreSQL did not stop: {done.stdout}{done.stderr}{status.stdout}")
 
 
 @contextlib.contextmanager

@@ -35,7 +35,10 @@ def test_postgresql_down_is_not_serving_and_back_is_serving_without_a_restart(tm
         assert wait_for_health(s.address, SERVING) < 1
 
         pg.stop()
-        wait_for_health(s.address, NOT_SERVING, timeout=15)
+        try:
+            wait_for_health(s.address, NOT_SERVING, timeout=15)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the server's log ends:\n{s.log_text()[-3000:]}") from None
         with pytest.raises(grpc.RpcError) as info:
             s.stub.Evaluate(taxi(), timeout=20)
         assert info.value.code() is grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
