@@ -36,6 +36,7 @@ def wal_bytes(db: Path) -> int:
         return 0
 
 
+@pytest.mark.slow_fault
 async def test_the_wal_stays_bounded_under_steady_writes_and_is_emptied_when_they_stop(tmp_path: Path) -> None:
     db = tmp_path / "audit.db"
     url = f"sqlite:///{db}"
@@ -80,6 +81,7 @@ def names_in(url: str) -> set[str]:
         engine.dispose()
 
 
+@pytest.mark.slow_fault
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_a_backup_taken_under_load_holds_every_evaluation_acknowledged_before_it(tmp_path: Path, kind: str) -> None:
     if kind == "postgresql" and shutil.which("pg_dump") is None:

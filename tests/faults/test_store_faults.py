@@ -150,7 +150,7 @@ def test_a_sqlite_file_gone_from_under_the_server_makes_writes_unavailable(tmp_p
     assert "Traceback" not in log
 
 
-@pytest.mark.slow
+@pytest.mark.slow_fault
 def test_a_stream_client_that_never_reads_slows_the_stream_instead_of_growing_the_server(tmp_path: Path) -> None:
     with running_server(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "server.log", metrics=False) as s:
         warm = [pb.StreamEvaluateRequest(correlation_id=str(i), request=taxi()) for i in range(2000)]

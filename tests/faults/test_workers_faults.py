@@ -37,6 +37,7 @@ def second_set(database_url: str, tmp_path: Path, port: int) -> subprocess.Compl
         capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path, check=False)
 
 
+@pytest.mark.slow_fault
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_workers_exit_when_their_supervisor_is_killed_and_only_then_the_port_is_free(
         database_url: str, tmp_path: Path) -> None:
