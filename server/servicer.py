@@ -151,6 +151,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         out: asyncio.Queue[pb.StreamEvaluateResponse | BaseException | None] = asyncio.Queue()
         window = asyncio.Semaphore(STREAM_WINDOW)  # a permit per item read and not yet sent
         saving: set[asyncio.Task[None]] = set()
+        items = 0
 
         async def store_one(cid: str, record: EvaluationRecord) -> None:
             try:
@@ -163,12 +164,12 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, evaluation=self._stored_to_proto(stored)))
 
         async def read() -> None:
-            n = 0
+            nonlocal items
             try:
                 async for msg in requests:
                     await window.acquire()
-                    cid = msg.correlation_id or str(n)
-                    n += 1
+                    cid = msg.correlation_id or str(items)
+                    items += 1
                     try:
                         prepared = await self._prepare(msg.request, caller, prefix="request.")
                     except (errors.ServiceError, errors.DomainError) as exc:
@@ -182,7 +183,6 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     task.add_done_callback(saving.discard)
                 if saving:  # each puts its own reply; none raises
                     await asyncio.wait(set(saving))
-                structlog.contextvars.bind_contextvars(items=n)
                 out.put_nowait(None)
             except Exception as exc:  # the request stream broke, or a bug: end with it
                 out.put_nowait(exc)
@@ -194,6 +194,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     raise item
                 yield item
                 window.release()  # sent: the reader may take one more request
+            structlog.contextvars.bind_contextvars(items=items)  # here: the reader's context is a copy
         finally:
             reader.cancel()
             for task in list(saving):  # the rows are committed all the same (store.save_many)
