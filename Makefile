@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test golden lint proto bench bench-quick bench-engine clean
+.PHONY: install run test faults golden lint proto bench bench-quick bench-engine clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# the fault scenarios of issue 16 (tests/faults/, docs/operations.md), the slow ones included:
+# PostgreSQL stopped and started, a full tmpfs (as root), the SQLite file removed, a stalled
+# writer, idle connections, killed supervisors, a stream client that never reads
+faults: install
+	SECTOR_CREDIT_FAULTS=all $(BIN)/python -m pytest -q tests/faults $(ARGS)
 
 # every registered scorecard's golden cases; PATHS="file.toml folder/" checks those files instead
 golden: install

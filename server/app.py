@@ -27,6 +27,7 @@ from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
 
 from .db import EvaluationStore, StoredEvaluation
+from .health import StoreHealth
 from .interceptors import ServiceInterceptor
 from .logs import log
 from .metrics import Metrics
@@ -54,9 +55,11 @@ class RunningServer:
     registry: ScorecardRegistry
     metrics: Metrics
     settings: Settings
+    store_health: StoreHealth
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain: NOT_SERVING, finish in-flight calls within `grace`, then close the store."""
+        await self.store_health.stop()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
         await self.store.close()
@@ -123,6 +126,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+        *connection_options(settings),
     ]
     server = grpc.aio.server(
         interceptors=[ServiceInterceptor(metrics)], options=options,
@@ -144,12 +148,32 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         await server.stop(0)
         await store.close()
         raise listen_failed(exc, f"{settings.metrics_host}:{settings.metrics_port}", "metrics") from None
-    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    store_health = StoreHealth(health_servicer, store, ("", SERVICE_NAME))
+    await store_health.start()  # SERVING, then NOT_SERVING whenever the store cannot commit
     host = settings.listen.rpartition(":")[0]
     log.info("serving", address=f"{host}:{port}", metrics_port=metrics_port or None,
              database=store.dialect, batch_limit=settings.batch_limit, timezone=settings.timezone)
-    return RunningServer(server, port, metrics_port, health_servicer, store, registry, metrics, settings)
+    return RunningServer(server, port, metrics_port, health_servicer, store, registry, metrics,
+                         settings, store_health)
+
+
+def connection_options(settings: Settings) -> list[tuple[str, int]]:
+    """Connections kept tidy (gRPC core channel arguments): a connection that has not sent
+    its HTTP/2 preface and SETTINGS within the handshake limit is closed (the handshake
+    timeout covers the first SETTINGS frame); one with no call for the idle limit gets a
+    GOAWAY; an idle peer is pinged every keepalive interval and dropped when it does not
+    answer within 20 s (a half-open connection); clients may ping every 10 s, without calls
+    too, and one that pings more often is sent a GOAWAY after 2 strikes."""
+    return [
+        ("grpc.server_handshake_timeout_ms", int(settings.handshake_seconds * 1000)),
+        ("grpc.max_connection_idle_ms", int(settings.connection_idle_seconds * 1000)),
+        ("grpc.keepalive_time_ms", int(settings.keepalive_seconds * 1000)),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),  # the server's keepalive pings on idle ones
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_ping_strikes", 2),
+    ]
 
 
 def stored_summary(stored: StoredEvaluation) -> dict[str, Any]:

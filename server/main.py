@@ -29,6 +29,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(command: str, settings: settings_mod.Settings) -> int:
+    if command == "backup":
+        from .db.backup import BackupFailed, backup
+
+        try:
+            path = backup(settings.database_url, settings.backup_path)
+        except BackupFailed as exc:
+            log.error("backup failed", error=str(exc))
+            return 1
+        log.info("backup written", path=str(path), bytes=path.stat().st_size,
+                 database=_safe_url(settings.database_url))
+        return 0
     if command == "migrate":
         from .db.migrate import upgrade
         from .startup import check_database_url

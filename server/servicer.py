@@ -36,7 +36,6 @@ from . import convert, errors
 from .db import (
     EvaluationRecord,
     EvaluationStore,
-    InvalidRecord,
     StoredEvaluation,
     UnreadableEvaluation,
 )
@@ -179,57 +178,66 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     async def StreamEvaluate(self, requests: AsyncIterator[pb.StreamEvaluateRequest],
                              context: grpc.aio.ServicerContext) -> AsyncIterator[pb.StreamEvaluateResponse]:
         """Items are scored as they arrive and stored by group commit; replies go out as each
-        commit lands (so possibly out of order), with at most STREAM_WINDOW items in flight."""
+        commit lands (so possibly out of order). Every item gets its reply or its item error
+        (a store failure: UNAVAILABLE for that item). Flow control: at most STREAM_WINDOW
+        items are read and not yet sent; a client that does not read its replies stops the
+        reading of its requests, and HTTP/2 then slows its sending, instead of the replies
+        piling up in the server."""
         caller = _caller(context)
-        out: asyncio.Queue[pb.StreamEvaluateResponse | None] = asyncio.Queue()
-        window = asyncio.Semaphore(STREAM_WINDOW)
-        pending: set[asyncio.Task[None]] = set()
+        # holds only items whose permit is taken, so it never exceeds STREAM_WINDOW
+        out: asyncio.Queue[pb.StreamEvaluateResponse | BaseException | None] = asyncio.Queue()
+        window = asyncio.Semaphore(STREAM_WINDOW)  # a permit per item read and not yet sent
+        saving: set[asyncio.Task[None]] = set()
+        items = 0
 
         async def store_one(cid: str, prepared: _Prepared) -> None:
             try:
                 assert prepared.record is not None
                 stored = await self._save(prepared.record)
-                await out.put(pb.StreamEvaluateResponse(correlation_id=cid, evaluation=self._acknowledged(prepared, stored)))
-            except (errors.ServiceError, errors.DomainError, InvalidRecord) as exc:  # this item only
-                await out.put(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc, "request.")))
-            finally:
-                window.release()
+                reply = pb.StreamEvaluateResponse(correlation_id=cid, evaluation=self._acknowledged(prepared, stored))
+            except errors.EXPECTED as exc:  # this item only: UNAVAILABLE when the store failed
+                out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc, "request.")))
+            except Exception as exc:  # a bug: the stream ends with it (INTERNAL, logged)
+                out.put_nowait(exc)
+            else:
+                out.put_nowait(reply)
 
-        async def read() -> int:
-            n = 0
+        async def read() -> None:
+            nonlocal items
             try:
                 async for msg in requests:
                     await window.acquire()
-                    cid = msg.correlation_id or str(n)
-                    n += 1
+                    cid = msg.correlation_id or str(items)
+                    items += 1
                     try:
                         prepared = await self._prepare(msg.request, caller, prefix="request.")
                     except (errors.ServiceError, errors.DomainError) as exc:
-                        window.release()
-                        await out.put(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc)))
+                        out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc)))
                         continue
                     if prepared.record is None:
-                        window.release()
-                        await out.put(pb.StreamEvaluateResponse(correlation_id=cid, evaluation=prepared.response))
+                        out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, evaluation=prepared.response))
                         continue
                     task = asyncio.ensure_future(store_one(cid, prepared))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
-                if pending:
-                    await asyncio.gather(*pending)
-                return n
-            finally:
-                await out.put(None)
+                    saving.add(task)
+                    task.add_done_callback(saving.discard)
+                if saving:  # each puts its own reply; none raises
+                    await asyncio.wait(set(saving))
+                out.put_nowait(None)
+            except Exception as exc:  # the request stream broke, or a bug: end with it
+                out.put_nowait(exc)
 
         reader = asyncio.ensure_future(read())
         try:
             while (item := await out.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
                 yield item
-            # re-raise what stopped the reader (e.g. the store went down)
-            structlog.contextvars.bind_contextvars(items=await reader)
+                window.release()  # sent: the reader may take one more request
+            structlog.contextvars.bind_contextvars(items=items)  # here: the reader's context is a copy
         finally:
-            if not reader.done():
-                reader.cancel()
+            reader.cancel()
+            for task in list(saving):  # the rows are committed all the same (store.save_many)
+                task.cancel()
 
     async def GetEvaluation(self, request: pb.GetEvaluationRequest, context: grpc.aio.ServicerContext) -> pb.GetEvaluationResponse:
         eid = convert.evaluation_id_from_name(request.name)

@@ -33,6 +33,10 @@ class Settings:
     max_concurrent_rpcs: int = 0  # 0: unlimited
     migrate: bool = True
     workers: int = 1
+    handshake_seconds: float = 10.0  # a connection must send its HTTP/2 preface within this
+    connection_idle_seconds: float = 300.0  # a connection without calls this long is closed
+    keepalive_seconds: float = 60.0  # an idle connection's peer is pinged this often
+    backup_path: str = ""  # `backup DEST`: the file to write
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -65,6 +69,9 @@ _TYPED: dict[str, tuple[str, type, str]] = {
     "max_message_bytes": ("MAX_MESSAGE_BYTES", int, "a whole number ≥ 1"),
     "max_concurrent_rpcs": ("MAX_CONCURRENT_RPCS", int, "a whole number ≥ 0"),
     "workers": ("WORKERS", int, "a whole number ≥ 1"),
+    "handshake_seconds": ("HANDSHAKE_SECONDS", float, "a number of seconds 1-86400"),
+    "connection_idle_seconds": ("CONNECTION_IDLE_SECONDS", float, "a number of seconds 1-86400"),
+    "keepalive_seconds": ("KEEPALIVE_SECONDS", float, "a number of seconds 1-86400"),
 }
 _CHOICES = {"log_format": ("LOG_FORMAT", ("auto", "json", "console")),
             "log_level": ("LOG_LEVEL", ("debug", "info", "warning", "error"))}
@@ -87,10 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
         "given wins over its variable. Command `sector-credit-server migrate` applies the database "
         "migrations and exits. A start-up failure is one log line. " + EXIT_CODES_HELP,
     )
-    ap.add_argument("command", nargs="?", choices=["serve", "migrate", "check-store"], default="serve",
+    ap.add_argument("command", nargs="?", choices=["serve", "migrate", "check-store", "backup"],
+                    default="serve",
                     help="serve (default); migrate: apply database migrations and exit; check-store:"
                          " read every stored evaluation back, list those that do not round-trip"
-                         " (exit code 1 when any)")
+                         " (exit code 1 when any); backup DEST: write a consistent copy of the"
+                         " database to DEST while it serves")
+    ap.add_argument("backup_path", nargs="?", default="", metavar="DEST", help="backup: the file to write")
 
     def add(flag: str, env: str, help: str, **kw: object) -> None:
         ap.add_argument(flag, help=f"{help} [{ENV_PREFIX}{env}]", **kw)  # type: ignore[arg-type]
@@ -128,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--no-migrate", "NO_MIGRATE", "do not apply migrations at start-up (set to 1)",
         action="store_true", default=None)
     typed("--workers", "server processes sharing the port (SO_REUSEPORT)")
+    typed("--handshake-seconds", "a connection that has not sent its HTTP/2 preface and settings "
+          "within this is closed")
+    typed("--connection-idle-seconds", "a connection without calls for this long is closed (GOAWAY)")
+    typed("--keepalive-seconds", "the server pings a connection's peer this often (no answer in 20 s: "
+          "closed)")
     return ap
 
 
@@ -186,6 +201,11 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
             problems.append(f"--{name.replace('_', '-')} must not be negative")
     if isinstance(a.metrics_port, int) and a.metrics_port > 65535:
         problems.append("--metrics-port must be at most 65535")
+    for name in ("handshake_seconds", "connection_idle_seconds", "keepalive_seconds"):
+        if isinstance(getattr(a, name), (int, float)) and not 1 <= getattr(a, name) <= 86_400:
+            problems.append(f"--{name.replace('_', '-')} must be between 1 and 86400")
+    if (a.command == "backup") != bool(a.backup_path):
+        problems.append("backup needs its DEST, and only backup takes one")
     if problems:
         ap.error("; ".join(problems))
     return a.command, Settings(
@@ -194,5 +214,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
         blocked_plugins=blocked, only_plugins=only, scorecard_paths=paths, log_format=a.log_format,
         log_level=a.log_level, grace_seconds=a.grace_seconds,
         max_message_bytes=a.max_message_bytes, max_concurrent_rpcs=a.max_concurrent_rpcs,
-        migrate=not a.no_migrate, workers=a.workers,
+        migrate=not a.no_migrate, workers=a.workers, handshake_seconds=a.handshake_seconds,
+        connection_idle_seconds=a.connection_idle_seconds, keepalive_seconds=a.keepalive_seconds,
+        backup_path=a.backup_path,
     )

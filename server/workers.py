@@ -14,6 +14,12 @@ How (grpc/grpc `examples/python/multiprocessing`):
   own audit store: group commit per process; SQLite serializes writers across processes
   (BEGIN IMMEDIATE, busy timeout), PostgreSQL takes them concurrently. Durability is the
   same as with one process: every evaluation is committed before its reply.
+- One set per port (`PortLock`): a second set on the same port, even one started after
+  the first one's supervisor was killed while its workers still serve, finds the port's
+  lock taken and exits 1 instead of splitting the connections with it.
+- Workers die with their supervisor: on Linux the kernel sends each a SIGTERM when the
+  supervisor dies, however it dies (prctl PR_SET_PDEATHSIG); elsewhere, and as a second
+  guard, a worker whose parent changed drains and stops within a second.
 - `listening on port N` is printed once every worker serves. SIGTERM/SIGINT are forwarded to
   the workers, which drain as a single server does (health NOT_SERVING, in-flight calls
   finish within the grace period, the store is drained); the parent then exits 0. If a
@@ -27,6 +33,7 @@ How (grpc/grpc `examples/python/multiprocessing`):
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import multiprocessing as mp
 import os
@@ -40,12 +47,19 @@ import time
 from multiprocessing.connection import wait
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no --workers lock
+    fcntl = None  # type: ignore[assignment]
+
 from .logs import configure, log
 from .settings import Settings
 from .startup import EXIT_UNAVAILABLE, StartupFailed, check_listen, listen_failed
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 START_TIMEOUT_S = 120.0
+PARENT_WATCH_S = 1.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def run_workers(settings: Settings) -> int:
@@ -66,6 +80,12 @@ def run_workers(settings: Settings) -> int:
     except OSError as exc:
         raise listen_failed(exc, settings.listen, "gRPC") from None
     port = holder.getsockname()[1]
+    port_lock = PortLock(port)
+    if not port_lock.acquire():
+        holder.close()
+        log.error("another --workers set serves this port; stop it first", port=port,
+                  lock=port_lock.path)
+        return 1
 
     own_dir = None
     if not os.environ.get(MULTIPROC_ENV):
@@ -75,7 +95,8 @@ def run_workers(settings: Settings) -> int:
         settings, listen=f"{host}:{port}", migrate=False, metrics_port=0)
 
     ready = ctx.Queue()
-    procs = [ctx.Process(target=_worker_main, args=(worker_settings, i, ready),
+    procs = [ctx.Process(target=_worker_main,
+                         args=(worker_settings, i, ready, os.getpid(), port_lock.workers_path),
                          name=f"sector-credit-worker-{i}") for i in range(settings.workers)]
     stopping = False
 
@@ -127,6 +148,7 @@ def run_workers(settings: Settings) -> int:
                     p.join()
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)
+        port_lock.close()
     log.info("stopped", workers=len(procs))
     return code
 
@@ -229,8 +251,12 @@ def _serve_metrics(settings: Settings) -> int:
 # In each worker process
 
 
-def _worker_main(settings: Settings, index: int, ready: Any) -> None:
+def _worker_main(settings: Settings, index: int, ready: Any, parent: int, lock_path: str) -> None:
+    _die_with_parent(parent)
     configure(settings.log_format, settings.log_level)
+    if not PortLock.join(lock_path):
+        log.error("cannot share the port lock of this worker set", lock=lock_path)
+        sys.exit(1)
     import asyncio
 
     try:
@@ -240,7 +266,7 @@ def _worker_main(settings: Settings, index: int, ready: Any) -> None:
     else:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
-        asyncio.run(_serve_worker(settings, index, ready))
+        asyncio.run(_serve_worker(settings, index, ready, parent))
     except StartupFailed as exc:  # e.g. its port taken since the supervisor checked
         log.error(exc.event, worker=index, exit_code=exc.exit_code, **exc.fields)
         sys.exit(exc.exit_code)
@@ -248,7 +274,7 @@ def _worker_main(settings: Settings, index: int, ready: Any) -> None:
         sys.exit(130)
 
 
-async def _serve_worker(settings: Settings, index: int, ready: Any) -> None:
+async def _serve_worker(settings: Settings, index: int, ready: Any, parent: int) -> None:
     import asyncio
 
     from .app import create_server, freeze_startup_objects
@@ -261,7 +287,81 @@ async def _serve_worker(settings: Settings, index: int, ready: Any) -> None:
     freeze_startup_objects()
     log.info("worker serving", worker=index, pid=os.getpid(), port=running.port)
     ready.put(index)
+    watch = asyncio.ensure_future(_watch_parent(parent, stop))
     await stop.wait()
+    watch.cancel()
     log.info("draining", worker=index, grace_seconds=settings.grace_seconds)
     await running.stop()
     log.info("worker stopped", worker=index)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask the kernel for a SIGTERM when the supervisor dies (Linux); a worker whose
+    supervisor died before this line exits at once."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed; watching the parent instead",
+                        errno=ctypes.get_errno())
+    if os.getppid() != parent:
+        sys.exit(1)
+
+
+async def _watch_parent(parent: int, stop: Any) -> None:
+    """Without a parent-death signal (or should it be lost): stop once the parent changed."""
+    import asyncio
+
+    while os.getppid() == parent:
+        await asyncio.sleep(PARENT_WATCH_S)
+    log.warning("the supervisor is gone; draining", supervisor=parent)
+    stop.set()
+
+
+class PortLock:
+    """One worker set per port, through two advisory locks on files named for the port in
+    the temporary folder: the supervisor holds `path` exclusively for its life, each worker
+    holds `workers_path` shared for its own. A new supervisor needs both free: the first
+    is taken while an old supervisor lives, the second while any of its workers does (its
+    supervisor killed). The kernel releases a lock when the process holding it dies,
+    however it dies."""
+
+    def __init__(self, port: int) -> None:
+        self.path = os.path.join(tempfile.gettempdir(), f"sector-credit-port-{port}.lock")
+        self.workers_path = self.path + ".workers"
+        self._fd = -1
+
+    def acquire(self) -> bool:
+        """For the supervisor: True when no other set holds the port, which is now ours."""
+        if fcntl is None:
+            return True
+        fd = _flock(self.path, fcntl.LOCK_EX)
+        if fd is None:
+            return False
+        workers = _flock(self.workers_path, fcntl.LOCK_EX)
+        if workers is None:  # a supervisor died, its workers serve on
+            os.close(fd)
+            return False
+        os.close(workers)  # free for our workers to share
+        self._fd = fd
+        return True
+
+    @staticmethod
+    def join(workers_path: str) -> bool:
+        """For a worker: hold the set's shared lock until the process ends."""
+        return fcntl is None or _flock(workers_path, fcntl.LOCK_SH) is not None
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _flock(path: str, how: int) -> int | None:
+    """An open descriptor of `path` holding the lock `how`, or None when it is taken."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, how | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd  # locked while open: a worker keeps it open for its life

@@ -50,14 +50,14 @@ class Workers:
 
 
 @contextmanager
-def workers(database_url: str, tmp_path: Path, n: int = 2) -> Iterator[Workers]:
+def workers(database_url: str, tmp_path: Path, n: int = 2, listen: str = "127.0.0.1:0") -> Iterator[Workers]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("SECTOR_CREDIT_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     log_path = tmp_path / "server.log"
     metrics_port = _free_port()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
+            [sys.executable, "-m", "sector_credit.server.main", "--listen", listen,
              "--database-url", database_url, "--metrics-port", str(metrics_port),
              "--log-format", "json", "--workers", str(n), "--grace-seconds", "5", *ONLY_BUILTIN],
             stdout=subprocess.PIPE, stderr=log, env=env, cwd=tmp_path)

@@ -1,9 +1,9 @@
 """The audit store: evaluations written durably before the reply, read back for the audit.
 
 `EvaluationStore` owns the engine and is the only code that opens connections or sessions.
-Its API is for asyncio (the grpc.aio servicer). Reads run in threads; writes run in a
-writer thread on PostgreSQL and on the event loop on SQLite, where a commit is a few hundred
-microseconds of local work and a thread hop cost more (see `_GroupWriter`).
+Its API is for asyncio (the grpc.aio servicer). Reads run in threads and writes in a writer
+thread, on SQLite as on PostgreSQL: the event loop never waits for the disk, so a stalled
+write holds only the calls that wait for it (see `_GroupWriter`).
 
 Group commit. `save()` prepares the row on the caller's coroutine (id, JSON documents,
 see rowjson.py), and at the end of that turn of the event loop the rows of every request
@@ -79,7 +79,10 @@ log = logging.getLogger(__name__)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 DEFAULT_MAX_GROUP_ROWS = 1000
-INLINE_BUSY_TIMEOUT_MS = 200  # SQLite: the longest the event loop waits for a foreign writer
+WAL_LIMIT_BYTES = 16 * 1024 * 1024  # SQLite: the write-ahead log is cut back past this (_Checkpointer)
+WRITER_STALL_S = 2.0  # a group commit running longer than this makes the store unhealthy
+MIN_FREE_BYTES = 4 * 1024 * 1024  # SQLite: less free space than this beside the file: unhealthy
+CLOSE_TIMEOUT_S = 30.0  # the longest close() waits for a stalled writer to finish
 
 _TABLE = cast(sa.Table, EvaluationRow.__table__)
 _PARTS = cast(sa.Table, ScorecardPartsRow.__table__)
@@ -185,6 +188,7 @@ class EvaluationStore:
         read_threads: int = 4,
         on_commit: Callable[[int, float], None] | None = None,
         scorecards: Iterable[Scorecard] = (),
+        wal_limit_bytes: int = WAL_LIMIT_BYTES,
     ) -> None:
         if max_group_rows < 1 or read_threads < 1:
             raise ValueError("max_group_rows and read_threads must be at least 1")
@@ -194,7 +198,8 @@ class EvaluationStore:
         # the static text of results, by scorecard digest: results of these scorecards are
         # stored in format 2 (rowjson.py); others' parts are read from scorecard_parts
         self._parts: dict[str, ResultParts] = {c.digest: result_parts(c) for c in scorecards if c.digest}
-        self._writer = _GroupWriter(self._engine, max_group_rows, on_commit, self._parts_for)
+        self._writer = _GroupWriter(self._engine, max_group_rows, on_commit, self._parts_for,
+                                    wal_limit_bytes)
         self._turn: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}  # see _submit
         self._closed = False
 
@@ -462,18 +467,27 @@ class EvaluationStore:
     # -- life cycle --------------------------------------------------------------------------
 
     def health_check(self) -> bool:
-        """True when the writer runs and the evaluations table answers a query (blocks; run
-        it in a thread from async code)."""
+        """True when the store can commit, as far as can be seen without writing: see
+        `health_problem` (blocks; run it in a thread from async code)."""
+        problem = self.health_problem()
+        if problem is not None:
+            log.warning("audit store health check failed: %s", problem)
+        return problem is None
+
+    def health_problem(self) -> str | None:
+        """Why the store cannot commit now, or None: closed, its writer stuck in a commit for
+        more than `WRITER_STALL_S`, the SQLite file removed or replaced, its disk (nearly)
+        full, or the database not answering a query (blocks)."""
         try:
             self._ping()
         except StoreUnavailable as exc:
-            log.warning("audit store health check failed: %s", exc)
-            return False
-        return True
+            return str(exc)
+        return None
 
     def _ping(self) -> None:
         if self._closed or not self._writer.is_alive():
             raise StoreUnavailable("the audit store is closed")
+        self._writer.check_health()
         try:
             with self._engine.connect() as conn:
                 conn.execute(sa.select(EvaluationRow.id).limit(0))
@@ -489,7 +503,11 @@ class EvaluationStore:
         for loop in list(self._turn):  # rows submitted in this very turn still go in
             self._hand_over(loop)
         self._writer.stop()
-        await asyncio.to_thread(self._writer.join)
+        await asyncio.to_thread(self._writer.join, CLOSE_TIMEOUT_S)
+        if self._writer.is_alive():  # stalled (a frozen disk): its rows were never acknowledged
+            log.error("audit writer still stuck in a commit after %.0f s; closing without it",
+                      CLOSE_TIMEOUT_S)
+            return
         await asyncio.to_thread(self._readers.shutdown, True)
         self._engine.dispose()
 
@@ -662,18 +680,18 @@ class _Pending:
 
 
 class _GroupWriter:
-    """Commits whatever is pending as one group: on PostgreSQL in a thread of its own (a
-    COMMIT waits for a round trip and the server's fsync), on SQLite on the event loop
-    itself, at the end of the turn that gathered the group.
+    """Commits whatever is pending as one group, in a thread of its own on either database:
+    a COMMIT may wait for a round trip and the server's fsync (PostgreSQL) or for the disk
+    (SQLite: a full or frozen filesystem, another process holding the write lock), and only
+    the calls whose rows are in the group may wait with it; the event loop goes on serving
+    health, scorecards, validation and reads.
 
-    Why SQLite inline: a SQLite COMMIT here is local work of a few hundred microseconds
-    (no fsync with synchronous=NORMAL; checkpoints run in a thread of their own, see
-    `_Checkpointer`), less than handing the group to a thread and back: the writer thread
-    had to win the GIL from a busy event loop for BEGIN, INSERT and COMMIT in turn (up to a
-    switch interval, 5 ms, each), which was most of the p99 at half load. What the loop may
-    wait for is bounded: another worker's commit (flock) and, when a program outside the
-    service holds SQLite's write lock, `INLINE_BUSY_TIMEOUT_MS`, after which the group fails
-    as unavailable instead of stalling the server.
+    (SQLite groups were once written on the event loop itself, which saved the thread's
+    GIL hand-overs at half load, but one stalled write then froze the whole server.)
+
+    Around each SQLite group the database file is checked (`_DatabaseFile`): a file removed
+    or replaced under the server fails the group as unavailable instead of acknowledging
+    rows into a file nobody will read again.
     """
 
     def __init__(
@@ -682,6 +700,7 @@ class _GroupWriter:
         max_group_rows: int,
         on_commit: Callable[[int, float], None] | None,
         parts_for: Callable[[str, Connection], ResultParts | None],
+        wal_limit_bytes: int = WAL_LIMIT_BYTES,
     ) -> None:
         self._engine = engine
         self._parts_for = parts_for
@@ -691,43 +710,48 @@ class _GroupWriter:
         self._cond = threading.Condition()
         self._stopping = False
         self._committing = False
+        self._group_started: float | None = None  # monotonic start of the group being written
         self._conn: Connection | None = None
         self._inserter: _RowInserter | None = None
         self._process_lock = _WriterFileLock.for_engine(engine)
+        self._file = _DatabaseFile.for_engine(engine)
         self._stats = StoreStats()
-        self._inline = engine.dialect.name == "sqlite"
-        self._checkpointer = _Checkpointer(engine) if self._inline else None
-        self._thread = None if self._inline else threading.Thread(
-            target=self._run, name="audit-writer", daemon=True)
-        if self._thread is not None:
-            self._thread.start()
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._wal_limit_bytes = wal_limit_bytes
+        self._checkpointer = _Checkpointer(engine, wal_limit_bytes) if self._sqlite else None
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
 
     def submit_all(self, batch: list[_Pending]) -> None:
         with self._cond:
             if self._stopping:
                 raise StoreUnavailable("the audit store is closed")
-            if not self._inline:
-                self._queue.extend(batch)
-                self._cond.notify()
-                return
-        for group in _groups_of(batch, self._max_group_rows):
-            self._write(group)
+            self._queue.extend(batch)
+            self._cond.notify()
 
     def stop(self) -> None:
         with self._cond:
             self._stopping = True
             self._cond.notify()
-        if self._inline:  # nothing is pending: every group was written when submitted
-            self._finish()
 
-    def join(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
 
     def is_alive(self) -> bool:
-        if self._thread is None:
-            return not self._stopping
         return self._thread.is_alive()
+
+    def check_health(self) -> None:
+        """Raise `StoreUnavailable` when a commit is stuck, or the SQLite file is gone or its
+        disk full (cheap: a clock read, a stat and a statvfs)."""
+        started = self._group_started
+        if started is not None and time.monotonic() - started > WRITER_STALL_S:
+            raise StoreUnavailable(
+                f"the audit database has not finished a commit for {time.monotonic() - started:.0f} s")
+        self._file.check()
+        free = self._file.free_bytes()
+        if free is not None and free < MIN_FREE_BYTES:
+            raise StoreUnavailable(
+                f"the audit database's disk is full ({free // 1024} KiB free)")
 
     def _finish(self) -> None:
         self._close_connection()
@@ -759,9 +783,13 @@ class _GroupWriter:
     def _write(self, group: list[_Pending]) -> None:
         rows = [row for pending in group for row in pending.rows]
         started = time.perf_counter()
+        self._group_started = time.monotonic()
         try:
+            self._file.check()  # before connecting: SQLite would create a new, empty file
             with self._process_lock:
                 outcomes = self._insert(rows)
+            # committed into a file removed meanwhile: lost with it, so not acknowledged
+            self._file.check()
         except Exception as exc:  # every waiter must hear of it, whatever it is
             if not isinstance(exc, StoreError):
                 log.exception("audit write failed unexpectedly")
@@ -771,6 +799,8 @@ class _GroupWriter:
                 self._stats.groups_failed += 1
             _settle(group, error=exc)
             return
+        finally:
+            self._group_started = None
         elapsed = time.perf_counter() - started
         if self._checkpointer is not None:
             self._checkpointer.wrote()
@@ -794,11 +824,12 @@ class _GroupWriter:
             conn = self._conn = self._engine.connect()
             conn.execution_options(sqlite_begin="IMMEDIATE")
             self._inserter = self._inserter or _RowInserter(conn.dialect)
-            if self._inline:
+            if self._sqlite:
                 dbapi = conn.connection.dbapi_connection
                 assert dbapi is not None
-                dbapi.execute(f"PRAGMA busy_timeout = {INLINE_BUSY_TIMEOUT_MS}")
                 dbapi.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
+                # a log restarted after a checkpoint is cut back to this size at the next commit
+                dbapi.execute(f"PRAGMA journal_size_limit = {self._wal_limit_bytes}")
         return conn
 
     def _close_connection(self) -> None:
@@ -816,7 +847,7 @@ class _GroupWriter:
                 conn = self._connection()
                 if _has_repeated_request_id(rows):
                     return self._insert_row_by_row(conn, rows)
-                if self._inline:
+                if self._sqlite:
                     return self._insert_sqlite(conn, rows)
                 try:
                     assert self._inserter is not None
@@ -912,32 +943,27 @@ class _GroupWriter:
             self._stats.commits += 1
 
 
-def _groups_of(batch: list[_Pending], max_rows: int) -> Iterable[list[_Pending]]:
-    """The batch in groups of at most `max_rows` rows; a `save_many` batch is never split."""
-    group: list[_Pending] = []
-    size = 0
-    for pending in batch:
-        if group and size + len(pending.rows) > max_rows:
-            yield group
-            group, size = [], 0
-        group.append(pending)
-        size += len(pending.rows)
-    if group:
-        yield group
-
-
 class _Checkpointer:
-    """SQLite: copies the write-ahead log back into the database file from a thread of its
-    own, a few times a second while there are writes, instead of SQLite doing it inside the
-    COMMIT that crosses 1,000 log pages (that checkpoint writes and fsyncs megabytes; with
-    commits on the event loop it would stall the server). Durability is the same: a commit
-    is in the log either way (synchronous=NORMAL), and a PASSIVE checkpoint never blocks
-    the writer."""
+    """SQLite: keeps the write-ahead log bounded, from a thread of its own (the COMMIT never
+    checkpoints: wal_autocheckpoint is 0 on the writer's connection).
+
+    While there are writes, a PASSIVE checkpoint a few times a second copies the log back
+    into the database without blocking anybody. Under steady load that never lets the log
+    start over (a commit arrives before each checkpoint has caught up), so the file would
+    grow without end: once it is past `limit_bytes`, a RESTART checkpoint waits for the
+    commit in progress, holds the next ones (on the writer thread only) while it copies the
+    rest, and makes the next commit write the log from its beginning, which cuts the file
+    back to `limit_bytes` (journal_size_limit). When writes stop for `IDLE_S`, a TRUNCATE
+    checkpoint empties the file. Durability is the same: a commit is in the log either way
+    (synchronous=NORMAL)."""
 
     INTERVAL_S = 0.25
+    IDLE_S = 1.0
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, limit_bytes: int = WAL_LIMIT_BYTES) -> None:
         self._engine = engine
+        self._wal = f"{engine.url.database}-wal"
+        self._limit = limit_bytes
         self._pending = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="audit-checkpoint", daemon=True)
@@ -951,17 +977,34 @@ class _Checkpointer:
         self._pending.set()
         self._thread.join()
 
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(self._wal).st_size
+        except OSError:
+            return 0
+
     def _run(self) -> None:
         raw = None
+        dirty = False  # written since the last TRUNCATE checkpoint
         try:
             while not self._stopping:
-                self._pending.wait()
-                if not self._stopping:
+                woken = self._pending.wait(self.IDLE_S if dirty else None)
+                if self._stopping:
+                    break
+                if woken:
                     time.sleep(self.INTERVAL_S)  # one checkpoint for many commits
-                self._pending.clear()
+                    self._pending.clear()
+                    mode = "RESTART" if self._wal_bytes() > self._limit else "PASSIVE"
+                    dirty = True
+                else:  # no commit for IDLE_S
+                    mode = "TRUNCATE"
                 try:
-                    raw = raw or self._engine.raw_connection()
-                    raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    if raw is None:
+                        raw = self._engine.raw_connection()
+                        raw.driver_connection.execute(f"PRAGMA journal_size_limit = {self._limit}")
+                    busy = raw.driver_connection.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()[0]
+                    if mode == "TRUNCATE" and not busy:
+                        dirty = False
                 except (SQLAlchemyError, sqlite3.Error) as exc:
                     log.warning("audit checkpoint failed (tried again later): %s", exc)
                     if raw is not None:
@@ -970,6 +1013,61 @@ class _Checkpointer:
         finally:
             if raw is not None:
                 raw.close()
+
+
+class _DatabaseFile:
+    """SQLite: the database file the store opened, known by its device and inode. A file
+    removed, or replaced by another (a restored copy, a new folder), is noticed at the next
+    check: the writer checks before and after each group (a stat, about a microsecond), so
+    no commit is acknowledged into a file that is no longer the one at the path. The store
+    does not follow a replacement: which file is right is for the operator to say, by a
+    restart. A no-op for PostgreSQL."""
+
+    def __init__(self, path: str | None) -> None:
+        self._path = path
+        self._identity: tuple[int, int] | None = None
+        self._reported = False  # the operator is told once, not at every check
+
+    @classmethod
+    def for_engine(cls, engine: sa.Engine) -> _DatabaseFile:
+        database = engine.url.database
+        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            return cls(None)
+        return cls(os.path.abspath(database))
+
+    def check(self) -> None:
+        """Raise `StoreUnavailable` when the file is gone or is another file than the first
+        check found."""
+        if self._path is None:
+            return
+        try:
+            st = os.stat(self._path)
+        except OSError as exc:
+            self._report(exc.strerror or "cannot stat it")
+            raise StoreUnavailable("the audit database file was removed under the server") from None
+        identity = (st.st_dev, st.st_ino)
+        if self._identity is None:
+            self._identity = identity
+        elif identity != self._identity:
+            self._report("replaced by another file")
+            raise StoreUnavailable("the audit database file was replaced under the server")
+
+    def _report(self, what: str) -> None:
+        if not self._reported:
+            self._reported = True
+            log.error("audit database file %s: %s; writes are refused until a restart",
+                      self._path, what)
+
+    def free_bytes(self) -> int | None:
+        """Free space for an unprivileged writer on the file's filesystem (None: PostgreSQL,
+        or it cannot be read)."""
+        if self._path is None:
+            return None
+        try:
+            st = os.statvfs(os.path.dirname(self._path))
+        except OSError:
+            return None
+        return st.f_bavail * st.f_frsize
 
 
 class _WriterFileLock:
@@ -1097,9 +1195,8 @@ def _settle(
     outcomes: list[_RowOutcome] | None = None,
     error: BaseException | None = None,
 ) -> None:
-    """Wake the waiters of a group: from the writer thread one hop per event loop (futures
-    belong to their loop, and each hop is a write to the loop's wake-up pipe); on the loop
-    that wrote the group (SQLite), directly."""
+    """Wake the waiters of a group from the writer thread: one hop per event loop (futures
+    belong to their loop, and each hop is a write to the loop's wake-up pipe)."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, list[_RowOutcome] | None]]] = {}
     start = 0
     for pending in group:
@@ -1122,14 +1219,7 @@ def _settle(
                 assert part is not None
                 pending.future.set_result(part)
 
-    try:
-        here = asyncio.get_running_loop()
-    except RuntimeError:  # the writer thread
-        here = None
     for loop, items in by_loop.items():
-        if loop is here:  # SQLite: written on the event loop itself, nothing to hop
-            wake(items)
-            continue
         try:
             loop.call_soon_threadsafe(wake, items)
         except RuntimeError:  # the loop is closed: nobody is waiting any more
