@@ -38,7 +38,7 @@ def _run(command: str, settings: settings_mod.Settings) -> int:
             log.error("backup failed", error=str(exc))
             return 1
         log.info("backup written", path=str(path), bytes=path.stat().st_size,
-                 database=_safe_url(settings.database_url))
+                 database=masked_url(settings.database_url))
         return 0
     if command == "migrate":
         from .db.migrate import upgrade
