@@ -18,15 +18,20 @@ from .errors import (
 if TYPE_CHECKING:
     from .migrate import downgrade, upgrade
     from .store import (
+        AccessPage,
+        AccessRecord,
         EvaluationRecord,
         EvaluationStore,
         Page,
         SaveOutcome,
+        StoredAccess,
         StoredEvaluation,
         StoreStats,
     )
 
 __all__ = [
+    "AccessPage",
+    "AccessRecord",
     "EvaluationRecord",
     "EvaluationStore",
     "InvalidListRequest",
@@ -37,6 +42,7 @@ __all__ = [
     "StoreError",
     "StoreStats",
     "StoreUnavailable",
+    "StoredAccess",
     "StoredEvaluation",
     "downgrade",
     "upgrade",
@@ -47,6 +53,7 @@ __all__ = [
 # that only needs the errors (the --workers supervisor) stays small, and the workers, which
 # never migrate, do without Alembic (about 12 MB each).
 _LAZY = {
+    "AccessPage": "store", "AccessRecord": "store", "StoredAccess": "store",
     "EvaluationRecord": "store", "EvaluationStore": "store", "Page": "store",
     "SaveOutcome": "store", "StoredEvaluation": "store", "StoreStats": "store",
     "upgrade": "migrate", "downgrade": "migrate",

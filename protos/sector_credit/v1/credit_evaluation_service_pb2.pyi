@@ -426,16 +426,28 @@ class GetEvaluationRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    PURPOSE_NOTE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The evaluation's resource name, `evaluations/{evaluation_id}`."""
+    purpose: _builtins.str
+    """Why the caller reads this subject's evaluation: one of the server's purpose codes
+    (by default `recruitment_review`, `bid_review`, `annual_assessment`,
+    `credit_repair`, `subject_request`, `supervision`); required, and recorded in the
+    query audit (AccessLogService).
+    """
+    purpose_note: _builtins.str
+    """Free text about the purpose (a case or file number, say); at most 500 characters."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        purpose_note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "purpose", b"purpose", "purpose_note", b"purpose_note"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -477,6 +489,8 @@ class ListEvaluationsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     SUBJECT_ID_FIELD_NUMBER: _builtins.int
     SCORECARD_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    PURPOSE_NOTE_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """The maximum number of evaluations to return; 0 means a server default, and larger
     values are coerced to the server's maximum.
@@ -489,6 +503,12 @@ class ListEvaluationsRequest(_message.Message):
     """Only evaluations of this subject id."""
     scorecard: _builtins.str
     """Only evaluations against this scorecard id (its resource name is accepted too)."""
+    purpose: _builtins.str
+    """Why the caller reads these evaluations: one of the server's purpose codes (as in
+    GetEvaluationRequest.purpose); required, and recorded in the query audit.
+    """
+    purpose_note: _builtins.str
+    """Free text about the purpose; at most 500 characters."""
     def __init__(
         self,
         *,
@@ -496,10 +516,12 @@ class ListEvaluationsRequest(_message.Message):
         page_token: _builtins.str = ...,
         subject_id: _builtins.str = ...,
         scorecard: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        purpose_note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "scorecard", b"scorecard", "subject_id", b"subject_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "purpose", b"purpose", "purpose_note", b"purpose_note", "scorecard", b"scorecard", "subject_id", b"subject_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
