@@ -22,11 +22,16 @@ from grpc_reflection.v1alpha import reflection
 from sector_credit.plugins import get_plugin_manager
 from sector_credit.plugins.manager import plugin_names
 from sector_credit.scorecards.registry import ScorecardRegistry, build_registry
+from sector_credit.v1 import access_log_service_pb2 as access_pb
+from sector_credit.v1 import access_log_service_pb2_grpc as access_pb_grpc
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
 from sqlalchemy.engine import make_url
 
-from .db import EvaluationStore, StoredEvaluation
+from . import errors
+from .access import QueryAudit
+from .access_log import AccessLogServicer
+from .db import EvaluationStore, StoredEvaluation, StoreError
 from .interceptors import ServiceInterceptor
 from .logs import log
 from .metrics import Metrics
@@ -34,6 +39,7 @@ from .servicer import CreditEvaluationServicer
 from .settings import Settings
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"].full_name
+ACCESS_LOG_NAME = access_pb.DESCRIPTOR.services_by_name["AccessLogService"].full_name
 HEALTH_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 
@@ -78,11 +84,13 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
 
         await asyncio.to_thread(upgrade, settings.database_url)
     store = await EvaluationStore.open(settings.database_url, on_commit=metrics.observe_commit,
-                                       scorecards=[c.card for c in registry.all()])
+                                       scorecards=[c.card for c in registry.all()],
+                                       access_code=_access_code)
 
     health_servicer = health.aio.HealthServicer()
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+    await health_servicer.set(ACCESS_LOG_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
 
     tz = settings.tz
 
@@ -99,9 +107,11 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
             except Exception:  # the evaluation is stored already; a plugin never fails it
                 log.exception("evaluation_stored hook failed", plugin=impl.plugin_name)
 
+    audit = QueryAudit(store, settings.purposes)
+    _register_refusals(audit)
     servicer = CreditEvaluationServicer(
         registry, store, metrics, today, settings.batch_limit,
-        on_stored=on_stored if hook_impls else None)
+        on_stored=on_stored if hook_impls else None, audit=audit)
 
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -112,8 +122,10 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         interceptors=[ServiceInterceptor(metrics)], options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None)
     pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
+    access_pb_grpc.add_AccessLogServiceServicer_to_server(AccessLogServicer(store, tz), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, HEALTH_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, ACCESS_LOG_NAME, HEALTH_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(settings.listen)
     if port == 0:
         await store.close()
@@ -122,10 +134,26 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     metrics_port = metrics.serve(settings.metrics_port, settings.metrics_host) if settings.metrics_port else 0
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set(ACCESS_LOG_NAME, health_pb2.HealthCheckResponse.SERVING)
     host = settings.listen.rpartition(":")[0]
     log.info("serving", address=f"{host}:{port}", metrics_port=metrics_port or None,
              database=store.dialect, batch_limit=settings.batch_limit, timezone=settings.timezone)
     return RunningServer(server, port, metrics_port, health_servicer, store, registry, metrics, settings)
+
+
+def _access_code(error: StoreError) -> str:
+    """The status code of a row the store refused, for its access record (errors.py)."""
+    return errors.grpc_code(errors.status_for(error)).name
+
+
+def _register_refusals(audit: QueryAudit) -> None:
+    """Refused calls leave access records: the security module's on_refusal hook, when the
+    authentication code is there (server/security)."""
+    try:
+        from .security import on_refusal  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # no authentication yet: nothing is refused for want of credentials
+        return
+    audit.register_refusals(on_refusal)
 
 
 def _make_sqlite_folder(url: str) -> None:

@@ -32,7 +32,8 @@ from sector_credit.v1 import (
 )
 
 from . import convert, errors
-from .db import EvaluationRecord, EvaluationStore, InvalidRecord, StoredEvaluation
+from .access import QueryAudit
+from .db import AccessRecord, EvaluationRecord, EvaluationStore, InvalidRecord, StoredEvaluation
 from .metrics import Metrics
 
 STREAM_WINDOW = 512  # stream items evaluated but not yet stored, per stream
@@ -45,13 +46,16 @@ class _Prepared:
 
     record: EvaluationRecord | None  # None: answered already (validate_only or replay)
     response: Any  # the Evaluation message when answered already
+    access: AccessRecord | None = None  # the record of a call answered already
 
 
 class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     def __init__(self, registry: ScorecardRegistry, store: EvaluationStore, metrics: Metrics,
                  today: Callable[[], dt.date], batch_limit: int,
-                 on_stored: Callable[[StoredEvaluation], None] | None = None):
+                 on_stored: Callable[[StoredEvaluation], None] | None = None,
+                 audit: QueryAudit | None = None):
         self.registry = registry
+        self.audit = audit or QueryAudit(store)
         self.store = store
         self.metrics = metrics
         self.today = today
@@ -98,10 +102,15 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
 
     async def Evaluate(self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext) -> pb.EvaluateResponse:
         caller = _caller(context)
-        prepared = await self._prepare(request, caller)
-        if prepared.record is None:
-            return pb.EvaluateResponse(evaluation=prepared.response)
-        stored = await self._save(prepared.record)
+        async with self.audit.call("Evaluate", subject_id=request.subject.id,
+                                   scorecard_id=convert.scorecard_id_from_name(request.scorecard)) as call:
+            prepared = await self._prepare(request, caller, method="Evaluate")
+            if prepared.record is None:  # validate_only: on record, with nothing stored
+                assert prepared.access is not None
+                call.add(prepared.access)
+                return pb.EvaluateResponse(evaluation=prepared.response)
+            call.linked()
+            stored = await self._save(prepared.record)
         return pb.EvaluateResponse(evaluation=self._stored_to_proto(stored))
 
     async def BatchEvaluate(self, request: pb.BatchEvaluateRequest, context: grpc.aio.ServicerContext) -> pb.BatchEvaluateResponse:
@@ -116,18 +125,22 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         response = pb.BatchEvaluateResponse()
         results: list[pb.BatchEvaluateResult] = [response.results.add() for _ in range(n)]
         to_store: list[tuple[int, EvaluationRecord]] = []
+        access: list[AccessRecord] = []  # of the items that store nothing; one per item
         for i, item in enumerate(request.requests):
             try:
-                prepared = await self._prepare(item, caller, prefix=f"requests[{i}].")
+                prepared = await self._prepare(item, caller, prefix=f"requests[{i}].", method="BatchEvaluate")
             except (errors.ServiceError, errors.DomainError) as exc:
                 results[i].error.CopyFrom(_item_error(exc))
+                access.append(self._item_failure("BatchEvaluate", exc, item))
                 continue
             if prepared.record is None:
                 results[i].evaluation.CopyFrom(prepared.response)
+                assert prepared.access is not None
+                access.append(prepared.access)
             else:
                 to_store.append((i, prepared.record))
-        if to_store:
-            outcomes = await self._save_many([r for _, r in to_store])
+        if to_store or access:
+            outcomes = await self._save_many([r for _, r in to_store], access)
             for k, outcome in enumerate(outcomes):
                 i = to_store[k][0]
                 # each item's domain objects go as soon as its reply is built: the batch's peak
@@ -159,6 +172,14 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             finally:
                 window.release()
 
+        async def answer_one(reply: pb.StreamEvaluateResponse, access: AccessRecord) -> None:
+            """An item that stores nothing: its access record, then its reply."""
+            try:
+                await self.audit.commit(access)
+                await out.put(reply)
+            finally:
+                window.release()
+
         async def read() -> int:
             n = 0
             try:
@@ -167,16 +188,18 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     cid = msg.correlation_id or str(n)
                     n += 1
                     try:
-                        prepared = await self._prepare(msg.request, caller, prefix="request.")
+                        prepared = await self._prepare(msg.request, caller, prefix="request.", method="StreamEvaluate")
                     except (errors.ServiceError, errors.DomainError) as exc:
-                        window.release()
-                        await out.put(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc)))
-                        continue
-                    if prepared.record is None:
-                        window.release()
-                        await out.put(pb.StreamEvaluateResponse(correlation_id=cid, evaluation=prepared.response))
-                        continue
-                    task = asyncio.ensure_future(store_one(cid, prepared.record))
+                        reply = pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc))
+                        answer = answer_one(reply, self._item_failure("StreamEvaluate", exc, msg.request))
+                    else:
+                        if prepared.record is None:
+                            assert prepared.access is not None
+                            reply = pb.StreamEvaluateResponse(correlation_id=cid, evaluation=prepared.response)
+                            answer = answer_one(reply, prepared.access)
+                        else:
+                            answer = store_one(cid, prepared.record)
+                    task = asyncio.ensure_future(answer)
                     pending.add(task)
                     task.add_done_callback(pending.discard)
                 if pending:
@@ -196,18 +219,28 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 reader.cancel()
 
     async def GetEvaluation(self, request: pb.GetEvaluationRequest, context: grpc.aio.ServicerContext) -> pb.GetEvaluationResponse:
-        eid = convert.evaluation_id_from_name(request.name)
-        stored = await self.store.get(eid)
-        if stored is None:
-            raise errors.NotFound(f"no evaluation {request.name}", metadata={"name": request.name})
+        async with self.audit.call("GetEvaluation") as call:
+            call.check_purpose(request)
+            eid = convert.evaluation_id_from_name(request.name)
+            stored = await self.store.get(eid)
+            if stored is None:
+                raise errors.NotFound(f"no evaluation {request.name}", metadata={"name": request.name})
+            call.touched(stored.result.subject.id, stored.result.scorecard_id, 1)
         return pb.GetEvaluationResponse(evaluation=self._stored_to_proto(stored))
 
     async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context: grpc.aio.ServicerContext) -> pb.ListEvaluationsResponse:
         # page_size and page_token are checked by the store (InvalidListRequest)
         subject_id = request.subject_id.strip().upper() or None
         scorecard = convert.scorecard_id_from_name(request.scorecard) or None
-        rows, token = await self.store.list(subject_id=subject_id, scorecard_id=scorecard,
-                                            page_size=request.page_size or 50, page_token=request.page_token or None)
+        async with self.audit.call("ListEvaluations", subject_id=subject_id, scorecard_id=scorecard) as call:
+            call.check_purpose(request)
+            rows, token = await self.store.list(subject_id=subject_id, scorecard_id=scorecard,
+                                                page_size=request.page_size or 50, page_token=request.page_token or None)
+            returned: dict[str, int] = {}  # one access record per subject the page shows
+            for r in rows:
+                returned[r.result.subject.id] = returned.get(r.result.subject.id, 0) + 1
+            for subject, n in returned.items():
+                call.touched(subject, scorecard, n)
         return pb.ListEvaluationsResponse(evaluations=[self._stored_to_proto(r) for r in rows], next_page_token=token or "")
 
     # -- the shared path -------------------------------------------------------------------
@@ -220,8 +253,10 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         except ValueError as exc:
             raise InvalidInput([FieldViolation(field, str(exc))]) from None
 
-    async def _prepare(self, request: pb.EvaluateRequest, caller: str, prefix: str = "") -> _Prepared:
-        """Validate and score one request; raise for bad input; replay a known request_id."""
+    async def _prepare(self, request: pb.EvaluateRequest, caller: str, prefix: str = "",
+                       method: str = "Evaluate") -> _Prepared:
+        """Validate and score one request; raise for bad input; replay a known request_id.
+        The record to store carries the item's access record (`method`)."""
         try:
             inp = convert.evaluation_input_from_proto(request)
             as_of = inp.as_of or self.today()
@@ -230,7 +265,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             if request.validate_only:
                 subject, values = compiled.validate(inp.subject, inp.indicators, as_of)
                 return _Prepared(None, convert.evaluation_to_proto(
-                    compiled.score(subject, values, as_of), request_id=request.request_id, caller=caller))
+                    compiled.score(subject, values, as_of), request_id=request.request_id, caller=caller),
+                    self.audit.record(method, subject_id=subject.id, scorecard_id=compiled.id))
             result = self._evaluate(compiled, inp.subject, inp.indicators, as_of)
         except InvalidInput as exc:
             if prefix:
@@ -241,8 +277,14 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 raise exc.at(prefix + exc.field) from None
             raise
         structlog.contextvars.bind_contextvars(grade=result.grade.code)
+        access = self.audit.record(method, subject_id=result.subject.id, scorecard_id=result.scorecard_id,
+                                   returned=1)
         return _Prepared(EvaluationRecord(input=inp, result=result, caller=caller,
-                                          request_id=request.request_id or None), None)
+                                          request_id=request.request_id or None, access=access), None)
+
+    def _item_failure(self, method: str, exc: BaseException, request: pb.EvaluateRequest) -> AccessRecord:
+        return self.audit.failure(method, exc, subject_id=request.subject.id,
+                                  scorecard_id=convert.scorecard_id_from_name(request.scorecard))
 
     def _evaluate(self, compiled: CompiledScorecard, subject: Any, indicators: Any, as_of: dt.date) -> EvaluationResult:
         t0 = time.perf_counter()
@@ -257,8 +299,9 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         self._stored(stored)
         return stored
 
-    async def _save_many(self, records: list[EvaluationRecord]) -> list[StoredEvaluation | BaseException]:
-        outcomes = await self.store.save_many(records)
+    async def _save_many(self, records: list[EvaluationRecord],
+                         access: list[AccessRecord]) -> list[StoredEvaluation | BaseException]:
+        outcomes = await self.store.save_many(records, access)
         for o in outcomes:
             if isinstance(o, StoredEvaluation):
                 self._stored(o)

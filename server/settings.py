@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 ENV_PREFIX = "SECTOR_CREDIT_"
 DEFAULT_DATABASE_URL = "sqlite:///var/sector-credit.db"
+# the purpose codes of reads (GetEvaluation, ListEvaluations), recorded in the query audit
+DEFAULT_PURPOSES = ("recruitment_review", "bid_review", "annual_assessment", "credit_repair",
+                    "subject_request", "supervision")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class Settings:
     max_concurrent_rpcs: int = 0  # 0: unlimited
     migrate: bool = True
     workers: int = 1
+    purposes: tuple[str, ...] = DEFAULT_PURPOSES  # the purpose codes a read may give
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -89,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true", default=_env("NO_MIGRATE", "") in ("1", "true", "yes"))
     add("--workers", "WORKERS", "server processes sharing the port (SO_REUSEPORT)",
         type=int, default=int(_env("WORKERS", str(d.workers))))
+    add("--purposes", "PURPOSES", "the purpose codes a read of evaluations may give "
+        "(comma-separated)", default=_env("PURPOSES", ",".join(d.purposes)))
     return ap
 
 
@@ -104,6 +110,9 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
     for name in ("batch_limit", "max_message_bytes", "workers"):
         if getattr(a, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
+    purposes = _csv(a.purposes)
+    if not purposes or any(not p.isidentifier() or len(p) > 64 for p in purposes):
+        ap.error("--purposes: give one or more codes (letters, digits and _, at most 64 each)")
     if a.grace_seconds < 0 or a.metrics_port < 0 or a.max_concurrent_rpcs < 0:
         ap.error("--grace-seconds, --metrics-port and --max-concurrent-rpcs must not be negative")
     return a.command, Settings(
@@ -112,5 +121,5 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
         blocked_plugins=blocked, scorecard_paths=paths, log_format=a.log_format,
         log_level=a.log_level, grace_seconds=a.grace_seconds,
         max_message_bytes=a.max_message_bytes, max_concurrent_rpcs=a.max_concurrent_rpcs,
-        migrate=not a.no_migrate, workers=a.workers,
+        migrate=not a.no_migrate, workers=a.workers, purposes=purposes,
     )

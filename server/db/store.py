@@ -385,11 +385,13 @@ class EvaluationStore:
         caller: str | None = None,
         start_time: dt.datetime | None = None,
         end_time: dt.datetime | None = None,
+        code: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         page_token: str | None = None,
     ) -> AccessPage:
         """Access records newest first, filtered (None matches all; the time range is
-        [start_time, end_time)), paginated as `list`. Raises `InvalidListRequest`."""
+        [start_time, end_time); `code` the outcome), paginated as `list`. Raises
+        `InvalidListRequest`."""
         if page_size < 0:
             raise InvalidListRequest("page_size", "must not be negative")
         if start_time is not None and end_time is not None and end_time <= start_time:
@@ -397,7 +399,7 @@ class EvaluationStore:
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         filters = _filter_fingerprint(
             "access", subject_id, caller, start_time and start_time.isoformat(),
-            end_time and end_time.isoformat())
+            end_time and end_time.isoformat(), code)
         after = _decode_page_token(page_token, filters, "the filters") if page_token else None
 
         def read(session: Session) -> AccessPage:
@@ -411,6 +413,8 @@ class EvaluationStore:
                 stmt = stmt.where(t.created_at >= start_time)
             if end_time is not None:
                 stmt = stmt.where(t.created_at < end_time)
+            if code is not None:
+                stmt = stmt.where(t.code == code)
             if after is not None:
                 stmt = stmt.where(t.id < after)
             rows = session.execute(stmt.order_by(t.id.desc()).limit(size + 1)).all()
