@@ -75,7 +75,7 @@ def test_replicas_starting_at_once_migrate_once(database_url: str) -> None:
         _, stderr = replica.communicate(timeout=120)
         assert replica.returncode == 0, stderr.decode()
     assert migrate.current(database_url) == migrate.head()
-    assert tables(database_url) == {"evaluations", "scorecard_parts"}
+    assert tables(database_url) == {"evaluations", "scorecard_parts", "access_records"}
 
 
 def test_threads_of_one_process_take_turns(database_url: str) -> None:

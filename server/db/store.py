@@ -848,7 +848,7 @@ class _GroupWriter:
                 conn.close()
             conn = self._conn = self._engine.connect()
             conn.execution_options(sqlite_begin="IMMEDIATE")
-            self._inserter = self._inserter or _RowInserter(conn.dialect, _TABLE)
+            self._inserter = self._inserter or _RowInserter(conn.dialect)
             self._access_inserter = self._access_inserter or _RowInserter(conn.dialect, _ACCESS)
             if self._inline:
                 dbapi = conn.connection.dbapi_connection
@@ -1088,7 +1088,7 @@ class _RowInserter:
 
     SIZES = (256, 128, 64, 32, 16, 8, 4, 2, 1)
 
-    def __init__(self, dialect: sa.Dialect, table: sa.Table) -> None:
+    def __init__(self, dialect: sa.Dialect, table: sa.Table = _TABLE) -> None:
         columns = list(table.columns)
         self._names = [c.name for c in columns]
         self._processors = [c.type._cached_bind_processor(dialect) for c in columns]
