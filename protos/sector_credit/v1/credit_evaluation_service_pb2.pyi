@@ -217,8 +217,9 @@ class EvaluateRequest(_message.Message):
     stored evaluation. Empty: every call makes a new evaluation.
     """
     validate_only: _builtins.bool
-    """Check the input only: nothing is stored, and the Evaluation returned for a valid input
-    has no name and no create_time. Invalid input fails exactly as it would without it.
+    """Check the input only: no evaluation is stored, and the Evaluation returned for a valid
+    input has no name and no create_time. Invalid input fails exactly as it would without
+    it. The call is in the query audit all the same (with 0 evaluations returned).
     """
     @_builtins.property
     def subject(self) -> _common_pb2.Subject:
