@@ -33,19 +33,19 @@ from .settings import DEFAULT_PURPOSES
 
 try:  # the authentication branch's module owns the principal
     from .security import Principal, current_principal  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # until it is merged: every caller is local, named by its x-caller header
+except ImportError:  # until it is merged: every caller is the local principal, as in its local mode
 
     @dataclass(frozen=True)
     class Principal:  # type: ignore[no-redef]
         name: str
-        proven_by: str
+        proven_by: str  # mtls | api_key | jwt | local
         roles: frozenset[str]
         key_id: str | None = None
 
+    _LOCAL = Principal("local", "local", frozenset({"evaluator", "reader", "auditor", "admin"}))
+
     def current_principal() -> Principal | None:  # type: ignore[misc]
-        name = structlog.contextvars.get_contextvars().get("caller", "anonymous")
-        return Principal(name=str(name), proven_by="local",
-                         roles=frozenset({"evaluator", "reader", "auditor", "admin"}))
+        return _LOCAL
 
 
 MAX_PURPOSE_NOTE = 500  # characters
