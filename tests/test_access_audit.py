@@ -375,3 +375,38 @@ def _principal(name: str) -> Any:
     from sector_credit.server.access import Principal
 
     return Principal(name=name, proven_by="api_key", roles=frozenset({"evaluator"}), key_id="k1")
+
+
+# --------------------------------------------------------------------------------------------
+# The Python clients
+
+
+def test_the_clients_read_with_a_purpose_and_list_the_audit(server: ServerProcess) -> None:
+    from sector_credit.clients import AsyncCreditClient, CreditClient, InvalidRequestError
+
+    subject = new_subject()
+    name = stored(server, subject)
+    with CreditClient(server.address) as plain, pytest.raises(InvalidRequestError) as refused:
+        plain.get_evaluation(name)
+    assert [v.field for v in refused.value.violations] == ["purpose"]
+    with CreditClient(server.address, purpose="annual_assessment") as client:
+        assert client.get_evaluation(name).name == name
+        assert client.get_evaluation(name, purpose="credit_repair", purpose_note="appeal 3").name == name
+        records = list(client.iter_access_records(subject_id=subject, page_size=1))
+        subject_view = client.list_subject_accesses(subject).accesses
+
+    async def async_side() -> tuple[list[Any], Any]:
+        async with AsyncCreditClient(server.address, purpose="supervision") as client:
+            page = await client.list_evaluations(subject_id=subject)
+            assert len(page.evaluations) == 1
+            found = [r async for r in client.iter_access_records(subject_id=subject, page_size=2)]
+            return found, (await client.list_subject_accesses(subject)).accesses
+
+    assert [(r.method, r.purpose, r.purpose_note, r.code) for r in records] == [
+        ("GetEvaluation", "credit_repair", "appeal 3", "OK"), ("GetEvaluation", "annual_assessment", "", "OK"),
+        ("Evaluate", "", "", "OK")]  # the refused read names no subject: it read none
+    assert [(a.caller, a.purpose) for a in subject_view] == [
+        (CALLER, "credit_repair"), (CALLER, "annual_assessment"), (CALLER, "")]
+    found, accesses = asyncio.run(async_side())
+    assert [(r.method, r.purpose) for r in found[:1]] == [("ListEvaluations", "supervision")]
+    assert len(found) == 4 and [a.purpose for a in accesses][:1] == ["supervision"]
