@@ -328,21 +328,21 @@ async def read_latencies(port: int, probes: Probes, ids: list[str], rng: random.
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = pb_grpc.CreditEvaluationServiceStub(channel)
         for _ in range(20):  # warm-up
-            await stub.GetEvaluation(pb.GetEvaluationRequest(name=f"evaluations/{rng.choice(ids)}"))
-            await stub.ListEvaluations(pb.ListEvaluationsRequest(subject_id=rng.choice(probes.typical)))
+            await stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=f"evaluations/{rng.choice(ids)}"))
+            await stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=rng.choice(probes.typical)))
         for i in range(max(GET_CALLS, LIST_CALLS)):
             if i < GET_CALLS:
                 t0 = time.perf_counter()
-                r = await stub.GetEvaluation(pb.GetEvaluationRequest(name=f"evaluations/{rng.choice(ids)}"))
+                r = await stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=f"evaluations/{rng.choice(ids)}"))
                 out["get"].append((time.perf_counter() - t0) * 1000)
                 assert r.evaluation.lines or r.evaluation.grade.code
             if i < LIST_CALLS:
                 t0 = time.perf_counter()
-                r = await stub.ListEvaluations(pb.ListEvaluationsRequest(subject_id=rng.choice(probes.typical)))
+                r = await stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=rng.choice(probes.typical)))
                 out["list_typical"].append((time.perf_counter() - t0) * 1000)
                 assert 2 <= len(r.evaluations) <= 6
                 t0 = time.perf_counter()
-                r = await stub.ListEvaluations(pb.ListEvaluationsRequest(subject_id=probes.heavy))
+                r = await stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=probes.heavy))
                 out["list_heavy"].append((time.perf_counter() - t0) * 1000)
                 assert len(r.evaluations) == 50 and r.next_page_token
     return out

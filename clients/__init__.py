@@ -26,6 +26,8 @@ from .errors import (
 )
 from .inputs import EvaluationItem
 from .resources import (
+    AccessRecord,
+    AccessRecordPage,
     Evaluation,
     EvaluationPage,
     FieldViolation,
@@ -35,10 +37,14 @@ from .resources import (
     Line,
     Reason,
     Scorecard,
+    SubjectAccess,
+    SubjectAccessPage,
     Title,
 )
 
 __all__ = [
+    "AccessRecord",
+    "AccessRecordPage",
     "AsyncCreditClient",
     "CreditClient",
     "CreditError",
@@ -58,6 +64,8 @@ __all__ = [
     "ResourceExhaustedError",
     "RetryPolicy",
     "Scorecard",
+    "SubjectAccess",
+    "SubjectAccessPage",
     "Title",
     "UnavailableError",
     "channel_options",

@@ -25,14 +25,23 @@ from collections.abc import (
 from typing import Any, Self, TypeVar
 
 import grpc
+from sector_credit.v1 import access_log_service_pb2 as access_pb
+from sector_credit.v1 import access_log_service_pb2_grpc as access_pb_grpc
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
 
 from .channel import DEFAULT_DEADLINES, DEFAULT_RETRY, DEFAULT_TARGET, Deadlines, RetryPolicy
-from .client import DEFAULT_CHUNK, ClientCore, ItemResult, _chunks, evaluation_name
+from .client import DEFAULT_CHUNK, ClientCore, ItemResult, _chunks
 from .errors import CreditError, as_evaluation_error, error_from_rpc
 from .inputs import EvaluationItem
-from .resources import Evaluation, EvaluationPage, Scorecard
+from .resources import (
+    AccessRecord,
+    AccessRecordPage,
+    Evaluation,
+    EvaluationPage,
+    Scorecard,
+    SubjectAccessPage,
+)
 
 R = TypeVar("R")
 
@@ -44,9 +53,10 @@ class AsyncCreditClient(ClientCore):
     def __init__(self, target: str = DEFAULT_TARGET, *, secure: bool | grpc.ChannelCredentials = False,
                  caller: str | None = None, deadlines: Deadlines = DEFAULT_DEADLINES,
                  retry: RetryPolicy | None = DEFAULT_RETRY, options: Sequence[tuple[str, Any]] = (),
-                 metadata: Sequence[tuple[str, str]] = (), channel: grpc.aio.Channel | None = None):
+                 metadata: Sequence[tuple[str, str]] = (), channel: grpc.aio.Channel | None = None,
+                 purpose: str | None = None, purpose_note: str | None = None):
         super().__init__(target, secure=secure, caller=caller, deadlines=deadlines, retry=retry,
-                         options=options, metadata=metadata)
+                         options=options, metadata=metadata, purpose=purpose, purpose_note=purpose_note)
         if channel is None:
             if self.credentials is None:
                 channel = grpc.aio.insecure_channel(target, options=self.options)
@@ -54,6 +64,7 @@ class AsyncCreditClient(ClientCore):
                 channel = grpc.aio.secure_channel(target, self.credentials, options=self.options)
         self.channel = channel
         self._stub = pb_grpc.CreditEvaluationServiceStub(channel)
+        self._access = access_pb_grpc.AccessLogServiceStub(channel)
         self._fetching: dict[tuple[str, str], asyncio.Task[Scorecard]] = {}
 
     async def close(self) -> None:
@@ -193,31 +204,64 @@ class AsyncCreditClient(ClientCore):
         while refused:
             yield refused.popleft()
 
-    async def get_evaluation(self, name: str, *, timeout: float | None = None) -> Evaluation:
+    async def get_evaluation(self, name: str, *, purpose: str | None = None,
+                             purpose_note: str | None = None, timeout: float | None = None) -> Evaluation:
         response = await self._call(self._stub.GetEvaluation,
-                                    pb.GetEvaluationRequest(name=evaluation_name(name)),
+                                    self._get_evaluation_request(name, purpose, purpose_note),
                                     timeout or self.deadlines.unary)
         return Evaluation.from_proto(response.evaluation)
 
     async def list_evaluations(self, *, subject_id: str | None = None, scorecard: str | None = None,
-                               page_size: int = 0, page_token: str = "",
+                               page_size: int = 0, page_token: str = "", purpose: str | None = None,
+                               purpose_note: str | None = None,
                                timeout: float | None = None) -> EvaluationPage:
-        request = self._list_evaluations_request(subject_id, scorecard, page_size, page_token)
+        request = self._list_evaluations_request(subject_id, scorecard, page_size, page_token,
+                                                 purpose, purpose_note)
         response = await self._call(self._stub.ListEvaluations, request, timeout or self.deadlines.unary)
         return EvaluationPage(tuple(Evaluation.from_proto(e) for e in response.evaluations),
                               response.next_page_token)
 
     async def iter_evaluations(self, *, subject_id: str | None = None, scorecard: str | None = None,
-                               page_size: int = 0) -> AsyncIterator[Evaluation]:
+                               page_size: int = 0, purpose: str | None = None,
+                               purpose_note: str | None = None) -> AsyncIterator[Evaluation]:
         token = ""
         while True:
             page = await self.list_evaluations(subject_id=subject_id, scorecard=scorecard,
-                                               page_size=page_size, page_token=token)
+                                               page_size=page_size, page_token=token,
+                                               purpose=purpose, purpose_note=purpose_note)
             for evaluation in page.evaluations:
                 yield evaluation
             token = page.next_page_token
             if not token:
                 return
+
+    # -- the query audit -----------------------------------------------------------------
+
+    async def list_access_records(self, *, subject_id: str | None = None, caller: str | None = None,
+                                  start_time: dt.datetime | None = None,
+                                  end_time: dt.datetime | None = None, page_size: int = 0,
+                                  page_token: str = "", timeout: float | None = None) -> AccessRecordPage:
+        request = self._list_access_records_request(subject_id, caller, start_time, end_time,
+                                                    page_size, page_token)
+        return self._access_page(await self._call(self._access.ListAccessRecords, request,
+                                                  timeout or self.deadlines.unary))
+
+    async def iter_access_records(self, **filters: Any) -> AsyncIterator[AccessRecord]:
+        token = ""
+        while True:
+            page = await self.list_access_records(page_token=token, **filters)
+            for record in page.access_records:
+                yield record
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def list_subject_accesses(self, subject_id: str, *, page_size: int = 0, page_token: str = "",
+                                    timeout: float | None = None) -> SubjectAccessPage:
+        request = access_pb.ListSubjectAccessesRequest(subject_id=subject_id, page_size=page_size,
+                                                       page_token=page_token)
+        return self._subject_page(await self._call(self._access.ListSubjectAccesses, request,
+                                                   timeout or self.deadlines.unary))
 
 
 async def _aiter(items: Iterable[EvaluationItem] | AsyncIterable[EvaluationItem]) -> AsyncIterator[EvaluationItem]:

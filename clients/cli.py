@@ -5,7 +5,9 @@
     credit evaluate transport.taxi_driver --subject 11010519491231002X --set violations_3pt=1
     credit batch transport.taxi_driver examples/taxi_drivers.csv --out results.csv [--resume]
     credit history 11010519491231002X [--scorecard transport.taxi_driver]
-    credit get evaluations/…
+    credit get evaluations/… --purpose bid_review
+    credit audit subject 11010519491231002X [--right-to-know]
+    credit audit caller transport-bureau [--since 2026-12-01]
     credit test [PATHS]
 
 Exit codes: 0 ok; 1 the server refused an evaluation or some rows failed (each field
@@ -19,6 +21,8 @@ import argparse
 import asyncio
 import collections
 import csv
+import dataclasses
+import datetime as dt
 import difflib
 import getpass
 import json
@@ -43,19 +47,22 @@ from .render import (
     CellLike,
     Column,
     Style,
+    access_table,
     colour_wanted,
     evaluation_view,
     history_table,
     scorecard_view,
     scorecards_table,
+    subject_access_table,
     table,
     title_inline,
 )
-from .resources import Evaluation, FieldViolation, Scorecard
+from .resources import AccessRecord, Evaluation, FieldViolation, Scorecard, SubjectAccess
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SERVER_ENV = "SECTOR_CREDIT_SERVER"
 CALLER_ENV = "SECTOR_CREDIT_CALLER"
+PURPOSE_ENV = "SECTOR_CREDIT_PURPOSE"
 
 
 class UsageError(Exception):
@@ -156,15 +163,40 @@ def build_parser() -> argparse.ArgumentParser:
                    help="BatchEvaluate calls in flight (default 4)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
+    def purpose_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--purpose", metavar="CODE", default=os.environ.get(PURPOSE_ENV) or None,
+                       help="why you read these evaluations, a purpose code of the service (e.g."
+                            f" bid_review, recruitment_review), recorded in its query audit [{PURPOSE_ENV}]")
+        p.add_argument("--purpose-note", metavar="TEXT", help="free text about the purpose (a case number)")
+
     p = command("history", "a subject's stored evaluations, newest first")
     p.add_argument("subject", metavar="SUBJECT_ID")
     p.add_argument("--scorecard", metavar="ID", help="only evaluations against this scorecard")
     p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N (default 20; 0: all)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    purpose_options(p)
 
     p = command("get", "a stored evaluation, explained")
     p.add_argument("name", metavar="NAME", help="evaluations/{id} or the id")
     p.add_argument("--json", action="store_true", help="print the evaluation as JSON")
+    purpose_options(p)
+
+    au = sub.add_parser("audit", help="the query audit: who touched which subject, when and why",
+                        description="The query audit: who touched which subject, when and why.")
+    au_sub = au.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, what, help in (
+            ("subject", "SUBJECT_ID", "the calls that touched one subject, newest first"),
+            ("caller", "NAME", "the calls one caller made, newest first")):
+        p = au_sub.add_parser(action, help=help, description=help)
+        _common_options(p, suppress=True)
+        p.add_argument("key", metavar=what)
+        if action == "subject":
+            p.add_argument("--right-to-know", action="store_true",
+                           help="only what the subject may learn: who looked, why and on which day")
+        p.add_argument("--since", metavar="WHEN", help="from this day or time on (ISO 8601; a day in local time)")
+        p.add_argument("--until", metavar="WHEN", help="before this day or time")
+        p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (default 50; 0: all)")
+        p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("test", help="check scorecard files and run their golden cases",
                        description="Check scorecard files and run their golden cases "
@@ -341,7 +373,7 @@ def cmd_evaluate(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_get(args: argparse.Namespace, out: Output) -> int:
     with _client(args) as client:
-        evaluation = client.get_evaluation(args.name)
+        evaluation = client.get_evaluation(args.name, purpose=args.purpose, purpose_note=args.purpose_note)
         try:
             card: Scorecard | None = client.get_scorecard(
                 evaluation.scorecard_id, version=evaluation.scorecard_version)
@@ -372,7 +404,8 @@ def cmd_history(args: argparse.Namespace, out: Output) -> int:
         while True:
             want = args.limit - len(found) if args.limit else 0
             page = client.list_evaluations(subject_id=args.subject, scorecard=args.scorecard,
-                                           page_size=min(want, 100) if want else 100, page_token=token)
+                                           page_size=min(want, 100) if want else 100, page_token=token,
+                                           purpose=args.purpose, purpose_note=args.purpose_note)
             found.extend(page.evaluations)
             token = page.next_page_token
             if not token:
@@ -392,6 +425,70 @@ def cmd_history(args: argparse.Namespace, out: Output) -> int:
     if more:
         out.lines([out.style(f"(the newest {len(found)}; --limit 0 shows all)", "dim")])
     return EXIT_OK
+
+
+# -- audit ---------------------------------------------------------------------------------
+
+
+def cmd_audit(args: argparse.Namespace, out: Output) -> int:
+    if args.limit < 0:
+        raise UsageError("--limit must not be negative")
+    since, until = _when(args.since, "--since"), _when(args.until, "--until")
+    right_to_know = getattr(args, "right_to_know", False)
+    if right_to_know and (since or until):
+        raise UsageError("--right-to-know lists every access of the subject: no --since or --until")
+    found: list[Any] = []
+    more = False
+    with _client(args) as client:
+        token = ""
+        while True:
+            want = args.limit - len(found) if args.limit else 0
+            size = min(want, 100) if want else 100
+            items: tuple[AccessRecord, ...] | tuple[SubjectAccess, ...]
+            if right_to_know:
+                page = client.list_subject_accesses(args.key, page_size=size, page_token=token)
+                items, token = page.accesses, page.next_page_token
+            else:
+                filters = {"subject_id": args.key} if args.action == "subject" else {"caller": args.key}
+                records = client.list_access_records(start_time=since, end_time=until, page_size=size,
+                                                     page_token=token, **filters)
+                items, token = records.access_records, records.next_page_token
+            found.extend(items)
+            if not token:
+                break
+            if args.limit and len(found) >= args.limit:
+                more = True
+                break
+    found = found[:args.limit] if args.limit else found
+    if args.json:
+        out.json([_access_dict(a) for a in found])
+        return EXIT_OK
+    if not found:
+        out.lines([f"no access records of {args.action} {args.key}"])
+        return EXIT_OK
+    out.lines(subject_access_table(found, out.style) if right_to_know else access_table(found, out.style))
+    if more:
+        out.lines([out.style(f"(the newest {len(found)}; --limit 0 shows all)", "dim")])
+    return EXIT_OK
+
+
+def _when(text: str | None, flag: str) -> dt.datetime | None:
+    """A day (its start in local time) or an ISO 8601 time (local when it has no zone)."""
+    if not text:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{flag}: {text!r} is not a day (2026-12-01) or an ISO 8601 time") from None
+    return when if when.tzinfo else when.astimezone()
+
+
+def _access_dict(item: AccessRecord | SubjectAccess) -> dict[str, Any]:
+    data = dataclasses.asdict(item)
+    for key in ("create_time", "date"):
+        if key in data:
+            data[key] = data[key].isoformat()
+    return data
 
 
 # -- batch ---------------------------------------------------------------------------------
@@ -627,6 +724,8 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, Output], i
     ("get", None): cmd_get,
     ("batch", None): cmd_batch,
     ("history", None): cmd_history,
+    ("audit", "subject"): cmd_audit,
+    ("audit", "caller"): cmd_audit,
 }
 
 

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Self, TypeVar
 
 import grpc
+from sector_credit.v1 import access_log_service_pb2 as access_pb
+from sector_credit.v1 import access_log_service_pb2_grpc as access_pb_grpc
 from sector_credit.v1 import (
     credit_evaluation_service_pb2 as pb,
 )
@@ -41,7 +43,15 @@ from .channel import (
 )
 from .errors import CreditError, as_evaluation_error, error_from_item, error_from_rpc
 from .inputs import EvaluationItem, date_value, evaluate_request
-from .resources import Evaluation, EvaluationPage, Scorecard
+from .resources import (
+    AccessRecord,
+    AccessRecordPage,
+    Evaluation,
+    EvaluationPage,
+    Scorecard,
+    SubjectAccess,
+    SubjectAccessPage,
+)
 
 R = TypeVar("R")
 ItemResult = Evaluation | CreditError
@@ -71,9 +81,12 @@ class ClientCore:
 
     def __init__(self, target: str, *, secure: bool | grpc.ChannelCredentials, caller: str | None,
                  deadlines: Deadlines, retry: RetryPolicy | None,
-                 options: Sequence[tuple[str, Any]], metadata: Sequence[tuple[str, str]]):
+                 options: Sequence[tuple[str, Any]], metadata: Sequence[tuple[str, str]],
+                 purpose: str | None = None, purpose_note: str | None = None):
         self.target = target
         self.caller = caller
+        self.purpose = purpose  # the default purpose of reads (GetEvaluation, ListEvaluations)
+        self.purpose_note = purpose_note
         self.deadlines = deadlines
         self.retry = retry
         self.options = channel_options(retry, options)
@@ -105,12 +118,44 @@ class ClientCore:
         return evaluate_request(card, scorecard_id(scorecard), item, kind=kind,
                                 version=version or "", validate_only=validate_only)
 
-    @staticmethod
-    def _list_evaluations_request(subject_id: str | None, scorecard: str | None, page_size: int,
-                                  page_token: str) -> pb.ListEvaluationsRequest:
+    def _purpose(self, purpose: str | None, note: str | None) -> dict[str, str]:
+        """The purpose fields of a read: the call's, else the client's default; the server
+        refuses a read without one (INVALID_ARGUMENT naming `purpose`)."""
+        return {"purpose": purpose or self.purpose or "",
+                "purpose_note": note if note is not None else self.purpose_note or ""}
+
+    def _get_evaluation_request(self, name: str, purpose: str | None,
+                                note: str | None) -> pb.GetEvaluationRequest:
+        return pb.GetEvaluationRequest(name=evaluation_name(name), **self._purpose(purpose, note))
+
+    def _list_evaluations_request(self, subject_id: str | None, scorecard: str | None, page_size: int,
+                                  page_token: str, purpose: str | None = None,
+                                  note: str | None = None) -> pb.ListEvaluationsRequest:
         return pb.ListEvaluationsRequest(
             subject_id=subject_id or "", scorecard=scorecard_id(scorecard) if scorecard else "",
-            page_size=page_size, page_token=page_token)
+            page_size=page_size, page_token=page_token, **self._purpose(purpose, note))
+
+    @staticmethod
+    def _list_access_records_request(subject_id: str | None, caller: str | None,
+                                     start_time: dt.datetime | None, end_time: dt.datetime | None,
+                                     page_size: int, page_token: str) -> access_pb.ListAccessRecordsRequest:
+        request = access_pb.ListAccessRecordsRequest(
+            subject_id=subject_id or "", caller=caller or "", page_size=page_size, page_token=page_token)
+        if start_time is not None:
+            request.start_time.FromDatetime(start_time)
+        if end_time is not None:
+            request.end_time.FromDatetime(end_time)
+        return request
+
+    @staticmethod
+    def _access_page(response: access_pb.ListAccessRecordsResponse) -> AccessRecordPage:
+        return AccessRecordPage(tuple(AccessRecord.from_proto(r) for r in response.access_records),
+                                response.next_page_token)
+
+    @staticmethod
+    def _subject_page(response: access_pb.ListSubjectAccessesResponse) -> SubjectAccessPage:
+        return SubjectAccessPage(tuple(SubjectAccess.from_proto(a) for a in response.accesses),
+                                 response.next_page_token)
 
     @staticmethod
     def _batch_results(response: pb.BatchEvaluateResponse) -> list[ItemResult]:
@@ -131,15 +176,18 @@ class CreditClient(ClientCore):
 
     `secure`: False (plaintext), True (TLS with the system's roots) or ChannelCredentials.
     `caller`: who asks, sent as the `x-caller` header the server records with every
-    evaluation. `channel`: an existing channel to use instead of building one.
+    evaluation. `purpose`, `purpose_note`: the default purpose of reads of evaluations (a
+    purpose code of the server, e.g. `bid_review`); without one the server refuses reads.
+    `channel`: an existing channel to use instead of building one.
     """
 
     def __init__(self, target: str = DEFAULT_TARGET, *, secure: bool | grpc.ChannelCredentials = False,
                  caller: str | None = None, deadlines: Deadlines = DEFAULT_DEADLINES,
                  retry: RetryPolicy | None = DEFAULT_RETRY, options: Sequence[tuple[str, Any]] = (),
-                 metadata: Sequence[tuple[str, str]] = (), channel: grpc.Channel | None = None):
+                 metadata: Sequence[tuple[str, str]] = (), channel: grpc.Channel | None = None,
+                 purpose: str | None = None, purpose_note: str | None = None):
         super().__init__(target, secure=secure, caller=caller, deadlines=deadlines, retry=retry,
-                         options=options, metadata=metadata)
+                         options=options, metadata=metadata, purpose=purpose, purpose_note=purpose_note)
         if channel is None:
             if self.credentials is None:
                 channel = grpc.insecure_channel(target, options=self.options)
@@ -147,6 +195,7 @@ class CreditClient(ClientCore):
                 channel = grpc.secure_channel(target, self.credentials, options=self.options)
         self.channel = channel
         self._stub = pb_grpc.CreditEvaluationServiceStub(channel)
+        self._access = access_pb_grpc.AccessLogServiceStub(channel)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -289,33 +338,70 @@ class CreditClient(ClientCore):
         while refused:
             yield refused.popleft()
 
-    def get_evaluation(self, name: str, *, timeout: float | None = None) -> Evaluation:
-        """A stored evaluation by name (`evaluations/{id}`) or id."""
+    def get_evaluation(self, name: str, *, purpose: str | None = None, purpose_note: str | None = None,
+                       timeout: float | None = None) -> Evaluation:
+        """A stored evaluation by name (`evaluations/{id}`) or id, read for `purpose` (or the
+        client's default purpose)."""
         response = self._call(self._stub.GetEvaluation,
-                              pb.GetEvaluationRequest(name=evaluation_name(name)),
+                              self._get_evaluation_request(name, purpose, purpose_note),
                               timeout or self.deadlines.unary)
         return Evaluation.from_proto(response.evaluation)
 
     def list_evaluations(self, *, subject_id: str | None = None, scorecard: str | None = None,
-                         page_size: int = 0, page_token: str = "",
-                         timeout: float | None = None) -> EvaluationPage:
-        """One page of stored evaluations, newest first (page_size 0: the server's default)."""
-        request = self._list_evaluations_request(subject_id, scorecard, page_size, page_token)
+                         page_size: int = 0, page_token: str = "", purpose: str | None = None,
+                         purpose_note: str | None = None, timeout: float | None = None) -> EvaluationPage:
+        """One page of stored evaluations, newest first (page_size 0: the server's default),
+        read for `purpose` (or the client's default purpose)."""
+        request = self._list_evaluations_request(subject_id, scorecard, page_size, page_token,
+                                                 purpose, purpose_note)
         response = self._call(self._stub.ListEvaluations, request, timeout or self.deadlines.unary)
         return EvaluationPage(tuple(Evaluation.from_proto(e) for e in response.evaluations),
                               response.next_page_token)
 
     def iter_evaluations(self, *, subject_id: str | None = None, scorecard: str | None = None,
-                         page_size: int = 0) -> Iterator[Evaluation]:
+                         page_size: int = 0, purpose: str | None = None,
+                         purpose_note: str | None = None) -> Iterator[Evaluation]:
         """Every matching evaluation, newest first, fetching pages as it goes."""
         token = ""
         while True:
             page = self.list_evaluations(subject_id=subject_id, scorecard=scorecard,
-                                         page_size=page_size, page_token=token)
+                                         page_size=page_size, page_token=token,
+                                         purpose=purpose, purpose_note=purpose_note)
             yield from page.evaluations
             token = page.next_page_token
             if not token:
                 return
+
+    # -- the query audit -----------------------------------------------------------------
+
+    def list_access_records(self, *, subject_id: str | None = None, caller: str | None = None,
+                            start_time: dt.datetime | None = None, end_time: dt.datetime | None = None,
+                            page_size: int = 0, page_token: str = "",
+                            timeout: float | None = None) -> AccessRecordPage:
+        """One page of the query audit, newest first, filtered by subject, caller and the
+        time range [start_time, end_time) (aware datetimes)."""
+        request = self._list_access_records_request(subject_id, caller, start_time, end_time,
+                                                    page_size, page_token)
+        return self._access_page(self._call(self._access.ListAccessRecords, request,
+                                            timeout or self.deadlines.unary))
+
+    def iter_access_records(self, **filters: Any) -> Iterator[AccessRecord]:
+        """Every matching access record, newest first (filters as `list_access_records`)."""
+        token = ""
+        while True:
+            page = self.list_access_records(page_token=token, **filters)
+            yield from page.access_records
+            token = page.next_page_token
+            if not token:
+                return
+
+    def list_subject_accesses(self, subject_id: str, *, page_size: int = 0, page_token: str = "",
+                              timeout: float | None = None) -> SubjectAccessPage:
+        """Who looked at one subject: callers, purposes and dates, newest first."""
+        request = access_pb.ListSubjectAccessesRequest(subject_id=subject_id, page_size=page_size,
+                                                       page_token=page_token)
+        return self._subject_page(self._call(self._access.ListSubjectAccesses, request,
+                                             timeout or self.deadlines.unary))
 
 
 def _chunks(items: Iterable[EvaluationItem], size: int) -> Iterator[list[EvaluationItem]]:

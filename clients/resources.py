@@ -513,3 +513,64 @@ def to_jsonable(value: object) -> object:
     if isinstance(value, Message):
         raise TypeError("wire messages are not part of the JSON form")
     return value
+
+
+# --------------------------------------------------------------------------------------------
+# The query audit (AccessLogService)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AccessRecord:
+    """One call that touched a subject (or was refused), as the service recorded it."""
+
+    name: str  # accessRecords/{id}
+    create_time: dt.datetime  # aware, UTC
+    caller: str
+    proven_by: str  # mtls | api_key | jwt | local; "" when none was proven
+    key_id: str
+    method: str
+    subject_id: str
+    scorecard: str
+    purpose: str
+    purpose_note: str
+    evaluations_returned: int
+    request_id: str
+    code: str  # the gRPC status code name
+    reason: str
+
+    @classmethod
+    def from_proto(cls, m: Any) -> AccessRecord:
+        return cls(name=m.name, create_time=m.create_time.ToDatetime(tzinfo=dt.UTC),
+                   caller=m.caller, proven_by=m.proven_by, key_id=m.key_id, method=m.method,
+                   subject_id=m.subject_id, scorecard=m.scorecard, purpose=m.purpose,
+                   purpose_note=m.purpose_note, evaluations_returned=m.evaluations_returned,
+                   request_id=m.request_id, code=m.code, reason=m.reason)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AccessRecordPage:
+    """One page of ListAccessRecords: newest first, and the next page's token ("": last)."""
+
+    access_records: tuple[AccessRecord, ...]
+    next_page_token: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SubjectAccess:
+    """Who looked at a subject, why and on which day: all the subject may learn."""
+
+    caller: str
+    purpose: str
+    date: dt.date
+
+    @classmethod
+    def from_proto(cls, m: Any) -> SubjectAccess:
+        return cls(caller=m.caller, purpose=m.purpose, date=dt.date(m.date.year, m.date.month, m.date.day))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SubjectAccessPage:
+    """One page of ListSubjectAccesses: newest first, and the next page's token."""
+
+    accesses: tuple[SubjectAccess, ...]
+    next_page_token: str

@@ -23,10 +23,15 @@ from grpc_reflection.v1alpha import reflection
 from sector_credit.plugins import get_plugin_manager
 from sector_credit.plugins.manager import plugin_names
 from sector_credit.scorecards.registry import ScorecardRegistry, build_registry
+from sector_credit.v1 import access_log_service_pb2 as access_pb
+from sector_credit.v1 import access_log_service_pb2_grpc as access_pb_grpc
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
 
-from .db import EvaluationStore, StoredEvaluation
+from . import errors
+from .access import QueryAudit
+from .access_log import AccessLogServicer
+from .db import EvaluationStore, StoredEvaluation, StoreError
 from .health import StoreHealth
 from .interceptors import ServiceInterceptor
 from .logs import log
@@ -42,6 +47,7 @@ from .startup import (
 )
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"].full_name
+ACCESS_LOG_NAME = access_pb.DESCRIPTOR.services_by_name["AccessLogService"].full_name
 HEALTH_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 
@@ -97,11 +103,13 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
 
         await asyncio.to_thread(upgrade, settings.database_url)
     store = await EvaluationStore.open(settings.database_url, on_commit=metrics.observe_commit,
-                                       scorecards=[c.card for c in registry.all()])
+                                       scorecards=[c.card for c in registry.all()],
+                                       access_code=_access_code)
 
     health_servicer = health.aio.HealthServicer()
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+    await health_servicer.set(ACCESS_LOG_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
 
     tz = settings.tz
 
@@ -118,9 +126,12 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
             except Exception:  # the evaluation is stored already; a plugin never fails it
                 log.exception("evaluation_stored hook failed", plugin=impl.plugin_name)
 
+    audit = QueryAudit(store, settings.purposes)
+    _register_refusals(audit)
     servicer = CreditEvaluationServicer(
         registry, store, metrics, today, settings.batch_limit,
-        on_stored=on_stored if hook_impls else None, max_reply_bytes=settings.max_message_bytes)
+        on_stored=on_stored if hook_impls else None, max_reply_bytes=settings.max_message_bytes,
+        audit=audit)
 
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -132,8 +143,10 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         interceptors=[ServiceInterceptor(metrics)], options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None)
     pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
+    access_pb_grpc.add_AccessLogServiceServicer_to_server(AccessLogServicer(store, tz), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, HEALTH_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, ACCESS_LOG_NAME, HEALTH_NAME, reflection.SERVICE_NAME), server)
     try:
         port = server.add_insecure_port(settings.listen)
     except RuntimeError:  # taken since check_listen: gRPC says only "Failed to bind"
@@ -148,7 +161,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         await server.stop(0)
         await store.close()
         raise listen_failed(exc, f"{settings.metrics_host}:{settings.metrics_port}", "metrics") from None
-    store_health = StoreHealth(health_servicer, store, ("", SERVICE_NAME))
+    store_health = StoreHealth(health_servicer, store, ("", SERVICE_NAME, ACCESS_LOG_NAME))
     await store_health.start()  # SERVING, then NOT_SERVING whenever the store cannot commit
     host = settings.listen.rpartition(":")[0]
     log.info("serving", address=f"{host}:{port}", metrics_port=metrics_port or None,
@@ -174,6 +187,21 @@ def connection_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.http2.max_ping_strikes", 2),
     ]
+
+
+def _access_code(error: StoreError) -> str:
+    """The status code of a row the store refused, for its access record (errors.py)."""
+    return errors.grpc_code(errors.status_for(error)).name
+
+
+def _register_refusals(audit: QueryAudit) -> None:
+    """Refused calls leave access records: the security module's on_refusal hook, when the
+    authentication code is there (server/security)."""
+    try:
+        from .security import on_refusal  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # no authentication yet: nothing is refused for want of credentials
+        return
+    audit.register_refusals(on_refusal)
 
 
 def stored_summary(stored: StoredEvaluation) -> dict[str, Any]:

@@ -33,7 +33,9 @@ from sector_credit.v1 import (
 )
 
 from . import convert, errors
+from .access import QueryAudit
 from .db import (
+    AccessRecord,
     EvaluationRecord,
     EvaluationStore,
     StoredEvaluation,
@@ -58,15 +60,17 @@ class _Prepared:
     # the Evaluation message: the whole answer when `record` is None; else the reply to send
     # once the record is committed (built, and its size settled, before anything is stored)
     response: Any
+    access: AccessRecord | None = None  # the access record of an item answered already
 
 
 class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     def __init__(self, registry: ScorecardRegistry, store: EvaluationStore, metrics: Metrics,
                  today: Callable[[], dt.date], batch_limit: int,
                  on_stored: Callable[[StoredEvaluation], None] | None = None,
-                 max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES):
+                 max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES, audit: QueryAudit | None = None):
         self.max_reply_bytes = max_reply_bytes
         self.registry = registry
+        self.audit = audit or QueryAudit(store)
         self.store = store
         self.metrics = metrics
         self.today = today
@@ -120,10 +124,15 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
 
     async def Evaluate(self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext) -> pb.EvaluateResponse:
         caller = _caller(context)
-        prepared = await self._prepare(request, caller)
-        if prepared.record is None:
-            return pb.EvaluateResponse(evaluation=prepared.response)
-        stored = await self._save(prepared.record)
+        async with self.audit.call("Evaluate", subject_id=request.subject.id,
+                                   scorecard_id=convert.scorecard_id_from_name(request.scorecard)) as call:
+            prepared = await self._prepare(request, caller, method="Evaluate")
+            if prepared.record is None:  # validate_only: on record, with nothing stored
+                assert prepared.access is not None
+                call.add(prepared.access)
+                return pb.EvaluateResponse(evaluation=prepared.response)
+            call.linked()
+            stored = await self._save(prepared.record)
         return pb.EvaluateResponse(evaluation=self._acknowledged(prepared, stored))
 
     async def BatchEvaluate(self, request: pb.BatchEvaluateRequest, context: grpc.aio.ServicerContext) -> pb.BatchEvaluateResponse:
@@ -138,17 +147,21 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         response = pb.BatchEvaluateResponse()
         results: list[pb.BatchEvaluateResult] = [response.results.add() for _ in range(n)]
         to_store: list[tuple[int, _Prepared]] = []
+        access: list[AccessRecord] = []  # of the items that store nothing; one per item
         reply_bytes = 0
         for i, item in enumerate(request.requests):
             try:
-                prepared = await self._prepare(item, caller, prefix=f"requests[{i}].")
+                prepared = await self._prepare(item, caller, prefix=f"requests[{i}].", method="BatchEvaluate")
             except (errors.ServiceError, errors.DomainError) as exc:
                 results[i].error.CopyFrom(_item_error(exc))
                 reply_bytes += results[i].ByteSize() + 8
+                access.append(self._item_failure("BatchEvaluate", exc, item))
                 continue
             reply_bytes += prepared.response.ByteSize() + ACK_BYTES
             if prepared.record is None:
                 results[i].evaluation.CopyFrom(prepared.response)
+                assert prepared.access is not None
+                access.append(prepared.access)
             else:
                 to_store.append((i, prepared))
         if reply_bytes > self.max_reply_bytes:
@@ -160,8 +173,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 metadata={"limit": str(self.max_reply_bytes), "reply_bytes": str(reply_bytes)},
                 violations=[FieldViolation("requests", f"the reply would be about {reply_bytes} bytes;"
                                                        f" at most {self.max_reply_bytes}")])
-        if to_store:
-            outcomes = await self._save_many([p.record for _, p in to_store])  # type: ignore[misc]
+        if to_store or access:
+            outcomes = await self._save_many([p.record for _, p in to_store], access)  # type: ignore[misc]
             for k, outcome in enumerate(outcomes):
                 i, prepared = to_store[k]
                 # each item's domain objects go as soon as its reply is built: the batch's peak
@@ -202,6 +215,18 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             else:
                 out.put_nowait(reply)
 
+        async def answer_one(reply: pb.StreamEvaluateResponse, access: AccessRecord) -> None:
+            """An item that stores nothing: its access record, then its reply."""
+            try:
+                await self.audit.commit(access)
+            except errors.EXPECTED as exc:  # UNAVAILABLE: the record could not be kept
+                out.put_nowait(pb.StreamEvaluateResponse(correlation_id=reply.correlation_id,
+                                                         error=_item_error(exc, "request.")))
+            except Exception as exc:  # a bug: the stream ends with it (INTERNAL, logged)
+                out.put_nowait(exc)
+            else:
+                out.put_nowait(reply)
+
         async def read() -> None:
             nonlocal items
             try:
@@ -210,14 +235,19 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     cid = msg.correlation_id or str(items)
                     items += 1
                     try:
-                        prepared = await self._prepare(msg.request, caller, prefix="request.")
+                        prepared = await self._prepare(msg.request, caller, prefix="request.",
+                                                       method="StreamEvaluate")
                     except (errors.ServiceError, errors.DomainError) as exc:
-                        out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc)))
-                        continue
-                    if prepared.record is None:
-                        out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, evaluation=prepared.response))
-                        continue
-                    task = asyncio.ensure_future(store_one(cid, prepared))
+                        reply = pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc))
+                        answer = answer_one(reply, self._item_failure("StreamEvaluate", exc, msg.request))
+                    else:
+                        if prepared.record is None:
+                            assert prepared.access is not None
+                            reply = pb.StreamEvaluateResponse(correlation_id=cid, evaluation=prepared.response)
+                            answer = answer_one(reply, prepared.access)
+                        else:
+                            answer = store_one(cid, prepared)
+                    task = asyncio.ensure_future(answer)
                     saving.add(task)
                     task.add_done_callback(saving.discard)
                 if saving:  # each puts its own reply; none raises
@@ -240,10 +270,13 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 task.cancel()
 
     async def GetEvaluation(self, request: pb.GetEvaluationRequest, context: grpc.aio.ServicerContext) -> pb.GetEvaluationResponse:
-        eid = convert.evaluation_id_from_name(request.name)
-        stored = await self.store.get(eid)
-        if stored is None:
-            raise errors.NotFound(f"no evaluation {request.name}", metadata={"name": request.name})
+        async with self.audit.call("GetEvaluation") as call:
+            call.check_purpose(request)
+            eid = convert.evaluation_id_from_name(request.name)
+            stored = await self.store.get(eid)
+            if stored is None:
+                raise errors.NotFound(f"no evaluation {request.name}", metadata={"name": request.name})
+            call.touched(*_subject_and_scorecard(stored), 1)
         return pb.GetEvaluationResponse(evaluation=self._stored_to_proto(stored))
 
     async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context: grpc.aio.ServicerContext) -> pb.ListEvaluationsResponse:
@@ -253,19 +286,28 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                             ("page_token", request.page_token, limits.MAX_PAGE_TOKEN))
         subject_id = request.subject_id.strip().upper() or None
         scorecard = convert.scorecard_id_from_name(request.scorecard) or None
-        rows, token = await self.store.list(subject_id=subject_id, scorecard_id=scorecard,
-                                            page_size=request.page_size or 50, page_token=request.page_token or None)
-        response = pb.ListEvaluationsResponse()
-        size = 0
-        for k, row in enumerate(rows):
-            message = self._stored_to_proto(row)
-            size += message.ByteSize() + ACK_BYTES
-            if size > self.max_reply_bytes - ACK_BYTES and k > 0:
-                # a page that would not fit in one message ends here; the next page goes on
-                token = self.store.page_token_after(rows[k - 1].id, subject_id=subject_id, scorecard_id=scorecard)
-                break
-            response.evaluations.append(message)
-        response.next_page_token = token or ""
+        async with self.audit.call("ListEvaluations", subject_id=subject_id, scorecard_id=scorecard) as call:
+            call.check_purpose(request)
+            rows, token = await self.store.list(subject_id=subject_id, scorecard_id=scorecard,
+                                                page_size=request.page_size or 50,
+                                                page_token=request.page_token or None)
+            response = pb.ListEvaluationsResponse()
+            size = 0
+            returned: dict[str, int] = {}  # one access record per subject the page shows
+            for k, row in enumerate(rows):
+                message = self._stored_to_proto(row)
+                size += message.ByteSize() + ACK_BYTES
+                if size > self.max_reply_bytes - ACK_BYTES and k > 0:
+                    # a page that would not fit in one message ends here; the next page goes on
+                    token = self.store.page_token_after(rows[k - 1].id, subject_id=subject_id,
+                                                        scorecard_id=scorecard)
+                    break
+                response.evaluations.append(message)
+                subject = _subject_and_scorecard(row)[0]
+                returned[subject] = returned.get(subject, 0) + 1
+            for subject, n in returned.items():
+                call.touched(subject, scorecard, n)
+            response.next_page_token = token or ""
         return response
 
     # -- the shared path -------------------------------------------------------------------
@@ -278,8 +320,10 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         except ValueError as exc:
             raise InvalidInput([FieldViolation(field, str(exc))]) from None
 
-    async def _prepare(self, request: pb.EvaluateRequest, caller: str, prefix: str = "") -> _Prepared:
-        """Validate and score one request; raise for bad input; replay a known request_id."""
+    async def _prepare(self, request: pb.EvaluateRequest, caller: str, prefix: str = "",
+                       method: str = "Evaluate") -> _Prepared:
+        """Validate and score one request; raise for bad input; replay a known request_id.
+        The record to store carries the item's access record (`method`)."""
         try:
             inp = convert.evaluation_input_from_proto(request)
             as_of = inp.as_of or self.today()
@@ -288,7 +332,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             if request.validate_only:
                 subject, values = compiled.validate(inp.subject, inp.indicators, as_of)
                 return _Prepared(None, convert.evaluation_to_proto(
-                    compiled.score(subject, values, as_of), request_id=request.request_id, caller=caller))
+                    compiled.score(subject, values, as_of), request_id=request.request_id, caller=caller),
+                    self.audit.record(method, subject_id=subject.id, scorecard_id=compiled.id))
             result = self._evaluate(compiled, inp.subject, inp.indicators, as_of)
         except InvalidInput as exc:
             if prefix:
@@ -306,8 +351,14 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             raise errors.TooLarge(
                 f"the reply would be about {size} bytes, over the {self.max_reply_bytes}-byte message"
                 " limit; nothing was stored", metadata={"limit": str(self.max_reply_bytes)})
+        access = self.audit.record(method, subject_id=result.subject.id, scorecard_id=result.scorecard_id,
+                                   returned=1)
         return _Prepared(EvaluationRecord(input=inp, result=result, caller=caller,
-                                          request_id=request.request_id or None), reply)
+                                          request_id=request.request_id or None, access=access), reply)
+
+    def _item_failure(self, method: str, exc: BaseException, request: pb.EvaluateRequest) -> AccessRecord:
+        return self.audit.failure(method, exc, subject_id=request.subject.id,
+                                  scorecard_id=convert.scorecard_id_from_name(request.scorecard))
 
     def _evaluate(self, compiled: CompiledScorecard, subject: Any, indicators: Any, as_of: dt.date) -> EvaluationResult:
         t0 = time.perf_counter()
@@ -322,8 +373,9 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         self._stored(stored)
         return stored
 
-    async def _save_many(self, records: list[EvaluationRecord]) -> list[StoredEvaluation | BaseException]:
-        outcomes = await self.store.save_many(records)
+    async def _save_many(self, records: list[EvaluationRecord],
+                         access: list[AccessRecord]) -> list[StoredEvaluation | BaseException]:
+        outcomes = await self.store.save_many(records, access)
         for o in outcomes:
             if isinstance(o, StoredEvaluation):
                 self._stored(o)
@@ -369,6 +421,12 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             version=stored.scorecard_version, digest=stored.scorecard_digest, subject_kind=stored.subject_kind,
             subject_id=stored.subject_id, as_of=stored.as_of, grade=stored.grade, score=stored.score,
             request_id=stored.request_id, caller=stored.caller, why=stored.why)
+
+
+def _subject_and_scorecard(stored: StoredEvaluation | UnreadableEvaluation) -> tuple[str, str]:
+    if isinstance(stored, StoredEvaluation):
+        return stored.result.subject.id, stored.result.scorecard_id
+    return stored.subject_id, stored.scorecard_id
 
 
 def _caller(context: grpc.aio.ServicerContext) -> str:

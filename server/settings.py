@@ -13,6 +13,9 @@ from .startup import EXIT_CODES_HELP, EXIT_USAGE
 
 ENV_PREFIX = "SECTOR_CREDIT_"
 DEFAULT_DATABASE_URL = "sqlite:///var/sector-credit.db"
+# the purpose codes of reads (GetEvaluation, ListEvaluations), recorded in the query audit
+DEFAULT_PURPOSES = ("recruitment_review", "bid_review", "annual_assessment", "credit_repair",
+                    "subject_request", "supervision")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Settings:
     connection_idle_seconds: float = 300.0  # a connection without calls this long is closed
     keepalive_seconds: float = 60.0  # an idle connection's peer is pinged this often
     backup_path: str = ""  # `backup DEST`: the file to write
+    purposes: tuple[str, ...] = DEFAULT_PURPOSES  # the purpose codes a read may give
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -143,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     typed("--connection-idle-seconds", "a connection without calls for this long is closed (GOAWAY)")
     typed("--keepalive-seconds", "the server pings a connection's peer this often (no answer in 20 s: "
           "closed)")
+    add("--purposes", "PURPOSES", "the purpose codes a read of evaluations may give "
+        "(comma-separated)", default=_env("PURPOSES", ",".join(d.purposes)))
     return ap
 
 
@@ -206,6 +212,9 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
             problems.append(f"--{name.replace('_', '-')} must be between 1 and 86400")
     if (a.command == "backup") != bool(a.backup_path):
         problems.append("backup needs its DEST, and only backup takes one")
+    purposes = _csv(a.purposes)
+    if not purposes or any(not p.isidentifier() or len(p) > 64 for p in purposes):
+        problems.append("--purposes: give one or more codes (letters, digits and _, at most 64 each)")
     if problems:
         ap.error("; ".join(problems))
     return a.command, Settings(
@@ -216,5 +225,5 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
         max_message_bytes=a.max_message_bytes, max_concurrent_rpcs=a.max_concurrent_rpcs,
         migrate=not a.no_migrate, workers=a.workers, handshake_seconds=a.handshake_seconds,
         connection_idle_seconds=a.connection_idle_seconds, keepalive_seconds=a.keepalive_seconds,
-        backup_path=a.backup_path,
+        backup_path=a.backup_path, purposes=purposes,
     )

@@ -250,7 +250,7 @@ def test_evaluate_json(server: str) -> None:
     assert len(ev["lines"]) == 6 and ev["caller"].startswith("e2e ")
     assert ev["name"].startswith("evaluations/") and ev["request_id"]
 
-    shown = credit(server, "get", ev["name"], "--json")
+    shown = credit(server, "get", ev["name"], "--json", "--purpose", "supervision")
     assert shown.returncode == 0 and json.loads(shown.stdout)["name"] == ev["name"]
 
 
@@ -532,7 +532,7 @@ def test_batch_resume_after_interruption(server: str, tmp_path: Path, stop: sign
     assert {int(r["row"]) for r in records if r["status"] == "error"} == bad
     assert len({r["evaluation"] for r in records if r["status"] == "ok"}) == total - len(bad)
 
-    with CreditClient(server) as client:
+    with CreditClient(server, purpose="supervision") as client:
         stored = collections.Counter(
             e.subject.id for e in client.iter_evaluations(scorecard="transport.road_driver", page_size=1000)
             if e.subject.id in good_subjects)
@@ -597,18 +597,18 @@ def test_history_newest_first(server: str) -> None:
         names.append(json.loads(made.stdout)["name"])
     credit(server, "evaluate", "transport.road_driver", "--subject", subject, "--set", "category=freight")
 
-    result = credit(server, "history", subject, "--scorecard", TAXI)
+    result = credit(server, "history", subject, "--scorecard", TAXI, "--purpose", "supervision")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:5] == ["MADE", "SCORECARD", "AS", "OF", "GRADE"]
     assert [re.search(r"evaluations/\S+", line).group(0) for line in lines[1:]] == names[::-1]  # type: ignore[union-attr]
     assert all(" AA " in line and "e2e (" in line for line in lines[1:])
 
-    everything = json.loads(credit(server, "history", subject, "--json").stdout)
+    everything = json.loads(credit(server, "history", subject, "--json", "--purpose", "supervision").stdout)
     assert [e["scorecard_id"] for e in everything] == ["transport.road_driver", TAXI, TAXI, TAXI]
-    limited = credit(server, "history", subject, "--limit", "2")
+    limited = credit(server, "history", subject, "--limit", "2", "--purpose", "supervision")
     assert len(limited.stdout.splitlines()) == 4 and "--limit 0 shows all" in limited.stdout
-    nobody = credit(server, "history", resident_id("370202", "19770708", 8))
+    nobody = credit(server, "history", resident_id("370202", "19770708", 8), "--purpose", "supervision")
     assert nobody.returncode == 0 and nobody.stdout.startswith("no evaluations of")
 
 

@@ -53,7 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def client(server: str) -> Iterator[CreditClient]:
-    with CreditClient(server, caller="test-client") as c:
+    with CreditClient(server, caller="test-client", purpose="supervision") as c:
         yield c
 
 
@@ -256,7 +256,7 @@ def test_sync_stream(client: CreditClient) -> None:
 
 def test_async_client(server: str) -> None:
     async def run() -> None:
-        async with AsyncCreditClient(server, caller="test-async") as c:
+        async with AsyncCreditClient(server, caller="test-async", purpose="supervision") as c:
             ev = await c.evaluate(TAXI, PERSON, {"violations_3pt": "1", "violations_5pt": 1,
                                                  "bonus_points": "2"}, as_of="2026-01-01")
             assert ev.score == Decimal(14) and ev.caller.startswith("test-async")

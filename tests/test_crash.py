@@ -129,7 +129,7 @@ def test_every_acknowledged_evaluation_survives_sigkill(tmp_path: Path, kind: st
 
         with running_server(url, tmp_path / "second.log") as second:
             for a in acknowledged.values():
-                got = second.stub.GetEvaluation(pb.GetEvaluationRequest(name=a.name), timeout=10).evaluation
+                got = second.stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=a.name), timeout=10).evaluation
                 assert (got.request_id, got.grade.code, got.score) == (a.request_id, a.grade, a.score)
 
             # the calls in flight at the kill: a retry with the same request_id gives one evaluation
@@ -145,7 +145,7 @@ def test_every_acknowledged_evaluation_survives_sigkill(tmp_path: Path, kind: st
             names: list[str] = []
             token = ""
             while True:
-                page = second.stub.ListEvaluations(pb.ListEvaluationsRequest(page_size=1000, page_token=token))
+                page = second.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", page_size=1000, page_token=token))
                 names += [e.request_id for e in page.evaluations]
                 token = page.next_page_token
                 if not token:

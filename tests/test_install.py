@@ -180,5 +180,5 @@ def test_the_installed_server_serves_the_builtin_scorecards(server: ServerProces
 def test_the_installed_server_stores_an_evaluation(server: ServerProcess) -> None:
     evaluation = server.stub.Evaluate(taxi("installed-1"), timeout=10).evaluation
     assert (evaluation.grade.code, evaluation.score) == ("AA", "14.00")
-    again = server.stub.GetEvaluation(pb.GetEvaluationRequest(name=evaluation.name), timeout=10)
+    again = server.stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=evaluation.name), timeout=10)
     assert again.evaluation.name == evaluation.name and again.evaluation.score == "14.00"

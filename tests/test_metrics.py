@@ -43,7 +43,7 @@ def page(server: ServerProcess) -> Iterator[str]:
         stub.GetScorecard(pb.GetScorecardRequest(name="scorecards/no.such_card"))
     stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=[taxi(subject_id=s) for s in SUBJECTS[:3]]))
     list(stub.StreamEvaluate(iter([pb.StreamEvaluateRequest(correlation_id="1", request=taxi(subject_id=SUBJECTS[1]))])))
-    stub.ListEvaluations(pb.ListEvaluationsRequest(subject_id=SUBJECTS[2]))
+    stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=SUBJECTS[2]))
     with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10) as reply:
         assert reply.status == 200
         yield reply.read().decode("utf-8")

@@ -51,6 +51,7 @@ from service_harness import (
 )
 
 SERVICE = "sector_credit.v1.CreditEvaluationService"
+ACCESS_LOG = "sector_credit.v1.AccessLogService"
 HEALTH = "grpc.health.v1.Health"
 REFLECTION = "grpc.reflection.v1alpha.ServerReflection"
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -296,7 +297,7 @@ def test_validate_only_returns_a_result_without_a_name_and_stores_nothing(server
     evaluation = server.stub.Evaluate(request).evaluation
     assert evaluation.name == "" and not evaluation.HasField("create_time")
     assert evaluation.grade.code == "AA" and Decimal(evaluation.score) == 14
-    listed = server.stub.ListEvaluations(pb.ListEvaluationsRequest(subject_id=subject))
+    listed = server.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject))
     assert list(listed.evaluations) == []
 
     # invalid input fails exactly as it would without validate_only
@@ -418,7 +419,7 @@ def test_a_retry_with_the_same_request_id_returns_the_stored_evaluation(server: 
     again = server.stub.Evaluate(taxi("retry-1-" + subject, subject)).evaluation
     assert again.name == first.name and again.create_time == first.create_time
     assert again.request_id == "retry-1-" + subject
-    listed = server.stub.ListEvaluations(pb.ListEvaluationsRequest(subject_id=subject))
+    listed = server.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject))
     assert [e.name for e in listed.evaluations] == [first.name]  # stored once
 
 
@@ -462,9 +463,9 @@ def test_batch_answers_each_item_and_one_bad_item_fails_alone(server: ServerProc
     assert [v.field for v in results[4].error.field_violations] == ["requests[4].request_id"]
 
     for r in (results[0], results[5]):  # stored: found by name
-        got = server.stub.GetEvaluation(pb.GetEvaluationRequest(name=r.evaluation.name)).evaluation
+        got = server.stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=r.evaluation.name)).evaluation
         assert got == r.evaluation
-    listed = server.stub.ListEvaluations(pb.ListEvaluationsRequest(subject_id=subject))
+    listed = server.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject))
     assert len(listed.evaluations) == 3  # the retry's original, items 0 and 5
 
 
@@ -492,7 +493,7 @@ def test_stream_answers_every_correlation_id_once(server: ServerProcess) -> None
     for i in range(n):
         if i != bad_at:
             assert Decimal(by_id[f"item-{i}"].evaluation.score) == 20 - min(20, i % 25), i
-    listed = server.stub.ListEvaluations(pb.ListEvaluationsRequest(subject_id=subject, page_size=1000))
+    listed = server.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject, page_size=1000))
     assert len(listed.evaluations) == n - 1
 
 
@@ -522,7 +523,7 @@ def test_an_item_with_a_nul_character_fails_alone(server: ServerProcess) -> None
 def test_get_evaluation_returns_what_evaluate_returned(server: ServerProcess) -> None:
     evaluation = server.stub.Evaluate(
         evaluate_request("environment.enterprise", ENVIRONMENT_5, request_id=new_person())).evaluation
-    got = server.stub.GetEvaluation(pb.GetEvaluationRequest(name=evaluation.name)).evaluation
+    got = server.stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=evaluation.name)).evaluation
     assert got == evaluation  # the whole explanation, as the audit store kept it
 
 
@@ -535,7 +536,7 @@ def test_get_evaluation_returns_what_evaluate_returned(server: ServerProcess) ->
     ("evaluations/a/b", grpc.StatusCode.INVALID_ARGUMENT),
 ])
 def test_get_evaluation_errors(server: ServerProcess, name: str, code: grpc.StatusCode) -> None:
-    failure = fails(server.stub.GetEvaluation, pb.GetEvaluationRequest(name=name))
+    failure = fails(server.stub.GetEvaluation, pb.GetEvaluationRequest(purpose="supervision", name=name))
     assert failure.code is code
     if code is grpc.StatusCode.INVALID_ARGUMENT:
         assert failure.fields == ["name"]
@@ -555,7 +556,7 @@ def test_list_evaluations_filters_and_pages_without_gaps_or_repeats(server: Serv
     def pages(**filters: Any) -> list[list[Any]]:
         out, token = [], ""
         while True:
-            reply = server.stub.ListEvaluations(pb.ListEvaluationsRequest(page_size=3, page_token=token, **filters))
+            reply = server.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", page_size=3, page_token=token, **filters))
             out.append(list(reply.evaluations))
             token = reply.next_page_token
             if not token:
@@ -574,7 +575,7 @@ def test_list_evaluations_filters_and_pages_without_gaps_or_repeats(server: Serv
     alice_road = [e.name for p in pages(subject_id=alice, scorecard="transport.road_driver") for e in p]
     assert alice_road == road[::-1]
     assert {e.subject.id for p in pages(subject_id=bob) for e in p} == {bob}
-    everything = server.stub.ListEvaluations(pb.ListEvaluationsRequest(page_size=1000)).evaluations
+    everything = server.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", page_size=1000)).evaluations
     assert {e.subject.id for e in everything} >= {alice, bob}
 
 
@@ -582,16 +583,16 @@ def test_list_evaluations_bad_page_request_is_invalid_argument(server: ServerPro
     subject = new_person()
     for _ in range(2):
         server.stub.Evaluate(taxi(subject_id=subject))
-    token = server.stub.ListEvaluations(pb.ListEvaluationsRequest(subject_id=subject, page_size=1)).next_page_token
+    token = server.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject, page_size=1)).next_page_token
     assert token
 
-    for request in (pb.ListEvaluationsRequest(page_token="garbage!"),
-                    pb.ListEvaluationsRequest(page_token=token),  # the token of another filter
-                    pb.ListEvaluationsRequest(subject_id=subject, page_token=token[:-4] + "AAAA")):
+    for request in (pb.ListEvaluationsRequest(purpose="supervision", page_token="garbage!"),
+                    pb.ListEvaluationsRequest(purpose="supervision", page_token=token),  # the token of another filter
+                    pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject, page_token=token[:-4] + "AAAA")):
         failure = fails(server.stub.ListEvaluations, request)
         assert failure.code is grpc.StatusCode.INVALID_ARGUMENT
         assert failure.fields == ["page_token"]
-    failure = fails(server.stub.ListEvaluations, pb.ListEvaluationsRequest(page_size=-5))
+    failure = fails(server.stub.ListEvaluations, pb.ListEvaluationsRequest(purpose="supervision", page_size=-5))
     assert failure.code is grpc.StatusCode.INVALID_ARGUMENT and failure.fields == ["page_size"]
 
 
@@ -610,7 +611,7 @@ def test_reflection_lists_the_services_and_describes_the_api(server: ServerProce
     from google.protobuf.descriptor_pool import DescriptorPool
 
     reflection_db = ProtoReflectionDescriptorDatabase(server.channel)
-    assert set(reflection_db.get_services()) == {SERVICE, HEALTH, REFLECTION}
+    assert set(reflection_db.get_services()) == {SERVICE, ACCESS_LOG, HEALTH, REFLECTION}
     service = DescriptorPool(reflection_db).FindServiceByName(SERVICE)
     assert sorted(m.name for m in service.methods) == [
         "BatchEvaluate", "Evaluate", "GetEvaluation", "GetScorecard", "ListEvaluations",
@@ -799,10 +800,13 @@ def test_database_gone_is_unavailable_and_the_server_still_stops_cleanly(tmp_pat
         stored = s.stub.Evaluate(taxi()).evaluation
         drop_pg_database(url)  # disconnects the server's connections, then the database is gone
 
+        check = taxi()
+        check.validate_only = True  # stores no evaluation, but its access record cannot be written
         for call, request in [
             (s.stub.Evaluate, taxi()),
-            (s.stub.GetEvaluation, pb.GetEvaluationRequest(name=stored.name)),
-            (s.stub.ListEvaluations, pb.ListEvaluationsRequest()),
+            (s.stub.Evaluate, check),
+            (s.stub.GetEvaluation, pb.GetEvaluationRequest(purpose="supervision", name=stored.name)),
+            (s.stub.ListEvaluations, pb.ListEvaluationsRequest(purpose="supervision")),
             (s.stub.BatchEvaluate, pb.BatchEvaluateRequest(requests=[taxi()])),
         ]:
             failure = fails(call, request)
@@ -814,11 +818,8 @@ def test_database_gone_is_unavailable_and_the_server_still_stops_cleanly(tmp_pat
         assert (answer.correlation_id, answer.error.code, answer.error.reason) == (
             "1", grpc.StatusCode.UNAVAILABLE.value[0], "STORE_UNAVAILABLE")
 
-        # what needs no database still works
+        # what needs no database and touches no subject still works
         assert len(s.stub.ListScorecards(pb.ListScorecardsRequest()).scorecards) == 9
-        check = taxi()
-        check.validate_only = True
-        assert s.stub.Evaluate(check).evaluation.grade.code == "AA"
         assert s.terminate() == 0
         assert "Traceback" not in s.log_text()
 
@@ -889,7 +890,7 @@ def test_sigterm_drains_an_in_flight_stream_and_exits_0(tmp_path: Path, kind: st
         # every answered evaluation was committed before its answer went out
         with running_server(url, tmp_path / "again.log") as again:
             for a in got:
-                stored = again.stub.GetEvaluation(pb.GetEvaluationRequest(name=a.evaluation.name)).evaluation
+                stored = again.stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=a.evaluation.name)).evaluation
                 assert stored == a.evaluation
 
 

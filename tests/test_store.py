@@ -29,6 +29,7 @@ from sector_credit.scorecards.model import (
     Title,
 )
 from sector_credit.server.db import (
+    AccessRecord,
     EvaluationRecord,
     EvaluationStore,
     InvalidListRequest,
@@ -351,9 +352,25 @@ async def test_a_failed_commit_fails_every_waiter_of_its_group(
     assert all(isinstance(o, StoreUnavailable) for o in outcomes)
     assert store.stats.groups_failed >= 1
     run_sql(database_url, "DROP TABLE scorecard_parts")
+    run_sql(database_url, "DROP TABLE access_records")
     run_sql(database_url, "DROP TABLE alembic_version")
     migrate.upgrade(database_url)
     assert isinstance(await store.save(record()), StoredEvaluation)  # the writer lives on
+
+
+async def test_an_evaluation_and_its_access_record_commit_together(
+    store: EvaluationStore, database_url: str
+) -> None:
+    def access(subject_id: str) -> AccessRecord:
+        return AccessRecord(caller="tester", proven_by="local", method="Evaluate", code="OK",
+                            subject_id=subject_id, scorecard_id=TAXI, evaluations_returned=1)
+
+    await store.save(dataclasses.replace(record("S-1"), access=access("S-1")))
+    assert [r.record for r in (await store.list_access())[0]] == [access("S-1")]
+    run_sql(database_url, "DROP TABLE access_records")  # the record cannot be written now
+    with pytest.raises(StoreUnavailable):
+        await store.save(dataclasses.replace(record("S-2"), access=access("S-2")))
+    assert (await store.list(subject_id="S-2"))[0] == []  # nor was its evaluation
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -139,7 +139,7 @@ def test_workers_share_one_port_store_durably_and_stop_on_sigterm(database_url: 
         for i, name in enumerate(names):  # every evaluation is readable through any worker
             channel, stub = _stub(w.port, 100 + i)
             with channel:
-                got = stub.GetEvaluation(pb.GetEvaluationRequest(name=name), timeout=30)
+                got = stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=name), timeout=30)
                 assert got.evaluation.name == name
         # /metrics on the parent sums the workers' counters
         text = w.metrics()

@@ -18,16 +18,21 @@ from .errors import (
 if TYPE_CHECKING:
     from .migrate import downgrade, upgrade
     from .store import (
+        AccessPage,
+        AccessRecord,
         EvaluationRecord,
         EvaluationStore,
         Page,
         SaveOutcome,
+        StoredAccess,
         StoredEvaluation,
         StoreStats,
         UnreadableEvaluation,
     )
 
 __all__ = [
+    "AccessPage",
+    "AccessRecord",
     "EvaluationRecord",
     "EvaluationStore",
     "InvalidListRequest",
@@ -38,6 +43,7 @@ __all__ = [
     "StoreError",
     "StoreStats",
     "StoreUnavailable",
+    "StoredAccess",
     "StoredEvaluation",
     "UnreadableEvaluation",
     "downgrade",
@@ -49,6 +55,7 @@ __all__ = [
 # that only needs the errors (the --workers supervisor) stays small, and the workers, which
 # never migrate, do without Alembic (about 12 MB each).
 _LAZY = {
+    "AccessPage": "store", "AccessRecord": "store", "StoredAccess": "store",
     "EvaluationRecord": "store", "EvaluationStore": "store", "Page": "store",
     "SaveOutcome": "store", "StoredEvaluation": "store", "StoreStats": "store",
     "UnreadableEvaluation": "store",

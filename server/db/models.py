@@ -11,7 +11,17 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, Index, MetaData, String, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -103,3 +113,33 @@ class ScorecardPartsRow(Base):
     version: Mapped[str] = mapped_column(String())
     parts: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class AccessRow(Base):
+    """One call that touched a subject, or was refused (the query audit): append-only,
+    written by the store's group writer in the same commit as the evaluations it concerns."""
+
+    __tablename__ = "access_records"
+
+    # UUIDv7 (ids.py), like evaluations: ordered by creation time, unique across replicas.
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # The authenticated identity ("" when a refused call proved none) and how it was proven.
+    caller: Mapped[str] = mapped_column(String())
+    proven_by: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str | None] = mapped_column(String())
+    method: Mapped[str] = mapped_column(String(64))
+    subject_id: Mapped[str | None] = mapped_column(String())
+    scorecard_id: Mapped[str | None] = mapped_column(String())
+    purpose: Mapped[str | None] = mapped_column(String())
+    purpose_note: Mapped[str | None] = mapped_column(String())
+    evaluations_returned: Mapped[int] = mapped_column(Integer())
+    request_id: Mapped[str | None] = mapped_column(String())
+    code: Mapped[str] = mapped_column(String(32))  # the gRPC status code name
+    reason: Mapped[str | None] = mapped_column(String())  # the ErrorInfo reason of a failure
+
+    __table_args__ = (
+        # ListAccessRecords / ListSubjectAccesses: newest first within a subject or a caller.
+        Index(None, "subject_id", "id"),
+        Index(None, "caller", "id"),
+    )

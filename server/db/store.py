@@ -17,6 +17,13 @@ disk. When a group fails, every waiter of that group gets `StoreUnavailable`: no
 was acknowledged. (When the connection dies during COMMIT itself the rows may still be on
 disk; a retry with the same request id then gets the stored evaluation back.)
 
+The query audit. Access records (`AccessRecord`) go through the same writer: the one that
+goes with an evaluation (`EvaluationRecord.access`) is inserted in the same transaction as
+the evaluation, with the outcome the row got (a request id conflict is recorded as such), and
+`record_access` commits records of calls that stored nothing (reads, refusals, bad input)
+before it returns. A failed group loses its access records with its evaluations: nothing of
+it was acknowledged.
+
 Idempotency. `request_id` is unique in the table. When a group hits the unique constraint
 (a retry of a stored request, the same id twice in one group, or another replica that got
 there first), the group is written again row by row inside one transaction, each row in a
@@ -62,7 +69,7 @@ except ImportError:  # pragma: no cover - Windows: one process per SQLite file
 from .engine import create_engine
 from .errors import InvalidListRequest, InvalidRecord, RequestConflict, StoreError, StoreUnavailable
 from .ids import new_evaluation_id
-from .models import EvaluationRow, ScorecardPartsRow
+from .models import AccessRow, EvaluationRow, ScorecardPartsRow
 from .rowjson import (
     JsonText,
     ResultParts,
@@ -86,12 +93,48 @@ CLOSE_TIMEOUT_S = 30.0  # the longest close() waits for a stalled writer to fini
 
 _TABLE = cast(sa.Table, EvaluationRow.__table__)
 _PARTS = cast(sa.Table, ScorecardPartsRow.__table__)
+_ACCESS = cast(sa.Table, AccessRow.__table__)
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------------------------
 # What goes in and what comes out
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRecord:
+    """One call that touched a subject, or was refused, for the query audit."""
+
+    caller: str  # the authenticated identity; "" when a refused call proved none
+    proven_by: str  # mtls | api_key | jwt | local; "" when none was
+    method: str  # the RPC's name, e.g. "GetEvaluation"
+    code: str  # the outcome: the gRPC status code name
+    subject_id: str | None = None
+    scorecard_id: str | None = None
+    purpose: str | None = None
+    purpose_note: str | None = None
+    evaluations_returned: int = 0
+    request_id: str | None = None
+    reason: str | None = None  # the ErrorInfo reason of a failure
+    key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAccess:
+    """An access record as stored: its id and time, and the record."""
+
+    id: str
+    created_at: dt.datetime  # aware, UTC
+    record: AccessRecord
+
+    @property
+    def name(self) -> str:
+        return f"accessRecords/{self.id}"
+
+
+AccessPage = tuple[list[StoredAccess], str]
+"""Access records newest first, and the next page token ("" on the last page)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +146,9 @@ class EvaluationRecord:
     caller: str | None = None  # who asked, as authenticated
     request_id: str | None = None  # the client's idempotency key; "" counts as none
     request_digest: str | None = None  # sha256 hex of the request; None: codec.request_digest
+    # the call's access record, committed with the evaluation; when the row is refused
+    # (RequestConflict, InvalidRecord) it is stored with that outcome and 0 returned
+    access: AccessRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +224,8 @@ class EvaluationStore:
 
     The schema must be migrated first (`sector_credit.server.db.migrate.upgrade`).
     `on_commit(rows, seconds)` is called on the writer thread after each commit (metrics).
+    `access_code(error)` names the status code of a row the store refused, for the access
+    record that goes with it (the server passes the mapping of errors.py).
     """
 
     def __init__(
@@ -189,6 +237,7 @@ class EvaluationStore:
         on_commit: Callable[[int, float], None] | None = None,
         scorecards: Iterable[Scorecard] = (),
         wal_limit_bytes: int = WAL_LIMIT_BYTES,
+        access_code: Callable[[StoreError], str] | None = None,
     ) -> None:
         if max_group_rows < 1 or read_threads < 1:
             raise ValueError("max_group_rows and read_threads must be at least 1")
@@ -199,7 +248,7 @@ class EvaluationStore:
         # stored in format 2 (rowjson.py); others' parts are read from scorecard_parts
         self._parts: dict[str, ResultParts] = {c.digest: result_parts(c) for c in scorecards if c.digest}
         self._writer = _GroupWriter(self._engine, max_group_rows, on_commit, self._parts_for,
-                                    wal_limit_bytes)
+                                    access_code or _default_access_code, wal_limit_bytes)
         self._turn: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}  # see _submit
         self._closed = False
 
@@ -243,17 +292,23 @@ class EvaluationStore:
             raise outcome
         return outcome
 
-    async def save_many(self, records: Sequence[EvaluationRecord]) -> list[SaveOutcome]:
-        """Store a batch in one transaction; one outcome per record, in order. Raises
-        `StoreUnavailable` when the database fails (nothing acknowledged; see the module
-        docstring), TypeError/ValueError for a record the codec cannot encode."""
-        if not records:
+    async def save_many(self, records: Sequence[EvaluationRecord],
+                        access: Sequence[AccessRecord] = ()) -> list[SaveOutcome]:
+        """Store a batch in one transaction; one outcome per record, in order. `access`: more
+        access records to commit in the same transaction (those of a batch's failed items).
+        Raises `StoreUnavailable` when the database fails (nothing acknowledged; see the
+        module docstring), TypeError/ValueError for a record the codec cannot encode."""
+        if not records and not access:
             return []
         parts = self._parts
         prepared = [_prepare(r, parts) for r in records]
+        access_rows = [_access_row(r.access) for r in records if r.access is not None]
+        links: list[int | None] = [i for i, r in enumerate(records) if r.access is not None]
+        access_rows += [_access_row(a) for a in access]
+        links += [None] * len(access)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[_RowOutcome]] = loop.create_future()
-        self._submit(_Pending([row for row, _ in prepared], loop, future))
+        self._submit(_Pending([row for row, _ in prepared], loop, future, access_rows, links))
         # Cancelling this await does not withdraw the rows: they are committed all the same,
         # and a retry with the same request id finds them.
         outcomes = await future
@@ -261,6 +316,11 @@ class EvaluationStore:
             stored if outcome is None else outcome
             for (_, stored), outcome in zip(prepared, outcomes, strict=True)
         ]
+
+    async def record_access(self, *records: AccessRecord) -> None:
+        """Commit access records of calls that stored no evaluation; returns once they are
+        committed. Raises `StoreUnavailable` when the database fails."""
+        await self.save_many((), records)
 
     def _submit(self, pending: _Pending) -> None:
         """Hand rows to the writer at the end of this turn of the event loop, together with
@@ -330,7 +390,7 @@ class EvaluationStore:
             raise InvalidListRequest("page_size", "must not be negative")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         filters = _filter_fingerprint(subject_id, scorecard_id)
-        after = _decode_page_token(page_token, filters) if page_token else None
+        after = _decode_page_token(page_token, filters, "subject_id and scorecard") if page_token else None
 
         def read(session: Session) -> Page:
             # Core rows, not ORM objects: a page has up to a thousand, read once.
@@ -376,6 +436,52 @@ class EvaluationStore:
     def parts_for(self, digest: str) -> ResultParts | None:
         """The parts this store encodes format-2 results of `digest` with (None: format 1)."""
         return self._parts.get(digest)
+
+    async def list_access(
+        self,
+        *,
+        subject_id: str | None = None,
+        caller: str | None = None,
+        start_time: dt.datetime | None = None,
+        end_time: dt.datetime | None = None,
+        code: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        page_token: str | None = None,
+    ) -> AccessPage:
+        """Access records newest first, filtered (None matches all; the time range is
+        [start_time, end_time); `code` the outcome), paginated as `list`. Raises
+        `InvalidListRequest`."""
+        if page_size < 0:
+            raise InvalidListRequest("page_size", "must not be negative")
+        if start_time is not None and end_time is not None and end_time <= start_time:
+            raise InvalidListRequest("end_time", "must be after start_time")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        filters = _filter_fingerprint(
+            "access", subject_id, caller, start_time and start_time.isoformat(),
+            end_time and end_time.isoformat(), code)
+        after = _decode_page_token(page_token, filters, "the filters") if page_token else None
+
+        def read(session: Session) -> AccessPage:
+            t = _ACCESS.c
+            stmt = sa.select(_ACCESS)
+            if subject_id is not None:
+                stmt = stmt.where(t.subject_id == subject_id)
+            if caller is not None:
+                stmt = stmt.where(t.caller == caller)
+            if start_time is not None:
+                stmt = stmt.where(t.created_at >= start_time)
+            if end_time is not None:
+                stmt = stmt.where(t.created_at < end_time)
+            if code is not None:
+                stmt = stmt.where(t.code == code)
+            if after is not None:
+                stmt = stmt.where(t.id < after)
+            rows = session.execute(stmt.order_by(t.id.desc()).limit(size + 1)).all()
+            page = [_stored_access(row) for row in rows[:size]]
+            token = _encode_page_token(rows[size - 1].id, filters) if len(rows) > size else ""
+            return page, token
+
+        return await self._read(read)
 
     # -- the static text of results (format 2) ---------------------------------------------
 
@@ -562,6 +668,30 @@ def _prepare(record: EvaluationRecord, parts: dict[str, ResultParts] | None = No
     return row, stored
 
 
+def _access_row(record: AccessRecord) -> dict[str, Any]:
+    access_id, created = new_evaluation_id()
+    return {"id": access_id, "created_at": created, "caller": record.caller,
+            "proven_by": record.proven_by, "key_id": record.key_id, "method": record.method,
+            "subject_id": record.subject_id or None, "scorecard_id": record.scorecard_id or None,
+            "purpose": record.purpose or None, "purpose_note": record.purpose_note or None,
+            "evaluations_returned": record.evaluations_returned,
+            "request_id": record.request_id or None, "code": record.code,
+            "reason": record.reason or None}
+
+
+def _stored_access(row: sa.Row[Any]) -> StoredAccess:
+    return StoredAccess(id=str(row.id), created_at=row.created_at, record=AccessRecord(
+        caller=row.caller, proven_by=row.proven_by, key_id=row.key_id, method=row.method,
+        subject_id=row.subject_id, scorecard_id=row.scorecard_id, purpose=row.purpose,
+        purpose_note=row.purpose_note, evaluations_returned=row.evaluations_returned,
+        request_id=row.request_id, code=row.code, reason=row.reason))
+
+
+def _default_access_code(error: StoreError) -> str:
+    """The store's row-level refusals are the client's errors (see errors.py)."""
+    return "UNAVAILABLE" if isinstance(error, StoreUnavailable) else "INVALID_ARGUMENT"
+
+
 def _stored(row: EvaluationRow | sa.Row[Any], *, replayed: bool = False,
             parts_for: Callable[[str], ResultParts | None] | None = None) -> StoredEvaluation:
     return StoredEvaluation(
@@ -636,8 +766,8 @@ def _refused_row(exc: BaseException) -> str | None:
 # Page tokens: base64url JSON {"v", "after": id hex, "f": fingerprint of the filters}
 
 
-def _filter_fingerprint(subject_id: str | None, scorecard_id: str | None) -> str:
-    text = json.dumps([subject_id, scorecard_id], ensure_ascii=False)
+def _filter_fingerprint(*filters: str | None) -> str:
+    text = json.dumps(list(filters), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -646,7 +776,7 @@ def _encode_page_token(after: uuid.UUID, filters: str) -> str:
     return base64.urlsafe_b64encode(data.encode("ascii")).decode("ascii").rstrip("=")
 
 
-def _decode_page_token(token: str, filters: str) -> uuid.UUID:
+def _decode_page_token(token: str, filters: str, keep: str) -> uuid.UUID:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
@@ -662,8 +792,8 @@ def _decode_page_token(token: str, filters: str) -> uuid.UUID:
     if token_filters != filters:
         raise InvalidListRequest(
             "page_token",
-            "the page token belongs to a listing with other filters; keep subject_id and"
-            " scorecard the same while paging",
+            f"the page token belongs to a listing with other filters; keep {keep} the same"
+            " while paging",
         )
     return after
 
@@ -677,6 +807,12 @@ class _Pending:
     rows: list[dict[str, Any]]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[list[_RowOutcome]]
+    access: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    access_links: list[int | None] = dataclasses.field(default_factory=list)  # index in rows
+
+    @property
+    def size(self) -> int:
+        return len(self.rows) + len(self.access)
 
 
 class _GroupWriter:
@@ -700,9 +836,12 @@ class _GroupWriter:
         max_group_rows: int,
         on_commit: Callable[[int, float], None] | None,
         parts_for: Callable[[str, Connection], ResultParts | None],
+        access_code: Callable[[StoreError], str],
         wal_limit_bytes: int = WAL_LIMIT_BYTES,
     ) -> None:
         self._engine = engine
+        self._access_code = access_code
+        self._access_inserter: _RowInserter | None = None
         self._parts_for = parts_for
         self._max_group_rows = max_group_rows
         self._on_commit = on_commit
@@ -772,9 +911,9 @@ class _GroupWriter:
                     self._finish()
                     return
                 group = [self._queue.popleft()]
-                size = len(group[0].rows)
-                while self._queue and size + len(self._queue[0].rows) <= self._max_group_rows:
-                    size += len(self._queue[0].rows)
+                size = group[0].size
+                while self._queue and size + self._queue[0].size <= self._max_group_rows:
+                    size += self._queue[0].size
                     group.append(self._queue.popleft())
             self._write(group)
             # not kept while waiting for the next group: up to a thousand rows of documents
@@ -784,10 +923,26 @@ class _GroupWriter:
         rows = [row for pending in group for row in pending.rows]
         started = time.perf_counter()
         self._group_started = time.monotonic()
+
+        def access(outcomes: list[_RowOutcome] | None) -> list[dict[str, Any]]:
+            """The group's access records; one whose evaluation row was refused gets the
+            refusal as its outcome (outcomes None: every row was inserted)."""
+            found: list[dict[str, Any]] = []
+            start = 0
+            for pending in group:
+                for record, link in zip(pending.access, pending.access_links, strict=True):
+                    outcome = None if outcomes is None or link is None else outcomes[start + link]
+                    if isinstance(outcome, StoreError):
+                        record = {**record, "code": self._access_code(outcome),
+                                  "reason": outcome.reason, "evaluations_returned": 0}
+                    found.append(record)
+                start += len(pending.rows)
+            return found
+
         try:
             self._file.check()  # before connecting: SQLite would create a new, empty file
             with self._process_lock:
-                outcomes = self._insert(rows)
+                outcomes = self._insert(rows, access)
             # committed into a file removed meanwhile: lost with it, so not acknowledged
             self._file.check()
         except Exception as exc:  # every waiter must hear of it, whatever it is
@@ -824,6 +979,7 @@ class _GroupWriter:
             conn = self._conn = self._engine.connect()
             conn.execution_options(sqlite_begin="IMMEDIATE")
             self._inserter = self._inserter or _RowInserter(conn.dialect)
+            self._access_inserter = self._access_inserter or _RowInserter(conn.dialect, _ACCESS)
             if self._sqlite:
                 dbapi = conn.connection.dbapi_connection
                 assert dbapi is not None
@@ -840,23 +996,24 @@ class _GroupWriter:
                 pass
             self._conn = None
 
-    def _insert(self, rows: list[dict[str, Any]]) -> list[_RowOutcome]:
+    def _insert(self, rows: list[dict[str, Any]], access: _AccessOf) -> list[_RowOutcome]:
         for attempt in (1, 2):
             self._committing = False
             try:
                 conn = self._connection()
                 if _has_repeated_request_id(rows):
-                    return self._insert_row_by_row(conn, rows)
+                    return self._insert_row_by_row(conn, rows, access)
                 if self._sqlite:
-                    return self._insert_sqlite(conn, rows)
+                    return self._insert_sqlite(conn, rows, access)
                 try:
-                    assert self._inserter is not None
+                    assert self._inserter is not None and self._access_inserter is not None
                     self._inserter.insert(conn, rows)
                 except DBAPIError as exc:
                     if _refused_row(exc) is None:
                         raise
                     conn.rollback()
-                    return self._insert_row_by_row(conn, rows)
+                    return self._insert_row_by_row(conn, rows, access)
+                self._access_inserter.insert(conn, access(None))
                 self._commit(conn)
                 return [None] * len(rows)
             except DBAPIError as exc:
@@ -873,12 +1030,13 @@ class _GroupWriter:
                 raise _unavailable(exc) from exc
         raise AssertionError("unreachable")
 
-    def _insert_sqlite(self, conn: Connection, rows: list[dict[str, Any]]) -> list[_RowOutcome]:
+    def _insert_sqlite(self, conn: Connection, rows: list[dict[str, Any]],
+                       access: _AccessOf) -> list[_RowOutcome]:
         """SQLite: BEGIN IMMEDIATE, the INSERTs and COMMIT straight on the driver's connection.
         For the small groups of unary calls, SQLAlchemy's work per statement cost more than
         SQLite's own; the SQLAlchemy connection is left outside any transaction, ready for the
         row-by-row path."""
-        assert self._inserter is not None
+        assert self._inserter is not None and self._access_inserter is not None
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
         try:
@@ -893,8 +1051,10 @@ class _GroupWriter:
                 _rollback_quietly(dbapi)
                 raise _unavailable(exc) from exc
             dbapi.execute("ROLLBACK")
-            return self._insert_row_by_row(conn, rows)
+            return self._insert_row_by_row(conn, rows, access)
         try:
+            for sql, params in self._access_inserter.statements(access(None)):
+                dbapi.execute(sql, params)
             dbapi.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback_quietly(dbapi)
@@ -914,7 +1074,8 @@ class _GroupWriter:
                 pass
         self._close_connection()
 
-    def _insert_row_by_row(self, conn: Connection, rows: list[dict[str, Any]]) -> list[_RowOutcome]:
+    def _insert_row_by_row(self, conn: Connection, rows: list[dict[str, Any]],
+                           access: _AccessOf) -> list[_RowOutcome]:
         with self._cond:
             self._stats.row_by_row += 1
         outcomes: list[_RowOutcome] = []
@@ -932,6 +1093,9 @@ class _GroupWriter:
                 outcomes.append(InvalidRecord(f"the database refused this evaluation: {why}"))
             else:
                 outcomes.append(None)
+        records = access(outcomes)
+        if records:
+            conn.execute(sa.insert(_ACCESS), records)
         self._commit(conn)
         return outcomes
 
@@ -941,6 +1105,10 @@ class _GroupWriter:
         self._committing = False
         with self._cond:
             self._stats.commits += 1
+
+
+_AccessOf = Callable[[list[_RowOutcome] | None], list[dict[str, Any]]]
+"""A group's access records given its rows' outcomes (None: every row inserted)."""
 
 
 class _Checkpointer:
@@ -1122,14 +1290,14 @@ class _RowInserter:
 
     SIZES = (256, 128, 64, 32, 16, 8, 4, 2, 1)
 
-    def __init__(self, dialect: sa.Dialect) -> None:
-        columns = list(_TABLE.columns)
+    def __init__(self, dialect: sa.Dialect, table: sa.Table = _TABLE) -> None:
+        columns = list(table.columns)
         self._names = [c.name for c in columns]
         self._processors = [c.type._cached_bind_processor(dialect) for c in columns]
         mark = "?" if dialect.paramstyle in ("qmark", "numeric") else "%s"
         quote = dialect.identifier_preparer.quote
         one = "(" + ",".join([mark] * len(columns)) + ")"
-        head = (f"INSERT INTO {dialect.identifier_preparer.format_table(_TABLE)} "
+        head = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
                 f"({','.join(quote(n) for n in self._names)}) VALUES ")
         self._sql = {n: head + ",".join([one] * n) for n in self.SIZES}
 

@@ -229,8 +229,9 @@ class EvaluateRequest(_message.Message):
     stored evaluation. Empty: every call makes a new evaluation.
     """
     validate_only: _builtins.bool
-    """Check the input only: nothing is stored, and the Evaluation returned for a valid input
-    has no name and no create_time. Invalid input fails exactly as it would without it.
+    """Check the input only: no evaluation is stored, and the Evaluation returned for a valid
+    input has no name and no create_time. Invalid input fails exactly as it would without
+    it. The call is in the query audit all the same (with 0 evaluations returned).
     """
     @_builtins.property
     def subject(self) -> _common_pb2.Subject:
@@ -438,16 +439,28 @@ class GetEvaluationRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    PURPOSE_NOTE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The evaluation's resource name, `evaluations/{evaluation_id}`."""
+    purpose: _builtins.str
+    """Why the caller reads this subject's evaluation: one of the server's purpose codes
+    (by default `recruitment_review`, `bid_review`, `annual_assessment`,
+    `credit_repair`, `subject_request`, `supervision`); required, and recorded in the
+    query audit (AccessLogService).
+    """
+    purpose_note: _builtins.str
+    """Free text about the purpose (a case or file number, say); at most 500 characters."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        purpose_note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "purpose", b"purpose", "purpose_note", b"purpose_note"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -489,6 +502,8 @@ class ListEvaluationsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     SUBJECT_ID_FIELD_NUMBER: _builtins.int
     SCORECARD_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    PURPOSE_NOTE_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """The maximum number of evaluations to return; 0 means a server default, and larger
     values are coerced to the server's maximum.
@@ -501,6 +516,12 @@ class ListEvaluationsRequest(_message.Message):
     """Only evaluations of this subject id."""
     scorecard: _builtins.str
     """Only evaluations against this scorecard id (its resource name is accepted too)."""
+    purpose: _builtins.str
+    """Why the caller reads these evaluations: one of the server's purpose codes (as in
+    GetEvaluationRequest.purpose); required, and recorded in the query audit.
+    """
+    purpose_note: _builtins.str
+    """Free text about the purpose; at most 500 characters."""
     def __init__(
         self,
         *,
@@ -508,10 +529,12 @@ class ListEvaluationsRequest(_message.Message):
         page_token: _builtins.str = ...,
         subject_id: _builtins.str = ...,
         scorecard: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        purpose_note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "scorecard", b"scorecard", "subject_id", b"subject_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "purpose", b"purpose", "purpose_note", b"purpose_note", "scorecard", b"scorecard", "subject_id", b"subject_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

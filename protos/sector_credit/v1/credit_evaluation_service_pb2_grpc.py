@@ -129,7 +129,7 @@ class CreditEvaluationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetEvaluation(self, request, context):
-        """Gets a stored evaluation by name.
+        """Gets a stored evaluation by name, for a stated purpose (recorded in the query audit).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -137,7 +137,7 @@ class CreditEvaluationServiceServicer:
 
     def ListEvaluations(self, request, context):
         """Lists stored evaluations, newest first, filtered by subject and scorecard (AIP-158
-        pagination).
+        pagination), for a stated purpose (recorded in the query audit).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

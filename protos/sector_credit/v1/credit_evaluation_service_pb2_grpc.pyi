@@ -61,10 +61,10 @@ class CreditEvaluationServiceStub:
     the correlation id of the request it answers; responses may arrive out of order.
     """
     GetEvaluation: _grpc.UnaryUnaryMultiCallable[_credit_evaluation_service_pb2.GetEvaluationRequest, _credit_evaluation_service_pb2.GetEvaluationResponse]
-    """Gets a stored evaluation by name."""
+    """Gets a stored evaluation by name, for a stated purpose (recorded in the query audit)."""
     ListEvaluations: _grpc.UnaryUnaryMultiCallable[_credit_evaluation_service_pb2.ListEvaluationsRequest, _credit_evaluation_service_pb2.ListEvaluationsResponse]
     """Lists stored evaluations, newest first, filtered by subject and scorecard (AIP-158
-    pagination).
+    pagination), for a stated purpose (recorded in the query audit).
     """
 
 @_typing.type_check_only
@@ -100,10 +100,10 @@ class CreditEvaluationServiceAsyncStub(CreditEvaluationServiceStub):
     the correlation id of the request it answers; responses may arrive out of order.
     """
     GetEvaluation: _aio.UnaryUnaryMultiCallable[_credit_evaluation_service_pb2.GetEvaluationRequest, _credit_evaluation_service_pb2.GetEvaluationResponse]  # type: ignore[assignment]
-    """Gets a stored evaluation by name."""
+    """Gets a stored evaluation by name, for a stated purpose (recorded in the query audit)."""
     ListEvaluations: _aio.UnaryUnaryMultiCallable[_credit_evaluation_service_pb2.ListEvaluationsRequest, _credit_evaluation_service_pb2.ListEvaluationsResponse]  # type: ignore[assignment]
     """Lists stored evaluations, newest first, filtered by subject and scorecard (AIP-158
-    pagination).
+    pagination), for a stated purpose (recorded in the query audit).
     """
 
 class CreditEvaluationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -172,7 +172,7 @@ class CreditEvaluationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _credit_evaluation_service_pb2.GetEvaluationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_credit_evaluation_service_pb2.GetEvaluationResponse, _abc.Awaitable[_credit_evaluation_service_pb2.GetEvaluationResponse]]:
-        """Gets a stored evaluation by name."""
+        """Gets a stored evaluation by name, for a stated purpose (recorded in the query audit)."""
 
     @_abc_1.abstractmethod
     def ListEvaluations(
@@ -181,7 +181,7 @@ class CreditEvaluationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_credit_evaluation_service_pb2.ListEvaluationsResponse, _abc.Awaitable[_credit_evaluation_service_pb2.ListEvaluationsResponse]]:
         """Lists stored evaluations, newest first, filtered by subject and scorecard (AIP-158
-        pagination).
+        pagination), for a stated purpose (recorded in the query audit).
         """
 
 def add_CreditEvaluationServiceServicer_to_server(servicer: CreditEvaluationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
