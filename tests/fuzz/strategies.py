@@ -1,0 +1,622 @@
+"""Hypothesis strategies for every request the service takes, as wire bytes.
+
+Two families, per method:
+- structure-aware: real request messages, mostly valid and near the edges: the scorecard ids,
+  versions and indicator names the server itself reported (a `Catalogue` read from
+  ListScorecards/GetScorecard), valid GB 11643 / GB 32100 ids and near misses, boundary and
+  out-of-range numbers in every wire case of IndicatorValue, calendar edge dates, huge, NUL,
+  control and non-BMP strings, tokens the server issued and tokens it did not;
+- raw: arbitrary bytes, a valid request mutated (bits flipped, cut, spliced, garbage
+  appended), and hand-made wire data (wrong wire types, invalid UTF-8 in string fields,
+  lengths beyond the end, over-long varints, deep nesting, groups).
+
+Every strategy yields a `Call`: the method path, whether it is a stream, and the bytes (one
+message, or a list of messages for a stream).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from typing import Any
+
+from grpc_health.v1 import health_pb2
+from hypothesis import strategies as st
+from sector_credit.v1 import common_pb2, scorecard_pb2
+from sector_credit.v1 import credit_evaluation_service_pb2 as pb
+
+SERVICE = "/sector_credit.v1.CreditEvaluationService/"
+HEALTH = "/grpc.health.v1.Health/"
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"].full_name
+
+# method label -> (path, is a stream)
+METHODS: dict[str, tuple[str, bool]] = {
+    "ListScorecards": (SERVICE + "ListScorecards", False),
+    "GetScorecard": (SERVICE + "GetScorecard", False),
+    "Evaluate": (SERVICE + "Evaluate", False),
+    "BatchEvaluate": (SERVICE + "BatchEvaluate", False),
+    "StreamEvaluate": (SERVICE + "StreamEvaluate", True),
+    "GetEvaluation": (SERVICE + "GetEvaluation", False),
+    "ListEvaluations": (SERVICE + "ListEvaluations", False),
+    "Health.Check": (HEALTH + "Check", False),
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    label: str  # the method, with " (raw)" for the raw-bytes family
+    method: str  # key of METHODS
+    body: bytes | tuple[bytes, ...]  # one message; a stream's messages
+    describe: Callable[[], str]  # a short description of the input, made only when reported
+
+    @property
+    def sketch(self) -> str:
+        return self.describe()
+
+    @property
+    def path(self) -> str:
+        return METHODS[self.method][0]
+
+    @property
+    def stream(self) -> bool:
+        return METHODS[self.method][1]
+
+
+@dataclass(frozen=True)
+class IndicatorInfo:
+    name: str
+    type: int  # scorecard_pb2.IndicatorType
+    minimum: str
+    maximum: str
+    choices: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    id: str
+    versions: tuple[str, ...]
+    kind: int  # common_pb2.SubjectKind
+    indicators: tuple[IndicatorInfo, ...]
+
+
+@dataclass
+class Catalogue:
+    """What the server reported about itself, and what the run has seen it store."""
+
+    cards: tuple[CardInfo, ...]
+    evaluation_names: list[str] = field(default_factory=list)
+    evaluation_tokens: list[str] = field(default_factory=list)
+    subject_ids: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_scorecards(cls, scorecards: list[scorecard_pb2.Scorecard]) -> Catalogue:
+        cards = []
+        for sc in scorecards:
+            cards.append(CardInfo(
+                id=sc.scorecard_id,
+                versions=tuple(v.version for v in sc.versions) or (sc.version,),
+                kind=sc.subject_kind,
+                indicators=tuple(IndicatorInfo(i.name, i.type, i.minimum, i.maximum, tuple(i.choices))
+                                 for i in sc.indicators)))
+        return cls(tuple(cards))
+
+    def remember(self, evaluation: Any) -> None:
+        """Keep a few stored names and subjects to aim Get/ListEvaluations at (bounded)."""
+        if evaluation.name and len(self.evaluation_names) < 200:
+            self.evaluation_names.append(evaluation.name)
+        if evaluation.subject.id and len(self.subject_ids) < 200:
+            self.subject_ids.append(evaluation.subject.id)
+
+
+# ============================================================================================
+# Building blocks
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+INT32 = (-(2**31), 2**31 - 1)
+BATCH_BYTES = 1 << 20
+OVERSIZE_BYTES = 17 << 20  # just over the server's default message limit of 16 MiB
+INT64 = (-(2**63), 2**63 - 1)
+
+# strings that have hurt services before: empty, blanks, NUL, control and format characters,
+# right-to-left override, non-BMP, combining marks, other scripts' digits, SQL and path noise
+EDGE_STRINGS = (
+    "", " ", "\t", "\x00", "a\x00b", "\x00" * 64, "\r\n", "\x7f", "\u200b", "\ufeff", "\u202e",
+    "😀", "𝟙𝟚𝟛", "١٢٣", "１２３", "e\u0301", "张三", "'; DROP TABLE evaluations; --", "%s%n",
+    "../../etc/passwd", "null", "None", "NaN", "\\", '"', "\U0010ffff",
+)
+
+
+def resident_id(area: str, birth: dt.date, seq: int) -> str:
+    body = f"{area}{birth:%Y%m%d}{seq:03d}"
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS)) % 11]
+
+
+def uscc(body17: str) -> str:
+    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(body17, _USCC_WEIGHTS))
+    return body17 + _USCC_CHARS[(31 - total % 31) % 31]
+
+
+@functools.cache
+def huge_strings() -> st.SearchStrategy[str]:
+    """Long strings cheaply: a character repeated up to 300,000 times (up to ~1 MB UTF-8)."""
+    return st.builds(lambda ch, n: ch * n, st.sampled_from(["A", "字", "😀", "\x00", "9"]),
+                     st.sampled_from([255, 256, 257, 1023, 1024, 1025, 4096, 10_000, 65_536, 300_000]))
+
+
+@functools.cache
+def strings() -> st.SearchStrategy[str]:
+    """Any string a hostile client might send (never a lone surrogate: it cannot be encoded)."""
+    return st.one_of(st.sampled_from(EDGE_STRINGS), st.text(max_size=40), huge_strings())
+
+
+@functools.cache
+def valid_resident_ids() -> st.SearchStrategy[str]:
+    return st.builds(resident_id, st.sampled_from(["110105", "310101", "440305", "350102", "000000"]),
+                     st.dates(dt.date(1900, 1, 1), dt.date(2026, 12, 31)), st.integers(0, 999))
+
+
+@functools.cache
+def valid_usccs() -> st.SearchStrategy[str]:
+    return st.builds(lambda head, rest: uscc(head + rest),
+                     st.sampled_from(["91", "92", "93", "51", "52", "11", "Y1"]),
+                     st.text(_USCC_CHARS, min_size=15, max_size=15))
+
+
+def near_miss_id(valid: str, how: int, pos: int, ch: str) -> str:
+    """A valid id changed the way people mistype them."""
+    pos %= len(valid)
+    return [
+        valid[:17] + ("0" if valid[17] != "0" else "1"),  # wrong check character
+        valid.lower(),
+        f"  {valid} ",
+        valid[:17],
+        valid + "0",
+        valid[:pos] + ch + valid[pos + 1:],
+        valid.replace("X", "x"),
+        valid[:6] + "20230229" + valid[14:],  # not a date
+        "".join(chr(0xFF10 + int(c)) if c.isdigit() else c for c in valid),  # full-width digits
+    ][how % 9]
+
+
+def subject_ids(catalogue: Catalogue) -> st.SearchStrategy[str]:
+    valid = st.one_of(valid_resident_ids(), valid_usccs())
+    seen = [st.sampled_from(catalogue.subject_ids)] if catalogue.subject_ids else []
+    return st.one_of(
+        valid, *seen,
+        st.builds(near_miss_id, valid, st.integers(0, 8), st.integers(0, 17), st.sampled_from("0X\x00字 Z-")),
+        strings())
+
+
+@functools.cache
+def wire_dates() -> st.SearchStrategy[common_pb2.Date]:
+    edge = st.sampled_from([(0, 0, 0), (1, 1, 1), (9999, 12, 31), (10000, 1, 1), (0, 1, 1), (2024, 2, 29),
+                            (2023, 2, 29), (2026, 4, 31), (2026, 13, 1), (2026, 0, 1), (2026, 1, 0), (-1, 1, 1),
+                            (2026, 1, 32), (INT32[1], 12, 31), (INT32[0], INT32[0], INT32[0]), (2026, 6, 0)])
+    real = st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31)).map(lambda d: (d.year, d.month, d.day))
+    near = st.dates(dt.date(2015, 1, 1), dt.date(2030, 12, 31)).map(lambda d: (d.year, d.month, d.day))
+    anyint = st.tuples(st.integers(*INT32), st.integers(*INT32), st.integers(*INT32))
+    return st.one_of(edge, real, near, anyint).map(lambda t: common_pb2.Date(year=t[0], month=t[1], day=t[2]))
+
+
+def _around(text: str) -> list[str]:
+    """Decimal strings at and just beyond a bound given as a decimal string."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        return []
+    out = [text]
+    for delta in ("1", "0.1", "0.01", "0.001", "0.000001"):
+        out += [str(d + Decimal(delta)), str(d - Decimal(delta))]
+    return out
+
+
+@functools.cache
+def decimal_strings(bounds: tuple[str, ...] = ()) -> st.SearchStrategy[str]:
+    edge = ["0", "-0", "1", "-1", "0.5", "1e19", "1E-400", "1e308", "9" * 20, "9" * 5000, "0." + "1" * 60,
+            "NaN", "nan", "Infinity", "-inf", "sNaN", " 5 ", "+5", "5.", ".5", "1_0", "١٢", "１２", "𝟙𝟚",
+            "0x10", "1,5", "", "-", ".", "1e", "2**63", str(2**63), str(2**64), str(-(2**63) - 1),
+            "4294967296", "100.000000001", "99.9999999999"]
+    bound_values = [v for b in bounds if b for v in _around(b)]
+    return st.one_of(st.sampled_from(edge + bound_values),
+                     st.decimals(allow_nan=True, allow_infinity=True).map(str),
+                     st.integers(-(10**25), 10**25).map(str),
+                     st.decimals(min_value=-1000, max_value=1000, places=3).map(str))
+
+
+@functools.cache
+def doubles(bounds: tuple[str, ...] = ()) -> st.SearchStrategy[float]:
+    edge = [0.0, -0.0, 1.0, -1.0, 0.1, 1e19, 1e308, -1e308, 5e-324, math.nan, math.inf, -math.inf,
+            9.223372036854776e18, 2.0**53, 2.0**53 + 2, 0.30000000000000004]
+    near = []
+    for b in bounds:
+        try:
+            x = float(b)
+        except ValueError:
+            continue
+        near += [x, math.nextafter(x, math.inf), math.nextafter(x, -math.inf), x + 0.001, x - 0.001]
+    return st.one_of(st.sampled_from(edge + near), st.floats())
+
+
+@functools.cache
+def counts() -> st.SearchStrategy[int]:
+    return st.one_of(st.sampled_from([0, 1, 2, 10, 100, 10**6, 10**6 + 1, 2**31 - 1, 2**31, 2**53, 2**62,
+                                      INT64[1], -1, INT64[0]]),
+                     st.integers(0, 20), st.integers(*INT64))
+
+
+@functools.cache
+def any_value(bounds: tuple[str, ...] = (), choices: tuple[str, ...] = ()) -> st.SearchStrategy[common_pb2.IndicatorValue]:
+    """An IndicatorValue in any wire case (or none set)."""
+    choice = st.one_of(st.sampled_from(choices), strings()) if choices else strings()
+    return st.one_of(
+        st.builds(lambda v: common_pb2.IndicatorValue(count_value=v), counts()),
+        st.builds(lambda v: common_pb2.IndicatorValue(decimal_value=v), decimal_strings(bounds)),
+        st.builds(lambda v: common_pb2.IndicatorValue(number_value=v), doubles(bounds)),
+        st.builds(lambda v: common_pb2.IndicatorValue(flag_value=v), st.booleans()),
+        st.builds(lambda v: common_pb2.IndicatorValue(choice_value=v), choice),
+        st.builds(lambda v: common_pb2.IndicatorValue(date_value=v), wire_dates()),
+        st.just(common_pb2.IndicatorValue()),
+    )
+
+
+@functools.cache
+def value_for(ind: IndicatorInfo) -> st.SearchStrategy[common_pb2.IndicatorValue]:
+    """Mostly the case the indicator's type takes, near its bounds; sometimes any case."""
+    bounds = (ind.minimum, ind.maximum)
+    t = scorecard_pb2
+    if ind.type == t.INDICATOR_TYPE_COUNT:
+        lo = int(ind.minimum) if ind.minimum.lstrip("-").isdigit() else 0
+        hi = int(ind.maximum) if ind.maximum.lstrip("-").isdigit() else 50
+        right = st.one_of(st.integers(lo, hi), st.sampled_from([lo - 1, hi + 1]), counts()).map(
+            lambda v: common_pb2.IndicatorValue(count_value=v))
+        right = st.one_of(right, st.builds(lambda v: common_pb2.IndicatorValue(decimal_value=v),
+                                           st.one_of(st.integers(lo, hi).map(str), decimal_strings(bounds))))
+    elif ind.type in (t.INDICATOR_TYPE_NUMBER, t.INDICATOR_TYPE_PERCENT):
+        right = st.one_of(
+            st.builds(lambda v: common_pb2.IndicatorValue(decimal_value=v), decimal_strings(bounds)),
+            st.builds(lambda v: common_pb2.IndicatorValue(number_value=v), doubles(bounds)),
+            st.builds(lambda v: common_pb2.IndicatorValue(count_value=v), counts()))
+    elif ind.type == t.INDICATOR_TYPE_FLAG:
+        right = st.builds(lambda v: common_pb2.IndicatorValue(flag_value=v), st.booleans())
+    elif ind.type == t.INDICATOR_TYPE_CHOICE:
+        right = st.builds(lambda v: common_pb2.IndicatorValue(choice_value=v),
+                          st.one_of(st.sampled_from(ind.choices or ("",)),
+                                    st.sampled_from(ind.choices or ("",)).map(lambda c: c.upper() + " ")))
+    else:  # date
+        right = st.builds(lambda v: common_pb2.IndicatorValue(date_value=v), wire_dates())
+    return st.one_of(right, right, right, any_value(bounds, ind.choices))
+
+
+# ============================================================================================
+# Request messages
+
+
+@dataclass(frozen=True)
+class _CardDraws:
+    """The strategies for one card's requests, built once (building them is the slow part)."""
+
+    scorecard: st.SearchStrategy[str]
+    version: st.SearchStrategy[str]
+    indicators: st.SearchStrategy[list[IndicatorInfo]]
+
+
+@functools.cache
+def _card_draws(card: CardInfo) -> _CardDraws:
+    return _CardDraws(
+        scorecard=st.one_of(
+            st.just(card.id), st.just(card.id), st.just("scorecards/" + card.id),
+            st.sampled_from([card.id.upper(), card.id + " ", "scorecards/", "scorecards/scorecards/" + card.id,
+                             card.id.split(".")[0], "transport.taxi_drive", card.id + "\x00"]),
+            strings()),
+        version=st.one_of(st.just(""), st.just(""), st.sampled_from(card.versions),
+                          st.sampled_from(["0", "2025.1", "9999.9", "latest"]), strings()),
+        indicators=st.lists(st.sampled_from(card.indicators), unique_by=lambda i: i.name,
+                            max_size=len(card.indicators)) if card.indicators else st.just([]))
+
+
+_KINDS = st.sampled_from([0, 1, 2, 3, -1, INT32[1]])
+_NAMES = st.one_of(st.just(""), st.just("张三"), strings())
+_REQUEST_IDS = st.one_of(st.just(""), st.just(""), st.uuids().map(str), strings())
+
+
+def evaluate_requests(catalogue: Catalogue, small: bool = False) -> st.SearchStrategy[pb.EvaluateRequest]:
+    """EvaluateRequests for the catalogue's cards: right or wrong names and versions, a
+    subject of the card's kind or not, values near the indicators' bounds, unknown and
+    many indicators (up to 5,000 unless `small`), request ids, validate_only or not."""
+    extras = st.sampled_from([0, 0, 0, 0, 1, 2, 5] if small else [0, 0, 0, 0, 1, 2, 5, 300, 5000])
+    return _evaluate_requests(st.sampled_from(catalogue.cards), subject_ids(catalogue), extras)
+
+
+@st.composite
+def _evaluate_requests(draw: st.DrawFn, cards: st.SearchStrategy[CardInfo], subjects: st.SearchStrategy[str],
+                       extras: st.SearchStrategy[int]) -> pb.EvaluateRequest:
+    card = draw(cards)
+    d = _card_draws(card)
+    req = pb.EvaluateRequest(scorecard=draw(d.scorecard), version=draw(d.version))
+    if draw(st.integers(0, 9)) > 0:
+        req.subject.kind = card.kind if draw(st.booleans()) else draw(_KINDS)
+        req.subject.id = draw(subjects)
+        req.subject.display_name = draw(_NAMES)
+    if draw(st.integers(0, 4)) > 0:
+        req.as_of.CopyFrom(draw(wire_dates()))
+    for ind in draw(d.indicators):
+        req.indicators[ind.name].CopyFrom(draw(value_for(ind)))
+    extra = draw(extras)
+    if extra:
+        template = draw(strings()) if draw(st.booleans()) or not card.indicators else \
+            draw(st.sampled_from(card.indicators)).name.upper()
+        for k in range(extra):
+            req.indicators[f"{template[:64]}{k}" if extra > 1 else template].CopyFrom(
+                draw(any_value()) if k < 3 else common_pb2.IndicatorValue(count_value=k))
+    req.request_id = draw(_REQUEST_IDS)
+    req.validate_only = draw(st.booleans())
+    return req
+
+
+def batch_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.BatchEvaluateRequest]:
+    """Batches of 0 to 1,001 items (the limit is 1,000): up to 8 drawn, repeated to size."""
+    return _batch_requests(evaluate_requests(catalogue, small=True))
+
+
+@st.composite
+def _batch_requests(draw: st.DrawFn, items_strategy: st.SearchStrategy[pb.EvaluateRequest]) -> pb.BatchEvaluateRequest:
+    n = draw(st.sampled_from([0, 1, 2, 3, 5, 8, 20, 999, 1000, 1001]))
+    items = draw(st.lists(items_strategy, min_size=min(n, 3), max_size=min(n, 8)))
+    req = pb.BatchEvaluateRequest(requests=items)
+    # large batches: the drawn items repeated (with their request ids emptied, or not), up to
+    # about BATCH_BYTES so that a run stays quick (oversize messages have their own strategy)
+    sizes = [item.ByteSize() + 4 for item in items]
+    total = sum(sizes)
+    while items and len(req.requests) < n and total < BATCH_BYTES:
+        k = len(req.requests) % len(items)
+        req.requests.append(items[k])
+        total += sizes[k]
+    if n > 8 and draw(st.booleans()):
+        for item in req.requests:
+            item.request_id = ""
+    return req
+
+
+def stream_requests(catalogue: Catalogue) -> st.SearchStrategy[tuple[pb.StreamEvaluateRequest, ...]]:
+    """Streams of 0 to 8 items, correlation ids in sequence, all alike, empty or any string;
+    now and then an item with no request at all."""
+    return _stream_requests(evaluate_requests(catalogue, small=True))
+
+
+@st.composite
+def _stream_requests(draw: st.DrawFn, items_strategy: st.SearchStrategy[pb.EvaluateRequest]
+                     ) -> tuple[pb.StreamEvaluateRequest, ...]:
+    items = draw(st.lists(items_strategy, max_size=8))
+    style = draw(st.sampled_from(["seq", "seq", "same", "empty", "any"]))
+    out = []
+    for i, item in enumerate(items):
+        cid = {"seq": str(i), "same": "x", "empty": ""}.get(style) if style != "any" else draw(strings())
+        msg = pb.StreamEvaluateRequest(correlation_id=cid)
+        if draw(st.integers(0, 9)) > 0:
+            msg.request.CopyFrom(item)
+        out.append(msg)
+    return tuple(out)
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+@functools.cache
+def scorecard_tokens() -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.just(""),
+        st.sampled_from(["o:0", "o:1", "o:5", "o:-1", "o:9999999999999999999999", "o:", "o:1.5", "x:1", "o:１"]).map(_b64),
+        st.sampled_from(["b2", "====", "o:1", "\x00", "AAAA" * 1000]), strings())
+
+
+@functools.cache
+def list_scorecards_requests() -> st.SearchStrategy[pb.ListScorecardsRequest]:
+    return st.builds(pb.ListScorecardsRequest,
+                     page_size=st.one_of(st.sampled_from([0, 1, 2, 100, 101, -1, INT32[0], INT32[1]]),
+                                         st.integers(*INT32)),
+                     page_token=scorecard_tokens(),
+                     view=st.sampled_from([0, 1, 2, 3, -1, INT32[1]]))
+
+
+def get_scorecard_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.GetScorecardRequest]:
+    @st.composite
+    def build(draw: st.DrawFn) -> pb.GetScorecardRequest:
+        card = draw(st.sampled_from(catalogue.cards))
+        req = pb.GetScorecardRequest(
+            name=draw(st.one_of(st.just("scorecards/" + card.id), st.just(card.id),
+                                st.sampled_from(["scorecards/", "scorecards/x", "scorecards/" + card.id + "/x",
+                                                 "SCORECARDS/" + card.id]), strings())),
+            version=draw(st.one_of(st.just(""), st.sampled_from(card.versions), strings())),
+            view=draw(st.sampled_from([0, 1, 2, 3, -1])))
+        if draw(st.booleans()):
+            req.as_of.CopyFrom(draw(wire_dates()))
+        return req
+
+    return build()
+
+
+def get_evaluation_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.GetEvaluationRequest]:
+    known = [st.sampled_from(catalogue.evaluation_names)] if catalogue.evaluation_names else []
+    return st.builds(pb.GetEvaluationRequest, name=st.one_of(
+        *known,
+        st.uuids().map(lambda u: f"evaluations/{u}"),
+        st.sampled_from(["evaluations/", "evaluations/x", "evaluations/" + "0" * 36, "evaluation/1",
+                         "evaluations/01a21fb8-de30-7064-ad3e-134ccbf912a4/extra"]),
+        *([st.sampled_from(catalogue.evaluation_names).map(lambda n: n.upper())] if catalogue.evaluation_names else []),
+        strings()))
+
+
+def list_evaluations_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.ListEvaluationsRequest]:
+    tokens = [st.sampled_from(catalogue.evaluation_tokens)] if catalogue.evaluation_tokens else []
+    subjects = [st.sampled_from(catalogue.subject_ids)] if catalogue.subject_ids else []
+    return st.builds(
+        pb.ListEvaluationsRequest,
+        page_size=st.one_of(st.sampled_from([0, 1, 2, 50, 1000, 1001, -1, INT32[0], INT32[1]]), st.integers(*INT32)),
+        page_token=st.one_of(st.just(""), *tokens, *[t.map(lambda s: s[:-1]) for t in tokens],
+                             *[t.map(lambda s: s + "A") for t in tokens], scorecard_tokens()),
+        subject_id=st.one_of(st.just(""), *subjects, subject_ids(catalogue)),
+        scorecard=st.one_of(st.just(""), st.sampled_from([c.id for c in catalogue.cards]),
+                            st.sampled_from(["scorecards/" + c.id for c in catalogue.cards]), strings()))
+
+
+@functools.cache
+def health_requests() -> st.SearchStrategy[health_pb2.HealthCheckRequest]:
+    return st.builds(health_pb2.HealthCheckRequest,
+                     service=st.one_of(st.sampled_from(["", SERVICE_NAME, "grpc.health.v1.Health"]), strings()))
+
+
+def structured(method: str, catalogue: Catalogue) -> st.SearchStrategy[Call]:
+    """Calls of `method` with a real request message."""
+    def one(msg: Any) -> Call:
+        return Call(method, method, msg.SerializeToString(), lambda: _sketch(msg))
+
+    def many(msgs: tuple[Any, ...]) -> Call:
+        return Call(method, method, tuple(m.SerializeToString() for m in msgs),
+                    lambda: f"{len(msgs)} items: " + " | ".join(_sketch(m) for m in msgs[:3]))
+
+    return {
+        "ListScorecards": list_scorecards_requests().map(one),
+        "GetScorecard": get_scorecard_requests(catalogue).map(one),
+        "Evaluate": evaluate_requests(catalogue).map(one),
+        "BatchEvaluate": batch_requests(catalogue).map(one),
+        "StreamEvaluate": stream_requests(catalogue).map(many),
+        "GetEvaluation": get_evaluation_requests(catalogue).map(one),
+        "ListEvaluations": list_evaluations_requests(catalogue).map(one),
+        "Health.Check": health_requests().map(one),
+    }[method]
+
+
+def _sketch(msg: Any, limit: int = 300) -> str:
+    """A one-line description of a message: text format with long strings cut."""
+    from google.protobuf import text_format
+
+    try:
+        text = text_format.MessageToString(msg, as_one_line=True, as_utf8=True)
+    except Exception as exc:  # noqa: BLE001  (a sketch must never stop the run)
+        text = f"<{type(exc).__name__}>"
+    return f"{type(msg).__name__}{{{_cut(text, limit)}}}"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} chars)"
+
+
+# ============================================================================================
+# Raw bytes
+
+
+def varint(n: int) -> bytes:
+    n &= (1 << 64) - 1  # negative numbers as protobuf writes them: ten bytes
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def tag(number: int, wire_type: int) -> bytes:
+    return varint(number << 3 | wire_type)
+
+
+def length_delimited(number: int, payload: bytes) -> bytes:
+    return tag(number, 2) + varint(len(payload)) + payload
+
+
+@functools.cache
+def handmade_fields() -> st.SearchStrategy[bytes]:
+    """One field of hand-made wire data: every wire type at field numbers the messages use,
+    including the wrong type for the field, invalid UTF-8, lengths past the end and
+    over-long varints."""
+    number = st.one_of(st.integers(1, 8), st.sampled_from([0, 15, 16, 2047, 2**29 - 1, 2**29]))
+    return st.one_of(
+        st.builds(lambda n, v: tag(n, 0) + varint(v), number, st.integers(-(2**63), 2**64 - 1)),
+        st.builds(lambda n, b: tag(n, 1) + b, number, st.binary(min_size=0, max_size=8)),
+        st.builds(lambda n, b: length_delimited(n, b), number,
+                  st.one_of(st.binary(max_size=40), st.sampled_from([b"\xff\xfe", b"\xc3\x28", b"\xed\xa0\x80",
+                                                                     b"a\x00b", b"\xf4\x90\x80\x80"]))),
+        st.builds(lambda n, k: tag(n, 2) + varint(k), number, st.sampled_from([1, 100, 2**31, 2**32 + 1, 2**63])),
+        st.builds(lambda n: tag(n, 3) + tag(n, 4), number),  # an empty group
+        st.builds(lambda n: tag(n, 3), number),  # a group never closed
+        st.builds(lambda n: tag(n, 4), number),  # an end-group with no start
+        st.builds(lambda n, b: tag(n, 5) + b, number, st.binary(min_size=0, max_size=4)),
+        st.builds(lambda n, w: tag(n, w), number, st.sampled_from([6, 7])),  # no such wire types
+        st.just(b"\xff" * 10 + b"\x01"),  # an over-long varint tag
+        st.builds(lambda d: _nested(d), st.sampled_from([10, 64, 101, 1000, 5000])),
+    )
+
+
+def _nested(depth: int) -> bytes:
+    """A sub-message nested `depth` deep in field 3 (the EvaluateRequest's subject, then
+    unknown fields): beyond protobuf's recursion limit of 100 at depth > 100."""
+    payload = b""
+    for _ in range(depth):
+        payload = length_delimited(3, payload)
+    return payload
+
+
+def mutate(data: bytes, how: int, pos: int, blob: bytes) -> bytes:
+    pos = pos % (len(data) + 1)
+    return [
+        data[:pos],  # cut short
+        data[:pos] + blob + data[pos:],  # bytes inserted
+        data[:pos] + bytes([data[pos] ^ (1 << (blob[0] % 8 if blob else 0))]) + data[pos + 1:] if pos < len(data) else data + blob,
+        data + blob,  # garbage appended
+        data + data,  # the message twice (a valid merge, mostly)
+        data[pos:],  # the start cut off
+        data[:pos] + b"\x80" * 11,  # an unfinished varint
+    ][how % 7]
+
+
+def raw(method: str, catalogue: Catalogue) -> st.SearchStrategy[Call]:
+    """Calls of `method` with bytes that are mostly not a valid request."""
+    label = method + " (raw)"
+    valid = structured(method, catalogue)
+
+    def body(draw_one: Any) -> st.SearchStrategy[bytes]:
+        return st.one_of(
+            st.binary(max_size=200),
+            st.lists(handmade_fields(), min_size=1, max_size=6).map(b"".join),
+            st.builds(mutate, draw_one, st.integers(0, 6), st.integers(0, 10_000), st.binary(min_size=1, max_size=16)),
+            st.builds(lambda a, b: a + b, draw_one, handmade_fields()),
+        )
+
+    if METHODS[method][1]:  # each message of a valid stream changed
+        @st.composite
+        def messages(draw: st.DrawFn) -> tuple[bytes, ...]:
+            call = draw(valid)
+            return tuple(draw(body(st.just(m))) for m in call.body[:6] or (b"",))
+
+        return messages().map(lambda bodies: Call(label, method, bodies, lambda: f"{len(bodies)} messages: "
+                                                  + " | ".join(_hex(b, 120) for b in bodies[:3])))
+    return body(valid.map(lambda c: c.body)).map(lambda b: Call(label, method, b, lambda: _hex(b, 300)))
+
+
+def _hex(data: bytes, limit: int) -> str:
+    return f"{data[:limit // 2].hex()}… ({len(data)} bytes)" if len(data) > limit // 2 else data.hex()
+
+
+def oversize(method: str) -> Call:
+    """A message just over the server's message limit (an unknown field of OVERSIZE_BYTES)."""
+    body = length_delimited(2047, b"A" * OVERSIZE_BYTES)
+    return Call(method + " (raw)", method, (body,) if METHODS[method][1] else body,
+                lambda: f"one unknown field of {OVERSIZE_BYTES:,} bytes")
+
+
+def calls(method: str, catalogue: Catalogue, family: str) -> st.SearchStrategy[Call]:
+    """Calls of `method`: `structured` ones or `raw` bytes."""
+    return structured(method, catalogue) if family == "structured" else raw(method, catalogue)
