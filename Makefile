@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test golden lint proto bench bench-quick bench-engine clean
+.PHONY: install run test golden lint proto bench bench-quick bench-engine fuzz soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ bench-quick: install
 # pass ARGS=--quick for a short run
 bench-engine: install
 	$(BIN)/python bench/engine_bench.py $(ARGS)
+
+# hypothesis-generated calls over every method (structure-aware and raw bytes) against a real
+# server on SQLite and on PostgreSQL: 100,000 requests within 30 minutes; counts by method and
+# code; fails on any INTERNAL/UNKNOWN, a server exit or RSS over the bound (tests/fuzz/).
+# A short run is tests/test_fuzz.py, part of `make test`. E.g. ARGS="--requests 20000 --seed 7"
+fuzz: install
+	cd tests && ../$(BIN)/python -m fuzz $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

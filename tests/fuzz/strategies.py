@@ -17,11 +17,11 @@ message, or a list of messages for a stream).
 from __future__ import annotations
 
 import base64
-import functools
 import datetime as dt
+import functools
 import math
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from grpc_health.v1 import health_pb2
