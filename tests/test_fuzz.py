@@ -26,5 +26,5 @@ def test_no_input_makes_the_server_fail_internally_crash_or_grow(server: ServerP
     print(report.text())
     assert report.requests >= REQUESTS, report.text()
     every_method = {label.removesuffix(" (raw)") for label, _ in report.calls}
-    assert len(every_method) == 8 and any(label.endswith("(raw)") for label, _ in report.calls), report.text()
+    assert len(every_method) == 9 and any(label.endswith("(raw)") for label, _ in report.calls), report.text()
     assert report.failures() == [], report.text()

@@ -207,8 +207,9 @@ class Sender:
         grpc.channel_ready_future(self.channel).result(timeout=10)
         self.catalogue = catalogue
         self.report = report
-        self._unary = {m: self.channel.unary_unary(path) for m, (path, stream) in METHODS.items() if not stream}
-        self._stream = {m: self.channel.stream_stream(path) for m, (path, stream) in METHODS.items() if stream}
+        self._unary = {m: self.channel.unary_unary(p) for m, (p, shape) in METHODS.items() if shape == "unary"}
+        self._stream = {m: self.channel.stream_stream(p) for m, (p, shape) in METHODS.items() if shape == "stream"}
+        self._watch = {m: self.channel.unary_stream(p) for m, (p, shape) in METHODS.items() if shape == "watch"}
 
     def close(self) -> None:
         self.channel.close()
@@ -216,14 +217,18 @@ class Sender:
     def send(self, batch: list[Call]) -> None:
         started = []
         for call in batch:
-            if call.stream:
+            if call.shape == "stream":
                 assert isinstance(call.body, tuple)
                 started.append((call, self._stream[call.method](iter(call.body), timeout=CALL_TIMEOUT_S)))
+            elif call.shape == "watch":
+                started.append((call, self._watch[call.method](call.body, timeout=CALL_TIMEOUT_S)))
             else:
                 started.append((call, self._unary[call.method].future(call.body, timeout=CALL_TIMEOUT_S)))
         for call, pending in started:
-            if call.stream:
+            if call.shape == "stream":
                 self._finish_stream(call, pending)
+            elif call.shape == "watch":
+                self._finish_watch(call, pending)
             else:
                 self._finish_unary(call, pending)
 
@@ -249,6 +254,18 @@ class Sender:
         self.report.record(call, grpc.StatusCode.OK, "")
         if call.label == call.method:  # structured: every item deserves a reply
             self.report.unanswered_stream_items += max(0, len(call.body) - answered)
+
+    def _finish_watch(self, call: Call, responses: Any) -> None:
+        """OK once the first response arrives (a watch never ends by itself)."""
+        try:
+            next(responses)
+        except grpc.RpcError as exc:
+            self.report.record(call, exc.code(), exc.details() or "")
+            return
+        except StopIteration:  # ended OK without a response
+            pass
+        responses.cancel()
+        self.report.record(call, grpc.StatusCode.OK, "")
 
     def _item(self, call: Call, result: Any) -> None:
         if result.HasField("error"):

@@ -33,16 +33,18 @@ SERVICE = "/sector_credit.v1.CreditEvaluationService/"
 HEALTH = "/grpc.health.v1.Health/"
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"].full_name
 
-# method label -> (path, is a stream)
-METHODS: dict[str, tuple[str, bool]] = {
-    "ListScorecards": (SERVICE + "ListScorecards", False),
-    "GetScorecard": (SERVICE + "GetScorecard", False),
-    "Evaluate": (SERVICE + "Evaluate", False),
-    "BatchEvaluate": (SERVICE + "BatchEvaluate", False),
-    "StreamEvaluate": (SERVICE + "StreamEvaluate", True),
-    "GetEvaluation": (SERVICE + "GetEvaluation", False),
-    "ListEvaluations": (SERVICE + "ListEvaluations", False),
-    "Health.Check": (HEALTH + "Check", False),
+# method label -> (path, shape): unary, stream (requests and responses) or watch (one request,
+# responses until cancelled: the first one is read, then the call is cancelled)
+METHODS: dict[str, tuple[str, str]] = {
+    "ListScorecards": (SERVICE + "ListScorecards", "unary"),
+    "GetScorecard": (SERVICE + "GetScorecard", "unary"),
+    "Evaluate": (SERVICE + "Evaluate", "unary"),
+    "BatchEvaluate": (SERVICE + "BatchEvaluate", "unary"),
+    "StreamEvaluate": (SERVICE + "StreamEvaluate", "stream"),
+    "GetEvaluation": (SERVICE + "GetEvaluation", "unary"),
+    "ListEvaluations": (SERVICE + "ListEvaluations", "unary"),
+    "Health.Check": (HEALTH + "Check", "unary"),
+    "Health.Watch": (HEALTH + "Watch", "watch"),
 }
 
 
@@ -62,7 +64,7 @@ class Call:
         return METHODS[self.method][0]
 
     @property
-    def stream(self) -> bool:
+    def shape(self) -> str:
         return METHODS[self.method][1]
 
 
@@ -494,6 +496,7 @@ def structured(method: str, catalogue: Catalogue) -> st.SearchStrategy[Call]:
         "GetEvaluation": get_evaluation_requests(catalogue).map(one),
         "ListEvaluations": list_evaluations_requests(catalogue).map(one),
         "Health.Check": health_requests().map(one),
+        "Health.Watch": health_requests().map(one),
     }[method]
 
 
@@ -595,11 +598,13 @@ def raw(method: str, catalogue: Catalogue) -> st.SearchStrategy[Call]:
             st.builds(lambda a, b: a + b, draw_one, handmade_fields()),
         )
 
-    if METHODS[method][1]:  # each message of a valid stream changed
+    if METHODS[method][1] == "stream":  # each message of a valid stream changed
         @st.composite
         def messages(draw: st.DrawFn) -> tuple[bytes, ...]:
-            call = draw(valid)
-            return tuple(draw(body(st.just(m))) for m in call.body[:6] or (b"",))
+            out = []
+            for message in draw(valid).body[:6] or (b"",):  # a loop: hypothesis looks for draw() in the body
+                out.append(draw(body(st.just(message))))
+            return tuple(out)
 
         return messages().map(lambda bodies: Call(label, method, bodies, lambda: f"{len(bodies)} messages: "
                                                   + " | ".join(_hex(b, 120) for b in bodies[:3])))
@@ -613,7 +618,7 @@ def _hex(data: bytes, limit: int) -> str:
 def oversize(method: str) -> Call:
     """A message just over the server's message limit (an unknown field of OVERSIZE_BYTES)."""
     body = length_delimited(2047, b"A" * OVERSIZE_BYTES)
-    return Call(method + " (raw)", method, (body,) if METHODS[method][1] else body,
+    return Call(method + " (raw)", method, (body,) if METHODS[method][1] == "stream" else body,
                 lambda: f"one unknown field of {OVERSIZE_BYTES:,} bytes")
 
 
