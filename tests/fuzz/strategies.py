@@ -75,6 +75,8 @@ class IndicatorInfo:
     minimum: str
     maximum: str
     choices: tuple[str, ...]
+    required: bool = False
+    past: bool = False  # a date that must not lie after as_of
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,8 @@ class Catalogue:
                 id=sc.scorecard_id,
                 versions=tuple(v.version for v in sc.versions) or (sc.version,),
                 kind=sc.subject_kind,
-                indicators=tuple(IndicatorInfo(i.name, i.type, i.minimum, i.maximum, tuple(i.choices))
-                                 for i in sc.indicators)))
+                indicators=tuple(IndicatorInfo(i.name, i.type, i.minimum, i.maximum, tuple(i.choices),
+                                               i.required, i.past) for i in sc.indicators)))
         return cls(tuple(cards))
 
     def remember(self, evaluation: Any) -> None:
@@ -303,66 +305,165 @@ def value_for(ind: IndicatorInfo) -> st.SearchStrategy[common_pb2.IndicatorValue
 # Request messages
 
 
+# Each request is drawn valid first (a real card, its version, a subject of its kind with a
+# valid id, every required indicator and some optional ones with values in range, often at a
+# bound), then changed by 0-3 perturbations drawn from the method's list: about half of the
+# requests stay valid, the others are wrong in one to three places, near the edges.
+PERTURBATIONS = st.sampled_from([0, 0, 0, 0, 0, 1, 1, 1, 2, 3])
+Perturbation = Callable[[st.DrawFn, Any], None]
+
+
+@st.composite
+def _perturbed(draw: st.DrawFn, valid: st.SearchStrategy[Any], perturbations: tuple[Perturbation, ...]) -> Any:
+    msg = draw(valid)
+    for _ in range(draw(PERTURBATIONS)):
+        draw(st.sampled_from(perturbations))(draw, msg)
+    return msg
+
+
+@functools.cache
+def valid_value(ind: IndicatorInfo) -> st.SearchStrategy[common_pb2.IndicatorValue]:
+    """A value the indicator takes, in its own wire case, often at a bound."""
+    from decimal import Decimal
+
+    t = scorecard_pb2
+    if ind.type == t.INDICATOR_TYPE_COUNT:
+        lo = int(ind.minimum or 0)
+        hi = int(ind.maximum) if ind.maximum else lo + 30
+        return st.one_of(st.sampled_from([lo, hi]), st.integers(lo, hi)).map(
+            lambda v: common_pb2.IndicatorValue(count_value=v))
+    if ind.type in (t.INDICATOR_TYPE_NUMBER, t.INDICATOR_TYPE_PERCENT):
+        lo = Decimal(ind.minimum or "0")
+        hi = Decimal(ind.maximum) if ind.maximum else lo + 1000
+        texts = st.one_of(st.sampled_from([str(lo), str(hi), f"{lo:.2f}", f"{hi:.1f}"]),
+                          st.decimals(min_value=lo, max_value=hi, places=2).map(str))
+        return st.one_of(texts.map(lambda v: common_pb2.IndicatorValue(decimal_value=v)),
+                         texts.map(lambda v: common_pb2.IndicatorValue(number_value=float(v))))
+    if ind.type == t.INDICATOR_TYPE_FLAG:
+        return st.booleans().map(lambda v: common_pb2.IndicatorValue(flag_value=v))
+    if ind.type == t.INDICATOR_TYPE_CHOICE:
+        return st.sampled_from(ind.choices or ("",)).map(lambda v: common_pb2.IndicatorValue(choice_value=v))
+    past = dt.date(2024, 12, 31) if ind.past else dt.date(2035, 12, 31)
+    return st.dates(dt.date(2000, 1, 1), past).map(lambda d: common_pb2.IndicatorValue(
+        date_value=common_pb2.Date(year=d.year, month=d.month, day=d.day)))
+
+
+def _valid_subject_id(kind: int) -> st.SearchStrategy[str]:
+    return valid_resident_ids() if kind == common_pb2.SUBJECT_KIND_PERSON else valid_usccs()
+
+
+VALID_AS_OF = st.dates(dt.date(2025, 1, 1), dt.date(2026, 12, 31)).map(
+    lambda d: common_pb2.Date(year=d.year, month=d.month, day=d.day))
+
+
+@functools.cache
+def valid_evaluate_requests(card: CardInfo) -> st.SearchStrategy[pb.EvaluateRequest]:
+    required = [i for i in card.indicators if i.required]
+    optional = [i for i in card.indicators if not i.required]
+
+    @st.composite
+    def build(draw: st.DrawFn) -> pb.EvaluateRequest:
+        req = pb.EvaluateRequest(scorecard=draw(st.sampled_from([card.id, "scorecards/" + card.id])),
+                                 version=draw(st.sampled_from(["", "", card.versions[0]])))
+        req.subject.kind = card.kind
+        req.subject.id = draw(_valid_subject_id(card.kind))
+        req.subject.display_name = draw(st.sampled_from(["", "张三", "深圳市某某运输有限公司", "O'Brien"]))
+        if draw(st.booleans()):
+            req.as_of.CopyFrom(draw(VALID_AS_OF))
+        chosen = required + (draw(st.lists(st.sampled_from(optional), unique_by=lambda i: i.name)) if optional else [])
+        for ind in chosen:
+            req.indicators[ind.name].CopyFrom(draw(valid_value(ind)))
+        req.request_id = draw(st.one_of(st.just(""), st.just(""), st.uuids().map(str)))
+        req.validate_only = draw(st.booleans())
+        return req
+
+    return build()
+
+
+def _evaluate_perturbations(catalogue: Catalogue, small: bool) -> tuple[Perturbation, ...]:
+    subjects = subject_ids(catalogue)
+    extras = st.sampled_from([1, 2, 5] if small else [1, 2, 5, 300, 5000])
+
+    def card_of(msg: pb.EvaluateRequest) -> CardInfo:
+        sid = msg.scorecard.removeprefix("scorecards/")
+        return next((c for c in catalogue.cards if c.id == sid), catalogue.cards[0])
+
+    def scorecard(draw: st.DrawFn, msg: pb.EvaluateRequest) -> None:
+        msg.scorecard = draw(_card_draws(card_of(msg)).scorecard)
+
+    def version(draw: st.DrawFn, msg: pb.EvaluateRequest) -> None:
+        msg.version = draw(_card_draws(card_of(msg)).version)
+
+    def kind(draw: st.DrawFn, msg: pb.EvaluateRequest) -> None:
+        msg.subject.kind = draw(_KINDS)
+
+    def subject_id(draw: st.DrawFn, msg: pb.EvaluateRequest) -> None:
+        msg.subject.id = draw(subjects)
+
+    def no_subject(draw: st.DrawFn, msg: pb.EvaluateRequest) -> None:
+        msg.ClearField("subject")
+
+    def display_name(draw: st.DrawFn, msg: pb.EvaluateRequest) -> None:
+        msg.subject.display_name = draw(strings())
+
+    def as_of(draw: st.DrawFn, msg: pb.EvaluateRequest) -> None:
+        msg.as_of.CopyFrom(draw(wire_dates()))
+
+    def value(draw: st.DrawFn, msg: pb.EvaluateRequest) -> None:
+        card = card_of(msg)
+        if card.indicators:
+            ind = draw(st.sampled_from(card.indicators))
+            msg.indicators[ind.name].CopyFrom(draw(value_for(ind)))
+
+    def missing(draw: st.DrawFn, msg: pb.EvaluateRequest) -> None:
+        if msg.indicators:
+            del msg.indicators[draw(st.sampled_from(sorted(msg.indicators)))]
+
+    def unknown(draw: st.DrawFn, msg: pb.EvaluateRequest) -> None:
+        card = card_of(msg)
+        n = draw(extras)
+        template = draw(strings()) if draw(st.booleans()) or not card.indicators else \
+            draw(st.sampled_from(card.indicators)).name.upper()
+        for k in range(n):
+            msg.indicators[f"{template[:64]}{k}" if n > 1 else template].CopyFrom(
+                draw(any_value()) if k < 3 else common_pb2.IndicatorValue(count_value=k))
+
+    def request_id(draw: st.DrawFn, msg: pb.EvaluateRequest) -> None:
+        # a fixed id now and then: replays and conflicts (the same id for another request)
+        msg.request_id = draw(st.one_of(st.just("fuzz-same-request-id"), strings()))
+
+    return (scorecard, version, kind, subject_id, no_subject, display_name, as_of, value, value, value,
+            missing, unknown, request_id)
+
+
+def evaluate_requests(catalogue: Catalogue, small: bool = False) -> st.SearchStrategy[pb.EvaluateRequest]:
+    """EvaluateRequests for the catalogue's cards: valid ones, near their bounds, and ones
+    wrong in one to three places (names, versions, subjects, dates, values in range or not
+    and in any wire case, missing, unknown and many indicators (up to 5,000 unless `small`),
+    request ids)."""
+    valid = st.sampled_from(catalogue.cards).flatmap(valid_evaluate_requests)
+    return _perturbed(valid, _evaluate_perturbations(catalogue, small))
+
+
 @dataclass(frozen=True)
 class _CardDraws:
-    """The strategies for one card's requests, built once (building them is the slow part)."""
+    """A card's wrong names and versions, built once (building strategies is the slow part)."""
 
     scorecard: st.SearchStrategy[str]
     version: st.SearchStrategy[str]
-    indicators: st.SearchStrategy[list[IndicatorInfo]]
 
 
 @functools.cache
 def _card_draws(card: CardInfo) -> _CardDraws:
     return _CardDraws(
         scorecard=st.one_of(
-            st.just(card.id), st.just(card.id), st.just("scorecards/" + card.id),
             st.sampled_from([card.id.upper(), card.id + " ", "scorecards/", "scorecards/scorecards/" + card.id,
-                             card.id.split(".")[0], "transport.taxi_drive", card.id + "\x00"]),
+                             card.id.split(".")[0], "transport.taxi_drive", card.id + "\x00", ""]),
             strings()),
-        version=st.one_of(st.just(""), st.just(""), st.sampled_from(card.versions),
-                          st.sampled_from(["0", "2025.1", "9999.9", "latest"]), strings()),
-        indicators=st.lists(st.sampled_from(card.indicators), unique_by=lambda i: i.name,
-                            max_size=len(card.indicators)) if card.indicators else st.just([]))
+        version=st.one_of(st.sampled_from(["0", "2025.1", "9999.9", "latest", card.versions[0] + " "]), strings()))
 
 
 _KINDS = st.sampled_from([0, 1, 2, 3, -1, INT32[1]])
-_NAMES = st.one_of(st.just(""), st.just("张三"), strings())
-_REQUEST_IDS = st.one_of(st.just(""), st.just(""), st.uuids().map(str), strings())
-
-
-def evaluate_requests(catalogue: Catalogue, small: bool = False) -> st.SearchStrategy[pb.EvaluateRequest]:
-    """EvaluateRequests for the catalogue's cards: right or wrong names and versions, a
-    subject of the card's kind or not, values near the indicators' bounds, unknown and
-    many indicators (up to 5,000 unless `small`), request ids, validate_only or not."""
-    extras = st.sampled_from([0, 0, 0, 0, 1, 2, 5] if small else [0, 0, 0, 0, 1, 2, 5, 300, 5000])
-    return _evaluate_requests(st.sampled_from(catalogue.cards), subject_ids(catalogue), extras)
-
-
-@st.composite
-def _evaluate_requests(draw: st.DrawFn, cards: st.SearchStrategy[CardInfo], subjects: st.SearchStrategy[str],
-                       extras: st.SearchStrategy[int]) -> pb.EvaluateRequest:
-    card = draw(cards)
-    d = _card_draws(card)
-    req = pb.EvaluateRequest(scorecard=draw(d.scorecard), version=draw(d.version))
-    if draw(st.integers(0, 9)) > 0:
-        req.subject.kind = card.kind if draw(st.booleans()) else draw(_KINDS)
-        req.subject.id = draw(subjects)
-        req.subject.display_name = draw(_NAMES)
-    if draw(st.integers(0, 4)) > 0:
-        req.as_of.CopyFrom(draw(wire_dates()))
-    for ind in draw(d.indicators):
-        req.indicators[ind.name].CopyFrom(draw(value_for(ind)))
-    extra = draw(extras)
-    if extra:
-        template = draw(strings()) if draw(st.booleans()) or not card.indicators else \
-            draw(st.sampled_from(card.indicators)).name.upper()
-        for k in range(extra):
-            req.indicators[f"{template[:64]}{k}" if extra > 1 else template].CopyFrom(
-                draw(any_value()) if k < 3 else common_pb2.IndicatorValue(count_value=k))
-    req.request_id = draw(_REQUEST_IDS)
-    req.validate_only = draw(st.booleans())
-    return req
 
 
 def batch_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.BatchEvaluateRequest]:
@@ -410,72 +511,92 @@ def _stream_requests(draw: st.DrawFn, items_strategy: st.SearchStrategy[pb.Evalu
     return tuple(out)
 
 
+def _set(name: str, values: st.SearchStrategy[Any]) -> Perturbation:
+    """A perturbation that sets one field to a drawn value."""
+    def perturb(draw: st.DrawFn, msg: Any) -> None:
+        value = draw(values)
+        if isinstance(value, common_pb2.Date):
+            getattr(msg, name).CopyFrom(value)
+        else:
+            setattr(msg, name, value)
+
+    return perturb
+
+
 def _b64(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode()
 
 
 @functools.cache
 def scorecard_tokens() -> st.SearchStrategy[str]:
+    """Page tokens ListScorecards did not issue (it issues base64 of `o:{offset}`)."""
     return st.one_of(
-        st.just(""),
-        st.sampled_from(["o:0", "o:1", "o:5", "o:-1", "o:9999999999999999999999", "o:", "o:1.5", "x:1", "o:１"]).map(_b64),
+        st.sampled_from(["o:-1", "o:9999999999999999999999", "o:", "o:1.5", "x:1", "o:１", "o:1\x00"]).map(_b64),
         st.sampled_from(["b2", "====", "o:1", "\x00", "AAAA" * 1000]), strings())
+
+
+PAGE_SIZES = st.one_of(st.sampled_from([-1, INT32[0], INT32[1], 1001, 100_000]), st.integers(*INT32))
+VIEWS = st.sampled_from([3, -1, INT32[1]])  # not a ScorecardView
 
 
 @functools.cache
 def list_scorecards_requests() -> st.SearchStrategy[pb.ListScorecardsRequest]:
-    return st.builds(pb.ListScorecardsRequest,
-                     page_size=st.one_of(st.sampled_from([0, 1, 2, 100, 101, -1, INT32[0], INT32[1]]),
-                                         st.integers(*INT32)),
-                     page_token=scorecard_tokens(),
-                     view=st.sampled_from([0, 1, 2, 3, -1, INT32[1]]))
+    valid = st.builds(pb.ListScorecardsRequest,
+                      page_size=st.sampled_from([0, 0, 1, 2, 5, 100, 101]),
+                      page_token=st.one_of(st.just(""), st.sampled_from([0, 1, 3, 8, 9, 100]).map(lambda n: _b64(f"o:{n}"))),
+                      view=st.sampled_from([0, 1, 2]))
+    return _perturbed(valid, (_set("page_size", PAGE_SIZES), _set("page_token", scorecard_tokens()),
+                              _set("view", VIEWS)))
 
 
 def get_scorecard_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.GetScorecardRequest]:
     @st.composite
-    def build(draw: st.DrawFn) -> pb.GetScorecardRequest:
+    def valid(draw: st.DrawFn) -> pb.GetScorecardRequest:
         card = draw(st.sampled_from(catalogue.cards))
-        req = pb.GetScorecardRequest(
-            name=draw(st.one_of(st.just("scorecards/" + card.id), st.just(card.id),
-                                st.sampled_from(["scorecards/", "scorecards/x", "scorecards/" + card.id + "/x",
-                                                 "SCORECARDS/" + card.id]), strings())),
-            version=draw(st.one_of(st.just(""), st.sampled_from(card.versions), strings())),
-            view=draw(st.sampled_from([0, 1, 2, 3, -1])))
+        req = pb.GetScorecardRequest(name="scorecards/" + card.id, version=draw(st.sampled_from(["", card.versions[0]])),
+                                     view=draw(st.sampled_from([0, 1, 2])))
         if draw(st.booleans()):
-            req.as_of.CopyFrom(draw(wire_dates()))
+            req.as_of.CopyFrom(draw(VALID_AS_OF))
         return req
 
-    return build()
+    names = st.one_of(st.sampled_from([c.id for c in catalogue.cards]),  # the id without `scorecards/`
+                      st.sampled_from(["scorecards/", "scorecards/x", "scorecards/transport.taxi_driver/x",
+                                       "SCORECARDS/transport.taxi_driver", "scorecards/transport.taxi_drive"]),
+                      strings())
+    return _perturbed(valid(), (_set("name", names), _set("version", st.one_of(st.sampled_from(["0", "9999.9"]), strings())),
+                                _set("view", VIEWS), _set("as_of", wire_dates())))
 
 
 def get_evaluation_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.GetEvaluationRequest]:
-    known = [st.sampled_from(catalogue.evaluation_names)] if catalogue.evaluation_names else []
-    return st.builds(pb.GetEvaluationRequest, name=st.one_of(
-        *known,
-        st.uuids().map(lambda u: f"evaluations/{u}"),
+    known = st.sampled_from(catalogue.evaluation_names or ["evaluations/01a21fb8-de30-7064-ad3e-134ccbf912a4"])
+    valid = st.builds(pb.GetEvaluationRequest, name=st.one_of(known, st.uuids().map(lambda u: f"evaluations/{u}")))
+    names = st.one_of(
         st.sampled_from(["evaluations/", "evaluations/x", "evaluations/" + "0" * 36, "evaluation/1",
                          "evaluations/01a21fb8-de30-7064-ad3e-134ccbf912a4/extra"]),
-        *([st.sampled_from(catalogue.evaluation_names).map(lambda n: n.upper())] if catalogue.evaluation_names else []),
-        strings()))
+        known.map(lambda n: n.upper()), known.map(lambda n: n.removeprefix("evaluations/")), strings())
+    return _perturbed(valid, (_set("name", names),))
 
 
 def list_evaluations_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.ListEvaluationsRequest]:
-    tokens = [st.sampled_from(catalogue.evaluation_tokens)] if catalogue.evaluation_tokens else []
-    subjects = [st.sampled_from(catalogue.subject_ids)] if catalogue.subject_ids else []
-    return st.builds(
-        pb.ListEvaluationsRequest,
-        page_size=st.one_of(st.sampled_from([0, 1, 2, 50, 1000, 1001, -1, INT32[0], INT32[1]]), st.integers(*INT32)),
-        page_token=st.one_of(st.just(""), *tokens, *[t.map(lambda s: s[:-1]) for t in tokens],
-                             *[t.map(lambda s: s + "A") for t in tokens], scorecard_tokens()),
-        subject_id=st.one_of(st.just(""), *subjects, subject_ids(catalogue)),
-        scorecard=st.one_of(st.just(""), st.sampled_from([c.id for c in catalogue.cards]),
-                            st.sampled_from(["scorecards/" + c.id for c in catalogue.cards]), strings()))
+    tokens = st.sampled_from(catalogue.evaluation_tokens or [""])
+    subjects = st.sampled_from(catalogue.subject_ids or ["11010519491231002X"])
+    cards = st.sampled_from([c.id for c in catalogue.cards] + ["scorecards/" + c.id for c in catalogue.cards])
+    valid = st.builds(pb.ListEvaluationsRequest,
+                      page_size=st.sampled_from([0, 1, 2, 50, 1000]),
+                      page_token=st.one_of(st.just(""), tokens),
+                      subject_id=st.one_of(st.just(""), subjects),
+                      scorecard=st.one_of(st.just(""), cards))
+    bad_tokens = st.one_of(tokens.map(lambda s: s[:-1]), tokens.map(lambda s: s + "A"),
+                           tokens.map(lambda s: s[::-1]), scorecard_tokens())
+    return _perturbed(valid, (_set("page_size", PAGE_SIZES), _set("page_token", bad_tokens),
+                              _set("subject_id", subject_ids(catalogue)), _set("scorecard", strings())))
 
 
 @functools.cache
 def health_requests() -> st.SearchStrategy[health_pb2.HealthCheckRequest]:
-    return st.builds(health_pb2.HealthCheckRequest,
-                     service=st.one_of(st.sampled_from(["", SERVICE_NAME, "grpc.health.v1.Health"]), strings()))
+    valid = st.builds(health_pb2.HealthCheckRequest, service=st.sampled_from(["", SERVICE_NAME]))
+    return _perturbed(valid, (_set("service", st.one_of(st.sampled_from(["grpc.health.v1.Health", SERVICE_NAME + " "]),
+                                                         strings())),))
 
 
 def structured(method: str, catalogue: Catalogue) -> st.SearchStrategy[Call]:
