@@ -321,12 +321,13 @@ def read_catalogue(address: str) -> Catalogue:
 
 
 def fuzz(address: str, pid: int, backend: str, *, requests: int, seconds: float, seed: int = 0,
-         rss_limit_mb: float = 600.0, round_examples: int = ROUND_EXAMPLES, poll: Callable[[], int | None] | None = None,
+         rss_limit_mb: float = 600.0, round_examples: int = ROUND_EXAMPLES, largest_batch: int = 1001, poll: Callable[[], int | None] | None = None,
          progress: Callable[[str], None] | None = None) -> Report:
     """Fuzz the server at `address` (process `pid`) until `requests` calls are made or
     `seconds` have passed; `poll()` returns the server's exit code once it has exited."""
     report = Report(backend, rss_limit_mb=rss_limit_mb)
     catalogue = read_catalogue(address)
+    catalogue.largest_batch = largest_batch
     sender = Sender(address, catalogue, report)
     methods = list(METHODS)
     started = time.monotonic()

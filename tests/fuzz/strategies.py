@@ -95,6 +95,7 @@ class Catalogue:
     evaluation_names: list[str] = field(default_factory=list)
     evaluation_tokens: list[str] = field(default_factory=list)
     subject_ids: list[str] = field(default_factory=list)
+    largest_batch: int = 1001  # the most items a BatchEvaluate may have (the limit is 1,000)
 
     @classmethod
     def from_scorecards(cls, scorecards: list[scorecard_pb2.Scorecard]) -> Catalogue:
@@ -468,12 +469,14 @@ _KINDS = st.sampled_from([0, 1, 2, 3, -1, INT32[1]])
 
 def batch_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.BatchEvaluateRequest]:
     """Batches of 0 to 1,001 items (the limit is 1,000): up to 8 drawn, repeated to size."""
-    return _batch_requests(evaluate_requests(catalogue, small=True))
+    sizes = [n for n in (0, 1, 2, 3, 5, 8, 20, 999, 1000, 1001) if n <= catalogue.largest_batch]
+    return _batch_requests(evaluate_requests(catalogue, small=True), st.sampled_from(sizes))
 
 
 @st.composite
-def _batch_requests(draw: st.DrawFn, items_strategy: st.SearchStrategy[pb.EvaluateRequest]) -> pb.BatchEvaluateRequest:
-    n = draw(st.sampled_from([0, 1, 2, 3, 5, 8, 20, 999, 1000, 1001]))
+def _batch_requests(draw: st.DrawFn, items_strategy: st.SearchStrategy[pb.EvaluateRequest],
+                    sizes: st.SearchStrategy[int]) -> pb.BatchEvaluateRequest:
+    n = draw(sizes)
     items = draw(st.lists(items_strategy, min_size=min(n, 3), max_size=min(n, 8)))
     req = pb.BatchEvaluateRequest(requests=items)
     # large batches: the drawn items repeated (with their request ids emptied, or not), up to
