@@ -14,7 +14,9 @@ What it does, reusing bench/service_bench.py's server start, load generators and
    stalled server is not hidden by a client that waits) for `--seconds`, in windows of one
    minute (the first `--warmup` seconds are a window of their own), printing every 10 s the
    server's RSS (VmRSS summed over its processes, from /proc) and the SQLite write-ahead
-   log's size, and after each window its p50/p99 and rate.
+   log's size, and after each window its p50/p99 and rate; at the end the server's own p99
+   per window (handler time, from its JSON log), which tells a slow server from a slow client
+   (or a starved machine: the load average is printed too).
 
 Judged (exit 1 when any fails), on what comes after the warm-up:
 - memory: the last RSS sample is less than 10% above the sample at the end of the warm-up;
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import pickle
 import shutil
 import sys
@@ -106,6 +109,30 @@ def bench_args(a: argparse.Namespace, warmup: float, window: float) -> argparse.
     """The namespace service_bench.measure and start_server read."""
     return argparse.Namespace(warmup=warmup, window=window, channels=a.channels, workers=a.workers,
                               unary_inflight=a.unary_inflight)
+
+
+def server_p99s(log_path: Path, spans: list[tuple[float, float]]) -> list[float]:
+    """The p99 of the Evaluate handler's duration per (start, end) wall-time span, from the
+    server's `rpc` log records."""
+    import datetime as dt
+    import json
+
+    durations: list[list[float]] = [[] for _ in spans]
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if '"rpc"' not in line:
+                continue
+            try:
+                r = json.loads(line)
+                t = dt.datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00")).timestamp()
+                d = float(r["duration_ms"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            for i, (a, b) in enumerate(spans):
+                if a <= t < b:
+                    durations[i].append(d)
+                    break
+    return [sb._pct(d, 0.99) for d in durations]
 
 
 def judge(samples: list[Sample], windows: list[tuple[float, sb.Run]], warmup: float, rate: float,
@@ -193,21 +220,27 @@ def main(argv: list[str] | None = None) -> int:
             thread.start()
             bounds = [a.warmup, *_minutes(a.warmup, a.seconds)]
             prev = 0.0
+            spans = []
             for end in bounds:
                 length = end - prev
                 # measure() adds a second for the clients to connect before the window
                 run = sb.measure(server, clients, a.database, "unary@half", 0, bench_args(a, 0, length - 1),
                                  rate=rate)
                 windows.append((length, run))
+                spans.append((started + prev, started + end))
                 label = "warm-up" if not prev else f"{prev:.0f}-{end:.0f} s"
                 print(f"window {label}: {run.calls_per_s:,.0f} calls/s  p50 {run.p50_ms:.1f} ms  "
-                      f"p99 {run.p99_ms:.1f} ms  {run.errors} failed", flush=True)
+                      f"p99 {run.p99_ms:.1f} ms  {run.errors} failed; load average {os.getloadavg()[0]:.1f}",
+                      flush=True)
                 prev = end
             sampler.stop()
             thread.join()
             sampler.take()
         finally:
             server.stop()
+        if windows:
+            print("server p99 per window (Evaluate handler, from its log): " + ", ".join(
+                f"{p:.1f}" for p in server_p99s(server.log_path, spans)) + " ms", flush=True)
     finally:
         clients.close()
         if pg is not None:
