@@ -1,17 +1,18 @@
 """Hypothesis strategies for every request the service takes, as wire bytes.
 
 Two families, per method:
-- structure-aware: real request messages, mostly valid and near the edges: the scorecard ids,
-  versions and indicator names the server itself reported (a `Catalogue` read from
-  ListScorecards/GetScorecard), valid GB 11643 / GB 32100 ids and near misses, boundary and
-  out-of-range numbers in every wire case of IndicatorValue, calendar edge dates, huge, NUL,
-  control and non-BMP strings, tokens the server issued and tokens it did not;
+- structure-aware: real request messages, each drawn valid and then changed in 0-3 places
+  (about half stay valid): the scorecard ids, versions and indicator names the server itself
+  reported (a `Catalogue` read from ListScorecards/GetScorecard), valid GB 11643 / GB 32100
+  ids and near misses, values at and beyond the bounds in every wire case of IndicatorValue,
+  calendar edge dates, huge, NUL, control and non-BMP strings, tokens the server issued and
+  tokens it did not;
 - raw: arbitrary bytes, a valid request mutated (bits flipped, cut, spliced, garbage
   appended), and hand-made wire data (wrong wire types, invalid UTF-8 in string fields,
   lengths beyond the end, over-long varints, deep nesting, groups).
 
-Every strategy yields a `Call`: the method path, whether it is a stream, and the bytes (one
-message, or a list of messages for a stream).
+`structured` and `raw` yield `Call`s: the method, its shape and the bytes (one message, or
+the messages of a stream).
 """
 
 from __future__ import annotations
@@ -58,10 +59,6 @@ class Call:
     @property
     def sketch(self) -> str:
         return self.describe()
-
-    @property
-    def path(self) -> str:
-        return METHODS[self.method][0]
 
     @property
     def shape(self) -> str:
@@ -126,9 +123,9 @@ _USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 INT32 = (-(2**31), 2**31 - 1)
-BATCH_BYTES = 1 << 20
-OVERSIZE_BYTES = 17 << 20  # just over the server's default message limit of 16 MiB
 INT64 = (-(2**63), 2**63 - 1)
+BATCH_BYTES = 1 << 20  # large batches are repeated items up to about this size
+OVERSIZE_BYTES = 17 << 20  # just over the server's default message limit of 16 MiB
 
 # strings that have hurt services before: empty, blanks, NUL, control and format characters,
 # right-to-left override, non-BMP, combining marks, other scripts' digits, SQL and path noise
@@ -276,7 +273,8 @@ def any_value(bounds: tuple[str, ...] = (), choices: tuple[str, ...] = ()) -> st
 
 @functools.cache
 def value_for(ind: IndicatorInfo) -> st.SearchStrategy[common_pb2.IndicatorValue]:
-    """Mostly the case the indicator's type takes, near its bounds; sometimes any case."""
+    """An edge value for the indicator: mostly in its own wire case, at and beyond its bounds;
+    sometimes in any case."""
     bounds = (ind.minimum, ind.maximum)
     t = scorecard_pb2
     if ind.type == t.INDICATOR_TYPE_COUNT:
