@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the server logs (printed path)")
     a = ap.parse_args(argv)
     backends = [b for b in a.backends.split(",") if b]
+    # SIGTERM as an exception: the server is stopped and a scratch database dropped on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if a.work:  # a child: one database
         return run_one(backends[0], a.requests, a.seconds, a.seed, a.rss_limit_mb, Path(a.work))
     work = Path(tempfile.mkdtemp(prefix="sector-credit-fuzz-"))
@@ -67,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-m", "fuzz", "--backends", backend, "--requests", str(share),
              "--seconds", str(a.seconds), "--seed", str(a.seed), "--rss-limit-mb", str(a.rss_limit_mb),
              "--work", str(work)]))
-    codes = [child.wait() for child in children]
+    try:
+        codes = [child.wait() for child in children]
+    except BaseException:
+        for child in children:
+            child.terminate()
+        raise
     print(f"\n{a.requests:,} requests asked for on {', '.join(backends)}; {time.monotonic() - started:.0f} s")
     if a.keep:
         print(f"server logs in {work}")
