@@ -47,8 +47,8 @@ bench-engine: install
 	$(BIN)/python bench/engine_bench.py $(ARGS)
 
 # hypothesis-generated calls over every method (structure-aware and raw bytes) against a real
-# server on SQLite and on PostgreSQL: 100,000 requests within 30 minutes; counts by method and
-# code; fails on any INTERNAL/UNKNOWN, a server exit or RSS over the bound (tests/fuzz/).
+# server on SQLite and on PostgreSQL side by side: 100,000 requests within 30 minutes; counts by
+# method and code; fails on any INTERNAL/UNKNOWN, a server exit or RSS over 600 MB (tests/fuzz/).
 # A short run is tests/test_fuzz.py, part of `make test`. E.g. ARGS="--requests 20000 --seed 7"
 fuzz: install
 	cd tests && ../$(BIN)/python -m fuzz $(ARGS)
