@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test faults golden lint proto bench bench-quick bench-engine clean
+.PHONY: install run test faults fuzz soak golden lint proto bench bench-quick bench-engine clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,19 @@ bench-quick: install
 # pass ARGS=--quick for a short run
 bench-engine: install
 	$(BIN)/python bench/engine_bench.py $(ARGS)
+
+# hypothesis-generated calls over every method (structure-aware and raw bytes) against a real
+# server on SQLite and on PostgreSQL side by side: 100,000 requests within 30 minutes; counts by
+# method and code; fails on any INTERNAL/UNKNOWN, a server exit or RSS over 600 MB (tests/fuzz/).
+# A short run is tests/test_fuzz.py, part of `make test`. E.g. ARGS="--requests 20000 --seed 7"
+fuzz: install
+	cd tests && ../$(BIN)/python -m fuzz $(ARGS)
+
+# the server under steady load: 5 minutes of Evaluate at half the maximum measured first, RSS
+# and SQLite WAL every 10 s, p99 per minute; judged on RSS growth, a flat p99 and a bounded WAL
+# (bench/soak.py). E.g. ARGS="--seconds 120 --warmup 30", ARGS="--rate 300"
+soak: install
+	$(BIN)/python bench/soak.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
