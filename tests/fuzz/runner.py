@@ -314,7 +314,7 @@ def read_catalogue(address: str) -> Catalogue:
         taxi.indicators["violations_3pt"].count_value = 1
         for _ in range(2):
             catalogue.remember(stub.Evaluate(taxi, timeout=10).evaluation)
-        token = stub.ListEvaluations(pb.ListEvaluationsRequest(page_size=1), timeout=10).next_page_token
+        token = stub.ListEvaluations(pb.ListEvaluationsRequest(page_size=1, purpose="supervision"), timeout=10).next_page_token
         if token:
             catalogue.evaluation_tokens.append(token)
     return catalogue

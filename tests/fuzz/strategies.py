@@ -571,14 +571,22 @@ def get_scorecard_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.GetScor
                                 _set("view", VIEWS), _set("as_of", wire_dates())))
 
 
+# reads state why (issue 9): a known purpose code, or one of these to be refused
+PURPOSES = st.sampled_from(["recruitment_review", "bid_review", "annual_assessment", "credit_repair",
+                            "subject_request", "supervision"])
+BAD_PURPOSES = st.one_of(st.sampled_from(["", "curiosity", "Bid_Review", "bid_review "]), strings())
+
+
 def get_evaluation_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.GetEvaluationRequest]:
     known = st.sampled_from(catalogue.evaluation_names or ["evaluations/01a21fb8-de30-7064-ad3e-134ccbf912a4"])
-    valid = st.builds(pb.GetEvaluationRequest, name=st.one_of(known, st.uuids().map(lambda u: f"evaluations/{u}")))
+    valid = st.builds(pb.GetEvaluationRequest, name=st.one_of(known, st.uuids().map(lambda u: f"evaluations/{u}")),
+                      purpose=PURPOSES)
     names = st.one_of(
         st.sampled_from(["evaluations/", "evaluations/x", "evaluations/" + "0" * 36, "evaluation/1",
                          "evaluations/01a21fb8-de30-7064-ad3e-134ccbf912a4/extra"]),
         known.map(lambda n: n.upper()), known.map(lambda n: n.removeprefix("evaluations/")), strings())
-    return _perturbed(valid, (_set("name", names),))
+    return _perturbed(valid, (_set("name", names), _set("purpose", BAD_PURPOSES),
+                              _set("purpose_note", strings())))
 
 
 def list_evaluations_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.ListEvaluationsRequest]:
@@ -589,11 +597,13 @@ def list_evaluations_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.List
                       page_size=st.sampled_from([0, 1, 2, 50, 1000]),
                       page_token=st.one_of(st.just(""), tokens),
                       subject_id=st.one_of(st.just(""), subjects),
-                      scorecard=st.one_of(st.just(""), cards))
+                      scorecard=st.one_of(st.just(""), cards),
+                      purpose=PURPOSES)
     bad_tokens = st.one_of(tokens.map(lambda s: s[:-1]), tokens.map(lambda s: s + "A"),
                            tokens.map(lambda s: s[::-1]), scorecard_tokens())
     return _perturbed(valid, (_set("page_size", PAGE_SIZES), _set("page_token", bad_tokens),
-                              _set("subject_id", subject_ids(catalogue)), _set("scorecard", strings())))
+                              _set("subject_id", subject_ids(catalogue)), _set("scorecard", strings()),
+                              _set("purpose", BAD_PURPOSES), _set("purpose_note", strings())))
 
 
 @functools.cache
