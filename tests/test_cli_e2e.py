@@ -408,13 +408,13 @@ def test_batch_checks_the_columns_before_sending_anything(server: str, tmp_path:
                                                           content: str, says: str) -> None:
     source, out = tmp_path / name, tmp_path / "results.csv"
     source.write_text(content, encoding="utf-8")
-    with CreditClient(server) as client:
+    with CreditClient(server, purpose="supervision") as client:
         before = len(client.list_evaluations(subject_id=ORGANIZATION, page_size=100).evaluations)
     result = credit(server, "batch", ENVIRONMENT, str(source), "--out", str(out))
     assert result.returncode == 2, result.stderr
     assert result.stderr == f"credit: error: {source}: {says}; nothing was sent\n"
     assert not out.exists() and not out.with_name(out.name + ".state.json").exists()
-    with CreditClient(server) as client:
+    with CreditClient(server, purpose="supervision") as client:
         after = len(client.list_evaluations(subject_id=ORGANIZATION, page_size=100).evaluations)
     assert after == before
 

@@ -45,7 +45,7 @@ def new_person() -> str:
 
 def stored_for(server: ServerProcess, subject_id: str) -> list[Any]:
     """Every stored evaluation of a subject (ListEvaluations must answer, whatever is stored)."""
-    return list(server.stub.ListEvaluations(pb.ListEvaluationsRequest(subject_id=subject_id, page_size=1000),
+    return list(server.stub.ListEvaluations(pb.ListEvaluationsRequest(subject_id=subject_id, page_size=1000, purpose="supervision"),
                                             timeout=30).evaluations)
 
 
@@ -84,7 +84,7 @@ def test_a_count_outside_the_limits_is_refused_and_nothing_is_stored(
     assert [(v.field, v.description) for v in item.error.field_violations] == [("requests[0]." + field, description)]
     assert stored_for(server, subject) == []
     # the subject's history and the first page of everything still answer
-    assert server.stub.ListEvaluations(pb.ListEvaluationsRequest(page_size=1000), timeout=30)
+    assert server.stub.ListEvaluations(pb.ListEvaluationsRequest(page_size=1000, purpose="supervision"), timeout=30)
 
 
 @pytest.mark.parametrize(("indicator", "case", "field", "expected"), [
@@ -133,11 +133,11 @@ def test_a_string_or_date_outside_its_limits_is_refused_naming_the_field(
 
 
 @pytest.mark.parametrize(("request_", "field"), [
-    (pb.ListEvaluationsRequest(subject_id="a\x00b"), "subject_id"),
-    (pb.ListEvaluationsRequest(subject_id="1" * 10_000), "subject_id"),
-    (pb.ListEvaluationsRequest(scorecard="transport.taxi\x00"), "scorecard"),
-    (pb.ListEvaluationsRequest(page_token="A" * 10_000), "page_token"),
-    (pb.GetEvaluationRequest(name="evaluations/" + "x" * 10_000), "name"),
+    (pb.ListEvaluationsRequest(subject_id="a\x00b", purpose="supervision"), "subject_id"),
+    (pb.ListEvaluationsRequest(subject_id="1" * 10_000, purpose="supervision"), "subject_id"),
+    (pb.ListEvaluationsRequest(scorecard="transport.taxi\x00", purpose="supervision"), "scorecard"),
+    (pb.ListEvaluationsRequest(page_token="A" * 10_000, purpose="supervision"), "page_token"),
+    (pb.GetEvaluationRequest(name="evaluations/" + "x" * 10_000, purpose="supervision"), "name"),
     (pb.GetScorecardRequest(name="x" * 10_000), "name"),
     (pb.ListScorecardsRequest(page_token="\x00"), "page_token"),
 ], ids=["filter_nul", "filter_10000", "scorecard_nul", "token_10000", "get_name", "scorecard_name", "scorecards_token"])
@@ -226,7 +226,7 @@ def test_a_batch_of_1000_with_15kb_display_names_is_refused_whole_and_stores_not
     results = server.stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=items), timeout=60).results
     assert all(r.evaluation.name for r in results)
     assert len(stored_for(server, subject)) == 1000
-    assert len(server.stub.ListEvaluations(pb.ListEvaluationsRequest(page_size=1000), timeout=30).evaluations) == 1000
+    assert len(server.stub.ListEvaluations(pb.ListEvaluationsRequest(page_size=1000, purpose="supervision"), timeout=30).evaluations) == 1000
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
@@ -248,7 +248,7 @@ def test_a_batch_whose_reply_would_exceed_the_message_limit_fails_before_anythin
         # a page of 1,000 would not fit in 256 kB: the page ends where it fits, the next goes on
         pages, token = [], ""
         while True:
-            page = s.stub.ListEvaluations(pb.ListEvaluationsRequest(subject_id=subject, page_size=1000, page_token=token),
+            page = s.stub.ListEvaluations(pb.ListEvaluationsRequest(subject_id=subject, page_size=1000, page_token=token, purpose="supervision"),
                                           timeout=30)
             pages.append([e.name for e in page.evaluations])
             token = page.next_page_token
@@ -275,7 +275,7 @@ def test_a_stored_row_that_cannot_be_read_is_marked_and_check_store_reports_it(t
             assert [bool(e.unreadable) for e in page] == [False, True, False]
             broken = page[1]
             assert (broken.subject.id, broken.grade.code, broken.score, broken.lines) == (subject, "AA", "14.00", [])
-            got = s.stub.GetEvaluation(pb.GetEvaluationRequest(name=names[1]), timeout=30).evaluation
+            got = s.stub.GetEvaluation(pb.GetEvaluationRequest(name=names[1], purpose="supervision"), timeout=30).evaluation
             assert got.unreadable == broken.unreadable
         code, out = _check_store(url)
         assert code == 1
@@ -319,7 +319,7 @@ def test_an_outage_says_nothing_of_the_host_port_or_driver(tmp_path: Path) -> No
         text = failure.wire_text()
         for internal in ("127.0.0.1", "5432", "psycopg", "OperationalError", "sqlalchemy", "connection"):
             assert internal not in text, (internal, text)
-        failure = fails(s.stub.ListEvaluations, pb.ListEvaluationsRequest())
+        failure = fails(s.stub.ListEvaluations, pb.ListEvaluationsRequest(purpose="supervision"))
         assert failure.code is grpc.StatusCode.UNAVAILABLE and "127.0.0.1" not in failure.wire_text()
 
 

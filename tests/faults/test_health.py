@@ -50,7 +50,7 @@ def test_postgresql_down_is_not_serving_and_back_is_serving_without_a_restart(tm
         pg.start()
         wait_for_health(s.address, SERVING, timeout=20)
         stored = s.stub.Evaluate(taxi(), timeout=20).evaluation
-        assert s.stub.GetEvaluation(pb.GetEvaluationRequest(name=stored.name), timeout=10).evaluation.name == stored.name
+        assert s.stub.GetEvaluation(pb.GetEvaluationRequest(name=stored.name, purpose="supervision"), timeout=10).evaluation.name == stored.name
         assert all(code == 0 for _, code in stream_of_five(s, 99))
     assert "Task exception was never retrieved" not in s.log_text()
 
@@ -72,4 +72,4 @@ def test_a_full_disk_is_not_serving_until_space_is_freed(tmp_path: Path) -> None
         wait_for_health(s.address, SERVING, timeout=10)
         assert s.stub.Evaluate(taxi(), timeout=10).evaluation.name
         for name in acknowledged:
-            assert s.stub.GetEvaluation(pb.GetEvaluationRequest(name=name), timeout=10).evaluation.name == name
+            assert s.stub.GetEvaluation(pb.GetEvaluationRequest(name=name, purpose="supervision"), timeout=10).evaluation.name == name

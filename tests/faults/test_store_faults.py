@@ -3,8 +3,11 @@
 - A stalled write holds only the calls that wait for it: with the writer blocked (SQLite:
   the test holds the lock the writer takes around each group, exactly where a frozen disk
   would hold it; PostgreSQL: another session holds the evaluations table locked), health,
-  ListScorecards, validate_only and reads answer at once; health turns NOT_SERVING once the
-  commit has been stuck for 2 s, and the held write completes when the lock goes.
+  ListScorecards and GetScorecard answer at once; health turns NOT_SERVING once the commit
+  has been stuck for 2 s, and the held write completes when the lock goes. Calls that touch a
+  subject (validate_only and reads too) answer only once their access record is committed
+  (issue 9: every query on record before the reply leaves), so they wait with the writer: on
+  their own deadline, never holding the others.
 - The SQLite file removed, replaced or its folder removed: writes are UNAVAILABLE, never
   acknowledged into a file nobody will read; a stream answers each item with UNAVAILABLE.
 - A stream client that never reads: the server stops reading its requests instead of
@@ -39,13 +42,16 @@ def validate_only() -> pb.EvaluateRequest:
 
 
 def answers_at_once(s: ServerProcess, stored_name: str) -> dict[str, str]:
-    """The calls that need no commit, each with a 2 s deadline: what each answered."""
+    """The calls that need no commit, each with a 2 s deadline, then the ones that touch a
+    subject (their access record needs one), with 1 s: what each answered."""
     calls: dict[str, Callable[[], object]] = {
         "health": lambda: health(s.address, timeout=2),
         "ListScorecards": lambda: len(s.stub.ListScorecards(pb.ListScorecardsRequest(), timeout=2).scorecards),
-        "validate_only": lambda: s.stub.Evaluate(validate_only(), timeout=2).evaluation.grade.code,
-        "GetEvaluation": lambda: s.stub.GetEvaluation(pb.GetEvaluationRequest(name=stored_name), timeout=2).evaluation.name == stored_name,
-        "ListEvaluations": lambda: len(s.stub.ListEvaluations(pb.ListEvaluationsRequest(page_size=1), timeout=2).evaluations),
+        "GetScorecard": lambda: s.stub.GetScorecard(
+            pb.GetScorecardRequest(name="scorecards/transport.taxi_driver"), timeout=2).scorecard.scorecard_id,
+        "validate_only": lambda: s.stub.Evaluate(validate_only(), timeout=1).evaluation.grade.code,
+        "GetEvaluation": lambda: s.stub.GetEvaluation(pb.GetEvaluationRequest(name=stored_name, purpose="supervision"), timeout=1).evaluation.name == stored_name,
+        "ListEvaluations": lambda: len(s.stub.ListEvaluations(pb.ListEvaluationsRequest(page_size=1, purpose="supervision"), timeout=1).evaluations),
     }
     out = {}
     for name, call in calls.items():
@@ -102,9 +108,11 @@ def test_a_stalled_write_holds_only_the_calls_that_need_it(tmp_path: Path, kind:
                 assert not write.done()
                 t0 = time.monotonic()
                 assert answers_at_once(s, stored.name) == {
-                    "health": str(SERVING), "ListScorecards": "9", "validate_only": "AA",
-                    "GetEvaluation": "True", "ListEvaluations": "1"}
-                assert time.monotonic() - t0 < 5  # each answered at once, not at its deadline
+                    "health": str(SERVING), "ListScorecards": "9", "GetScorecard": "transport.taxi_driver",
+                    "validate_only": "DEADLINE_EXCEEDED", "GetEvaluation": "DEADLINE_EXCEEDED",
+                    "ListEvaluations": "DEADLINE_EXCEEDED"}
+                # the first three at once, the last three each at its own 1 s deadline
+                assert time.monotonic() - t0 < 8
                 wait_for_health(s.address, NOT_SERVING, timeout=10)  # the commit is stuck
                 assert not write.done()
                 held.release()
@@ -143,7 +151,10 @@ def test_a_sqlite_file_gone_from_under_the_server_makes_writes_unavailable(tmp_p
             (str(i), UNAVAILABLE, "STORE_UNAVAILABLE") for i in range(5)]
 
         wait_for_health(s.address, NOT_SERVING, timeout=10)
-        assert s.stub.Evaluate(validate_only(), timeout=5).evaluation.grade.code == "AA"
+        assert len(s.stub.ListScorecards(pb.ListScorecardsRequest(), timeout=5).scorecards) == 9
+        with pytest.raises(grpc.RpcError) as info:  # its access record cannot be kept either
+            s.stub.Evaluate(validate_only(), timeout=5)
+        assert info.value.code() is grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
         assert s.terminate() == 0
     log = s.log_text()
     assert "Task exception was never retrieved" not in log
