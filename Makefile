@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test golden lint proto bench bench-quick bench-engine clean
+.PHONY: install run test golden lint typecheck-tree proto bench bench-quick bench-engine clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,18 @@ test: install
 golden: install
 	$(BIN)/scorecard-test
 
-lint: install
+lint: install typecheck-tree
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/buf lint protos
+	$(BIN)/mypy
+
+# the installed import root, sector_credit, as symlinks to the top-level folders, for mypy
+typecheck-tree:
+	rm -rf build/typecheck
+	mkdir -p build/typecheck/sector_credit
+	ln -s $(foreach f,__init__.py py.typed v1,../../../protos/sector_credit/$(f)) build/typecheck/sector_credit/
+	ln -s $(foreach d,server plugins scorecards clients,../../../$(d)) build/typecheck/sector_credit/
 
 proto: install
 	$(BIN)/python protos/generate.py
