@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test faults fuzz soak golden lint proto bench bench-quick bench-engine clean
+.PHONY: install run test faults fuzz soak golden lint typecheck typecheck-tree proto bench bench-quick bench-engine clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,17 @@ golden: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/buf lint protos
+
+# mypy --strict on the sector_credit package (not yet clean, so not yet part of lint or CI)
+typecheck: install typecheck-tree
+	$(BIN)/mypy
+
+# the installed import root, sector_credit, as symlinks to the top-level folders, for mypy
+typecheck-tree:
+	rm -rf build/typecheck
+	mkdir -p build/typecheck/sector_credit
+	ln -s $(foreach f,__init__.py py.typed v1,../../../protos/sector_credit/$(f)) build/typecheck/sector_credit/
+	ln -s $(foreach d,server plugins scorecards clients,../../../$(d)) build/typecheck/sector_credit/
 
 proto: install
 	$(BIN)/python protos/generate.py
