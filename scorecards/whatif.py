@@ -29,6 +29,7 @@ from .model import (
     AnyOf,
     Compare,
     Condition,
+    EffectKind,
     EvaluationResult,
     Grade,
     Indicator,
@@ -136,6 +137,27 @@ def _walk(cond: Condition | None) -> Iterator[Compare]:
         yield cond
 
 
+def _refs(cond: Condition) -> set[str] | None:
+    """The indicators a condition reads; None when it also reads a group total or the score."""
+    if isinstance(cond, (AllOf, AnyOf)):
+        out: set[str] = set()
+        for c in cond.items:
+            r = _refs(c)
+            if r is None:
+                return None
+            out |= r
+        return out
+    if isinstance(cond, Not):
+        return _refs(cond.item)
+    if isinstance(cond, Compare):
+        if cond.ref[0] == "indicator":
+            return {cond.ref[1]}
+        if cond.ref[0] == "sum":
+            return set(cond.ref[1:])
+        return None
+    return {cond.indicator}
+
+
 def _numbers(v: object) -> list[Decimal]:
     items = v if isinstance(v, tuple) else (v,)
     return [Decimal(x) for x in items if isinstance(x, (int, Decimal)) and not isinstance(x, bool)]
@@ -227,16 +249,19 @@ class _Explorer:
                 out.append(y)
         return out
 
-    def candidates(self, name: str, changed: Mapping[str, IndicatorValue]) -> list[IndicatorValue]:
+    def candidates(self, name: str, changed: Mapping[str, IndicatorValue], last: bool = True) -> list[IndicatorValue]:
         """Every value of `name` (other than its present one) at which, with `changed` applied,
-        the grade may differ from its neighbours' (the module doc)."""
-        key = (name, tuple(sorted(changed.items())))
+        the grade may differ from its neighbours' (the module doc). Not `last` (other indicators
+        of the combination still to come): only the values where its own pieces bend (bounds,
+        band edges, thresholds on it, a group's floor or ceiling reached), since a smallest
+        combination has every indicator but the last at such a value (docs/whatif.md)."""
+        key = (name, last, tuple(sorted(changed.items())))
         found = self._candidates.get(key)
         if found is None:
-            found = self._candidates[key] = self._find_candidates(name, changed)
+            found = self._candidates[key] = self._find_candidates(name, changed, last)
         return found
 
-    def _find_candidates(self, name: str, changed: Mapping[str, IndicatorValue]) -> list[IndicatorValue]:
+    def _find_candidates(self, name: str, changed: Mapping[str, IndicatorValue], last: bool) -> list[IndicatorValue]:
         ind = self.inds[name]
         current = changed.get(name, self.values[name])
         if ind.type is IndicatorType.FLAG:
@@ -261,7 +286,7 @@ class _Explorer:
 
         # the linear pieces: group totals first (their floors and ceilings bend the score), then
         # the score itself, each solved between consecutive points found so far
-        for quantity, thresholds in self._quantities():
+        for quantity, thresholds in self._quantities(last):
             ordered = sorted(points)
             for a, b in itertools.pairwise(ordered):
                 qa, qb = quantity(at(a)), quantity(at(b))
@@ -293,12 +318,12 @@ class _Explorer:
         sides = tuple((x < t, x == t) for t in sorted(self.indicator_thresholds.get(name, ())))
         return (pts, sides, x if name in self.summed else None)
 
-    def _quantities(self) -> list[tuple[Callable[[EvaluationResult], Decimal | None], set[Decimal]]]:
+    def _quantities(self, last: bool) -> list[tuple[Callable[[EvaluationResult], Decimal | None], set[Decimal]]]:
         out: list[tuple[Callable[[EvaluationResult], Decimal | None], set[Decimal]]] = []
         for gid, ts in self.group_thresholds.items():
             if ts:
                 out.append((_group_total(gid), ts))
-        if self.score_thresholds:
+        if self.score_thresholds and last:
             out.append((_uncut, self.score_thresholds))
         return out
 
@@ -322,7 +347,7 @@ class _Explorer:
             yield dict(changed)
             return
         first, rest = names[0], names[1:]
-        for x in self.candidates(first, changed):
+        for x in self.candidates(first, changed, last=not rest):
             step = {**changed, first: x}
             if rest and not self._helps(step):
                 continue
@@ -342,8 +367,11 @@ class _Explorer:
         self.result = base = self.score({})
         here = self.rank[base.grade.code]
         better = [g for g in self.card.grades[:here]]
+        # a force or cap that fired on facts no actionable change touches bounds every proposal
+        bound = self._fixed_bound(base)
+        search = [g for g in better if self.rank[g.code] >= bound]
         # best proposal per indicator set and per target grade (rank)
-        best: dict[int, dict[tuple[str, ...], Proposal]] = {self.rank[g.code]: {} for g in better}
+        best: dict[int, dict[tuple[str, ...], Proposal]] = {self.rank[g.code]: {} for g in search}
         for k in range(1, max(0, min(max_changes, len(self.actionable))) + 1):
             open_targets = [t for t in best if len(best[t]) < per_grade]
             if not open_targets:
@@ -375,9 +403,24 @@ class _Explorer:
                         del best[t][names]
         targets = []
         for g in better:
-            found = sorted(best[self.rank[g.code]].items(), key=lambda kv: _key(kv[1], self.rank))
+            found = sorted(best.get(self.rank[g.code], {}).items(), key=lambda kv: _key(kv[1], self.rank))
             targets.append(GradeTarget(g, tuple(p for _, p in found[:per_grade])))
         return WhatIf(base, self.actionable, tuple(targets), self._override_ends(base))
+
+    def _fixed_bound(self, base: EvaluationResult) -> int:
+        """The rank of the best grade any change of actionable indicators can reach, as far as
+        the forces and caps that fired on other indicators alone decide (0: no such bound)."""
+        actionable = set(self.actionable)
+        fixed = set()
+        for o in self.card.overrides:
+            reads = _refs(o.when)
+            if reads is not None and not reads & actionable:
+                fixed.add(o.id)
+        bound = 0
+        for fo in base.overrides:
+            if fo.id in fixed and fo.grade is not None and fo.effect in (EffectKind.FORCE, EffectKind.CAP):
+                bound = max(bound, self.rank[fo.grade])
+        return bound
 
     def _override_ends(self, base: EvaluationResult) -> tuple[OverrideEnd, ...]:
         ends = []
