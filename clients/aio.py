@@ -32,7 +32,7 @@ from .channel import DEFAULT_DEADLINES, DEFAULT_RETRY, DEFAULT_TARGET, Deadlines
 from .client import DEFAULT_CHUNK, ClientCore, ItemResult, _chunks, evaluation_name
 from .errors import CreditError, as_evaluation_error, error_from_rpc
 from .inputs import EvaluationItem
-from .resources import Evaluation, EvaluationPage, Scorecard
+from .resources import Evaluation, EvaluationPage, Exploration, Scorecard
 
 R = TypeVar("R")
 
@@ -192,6 +192,22 @@ class AsyncCreditClient(ClientCore):
             call.cancel()
         while refused:
             yield refused.popleft()
+
+    async def explore(self, scorecard: str, subject_id: str, indicators: Mapping[str, object] | None = None,
+                      *, kind: str | None = None, as_of: dt.date | str | None = None, display_name: str = "",
+                      version: str | None = None, timeout: float | None = None) -> Exploration:
+        """What would change the grade of this input (docs/whatif.md); nothing is stored."""
+        card = await self._definition_to_evaluate(scorecard, version)
+        request = self._explore_request(card, scorecard, EvaluationItem(subject_id, indicators or {}, as_of, "",
+                                                                        display_name), kind, version)
+        return Exploration.from_proto(await self._call(self._stub.ExploreEvaluation, request,
+                                                       timeout or self.deadlines.unary))
+
+    async def explore_evaluation(self, name: str, *, timeout: float | None = None) -> Exploration:
+        """What would change the grade of a stored evaluation (by name or id)."""
+        request = pb.ExploreEvaluationRequest(name=evaluation_name(name))
+        return Exploration.from_proto(await self._call(self._stub.ExploreEvaluation, request,
+                                                       timeout or self.deadlines.unary))
 
     async def get_evaluation(self, name: str, *, timeout: float | None = None) -> Evaluation:
         response = await self._call(self._stub.GetEvaluation,

@@ -50,6 +50,7 @@ from .render import (
     scorecards_table,
     table,
     title_inline,
+    whatif_view,
 )
 from .resources import Evaluation, FieldViolation, Scorecard
 
@@ -165,6 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("get", "a stored evaluation, explained")
     p.add_argument("name", metavar="NAME", help="evaluations/{id} or the id")
     p.add_argument("--json", action="store_true", help="print the evaluation as JSON")
+
+    p = command("whatif", "what would change the grade: the smallest changes of actionable indicators "
+                          "per better grade, and when overrides end (nothing is stored)")
+    p.add_argument("target", metavar="NAME_OR_ID",
+                   help="a stored evaluation (evaluations/{id} or the id), or with --subject a scorecard id")
+    p.add_argument("--subject", metavar="ID", help="explore this input instead: resident id or credit code")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="values",
+                   help="an indicator value (repeatable), as for evaluate")
+    p.add_argument("--file", type=Path, metavar="JSON", help="indicator values as a JSON object; --set wins")
+    p.add_argument("--as-of", metavar="DATE", help="the day the evaluation speaks for (default today)")
+    p.add_argument("--version", help="a scorecard version (default: the one in force on as_of)")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("test", help="check scorecard files and run their golden cases",
                        description="Check scorecard files and run their golden cases "
@@ -357,6 +370,28 @@ def _print_evaluation(evaluation: Evaluation, card: Scorecard | None, args: argp
         out.json(evaluation.to_dict())
     else:
         out.lines(evaluation_view(evaluation, out.style, args.lang, card))
+
+
+# -- whatif --------------------------------------------------------------------------------
+
+
+def cmd_whatif(args: argparse.Namespace, out: Output) -> int:
+    if args.subject is None:
+        if args.values or args.file is not None or args.as_of or args.version:
+            raise UsageError("--set, --file, --as-of and --version describe an input: give --subject too "
+                             "(a stored evaluation is explored as it was made)")
+        with _client(args) as client:
+            explored = client.explore_evaluation(args.target)
+    else:
+        indicators = _indicator_args(args)
+        as_of = _date_arg(args.as_of, "--as-of")
+        with _client(args) as client:
+            explored = client.explore(args.target, args.subject, indicators, as_of=as_of, version=args.version)
+    if args.json:
+        out.json(explored.to_dict())
+    else:
+        out.lines(whatif_view(explored, out.style, args.lang))
+    return EXIT_OK
 
 
 # -- history -------------------------------------------------------------------------------
@@ -627,6 +662,7 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, Output], i
     ("get", None): cmd_get,
     ("batch", None): cmd_batch,
     ("history", None): cmd_history,
+    ("whatif", None): cmd_whatif,
 }
 
 

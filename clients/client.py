@@ -41,7 +41,7 @@ from .channel import (
 )
 from .errors import CreditError, as_evaluation_error, error_from_item, error_from_rpc
 from .inputs import EvaluationItem, date_value, evaluate_request
-from .resources import Evaluation, EvaluationPage, Scorecard
+from .resources import Evaluation, EvaluationPage, Exploration, Scorecard
 
 R = TypeVar("R")
 ItemResult = Evaluation | CreditError
@@ -104,6 +104,13 @@ class ClientCore:
                       version: str | None, validate_only: bool = False) -> pb.EvaluateRequest:
         return evaluate_request(card, scorecard_id(scorecard), item, kind=kind,
                                 version=version or "", validate_only=validate_only)
+
+    @classmethod
+    def _explore_request(cls, card: Scorecard, scorecard: str, item: EvaluationItem, kind: str | None,
+                         version: str | None) -> pb.ExploreEvaluationRequest:
+        evaluation = cls._item_request(card, scorecard, item, kind, version)
+        evaluation.request_id = ""  # a what-if is never stored
+        return pb.ExploreEvaluationRequest(evaluation=evaluation)
 
     @staticmethod
     def _list_evaluations_request(subject_id: str | None, scorecard: str | None, page_size: int,
@@ -288,6 +295,22 @@ class CreditClient(ClientCore):
             call.cancel()
         while refused:
             yield refused.popleft()
+
+    def explore(self, scorecard: str, subject_id: str, indicators: Mapping[str, object] | None = None,
+                *, kind: str | None = None, as_of: dt.date | str | None = None, display_name: str = "",
+                version: str | None = None, timeout: float | None = None) -> Exploration:
+        """What would change the grade of this input (docs/whatif.md); nothing is stored."""
+        card = self._definition_to_evaluate(scorecard, version)
+        request = self._explore_request(card, scorecard, EvaluationItem(subject_id, indicators or {}, as_of, "",
+                                                                        display_name), kind, version)
+        return Exploration.from_proto(self._call(self._stub.ExploreEvaluation, request,
+                                                 timeout or self.deadlines.unary))
+
+    def explore_evaluation(self, name: str, *, timeout: float | None = None) -> Exploration:
+        """What would change the grade of a stored evaluation (by name or id)."""
+        request = pb.ExploreEvaluationRequest(name=evaluation_name(name))
+        return Exploration.from_proto(self._call(self._stub.ExploreEvaluation, request,
+                                                 timeout or self.deadlines.unary))
 
     def get_evaluation(self, name: str, *, timeout: float | None = None) -> Evaluation:
         """A stored evaluation by name (`evaluations/{id}`) or id."""
