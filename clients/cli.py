@@ -52,7 +52,7 @@ from .render import (
     title_inline,
     whatif_view,
 )
-from .resources import Evaluation, FieldViolation, Scorecard
+from .resources import Evaluation, Exploration, FieldViolation, Scorecard
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SERVER_ENV = "SECTOR_CREDIT_SERVER"
@@ -178,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", metavar="DATE", help="the day the evaluation speaks for (default today)")
     p.add_argument("--version", help="a scorecard version (default: the one in force on as_of)")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("report", "write a stored evaluation as a self-contained HTML credit report "
+                          "(bilingual, with what would change the grade)")
+    p.add_argument("name", metavar="NAME", help="evaluations/{id} or the id")
+    p.add_argument("--out", type=Path, metavar="FILE", help="the HTML file (default: report-{id}.html)")
 
     p = sub.add_parser("test", help="check scorecard files and run their golden cases",
                        description="Check scorecard files and run their golden cases "
@@ -391,6 +396,32 @@ def cmd_whatif(args: argparse.Namespace, out: Output) -> int:
         out.json(explored.to_dict())
     else:
         out.lines(whatif_view(explored, out.style, args.lang))
+    return EXIT_OK
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace, out: Output) -> int:
+    from .report import render_report  # Jinja2 is loaded only for this command
+
+    with _client(args) as client:
+        evaluation = client.get_evaluation(args.name)
+        try:
+            card: Scorecard | None = client.get_scorecard(
+                evaluation.scorecard_id, version=evaluation.scorecard_version)
+        except CreditError:  # a version no longer served: the evaluation still explains itself
+            card = None
+        try:
+            explored: Exploration | None = client.explore_evaluation(evaluation.name)
+        except CreditError:  # e.g. the version is no longer loaded as it was: no guidance
+            explored = None
+    path = args.out or Path(f"report-{evaluation.name.rsplit('/', 1)[-1]}.html")
+    try:
+        path.write_text(render_report(evaluation, card, explored), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--out {path}: {exc.strerror}") from None
+    out.stdout.write(f"{path}\n")
     return EXIT_OK
 
 
@@ -663,6 +694,7 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, Output], i
     ("batch", None): cmd_batch,
     ("history", None): cmd_history,
     ("whatif", None): cmd_whatif,
+    ("report", None): cmd_report,
 }
 
 

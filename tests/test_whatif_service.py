@@ -130,3 +130,22 @@ def test_cli_whatif_prints_the_proposals_and_the_end_dates(server: str, tmp_path
 
     usage = credit(server, "whatif", name, "--set", "bad_conduct_records_3y=1")
     assert usage.returncode == 2 and "give --subject too" in usage.stderr
+
+
+def test_cli_report_writes_a_page_that_parses(server: str, tmp_path: Path) -> None:
+    import html5lib
+
+    made = credit(server, "evaluate", TAXI, "--subject", "11010519491231002X", "--name", "张三丰",
+                  "--set", "violations_3pt=1", "--as-of", "2026-06-01", "--json")
+    assert made.returncode == 0, made.stderr
+    import json
+
+    name = json.loads(made.stdout)["name"]
+    out = tmp_path / "r.html"
+    run = credit(server, "report", name, "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == str(out)
+    html = out.read_text(encoding="utf-8")
+    html5lib.HTMLParser(strict=True).parse(html)  # raises on any parse error
+    assert name in html and "11010519491231002X" not in html and "张三丰" not in html
+    assert "bonus_points" in html and "AAA" in html  # the what-if guidance is on the page
