@@ -183,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "(bilingual, with what would change the grade)")
     p.add_argument("name", metavar="NAME", help="evaluations/{id} or the id")
     p.add_argument("--out", type=Path, metavar="FILE", help="the HTML file (default: report-{id}.html)")
+    p.add_argument("--pdf", type=Path, metavar="FILE",
+                   help="also print the page to this PDF (needs Chromium on PATH)")
 
     p = sub.add_parser("test", help="check scorecard files and run their golden cases",
                        description="Check scorecard files and run their golden cases "
@@ -403,7 +405,7 @@ def cmd_whatif(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_report(args: argparse.Namespace, out: Output) -> int:
-    from .report import render_report  # Jinja2 is loaded only for this command
+    from .report import PdfUnavailable, render_report, write_pdf  # Jinja2 only for this command
 
     with _client(args) as client:
         evaluation = client.get_evaluation(args.name)
@@ -417,11 +419,19 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
         except CreditError:  # e.g. the version is no longer loaded as it was: no guidance
             explored = None
     path = args.out or Path(f"report-{evaluation.name.rsplit('/', 1)[-1]}.html")
+    html = render_report(evaluation, card, explored)
     try:
-        path.write_text(render_report(evaluation, card, explored), encoding="utf-8")
+        path.write_text(html, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--out {path}: {exc.strerror}") from None
     out.stdout.write(f"{path}\n")
+    if args.pdf is not None:
+        try:
+            write_pdf(html, args.pdf)
+        except PdfUnavailable as exc:
+            out.stderr.write(f"credit report: no PDF: {exc}\n")
+            return EXIT_FAILED
+        out.stdout.write(f"{args.pdf}\n")
     return EXIT_OK
 
 

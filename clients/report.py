@@ -11,9 +11,13 @@ social credit code is public and shown whole.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -107,3 +111,32 @@ def render_report(ev: Evaluation, card: Scorecard | None, explored: Exploration 
         "colours": COLOURS, "neutral": NEUTRAL,
     }
     return _environment().get_template("report.html.j2").render(context)
+
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+PDF_TIMEOUT_S = 120
+
+
+class PdfUnavailable(Exception):
+    """No headless browser to print the page with, or it failed."""
+
+
+def write_pdf(html: str, pdf: Path) -> None:
+    """Print the page to `pdf` with a headless Chromium from PATH (Debian: `apt-get install
+    chromium`): the same page, so the PDF says exactly what the HTML says."""
+    browser = next((found for name in BROWSERS if (found := shutil.which(name))), None)
+    if browser is None:
+        raise PdfUnavailable("no Chromium on PATH (" + ", ".join(BROWSERS) + "): the PDF is printed by one")
+    with tempfile.TemporaryDirectory(prefix="credit-report-") as tmp:
+        page = Path(tmp) / "report.html"
+        page.write_text(html, encoding="utf-8")
+        try:
+            done = subprocess.run(
+                [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+                 f"--user-data-dir={tmp}/profile", f"--print-to-pdf={pdf.resolve()}", page.as_uri()],
+                capture_output=True, text=True, timeout=PDF_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise PdfUnavailable(f"{browser} did not print the page within {PDF_TIMEOUT_S} s") from None
+    if done.returncode != 0 or not pdf.exists():
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PdfUnavailable(f"{browser} could not print the page (exit {done.returncode}): {last}")

@@ -149,3 +149,22 @@ def test_cli_report_writes_a_page_that_parses(server: str, tmp_path: Path) -> No
     html5lib.HTMLParser(strict=True).parse(html)  # raises on any parse error
     assert name in html and "11010519491231002X" not in html and "张三丰" not in html
     assert "bonus_points" in html and "AAA" in html  # the what-if guidance is on the page
+
+
+def test_cli_report_prints_a_pdf_with_chromium(server: str, tmp_path: Path) -> None:
+    import shutil
+
+    from sector_credit.clients.report import BROWSERS
+
+    if not any(shutil.which(b) for b in BROWSERS):
+        pytest.skip("no Chromium on PATH (Debian: apt-get install chromium)")
+    made = credit(server, "evaluate", "civil_servant.recruitment", "--subject", "11010519491231002X",
+                  "--set", "criminal_record=true", "--json")
+    assert made.returncode == 0, made.stderr
+    import json
+
+    name = json.loads(made.stdout)["name"]
+    pdf = tmp_path / "r.pdf"
+    run = credit(server, "report", name, "--out", str(tmp_path / "r.html"), "--pdf", str(pdf))
+    assert run.returncode == 0, run.stderr
+    assert pdf.read_bytes()[:5] == b"%PDF-"
