@@ -215,7 +215,7 @@ class _Explorer:
                 self.band_edges.setdefault(rule.indicator, set()).update(
                     x for x in (b.range.low, b.range.high) if x is not None)
         self._memo: dict[tuple[tuple[str, IndicatorValue], ...], EvaluationResult] = {}
-        self._candidates: dict[tuple[str, tuple[tuple[str, IndicatorValue], ...]], list[IndicatorValue]] = {}
+        self._candidates: dict[tuple[str, bool, tuple[tuple[str, IndicatorValue], ...]], list[IndicatorValue]] = {}
 
     # -- scoring ------------------------------------------------------------------------
 
@@ -297,7 +297,7 @@ class _Explorer:
                         x = a + (t - qa) * (b - a) / (qb - qa)
                         points.update(y for y in self._on_grid(ind, x, 2) if a <= y <= b)
         # two values the rules and conditions on the indicator cannot tell apart give the same
-        # result in any combination: only the nearer one is a candidate, and none that the
+        # result in any combination: only the nearer one is a candidate, and none that is the
         # present value's twin
         seen = {self._signature(name, cur, at(cur))}
         out: list[IndicatorValue] = []
