@@ -31,7 +31,7 @@ from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
 
 from .channel import DEFAULT_DEADLINES, DEFAULT_RETRY, DEFAULT_TARGET, Deadlines, RetryPolicy
-from .client import DEFAULT_CHUNK, ClientCore, ItemResult, _chunks
+from .client import DEFAULT_CHUNK, ClientCore, ItemResult, _chunks, evaluation_name
 from .errors import CreditError, as_evaluation_error, error_from_rpc
 from .inputs import EvaluationItem
 from .resources import (
@@ -39,6 +39,7 @@ from .resources import (
     AccessRecordPage,
     Evaluation,
     EvaluationPage,
+    Exploration,
     Scorecard,
     SubjectAccessPage,
 )
@@ -203,6 +204,22 @@ class AsyncCreditClient(ClientCore):
             call.cancel()
         while refused:
             yield refused.popleft()
+
+    async def explore(self, scorecard: str, subject_id: str, indicators: Mapping[str, object] | None = None,
+                      *, kind: str | None = None, as_of: dt.date | str | None = None, display_name: str = "",
+                      version: str | None = None, timeout: float | None = None) -> Exploration:
+        """What would change the grade of this input (docs/whatif.md); nothing is stored."""
+        card = await self._definition_to_evaluate(scorecard, version)
+        request = self._explore_request(card, scorecard, EvaluationItem(subject_id, indicators or {}, as_of, "",
+                                                                        display_name), kind, version)
+        return Exploration.from_proto(await self._call(self._stub.ExploreEvaluation, request,
+                                                       timeout or self.deadlines.unary))
+
+    async def explore_evaluation(self, name: str, *, timeout: float | None = None) -> Exploration:
+        """What would change the grade of a stored evaluation (by name or id)."""
+        request = pb.ExploreEvaluationRequest(name=evaluation_name(name))
+        return Exploration.from_proto(await self._call(self._stub.ExploreEvaluation, request,
+                                                       timeout or self.deadlines.unary))
 
     async def get_evaluation(self, name: str, *, purpose: str | None = None,
                              purpose_note: str | None = None, timeout: float | None = None) -> Evaluation:

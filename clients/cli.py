@@ -56,8 +56,16 @@ from .render import (
     subject_access_table,
     table,
     title_inline,
+    whatif_view,
 )
-from .resources import AccessRecord, Evaluation, FieldViolation, Scorecard, SubjectAccess
+from .resources import (
+    AccessRecord,
+    Evaluation,
+    Exploration,
+    FieldViolation,
+    Scorecard,
+    SubjectAccess,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SERVER_ENV = "SECTOR_CREDIT_SERVER"
@@ -197,6 +205,26 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--until", metavar="WHEN", help="before this day or time")
         p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (default 50; 0: all)")
         p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("whatif", "what would change the grade: the smallest changes of actionable indicators "
+                          "per better grade, and when overrides end (nothing is stored)")
+    p.add_argument("target", metavar="NAME_OR_ID",
+                   help="a stored evaluation (evaluations/{id} or the id), or with --subject a scorecard id")
+    p.add_argument("--subject", metavar="ID", help="explore this input instead: resident id or credit code")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="values",
+                   help="an indicator value (repeatable), as for evaluate")
+    p.add_argument("--file", type=Path, metavar="JSON", help="indicator values as a JSON object; --set wins")
+    p.add_argument("--as-of", metavar="DATE", help="the day the evaluation speaks for (default today)")
+    p.add_argument("--version", help="a scorecard version (default: the one in force on as_of)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("report", "write a stored evaluation as a self-contained HTML credit report "
+                          "(bilingual, with what would change the grade)")
+    p.add_argument("name", metavar="NAME", help="evaluations/{id} or the id")
+    p.add_argument("--out", type=Path, metavar="FILE", help="the HTML file (default: report-{id}.html)")
+    p.add_argument("--pdf", type=Path, metavar="FILE",
+                   help="also print the page to this PDF (needs Chromium on PATH)")
+    purpose_options(p)
 
     p = sub.add_parser("test", help="check scorecard files and run their golden cases",
                        description="Check scorecard files and run their golden cases "
@@ -389,6 +417,62 @@ def _print_evaluation(evaluation: Evaluation, card: Scorecard | None, args: argp
         out.json(evaluation.to_dict())
     else:
         out.lines(evaluation_view(evaluation, out.style, args.lang, card))
+
+
+# -- whatif --------------------------------------------------------------------------------
+
+
+def cmd_whatif(args: argparse.Namespace, out: Output) -> int:
+    if args.subject is None:
+        if args.values or args.file is not None or args.as_of or args.version:
+            raise UsageError("--set, --file, --as-of and --version describe an input: give --subject too "
+                             "(a stored evaluation is explored as it was made)")
+        with _client(args) as client:
+            explored = client.explore_evaluation(args.target)
+    else:
+        indicators = _indicator_args(args)
+        as_of = _date_arg(args.as_of, "--as-of")
+        with _client(args) as client:
+            explored = client.explore(args.target, args.subject, indicators, as_of=as_of, version=args.version)
+    if args.json:
+        out.json(explored.to_dict())
+    else:
+        out.lines(whatif_view(explored, out.style, args.lang))
+    return EXIT_OK
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace, out: Output) -> int:
+    from .report import PdfUnavailable, render_report, write_pdf  # Jinja2 only for this command
+
+    with _client(args) as client:
+        evaluation = client.get_evaluation(args.name, purpose=args.purpose, purpose_note=args.purpose_note)
+        try:
+            card: Scorecard | None = client.get_scorecard(
+                evaluation.scorecard_id, version=evaluation.scorecard_version)
+        except CreditError:  # a version no longer served: the evaluation still explains itself
+            card = None
+        try:
+            explored: Exploration | None = client.explore_evaluation(evaluation.name)
+        except CreditError:  # e.g. the version is no longer loaded as it was: no guidance
+            explored = None
+    path = args.out or Path(f"report-{evaluation.name.rsplit('/', 1)[-1]}.html")
+    html = render_report(evaluation, card, explored)
+    try:
+        path.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--out {path}: {exc.strerror}") from None
+    out.stdout.write(f"{path}\n")
+    if args.pdf is not None:
+        try:
+            write_pdf(html, args.pdf)
+        except PdfUnavailable as exc:
+            out.stderr.write(f"credit report: no PDF: {exc}\n")
+            return EXIT_FAILED
+        out.stdout.write(f"{args.pdf}\n")
+    return EXIT_OK
 
 
 # -- history -------------------------------------------------------------------------------
@@ -726,6 +810,8 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, Output], i
     ("history", None): cmd_history,
     ("audit", "subject"): cmd_audit,
     ("audit", "caller"): cmd_audit,
+    ("whatif", None): cmd_whatif,
+    ("report", None): cmd_report,
 }
 
 

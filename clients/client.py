@@ -48,6 +48,7 @@ from .resources import (
     AccessRecordPage,
     Evaluation,
     EvaluationPage,
+    Exploration,
     Scorecard,
     SubjectAccess,
     SubjectAccessPage,
@@ -127,6 +128,13 @@ class ClientCore:
     def _get_evaluation_request(self, name: str, purpose: str | None,
                                 note: str | None) -> pb.GetEvaluationRequest:
         return pb.GetEvaluationRequest(name=evaluation_name(name), **self._purpose(purpose, note))
+
+    @classmethod
+    def _explore_request(cls, card: Scorecard, scorecard: str, item: EvaluationItem, kind: str | None,
+                         version: str | None) -> pb.ExploreEvaluationRequest:
+        evaluation = cls._item_request(card, scorecard, item, kind, version)
+        evaluation.request_id = ""  # a what-if is never stored
+        return pb.ExploreEvaluationRequest(evaluation=evaluation)
 
     def _list_evaluations_request(self, subject_id: str | None, scorecard: str | None, page_size: int,
                                   page_token: str, purpose: str | None = None,
@@ -337,6 +345,22 @@ class CreditClient(ClientCore):
             call.cancel()
         while refused:
             yield refused.popleft()
+
+    def explore(self, scorecard: str, subject_id: str, indicators: Mapping[str, object] | None = None,
+                *, kind: str | None = None, as_of: dt.date | str | None = None, display_name: str = "",
+                version: str | None = None, timeout: float | None = None) -> Exploration:
+        """What would change the grade of this input (docs/whatif.md); nothing is stored."""
+        card = self._definition_to_evaluate(scorecard, version)
+        request = self._explore_request(card, scorecard, EvaluationItem(subject_id, indicators or {}, as_of, "",
+                                                                        display_name), kind, version)
+        return Exploration.from_proto(self._call(self._stub.ExploreEvaluation, request,
+                                                 timeout or self.deadlines.unary))
+
+    def explore_evaluation(self, name: str, *, timeout: float | None = None) -> Exploration:
+        """What would change the grade of a stored evaluation (by name or id)."""
+        request = pb.ExploreEvaluationRequest(name=evaluation_name(name))
+        return Exploration.from_proto(self._call(self._stub.ExploreEvaluation, request,
+                                                 timeout or self.deadlines.unary))
 
     def get_evaluation(self, name: str, *, purpose: str | None = None, purpose_note: str | None = None,
                        timeout: float | None = None) -> Evaluation:

@@ -17,7 +17,13 @@ from typing import Any, cast
 
 from google.protobuf.message import Message
 from sector_credit.scorecards.text import decimal_text
-from sector_credit.v1 import common_pb2, evaluation_pb2, scorecard_pb2
+from sector_credit.v1 import (
+    common_pb2,
+    credit_evaluation_service_pb2,
+    evaluation_pb2,
+    scorecard_pb2,
+    whatif_pb2,
+)
 
 IndicatorPythonValue = int | Decimal | bool | str | dt.date | None
 """An indicator value as Python sees it: count int, number Decimal, flag bool, choice str,
@@ -356,6 +362,7 @@ class Indicator:
     choices: tuple[str, ...]
     past: bool  # a date that must not be after as_of
     required_when: str  # the condition as text; "" when not conditional
+    actionable: bool = False  # the subject can change it; what-if varies only these
 
     @property
     def numeric(self) -> bool:
@@ -368,7 +375,7 @@ class Indicator:
             Title.from_proto(m.title), m.description, m.required,
             value_from_proto(m.default_value) if m.HasField("default_value") else None,
             decimal_or_none(m.minimum), decimal_or_none(m.maximum), tuple(m.choices), m.past,
-            m.required_when)
+            m.required_when, m.actionable)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -574,3 +581,81 @@ class SubjectAccessPage:
 
     accesses: tuple[SubjectAccess, ...]
     next_page_token: str
+
+
+# What-if (ExploreEvaluation, docs/whatif.md)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IndicatorChange:
+    indicator: str
+    before: IndicatorPythonValue
+    after: IndicatorPythonValue
+    distance: Decimal
+
+    @classmethod
+    def from_proto(cls, m: whatif_pb2.IndicatorChange) -> IndicatorChange:
+        return cls(m.indicator, value_from_proto(m.before), value_from_proto(m.after), Decimal(m.distance))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChangeProposal:
+    """Changes of actionable indicators and the grade (and score) the evaluation gives with them."""
+
+    changes: tuple[IndicatorChange, ...]
+    grade: str
+    score: Decimal | None
+    distance: Decimal
+
+    @classmethod
+    def from_proto(cls, m: whatif_pb2.ChangeProposal) -> ChangeProposal:
+        return cls(tuple(IndicatorChange.from_proto(c) for c in m.changes), m.grade,
+                   decimal_or_none(m.score), Decimal(m.distance))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GradeTarget:
+    """A better grade and its smallest proposals, best first (none: not reachable)."""
+
+    grade: Grade
+    proposals: tuple[ChangeProposal, ...]
+
+    @classmethod
+    def from_proto(cls, m: whatif_pb2.GradeTarget) -> GradeTarget:
+        return cls(Grade.from_proto(m.grade), tuple(ChangeProposal.from_proto(p) for p in m.proposals))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OverrideEnd:
+    """A fired override's end and the grade the same indicators give on that day."""
+
+    override_id: str
+    title: Title
+    until: dt.date | None
+    grade: str
+    score: Decimal | None
+
+    @classmethod
+    def from_proto(cls, m: whatif_pb2.OverrideEnd) -> OverrideEnd:
+        return cls(m.override_id, Title.from_proto(m.title), date_or_none(m.until), m.grade,
+                   decimal_or_none(m.score))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Exploration:
+    """What would change an evaluation's grade; never stored."""
+
+    evaluation: Evaluation
+    actionable: tuple[str, ...]
+    targets: tuple[GradeTarget, ...]
+    override_ends: tuple[OverrideEnd, ...]
+
+    @classmethod
+    def from_proto(cls, m: credit_evaluation_service_pb2.ExploreEvaluationResponse) -> Exploration:
+        return cls(Evaluation.from_proto(m.evaluation), tuple(m.actionable_indicators),
+                   tuple(GradeTarget.from_proto(t) for t in m.targets),
+                   tuple(OverrideEnd.from_proto(e) for e in m.override_ends))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"evaluation": self.evaluation.to_dict(), "actionable": list(self.actionable),
+                "targets": to_jsonable(self.targets), "override_ends": to_jsonable(self.override_ends)}

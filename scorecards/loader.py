@@ -57,7 +57,7 @@ TOP_KEYS = {"id", "version", "effective_from", "subject_kind", "title", "descrip
             "score", "default_grade", "indicators", "groups", "rules", "grades", "overrides",
             "cases"}
 INDICATOR_KEYS = {"type", "title", "description", "min", "max", "default", "required",
-                  "choices", "past", "required_when", "places"}
+                  "choices", "past", "required_when", "places", "actionable"}
 RULE_KEYS = {"id", "title", "kind", "indicator", "group", "points", "when", "bands", "weight",
              "flag_points", "provenance", "description"}
 GRADE_KEYS = {"code", "title", "min", "colour", "provenance"}
@@ -148,8 +148,16 @@ def _canonical(obj: object) -> object:
 
 
 def digest_of(data: dict[str, Any]) -> str:
-    """SHA-256 of the canonical definition: every key but `cases`, keys sorted, numbers exact."""
+    """SHA-256 of the canonical definition: every key but `cases` and the indicators'
+    `actionable` marks (what-if guidance, never part of what decides a grade, so marking an
+    indicator leaves stored evaluations reproducible under the same digest), keys sorted,
+    numbers exact."""
     body = {k: v for k, v in data.items() if k != "cases"}
+    inds = body.get("indicators")
+    if isinstance(inds, dict):
+        body["indicators"] = {name: ({k: v for k, v in spec.items() if k != "actionable"}
+                                     if isinstance(spec, dict) else spec)
+                              for name, spec in inds.items()}
     text = json.dumps(_canonical(body), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -368,16 +376,24 @@ def _indicators(c: _Checker, raw: object) -> list[Indicator]:
         if (isinstance(default, Decimal) and itype is not IndicatorType.COUNT
                 and limits.places_of(default) > (limits.DEFAULT_PLACES if places is None else places)):
             c.bad(f"{path}.default", f"{default} has more decimal places than the indicator takes")
+        actionable = spec.get("actionable", False)
+        if not isinstance(actionable, bool):
+            c.bad(f"{path}.actionable", "must be true or false")
+            actionable = False
+        elif actionable and itype is IndicatorType.DATE:
+            c.bad(f"{path}.actionable", "a date records when something happened: it is never actionable")
+            actionable = False
         desc = spec.get("description", "")
         out.append(Indicator(name, itype, title, bool(required), default, minimum, maximum,
                              choices, bool(past), None, desc if isinstance(desc, str) else "",
-                             places))
+                             places, actionable))
     by_name = {i.name: i for i in out}
     for idx, path, cond_raw in pending_when:
         cond = _condition(c, cond_raw, f"{path}.required_when", by_name, set(), allow_group=False)
         ind = out[idx]
         out[idx] = Indicator(ind.name, ind.type, ind.title, ind.required, ind.default, ind.minimum,
-                             ind.maximum, ind.choices, ind.past, cond, ind.description, ind.places)
+                             ind.maximum, ind.choices, ind.past, cond, ind.description, ind.places,
+                             ind.actionable)
     return out
 
 

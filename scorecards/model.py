@@ -138,6 +138,9 @@ class Indicator:
     required_when: Condition | None = None
     description: str = ""
     places: int | None = None  # decimal places a number/percent value may have (None: limits.DEFAULT_PLACES)
+    # the subject can change it (counts that age out, satisfaction, training): what-if varies
+    # only these (scorecards/whatif.py); never an identity or history fact
+    actionable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,3 +96,11 @@ def uscc_problem(value: str) -> str | None:
 def normalize(value: str) -> str:
     """Ids are compared upper-case and without surrounding blanks (a typed 'x' is 'X')."""
     return value.strip().upper()
+
+
+def mask_id(value: str) -> str:
+    """Keep the first 4 and last 2 characters: enough to tell ids apart in an incident or on a
+    printed report, not enough to read the person's id (logs, the credit report)."""
+    if len(value) <= 6:
+        return "*" * len(value)
+    return value[:4] + "*" * (len(value) - 6) + value[-2:]

@@ -47,6 +47,7 @@ from sector_credit.scorecards.model import (
     Title,
 )
 from sector_credit.scorecards.text import condition_text, decimal_text, same_decimal, until_text
+from sector_credit.scorecards.whatif import WhatIf
 from sector_credit.v1 import (
     common_pb2,
     credit_evaluation_service_pb2,
@@ -555,6 +556,7 @@ def _indicator_to_proto(target: scorecard_pb2.Indicator, indicator: Indicator) -
         target.places = limits.DEFAULT_PLACES if indicator.places is None else indicator.places
     if indicator.required_when is not None:
         target.required_when = condition_text(indicator.required_when)
+    target.actionable = indicator.actionable
 
 
 def scorecard_to_proto(
@@ -646,3 +648,31 @@ def item_error_to_proto(
         reason=reason,
         field_violations=field_violations_to_proto(violations),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# What-if -> proto
+
+
+def whatif_to_proto(explored: WhatIf, evaluation: evaluation_pb2.Evaluation) -> credit_evaluation_service_pb2.ExploreEvaluationResponse:
+    """An ExploreEvaluationResponse: `evaluation` (the result explored, already converted) and
+    the what-if's targets and override ends."""
+    titles = {o.id: o.title for o in explored.result.overrides}
+    reply = credit_evaluation_service_pb2.ExploreEvaluationResponse(
+        evaluation=evaluation, actionable_indicators=list(explored.actionable))
+    for t in explored.targets:
+        target = reply.targets.add()
+        _fill_grade(target.grade, t.grade)
+        for p in t.proposals:
+            proposal = target.proposals.add(grade=p.grade, score=decimal_text(p.score),
+                                            distance=decimal_text(p.distance))
+            for c in p.changes:
+                change = proposal.changes.add(indicator=c.indicator, distance=decimal_text(c.distance))
+                _fill_value(change.before, c.before)
+                _fill_value(change.after, c.after)
+    for e in explored.override_ends:
+        end = reply.override_ends.add(override_id=e.override_id, grade=e.grade, score=decimal_text(e.score))
+        _fill_title(end.title, titles[e.override_id])
+        _fill_date(end.until, e.until)
+    return reply
+

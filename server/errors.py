@@ -57,6 +57,14 @@ class NotFound(ServiceError):
     reason = "NOT_FOUND"
 
 
+class FailedPrecondition(ServiceError):
+    """The request is well formed but the server is not in the state it needs (e.g. a stored
+    evaluation whose scorecard version is no longer loaded with the same definition)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "FAILED_PRECONDITION"
+
+
 class TooLarge(ServiceError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = "BATCH_TOO_LARGE"

@@ -14,6 +14,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from sector_credit.scorecards.subject_ids import mask_id
 
 PERSONAL_KEYS = frozenset({"subject_id", "subject", "display_name", "name_of_subject", "caller_name"})
 # 18-character resident ids and unified social credit codes, wherever they appear in text:
@@ -21,13 +22,6 @@ PERSONAL_KEYS = frozenset({"subject_id", "subject", "display_name", "name_of_sub
 # 17 digits and a check character even glued to letters or digits (`x11010519491231002Xy`)
 _ID_PATTERN = re.compile(
     r"(?<![0-9A-Za-z])(?=[0-9A-Za-z]*\d)[0-9A-Z]{17}[0-9A-Zx](?![0-9A-Za-z])|[0-9]{17}[0-9Xx]")
-
-
-def mask_id(value: str) -> str:
-    """Keep the first 4 and last 2 characters: enough to tell ids apart in an incident."""
-    if len(value) <= 6:
-        return "*" * len(value)
-    return value[:4] + "*" * (len(value) - 6) + value[-2:]
 
 
 def _mask_text(text: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 import structlog
-from sector_credit.scorecards import limits
+from sector_credit.scorecards import limits, whatif
 from sector_credit.scorecards.engine import CompiledScorecard
 from sector_credit.scorecards.model import (
     EvaluationResult,
@@ -309,6 +309,62 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 call.touched(subject, scorecard, n)
             response.next_page_token = token or ""
         return response
+
+    # -- what-if --------------------------------------------------------------------------
+
+    async def ExploreEvaluation(self, request: pb.ExploreEvaluationRequest,
+                                context: grpc.aio.ServicerContext) -> pb.ExploreEvaluationResponse:
+        """What would change the grade (scorecards/whatif.py); never stored."""
+        source = request.WhichOneof("source")
+        if source == "name":
+            eid = convert.evaluation_id_from_name(request.name)
+            stored = await self.store.get(eid)
+            if stored is None:
+                raise errors.NotFound(f"no evaluation {request.name}", metadata={"name": request.name})
+            if not isinstance(stored, StoredEvaluation):
+                raise errors.FailedPrecondition(
+                    f"{request.name} cannot be read back by this version of the service: {stored.why}",
+                    violations=[FieldViolation("name", "its stored result cannot be read back")])
+            made = stored.result
+            compiled = self._made_with(request.name, made)
+            evaluation = self._stored_to_proto(stored)
+            explored = await asyncio.to_thread(whatif.explore_values, compiled, made.subject, made.indicators, made.as_of)
+        elif source == "evaluation":
+            item = request.evaluation
+            refused = [FieldViolation(f"evaluation.{f}", "a what-if is never stored; leave it empty")
+                       for f, set_ in (("request_id", bool(item.request_id)), ("validate_only", item.validate_only)) if set_]
+            if refused:
+                raise errors.BadRequest("a what-if is never stored", violations=refused)
+            try:
+                inp = convert.evaluation_input_from_proto(item)
+                as_of = inp.as_of or self.today()
+                compiled = self.registry.resolve(inp.scorecard_id, inp.version, as_of)
+                structlog.contextvars.bind_contextvars(scorecard=compiled.id)
+                explored = await asyncio.to_thread(whatif.explore, compiled, inp.subject, inp.indicators, as_of)
+            except InvalidInput as exc:
+                raise InvalidInput([FieldViolation("evaluation." + v.field, v.description) for v in exc.violations]) from None
+            except ScorecardNotFound as exc:
+                raise exc.at("evaluation." + exc.field) from None
+            evaluation = convert.evaluation_to_proto(explored.result, caller=_caller(context))
+        else:
+            raise errors.BadRequest("name or evaluation is required", violations=[
+                FieldViolation("name", "required unless evaluation is given: evaluations/{evaluation_id}")])
+        structlog.contextvars.bind_contextvars(scorecard=compiled.id, grade=explored.result.grade.code)
+        return convert.whatif_to_proto(explored, evaluation)
+
+    def _made_with(self, name: str, made: EvaluationResult) -> CompiledScorecard:
+        """The scorecard version a stored evaluation was made with, as it was then."""
+        try:
+            compiled = self.registry.resolve(made.scorecard_id, made.version, made.as_of)
+        except ScorecardNotFound:
+            compiled = None
+        if compiled is None or compiled.digest != made.digest:
+            raise errors.FailedPrecondition(
+                f"{name} was made with {made.scorecard_id} {made.version} ({made.digest}), which this"
+                " server does not have loaded with that definition",
+                metadata={"scorecard": made.scorecard_id, "version": made.version, "digest": made.digest},
+                violations=[FieldViolation("name", "its scorecard version is not loaded with the same definition")])
+        return compiled
 
     # -- the shared path -------------------------------------------------------------------
 

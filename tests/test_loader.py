@@ -259,6 +259,13 @@ BROKEN = [
     ("a default with more places than the indicator takes",
      edited(VALID, "max = 10\ndefault = 0", "max = 10\ndefault = 0.125"),
      "indicators.bonus.default", "more decimal places than the indicator takes"),
+    ("actionable that is not true or false",
+     edited(VALID, "max = 10\ndefault = 0", "max = 10\ndefault = 0\nactionable = \"yes\""),
+     "indicators.bonus.actionable", "must be true or false"),
+    ("an actionable date",
+     edited(VALID, "[groups.deductions]", '[indicators.when]\ntype = "date"\nactionable = true\n'
+                                          'title = { zh = "日", en = "Day" }\n\n[groups.deductions]'),
+     "indicators.when.actionable", "never actionable"),
     ("more indicators than a request may give",
      edited(VALID, "[groups.deductions]", "".join(
          f'[indicators.x{i}]\ntype = "flag"\ntitle = {{ zh = "旗", en = "Flag" }}\n\n' for i in range(256))
@@ -384,6 +391,8 @@ expect = { score = "20", grade = "A" }
         pytest.param(edited(VALID, "min = 10", "min = 11"), False, id="a grade's min changed"),
         pytest.param(edited(VALID, '"[60, 90)"', '"[60, 90]"').replace('"[90, 100]"', '"(90, 100]"'),
                      False, id="a band edge moved"),
+        pytest.param(edited(VALID, "max = 10\ndefault = 0", "max = 10\ndefault = 0\nactionable = true"),
+                     True, id="an indicator marked actionable (what-if guidance only)"),
         pytest.param(edited(VALID, 'en = "Fair"', 'en = "Fair enough"'), False, id="a title changed"),
         pytest.param(edited(VALID, 'article = "art. 3"', 'article = "art. 4"'), False,
                      id="a provenance changed"),

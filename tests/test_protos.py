@@ -146,6 +146,7 @@ def test_the_service_has_the_methods_of_the_design() -> None:
             "StreamEvaluate",
             "GetEvaluation",
             "ListEvaluations",
+            "ExploreEvaluation",
         ]
     )
     stream = methods["StreamEvaluate"]

@@ -614,8 +614,8 @@ def test_reflection_lists_the_services_and_describes_the_api(server: ServerProce
     assert set(reflection_db.get_services()) == {SERVICE, ACCESS_LOG, HEALTH, REFLECTION}
     service = DescriptorPool(reflection_db).FindServiceByName(SERVICE)
     assert sorted(m.name for m in service.methods) == [
-        "BatchEvaluate", "Evaluate", "GetEvaluation", "GetScorecard", "ListEvaluations",
-        "ListScorecards", "StreamEvaluate"]
+        "BatchEvaluate", "Evaluate", "ExploreEvaluation", "GetEvaluation", "GetScorecard",
+        "ListEvaluations", "ListScorecards", "StreamEvaluate"]
 
 
 def test_clients_that_hang_up_mid_stream_are_cancelled_calls_not_errors(server: ServerProcess) -> None:

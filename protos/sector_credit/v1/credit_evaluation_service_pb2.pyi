@@ -11,6 +11,7 @@ from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from sector_credit.v1 import common_pb2 as _common_pb2
 from sector_credit.v1 import evaluation_pb2 as _evaluation_pb2
 from sector_credit.v1 import scorecard_pb2 as _scorecard_pb2
+from sector_credit.v1 import whatif_pb2 as _whatif_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -567,3 +568,83 @@ class ListEvaluationsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListEvaluationsResponse: _TypeAlias = ListEvaluationsResponse  # noqa: Y015
+
+@_typing.final
+class ExploreEvaluationRequest(_message.Message):
+    """The request of ExploreEvaluation: which evaluation to explore."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    EVALUATION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """A stored evaluation's resource name, `evaluations/{evaluation_id}`: explored with the
+    scorecard version, subject, indicators and as_of it was made with.
+    """
+    @_builtins.property
+    def evaluation(self) -> Global___EvaluateRequest:
+        """An evaluation's input, as Evaluate takes it; request_id and validate_only must be
+        empty (nothing is stored).
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        evaluation: Global___EvaluateRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluation", b"evaluation", "name", b"name", "source", b"source"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluation", b"evaluation", "name", b"name", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["name", "evaluation"]  # noqa: Y015
+    _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
+
+Global___ExploreEvaluationRequest: _TypeAlias = ExploreEvaluationRequest  # noqa: Y015
+
+@_typing.final
+class ExploreEvaluationResponse(_message.Message):
+    """The response of ExploreEvaluation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVALUATION_FIELD_NUMBER: _builtins.int
+    ACTIONABLE_INDICATORS_FIELD_NUMBER: _builtins.int
+    TARGETS_FIELD_NUMBER: _builtins.int
+    OVERRIDE_ENDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def evaluation(self) -> _evaluation_pb2.Evaluation:
+        """The evaluation explored, as Evaluate gives it (with its name and create_time when it
+        was explored by name; never stored by this call).
+        """
+
+    @_builtins.property
+    def actionable_indicators(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The indicators varied: the scorecard's actionable ones that have a value, in definition
+        order.
+        """
+
+    @_builtins.property
+    def targets(self) -> _containers.RepeatedCompositeFieldContainer[_whatif_pb2.GradeTarget]:
+        """Every grade better than the evaluation's, best first."""
+
+    @_builtins.property
+    def override_ends(self) -> _containers.RepeatedCompositeFieldContainer[_whatif_pb2.OverrideEnd]:
+        """The fired overrides that have an end, earliest first."""
+
+    def __init__(
+        self,
+        *,
+        evaluation: _evaluation_pb2.Evaluation | None = ...,
+        actionable_indicators: _abc.Iterable[_builtins.str] | None = ...,
+        targets: _abc.Iterable[_whatif_pb2.GradeTarget] | None = ...,
+        override_ends: _abc.Iterable[_whatif_pb2.OverrideEnd] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluation", b"evaluation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actionable_indicators", b"actionable_indicators", "evaluation", b"evaluation", "override_ends", b"override_ends", "targets", b"targets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExploreEvaluationResponse: _TypeAlias = ExploreEvaluationResponse  # noqa: Y015

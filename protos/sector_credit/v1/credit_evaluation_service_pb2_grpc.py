@@ -76,6 +76,11 @@ class CreditEvaluationServiceStub:
                 request_serializer=sector__credit_dot_v1_dot_credit__evaluation__service__pb2.ListEvaluationsRequest.SerializeToString,
                 response_deserializer=sector__credit_dot_v1_dot_credit__evaluation__service__pb2.ListEvaluationsResponse.FromString,
                 _registered_method=True)
+        self.ExploreEvaluation = channel.unary_unary(
+                '/sector_credit.v1.CreditEvaluationService/ExploreEvaluation',
+                request_serializer=sector__credit_dot_v1_dot_credit__evaluation__service__pb2.ExploreEvaluationRequest.SerializeToString,
+                response_deserializer=sector__credit_dot_v1_dot_credit__evaluation__service__pb2.ExploreEvaluationResponse.FromString,
+                _registered_method=True)
 
 
 class CreditEvaluationServiceServicer:
@@ -143,6 +148,15 @@ class CreditEvaluationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExploreEvaluation(self, request, context):
+        """Explores an evaluation, a stored one or an input as Evaluate takes it: the smallest
+        changes of the scorecard's actionable indicators that reach each better grade, and the
+        days on which time-bound overrides stop applying. Nothing is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CreditEvaluationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -180,6 +194,11 @@ def add_CreditEvaluationServiceServicer_to_server(servicer, server):
                     servicer.ListEvaluations,
                     request_deserializer=sector__credit_dot_v1_dot_credit__evaluation__service__pb2.ListEvaluationsRequest.FromString,
                     response_serializer=sector__credit_dot_v1_dot_credit__evaluation__service__pb2.ListEvaluationsResponse.SerializeToString,
+            ),
+            'ExploreEvaluation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExploreEvaluation,
+                    request_deserializer=sector__credit_dot_v1_dot_credit__evaluation__service__pb2.ExploreEvaluationRequest.FromString,
+                    response_serializer=sector__credit_dot_v1_dot_credit__evaluation__service__pb2.ExploreEvaluationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -378,6 +397,33 @@ class CreditEvaluationService:
             '/sector_credit.v1.CreditEvaluationService/ListEvaluations',
             sector__credit_dot_v1_dot_credit__evaluation__service__pb2.ListEvaluationsRequest.SerializeToString,
             sector__credit_dot_v1_dot_credit__evaluation__service__pb2.ListEvaluationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExploreEvaluation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sector_credit.v1.CreditEvaluationService/ExploreEvaluation',
+            sector__credit_dot_v1_dot_credit__evaluation__service__pb2.ExploreEvaluationRequest.SerializeToString,
+            sector__credit_dot_v1_dot_credit__evaluation__service__pb2.ExploreEvaluationResponse.FromString,
             options,
             channel_credentials,
             insecure,

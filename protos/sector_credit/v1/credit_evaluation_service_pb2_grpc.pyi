@@ -66,6 +66,11 @@ class CreditEvaluationServiceStub:
     """Lists stored evaluations, newest first, filtered by subject and scorecard (AIP-158
     pagination), for a stated purpose (recorded in the query audit).
     """
+    ExploreEvaluation: _grpc.UnaryUnaryMultiCallable[_credit_evaluation_service_pb2.ExploreEvaluationRequest, _credit_evaluation_service_pb2.ExploreEvaluationResponse]
+    """Explores an evaluation, a stored one or an input as Evaluate takes it: the smallest
+    changes of the scorecard's actionable indicators that reach each better grade, and the
+    days on which time-bound overrides stop applying. Nothing is stored.
+    """
 
 @_typing.type_check_only
 class CreditEvaluationServiceAsyncStub(CreditEvaluationServiceStub):
@@ -104,6 +109,11 @@ class CreditEvaluationServiceAsyncStub(CreditEvaluationServiceStub):
     ListEvaluations: _aio.UnaryUnaryMultiCallable[_credit_evaluation_service_pb2.ListEvaluationsRequest, _credit_evaluation_service_pb2.ListEvaluationsResponse]  # type: ignore[assignment]
     """Lists stored evaluations, newest first, filtered by subject and scorecard (AIP-158
     pagination), for a stated purpose (recorded in the query audit).
+    """
+    ExploreEvaluation: _aio.UnaryUnaryMultiCallable[_credit_evaluation_service_pb2.ExploreEvaluationRequest, _credit_evaluation_service_pb2.ExploreEvaluationResponse]  # type: ignore[assignment]
+    """Explores an evaluation, a stored one or an input as Evaluate takes it: the smallest
+    changes of the scorecard's actionable indicators that reach each better grade, and the
+    days on which time-bound overrides stop applying. Nothing is stored.
     """
 
 class CreditEvaluationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -182,6 +192,17 @@ class CreditEvaluationServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_credit_evaluation_service_pb2.ListEvaluationsResponse, _abc.Awaitable[_credit_evaluation_service_pb2.ListEvaluationsResponse]]:
         """Lists stored evaluations, newest first, filtered by subject and scorecard (AIP-158
         pagination), for a stated purpose (recorded in the query audit).
+        """
+
+    @_abc_1.abstractmethod
+    def ExploreEvaluation(
+        self,
+        request: _credit_evaluation_service_pb2.ExploreEvaluationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_evaluation_service_pb2.ExploreEvaluationResponse, _abc.Awaitable[_credit_evaluation_service_pb2.ExploreEvaluationResponse]]:
+        """Explores an evaluation, a stored one or an input as Evaluate takes it: the smallest
+        changes of the scorecard's actionable indicators that reach each better grade, and the
+        days on which time-bound overrides stop applying. Nothing is stored.
         """
 
 def add_CreditEvaluationServiceServicer_to_server(servicer: CreditEvaluationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

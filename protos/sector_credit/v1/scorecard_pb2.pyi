@@ -307,6 +307,7 @@ class Indicator(_message.Message):
     PAST_FIELD_NUMBER: _builtins.int
     REQUIRED_WHEN_FIELD_NUMBER: _builtins.int
     PLACES_FIELD_NUMBER: _builtins.int
+    ACTIONABLE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The indicator's name: the key in EvaluateRequest.indicators."""
     type: Global___IndicatorType.ValueType
@@ -330,6 +331,10 @@ class Indicator(_message.Message):
     places: _builtins.int
     """For a number or percent indicator: the most decimal places a value may have (a value
     with more is refused, never rounded; trailing zeros do not count).
+    """
+    actionable: _builtins.bool
+    """Whether the subject can change it (a count that ages out, satisfaction, training):
+    ExploreEvaluation varies only these.
     """
     @_builtins.property
     def title(self) -> _common_pb2.Title:
@@ -360,10 +365,11 @@ class Indicator(_message.Message):
         past: _builtins.bool = ...,
         required_when: _builtins.str = ...,
         places: _builtins.int = ...,
+        actionable: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["default_value", b"default_value", "title", b"title"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["choices", b"choices", "default_value", b"default_value", "description", b"description", "maximum", b"maximum", "minimum", b"minimum", "name", b"name", "past", b"past", "places", b"places", "required", b"required", "required_when", b"required_when", "title", b"title", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actionable", b"actionable", "choices", b"choices", "default_value", b"default_value", "description", b"description", "maximum", b"maximum", "minimum", b"minimum", "name", b"name", "past", b"past", "places", b"places", "required", b"required", "required_when", b"required_when", "title", b"title", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
