@@ -24,22 +24,24 @@ The generated module has three functions:
 - `score(subject, values, as_of)`: reads validated values, then the scoring block.
 
 The scoring block, the same text in `evaluate` and `score`:
-  1. each rule's points as an integer number of hundredths (`p_<rule>`), rounded half up as
-     the reference rounds them: a count times points exact to 2 places is an integer product;
+  1. each rule's points as an integer number of hundredths (`p_<rule>`), in the code its kind
+     emits (`kinds.py`), rounded half up as the reference rounds them: a count times points exact to 2 places is an integer product;
      band, choice, flag and weighted-score tables were rounded when the source was written (the
      same Decimal operations the reference does per call); anything else (a number times
      points, a value itself) is computed in Decimal and rounded (`to_hundredths`);
-  2. group totals before the cut (`g_<group>`), floors and ceilings (`t_<group>`), and the cut
-     taken from the later lines first (`take_cut`, only when a bound cuts; `b_<rule>` keeps a
-     cut line's points before the cut);
+  2. group totals before the cut (`g_<group>`), floors and ceilings (`t_<group>`, by
+     `semantics.clamp`), and the cut taken from the later lines first (`semantics.take_cut`,
+     only when a bound cuts; `b_<rule>` keeps a cut line's points before the cut);
   3. score = base + group totals + ungrouped points, clamped (the score before a cut kept);
-     the grade from a chain of comparisons with each grade's minimum; the points to the next
-     better grade;
+     the grade from a chain of comparisons with the minimums of `semantics.Grading`, each
+     branch with the next better grade `Grading.next_better` gives;
   4. each override's condition as one expression; the rare case that one fires goes to
-     `decide` (downgrades, then caps, then forces; the reported `until`; the points to the
-     next better grade under the caps and downgrades in effect, none under a force);
-  5. reasons: the overrides, then the rules that lost points against their best, ranked by a
-     sort of (points − best, rule index) pairs for the few rules that lost any;
+     `semantics.fire` (its `until`) and `Grading.decide` (downgrades, then caps, then forces;
+     the reported `until`; the points to the next better grade under the caps and downgrades
+     in effect, none under a force);
+  5. reasons: the overrides, then the rules that lost points against their best, (points −
+     best, rule index) pairs for the few rules that lost any, ranked by
+     `semantics.rule_reasons`;
   6. the result: hundredths become Decimals (`HUNDREDTHS`, a table of made Decimals), group
      totals cut by a bound are the bound as written, as the reference gives them; the result
      objects are made by `object.__new__` and a store per field (`construct`).

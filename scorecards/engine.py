@@ -8,8 +8,12 @@ SCORECARDS.md §1.
 Two evaluators give the same results:
 
 - `ReferenceScorecard`: the definition turned into plain closures and generic loops, in
-  Decimal arithmetic. It is the reference: short, and read directly against §1. It also
-  provides `validate`, with every error message.
+  Decimal arithmetic. It is the test oracle: short, and read directly against §1; the server
+  scores with it only a card whose numbers are not exact to 2 places. It also provides
+  `validate`, with every error message (the one validator of both).
+
+Both take what a rule kind means from `kinds.py` and what the scoring rules mean (group cut,
+overrides and `until`, grades, reasons, subject ids) from `semantics.py`: neither holds a copy.
 - `CompiledScorecard`: what the service uses. It runs the Python source `codegen.py` writes for
   the card (one straight-line function, integer hundredths, validators specialised per
   indicator), kept in `CompiledScorecard.source`. Anything its fast path does not take (invalid
