@@ -70,7 +70,7 @@ from typing import Any
 
 from . import kinds, limits
 from .exact import HUNDREDTHS, add_years, q2, to_hundredths
-from .kinds import exact_in_hundredths, int_test
+from .kinds import best_points, exact_in_hundredths, int_test  # rowjson reads best_points here
 from .loader import accepted_bounds, accepted_places
 from .model import (
     AllOf,
@@ -476,7 +476,7 @@ class _Writer:
         out = ["# -- reasons: the rules that lost points against their best, most first, then in order"]
         ranked = []
         for i, rule in enumerate(card.rules):
-            best = kinds.best_points(rule, self.inds[rule.indicator])
+            best = best_points(rule, self.inds[rule.indicator])
             self.named(f"BEST_{rule.id}", best)
             if best is None:
                 continue
