@@ -47,7 +47,7 @@ from functools import cache
 from typing import Any
 
 from sector_credit.plugins import get_plugin_manager
-from sector_credit.scorecards.engine import CompiledScorecard
+from sector_credit.scorecards.engine import CompiledScorecard, ReferenceScorecard
 from sector_credit.scorecards.model import (
     EffectKind,
     EvaluationResult,
@@ -371,7 +371,7 @@ def hand_taxi(card: Scorecard) -> Callable[[Case], EvaluationResult]:
 # Checks and timing
 
 
-def engine_runner(compiled: CompiledScorecard) -> Callable[[Case], EvaluationResult]:
+def engine_runner(compiled: CompiledScorecard | ReferenceScorecard) -> Callable[[Case], EvaluationResult]:
     evaluate = compiled.evaluate
 
     def run(case: Case) -> EvaluationResult:
@@ -465,6 +465,10 @@ def main(argv: list[str] | None = None) -> int:
         ("zen, get_decision + decision.evaluate", TAXI, zens[2][1], taxi_pool),
         ("hand-written (no validation)", TAXI, hand_taxi(taxi.card), taxi_pool),
         ("engine", ENV, engine_runner(env), env_pool),
+        # the reference evaluator (engine.ReferenceScorecard), the test oracle: what the
+        # generated code is worth is engine / reference
+        ("reference evaluator", TAXI, engine_runner(taxi.reference), taxi_pool),
+        ("reference evaluator", ENV, engine_runner(env.reference), env_pool),
     ]
     ZEN, HAND = 1, 4  # the fastest zen path is the reference for the target
     check_agreement(taxi_pool, ours_taxi, zens, contestants[HAND][2])
@@ -479,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         passes.append(max(1, round(block / t)))
 
     rates: list[list[float]] = [[] for _ in contestants]
-    print("evals/s  " + " ".join(f"{c:>8}" for c in ("engine", "zen-st", "zen-cb", "zen-dec", "hand", "env")))
+    print("evals/s  " + " ".join(f"{c:>8}" for c in ("engine", "zen-st", "zen-cb", "zen-dec", "hand", "env", "ref", "ref-env")))
     for rep in range(reps):
         order = list(range(len(contestants)))
         order = order[rep % len(order):] + order[:rep % len(order)]
@@ -495,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'contestant':<38} {'card':<23} {'median/s':>9} {'µs/eval':>8} {'min/s':>8} {'max/s':>8} "
           f"{'engine÷':>8}")
     for (name, card, _fn, _pool), m, r in zip(contestants, med, rates):
-        rel = f"{med[0] / m:.2f}x" if card == TAXI else ""
+        rel = f"{med[0] / m:.2f}x" if card == TAXI else f"{med[5] / m:.2f}x" if name != "engine" else ""
         print(f"{name:<38} {card:<23} {m:>9,.0f} {1e6 / m:>8.1f} {min(r):>8,.0f} {max(r):>8,.0f} {rel:>8}")
     print()
     print("ratio (taxi)                        of medians  median of per-rep  target")
@@ -505,6 +509,9 @@ def main(argv: list[str] | None = None) -> int:
         paired = statistics.median(a / b for a, b in zip(rates[0], rates[k]))
         print(f"{label:<35} {ratio:>9.2f}x {paired:>17.2f}x  ≥ {target}x  "
               f"{'met' if ratio >= target else 'MISSED'}")
+    for label, k, ref in (("generated / reference (taxi)", 0, 6), ("generated / reference (env)", 5, 7)):
+        paired = statistics.median(a / b for a, b in zip(rates[k], rates[ref]))
+        print(f"{label:<35} {med[k] / med[ref]:>9.2f}x {paired:>17.2f}x")
     print(f"(reps {reps}, pool {len(taxi_pool)} per card, passes per timed loop {passes}, "
           f"load at end {os.getloadavg()[0]:.2f})")
     return 0

@@ -257,21 +257,9 @@ def scorecards_table(cards: Sequence[Scorecard], style: Style, lang: str) -> lis
 
 
 def _rule_points(rule: Rule) -> str:
-    kind = rule.kind
-    if kind == "per_unit":
-        return f"{dec(rule.points, True)} per unit"
-    if kind == "flag":
-        return f"{dec(rule.points, True)} when {'true' if rule.when else 'false'}"
-    if kind == "direct":
-        return "the value"
-    parts: list[str] = [f"{b.range} {dec(b.points, True)}" for b in rule.bands]
-    parts += [f"{choice} {dec(points, True)}" for choice, points in rule.choice_points]
-    if rule.flag_true_points is not None or rule.flag_false_points is not None:
-        parts += [f"true {dec(rule.flag_true_points)}", f"false {dec(rule.flag_false_points)}"]
-    if kind == "weighted":
-        head = f"× {dec(rule.weight)}% of:"
-        return "\n".join([head, *parts]) if parts else f"{head} the value"
-    return "\n".join(parts)
+    """How the rule computes its points: its kind's own text (scorecards/kinds.py), as the
+    server sends it."""
+    return rule.description
 
 
 def scorecard_view(card: Scorecard, style: Style, lang: str) -> list[str]:

@@ -396,7 +396,7 @@ class Band:
 class Rule:
     id: str
     title: Title
-    kind: str  # per_unit | bands | flag | choice | direct | weighted
+    kind: str  # per_unit | bands | flag | choice | direct | weighted, or a plugin's kind
     indicator: str
     group: str
     provenance: Provenance
@@ -407,16 +407,17 @@ class Rule:
     flag_true_points: Decimal | None
     flag_false_points: Decimal | None
     weight: Decimal | None  # weighted rules, in percent
+    description: str  # how the rule computes its points, as its kind describes it (server side)
 
     @classmethod
     def from_proto(cls, m: scorecard_pb2.Rule) -> Rule:
         return cls(
-            m.id, Title.from_proto(m.title), _enum_name(scorecard_pb2.RuleKind, m.kind, "RULE_KIND_"),
+            m.id, Title.from_proto(m.title), m.kind_name or _enum_name(scorecard_pb2.RuleKind, m.kind, "RULE_KIND_"),
             m.indicator, m.group, Provenance.from_proto(m.provenance), decimal_or_none(m.points),
             m.when, tuple(Band(b.range, Decimal(b.points)) for b in m.bands),
             tuple((c.choice, Decimal(c.points)) for c in m.choice_points),
             decimal_or_none(m.flag_true_points), decimal_or_none(m.flag_false_points),
-            decimal_or_none(m.weight))
+            decimal_or_none(m.weight), m.description)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -32,6 +32,22 @@ Register = Callable[[Any], None]
 
 
 @hookspec
+def register_rule_kinds(register: Callable[[Any], None]) -> None:
+    """Register rule kinds beyond the built-in ones (per_unit, bands, flag, choice, direct,
+    weighted), for this plugin's scorecards to use as `kind = "..."`.
+
+    Called once at start-up, for every plugin, before `register_scorecards` (a scorecard is
+    checked against the kinds registered by then).
+
+    :param register: call it once per kind with a `sector_credit.scorecards.kinds.RuleKindSpec`
+        (its name, the indicator types it scores, how it parses its keys, its points, its best
+        points, its description, optionally the code it emits). A name already taken by
+        another kind raises `ValueError` and start-up fails; the same spec again is a no-op.
+    :return: nothing; results are ignored.
+    """
+
+
+@hookspec
 def register_scorecards(register: Callable[[str | Path | Any], None]) -> None:
     """Register the scorecards this plugin provides.
 

@@ -24,22 +24,24 @@ The generated module has three functions:
 - `score(subject, values, as_of)`: reads validated values, then the scoring block.
 
 The scoring block, the same text in `evaluate` and `score`:
-  1. each rule's points as an integer number of hundredths (`p_<rule>`), rounded half up as
-     the reference rounds them: a count times points exact to 2 places is an integer product;
+  1. each rule's points as an integer number of hundredths (`p_<rule>`), in the code its kind
+     emits (`kinds.py`), rounded half up as the reference rounds them: a count times points exact to 2 places is an integer product;
      band, choice, flag and weighted-score tables were rounded when the source was written (the
      same Decimal operations the reference does per call); anything else (a number times
      points, a value itself) is computed in Decimal and rounded (`to_hundredths`);
-  2. group totals before the cut (`g_<group>`), floors and ceilings (`t_<group>`), and the cut
-     taken from the later lines first (`take_cut`, only when a bound cuts; `b_<rule>` keeps a
-     cut line's points before the cut);
+  2. group totals before the cut (`g_<group>`), floors and ceilings (`t_<group>`, by
+     `semantics.clamp`), and the cut taken from the later lines first (`semantics.take_cut`,
+     only when a bound cuts; `b_<rule>` keeps a cut line's points before the cut);
   3. score = base + group totals + ungrouped points, clamped (the score before a cut kept);
-     the grade from a chain of comparisons with each grade's minimum; the points to the next
-     better grade;
+     the grade from a chain of comparisons with the minimums of `semantics.Grading`, each
+     branch with the next better grade `Grading.next_better` gives;
   4. each override's condition as one expression; the rare case that one fires goes to
-     `decide` (downgrades, then caps, then forces; the reported `until`; the points to the
-     next better grade under the caps and downgrades in effect, none under a force);
-  5. reasons: the overrides, then the rules that lost points against their best, ranked by a
-     sort of (points − best, rule index) pairs for the few rules that lost any;
+     `semantics.fire` (its `until`) and `Grading.decide` (downgrades, then caps, then forces;
+     the reported `until`; the points to the next better grade under the caps and downgrades
+     in effect, none under a force);
+  5. reasons: the overrides, then the rules that lost points against their best, (points −
+     best, rule index) pairs for the few rules that lost any, ranked by
+     `semantics.rule_reasons`;
   6. the result: hundredths become Decimals (`HUNDREDTHS`, a table of made Decimals), group
      totals cut by a bound are the bound as written, as the reference gives them; the result
      objects are made by `object.__new__` and a store per field (`construct`).
@@ -61,24 +63,22 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import linecache
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from . import limits
+from . import kinds, limits
 from .exact import HUNDREDTHS, add_years, q2, to_hundredths
-from .loader import accepted_bounds, accepted_places, indicator_domain
+from .kinds import best_points, exact_in_hundredths, int_test  # rowjson reads best_points here
+from .loader import accepted_bounds, accepted_places
 from .model import (
     AllOf,
     AnyOf,
     Compare,
     Condition,
     DateTest,
-    EffectKind,
     EvaluationResult,
-    FiredOverride,
     Grade,
     GroupTotal,
     Indicator,
@@ -86,95 +86,16 @@ from .model import (
     Interval,
     Line,
     Not,
-    Override,
     ReasonCode,
     Rule,
-    RuleKind,
     Scorecard,
     Subject,
 )
-from .subject_ids import resident_id_problem, uscc_problem
+from .semantics import SUBJECT_ID_CHECKS, Grading, clamp, fire, normalize, rule_reasons, take_cut
 from .text import condition_text, decimal_text
 
-MAX_REASON_RULES = 4
-HUNDRED = Decimal(100)
 ZERO = Decimal(0)
 NUMERIC = (IndicatorType.COUNT, IndicatorType.NUMBER, IndicatorType.PERCENT)
-ID_CHECKS = {"person": resident_id_problem, "organization": uscc_problem}
-
-
-# --------------------------------------------------------------------------------------------
-# Helpers the generated code calls (rare paths)
-
-
-def take_cut(cut: int, points: tuple[int, ...]) -> list[int]:
-    """A group's lines after its floor (`cut` > 0) or ceiling (`cut` < 0) moved the total by
-    `cut` hundredths: taken from the lines of the excess's sign, the last line first."""
-    out = list(points)
-    for i in range(len(out) - 1, -1, -1):
-        if cut == 0:
-            break
-        p = out[i]
-        if cut > 0 and p < 0:
-            take = min(cut, -p)
-            out[i] = p + take
-            cut -= take
-        elif cut < 0 and p > 0:
-            take = min(-cut, p)
-            out[i] = p - take
-            cut += take
-    return out
-
-
-class Decide:
-    """The grade when overrides fired (SCORECARDS.md §1): grade from the score, then
-    downgrades, then caps, then forces (the lowest forced grade wins); the reported `until` is
-    the latest of the deciding overrides, and one without an end beats any date; the points to
-    the next better grade that points alone would reach under the downgrades and caps in effect
-    (none when a force decided)."""
-
-    def __init__(self, card: Scorecard):
-        self.grades = card.grades
-        self.rank = {g.code: i for i, g in enumerate(card.grades)}
-        # a downgrade steps through the grades a score can reach (override-only ones are no step)
-        scoring = [i for i, g in enumerate(card.grades) if g.min_score is not None]
-        self.ladder = scoring or list(range(len(card.grades)))
-        # the score grades a score within the range can reach, worst first: (rank, min in hundredths)
-        top = None if card.score_max is None else hundredths_of(card.score_max)
-        self.climb = [(i, hundredths_of(card.grades[i].min_score)) for i in reversed(scoring)  # type: ignore[arg-type]
-                      if top is None or hundredths_of(card.grades[i].min_score) <= top]  # type: ignore[arg-type]
-
-    def __call__(self, fired: list[tuple[Override, dt.date | None]], score_grade: Grade, sc: int | None
-                 ) -> tuple[Grade, dt.date | None, tuple[FiredOverride, ...], list[ReasonCode], Decimal | None, str | None]:
-        rank = self.rank
-        steps = sum(o.steps for o, _ in fired if o.effect is EffectKind.DOWNGRADE)
-        caps = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.CAP]  # type: ignore[index]
-        cap = max(caps) if caps else 0
-        ladder = self.ladder
-        last = len(ladder) - 1
-
-        def after(r: int) -> int:  # downgrades, then caps
-            if steps:
-                r = ladder[min(ladder.index(r) + steps, last)]
-            return max(r, cap)
-
-        final = after(rank[score_grade.code])
-        forces = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.FORCE]  # type: ignore[index]
-        ptn = next_grade = None
-        if forces:
-            final = max(forces)
-        elif sc is not None:
-            for r, low in self.climb:
-                if low > sc:
-                    reached = after(r)
-                    if reached < final:
-                        ptn, next_grade = HUNDREDTHS[low - sc], self.grades[reached].code
-                        break
-        deciding = [u for o, u in fired if o.effect is EffectKind.FORCE] if forces else [u for _, u in fired]
-        until = None if any(u is None for u in deciding) else max(deciding)  # type: ignore[type-var]
-        overrides = tuple(FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, u, o.provenance) for o, u in fired)
-        reasons = [ReasonCode(o.id, "override", o.title) for o, _ in fired]
-        return self.grades[final], until, overrides, reasons, ptn, next_grade
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,10 +121,6 @@ class Generated:
         linecache.cache[self.filename] = (len(self.source), None, self.source.splitlines(True), self.filename)
         exec(code, ns)  # noqa: S102 - our own source, written from a loaded definition
         return ns["evaluate"], ns["score"]  # type: ignore[return-value]
-
-
-def exact_in_hundredths(x: Decimal | None) -> bool:
-    return x is None or (x * 100) == (x * 100).to_integral_value()
 
 
 def hundredths_of(x: Decimal) -> int:
@@ -235,63 +152,6 @@ def generate(card: Scorecard) -> Generated | None:
     return _Writer(card).write()
 
 
-def int_test(expr: str, op: str, target: Decimal) -> str:
-    """`expr op target` for an integer `expr` and any Decimal `target`, as integer arithmetic:
-    x < 2.5 is x <= 2, x >= 2.5 is x >= 3, x = 2.5 is never true."""
-    if target == target.to_integral_value():
-        n = int(target)
-        return {"=": f"{expr} == {n}", "!=": f"{expr} != {n}"}.get(op, f"{expr} {op} {n}")
-    lo, hi = math.floor(target), math.ceil(target)
-    return {"<": f"{expr} <= {lo}", "<=": f"{expr} <= {lo}", ">": f"{expr} >= {hi}",
-            ">=": f"{expr} >= {hi}", "=": "False", "!=": "True"}[op]
-
-
-def interval_test(expr: str, rng: Interval, integer: bool, const: Callable[[object, str], str]) -> str:
-    """`rng.contains(expr)` as comparisons with constant bounds."""
-    parts = []
-    if rng.low is not None:
-        parts.append(int_test(expr, ">=" if rng.low_inclusive else ">", rng.low) if integer
-                     else f"{expr} {'>=' if rng.low_inclusive else '>'} {const(rng.low, 'BOUND')}")
-    if rng.high is not None:
-        parts.append(int_test(expr, "<=" if rng.high_inclusive else "<", rng.high) if integer
-                     else f"{expr} {'<=' if rng.high_inclusive else '<'} {const(rng.high, 'BOUND')}")
-    return " and ".join(parts) or "True"
-
-
-def best_points(rule: Rule, ind: Indicator) -> Decimal | None:
-    """The rule's best possible points (None: unbounded), rounded as the lines are."""
-    dom = indicator_domain(ind) if ind.type in NUMERIC else None
-    best: Decimal | None
-    if rule.kind is RuleKind.PER_UNIT:
-        assert rule.points is not None and dom is not None
-        edge = dom.high if rule.points > 0 else dom.low
-        best = None if edge is None else rule.points * edge
-    elif rule.kind is RuleKind.BANDS:
-        best = max(b.points for b in rule.bands)
-    elif rule.kind is RuleKind.FLAG:
-        assert rule.points is not None
-        best = max(rule.points, ZERO)
-    elif rule.kind is RuleKind.CHOICE:
-        best = max([p for _, p in rule.choice_points] + ([ZERO] if len(rule.choice_points) < len(ind.choices) else []))
-    elif rule.kind is RuleKind.DIRECT:
-        assert dom is not None
-        best = dom.high
-    else:  # weighted: the best 0-100 score times the weight
-        assert rule.weight is not None
-        factor = rule.weight / HUNDRED
-        if ind.type is IndicatorType.CHOICE:
-            best = max([p for _, p in rule.choice_points] + ([ZERO] if len(rule.choice_points) < len(ind.choices) else [])) * factor
-        elif ind.type is IndicatorType.FLAG:
-            assert rule.flag_points is not None
-            best = max(rule.flag_points) * factor
-        elif rule.bands:
-            best = max(b.points for b in rule.bands) * factor
-        else:
-            assert dom is not None and dom.high is not None
-            best = dom.high * factor
-    return None if best is None else q2(best)
-
-
 class _Writer:
     """Writes the module for one card. Locals in the generated code: `v_<indicator>` values,
     `p_<rule>` a line's points (after its group's cut, if any), `b_<rule>` its points before a
@@ -302,13 +162,15 @@ class _Writer:
     def __init__(self, card: Scorecard):
         self.card = card
         self.inds = {i.name: i for i in card.indicators}
+        self.grading = Grading(card, hundredths_of, HUNDREDTHS.__getitem__)
         self.consts: dict[str, object] = {
             "Decimal": Decimal, "date": dt.date, "date_fromisoformat": dt.date.fromisoformat,
             "Subject": Subject, "Line": Line, "GroupTotal": GroupTotal, "ReasonCode": ReasonCode,
             "EvaluationResult": EvaluationResult, "HUNDREDTHS": HUNDREDTHS, "ZERO": ZERO, "new": object.__new__,
             "to_hundredths": to_hundredths, "add_years": add_years, "take_cut": take_cut,
-            "decide": Decide(card), "SUBJECT_KIND": card.subject_kind,
-            "ID_CHECK": ID_CHECKS.get(card.subject_kind.value),
+            "clamp": clamp, "fire": fire, "rule_reasons": rule_reasons, "NORMALIZE": normalize,
+            "decide": self.grading.decide, "HUNDREDTHS_OF": HUNDREDTHS.__getitem__, "SUBJECT_KIND": card.subject_kind,
+            "ID_CHECK": SUBJECT_ID_CHECKS.get(card.subject_kind),
             "IS_DATE_TEXT": limits.is_date_text, "MIN_YEAR": limits.MIN_YEAR, "MAX_YEAR": limits.MAX_YEAR,
             "MAX_INDICATORS": limits.MAX_INDICATORS, "MAX_SUBJECT_ID": limits.MAX_SUBJECT_ID,
             "MAX_DISPLAY_NAME": limits.MAX_DISPLAY_NAME,
@@ -319,7 +181,7 @@ class _Writer:
         self.cut_rules = {r.id for r in card.rules if r.group in bounded}
         # number and percent indicators a `direct` rule scores: their value in hundredths is
         # `c_<indicator>`, known without Decimal arithmetic when the value came as an int
-        self.direct_numbers = {r.indicator for r in card.rules if r.kind is RuleKind.DIRECT
+        self.direct_numbers = {r.indicator for r in card.rules if kinds.get(r.kind).reads_hundredths
                                and self.inds[r.indicator].type in (IndicatorType.NUMBER, IndicatorType.PERCENT)}
 
     # -- constants ---------------------------------------------------------------------
@@ -411,7 +273,7 @@ class _Writer:
             "# -- the subject ---------------------------------------------------------------",
             "if subject.kind is not SUBJECT_KIND:",
             "    return general(subject, indicators, as_of)",
-            "sid = subject.id.strip().upper()",
+            "sid = NORMALIZE(subject.id)",
             "check = ID_CHECK",
             "if ID_SCHEMES:",
             "    for prefix, scheme in ID_SCHEMES.items():",
@@ -509,114 +371,68 @@ class _Writer:
     # -- scoring -----------------------------------------------------------------------
 
     def rule_points(self, rule: Rule) -> list[str]:
-        ind = self.inds[rule.indicator]
-        p, v = f"p_{rule.id}", f"v_{rule.indicator}"
-        kind, is_count = rule.kind, ind.type is IndicatorType.COUNT
-        head = f"# {rule.id}: {kind.value}"
-
-        def h(x: Decimal) -> int:  # a table entry, rounded as the reference rounds a line
-            return hundredths_of(q2(x))
-
-        if kind is RuleKind.PER_UNIT:
-            assert rule.points is not None
-            if is_count and exact_in_hundredths(rule.points):
-                return [f"{head} {decimal_text(rule.points)} each", f"{p} = {hundredths_of(rule.points)} * {v}"]
-            return [f"{head} {decimal_text(rule.points)} each",
-                    f"{p} = to_hundredths({self.const(rule.points, 'POINTS')} * {v})"]
-        if kind is RuleKind.DIRECT:
-            return [head, f"{p} = 100 * {v}" if is_count else f"{p} = c_{rule.indicator}"]
-        if kind is RuleKind.FLAG:
-            assert rule.points is not None
-            return [f"{head} {decimal_text(rule.points)} when {rule.when}",
-                    f"{p} = {h(rule.points)} if {v} is {rule.when} else 0"]
-        factor = None if rule.weight is None else rule.weight / HUNDRED
-        scale: Callable[[Decimal], Decimal] = (lambda x: x) if factor is None else (lambda x: x * factor)
-        weighted = f" (score x {decimal_text(rule.weight)}%)" if rule.weight is not None else ""
-        if kind is RuleKind.CHOICE or (kind is RuleKind.WEIGHTED and ind.type is IndicatorType.CHOICE):
-            table = {code: h(scale(pts)) for code, pts in rule.choice_points}  # a code not listed: 0
-            return [head + weighted, f"{p} = {self.const(table, 'POINTS_BY_CHOICE')}.get({v}, 0)"]
-        if kind is RuleKind.WEIGHTED and ind.type is IndicatorType.FLAG:
-            assert rule.flag_points is not None
-            t, f = rule.flag_points
-            return [head + weighted, f"{p} = {h(scale(t))} if {v} is True else {h(scale(f))}"]
-        if kind is RuleKind.BANDS or rule.bands:
-            out = [head + weighted]
-            for i, band in enumerate(rule.bands):
-                test = interval_test(v, band.range, is_count, self.const)
-                out += [f"{'if' if i == 0 else 'elif'} {test}:  # {band.range}: {decimal_text(band.points)}",
-                        f"    {p} = {h(scale(band.points))}"]
-            # the loader proved the bands cover the domain; reaching here is a bug, as in the reference
-            fail = f"raise AssertionError('rule {rule.id}: no band holds ' + str({v}))"
-            return out + ["else:", "    " + fail] if rule.bands else out + [fail]
-        assert factor is not None  # weighted, the value itself
-        return [head + weighted, f"{p} = to_hundredths({v} * {self.const(factor, 'FACTOR')})"]
+        """The lines setting `p_<rule>`: its kind's code (kinds.py)."""
+        kind = kinds.get(rule.kind)
+        return [f"# {rule.id}: {kind.name}", *kind.code(rule, self.inds[rule.indicator], self)]
 
     def scoring(self) -> list[str]:
         card = self.card
         out = ["# -- rule points, in hundredths -------------------------------------------------"]
         for rule in card.rules:
             out += self.rule_points(rule)
-        out.append("# -- groups: floors and ceilings; a cut comes off the later lines first --------")
+        out.append("# -- groups: floors and ceilings (clamp); a cut comes off the later lines first (take_cut)")
         before_dec: dict[str, str] = {}
         for g in card.groups:
             members = [r for r in card.rules if r.group == g.id]
             gv, tv, tot = f"g_{g.id}", f"t_{g.id}", f"T_{g.id}"
             out.append(f"{gv} = " + (" + ".join(f"p_{r.id}" for r in members) or "0"))
             before = before_dec[g.id] = f"HUNDREDTHS[{gv}]" if members else "ZERO"
-            floor = None if g.floor is None else (hundredths_of(g.floor), self.named("FLOOR_" + g.id, g.floor))
-            ceiling = None if g.ceiling is None else (hundredths_of(g.ceiling), self.named("CEILING_" + g.id, g.ceiling))
-            # not cut: the total as it is, no line has points before a cut
-            uncut = [f"{tv} = {gv}", f"{tot} = {before}"] + (
-                [" = ".join(f"b_{r.id}" for r in members) + " = None"] if members and (floor or ceiling) else [])
-            # cut: the bound as written, the lines' points before the cut (b_), then their points (p_)
+            if g.floor is None and g.ceiling is None:
+                out += [f"{tv} = {gv}", f"{tot} = {before}"]
+                continue
+            low = None if g.floor is None else hundredths_of(g.floor)
+            high = None if g.ceiling is None else hundredths_of(g.ceiling)
+            floor = None if g.floor is None else self.named("FLOOR_" + g.id, g.floor)
+            ceiling = None if g.ceiling is None else self.named("CEILING_" + g.id, g.ceiling)
+            # cut: the bound as written (the floor when the total was below it), the lines'
+            # points before the cut (b_), then their points (p_)
+            bound = f"{floor} if {gv} < {low} else {ceiling}" if floor and ceiling else floor or ceiling
             ps = "(" + ", ".join(f"p_{r.id}" for r in members) + ("," if len(members) == 1 else "") + ")"
             cut = [f"cut = take_cut({tv} - {gv}, {ps})"] + [
                 f"b_{r.id} = None if cut[{i}] == p_{r.id} else HUNDREDTHS[p_{r.id}]" for i, r in enumerate(members)
             ] + [f"{ps[1:-1]} = cut"] if members else []
-            if floor and ceiling:  # as the reference: the floor, then the ceiling
-                out += [f"if {gv} < {floor[0]}:  # floor {decimal_text(g.floor)}",
-                        f"    {tv} = {floor[0]}", f"    {tot} = {floor[1]}",
-                        "else:", f"    {tv} = {gv}", f"    {tot} = None",
-                        f"if {tv} > {ceiling[0]}:  # ceiling {decimal_text(g.ceiling)}",
-                        f"    {tv} = {ceiling[0]}", f"    {tot} = {ceiling[1]}",
-                        f"if {tot} is None:", *["    " + ln for ln in uncut[1:]],
-                        "else:", *["    " + ln for ln in cut]]
-            elif floor or ceiling:
-                (bound, name), op, what = (floor, "<", "floor") if floor else (ceiling, ">", "ceiling")  # type: ignore[misc]
-                out += [f"if {gv} {op} {bound}:  # {what} {decimal_text(g.floor if floor else g.ceiling)}",
-                        f"    {tv} = {bound}", f"    {tot} = {name}", *["    " + ln for ln in cut],
-                        "else:", *["    " + ln for ln in uncut]]
-            else:
-                out += uncut
+            out += [f"{tv} = clamp({gv}, {low}, {high})  # floor {decimal_text(g.floor)}, ceiling {decimal_text(g.ceiling)}",
+                    f"if {tv} == {gv}:", f"    {tot} = {before}",
+                    *(["    " + " = ".join(f"b_{r.id}" for r in members) + " = None"] if members else []),
+                    "else:", f"    {tot} = {bound}", *["    " + ln for ln in cut]]
         ungrouped = [f"p_{r.id}" for r in card.rules if r.group is None]
         if card.base is not None:
             out.append("# -- score and the grade it gives ------------------------------------------------")
             terms = [str(hundredths_of(card.base))] + [f"t_{g.id}" for g in card.groups] + ungrouped
             out.append("sc = " + " + ".join(terms))
-            cuts = []
-            if card.score_min is not None:
-                cuts += [f"if sc < {hundredths_of(card.score_min)}:", f"    sc = {hundredths_of(card.score_min)}"]
-            if card.score_max is not None:
-                cuts += [f"if sc > {hundredths_of(card.score_max)}:", f"    sc = {hundredths_of(card.score_max)}"]
-            if cuts:  # the score range: the score before a cut is kept for the explanation
-                out += ["uncut = sc", *cuts, "score_before_cut = None if sc == uncut else HUNDREDTHS[uncut]"]
+            if card.score_min is not None or card.score_max is not None:
+                # the score range: the score before a cut is kept for the explanation
+                low = None if card.score_min is None else hundredths_of(card.score_min)
+                high = None if card.score_max is None else hundredths_of(card.score_max)
+                out += ["uncut = sc", f"sc = clamp(uncut, {low}, {high})",
+                        "score_before_cut = None if sc == uncut else HUNDREDTHS[uncut]"]
             else:
                 out.append("score_before_cut = None")
             out.append("score = HUNDREDTHS[sc]")
-            scoring = [gr for gr in card.grades if gr.min_score is not None]
-            mins = [hundredths_of(gr.min_score) for gr in card.grades if gr.min_score is not None]
-            last = scoring[-1]
+            # the chain of Grading.score_grade: the best grade whose minimum the score reaches
+            scoring = self.grading.scoring
+            last = scoring[-1][1]
             # with score.min at or above the lowest grade's min, the last test always holds
-            floor_reached = card.score_min is not None and hundredths_of(card.score_min) >= mins[-1]
-            for i, (grade, gc) in enumerate(zip(scoring, mins)):
+            floor_reached = card.score_min is not None and hundredths_of(card.score_min) >= scoring[-1][0]
+            for i, (gc, grade) in enumerate(scoring):
                 if i == len(scoring) - 1 and floor_reached and i:
                     out.append(f"else:  # sc >= {gc}")
                 else:
                     out.append(f"{'if' if i == 0 else 'elif'} sc >= {gc}:")
-                out += self.grade_branch(grade, scoring[i - 1] if i else None)
-            if not floor_reached:  # a score below every minimum: the lowest grade, as the reference
+                out += self.grade_branch(grade)
+            if not floor_reached:  # a score below every minimum: the lowest grade
                 out.append("else:")
-                out += self.grade_branch(last, last)
+                out += self.grade_branch(last)
         else:
             out += ["# -- an eligibility card: no score; the default grade unless an override decides",
                     "score = score_before_cut = sc = None",
@@ -626,14 +442,13 @@ class _Writer:
         out += self.lines_and_reasons(before_dec)
         return out
 
-    def grade_branch(self, g: Any, nxt: Any) -> list[str]:
+    def grade_branch(self, g: Grade) -> list[str]:
+        """The score grade, and the next better one with no override (Grading.next_better)."""
         out = [f"    score_grade = {self.named('GRADE_' + g.code, g)}"]
-        top = self.card.score_max
-        if nxt is None or (top is not None and nxt.min_score > top):  # the best, or none a score reaches
-            out.append("    ptn = next_grade = None")
-        else:
-            out += [f"    ptn = HUNDREDTHS[{hundredths_of(nxt.min_score)} - sc]", f"    next_grade = {nxt.code!r}"]
-        return out
+        nxt = self.grading.next_better(g)
+        if nxt is None:  # the best, or none a score within the range reaches
+            return [*out, "    ptn = next_grade = None"]
+        return [*out, f"    ptn = HUNDREDTHS[{nxt[0]} - sc]", f"    next_grade = {nxt[1]!r}"]
 
     def overrides(self) -> list[str]:
         card = self.card
@@ -645,14 +460,8 @@ class _Writer:
             name = self.named(f"OVERRIDE_{o.id}", o)
             effect = f"{o.effect.value} {o.grade}" if o.grade else f"{o.effect.value} {o.steps}"
             out += [f"# {o.id}: {condition_text(o.when)} -> {effect}", f"if {self.condition(o.when)}:"]
-            if o.until is None:
-                out.append(f"    fired.append(({name}, None))")
-            else:
-                d = f"v_{o.until.indicator}"
-                end = f"None if {d} is None else add_years({d}, {o.until.years})" if o.until.years else d
-                out += [f"    until = {end}",
-                        "    if until is None or as_of < until:  # until: the first day it no longer applies",
-                        f"        fired.append(({name}, until))"]
+            # fire: unless its `until` is on or before as_of
+            out.append(f"    fired.append(({name}, None))" if o.until is None else f"    fire(fired, {name}, values, as_of)")
         out += ["if fired:",
                 "    grade, until, overrides, reasons, ptn, next_grade = decide(fired, score_grade, sc)",
                 "else:",
@@ -680,14 +489,7 @@ class _Writer:
             out.append("lost = []")
             for r in ranked:
                 out += r.split("\n")
-            out += ["if lost:",
-                    "    if len(lost) > 1:",
-                    "        lost.sort()",
-                    f"    for lost_points, i in lost[:{MAX_REASON_RULES}]:",
-                    "        rule_id, title = RULE_REASONS[i]",
-                    *["        " + ln for ln in construct("reason", ReasonCode, code="rule_id", kind="'rule'", title="title",
-                                                          points_lost="HUNDREDTHS[-lost_points]")],
-                    "        reasons.append(reason)"]
+            out += ["if lost:", "    reasons.extend(rule_reasons(lost, RULE_REASONS, HUNDREDTHS_OF))"]
         out.append("# -- the result --------------------------------------------------------------------")
         for rule in card.rules:
             self.named(f"TITLE_{rule.id}", rule.title)

@@ -8,8 +8,12 @@ SCORECARDS.md §1.
 Two evaluators give the same results:
 
 - `ReferenceScorecard`: the definition turned into plain closures and generic loops, in
-  Decimal arithmetic. It is the reference: short, and read directly against §1. It also
-  provides `validate`, with every error message.
+  Decimal arithmetic. It is the test oracle: short, and read directly against §1; the server
+  scores with it only a card whose numbers are not exact to 2 places. It also provides
+  `validate`, with every error message (the one validator of both).
+
+Both take what a rule kind means from `kinds.py` and what the scoring rules mean (group cut,
+overrides and `until`, grades, reasons, subject ids) from `semantics.py`: neither holds a copy.
 - `CompiledScorecard`: what the service uses. It runs the Python source `codegen.py` writes for
   the card (one straight-line function, integer hundredths, validators specialised per
   indicator), kept in `CompiledScorecard.source`. Anything its fast path does not take (invalid
@@ -25,20 +29,17 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from . import codegen, limits
+from . import codegen, kinds, limits
 from .exact import add_years, q2, shown_decimal
-from .loader import accepted_bounds, accepted_places, indicator_domain
+from .loader import accepted_bounds, accepted_places
 from .model import (
     AllOf,
     AnyOf,
     Compare,
     Condition,
     DateTest,
-    EffectKind,
     EvaluationResult,
     FieldViolation,
-    FiredOverride,
-    Grade,
     GroupTotal,
     Indicator,
     IndicatorType,
@@ -47,19 +48,25 @@ from .model import (
     Line,
     Not,
     Override,
-    ReasonCode,
     Rule,
-    RuleKind,
     Scorecard,
     Subject,
     SubjectKind,
 )
-from .subject_ids import normalize, resident_id_problem, uscc_problem
+from .semantics import (
+    SUBJECT_ID_CHECKS,
+    Grading,
+    SubjectIdCheck,
+    clamp,
+    fire,
+    normalize,
+    rule_reasons,
+    take_cut,
+)
 from .text import condition_text
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
-MAX_REASON_RULES = 4
 
 Values = dict[str, IndicatorValue]
 # (value, None) when valid, (None, reason) when not
@@ -67,11 +74,6 @@ Validator = Callable[[object], tuple[Any, str | None]]
 # the context an override condition sees: values, group totals before cut, score, as_of
 Predicate = Callable[[Values, dict[str, Decimal], Decimal | None, dt.date], bool]
 
-SubjectIdCheck = Callable[[str], str | None]
-SUBJECT_ID_CHECKS: dict[SubjectKind, SubjectIdCheck] = {
-    SubjectKind.PERSON: resident_id_problem,
-    SubjectKind.ORGANIZATION: uscc_problem,
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,64 +246,10 @@ def compile_condition(cond: Condition) -> Predicate:
 # Rules
 
 
-RuleFn = Callable[[Values], Decimal]
-
-
-def _band_points(rule: Rule, bands: tuple[Any, ...]) -> Callable[[Decimal], Decimal]:
-    ranges = [(b.range, b.points) for b in bands]
-
-    def points(x: Decimal) -> Decimal:
-        for rng, pts in ranges:
-            if rng.contains(x):
-                return pts
-        # the loader proved the bands cover the domain; reaching here is a bug
-        raise AssertionError(f"rule {rule.id}: no band holds {x}")
-
-    return points
-
-
-def _rule_fn(rule: Rule, ind: Indicator) -> tuple[RuleFn, Decimal | None]:
-    """The rule's scoring function and its best possible points (None: unbounded)."""
-    name = rule.indicator
-    dom = indicator_domain(ind) if ind.type in (IndicatorType.COUNT, IndicatorType.NUMBER, IndicatorType.PERCENT) else None
-    kind = rule.kind
-    if kind is RuleKind.PER_UNIT:
-        pts = rule.points
-        assert pts is not None and dom is not None
-        edge = dom.high if pts > 0 else dom.low
-        best = None if edge is None else pts * edge
-        return (lambda v: pts * v[name]), best  # type: ignore[operator]
-    if kind is RuleKind.BANDS:
-        bp = _band_points(rule, rule.bands)
-        return (lambda v: bp(v[name])), max(b.points for b in rule.bands)  # type: ignore[arg-type]
-    if kind is RuleKind.FLAG:
-        pts, when = rule.points, rule.when
-        assert pts is not None
-        return (lambda v: pts if v[name] is when else ZERO), max(pts, ZERO)
-    if kind is RuleKind.CHOICE:
-        table = dict(rule.choice_points)
-        best_c = max([*table.values(), *([ZERO] if len(table) < len(ind.choices) else [])])
-        return (lambda v: table.get(v[name], ZERO)), best_c  # type: ignore[arg-type]
-    if kind is RuleKind.DIRECT:
-        assert dom is not None
-        return (lambda v: _num(v[name])), dom.high
-    # weighted: a 0-100 score times the weight in percent
-    w = rule.weight
-    assert w is not None
-    factor = w / HUNDRED
-    if ind.type is IndicatorType.CHOICE:
-        table = dict(rule.choice_points)
-        best_s = max([*table.values(), *([ZERO] if len(table) < len(ind.choices) else [])])
-        return (lambda v: table.get(v[name], ZERO) * factor), best_s * factor  # type: ignore[arg-type]
-    if ind.type is IndicatorType.FLAG:
-        assert rule.flag_points is not None
-        t, f = rule.flag_points
-        return (lambda v: (t if v[name] is True else f) * factor), max(t, f) * factor
-    if rule.bands:
-        bp = _band_points(rule, rule.bands)
-        return (lambda v: bp(v[name]) * factor), max(b.points for b in rule.bands) * factor  # type: ignore[arg-type]
-    assert dom is not None and dom.high is not None
-    return (lambda v: _num(v[name]) * factor), dom.high * factor
+def _rule_fn(rule: Rule, ind: Indicator) -> Callable[[Values], Decimal]:
+    """The rule's points from the validated values (its kind's `points`, kinds.py)."""
+    name, points = rule.indicator, kinds.get(rule.kind).points(rule, ind)
+    return lambda v: points(v[name])
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,17 +273,11 @@ class ReferenceScorecard:
         ]
         self._past = [i.name for i in card.indicators if i.past]
         inds = {i.name: i for i in card.indicators}
-        self._rules: list[tuple[Rule, RuleFn, Decimal | None]] = []
-        for r in card.rules:
-            fn, best = _rule_fn(r, inds[r.indicator])
-            self._rules.append((r, fn, None if best is None else q2(best)))
+        self._rules = [(r, _rule_fn(r, inds[r.indicator]), kinds.best_points(r, inds[r.indicator])) for r in card.rules]
+        self._rule_reasons = [(r.id, r.title) for r in card.rules]
         self._groups = card.groups
         self._overrides = [(o, compile_condition(o.when)) for o in card.overrides]
-        self._grade_rank = {g.code: i for i, g in enumerate(card.grades)}
-        self._scoring_grades = [g for g in card.grades if g.min_score is not None]
-        # a downgrade steps through the grades a score can reach (override-only ones are no step)
-        scoring_ranks = [i for i, g in enumerate(card.grades) if g.min_score is not None]
-        self._downgrade_ladder = scoring_ranks or list(range(len(card.grades)))
+        self._grading = Grading(card, lambda x: x, q2)
         self._default_grade = card.grade(card.default_grade) if card.default_grade else None
         # the base as the explanation shows it: 2 places when the card's base is exact to 2
         self._base = None if card.base is None else shown_decimal(card.base)
@@ -446,13 +388,11 @@ class ReferenceScorecard:
         group_sum = ZERO
         for g in self._groups:
             before = group_raw[g.id]
-            total = before
-            if g.floor is not None and total < g.floor:
-                total = g.floor
-            if g.ceiling is not None and total > g.ceiling:
-                total = g.ceiling
+            total = clamp(before, g.floor, g.ceiling)
             if total != before:
-                self._take_cut(g.id, total - before, final_points)
+                members = [i for i, (r, _fn, _b) in enumerate(self._rules) if r.group == g.id]
+                for i, p in zip(members, take_cut(total - before, [final_points[i] for i in members])):
+                    final_points[i] = p
             group_totals.append(GroupTotal(g.id, g.title, before, total, g.floor, g.ceiling))
             group_sum += total
         lines = tuple(
@@ -467,129 +407,34 @@ class ReferenceScorecard:
         base = self._base
         if base is not None:
             uncut = base + group_sum + ungrouped
-            score = uncut
-            if card.score_min is not None and score < card.score_min:
-                score = card.score_min
-            if card.score_max is not None and score > card.score_max:
-                score = card.score_max
-            score = q2(score)
+            score = q2(clamp(uncut, card.score_min, card.score_max))
             if score != uncut:
                 score_before_cut = q2(uncut)
-            grade = self._grade_for(score)
+            grade = self._grading.score_grade(score)
         else:
             assert self._default_grade is not None
             grade = self._default_grade
         score_grade = grade
-        # 4. overrides: downgrades, then caps, then forces
+        # 4. overrides: downgrades, then caps, then forces; 5. the points to the next better
+        # grade that points alone would reach (semantics.Grading)
         fired: list[tuple[Override, dt.date | None]] = []
         for o, pred in self._overrides:
             if pred(values, group_raw, score, as_of):
-                until_day = self._until(o, values)
-                # `until` is the first day on which the override no longer applies
-                if until_day is None or as_of < until_day:
-                    fired.append((o, until_day))
-        rank = self._grade_rank
-        grades = card.grades
-        steps = sum(o.steps for o, _ in fired if o.effect is EffectKind.DOWNGRADE)
-        caps = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.CAP]  # type: ignore[index]
-        forces = [rank[o.grade] for o, _ in fired if o.effect is EffectKind.FORCE]  # type: ignore[index]
-        ladder = self._downgrade_ladder
-
-        def after_overrides(score_rank: int) -> int:
-            """The grade (rank) a score grade gives under the downgrades and caps that fired."""
-            r = score_rank
-            if steps:
-                r = ladder[min(ladder.index(r) + steps, len(ladder) - 1)]
-            if caps:
-                r = max(r, max(caps))
-            return r
-
-        final_rank = after_overrides(rank[grade.code])
-        forced = bool(forces)
-        if forced:
-            final_rank = max(forces)
-        grade = grades[final_rank]
-        until = self._reported_until(fired, forced)
-        # 5. how far to the next better grade that points alone would reach: the nearest score
-        # grade above this score (within the score range) that, under the downgrades and caps in
-        # effect, gives a better grade than this one; none when a force decided (SCORECARDS.md §1)
-        ptn: Decimal | None = None
-        next_grade: str | None = None
-        if score is not None and not forced:
-            for above in reversed(self._scoring_grades):
-                m = above.min_score
-                assert m is not None
-                if m <= score or (card.score_max is not None and m > card.score_max):
-                    continue
-                reached = after_overrides(rank[above.code])
-                if reached < final_rank:
-                    next_grade = grades[reached].code
-                    ptn = q2(m - score)
-                    break
+                fire(fired, o, values, as_of)
+        grade, until, overrides, reasons, ptn, next_grade = self._grading.decide(fired, score_grade, score)
         # 6. reasons: the overrides first, then the rules that lost most against their best
-        reasons = [ReasonCode(o.id, "override", o.title) for o, _ in fired]
-        losses = []
-        for i, (rule, _fn, best) in enumerate(self._rules):
-            if best is not None:
-                lost = best - final_points[i]
-                if lost > 0:
-                    losses.append((-lost, i, rule, lost))
-        losses.sort(key=lambda t: (t[0], t[1]))
-        reasons.extend(ReasonCode(r.id, "rule", r.title, lost) for _, _, r, lost in losses[:MAX_REASON_RULES])
+        lost = [(final_points[i] - best, i) for i, (_r, _fn, best) in enumerate(self._rules)
+                if best is not None and final_points[i] < best]
+        reasons.extend(rule_reasons(lost, self._rule_reasons, lambda x: x))
         return EvaluationResult(
             scorecard_id=card.id, version=card.version, digest=card.digest, subject=subject,
             as_of=as_of, indicators=values, score=score,
             score_grade=score_grade.code if score is not None else None, grade=grade,
             lines=lines, groups=tuple(group_totals),
-            overrides=tuple(FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, u, o.provenance) for o, u in fired),
+            overrides=overrides,
             until=until, reasons=tuple(reasons), points_to_next_grade=ptn, next_grade=next_grade,
             base=base, score_before_cut=score_before_cut,
         )
-
-    def _take_cut(self, group_id: str, cut: Decimal, points: list[Decimal]) -> None:
-        """Remove `cut` (negative: points above a ceiling; positive: below a floor) from the
-        group's lines of the same sign as the excess, last line first."""
-        remaining = cut
-        for i in range(len(self._rules) - 1, -1, -1):
-            if remaining == 0:
-                break
-            if self._rules[i][0].group != group_id:
-                continue
-            p = points[i]
-            if remaining > 0 and p < 0:
-                take = min(remaining, -p)
-                points[i] = p + take
-                remaining -= take
-            elif remaining < 0 and p > 0:
-                take = min(-remaining, p)
-                points[i] = p - take
-                remaining += take
-
-    def _grade_for(self, score: Decimal) -> Grade:
-        for g in self._scoring_grades:
-            if g.min_score <= score:  # type: ignore[operator]
-                return g
-        return self._scoring_grades[-1]
-
-    @staticmethod
-    def _until(o: Override, values: Values) -> dt.date | None:
-        if o.until is None:
-            return None
-        d = values.get(o.until.indicator)
-        if d is None:
-            return None
-        return add_years(d, o.until.years)  # type: ignore[arg-type]
-
-    @staticmethod
-    def _reported_until(fired: list[tuple[Override, dt.date | None]], forced: bool) -> dt.date | None:
-        """The latest `until` of the deciding overrides (the forces if any fired, else all);
-        an override with no end beats any date."""
-        if not fired:
-            return None
-        deciding = [u for o, u in fired if o.effect is EffectKind.FORCE] if forced else [u for _, u in fired]
-        if any(u is None for u in deciding):
-            return None
-        return max(deciding)  # type: ignore[type-var]
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from .model import Interval
+from .model import Indicator, IndicatorType, Interval
 
 _INTERVAL = re.compile(r"^\s*([\[(])\s*([^,\s]+)\s*,\s*([^,\s\])]+)\s*([\])])\s*$")
 _NEG_INF = {"-inf", "-∞"}
@@ -146,3 +146,15 @@ def _integer_coverage(ranges: list[Interval], domain: Interval) -> list[str]:
     elif d_hi is not None and nxt is not None and nxt <= d_hi:
         problems.append(f"gap after {prev}: {nxt} is in no band")
     return problems
+
+
+def indicator_domain(ind: Indicator) -> Interval:
+    """The values a numeric indicator may take: a percent within [0, 100] and a count from 0
+    unless stated (bounds inclusive)."""
+    if ind.type is IndicatorType.PERCENT:
+        lo = ind.minimum if ind.minimum is not None else Decimal(0)
+        hi = ind.maximum if ind.maximum is not None else Decimal(100)
+        return Interval(lo, hi, True, True)
+    if ind.type is IndicatorType.COUNT:
+        return Interval(ind.minimum if ind.minimum is not None else Decimal(0), ind.maximum, True, ind.maximum is not None)
+    return Interval(ind.minimum, ind.maximum, ind.minimum is not None, ind.maximum is not None)

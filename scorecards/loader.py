@@ -16,12 +16,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import limits
-from .intervals import coverage_problems, parse_interval
+from . import kinds, limits
+from .intervals import indicator_domain
 from .model import (
     AllOf,
     AnyOf,
-    Band,
     Compare,
     Condition,
     DateTest,
@@ -32,7 +31,6 @@ from .model import (
     Group,
     Indicator,
     IndicatorType,
-    Interval,
     InvalidScorecard,
     Not,
     Override,
@@ -58,8 +56,9 @@ TOP_KEYS = {"id", "version", "effective_from", "subject_kind", "title", "descrip
             "cases"}
 INDICATOR_KEYS = {"type", "title", "description", "min", "max", "default", "required",
                   "choices", "past", "required_when", "places", "actionable"}
-RULE_KEYS = {"id", "title", "kind", "indicator", "group", "points", "when", "bands", "weight",
-             "flag_points", "provenance", "description"}
+# the keys every rule has; each kind reads its own others (kinds.py)
+RULE_KEYS = {"id", "title", "kind", "indicator", "group", "provenance", "description"}
+_BUILTIN_KINDS = {k.value for k in RuleKind}
 GRADE_KEYS = {"code", "title", "min", "colour", "provenance"}
 OVERRIDE_KEYS = {"id", "title", "when", "effect", "grade", "steps", "until", "provenance",
                  "description"}
@@ -268,26 +267,11 @@ def load_data(data: dict[str, Any], file: str) -> Scorecard:
 # Sections
 
 
-def _domain(ind: Indicator) -> Interval:
-    if ind.type is IndicatorType.PERCENT:
-        lo = ind.minimum if ind.minimum is not None else Decimal(0)
-        hi = ind.maximum if ind.maximum is not None else HUNDRED
-        return Interval(lo, hi, True, True)
-    if ind.type is IndicatorType.COUNT:
-        return Interval(ind.minimum if ind.minimum is not None else Decimal(0), ind.maximum, True, ind.maximum is not None)
-    return Interval(ind.minimum, ind.maximum, ind.minimum is not None, ind.maximum is not None)
-
-
-def indicator_domain(ind: Indicator) -> Interval:
-    """The values a numeric indicator may take (bounds inclusive)."""
-    return _domain(ind)
-
-
 def accepted_bounds(ind: Indicator) -> tuple[Decimal | None, Decimal | None]:
     """The inclusive bounds a numeric indicator's input is held to: its domain, within the
     service's limits (a count at most `limits.MAX_COUNT`, a number's magnitude at most
     `limits.MAX_NUMBER`). The domain itself (best points, band coverage) stays as declared."""
-    dom = _domain(ind)
+    dom = indicator_domain(ind)
     cap = Decimal(limits.MAX_COUNT) if ind.type is IndicatorType.COUNT else limits.MAX_NUMBER
     lo = dom.low if dom.low is not None and dom.low > -cap else -cap
     hi = dom.high if dom.high is not None and dom.high < cap else cap
@@ -439,60 +423,6 @@ def _groups(c: _Checker, raw: object) -> list[Group]:
     return out
 
 
-RULE_TYPES: dict[RuleKind, tuple[IndicatorType, ...]] = {
-    RuleKind.PER_UNIT: (IndicatorType.COUNT, IndicatorType.NUMBER, IndicatorType.PERCENT),
-    RuleKind.BANDS: NUMERIC_TYPES,
-    RuleKind.FLAG: (IndicatorType.FLAG,),
-    RuleKind.CHOICE: (IndicatorType.CHOICE,),
-    RuleKind.DIRECT: NUMERIC_TYPES,
-    RuleKind.WEIGHTED: (*NUMERIC_TYPES, IndicatorType.FLAG, IndicatorType.CHOICE),
-}
-
-
-def _bands(c: _Checker, raw: object, path: str, ind: Indicator, score_0_100: bool) -> tuple[Band, ...]:
-    if not isinstance(raw, list) or not raw:
-        c.bad(path, "bands = [ { range = \"[a, b)\", points = n }, … ] with at least one band")
-        return ()
-    bands: list[Band] = []
-    for i, b in enumerate(raw):
-        bp = f"{path}[{i}]"
-        if not isinstance(b, dict):
-            c.bad(bp, "a band is { range = \"[a, b)\", points = n }")
-            continue
-        c.unknown_keys(b, {"range", "points"}, bp)
-        try:
-            iv = parse_interval(b.get("range") if isinstance(b.get("range"), str) else "")
-        except ValueError as e:
-            c.bad(f"{bp}.range", str(e) if b.get("range") else "missing range, e.g. \"[0, 70)\"")
-            continue
-        pts = c.number(b.get("points"), f"{bp}.points")
-        if pts is None:
-            continue
-        if score_0_100 and not (0 <= pts <= HUNDRED):
-            c.bad(f"{bp}.points", f"a weighted band scores within [0, 100], not {pts}")
-        bands.append(Band(iv, pts))
-    if len(bands) == len(raw):
-        for msg in coverage_problems([b.range for b in bands], _domain(ind), ind.type is IndicatorType.COUNT):
-            c.bad(path, msg)
-    return tuple(bands)
-
-
-def _choice_points(c: _Checker, raw: object, path: str, ind: Indicator, score_0_100: bool) -> tuple[tuple[str, Decimal], ...]:
-    if not isinstance(raw, dict) or not raw:
-        c.bad(path, "points = { code = n, … } for a choice rule")
-        return ()
-    out = []
-    for code, v in raw.items():
-        if code not in ind.choices:
-            c.bad(f"{path}.{code}", f"not a choice of {ind.name}: {list(ind.choices)}")
-        pts = c.number(v, f"{path}.{code}")
-        if pts is not None:
-            if score_0_100 and not (0 <= pts <= HUNDRED):
-                c.bad(f"{path}.{code}", f"a weighted choice scores within [0, 100], not {pts}")
-            out.append((code, pts))
-    return tuple(out)
-
-
 def _rules(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: set[str], scored: bool) -> list[Rule]:
     if not isinstance(raw, list):
         c.bad("rules", "must be an array of tables ([[rules]])")
@@ -506,7 +436,7 @@ def _rules(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: set[
     for i, spec_raw in enumerate(raw):
         path = f"rules[{i}]"
         spec = c.table(spec_raw, path)
-        c.unknown_keys(spec, RULE_KEYS, path)
+        c.unknown_keys(spec, RULE_KEYS | kinds.all_keys(), path)
         rid = spec.get("id")
         if not isinstance(rid, str) or not NAME_RE.match(rid):
             c.bad(f"{path}.id", "a rule id is lowercase letters, digits and _")
@@ -516,18 +446,19 @@ def _rules(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: set[
         seen.add(rid)
         title = c.title(spec.get("title"), f"{path}.title")
         prov = c.provenance(spec.get("provenance"), f"{path}.provenance")
-        try:
-            kind = RuleKind(spec.get("kind"))
-        except ValueError:
-            c.bad(f"{path}.kind", f"unknown rule kind {spec.get('kind')!r}; kinds: {[k.value for k in RuleKind]}")
+        kind_name = spec.get("kind")
+        known = kinds.known()
+        kind = known.get(kind_name) if isinstance(kind_name, str) else None
+        if kind is None:
+            c.bad(f"{path}.kind", f"unknown rule kind {kind_name!r}; kinds: {list(known)}")
             continue
         iname = spec.get("indicator")
         ind = inds.get(iname) if isinstance(iname, str) else None
         if ind is None:
             c.bad(f"{path}.indicator", f"unknown indicator {iname!r}")
             continue
-        if ind.type not in RULE_TYPES[kind]:
-            c.bad(f"{path}.indicator", f"a {kind.value} rule cannot score a {ind.type.value} indicator ({iname})")
+        if ind.type not in kind.types:
+            c.bad(f"{path}.indicator", f"a {kind.name} rule cannot score a {ind.type.value} indicator ({iname})")
             continue
         if not ind.required and ind.default is None:
             c.bad(f"{path}.indicator", f"{iname} may be absent (neither required nor with a default): a rule needs a value to score")
@@ -535,59 +466,14 @@ def _rules(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: set[
         group = spec.get("group")
         if group is not None and group not in group_ids:
             c.bad(f"{path}.group", f"unknown group {group!r}")
-        points: Decimal | None = None
-        when = True
-        bands: tuple[Band, ...] = ()
-        choice_points: tuple[tuple[str, Decimal], ...] = ()
-        flag_points: tuple[Decimal, Decimal] | None = None
-        weight: Decimal | None = None
-        if kind in (RuleKind.PER_UNIT, RuleKind.FLAG):
-            points = c.number(spec.get("points"), f"{path}.points")
-            if kind is RuleKind.FLAG:
-                when = spec.get("when", True)
-                if not isinstance(when, bool):
-                    c.bad(f"{path}.when", "must be true or false")
-                    when = True
-        elif kind is RuleKind.BANDS:
-            bands = _bands(c, spec.get("bands"), f"{path}.bands", ind, False)
-        elif kind is RuleKind.CHOICE:
-            choice_points = _choice_points(c, spec.get("points"), f"{path}.points", ind, False)
-        elif kind is RuleKind.WEIGHTED:
+        fields, used = kind.parse(c, spec, path, ind)
+        for key in sorted((set(spec) & kinds.all_keys()) - used):
+            c.bad(f"{path}.{key}", f"does not apply to a {kind.name} rule on a {ind.type.value} indicator")
+        if "weight" in used:  # the weights of a card's weighted rules add up to 100
             any_weighted = True
-            weight = c.number(spec.get("weight"), f"{path}.weight")
-            if weight is not None:
-                if weight <= 0:
-                    c.bad(f"{path}.weight", "a weight is a positive percent")
-                weighted_total += weight
-            if ind.type is IndicatorType.CHOICE:
-                choice_points = _choice_points(c, spec.get("points"), f"{path}.points", ind, True)
-            elif ind.type is IndicatorType.FLAG:
-                fp = spec.get("flag_points")
-                if not isinstance(fp, dict) or set(fp) != {"true", "false"}:
-                    c.bad(f"{path}.flag_points", "flag_points = { true = n, false = m }")
-                else:
-                    t = c.number(fp["true"], f"{path}.flag_points.true")
-                    f = c.number(fp["false"], f"{path}.flag_points.false")
-                    if t is not None and f is not None:
-                        for v, k in ((t, "true"), (f, "false")):
-                            if not 0 <= v <= HUNDRED:
-                                c.bad(f"{path}.flag_points.{k}", "a weighted flag scores within [0, 100]")
-                        flag_points = (t, f)
-            elif "bands" in spec:
-                bands = _bands(c, spec.get("bands"), f"{path}.bands", ind, True)
-            else:
-                dom = _domain(ind)
-                if dom.low is None or dom.high is None or dom.low < 0 or dom.high > HUNDRED:
-                    c.bad(f"{path}.indicator", f"a weighted rule scoring the value itself needs an indicator within [0, 100]; {iname} is {dom}")
-        for key, used in (("points", kind in (RuleKind.PER_UNIT, RuleKind.FLAG, RuleKind.CHOICE) or (kind is RuleKind.WEIGHTED and ind.type is IndicatorType.CHOICE)),
-                          ("bands", kind is RuleKind.BANDS or (kind is RuleKind.WEIGHTED and "bands" in spec and ind.type in NUMERIC_TYPES)),
-                          ("weight", kind is RuleKind.WEIGHTED),
-                          ("flag_points", kind is RuleKind.WEIGHTED and ind.type is IndicatorType.FLAG),
-                          ("when", kind is RuleKind.FLAG)):
-            if key in spec and not used:
-                c.bad(f"{path}.{key}", f"does not apply to a {kind.value} rule on a {ind.type.value} indicator")
-        out.append(Rule(rid, title, kind, ind.name, prov, group, points, when, bands,
-                        choice_points, flag_points, weight))
+            weighted_total += fields.get("weight") or 0
+        out.append(Rule(rid, title, RuleKind(kind.name) if kind.name in _BUILTIN_KINDS else kind.name,
+                        ind.name, prov, group, **fields))
     if any_weighted and weighted_total != HUNDRED:
         c.bad("rules", f"the weights of the weighted rules add up to {weighted_total}, not 100")
     return out

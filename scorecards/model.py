@@ -193,11 +193,15 @@ class Rule:
     - direct: the value itself.
     - weighted: a 0-100 score from `bands`, `choice_points`, `flag_points` (true, false)
       or the value itself, times `weight` percent.
+
+    `kind` names an entry of the rule-kind table (`kinds.py`): a `RuleKind` for the built-in
+    kinds, a plugin kind's name otherwise; `params` holds the numbers a plugin's kind reads
+    (name, value), in the order its file gives them.
     """
 
     id: str
     title: Title
-    kind: RuleKind
+    kind: RuleKind | str
     indicator: str
     provenance: Provenance
     group: str | None = None
@@ -207,6 +211,7 @@ class Rule:
     choice_points: tuple[tuple[str, Decimal], ...] = ()
     flag_points: tuple[Decimal, Decimal] | None = None
     weight: Decimal | None = None
+    params: tuple[tuple[str, Decimal], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pluggy
 
+from . import kinds
 from .engine import CompiledScorecard, SubjectIdCheck, compile_scorecard
 from .loader import iter_scorecard_files, load_file
 from .model import (
@@ -81,7 +82,9 @@ class ScorecardRegistry:
         self._id_schemes[prefix] = check
 
     def load_plugins(self, pm: pluggy.PluginManager) -> None:
-        """Ask every plugin for its scorecards and id schemes."""
+        """Ask every plugin for its rule kinds (first: the scorecards may use them), its
+        scorecards and its id schemes."""
+        pm.hook.register_rule_kinds(register=kinds.register)
         for impl in pm.hook.register_scorecards.get_hookimpls():
             name = impl.plugin_name
             impl.function(register=lambda item, _n=name: self.register(item, origin=_n))

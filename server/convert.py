@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from google.protobuf import timestamp_pb2
-from sector_credit.scorecards import limits
+from sector_credit.scorecards import kinds, limits
 from sector_credit.scorecards.loader import accepted_bounds
 from sector_credit.scorecards.model import (
     EffectKind,
@@ -596,11 +596,14 @@ def scorecard_to_proto(
     for rule in card.rules:
         wire_rule = message.rules.add(
             id=rule.id,
-            kind=_RULE_KIND[rule.kind],
+            # a kind a plugin adds has no enum value: UNSPECIFIED, named by kind_name
+            kind=_RULE_KIND.get(rule.kind, scorecard_pb2.RULE_KIND_UNSPECIFIED),  # type: ignore[call-overload]
+            kind_name=str(getattr(rule.kind, "value", rule.kind)),
+            description=kinds.get(rule.kind).describe(rule),
             indicator=rule.indicator,
             group=rule.group or "",
             points=decimal_text(rule.points),
-            when=rule.when if rule.kind is RuleKind.FLAG else False,
+            when=rule.when and "when" in kinds.get(rule.kind).keys,
             weight=decimal_text(rule.weight),
         )
         _fill_title(wire_rule.title, rule.title)

@@ -19,15 +19,19 @@ START_TIMEOUT = 60.0
 
 
 @contextmanager
-def running_server(workdir: Path) -> Iterator[str]:
+def running_server(workdir: Path, plugins: tuple[str, ...] = ONLY_BUILTIN,
+                   pythonpath: Path | None = None) -> Iterator[str]:
     """Start a server with its database and log in `workdir`; yield its address; SIGTERM it
-    at the end and check it exits 0."""
+    at the end and check it exits 0. `plugins` are its plugin options (the built-ins alone
+    unless told), `pythonpath` a folder of installed plugins (`installed_plugins.plugin_site`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECTOR_CREDIT_")}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
     log = (workdir / "server.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
          "--database-url", f"sqlite:///{workdir / 'audit.db'}", "--metrics-port", "0",
-         "--log-format", "json", *ONLY_BUILTIN],
+         "--log-format", "json", *plugins],
         stdout=subprocess.PIPE, stderr=log, env=env, cwd=workdir)
     try:
         port = _read_port(proc, workdir)

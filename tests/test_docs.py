@@ -107,6 +107,13 @@ def test_doc_example_is_the_tested_plugin(name: str) -> None:
         "plugin tests run; change both together")
 
 
+def test_doc_rule_kind_example_is_the_tested_plugin() -> None:
+    source = (FIXTURE.parent / "kind_plugin" / "capped_kind.py").read_text(encoding="utf-8")
+    assert source in code_blocks(), (
+        f"the rule-kind example in {DOC.name} differs from tests/kind_plugin/capped_kind.py, "
+        "the code tests/test_rule_kinds.py runs; change both together")
+
+
 def test_doc_entry_point_group_is_the_projects() -> None:
     assert f"[project.entry-points.{hookspecs.PROJECT}]" in doc_text()
 

@@ -70,7 +70,7 @@ class _RuleKind:
 class _RuleKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RuleKind.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     RULE_KIND_UNSPECIFIED: _RuleKind.ValueType  # 0
-    """Not set; never sent by the service."""
+    """A kind a plugin adds (its name is in `Rule.kind_name`); the built-in kinds are below."""
     RULE_KIND_PER_UNIT: _RuleKind.ValueType  # 1
     """Points times the value of a count or number."""
     RULE_KIND_BANDS: _RuleKind.ValueType  # 2
@@ -90,7 +90,7 @@ class RuleKind(_RuleKind, metaclass=_RuleKindEnumTypeWrapper):
     """How a rule turns an indicator's value into points."""
 
 RULE_KIND_UNSPECIFIED: RuleKind.ValueType  # 0
-"""Not set; never sent by the service."""
+"""A kind a plugin adds (its name is in `Rule.kind_name`); the built-in kinds are below."""
 RULE_KIND_PER_UNIT: RuleKind.ValueType  # 1
 """Points times the value of a count or number."""
 RULE_KIND_BANDS: RuleKind.ValueType  # 2
@@ -486,6 +486,8 @@ class Rule(_message.Message):
     FLAG_TRUE_POINTS_FIELD_NUMBER: _builtins.int
     FLAG_FALSE_POINTS_FIELD_NUMBER: _builtins.int
     WEIGHT_FIELD_NUMBER: _builtins.int
+    KIND_NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The rule id, e.g. `violations_5pt`; lines and reason codes refer to it."""
     kind: Global___RuleKind.ValueType
@@ -510,6 +512,14 @@ class Rule(_message.Message):
     """
     weight: _builtins.str
     """Weighted rules: the weight in percent (decimal string); empty for other kinds."""
+    kind_name: _builtins.str
+    """The kind's name as a scorecard file writes it (`per_unit`, ..., or the name of a kind a
+    plugin adds, whose `kind` is RULE_KIND_UNSPECIFIED).
+    """
+    description: _builtins.str
+    """How the rule computes its points, as text (one line per band or choice), e.g. `+5 per
+    unit`, `+2 when true`, `[0, 60) +0`; written by the rule's kind.
+    """
     @_builtins.property
     def title(self) -> _common_pb2.Title:
         """The rule's title."""
@@ -544,10 +554,12 @@ class Rule(_message.Message):
         flag_true_points: _builtins.str = ...,
         flag_false_points: _builtins.str = ...,
         weight: _builtins.str = ...,
+        kind_name: _builtins.str = ...,
+        description: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["provenance", b"provenance", "title", b"title"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bands", b"bands", "choice_points", b"choice_points", "flag_false_points", b"flag_false_points", "flag_true_points", b"flag_true_points", "group", b"group", "id", b"id", "indicator", b"indicator", "kind", b"kind", "points", b"points", "provenance", b"provenance", "title", b"title", "weight", b"weight", "when", b"when"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bands", b"bands", "choice_points", b"choice_points", "description", b"description", "flag_false_points", b"flag_false_points", "flag_true_points", b"flag_true_points", "group", b"group", "id", b"id", "indicator", b"indicator", "kind", b"kind", "kind_name", b"kind_name", "points", b"points", "provenance", b"provenance", "title", b"title", "weight", b"weight", "when", b"when"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
