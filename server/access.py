@@ -53,8 +53,10 @@ MAX_RECORDED_TEXT = 128  # a subject or scorecard id as received is cut to this 
 
 
 def _clip(text: str | None) -> str | None:
-    """A request's text as it goes into a record: bounded, whatever the request held."""
-    return text[:MAX_RECORDED_TEXT] if text else None
+    """A request's text as it goes into a record: bounded and storable whatever the request
+    held (a NUL, which PostgreSQL refuses in text, would fail the whole group commit the
+    record shares with other callers' rows: it is recorded as U+FFFD)."""
+    return text[:MAX_RECORDED_TEXT].replace("\x00", "\ufffd") if text else None
 
 
 def _method(name: str) -> str:
@@ -114,8 +116,8 @@ class QueryAudit:
         return AccessRecord(
             caller=principal.name if principal else "", proven_by=principal.proven_by if principal else "",
             key_id=principal.key_id if principal else None, method=method, code=code,
-            subject_id=_clip(subject_id), scorecard_id=_clip(scorecard_id), purpose=purpose,
-            purpose_note=purpose_note, evaluations_returned=returned,
+            subject_id=_clip(subject_id), scorecard_id=_clip(scorecard_id), purpose=_clip(purpose),
+            purpose_note=_clip(purpose_note), evaluations_returned=returned,
             request_id=_clip(context.get("request_id")), reason=reason)
 
     def failure(self, method: str, exc: BaseException, **fields: Any) -> AccessRecord:

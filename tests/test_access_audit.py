@@ -134,6 +134,22 @@ def test_evaluate_cases_leave_one_record_each(server: ServerProcess) -> None:
         assert [fields(r) for r in records_of(server, rid)] == [want], want
 
 
+def test_a_refused_item_with_a_nul_is_recorded_and_fails_nobody_else(server: ServerProcess) -> None:
+    """A NUL in a refused request's subject id goes into its access record as U+FFFD: on
+    PostgreSQL the raw NUL would fail the whole group commit the record shares with other
+    callers' rows (found by `make fuzz`)."""
+    subjects = [new_subject() for _ in range(8)]
+    bad = "1101\x0005194912"
+    items = [taxi(subject_id=bad)] + [taxi(subject_id=s) for s in subjects]
+    rid, reply = call(server, "BatchEvaluate", pb.BatchEvaluateRequest(requests=items))
+    assert not isinstance(reply, grpc.RpcError), reply
+    codes = [r.error.reason if r.HasField("error") else "OK" for r in reply.results]
+    assert codes[1:] == ["OK"] * 8, codes
+    assert reply.results[0].HasField("error")
+    recorded = sorted(r.subject_id for r in records_of(server, rid))
+    assert recorded == sorted(["1101\ufffd05194912", *subjects])
+
+
 def test_batch_and_stream_leave_one_record_per_item(server: ServerProcess) -> None:
     a, b, bad = new_subject(), new_subject(), new_subject()
     items = [taxi(subject_id=a), taxi(subject_id=bad, bonus_points="12"), taxi(subject_id=b),
