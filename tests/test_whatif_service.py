@@ -32,7 +32,7 @@ def changes(proposal: object) -> dict[str, str]:
 
 def test_explore_an_input_stores_nothing(server: str) -> None:
     subject = resident_id("110105", "19800101", 301)
-    with CreditClient(server, caller="whatif-test") as client:
+    with CreditClient(server, caller="whatif-test", purpose="supervision") as client:
         explored = client.explore(TAXI, subject, EXAMPLE_1, as_of="2026-06-01")
         assert client.list_evaluations(subject_id=subject).evaluations == ()
     ev = explored.evaluation
@@ -48,7 +48,7 @@ def test_explore_an_input_stores_nothing(server: str) -> None:
 
 def test_explore_a_stored_evaluation_by_name(server: str) -> None:
     subject = resident_id("110105", "19800101", 302)
-    with CreditClient(server, caller="whatif-test") as client:
+    with CreditClient(server, caller="whatif-test", purpose="supervision") as client:
         made = client.evaluate("civil_servant.recruitment", subject,
                                {"exam_misconduct": "forged_material", "exam_misconduct_date": "2024-03-10"},
                                as_of="2026-06-01")
@@ -96,14 +96,14 @@ def test_refusals_are_clear_statuses(server: str, request_: pb.ExploreEvaluation
 
 
 def test_bad_indicators_name_each_field_under_evaluation(server: str) -> None:
-    with CreditClient(server, caller="whatif-test") as client, pytest.raises(InvalidRequestError) as err:
+    with CreditClient(server, caller="whatif-test", purpose="supervision") as client, pytest.raises(InvalidRequestError) as err:
         client.explore(TAXI, "11010519491231002X", {"bonus_points": 12, "violations_3pt": -1})
     assert sorted(v.field for v in err.value.violations) == [
         "evaluation.indicators.bonus_points", "evaluation.indicators.violations_3pt"]
 
 
 def test_explore_an_unknown_stored_name_is_not_found(server: str) -> None:
-    with CreditClient(server, caller="whatif-test") as client, pytest.raises(NotFoundError):
+    with CreditClient(server, caller="whatif-test", purpose="supervision") as client, pytest.raises(NotFoundError):
         client.explore_evaluation("0190b1d2-0000-7000-8000-000000000000")
 
 
@@ -142,7 +142,7 @@ def test_cli_report_writes_a_page_that_parses(server: str, tmp_path: Path) -> No
 
     name = json.loads(made.stdout)["name"]
     out = tmp_path / "r.html"
-    run = credit(server, "report", name, "--out", str(out))
+    run = credit(server, "report", name, "--out", str(out), "--purpose", "supervision")
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == str(out)
     html = out.read_text(encoding="utf-8")
@@ -165,6 +165,7 @@ def test_cli_report_prints_a_pdf_with_chromium(server: str, tmp_path: Path) -> N
 
     name = json.loads(made.stdout)["name"]
     pdf = tmp_path / "r.pdf"
-    run = credit(server, "report", name, "--out", str(tmp_path / "r.html"), "--pdf", str(pdf))
+    run = credit(server, "report", name, "--out", str(tmp_path / "r.html"), "--pdf", str(pdf),
+               "--purpose", "supervision")
     assert run.returncode == 0, run.stderr
     assert pdf.read_bytes()[:5] == b"%PDF-"
