@@ -30,6 +30,7 @@ from .db import EvaluationStore, StoredEvaluation
 from .interceptors import ServiceInterceptor
 from .logs import log
 from .metrics import Metrics
+from .security import setup as security_setup
 from .servicer import CreditEvaluationServicer
 from .settings import Settings
 
@@ -47,12 +48,14 @@ class RunningServer:
     registry: ScorecardRegistry
     metrics: Metrics
     settings: Settings
+    security: security_setup.Security
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain: NOT_SERVING, finish in-flight calls within `grace`, then close the store."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
         await self.store.close()
+        self.security.close()
         stats = self.store.stats
         log.info("audit store closed", commits=stats.commits, rows=stats.rows,
                  largest_group=stats.largest_group, groups_failed=stats.groups_failed,
@@ -71,6 +74,7 @@ def load_registry(settings: Settings) -> tuple[ScorecardRegistry, pluggy.PluginM
 async def create_server(settings: Settings, metrics: Metrics | None = None) -> RunningServer:
     """Load scorecards, migrate, open the store, bind and start; returns once SERVING."""
     metrics = metrics or Metrics()
+    security = security_setup.build(settings)  # refuses an unprotected public address first
     registry, pm = load_registry(settings)
     _make_sqlite_folder(settings.database_url)
     if settings.migrate:
@@ -109,12 +113,15 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
     ]
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(metrics)], options=options,
+        interceptors=[ServiceInterceptor(metrics), security.interceptor], options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None)
     pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, HEALTH_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(settings.listen)
+    if security.tls is not None:
+        port = server.add_secure_port(settings.listen, security.tls.credentials())
+    else:
+        port = server.add_insecure_port(settings.listen)
     if port == 0:
         await store.close()
         raise OSError(f"cannot listen on {settings.listen}")
@@ -124,8 +131,12 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     host = settings.listen.rpartition(":")[0]
     log.info("serving", address=f"{host}:{port}", metrics_port=metrics_port or None,
-             database=store.dialect, batch_limit=settings.batch_limit, timezone=settings.timezone)
-    return RunningServer(server, port, metrics_port, health_servicer, store, registry, metrics, settings)
+             database=store.dialect, batch_limit=settings.batch_limit, timezone=settings.timezone,
+             security=security.mode, transport=security.transport,
+             **({"local_mode": "every caller is the local principal with every role"}
+                if security.mode == "local" else {}))
+    return RunningServer(server, port, metrics_port, health_servicer, store, registry, metrics,
+                         settings, security)
 
 
 def _make_sqlite_folder(url: str) -> None:
@@ -162,6 +173,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, running.security.reload)
     # the port line on stdout lets a supervisor or test find a port-0 server
     print(f"listening on port {running.port}", flush=True)
     if running.metrics_port:

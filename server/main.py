@@ -10,15 +10,25 @@ from . import settings as settings_mod
 from .logs import configure, log
 
 EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE: the database could not be reached at start-up
+EXIT_CONFIG = 78  # sysexits EX_CONFIG: the security settings do not allow serving
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    command, settings = settings_mod.parse(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["keys"]:
+        from .security.keys_cli import main as keys_main
+
+        return keys_main(args[1:])
+    command, settings = settings_mod.parse(args)
     configure(settings.log_format, settings.log_level)
     from .db.errors import StoreUnavailable
+    from .security.setup import SecuritySetupError
 
     try:
         return _run(command, settings)
+    except SecuritySetupError as exc:
+        log.error("not serving", error=str(exc))
+        return EXIT_CONFIG
     except StoreUnavailable as exc:  # one log line for the operator, not a traceback
         log.error("the audit database is unavailable", command=command, error=str(exc),
                   database=_safe_url(settings.database_url))

@@ -31,7 +31,7 @@ from sector_credit.v1 import (
     credit_evaluation_service_pb2_grpc as pb_grpc,
 )
 
-from . import convert, errors
+from . import convert, errors, security
 from .db import EvaluationRecord, EvaluationStore, InvalidRecord, StoredEvaluation
 from .metrics import Metrics
 
@@ -200,13 +200,15 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         stored = await self.store.get(eid)
         if stored is None:
             raise errors.NotFound(f"no evaluation {request.name}", metadata={"name": request.name})
+        security.require_read(stored.result.scorecard_id, stored.caller)
         return pb.GetEvaluationResponse(evaluation=self._stored_to_proto(stored))
 
     async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context: grpc.aio.ServicerContext) -> pb.ListEvaluationsResponse:
         # page_size and page_token are checked by the store (InvalidListRequest)
         subject_id = request.subject_id.strip().upper() or None
         scorecard = convert.scorecard_id_from_name(request.scorecard) or None
-        rows, token = await self.store.list(subject_id=subject_id, scorecard_id=scorecard,
+        own = security.read_scope(scorecard)  # a grant's scorecards, or its own evaluations only
+        rows, token = await self.store.list(subject_id=subject_id, scorecard_id=scorecard, caller=own,
                                             page_size=request.page_size or 50, page_token=request.page_token or None)
         return pb.ListEvaluationsResponse(evaluations=[self._stored_to_proto(r) for r in rows], next_page_token=token or "")
 
@@ -226,6 +228,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             inp = convert.evaluation_input_from_proto(request)
             as_of = inp.as_of or self.today()
             compiled = self.registry.resolve(inp.scorecard_id, inp.version, as_of)
+            security.require_scorecard(compiled.id)  # before the input is even looked at
             structlog.contextvars.bind_contextvars(scorecard=compiled.id)
             if request.validate_only:
                 subject, values = compiled.validate(inp.subject, inp.indicators, as_of)
@@ -279,8 +282,9 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
 
 
 def _caller(context: grpc.aio.ServicerContext) -> str:
-    who = structlog.contextvars.get_contextvars().get("caller", "anonymous")
-    return f"{who} ({context.peer()})"
+    """The authenticated identity (security.current_principal), never the x-caller header."""
+    principal = security.current_principal()
+    return principal.name if principal is not None else "anonymous"
 
 
 def _item_error(exc: BaseException, prefix: str = "") -> Any:

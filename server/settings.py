@@ -29,6 +29,11 @@ class Settings:
     max_concurrent_rpcs: int = 0  # 0: unlimited
     migrate: bool = True
     workers: int = 1
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    security_config: str = ""
+    insecure: bool = False
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -89,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true", default=_env("NO_MIGRATE", "") in ("1", "true", "yes"))
     add("--workers", "WORKERS", "server processes sharing the port (SO_REUSEPORT)",
         type=int, default=int(_env("WORKERS", str(d.workers))))
+    add("--tls-cert", "TLS_CERT", "PEM certificate chain of the server: serve TLS",
+        default=_env("TLS_CERT", d.tls_cert))
+    add("--tls-key", "TLS_KEY", "PEM private key of --tls-cert", default=_env("TLS_KEY", d.tls_key))
+    add("--tls-client-ca", "TLS_CLIENT_CA", "PEM CA certificate(s): require client certificates "
+        "signed by them (mutual TLS)", default=_env("TLS_CLIENT_CA", d.tls_client_ca))
+    add("--security-config", "SECURITY_CONFIG", "TOML file of callers, roles and scopes "
+        "(docs/security.md); without it a loopback server runs in local mode",
+        default=_env("SECURITY_CONFIG", d.security_config))
+    add("--insecure", "INSECURE", "allow a non-loopback address without TLS and authentication "
+        "(set to 1)", action="store_true", default=_env("INSECURE", "") in ("1", "true", "yes"))
     return ap
 
 
@@ -106,11 +121,14 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
     if a.grace_seconds < 0 or a.metrics_port < 0 or a.max_concurrent_rpcs < 0:
         ap.error("--grace-seconds, --metrics-port and --max-concurrent-rpcs must not be negative")
+    if bool(a.tls_cert) != bool(a.tls_key) or (a.tls_client_ca and not a.tls_cert):
+        ap.error("--tls-cert and --tls-key go together; --tls-client-ca needs both")
     return a.command, Settings(
         listen=a.listen, database_url=a.database_url, metrics_port=a.metrics_port,
         metrics_host=a.metrics_host, batch_limit=a.batch_limit, timezone=a.timezone,
         blocked_plugins=blocked, scorecard_paths=paths, log_format=a.log_format,
         log_level=a.log_level, grace_seconds=a.grace_seconds,
         max_message_bytes=a.max_message_bytes, max_concurrent_rpcs=a.max_concurrent_rpcs,
-        migrate=not a.no_migrate, workers=a.workers,
+        migrate=not a.no_migrate, workers=a.workers, tls_cert=a.tls_cert, tls_key=a.tls_key,
+        tls_client_ca=a.tls_client_ca, security_config=a.security_config, insecure=a.insecure,
     )

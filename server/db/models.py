@@ -103,3 +103,18 @@ class ScorecardPartsRow(Base):
     version: Mapped[str] = mapped_column(String())
     parts: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ApiKeyRow(Base):
+    """An API key the service issued: its id and the SHA-256 of its secret, never the secret.
+    Rows are never deleted: a revoked key keeps its row, so who held it stays known."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    caller: Mapped[str] = mapped_column(String())
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

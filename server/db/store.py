@@ -286,6 +286,7 @@ class EvaluationStore:
         scorecard_id: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         page_token: str | None = None,
+        caller: str | None = None,
     ) -> Page:
         """Evaluations newest first, filtered (None or "" matches all), paginated per AIP-158:
         `page_size` 0 means the default (50), above 1000 is coerced to 1000; the token is
@@ -295,7 +296,7 @@ class EvaluationStore:
         if page_size < 0:
             raise InvalidListRequest("page_size", "must not be negative")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        filters = _filter_fingerprint(subject_id, scorecard_id)
+        filters = _filter_fingerprint(subject_id, scorecard_id, caller)
         after = _decode_page_token(page_token, filters) if page_token else None
 
         def read(session: Session) -> Page:
@@ -306,6 +307,8 @@ class EvaluationStore:
                 stmt = stmt.where(t.subject_id == subject_id)
             if scorecard_id is not None:
                 stmt = stmt.where(t.scorecard_id == scorecard_id)
+            if caller is not None:  # a reader limited to its own evaluations
+                stmt = stmt.where(t.caller == caller)
             if after is not None:
                 stmt = stmt.where(t.id < after)
             stmt = stmt.order_by(t.id.desc()).limit(size + 1)
@@ -517,8 +520,9 @@ def _unavailable(exc: BaseException) -> StoreUnavailable:
 # Page tokens: base64url JSON {"v", "after": id hex, "f": fingerprint of the filters}
 
 
-def _filter_fingerprint(subject_id: str | None, scorecard_id: str | None) -> str:
-    text = json.dumps([subject_id, scorecard_id], ensure_ascii=False)
+def _filter_fingerprint(subject_id: str | None, scorecard_id: str | None, caller: str | None = None) -> str:
+    filters = [subject_id, scorecard_id] if caller is None else [subject_id, scorecard_id, caller]
+    text = json.dumps(filters, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
