@@ -44,9 +44,10 @@ class AsyncCreditClient(ClientCore):
     def __init__(self, target: str = DEFAULT_TARGET, *, secure: bool | grpc.ChannelCredentials = False,
                  caller: str | None = None, deadlines: Deadlines = DEFAULT_DEADLINES,
                  retry: RetryPolicy | None = DEFAULT_RETRY, options: Sequence[tuple[str, Any]] = (),
-                 metadata: Sequence[tuple[str, str]] = (), channel: grpc.aio.Channel | None = None):
+                 metadata: Sequence[tuple[str, str]] = (), channel: grpc.aio.Channel | None = None,
+                 token: str | None = None):
         super().__init__(target, secure=secure, caller=caller, deadlines=deadlines, retry=retry,
-                         options=options, metadata=metadata)
+                         options=options, metadata=metadata, token=token)
         if channel is None:
             if self.credentials is None:
                 channel = grpc.aio.insecure_channel(target, options=self.options)

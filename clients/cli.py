@@ -34,7 +34,7 @@ import grpc
 
 from . import batch as batch_mod
 from .aio import AsyncCreditClient
-from .channel import DEFAULT_TARGET, Deadlines
+from .channel import DEFAULT_TARGET, Deadlines, tls_credentials
 from .client import CreditClient, ItemResult, scorecard_id
 from .errors import CreditError, UnavailableError
 from .inputs import date_value
@@ -56,6 +56,8 @@ from .resources import Evaluation, FieldViolation, Scorecard
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SERVER_ENV = "SECTOR_CREDIT_SERVER"
 CALLER_ENV = "SECTOR_CREDIT_CALLER"
+CA_ENV, CERT_ENV, KEY_ENV, TOKEN_ENV = ("SECTOR_CREDIT_CA", "SECTOR_CREDIT_CERT", "SECTOR_CREDIT_KEY",
+                                        "SECTOR_CREDIT_TOKEN")
 
 
 class UsageError(Exception):
@@ -78,12 +80,20 @@ def _common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
                        default=default(os.environ.get(SERVER_ENV, DEFAULT_TARGET)),
                        help=f"the service's address [{SERVER_ENV}, default {DEFAULT_TARGET}]")
     group.add_argument("--caller", default=default(os.environ.get(CALLER_ENV) or _user()),
-                       help=f"who is asking, recorded with every evaluation (x-caller) [{CALLER_ENV}, "
+                       help=f"a label sent as x-caller (the server records who --cert or --token prove) [{CALLER_ENV}, "
                             "default: your user name]")
     group.add_argument("--tls", action="store_true", default=default(False),
                        help="connect with TLS (the system's root certificates, or --ca-file)")
-    group.add_argument("--ca-file", metavar="PEM", default=default(None),
-                       help="root certificates for --tls")
+    group.add_argument("--ca", "--ca-file", metavar="PEM", dest="ca_file",
+                       default=default(os.environ.get(CA_ENV) or None),
+                       help=f"root certificates that sign the server's (implies --tls) [{CA_ENV}]")
+    group.add_argument("--cert", metavar="PEM", default=default(os.environ.get(CERT_ENV) or None),
+                       help=f"client certificate for mutual TLS (implies --tls) [{CERT_ENV}]")
+    group.add_argument("--key", metavar="PEM", default=default(os.environ.get(KEY_ENV) or None),
+                       help=f"private key of --cert [{KEY_ENV}]")
+    group.add_argument("--token", metavar="TOKEN", default=default(os.environ.get(TOKEN_ENV) or None),
+                       help=f"API key or JWT, sent as `authorization: Bearer` [{TOKEN_ENV}; prefer the"
+                            " variable: a flag shows in the process list]")
     group.add_argument("--timeout", type=float, metavar="SECONDS", default=default(None),
                        help="deadline of each call (default 10; a batch chunk 120)")
     output = parser.add_argument_group("output")
@@ -229,12 +239,13 @@ def _usage_error(parser: argparse.ArgumentParser, out: Output, message: str) -> 
 
 
 def _credentials(args: argparse.Namespace) -> bool | grpc.ChannelCredentials:
-    if args.ca_file:
+    if args.ca_file or args.cert or args.key:
         try:
-            roots = Path(args.ca_file).read_bytes()
+            return tls_credentials(args.ca_file, args.cert, args.key)
         except OSError as exc:
-            raise UsageError(f"--ca-file {args.ca_file}: {exc.strerror}") from None
-        return grpc.ssl_channel_credentials(root_certificates=roots)
+            raise UsageError(f"{exc.filename}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise UsageError(f"--cert and --key: {exc}") from None
     return bool(args.tls)
 
 
@@ -249,15 +260,15 @@ def _deadlines(args: argparse.Namespace) -> Deadlines:
 def _client(args: argparse.Namespace) -> CreditClient:
     try:
         return CreditClient(args.server, secure=_credentials(args), caller=args.caller or None,
-                            deadlines=_deadlines(args))
-    except ValueError as exc:  # a caller that is not ASCII
+                            deadlines=_deadlines(args), token=args.token)
+    except ValueError as exc:  # a caller or token that is not ASCII
         raise UsageError(str(exc)) from None
 
 
 def _async_client(args: argparse.Namespace) -> AsyncCreditClient:
     try:
         return AsyncCreditClient(args.server, secure=_credentials(args), caller=args.caller or None,
-                                 deadlines=_deadlines(args))
+                                 deadlines=_deadlines(args), token=args.token)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

@@ -38,6 +38,7 @@ from .channel import (
     caller_metadata,
     channel_options,
     credentials_for,
+    token_metadata,
 )
 from .errors import CreditError, as_evaluation_error, error_from_item, error_from_rpc
 from .inputs import EvaluationItem, date_value, evaluate_request
@@ -71,14 +72,16 @@ class ClientCore:
 
     def __init__(self, target: str, *, secure: bool | grpc.ChannelCredentials, caller: str | None,
                  deadlines: Deadlines, retry: RetryPolicy | None,
-                 options: Sequence[tuple[str, Any]], metadata: Sequence[tuple[str, str]]):
+                 options: Sequence[tuple[str, Any]], metadata: Sequence[tuple[str, str]],
+                 token: str | None = None):
         self.target = target
         self.caller = caller
         self.deadlines = deadlines
         self.retry = retry
         self.options = channel_options(retry, options)
         self.credentials = credentials_for(secure)
-        self.metadata: tuple[tuple[str, str], ...] = caller_metadata(caller) + tuple(metadata)
+        self.metadata: tuple[tuple[str, str], ...] = (caller_metadata(caller) + token_metadata(token)
+                                                      + tuple(metadata))
         self._cards: dict[tuple[str, str], Scorecard] = {}
 
     def _cached_card(self, scorecard: str, version: str) -> Scorecard | None:
@@ -129,17 +132,20 @@ class ClientCore:
 class CreditClient(ClientCore):
     """A blocking client over one channel; thread-safe, close it (or use `with`) when done.
 
-    `secure`: False (plaintext), True (TLS with the system's roots) or ChannelCredentials.
-    `caller`: who asks, sent as the `x-caller` header the server records with every
-    evaluation. `channel`: an existing channel to use instead of building one.
+    `secure`: False (plaintext), True (TLS with the system's roots) or ChannelCredentials
+    (`channel.tls_credentials(ca, cert, key)` for a private CA and mutual TLS).
+    `token`: an API key or JWT, sent as `authorization: Bearer <token>`. `caller`: a label
+    sent as `x-caller`; the server records who the credentials prove, not this.
+    `channel`: an existing channel to use instead of building one.
     """
 
     def __init__(self, target: str = DEFAULT_TARGET, *, secure: bool | grpc.ChannelCredentials = False,
                  caller: str | None = None, deadlines: Deadlines = DEFAULT_DEADLINES,
                  retry: RetryPolicy | None = DEFAULT_RETRY, options: Sequence[tuple[str, Any]] = (),
-                 metadata: Sequence[tuple[str, str]] = (), channel: grpc.Channel | None = None):
+                 metadata: Sequence[tuple[str, str]] = (), channel: grpc.Channel | None = None,
+                 token: str | None = None):
         super().__init__(target, secure=secure, caller=caller, deadlines=deadlines, retry=retry,
-                         options=options, metadata=metadata)
+                         options=options, metadata=metadata, token=token)
         if channel is None:
             if self.credentials is None:
                 channel = grpc.insecure_channel(target, options=self.options)

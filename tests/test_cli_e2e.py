@@ -247,7 +247,7 @@ def test_evaluate_json(server: str) -> None:
     assert ev["overrides"][0]["until"] is None
     assert ev["reasons"][0] == {"code": "whole_20_lost", "kind": "override", "title": ev["overrides"][0]["title"],
                                 "points_lost": None}
-    assert len(ev["lines"]) == 6 and ev["caller"].startswith("e2e ")
+    assert len(ev["lines"]) == 6 and ev["caller"] == "local"  # local mode: x-caller is no identity
     assert ev["name"].startswith("evaluations/") and ev["request_id"]
 
     shown = credit(server, "get", ev["name"], "--json")
