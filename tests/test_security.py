@@ -16,7 +16,6 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
-
 from security_harness import CONFIG, IdentityProvider, Pki, bearer, error_info, server_keys, stub
 from service_harness import ServerProcess, database, resident_id, running_server, taxi, wait_until
 
