@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import collections
 import csv
+import datetime as dt
 import difflib
 import getpass
 import json
@@ -172,6 +173,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("get", "a stored evaluation, explained")
     p.add_argument("name", metavar="NAME", help="evaluations/{id} or the id")
     p.add_argument("--json", action="store_true", help="print the evaluation as JSON")
+
+    keys = sub.add_parser("keys", help="API keys (admin role): create, list, revoke",
+                          description="Issue, list and revoke the service's API keys (admin role).")
+    _common_options(keys, suppress=True)
+    keys_sub = keys.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = keys_sub.add_parser("create", help="issue a key; its token is printed once")
+    _common_options(p, suppress=True)
+    p.add_argument("--for", dest="for_caller", required=True, metavar="CALLER",
+                   help="the caller name the key proves (its roles are in the server's security configuration)")
+    p.add_argument("--description", default="", help="what the key is for")
+    p.add_argument("--expires-in-days", type=float, default=90.0, metavar="DAYS", help="default 90")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = keys_sub.add_parser("list", help="every key and its state; never a secret")
+    _common_options(p, suppress=True)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = keys_sub.add_parser("revoke", help="revoke a key at once")
+    _common_options(p, suppress=True)
+    p.add_argument("key_name", metavar="KEY_ID", help="apiKeys/{key_id} or the key id")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("test", help="check scorecard files and run their golden cases",
                        description="Check scorecard files and run their golden cases "
@@ -619,7 +639,53 @@ def _batch_summary(card: Scorecard, grades: collections.Counter[str], total: int
     return lines
 
 
+# -- API keys ------------------------------------------------------------------------------
+
+
+def _key_line(key: dict[str, Any]) -> str:
+    state = str(key.get("state", "")).removeprefix("API_KEY_STATE_").lower()
+    return (f"{key['name'].removeprefix('apiKeys/')}  {state:8}  {key.get('caller', '')}  "
+            f"expires {key.get('expire_time', 'never')}  {key.get('description', '')}").rstrip()
+
+
+def cmd_keys_create(args: argparse.Namespace, out: Output) -> int:
+    if args.expires_in_days <= 0:
+        raise UsageError("--expires-in-days must be positive")
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=args.expires_in_days)
+    with _client(args) as client:
+        key = client.create_api_key(args.for_caller, description=args.description, expire_time=expires)
+    if args.json:
+        out.json(key)
+    else:
+        out.lines([_key_line(key), "token (shown once, store it now; send it with --token or "
+                   f"{TOKEN_ENV}):", key["token"]])
+    return EXIT_OK
+
+
+def cmd_keys_list(args: argparse.Namespace, out: Output) -> int:
+    with _client(args) as client:
+        keys = client.list_api_keys()
+    if args.json:
+        out.json(keys)
+    else:
+        out.lines([_key_line(k) for k in keys] or ["no API keys"])
+    return EXIT_OK
+
+
+def cmd_keys_revoke(args: argparse.Namespace, out: Output) -> int:
+    with _client(args) as client:
+        key = client.revoke_api_key(args.key_name)
+    if args.json:
+        out.json(key)
+    else:
+        out.lines([_key_line(key)])
+    return EXIT_OK
+
+
 _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, Output], int]] = {
+    ("keys", "create"): cmd_keys_create,
+    ("keys", "list"): cmd_keys_list,
+    ("keys", "revoke"): cmd_keys_revoke,
     ("scorecards", "list"): cmd_scorecards_list,
     ("scorecards", "show"): cmd_scorecards_show,
     ("evaluate", None): cmd_evaluate,

@@ -22,6 +22,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Self, TypeVar
 
 import grpc
+from google.protobuf import json_format
+from sector_credit.v1 import api_key_service_pb2 as kpb
+from sector_credit.v1 import api_key_service_pb2_grpc as kpb_grpc
 from sector_credit.v1 import (
     credit_evaluation_service_pb2 as pb,
 )
@@ -153,6 +156,7 @@ class CreditClient(ClientCore):
                 channel = grpc.secure_channel(target, self.credentials, options=self.options)
         self.channel = channel
         self._stub = pb_grpc.CreditEvaluationServiceStub(channel)
+        self._keys = kpb_grpc.ApiKeyServiceStub(channel)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -169,6 +173,27 @@ class CreditClient(ClientCore):
             return method(request, timeout=timeout, metadata=self.metadata)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from None
+
+    # -- API keys (admin) ----------------------------------------------------------------
+
+    def create_api_key(self, caller: str, *, description: str = "", expire_time: dt.datetime | None = None,
+                       timeout: float | None = None) -> dict[str, Any]:
+        """Issue a key for `caller` (admin role); the result's `token` is the only copy."""
+        request = kpb.CreateApiKeyRequest(caller=caller, description=description)
+        if expire_time is not None:
+            request.expire_time.FromDatetime(expire_time)
+        reply = self._call(self._keys.CreateApiKey, request, timeout or self.deadlines.unary)
+        return {**_message_dict(reply.api_key), "token": reply.token}
+
+    def list_api_keys(self, *, timeout: float | None = None) -> list[dict[str, Any]]:
+        reply = self._call(self._keys.ListApiKeys, kpb.ListApiKeysRequest(), timeout or self.deadlines.unary)
+        return [_message_dict(k) for k in reply.api_keys]
+
+    def revoke_api_key(self, name: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """Revoke `apiKeys/{key_id}` (or the bare key id) at once."""
+        reply = self._call(self._keys.RevokeApiKey, kpb.RevokeApiKeyRequest(name=name),
+                           timeout or self.deadlines.unary)
+        return _message_dict(reply.api_key)
 
     # -- scorecards ----------------------------------------------------------------------
 
@@ -332,3 +357,7 @@ def _chunks(items: Iterable[EvaluationItem], size: int) -> Iterator[list[Evaluat
             chunk = []
     if chunk:
         yield chunk
+
+
+def _message_dict(message: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)

@@ -22,6 +22,8 @@ from grpc_reflection.v1alpha import reflection
 from sector_credit.plugins import get_plugin_manager
 from sector_credit.plugins.manager import plugin_names
 from sector_credit.scorecards.registry import ScorecardRegistry, build_registry
+from sector_credit.v1 import api_key_service_pb2 as kpb
+from sector_credit.v1 import api_key_service_pb2_grpc as kpb_grpc
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
 from sqlalchemy.engine import make_url
@@ -31,10 +33,12 @@ from .interceptors import ServiceInterceptor
 from .logs import log
 from .metrics import Metrics
 from .security import setup as security_setup
+from .security.admin import ApiKeyServicer
 from .servicer import CreditEvaluationServicer
 from .settings import Settings
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"].full_name
+KEYS_NAME = kpb.DESCRIPTOR.services_by_name["ApiKeyService"].full_name
 HEALTH_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 
@@ -116,8 +120,9 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         interceptors=[ServiceInterceptor(metrics), security.interceptor], options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None)
     pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
+    kpb_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(security.keys), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, HEALTH_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable_server_reflection((SERVICE_NAME, KEYS_NAME, HEALTH_NAME, reflection.SERVICE_NAME), server)
     if security.tls is not None:
         port = server.add_secure_port(settings.listen, security.tls.credentials())
     else:

@@ -6,6 +6,10 @@ and API keys issued with `sector-credit-server keys create`, on SQLite and Postg
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -232,3 +236,41 @@ def test_no_secret_appears_in_the_log_or_the_database(setup: Setup) -> None:
         assert secret.encode() not in stored
     for key_id in setup.key_ids.values():  # the ids are there: the secrets are not
         assert key_id.encode() in stored
+
+
+# -- keys over the API, for an admin: `credit keys ...` -------------------------------------------
+
+def _credit(setup: Setup, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECTOR_CREDIT_")}
+    env.update(SECTOR_CREDIT_TOKEN=token, SECTOR_CREDIT_CA=str(setup.pki.folder / "ca.pem"))
+    return subprocess.run([sys.executable, "-m", "sector_credit.clients.cli", "--server",
+                           f"localhost:{setup.server.port}", "keys", *args],
+                          capture_output=True, text=True, timeout=60, env=env, check=False)
+
+
+def test_an_admin_manages_keys_with_the_cli(setup: Setup) -> None:
+    made = _credit(setup, setup.tokens["ops"], "create", "--for", "transport-bureau",
+                   "--description", "night shift", "--json")
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)
+    assert (key["caller"], key["state"], key["description"]) == ("transport-bureau", "API_KEY_STATE_ACTIVE", "night shift")
+    assert setup.call("Evaluate", taxi(), key["token"]).evaluation.caller == "transport-bureau"
+    listed = _credit(setup, setup.tokens["ops"], "list")
+    assert listed.returncode == 0 and key["name"].removeprefix("apiKeys/") in listed.stdout
+    assert key["token"].rsplit("_", 1)[1] not in listed.stdout  # a listing never shows a secret
+    revoked = _credit(setup, setup.tokens["ops"], "revoke", key["name"])
+    assert revoked.returncode == 0 and "revoked" in revoked.stdout
+    err = setup.refused("Evaluate", taxi(), key["token"])  # at once: this process revoked it
+    assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("token, args, expected_exit, expected_text", [
+    ("transport", ("list",), 1, "ADMIN_PERMISSION_REQUIRED"),  # no admin role
+    ("ops", ("revoke", "0000000000000000"), 1, "no API key"),
+    ("ops", ("create", "--for", " ", "--json"), 1, "caller: required"),
+])
+def test_keys_commands_refused(setup: Setup, token: str, args: tuple[str, ...], expected_exit: int,
+                               expected_text: str) -> None:
+    done = _credit(setup, setup.tokens[token], *args)
+    assert done.returncode == expected_exit, done.stderr
+    assert expected_text in done.stderr

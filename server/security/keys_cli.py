@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--json", action="store_true", help="JSON output")
     sub = ap.add_subparsers(dest="action", required=True)
     c = sub.add_parser("create", help="issue a key; its secret is printed once and never stored")
-    c.add_argument("--caller", required=True, help="the caller name the key proves (its roles are in the security configuration)")
+    c.add_argument("--caller", "--for", dest="caller", required=True, help="the caller name the key proves (its roles are in the security configuration)")
     c.add_argument("--description", default="", help="what the key is for")
     c.add_argument("--expires-in-days", type=float, default=90.0, help="days until it expires (0: never; default 90)")
     sub.add_parser("list", help="every key: id, caller, state; never a secret")

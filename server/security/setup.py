@@ -27,7 +27,7 @@ class Security:
     interceptor: AuthInterceptor
     tls: TlsFiles | None
     config: ConfigFile | None
-    keys: ApiKeys | None
+    keys: ApiKeys
 
     @property
     def mode(self) -> str:
@@ -47,8 +47,7 @@ class Security:
             self.tls.reload()
 
     def close(self) -> None:
-        if self.keys is not None:
-            self.keys.close()
+        self.keys.close()
 
 
 def is_loopback(listen: str) -> bool:
@@ -77,6 +76,6 @@ def build(settings: Settings) -> Security:
             f"refusing to serve {settings.listen} without {missing}: anyone who can reach it could"
             " read every subject's evaluations. Configure them (docs/security.md), listen on"
             " 127.0.0.1, or pass --insecure")
-    keys = ApiKeys(settings.database_url) if config is not None else None
+    keys = ApiKeys(settings.database_url)  # local mode too: keys can be issued before going live
     authenticator = Authenticator(config, keys)
     return Security(authenticator, AuthInterceptor(authenticator), tls, config, keys)
