@@ -27,6 +27,7 @@ How (grpc/grpc `examples/python/multiprocessing`):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing as mp
 import os
@@ -89,6 +90,14 @@ def run_workers(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+
+    def forward_reload(signum: int, _frame: Any) -> None:  # SIGHUP: each worker reloads its security files
+        for p in procs:
+            if p.pid is not None and p.exitcode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGHUP)
+
+    signal.signal(signal.SIGHUP, forward_reload)
     code = 0
     try:
         for p in procs:
@@ -237,7 +246,10 @@ async def _serve_worker(settings: Settings, index: int, ready: Any) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    started: list[Any] = []  # a SIGHUP before the server is up has nothing to reload yet
+    loop.add_signal_handler(signal.SIGHUP, lambda: started and started[0].security.reload())
     running = await create_server(settings)
+    started.append(running)
     freeze_startup_objects()
     log.info("worker serving", worker=index, pid=os.getpid(), port=running.port)
     ready.put(index)
