@@ -163,8 +163,8 @@ def _jws(header: Mapping[str, Any], claims: Mapping[str, Any], signature: bytes)
 
 def server_keys(database_url: str, *args: str) -> Any:
     """`sector-credit-server keys ... --json`, as an operator runs it; the parsed output."""
-    out = subprocess.run([sys.executable, "-m", "sector_credit.server.main", "keys",
-                          "--database-url", database_url, "--json", *args],
+    out = subprocess.run([sys.executable, "-m", "sector_credit.server.main", "keys", args[0],
+                          "--database-url", database_url, "--json", *args[1:]],
                          capture_output=True, text=True, timeout=60, check=True)
     return json.loads(out.stdout)
 

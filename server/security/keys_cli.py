@@ -21,18 +21,19 @@ def key_json(key: ApiKey, now: dt.datetime) -> dict[str, str | None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--database-url", default=_env("DATABASE_URL", DEFAULT_DATABASE_URL),
+                        help=f"the server's audit database [{ENV_PREFIX}DATABASE_URL]")
+    common.add_argument("--json", action="store_true", help="JSON output")
     ap = argparse.ArgumentParser(prog="sector-credit-server keys",
                                  description="Issue, list and revoke the service's API keys.")
-    ap.add_argument("--database-url", default=_env("DATABASE_URL", DEFAULT_DATABASE_URL),
-                    help=f"the server's audit database [{ENV_PREFIX}DATABASE_URL]")
-    ap.add_argument("--json", action="store_true", help="JSON output")
     sub = ap.add_subparsers(dest="action", required=True)
-    c = sub.add_parser("create", help="issue a key; its secret is printed once and never stored")
+    c = sub.add_parser("create", parents=[common], help="issue a key; its secret is printed once and never stored")
     c.add_argument("--caller", "--for", dest="caller", required=True, help="the caller name the key proves (its roles are in the security configuration)")
     c.add_argument("--description", default="", help="what the key is for")
     c.add_argument("--expires-in-days", type=float, default=90.0, help="days until it expires (0: never; default 90)")
-    sub.add_parser("list", help="every key: id, caller, state; never a secret")
-    r = sub.add_parser("revoke", help="revoke a key at once")
+    sub.add_parser("list", parents=[common], help="every key: id, caller, state; never a secret")
+    r = sub.add_parser("revoke", parents=[common], help="revoke a key at once")
     r.add_argument("key_id")
     return ap
 
