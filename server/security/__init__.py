@@ -116,7 +116,7 @@ class PermissionDenied(ServiceError):
 
     def __init__(self, message: str, reason: str, metadata: Mapping[str, str] | None = None):
         super().__init__(message, metadata)
-        self.reason = reason  # type: ignore[misc]
+        self.reason = reason
 
 
 def refuse(exc: Unauthenticated | PermissionDenied, method: str | None = None,

@@ -122,6 +122,13 @@ class ApiKeys:
             return None, f"API key {key_id} is {state}"
         return key, ""
 
+    def cached(self, token: str) -> bool:
+        """Whether `verify(token)` would answer from the cache, without the database (so the
+        server verifies on the event loop instead of a thread)."""
+        parts = split(token)
+        hit = self._cache.get(parts[0]) if parts else None
+        return parts is None or (hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS)
+
     def _lookup(self, key_id: str) -> ApiKeyRow | None:
         now = time.monotonic()
         hit = self._cache.get(key_id)
