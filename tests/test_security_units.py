@@ -101,3 +101,15 @@ def test_every_refusal_reaches_the_on_refusal_callbacks_and_a_failing_one_change
         ("/m/B", "procurement-centre", grpc.StatusCode.PERMISSION_DENIED, "EVALUATOR_PERMISSION_REQUIRED"),
         ("/m/B", "procurement-centre", grpc.StatusCode.PERMISSION_DENIED, "READER_PERMISSION_REQUIRED"),
     ]
+
+
+def test_a_changed_configuration_file_is_taken_without_a_signal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(security_config, "RELOAD_CHECK_SECONDS", 0.0)
+    path = tmp_path / "security.toml"
+    path.write_text("[callers.p]\nreader = {}\n")
+    watched = security_config.ConfigFile(path)
+    assert watched.config.roles_of("p") == {"reader"}
+    path.write_text("[callers.p]\nreader = {}\nevaluator = {}\n")  # another size: a new stamp
+    assert watched.config.roles_of("p") == {"reader", "evaluator"}
+    path.write_text("[callers.p]\nsuperuser = {}\n")  # broken: the last good one stays
+    assert watched.config.roles_of("p") == {"reader", "evaluator"}
