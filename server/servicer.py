@@ -228,7 +228,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             inp = convert.evaluation_input_from_proto(request)
             as_of = inp.as_of or self.today()
             compiled = self.registry.resolve(inp.scorecard_id, inp.version, as_of)
-            security.require_scorecard(compiled.id)  # before the input is even looked at
+            security.require_scorecard(compiled.id)  # before any indicator is validated or scored
             structlog.contextvars.bind_contextvars(scorecard=compiled.id)
             if request.validate_only:
                 subject, values = compiled.validate(inp.subject, inp.indicators, as_of)
