@@ -525,7 +525,7 @@ def test_history_newest_first(server: str) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split()[:5] == ["MADE", "SCORECARD", "AS", "OF", "GRADE"]
     assert [re.search(r"evaluations/\S+", line).group(0) for line in lines[1:]] == names[::-1]  # type: ignore[union-attr]
-    assert all(" AA " in line and "e2e (" in line for line in lines[1:])
+    assert all(" AA " in line and line.rstrip().endswith(" local") for line in lines[1:])  # local mode
 
     everything = json.loads(credit(server, "history", subject, "--json").stdout)
     assert [e["scorecard_id"] for e in everything] == ["transport.road_driver", TAXI, TAXI, TAXI]
