@@ -107,10 +107,12 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         check_listen(settings.listen, "gRPC")
     if settings.metrics_port:
         check_listen(f"{settings.metrics_host}:{settings.metrics_port}", "metrics")
+    # an address that can be listened on, but not without TLS and authentication: exit 78
+    # (before anything else is logged: the refusal is the start-up's one line)
+    checked = security_setup.check(settings)
     registry, pm = load_registry(settings)
     check_database_url(settings.database_url)
-    # an address that can be listened on, but not without TLS and authentication: exit 78
-    security = security_setup.build(settings)
+    security = security_setup.build(settings, checked)  # its API keys use the database
     if settings.migrate:
         from .db.migrate import upgrade  # Alembic only where migrations run
 

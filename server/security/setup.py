@@ -66,8 +66,9 @@ def is_loopback(listen: str) -> bool:
         return False
 
 
-def build(settings: Settings) -> Security:
-    config, tls = check(settings)
+def build(settings: Settings, checked: tuple[ConfigFile | None, TlsFiles | None] | None = None) -> Security:
+    """Security for a server process; `checked`: what `check(settings)` returned already."""
+    config, tls = checked if checked is not None else check(settings)
     keys = ApiKeys(settings.database_url)  # local mode too: keys can be issued before going live
     authenticator = Authenticator(config, keys)
     return Security(authenticator, AuthInterceptor(authenticator), tls, config, keys)
