@@ -55,9 +55,11 @@ class AsyncCreditClient(ClientCore):
                  caller: str | None = None, deadlines: Deadlines = DEFAULT_DEADLINES,
                  retry: RetryPolicy | None = DEFAULT_RETRY, options: Sequence[tuple[str, Any]] = (),
                  metadata: Sequence[tuple[str, str]] = (), channel: grpc.aio.Channel | None = None,
-                 purpose: str | None = None, purpose_note: str | None = None):
+                 purpose: str | None = None, purpose_note: str | None = None,
+                 token: str | None = None):
         super().__init__(target, secure=secure, caller=caller, deadlines=deadlines, retry=retry,
-                         options=options, metadata=metadata, purpose=purpose, purpose_note=purpose_note)
+                         options=options, metadata=metadata, purpose=purpose, purpose_note=purpose_note,
+                         token=token)
         if channel is None:
             if self.credentials is None:
                 channel = grpc.aio.insecure_channel(target, options=self.options)

@@ -103,3 +103,33 @@ def caller_metadata(caller: str | None) -> tuple[tuple[str, str], ...]:
     if not caller.isascii() or not caller.isprintable():
         raise ValueError(f"caller {caller!r} must be printable ASCII (it travels as a gRPC header)")
     return ((CALLER_KEY, caller),)
+
+
+AUTHORIZATION_KEY = "authorization"
+
+
+def tls_credentials(ca: str | None = None, cert: str | None = None,
+                    key: str | None = None) -> grpc.ChannelCredentials:
+    """TLS credentials from PEM files: `ca` the roots that sign the server's certificate
+    (default: the system's), `cert` and `key` the client certificate for mutual TLS.
+    Raises OSError for a file that cannot be read, ValueError for cert without key."""
+    if bool(cert) != bool(key):
+        raise ValueError("a client certificate needs its key, and a key its certificate")
+
+    def read(path: str | None) -> bytes | None:
+        if not path:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    return grpc.ssl_channel_credentials(root_certificates=read(ca), private_key=read(key),
+                                        certificate_chain=read(cert))
+
+
+def token_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    """The `authorization: Bearer <token>` header of an API key or a JWT."""
+    if not token:
+        return ()
+    if not token.isascii() or not token.isprintable() or " " in token:
+        raise ValueError("a bearer token is printable ASCII without spaces")
+    return ((AUTHORIZATION_KEY, f"Bearer {token}"),)

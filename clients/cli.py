@@ -38,7 +38,7 @@ import grpc
 
 from . import batch as batch_mod
 from .aio import AsyncCreditClient
-from .channel import DEFAULT_TARGET, Deadlines
+from .channel import DEFAULT_TARGET, Deadlines, tls_credentials
 from .client import CreditClient, ItemResult, scorecard_id
 from .errors import CreditError, UnavailableError
 from .inputs import date_value
@@ -71,6 +71,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 
 SERVER_ENV = "SECTOR_CREDIT_SERVER"
 CALLER_ENV = "SECTOR_CREDIT_CALLER"
 PURPOSE_ENV = "SECTOR_CREDIT_PURPOSE"
+CA_ENV, CERT_ENV, KEY_ENV, TOKEN_ENV = ("SECTOR_CREDIT_CA", "SECTOR_CREDIT_CERT", "SECTOR_CREDIT_KEY",
+                                        "SECTOR_CREDIT_TOKEN")
 
 
 class UsageError(Exception):
@@ -93,12 +95,20 @@ def _common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
                        default=default(os.environ.get(SERVER_ENV, DEFAULT_TARGET)),
                        help=f"the service's address [{SERVER_ENV}, default {DEFAULT_TARGET}]")
     group.add_argument("--caller", default=default(os.environ.get(CALLER_ENV) or _user()),
-                       help=f"who is asking, recorded with every evaluation (x-caller) [{CALLER_ENV}, "
+                       help=f"a label sent as x-caller (the server records who --cert or --token prove) [{CALLER_ENV}, "
                             "default: your user name]")
     group.add_argument("--tls", action="store_true", default=default(False),
                        help="connect with TLS (the system's root certificates, or --ca-file)")
-    group.add_argument("--ca-file", metavar="PEM", default=default(None),
-                       help="root certificates for --tls")
+    group.add_argument("--ca", "--ca-file", metavar="PEM", dest="ca_file",
+                       default=default(os.environ.get(CA_ENV) or None),
+                       help=f"root certificates that sign the server's (implies --tls) [{CA_ENV}]")
+    group.add_argument("--cert", metavar="PEM", default=default(os.environ.get(CERT_ENV) or None),
+                       help=f"client certificate for mutual TLS (implies --tls) [{CERT_ENV}]")
+    group.add_argument("--key", metavar="PEM", default=default(os.environ.get(KEY_ENV) or None),
+                       help=f"private key of --cert [{KEY_ENV}]")
+    group.add_argument("--token", metavar="TOKEN", default=default(os.environ.get(TOKEN_ENV) or None),
+                       help=f"API key or JWT, sent as `authorization: Bearer` [{TOKEN_ENV}; prefer the"
+                            " variable: a flag shows in the process list]")
     group.add_argument("--timeout", type=float, metavar="SECONDS", default=default(None),
                        help="deadline of each call (default 10; a batch chunk 120)")
     output = parser.add_argument_group("output")
@@ -197,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
             ("caller", "NAME", "the calls one caller made, newest first")):
         p = au_sub.add_parser(action, help=help, description=help)
         _common_options(p, suppress=True)
-        p.add_argument("key", metavar=what)
+        p.add_argument("target", metavar=what)  # not `key`: that is --key, the client certificate's
         if action == "subject":
             p.add_argument("--right-to-know", action="store_true",
                            help="only what the subject may learn: who looked, why and on which day")
@@ -225,6 +235,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pdf", type=Path, metavar="FILE",
                    help="also print the page to this PDF (needs Chromium on PATH)")
     purpose_options(p)
+
+    keys = sub.add_parser("keys", help="API keys (admin role): create, list, revoke",
+                          description="Issue, list and revoke the service's API keys (admin role).")
+    _common_options(keys, suppress=True)
+    keys_sub = keys.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = keys_sub.add_parser("create", help="issue a key; its token is printed once")
+    _common_options(p, suppress=True)
+    p.add_argument("--for", dest="for_caller", required=True, metavar="CALLER",
+                   help="the caller name the key proves (its roles are in the server's security configuration)")
+    p.add_argument("--description", default="", help="what the key is for")
+    p.add_argument("--expires-in-days", type=float, default=90.0, metavar="DAYS", help="default 90")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = keys_sub.add_parser("list", help="every key and its state; never a secret")
+    _common_options(p, suppress=True)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = keys_sub.add_parser("revoke", help="revoke a key at once")
+    _common_options(p, suppress=True)
+    p.add_argument("key_name", metavar="KEY_ID", help="apiKeys/{key_id} or the key id")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("test", help="check scorecard files and run their golden cases",
                        description="Check scorecard files and run their golden cases "
@@ -292,12 +321,13 @@ def _usage_error(parser: argparse.ArgumentParser, out: Output, message: str) -> 
 
 
 def _credentials(args: argparse.Namespace) -> bool | grpc.ChannelCredentials:
-    if args.ca_file:
+    if args.ca_file or args.cert or args.key:
         try:
-            roots = Path(args.ca_file).read_bytes()
+            return tls_credentials(args.ca_file, args.cert, args.key)
         except OSError as exc:
-            raise UsageError(f"--ca-file {args.ca_file}: {exc.strerror}") from None
-        return grpc.ssl_channel_credentials(root_certificates=roots)
+            raise UsageError(f"{exc.filename}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise UsageError(f"--cert and --key: {exc}") from None
     return bool(args.tls)
 
 
@@ -312,15 +342,15 @@ def _deadlines(args: argparse.Namespace) -> Deadlines:
 def _client(args: argparse.Namespace) -> CreditClient:
     try:
         return CreditClient(args.server, secure=_credentials(args), caller=args.caller or None,
-                            deadlines=_deadlines(args))
-    except ValueError as exc:  # a caller that is not ASCII
+                            deadlines=_deadlines(args), token=args.token)
+    except ValueError as exc:  # a caller or token that is not ASCII
         raise UsageError(str(exc)) from None
 
 
 def _async_client(args: argparse.Namespace) -> AsyncCreditClient:
     try:
         return AsyncCreditClient(args.server, secure=_credentials(args), caller=args.caller or None,
-                                 deadlines=_deadlines(args))
+                                 deadlines=_deadlines(args), token=args.token)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -530,10 +560,10 @@ def cmd_audit(args: argparse.Namespace, out: Output) -> int:
             size = min(want, 100) if want else 100
             items: tuple[AccessRecord, ...] | tuple[SubjectAccess, ...]
             if right_to_know:
-                page = client.list_subject_accesses(args.key, page_size=size, page_token=token)
+                page = client.list_subject_accesses(args.target, page_size=size, page_token=token)
                 items, token = page.accesses, page.next_page_token
             else:
-                filters = {"subject_id": args.key} if args.action == "subject" else {"caller": args.key}
+                filters = {"subject_id": args.target} if args.action == "subject" else {"caller": args.target}
                 records = client.list_access_records(start_time=since, end_time=until, page_size=size,
                                                      page_token=token, **filters)
                 items, token = records.access_records, records.next_page_token
@@ -548,7 +578,7 @@ def cmd_audit(args: argparse.Namespace, out: Output) -> int:
         out.json([_access_dict(a) for a in found])
         return EXIT_OK
     if not found:
-        out.lines([f"no access records of {args.action} {args.key}"])
+        out.lines([f"no access records of {args.action} {args.target}"])
         return EXIT_OK
     out.lines(subject_access_table(found, out.style) if right_to_know else access_table(found, out.style))
     if more:
@@ -801,7 +831,53 @@ def _batch_summary(card: Scorecard, grades: collections.Counter[str], total: int
     return lines
 
 
+# -- API keys ------------------------------------------------------------------------------
+
+
+def _key_line(key: dict[str, Any]) -> str:
+    state = str(key.get("state", "")).removeprefix("API_KEY_STATE_").lower()
+    return (f"{key['name'].removeprefix('apiKeys/')}  {state:8}  {key.get('caller', '')}  "
+            f"expires {key.get('expire_time', 'never')}  {key.get('description', '')}").rstrip()
+
+
+def cmd_keys_create(args: argparse.Namespace, out: Output) -> int:
+    if args.expires_in_days <= 0:
+        raise UsageError("--expires-in-days must be positive")
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=args.expires_in_days)
+    with _client(args) as client:
+        key = client.create_api_key(args.for_caller, description=args.description, expire_time=expires)
+    if args.json:
+        out.json(key)
+    else:
+        out.lines([_key_line(key), "token (shown once, store it now; send it with --token or "
+                   f"{TOKEN_ENV}):", key["token"]])
+    return EXIT_OK
+
+
+def cmd_keys_list(args: argparse.Namespace, out: Output) -> int:
+    with _client(args) as client:
+        keys = client.list_api_keys()
+    if args.json:
+        out.json(keys)
+    else:
+        out.lines([_key_line(k) for k in keys] or ["no API keys"])
+    return EXIT_OK
+
+
+def cmd_keys_revoke(args: argparse.Namespace, out: Output) -> int:
+    with _client(args) as client:
+        key = client.revoke_api_key(args.key_name)
+    if args.json:
+        out.json(key)
+    else:
+        out.lines([_key_line(key)])
+    return EXIT_OK
+
+
 _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, Output], int]] = {
+    ("keys", "create"): cmd_keys_create,
+    ("keys", "list"): cmd_keys_list,
+    ("keys", "revoke"): cmd_keys_revoke,
     ("scorecards", "list"): cmd_scorecards_list,
     ("scorecards", "show"): cmd_scorecards_show,
     ("evaluate", None): cmd_evaluate,

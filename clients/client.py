@@ -22,8 +22,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Self, TypeVar
 
 import grpc
+from google.protobuf import json_format
 from sector_credit.v1 import access_log_service_pb2 as access_pb
 from sector_credit.v1 import access_log_service_pb2_grpc as access_pb_grpc
+from sector_credit.v1 import api_key_service_pb2 as kpb
+from sector_credit.v1 import api_key_service_pb2_grpc as kpb_grpc
 from sector_credit.v1 import (
     credit_evaluation_service_pb2 as pb,
 )
@@ -40,6 +43,7 @@ from .channel import (
     caller_metadata,
     channel_options,
     credentials_for,
+    token_metadata,
 )
 from .errors import CreditError, as_evaluation_error, error_from_item, error_from_rpc
 from .inputs import EvaluationItem, date_value, evaluate_request
@@ -83,7 +87,8 @@ class ClientCore:
     def __init__(self, target: str, *, secure: bool | grpc.ChannelCredentials, caller: str | None,
                  deadlines: Deadlines, retry: RetryPolicy | None,
                  options: Sequence[tuple[str, Any]], metadata: Sequence[tuple[str, str]],
-                 purpose: str | None = None, purpose_note: str | None = None):
+                 purpose: str | None = None, purpose_note: str | None = None,
+                 token: str | None = None):
         self.target = target
         self.caller = caller
         self.purpose = purpose  # the default purpose of reads (GetEvaluation, ListEvaluations)
@@ -92,7 +97,8 @@ class ClientCore:
         self.retry = retry
         self.options = channel_options(retry, options)
         self.credentials = credentials_for(secure)
-        self.metadata: tuple[tuple[str, str], ...] = caller_metadata(caller) + tuple(metadata)
+        self.metadata: tuple[tuple[str, str], ...] = (caller_metadata(caller) + token_metadata(token)
+                                                      + tuple(metadata))
         self._cards: dict[tuple[str, str], Scorecard] = {}
 
     def _cached_card(self, scorecard: str, version: str) -> Scorecard | None:
@@ -182,10 +188,12 @@ class ClientCore:
 class CreditClient(ClientCore):
     """A blocking client over one channel; thread-safe, close it (or use `with`) when done.
 
-    `secure`: False (plaintext), True (TLS with the system's roots) or ChannelCredentials.
-    `caller`: who asks, sent as the `x-caller` header the server records with every
-    evaluation. `purpose`, `purpose_note`: the default purpose of reads of evaluations (a
-    purpose code of the server, e.g. `bid_review`); without one the server refuses reads.
+    `secure`: False (plaintext), True (TLS with the system's roots) or ChannelCredentials
+    (`channel.tls_credentials(ca, cert, key)` for a private CA and mutual TLS).
+    `token`: an API key or JWT, sent as `authorization: Bearer <token>`. `caller`: a label
+    sent as `x-caller`; the server records who the credentials prove, not this.
+    `purpose`, `purpose_note`: the default purpose of reads of evaluations (a purpose code of
+    the server, e.g. `bid_review`); without one the server refuses reads.
     `channel`: an existing channel to use instead of building one.
     """
 
@@ -193,9 +201,11 @@ class CreditClient(ClientCore):
                  caller: str | None = None, deadlines: Deadlines = DEFAULT_DEADLINES,
                  retry: RetryPolicy | None = DEFAULT_RETRY, options: Sequence[tuple[str, Any]] = (),
                  metadata: Sequence[tuple[str, str]] = (), channel: grpc.Channel | None = None,
-                 purpose: str | None = None, purpose_note: str | None = None):
+                 purpose: str | None = None, purpose_note: str | None = None,
+                 token: str | None = None):
         super().__init__(target, secure=secure, caller=caller, deadlines=deadlines, retry=retry,
-                         options=options, metadata=metadata, purpose=purpose, purpose_note=purpose_note)
+                         options=options, metadata=metadata, purpose=purpose, purpose_note=purpose_note,
+                         token=token)
         if channel is None:
             if self.credentials is None:
                 channel = grpc.insecure_channel(target, options=self.options)
@@ -204,6 +214,7 @@ class CreditClient(ClientCore):
         self.channel = channel
         self._stub = pb_grpc.CreditEvaluationServiceStub(channel)
         self._access = access_pb_grpc.AccessLogServiceStub(channel)
+        self._keys = kpb_grpc.ApiKeyServiceStub(channel)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -220,6 +231,27 @@ class CreditClient(ClientCore):
             return method(request, timeout=timeout, metadata=self.metadata)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from None
+
+    # -- API keys (admin) ----------------------------------------------------------------
+
+    def create_api_key(self, caller: str, *, description: str = "", expire_time: dt.datetime | None = None,
+                       timeout: float | None = None) -> dict[str, Any]:
+        """Issue a key for `caller` (admin role); the result's `token` is the only copy."""
+        request = kpb.CreateApiKeyRequest(caller=caller, description=description)
+        if expire_time is not None:
+            request.expire_time.FromDatetime(expire_time)
+        reply = self._call(self._keys.CreateApiKey, request, timeout or self.deadlines.unary)
+        return {**_message_dict(reply.api_key), "token": reply.token}
+
+    def list_api_keys(self, *, timeout: float | None = None) -> list[dict[str, Any]]:
+        reply = self._call(self._keys.ListApiKeys, kpb.ListApiKeysRequest(), timeout or self.deadlines.unary)
+        return [_message_dict(k) for k in reply.api_keys]
+
+    def revoke_api_key(self, name: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """Revoke `apiKeys/{key_id}` (or the bare key id) at once."""
+        reply = self._call(self._keys.RevokeApiKey, kpb.RevokeApiKeyRequest(name=name),
+                           timeout or self.deadlines.unary)
+        return _message_dict(reply.api_key)
 
     # -- scorecards ----------------------------------------------------------------------
 
@@ -439,3 +471,7 @@ def _chunks(items: Iterable[EvaluationItem], size: int) -> Iterator[list[Evaluat
             chunk = []
     if chunk:
         yield chunk
+
+
+def _message_dict(message: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)

@@ -75,7 +75,19 @@ class UnavailableError(CreditError):
     passed: the server could not be reached, is draining, or its database is down."""
 
 
+class UnauthenticatedError(CreditError):
+    """UNAUTHENTICATED: no credentials, or ones the server does not accept (a revoked or
+    expired API key, a JWT of another issuer or audience, an unmapped certificate)."""
+
+
+class PermissionDeniedError(CreditError):
+    """PERMISSION_DENIED: the caller is known but its grant does not cover the call; `reason`
+    names the missing permission (e.g. EVALUATOR_PERMISSION_REQUIRED)."""
+
+
 _CLASSES: dict[grpc.StatusCode, type[CreditError]] = {
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
     grpc.StatusCode.INVALID_ARGUMENT: InvalidRequestError,
     grpc.StatusCode.NOT_FOUND: NotFoundError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,

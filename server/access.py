@@ -17,9 +17,9 @@ module's `on_refusal` hook (`QueryAudit.register_refusals`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -29,23 +29,12 @@ from sector_credit.scorecards.model import FieldViolation, InvalidInput
 from . import errors
 from .db import AccessRecord, EvaluationStore, StoreUnavailable
 from .logs import log
+from .security import Principal, current_principal
 from .settings import DEFAULT_PURPOSES
 
-try:  # the authentication branch's module owns the principal
-    from .security import Principal, current_principal  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # until it is merged: every caller is the local principal, as in its local mode
-
-    @dataclass(frozen=True)
-    class Principal:  # type: ignore[no-redef]
-        name: str
-        proven_by: str  # mtls | api_key | jwt | local
-        roles: frozenset[str]
-        key_id: str | None = None
-
-    _LOCAL = Principal("local", "local", frozenset({"evaluator", "reader", "auditor", "admin"}))
-
-    def current_principal() -> Principal | None:  # type: ignore[misc]
-        return _LOCAL
+# Set by the servicer in the handlers that keep their own access records: a refusal raised
+# there (a scorecard outside the grant) is recorded by that call, with its subject, not again.
+_in_handler: contextvars.ContextVar[bool] = contextvars.ContextVar("audited_handler", default=False)
 
 
 MAX_PURPOSE_NOTE = 500  # characters
@@ -138,13 +127,21 @@ class QueryAudit:
 
     # -- refusals --------------------------------------------------------------------------
 
+    @staticmethod
+    def in_handler() -> None:
+        """The handler now running records its own refusals (see `_in_handler`)."""
+        _in_handler.set(True)
+
     def register_refusals(self, hooks: list[Any]) -> None:
         """Record every call the security module refuses (its `on_refusal` list)."""
         hooks.append(self.on_refusal)
 
     def on_refusal(self, method: str, principal: Principal | None, code: Any, reason: str) -> asyncio.Task[None] | None:
         """The security module's hook: a refused call's record, committed in a task (the
-        task is returned for a caller that can wait for it)."""
+        task is returned for a caller that can wait for it). A refusal inside a handler that
+        keeps its own records (a scorecard outside the grant) is left to that handler."""
+        if _in_handler.get():
+            return None
         name = getattr(code, "name", None) or str(code)
         record = self.record(_method(method), code=name, reason=reason or None,
                              principal=principal, who_known=principal is not None)

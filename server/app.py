@@ -25,6 +25,8 @@ from sector_credit.plugins.manager import plugin_names
 from sector_credit.scorecards.registry import ScorecardRegistry, build_registry
 from sector_credit.v1 import access_log_service_pb2 as access_pb
 from sector_credit.v1 import access_log_service_pb2_grpc as access_pb_grpc
+from sector_credit.v1 import api_key_service_pb2 as kpb
+from sector_credit.v1 import api_key_service_pb2_grpc as kpb_grpc
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
 
@@ -36,6 +38,8 @@ from .health import StoreHealth
 from .interceptors import ServiceInterceptor
 from .logs import log
 from .metrics import Metrics
+from .security import setup as security_setup
+from .security.admin import ApiKeyServicer
 from .servicer import CreditEvaluationServicer
 from .settings import Settings
 from .startup import (
@@ -48,7 +52,12 @@ from .startup import (
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"].full_name
 ACCESS_LOG_NAME = access_pb.DESCRIPTOR.services_by_name["AccessLogService"].full_name
+KEYS_NAME = kpb.DESCRIPTOR.services_by_name["ApiKeyService"].full_name
 HEALTH_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+SERVED_NAMES = (SERVICE_NAME, ACCESS_LOG_NAME, KEYS_NAME, HEALTH_NAME)
+"""Every service this server registers, listed over reflection."""
+_HEALTH_NAMES = ("", SERVICE_NAME, ACCESS_LOG_NAME, KEYS_NAME)
+"""What StoreHealth reports: the server ("") and each service that needs the store."""
 
 
 @dataclass
@@ -62,6 +71,7 @@ class RunningServer:
     metrics: Metrics
     settings: Settings
     store_health: StoreHealth
+    security: security_setup.Security
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain: NOT_SERVING, finish in-flight calls within `grace`, then close the store."""
@@ -69,6 +79,7 @@ class RunningServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
         await self.store.close()
+        self.security.close()
         stats = self.store.stats
         log.info("audit store closed", commits=stats.commits, rows=stats.rows,
                  largest_group=stats.largest_group, groups_failed=stats.groups_failed,
@@ -96,8 +107,12 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         check_listen(settings.listen, "gRPC")
     if settings.metrics_port:
         check_listen(f"{settings.metrics_host}:{settings.metrics_port}", "metrics")
+    # an address that can be listened on, but not without TLS and authentication: exit 78
+    # (before anything else is logged: the refusal is the start-up's one line)
+    checked = security_setup.check(settings)
     registry, pm = load_registry(settings)
     check_database_url(settings.database_url)
+    security = security_setup.build(settings, checked)  # its API keys use the database
     if settings.migrate:
         from .db.migrate import upgrade  # Alembic only where migrations run
 
@@ -108,8 +123,8 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
 
     health_servicer = health.aio.HealthServicer()
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
-    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
-    await health_servicer.set(ACCESS_LOG_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+    for name in _HEALTH_NAMES:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
     tz = settings.tz
 
@@ -140,15 +155,18 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         *connection_options(settings),
     ]
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(metrics)], options=options,
+        interceptors=[ServiceInterceptor(metrics), security.interceptor], options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None)
     pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
     access_pb_grpc.add_AccessLogServiceServicer_to_server(AccessLogServicer(store, tz), server)
+    kpb_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(security.keys), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, ACCESS_LOG_NAME, HEALTH_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable_server_reflection(SERVED_NAMES + (reflection.SERVICE_NAME,), server)
     try:
-        port = server.add_insecure_port(settings.listen)
+        if security.tls is not None:
+            port = server.add_secure_port(settings.listen, security.tls.credentials())
+        else:
+            port = server.add_insecure_port(settings.listen)
     except RuntimeError:  # taken since check_listen: gRPC says only "Failed to bind"
         port = 0
     if port == 0:
@@ -161,13 +179,16 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         await server.stop(0)
         await store.close()
         raise listen_failed(exc, f"{settings.metrics_host}:{settings.metrics_port}", "metrics") from None
-    store_health = StoreHealth(health_servicer, store, ("", SERVICE_NAME, ACCESS_LOG_NAME))
+    store_health = StoreHealth(health_servicer, store, _HEALTH_NAMES)
     await store_health.start()  # SERVING, then NOT_SERVING whenever the store cannot commit
     host = settings.listen.rpartition(":")[0]
     log.info("serving", address=f"{host}:{port}", metrics_port=metrics_port or None,
-             database=store.dialect, batch_limit=settings.batch_limit, timezone=settings.timezone)
+             database=store.dialect, batch_limit=settings.batch_limit, timezone=settings.timezone,
+             security=security.mode, transport=security.transport,
+             **({"local_mode": "every caller is the local principal with every role"}
+                if security.mode == "local" else {}))
     return RunningServer(server, port, metrics_port, health_servicer, store, registry, metrics,
-                         settings, store_health)
+                         settings, store_health, security)
 
 
 def connection_options(settings: Settings) -> list[tuple[str, int]]:
@@ -195,12 +216,11 @@ def _access_code(error: StoreError) -> str:
 
 
 def _register_refusals(audit: QueryAudit) -> None:
-    """Refused calls leave access records: the security module's on_refusal hook, when the
-    authentication code is there (server/security)."""
-    try:
-        from .security import on_refusal  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # no authentication yet: nothing is refused for want of credentials
-        return
+    """Refused calls leave access records: the security module's on_refusal hook. The audit
+    of a server created before (tests run several in one process) is replaced, not added to."""
+    from .security import on_refusal
+
+    on_refusal[:] = [hook for hook in on_refusal if not isinstance(getattr(hook, "__self__", None), QueryAudit)]
     audit.register_refusals(on_refusal)
 
 
@@ -231,6 +251,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, running.security.reload)
     # the port line on stdout lets a supervisor or test find a port-0 server
     print(f"listening on port {running.port}", flush=True)
     if running.metrics_port:

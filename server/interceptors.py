@@ -25,7 +25,6 @@ from .logs import log
 from .metrics import Metrics
 
 REQUEST_ID_KEY = "x-request-id"
-CALLER_KEY = "x-caller"
 
 
 class _Refused:
@@ -127,16 +126,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     # -- per call -----------------------------------------------------------------------
 
     def _begin(self, m: _Method, context: grpc.aio.ServicerContext) -> float:
-        rid = caller = ""
+        rid = ""
         for key, value in context.invocation_metadata() or ():
             if key == REQUEST_ID_KEY:
                 rid = str(value)
-            elif key == CALLER_KEY:
-                caller = str(value)
         structlog.contextvars.clear_contextvars()
+        # the caller is who the credentials prove (the authentication interceptor binds it),
+        # never a header the client writes itself
         structlog.contextvars.bind_contextvars(
-            request_id=rid or f"{_ids.getrandbits(128):032x}", method=m.name,
-            caller=caller or "anonymous")
+            request_id=rid or f"{_ids.getrandbits(128):032x}", method=m.name, caller="anonymous")
         m.started.inc()
         return time.perf_counter()
 

@@ -12,7 +12,12 @@ from .startup import EXIT_UNAVAILABLE, StartupFailed, masked_url
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    command, settings = settings_mod.parse(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["keys"]:
+        from .security.keys_cli import main as keys_main
+
+        return keys_main(args[1:])
+    command, settings = settings_mod.parse(args)
     configure(settings.log_format, settings.log_level)
     from .db.errors import StoreUnavailable
 

@@ -32,7 +32,7 @@ from sector_credit.v1 import (
     credit_evaluation_service_pb2_grpc as pb_grpc,
 )
 
-from . import convert, errors
+from . import convert, errors, security
 from .access import QueryAudit
 from .db import (
     AccessRecord,
@@ -49,7 +49,7 @@ MAX_SCORECARD_PAGE = 100
 # reply (the BatchEvaluateResult around it): reserved when a reply's size is settled
 ACK_BYTES = 96
 DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024
-MAX_CALLER = 200  # characters of the caller recorded (x-caller and the peer); longer is cut
+MAX_CALLER = 200  # characters of the caller recorded (the principal's name); longer is cut
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     # -- evaluations ---------------------------------------------------------------------
 
     async def Evaluate(self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext) -> pb.EvaluateResponse:
+        self.audit.in_handler()  # a refusal from here on is this call's own record
         caller = _caller(context)
         async with self.audit.call("Evaluate", subject_id=request.subject.id,
                                    scorecard_id=convert.scorecard_id_from_name(request.scorecard)) as call:
@@ -142,6 +143,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 f"a batch holds at most {self.batch_limit} items; this one has {n}: split it",
                 metadata={"limit": str(self.batch_limit), "items": str(n)},
                 violations=[FieldViolation("requests", f"{n} items, more than the limit of {self.batch_limit}")])
+        self.audit.in_handler()  # a refused item is recorded with the batch's other items
         caller = _caller(context)
         # filled in place: a response built from a list of results would copy every one
         response = pb.BatchEvaluateResponse()
@@ -196,6 +198,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         items are read and not yet sent; a client that does not read its replies stops the
         reading of its requests, and HTTP/2 then slows its sending, instead of the replies
         piling up in the server."""
+        self.audit.in_handler()  # a refused item is recorded as the stream's other items
         caller = _caller(context)
         # holds only items whose permit is taken, so it never exceeds STREAM_WINDOW
         out: asyncio.Queue[pb.StreamEvaluateResponse | BaseException | None] = asyncio.Queue()
@@ -270,13 +273,17 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 task.cancel()
 
     async def GetEvaluation(self, request: pb.GetEvaluationRequest, context: grpc.aio.ServicerContext) -> pb.GetEvaluationResponse:
+        self.audit.in_handler()  # a refusal from here on is this call's own record
         async with self.audit.call("GetEvaluation") as call:
             call.check_purpose(request)
             eid = convert.evaluation_id_from_name(request.name)
             stored = await self.store.get(eid)
             if stored is None:
                 raise errors.NotFound(f"no evaluation {request.name}", metadata={"name": request.name})
-            call.touched(*_subject_and_scorecard(stored), 1)
+            subject, scorecard_id = _subject_and_scorecard(stored)
+            call.subject_id, call.scorecard_id = subject, scorecard_id  # a refusal's record names them
+            security.require_read(scorecard_id or "", stored.caller)
+            call.touched(subject, scorecard_id, 1)
         return pb.GetEvaluationResponse(evaluation=self._stored_to_proto(stored))
 
     async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context: grpc.aio.ServicerContext) -> pb.ListEvaluationsResponse:
@@ -286,9 +293,11 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                             ("page_token", request.page_token, limits.MAX_PAGE_TOKEN))
         subject_id = request.subject_id.strip().upper() or None
         scorecard = convert.scorecard_id_from_name(request.scorecard) or None
+        self.audit.in_handler()
         async with self.audit.call("ListEvaluations", subject_id=subject_id, scorecard_id=scorecard) as call:
             call.check_purpose(request)
-            rows, token = await self.store.list(subject_id=subject_id, scorecard_id=scorecard,
+            own = security.read_scope(scorecard)  # a grant's scorecards, or its own evaluations only
+            rows, token = await self.store.list(subject_id=subject_id, scorecard_id=scorecard, caller=own,
                                                 page_size=request.page_size or 50,
                                                 page_token=request.page_token or None)
             response = pb.ListEvaluationsResponse()
@@ -300,7 +309,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 if size > self.max_reply_bytes - ACK_BYTES and k > 0:
                     # a page that would not fit in one message ends here; the next page goes on
                     token = self.store.page_token_after(rows[k - 1].id, subject_id=subject_id,
-                                                        scorecard_id=scorecard)
+                                                        scorecard_id=scorecard, caller=own)
                     break
                 response.evaluations.append(message)
                 subject = _subject_and_scorecard(row)[0]
@@ -384,6 +393,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             inp = convert.evaluation_input_from_proto(request)
             as_of = inp.as_of or self.today()
             compiled = self.registry.resolve(inp.scorecard_id, inp.version, as_of)
+            security.require_scorecard(compiled.id)  # before any indicator is validated or scored
             structlog.contextvars.bind_contextvars(scorecard=compiled.id)
             if request.validate_only:
                 subject, values = compiled.validate(inp.subject, inp.indicators, as_of)
@@ -486,8 +496,9 @@ def _subject_and_scorecard(stored: StoredEvaluation | UnreadableEvaluation) -> t
 
 
 def _caller(context: grpc.aio.ServicerContext) -> str:
-    who = structlog.contextvars.get_contextvars().get("caller", "anonymous")
-    return limits.cut(f"{who} ({context.peer()})", MAX_CALLER)
+    """The authenticated identity (security.current_principal), never the x-caller header."""
+    principal = security.current_principal()
+    return limits.cut(principal.name, MAX_CALLER) if principal is not None else "anonymous"
 
 
 def _item_error(exc: BaseException, prefix: str = "") -> Any:

@@ -41,6 +41,11 @@ class Settings:
     keepalive_seconds: float = 60.0  # an idle connection's peer is pinged this often
     backup_path: str = ""  # `backup DEST`: the file to write
     purposes: tuple[str, ...] = DEFAULT_PURPOSES  # the purpose codes a read may give
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    security_config: str = ""
+    insecure: bool = False
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -79,6 +84,7 @@ _TYPED: dict[str, tuple[str, type, str]] = {
 }
 _CHOICES = {"log_format": ("LOG_FORMAT", ("auto", "json", "console")),
             "log_level": ("LOG_LEVEL", ("debug", "info", "warning", "error"))}
+_FLAGS = {"no_migrate": "NO_MIGRATE", "insecure": "INSECURE"}  # store_true flags: dest -> env
 _BOOLEAN = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
 
@@ -149,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
           "closed)")
     add("--purposes", "PURPOSES", "the purpose codes a read of evaluations may give "
         "(comma-separated)", default=_env("PURPOSES", ",".join(d.purposes)))
+    add("--tls-cert", "TLS_CERT", "PEM certificate chain of the server: serve TLS",
+        default=_env("TLS_CERT", d.tls_cert))
+    add("--tls-key", "TLS_KEY", "PEM private key of --tls-cert", default=_env("TLS_KEY", d.tls_key))
+    add("--tls-client-ca", "TLS_CLIENT_CA", "PEM CA certificate(s): require client certificates "
+        "signed by them (mutual TLS)", default=_env("TLS_CLIENT_CA", d.tls_client_ca))
+    add("--security-config", "SECURITY_CONFIG", "TOML file of callers, roles and scopes "
+        "(docs/security.md); without it a loopback server runs in local mode",
+        default=_env("SECURITY_CONFIG", d.security_config))
+    add("--insecure", "INSECURE", "allow a non-loopback address without TLS and authentication "
+        "(set to 1)", action="store_true", default=None)
     return ap
 
 
@@ -172,11 +188,12 @@ def _from_env(a: argparse.Namespace, d: Settings) -> list[str]:
             if text not in choices:
                 problems.append(f"{ENV_PREFIX}{env}={text!r}: expected one of {', '.join(choices)}")
             setattr(a, dest, text)
-    if a.no_migrate is None:
-        text = os.environ.get(ENV_PREFIX + "NO_MIGRATE", "")
-        if text.strip().lower() not in _BOOLEAN:
-            problems.append(f"{ENV_PREFIX}NO_MIGRATE={text!r}: expected 1 or 0")
-        a.no_migrate = _BOOLEAN.get(text.strip().lower(), False)
+    for dest, env in _FLAGS.items():
+        if getattr(a, dest) is None:
+            text = os.environ.get(ENV_PREFIX + env, "")
+            if text.strip().lower() not in _BOOLEAN:
+                problems.append(f"{ENV_PREFIX}{env}={text!r}: expected 1 or 0")
+            setattr(a, dest, _BOOLEAN.get(text.strip().lower(), False))
     return problems
 
 
@@ -215,6 +232,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
     purposes = _csv(a.purposes)
     if not purposes or any(not p.isidentifier() or len(p) > 64 for p in purposes):
         problems.append("--purposes: give one or more codes (letters, digits and _, at most 64 each)")
+    if bool(a.tls_cert) != bool(a.tls_key) or (a.tls_client_ca and not a.tls_cert):
+        problems.append("--tls-cert and --tls-key go together; --tls-client-ca needs both")
     if problems:
         ap.error("; ".join(problems))
     return a.command, Settings(
@@ -225,5 +244,6 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
         max_message_bytes=a.max_message_bytes, max_concurrent_rpcs=a.max_concurrent_rpcs,
         migrate=not a.no_migrate, workers=a.workers, handshake_seconds=a.handshake_seconds,
         connection_idle_seconds=a.connection_idle_seconds, keepalive_seconds=a.keepalive_seconds,
-        backup_path=a.backup_path, purposes=purposes,
+        backup_path=a.backup_path, purposes=purposes, tls_cert=a.tls_cert, tls_key=a.tls_key,
+        tls_client_ca=a.tls_client_ca, security_config=a.security_config, insecure=a.insecure,
     )

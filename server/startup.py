@@ -26,13 +26,15 @@ EXIT_LISTEN = 3
 EXIT_DATABASE = 4
 EXIT_SCORECARDS = 5
 EXIT_UNAVAILABLE = 69
+EXIT_CONFIG = 78  # sysexits EX_CONFIG: the security settings do not allow serving
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 stopped cleanly; 1 a worker died; 2 a bad flag or environment value; "
     "3 an address cannot be listened on (gRPC or metrics port in use); 4 the database cannot "
     "be used as configured (unsupported URL, SQLite path not creatable or writable); "
     "5 an invalid scorecard or plugin (misspelled hook, --scorecards path); "
-    "69 the database could not be reached; 130 interrupted."
+    "69 the database could not be reached; 78 the security settings do not allow serving (a"
+    " public address without TLS and --security-config, a bad TLS or security file); 130 interrupted."
 )
 
 

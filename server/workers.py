@@ -33,6 +33,7 @@ How (grpc/grpc `examples/python/multiprocessing`):
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import multiprocessing as mp
@@ -53,6 +54,7 @@ except ImportError:  # pragma: no cover - Windows: no --workers lock
     fcntl = None  # type: ignore[assignment]
 
 from .logs import configure, log
+from .security import setup as security_setup
 from .settings import Settings
 from .startup import EXIT_UNAVAILABLE, StartupFailed, check_listen, listen_failed
 
@@ -79,6 +81,11 @@ def run_workers(settings: Settings) -> int:
         holder = _reserve_port(host, int(port_text))
     except OSError as exc:
         raise listen_failed(exc, settings.listen, "gRPC") from None
+    try:  # a public address without TLS and authentication: exit 78, before any worker
+        security_setup.check(settings)
+    except StartupFailed:
+        holder.close()
+        raise
     port = holder.getsockname()[1]
     port_lock = PortLock(port)
     if not port_lock.acquire():
@@ -112,6 +119,14 @@ def run_workers(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+
+    def forward_reload(signum: int, _frame: Any) -> None:  # SIGHUP: each worker reloads its security files
+        for p in procs:
+            if p.pid is not None and p.exitcode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGHUP)
+
+    signal.signal(signal.SIGHUP, forward_reload)
     code = 0
     try:
         for p in procs:
@@ -283,7 +298,10 @@ async def _serve_worker(settings: Settings, index: int, ready: Any, parent: int)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    started: list[Any] = []  # a SIGHUP before the server is up has nothing to reload yet
+    loop.add_signal_handler(signal.SIGHUP, lambda: started and started[0].security.reload())
     running = await create_server(settings)
+    started.append(running)
     freeze_startup_objects()
     log.info("worker serving", worker=index, pid=os.getpid(), port=running.port)
     ready.put(index)

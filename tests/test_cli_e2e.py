@@ -247,7 +247,7 @@ def test_evaluate_json(server: str) -> None:
     assert ev["overrides"][0]["until"] is None
     assert ev["reasons"][0] == {"code": "whole_20_lost", "kind": "override", "title": ev["overrides"][0]["title"],
                                 "points_lost": None}
-    assert len(ev["lines"]) == 6 and ev["caller"].startswith("e2e ")
+    assert len(ev["lines"]) == 6 and ev["caller"] == "local"  # local mode: x-caller is no identity
     assert ev["name"].startswith("evaluations/") and ev["request_id"]
 
     shown = credit(server, "get", ev["name"], "--json", "--purpose", "supervision")
@@ -602,7 +602,7 @@ def test_history_newest_first(server: str) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split()[:5] == ["MADE", "SCORECARD", "AS", "OF", "GRADE"]
     assert [re.search(r"evaluations/\S+", line).group(0) for line in lines[1:]] == names[::-1]  # type: ignore[union-attr]
-    assert all(" AA " in line and "e2e (" in line for line in lines[1:])
+    assert all(" AA " in line and line.rstrip().endswith(" local") for line in lines[1:])  # local mode
 
     everything = json.loads(credit(server, "history", subject, "--json", "--purpose", "supervision").stdout)
     assert [e["scorecard_id"] for e in everything] == ["transport.road_driver", TAXI, TAXI, TAXI]

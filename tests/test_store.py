@@ -353,6 +353,7 @@ async def test_a_failed_commit_fails_every_waiter_of_its_group(
     assert store.stats.groups_failed >= 1
     run_sql(database_url, "DROP TABLE scorecard_parts")
     run_sql(database_url, "DROP TABLE access_records")
+    run_sql(database_url, "DROP TABLE api_keys")
     run_sql(database_url, "DROP TABLE alembic_version")
     migrate.upgrade(database_url)
     assert isinstance(await store.save(record()), StoredEvaluation)  # the writer lives on

@@ -143,3 +143,18 @@ class AccessRow(Base):
         Index(None, "subject_id", "id"),
         Index(None, "caller", "id"),
     )
+
+
+class ApiKeyRow(Base):
+    """An API key the service issued: its id and the SHA-256 of its secret, never the secret.
+    Rows are never deleted: a revoked key keeps its row, so who held it stays known."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    caller: Mapped[str] = mapped_column(String())
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

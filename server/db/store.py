@@ -380,6 +380,7 @@ class EvaluationStore:
         scorecard_id: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         page_token: str | None = None,
+        caller: str | None = None,
     ) -> Page:
         """Evaluations newest first, filtered (None or "" matches all), paginated per AIP-158:
         `page_size` 0 means the default (50), above 1000 is coerced to 1000; the token is
@@ -389,7 +390,7 @@ class EvaluationStore:
         if page_size < 0:
             raise InvalidListRequest("page_size", "must not be negative")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        filters = _filter_fingerprint(subject_id, scorecard_id)
+        filters = _list_fingerprint(subject_id, scorecard_id, caller)
         after = _decode_page_token(page_token, filters, "subject_id and scorecard") if page_token else None
 
         def read(session: Session) -> Page:
@@ -400,6 +401,8 @@ class EvaluationStore:
                 stmt = stmt.where(t.subject_id == subject_id)
             if scorecard_id is not None:
                 stmt = stmt.where(t.scorecard_id == scorecard_id)
+            if caller is not None:  # a reader limited to its own evaluations
+                stmt = stmt.where(t.caller == caller)
             if after is not None:
                 stmt = stmt.where(t.id < after)
             stmt = stmt.order_by(t.id.desc()).limit(size + 1)
@@ -413,10 +416,11 @@ class EvaluationStore:
 
     @staticmethod
     def page_token_after(evaluation_id: str, *, subject_id: str | None = None,
-                         scorecard_id: str | None = None) -> str:
+                         scorecard_id: str | None = None, caller: str | None = None) -> str:
         """The token of the page that continues after `evaluation_id` in a listing with these
         filters (for a page the servicer cut short to fit the message limit)."""
-        return _encode_page_token(uuid.UUID(evaluation_id), _filter_fingerprint(subject_id or None, scorecard_id or None))
+        return _encode_page_token(uuid.UUID(evaluation_id),
+                                  _list_fingerprint(subject_id or None, scorecard_id or None, caller))
 
     async def scan(self, after: str | None = None, size: int = 500) -> tuple[list[ReadEvaluation], str | None]:
         """Every stored evaluation in id order, `size` at a time after the id `after`; the
@@ -764,6 +768,14 @@ def _refused_row(exc: BaseException) -> str | None:
 
 # --------------------------------------------------------------------------------------------
 # Page tokens: base64url JSON {"v", "after": id hex, "f": fingerprint of the filters}
+
+
+def _list_fingerprint(subject_id: str | None, scorecard_id: str | None, caller: str | None) -> str:
+    """ListEvaluations' filters; a listing limited to one caller's own evaluations has its own
+    tokens, and one without that limit keeps the tokens it always had."""
+    if caller is None:
+        return _filter_fingerprint(subject_id, scorecard_id)
+    return _filter_fingerprint(subject_id, scorecard_id, caller)
 
 
 def _filter_fingerprint(*filters: str | None) -> str:

@@ -1,11 +1,10 @@
 """Add access_records: the query audit, one row per call that touched a subject or was
 refused (issue 9 item 5).
 
-Numbered 0004 because the API-key table is 0003 on another branch; until that is merged
-this revises 0002 (the head on main), and the merge re-chains it onto 0003.
+Follows 0003 (api_keys).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-02
 """
 
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0002"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
