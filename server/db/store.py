@@ -1172,7 +1172,8 @@ class _Checkpointer:
                 if self._stopping:
                     break
                 if woken:
-                    time.sleep(self.INTERVAL_S)  # one checkpoint for many commits
+                    if self._wal_bytes() <= self._limit:  # past it: no waiting, the log grows
+                        time.sleep(self.INTERVAL_S)  # one checkpoint for many commits
                     self._pending.clear()
                     mode = "RESTART" if self._wal_bytes() > self._limit else "PASSIVE"
                     dirty = True
