@@ -431,14 +431,19 @@ def cmd_evaluate(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_get(args: argparse.Namespace, out: Output) -> int:
     with _client(args) as client:
-        evaluation = client.get_evaluation(args.name, purpose=args.purpose, purpose_note=args.purpose_note)
-        try:
-            card: Scorecard | None = client.get_scorecard(
-                evaluation.scorecard_id, version=evaluation.scorecard_version)
-        except CreditError:  # a version no longer served: the evaluation still explains itself
-            card = None
+        evaluation, card = _stored_with_card(client, args)
     _print_evaluation(evaluation, card, args, out)
     return EXIT_OK
+
+
+def _stored_with_card(client: CreditClient, args: argparse.Namespace) -> tuple[Evaluation, Scorecard | None]:
+    """A stored evaluation read for the purpose given, and the scorecard version it was made
+    with (None when that version is no longer served: the evaluation still explains itself)."""
+    evaluation = client.get_evaluation(args.name, purpose=args.purpose, purpose_note=args.purpose_note)
+    try:
+        return evaluation, client.get_scorecard(evaluation.scorecard_id, version=evaluation.scorecard_version)
+    except CreditError:
+        return evaluation, None
 
 
 def _print_evaluation(evaluation: Evaluation, card: Scorecard | None, args: argparse.Namespace,
@@ -478,12 +483,7 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
     from .report import PdfUnavailable, render_report, write_pdf  # Jinja2 only for this command
 
     with _client(args) as client:
-        evaluation = client.get_evaluation(args.name, purpose=args.purpose, purpose_note=args.purpose_note)
-        try:
-            card: Scorecard | None = client.get_scorecard(
-                evaluation.scorecard_id, version=evaluation.scorecard_version)
-        except CreditError:  # a version no longer served: the evaluation still explains itself
-            card = None
+        evaluation, card = _stored_with_card(client, args)
         try:
             explored: Exploration | None = client.explore_evaluation(evaluation.name)
         except CreditError:  # e.g. the version is no longer loaded as it was: no guidance
