@@ -74,6 +74,12 @@ class CreditGroup(click.Group):
         except KeyboardInterrupt:
             _out(ctx).stderr.write("interrupted\n")
             return EXIT_INTERRUPTED
+        except BrokenPipeError as exc:  # past click, which would make it exit 1
+            raise ReaderLeft from exc
+
+
+class ReaderLeft(Exception):
+    """`credit … | head`: the reader of stdout left (run() exits as SIGPIPE would)."""
 
 
 def _out(ctx: click.Context) -> Output:
@@ -154,6 +160,6 @@ def run() -> None:
         sys.exit(main())
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
-    except BrokenPipeError:  # `credit … | head`: the reader left; no traceback, as other tools
+    except (BrokenPipeError, ReaderLeft):  # `credit … | head`: no traceback, as other tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)  # 128 + SIGPIPE, what a shell reports for a tool killed by SIGPIPE

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import TextIO
 
 import click
+import rich.progress
+from rich.console import Console
+from rich.text import Text
 
 from .. import batch as batch_mod
 from ..aio import AsyncCreditClient
@@ -75,28 +78,48 @@ class Job:
 
 
 class Progress:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
+    """rich's progress bar on stderr, only when stderr is a terminal: rows done of all, their
+    rate and the time left; lines written meanwhile (failed rows) go above it."""
 
     def __init__(self, stream: TextIO, total: int, enabled: bool):
         self.stream, self.total = stream, total
-        self.enabled = enabled and stream.isatty() and total > 0
         self.done = self.failed = 0
+        self._bar: rich.progress.Progress | None = None
+        if enabled and total > 0 and Console(file=stream).is_terminal:
+            self._bar = rich.progress.Progress(
+                rich.progress.BarColumn(), rich.progress.MofNCompleteColumn(),
+                rich.progress.TextColumn("rows"), RateColumn(),
+                rich.progress.TimeRemainingColumn(), rich.progress.TextColumn("{task.description}"),
+                console=Console(file=stream), transient=True, redirect_stdout=False,
+                redirect_stderr=False)
+            self._task = self._bar.add_task("", total=total)
+            self._bar.start()
 
     def advance(self, done: int, failed: int) -> None:
         self.done += done
         self.failed += failed
-        if self.enabled:
-            width = 30
-            filled = width * self.done // self.total
-            bar = "#" * filled + "." * (width - filled)
-            tail = f"  {self.failed} failed" if self.failed else ""
-            self.stream.write(f"\r[{bar}] {self.done}/{self.total} rows{tail}")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.update(self._task, advance=done,
+                             description=f"{self.failed} failed" if self.failed else "")
+
+    def write(self, text: str) -> None:
+        """`text` on stderr, above the bar while it shows."""
+        if self._bar is not None:
+            self._bar.console.print(Text.from_ansi(text.rstrip("\n")), soft_wrap=True)
+        else:
+            self.stream.write(text)
 
     def clear(self) -> None:
-        if self.enabled:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+class RateColumn(rich.progress.ProgressColumn):
+    """Rows per second, as rich measures them."""
+
+    def render(self, task: rich.progress.Task) -> Text:
+        return Text(f"{task.speed:,.0f} rows/s" if task.speed else "- rows/s")
 
 
 def _check_columns(card: Scorecard, columns: Sequence[str], source: Path) -> None:
@@ -189,18 +212,17 @@ class BatchRun:
 
     def _report(self, row: batch_mod.InputRow, error: CreditError | None) -> None:
         """A failed row on stderr: its number and line, then each problem on its own line."""
-        self.progress.clear()
-        s, err = self.out.err_style, self.out.stderr
+        s = self.out.err_style
         where = f"row {row.number} (line {row.line})" + (f" {row.subject_id}" if row.subject_id else "")
         if error is None:
             n = len(row.problems)
-            err.write(f"{s(where + ':', 'red')} not sent: {n} problem{'s' if n != 1 else ''}\n")
+            lines = [f"{s(where + ':', 'red')} not sent: {n} problem{'s' if n != 1 else ''}"]
             violations: Sequence[FieldViolation] = row.problems
         else:
-            err.write(f"{s(where + ':', 'red')} {error.headline}\n")
+            lines = [f"{s(where + ':', 'red')} {error.headline}"]
             violations = error.violations
-        for v in violations:
-            err.write(f"  {s(v.field, 'bold')}: {v.description}\n")
+        lines += [f"  {s(v.field, 'bold')}: {v.description}" for v in violations]
+        self.progress.write("\n".join(lines) + "\n")
 
 
 def _batch_summary(card: Scorecard, grades: collections.Counter[str], total: int,
@@ -264,9 +286,9 @@ async def _run_batch(session: Session, job: Job, rows: list[batch_mod.InputRow],
             out.stderr.write(f"stopped after {batch.progress.done} of {len(batch.todo)} rows{where}\n")
             raise
         finally:
+            batch.progress.clear()
             if output is not None:
                 output.close()
-        batch.progress.clear()
         grades.update(batch.grades)
         summary = _batch_summary(card, grades, len(rows), batch.failed, len(done), job.out, out.style)
         target = out.stdout if output is not None else out.stderr
