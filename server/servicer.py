@@ -1,7 +1,11 @@
 """The gRPC servicer: proto in, domain calls, proto out. Nothing else lives here.
 
 Validation and scoring are the engine's, conversion is `convert`'s, storage the store's,
-statuses the error interceptor's; this module only sequences them.
+statuses the error interceptor's; this module only sequences them, and says on the call's
+request context (`request_context.py`) what the call did, for its log line and its metrics.
+
+Over 500 lines for a reason: one handler per RPC of the service, sharing one path
+(`_prepare`, `_save`); StreamEvaluate's flow control is most of the excess and belongs with it.
 """
 
 from __future__ import annotations
