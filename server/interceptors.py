@@ -28,7 +28,6 @@ from .logs import log
 from .metrics import Metrics
 
 REQUEST_ID_KEY = "x-request-id"
-MAX_LOGGED_NAMES = 1000  # evaluation names and request ids on one log line (the batch limit)
 
 
 def _short(method: str) -> str:
@@ -71,12 +70,12 @@ class RequestContextInterceptor(LayeredInterceptor):
 
 
 def _names(key: str, values: list[str]) -> dict[str, Any]:
-    """One value under `key`, several under `key`s (at most MAX_LOGGED_NAMES)."""
+    """One value under `key`, several under `key`s."""
     if not values:
         return {}
     if len(values) == 1:
         return {key: values[0]}
-    return {key + "s": values[:MAX_LOGGED_NAMES]}
+    return {key + "s": values}
 
 
 def log_fields(ctx: request_context.RequestContext, code: grpc.StatusCode, elapsed: float) -> dict[str, Any]:
@@ -94,6 +93,8 @@ def log_fields(ctx: request_context.RequestContext, code: grpc.StatusCode, elaps
         fields["grade"] = ctx.grade
     fields.update(_names("request_id", ctx.request_ids))
     fields.update(_names("evaluation", ctx.evaluations))
+    if ctx.unlisted:  # past request_context.MAX_LISTED each
+        fields["unlisted"] = ctx.unlisted
     if ctx.items:
         fields["items"] = sum(ctx.items.values())
         fields["failed"] = fields["items"] - ctx.items.get("OK", 0)

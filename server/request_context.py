@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 MAX_CALLER = 200  # characters of the caller recorded (the principal's name); longer is cut
 MAX_CALL_ID = 128  # characters of an x-request-id kept
+MAX_LISTED = 1000  # request ids, and evaluation names, listed per call (a stream is unbounded)
 
 
 # Call ids are for finding log lines, not secrets: a PRNG seeded from the OS (again in a
@@ -49,6 +50,7 @@ class RequestContext:
     grade: str | None = None  # the grade of the call's one evaluation, once answered
     request_ids: list[str] = field(default_factory=list)  # the request_id of each item, as sent
     evaluations: list[str] = field(default_factory=list)  # names stored (or replayed) or read
+    unlisted: int = 0  # request ids and names past MAX_LISTED, counted only
     items: dict[str, int] = field(default_factory=dict)  # batch or stream items by outcome code
     code: grpc.StatusCode | None = None  # the call's status, once the error interceptor knows it
     error: str = ""  # the status message of a failed call
@@ -60,6 +62,20 @@ class RequestContext:
         if self.principal is None:
             return "anonymous"
         return limits.cut(self.principal.name, MAX_CALLER)
+
+    def requested(self, request_id: str) -> None:
+        """An item came with the caller's own `request_id`."""
+        self._list(self.request_ids, limits.cut(request_id, limits.MAX_REQUEST_ID))
+
+    def touched(self, name: str) -> None:
+        """The call stored (or replayed) or read the evaluation `name`."""
+        self._list(self.evaluations, name)
+
+    def _list(self, values: list[str], value: str) -> None:
+        if len(values) < MAX_LISTED:
+            values.append(value)
+        else:
+            self.unlisted += 1
 
     def item_done(self, outcome: grpc.StatusCode) -> None:
         """One item of a batch or a stream answered, OK or with an item error."""

@@ -293,7 +293,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             call.subject_id, call.scorecard_id = subject, scorecard_id  # a refusal's record names them
             security.require_read(scorecard_id or "", stored.caller)
             call.touched(subject, scorecard_id, 1)
-            _context().evaluations.append(stored.name)
+            _context().touched(stored.name)
         return pb.GetEvaluationResponse(evaluation=self._stored_to_proto(stored))
 
     async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context: grpc.aio.ServicerContext) -> pb.ListEvaluationsResponse:
@@ -371,7 +371,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         ctx = _context()
         ctx.scorecard, ctx.grade = compiled.id, explored.result.grade.code
         if source == "name":
-            ctx.evaluations.append(request.name)
+            ctx.touched(request.name)
         return convert.whatif_to_proto(explored, evaluation)
 
     def _made_with(self, name: str, made: EvaluationResult) -> CompiledScorecard:
@@ -404,7 +404,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         The record to store carries the item's access record (`method`)."""
         caller = ctx.caller
         if request.request_id:  # the caller's own id joins the log line to its evaluation
-            ctx.request_ids.append(limits.cut(request.request_id, limits.MAX_REQUEST_ID))
+            ctx.requested(request.request_id)
         try:
             inp = convert.evaluation_input_from_proto(request)
             as_of = inp.as_of or self.today()
@@ -472,7 +472,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     def _acknowledged(self, prepared: _Prepared, stored: StoredEvaluation, ctx: RequestContext) -> Any:
         """The reply for a committed record: the one built before the commit, named; for a
         replayed request id, the evaluation stored earlier."""
-        ctx.evaluations.append(stored.name)
+        ctx.touched(stored.name)
         if stored.replayed:
             return self._stored_to_proto(stored)
         convert.acknowledge(prepared.response, stored.id, stored.created_at)

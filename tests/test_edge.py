@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 import pytest
+from sector_credit.server.request_context import MAX_LISTED, RequestContext
 from sector_credit.v1 import access_log_service_pb2 as apb
 from sector_credit.v1 import access_log_service_pb2_grpc as apb_grpc
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
@@ -147,6 +148,15 @@ def test_a_batch_or_stream_line_lists_every_request_id_and_evaluation(
     assert sorted(line["request_ids"]) == sorted(i.request_id for i in items)
     assert (line["code"], line["items"], line["failed"]) == ("OK", 4, 1)
     assert "grade" not in line  # a grade is the one evaluation's, and there are several
+
+
+def test_a_long_stream_lists_its_first_names_and_counts_the_rest() -> None:
+    ctx = RequestContext("StreamEvaluate", "call")
+    for i in range(MAX_LISTED + 5):
+        ctx.requested(f"r{i}")
+        ctx.touched(f"evaluations/{i}")
+    assert (len(ctx.request_ids), len(ctx.evaluations), ctx.unlisted) == (MAX_LISTED, MAX_LISTED, 10)
+    assert ctx.request_ids[-1] == f"r{MAX_LISTED - 1}"
 
 
 # A refusal after the item was scored: the grade was known, and must not be logged
