@@ -10,11 +10,12 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from sector_credit.server.db import EvaluationStore, migrate
+from sector_credit.server.db.dbwriter import RowInserter
 from sector_credit.server.db.engine import create_engine
-from sector_credit.server.db.store import _TABLE, _prepare, _RowInserter
+from sector_credit.server.db.rows import EVALUATIONS, evaluation_row
 from test_store import record
 
-COLUMNS = [c.name for c in _TABLE.columns]
+COLUMNS = [c.name for c in EVALUATIONS.columns]
 
 
 def _raw(engine: sa.Engine, ids: list[uuid.UUID]) -> dict[str, tuple[object, ...]]:
@@ -32,7 +33,7 @@ def _raw(engine: sa.Engine, ids: list[uuid.UUID]) -> dict[str, tuple[object, ...
 def test_fast_insert_stores_what_sqlalchemy_stores(database_url: str, n: int) -> None:
     migrate.upgrade(database_url)
     engine = create_engine(database_url)
-    rows = [_prepare(record(f"S-{i}", request_id=f"r-{i}" if i % 2 else None))[0] for i in range(n)]
+    rows = [evaluation_row(record(f"S-{i}", request_id=f"r-{i}" if i % 2 else None))[0] for i in range(n)]
     twins = []
     for row in rows:
         twin = copy.copy(row)
@@ -40,8 +41,8 @@ def test_fast_insert_stores_what_sqlalchemy_stores(database_url: str, n: int) ->
         twin["request_id"] = None if row["request_id"] is None else row["request_id"] + "-twin"
         twins.append(twin)
     with engine.begin() as conn:
-        _RowInserter(conn.dialect).insert(conn, rows)
-        conn.execute(sa.insert(_TABLE), twins)
+        RowInserter(conn.dialect, EVALUATIONS).insert(conn, rows)
+        conn.execute(sa.insert(EVALUATIONS), twins)
     raw = _raw(engine, [r["id"] for r in rows + twins])
     engine.dispose()
     assert len(raw) == 2 * n
