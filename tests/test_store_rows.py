@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import uuid
 
 import pytest
 import sqlalchemy as sa
-from sector_credit.server.db import EvaluationStore, migrate
+from sector_credit.server.db import EvaluationStore, StoredEvaluation, migrate
 from sector_credit.server.db.dbwriter import RowInserter
 from sector_credit.server.db.engine import create_engine
+from sector_credit.server.db.postgres_writer import EXECUTEMANY_FROM
 from sector_credit.server.db.rows import EVALUATIONS, evaluation_row
 from test_store import record
 
@@ -65,3 +67,18 @@ async def test_a_store_reads_back_what_the_fast_path_wrote(database_url: str) ->
         saved = await asyncio.gather(*(store.save(record(f"S-{i}")) for i in range(70)))
         for s in saved:
             assert await store.get(s.id) == s
+
+
+@pytest.mark.parametrize("n", [EXECUTEMANY_FROM - 1, EXECUTEMANY_FROM, 3 * EXECUTEMANY_FROM])
+async def test_a_batch_of_any_size_reads_back_and_replays(database_url: str, n: int) -> None:
+    # on PostgreSQL a group of EXECUTEMANY_FROM rows or more goes as SQLAlchemy's executemany
+    migrate.upgrade(database_url)
+    async with await EvaluationStore.open(database_url) as store:
+        first = await store.save(record("S-0", request_id="again"))
+        outcomes = await store.save_many(
+            [record(f"S-{i}", request_id=f"b-{i}") for i in range(1, n)]
+            + [record("S-0", request_id="again")])
+        assert outcomes[-1] == dataclasses.replace(first, replayed=True)
+        for saved in outcomes[:-1]:
+            assert isinstance(saved, StoredEvaluation)
+            assert await store.get(saved.id) == saved
