@@ -228,10 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="a scorecard version (default: the one in force on as_of)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = command("report", "write a stored evaluation as a self-contained HTML credit report "
-                          "(bilingual, with what would change the grade)")
-    p.add_argument("name", metavar="NAME", help="evaluations/{id} or the id")
-    p.add_argument("--out", type=Path, metavar="FILE", help="the HTML file (default: report-{id}.html)")
+    p = command("report", "write a stored evaluation, or with --history a subject's evaluations, as a "
+                          "self-contained HTML credit report (bilingual, with what would change the grade)")
+    p.add_argument("name", metavar="NAME", nargs="?", help="evaluations/{id} or the id")
+    p.add_argument("--history", metavar="SUBJECT_ID",
+                   help="instead: this subject's evaluations against --scorecard, its grades over time")
+    p.add_argument("--scorecard", metavar="ID", help="with --history: the scorecard the grades are of")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="the HTML file (default: report-{id}.html, report-history-{scorecard}.html)")
     p.add_argument("--pdf", type=Path, metavar="FILE",
                    help="also print the page to this PDF (needs Chromium on PATH)")
     purpose_options(p)
@@ -480,16 +484,36 @@ def cmd_whatif(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_report(args: argparse.Namespace, out: Output) -> int:
-    from .report import PdfUnavailable, render_report, write_pdf  # Jinja2 only for this command
+    from .report import PdfUnavailable, render_history, render_report, write_pdf  # Jinja2 only here
 
-    with _client(args) as client:
-        evaluation, card = _stored_with_card(client, args)
-        try:
-            explored: Exploration | None = client.explore_evaluation(evaluation.name)
-        except CreditError:  # e.g. the version is no longer loaded as it was: no guidance
-            explored = None
-    path = args.out or Path(f"report-{evaluation.name.rsplit('/', 1)[-1]}.html")
-    html = render_report(evaluation, card, explored)
+    if (args.name is None) == (args.history is None):
+        raise UsageError("give an evaluation NAME, or --history SUBJECT_ID --scorecard ID")
+    if args.history is not None and not args.scorecard:
+        raise UsageError("--history needs --scorecard: a history shows the grades of one scorecard")
+    if args.history is None and args.scorecard:
+        raise UsageError("--scorecard goes with --history (an evaluation names its own scorecard)")
+    if args.history is not None:
+        with _client(args) as client:
+            found, _ = _subject_evaluations(client, args, args.history, 0)
+            try:
+                card: Scorecard | None = client.get_scorecard(scorecard_id(args.scorecard))
+            except CreditError:
+                card = None
+        if not found:
+            out.stderr.write(f"credit report: no evaluations of {args.history} against "
+                             f"{scorecard_id(args.scorecard)}: no report written\n")
+            return EXIT_FAILED
+        path = args.out or Path(f"report-history-{scorecard_id(args.scorecard)}.html")
+        html = render_history(list(found), card, scorecard_id(args.scorecard), dt.datetime.now(dt.UTC))
+    else:
+        with _client(args) as client:
+            evaluation, card = _stored_with_card(client, args)
+            try:
+                explored: Exploration | None = client.explore_evaluation(evaluation.name)
+            except CreditError:  # e.g. the version is no longer loaded as it was: no guidance
+                explored = None
+        path = args.out or Path(f"report-{evaluation.name.rsplit('/', 1)[-1]}.html")
+        html = render_report(evaluation, card, explored)
     try:
         path.write_text(html, encoding="utf-8")
     except OSError as exc:
@@ -511,23 +535,8 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
 def cmd_history(args: argparse.Namespace, out: Output) -> int:
     if args.limit < 0:
         raise UsageError("--limit must not be negative")
-    found: list[Evaluation] = []
-    more = False
     with _client(args) as client:
-        token = ""
-        while True:
-            want = args.limit - len(found) if args.limit else 0
-            page = client.list_evaluations(subject_id=args.subject, scorecard=args.scorecard,
-                                           page_size=min(want, 100) if want else 100, page_token=token,
-                                           purpose=args.purpose, purpose_note=args.purpose_note)
-            found.extend(page.evaluations)
-            token = page.next_page_token
-            if not token:
-                break
-            if args.limit and len(found) >= args.limit:
-                more = True
-                break
-    found = found[:args.limit] if args.limit else found
+        found, more = _subject_evaluations(client, args, args.subject, args.limit)
     if args.json:
         out.json([e.to_dict() for e in found])
         return EXIT_OK
@@ -539,6 +548,25 @@ def cmd_history(args: argparse.Namespace, out: Output) -> int:
     if more:
         out.lines([out.style(f"(the newest {len(found)}; --limit 0 shows all)", "dim")])
     return EXIT_OK
+
+
+def _subject_evaluations(client: CreditClient, args: argparse.Namespace, subject: str,
+                         limit: int) -> tuple[list[Evaluation], bool]:
+    """A subject's stored evaluations (against args.scorecard, if given), newest first, read
+    for args.purpose: at most `limit` (0: all), and whether there were more."""
+    found: list[Evaluation] = []
+    token = ""
+    while True:
+        want = limit - len(found) if limit else 0
+        page = client.list_evaluations(subject_id=subject, scorecard=args.scorecard,
+                                       page_size=min(want, 100) if want else 100, page_token=token,
+                                       purpose=args.purpose, purpose_note=args.purpose_note)
+        found.extend(page.evaluations)
+        token = page.next_page_token
+        if not token:
+            return (found[:limit] if limit else found), False
+        if limit and len(found) >= limit:
+            return found[:limit], True
 
 
 # -- audit ---------------------------------------------------------------------------------
