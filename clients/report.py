@@ -109,7 +109,7 @@ def render_report(ev: Evaluation, card: Scorecard | None, explored: Exploration 
 # -- a subject's history ----------------------------------------------------------------------
 
 ROW_HEIGHT = 34  # pixels per grade on the history chart
-PLOT_LEFT, PLOT_RIGHT = 190, 690  # the x range of the points (viewBox 720 wide)
+PLOT_LEFT, PLOT_RIGHT = 190, 670  # the x range of the points (viewBox 720 wide: room for a date label)
 MIN_TICK_GAP = 70  # pixels between two date labels on the x axis
 
 
@@ -157,6 +157,11 @@ def _grade_scale(evaluations: list[Evaluation], card: Scorecard | None) -> list[
     return grades
 
 
+def _when(ev: Evaluation) -> tuple[dt.date, dt.datetime]:
+    """The order of a history: the day an evaluation speaks for, then when it was made."""
+    return ev.as_of or dt.date.min, ev.create_time or dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
 def history_chart(evaluations: list[Evaluation], card: Scorecard | None) -> HistoryChart:
     """The grades over time: one row per grade (best on top), one point per evaluation at
     its as_of, in the grade's colour where the regulation names one."""
@@ -164,8 +169,7 @@ def history_chart(evaluations: list[Evaluation], card: Scorecard | None) -> Hist
     rows = [GradeRow(g.code, g.title, ROW_HEIGHT * k + ROW_HEIGHT // 2) for k, g in enumerate(grades)]
     row_of = {r.code: r for r in rows}
     colour_of = {g.code: COLOURS.get(g.colour, NEUTRAL) for g in grades}
-    dated = sorted((e for e in evaluations if e.as_of is not None),
-                   key=lambda e: (e.as_of, e.create_time or dt.datetime.min.replace(tzinfo=dt.UTC)))
+    dated = sorted((e for e in evaluations if e.as_of is not None), key=_when)
     if not dated:
         return HistoryChart(rows, [], [], ROW_HEIGHT * len(rows))
     first, last = dated[0].as_of, dated[-1].as_of
@@ -192,12 +196,14 @@ def history_chart(evaluations: list[Evaluation], card: Scorecard | None) -> Hist
 
 def render_history(evaluations: list[Evaluation], card: Scorecard | None, scorecard_id: str,
                    made: dt.datetime) -> str:
-    """The history page of one subject against one scorecard. `evaluations`: at least one,
-    newest first, as ListEvaluations gives them (the subject is shown as the server sent it,
-    masked or whole); `card`: the scorecard in force, for its title and grades; `made`: when
+    """The history page of one subject against one scorecard. `evaluations`: at least one, in
+    any order (the page lists them by as_of, latest first; the subject is shown as the server
+    sent it, masked or whole); `card`: the scorecard in force, for its title and grades; `made`: when
     the page was made."""
     if not evaluations:
         raise ValueError("a history report needs at least one evaluation")
+    # by the day each speaks for, latest first (ListEvaluations orders by when each was made)
+    evaluations = sorted(evaluations, key=_when, reverse=True)
     newest = evaluations[0]
     context: dict[str, Any] = {
         "evaluations": evaluations, "card": card, "scorecard_id": scorecard_id,

@@ -266,3 +266,19 @@ def test_every_page_passes_the_nu_html_checker(tmp_path: Path) -> None:
     messages = json.loads(done.stderr)["messages"]
     assert messages == [], messages
     assert done.returncode == 0
+
+
+def test_a_history_is_ordered_by_the_day_each_speaks_for() -> None:
+    """ListEvaluations gives the newest made first; an evaluation made today for an earlier
+    day (a late entry) still goes where its as_of puts it, and the latest grade is the one of
+    the latest day."""
+    _, evaluations = history_page()
+    late_first = [evaluations[1], evaluations[0], evaluations[3], evaluations[2]]  # any order
+    cid = "transport.taxi_driver"
+    card = Scorecard.from_proto(convert.scorecard_to_proto(BUILTIN_CARDS[cid], [BUILTIN_CARDS[cid]], full=True))
+    root = parse(render_history(late_first, card, cid, MADE))
+    assert text(by_id(root, "latest")) == "AAA 优良 Excellent"
+    table = by_id(root, "evaluations")
+    assert table is not None
+    assert [text(tr.find("h:td", NS)) for tr in table.findall(".//h:tbody/h:tr", NS)] == [
+        "2026-03-01", "2025-03-01", "2024-03-01", "2023-03-01"]
