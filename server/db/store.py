@@ -576,16 +576,9 @@ class EvaluationStore:
 
     # -- life cycle --------------------------------------------------------------------------
 
-    def health_check(self) -> bool:
-        """True when the store can commit, as far as can be seen without writing: see
-        `health_problem` (blocks; run it in a thread from async code)."""
-        problem = self.health_problem()
-        if problem is not None:
-            log.warning("audit store health check failed: %s", problem)
-        return problem is None
-
     def health_problem(self) -> str | None:
-        """Why the store cannot commit now, or None: closed, its writer stuck in a commit for
+        """Why the store cannot commit now, or None (the check server/health.py runs for
+        grpc.health.v1, once a second in a thread): closed, its writer stuck in a commit for
         more than `WRITER_STALL_S`, the SQLite file removed or replaced, its disk (nearly)
         full, or the database not answering a query (blocks)."""
         try:
