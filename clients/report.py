@@ -1,16 +1,20 @@
-"""The credit report: one evaluation as a self-contained HTML page a person can read and print.
+"""The credit report: one evaluation, or one subject's history, as a self-contained HTML page
+a person can read and print.
 
 `credit report evaluations/…` (cli.py) fetches the evaluation, its scorecard version and its
 what-if (ExploreEvaluation) and renders `report_templates/report.html.j2`: bilingual, the grade
 in its regulation's colour, an inline SVG chart of the points lost per rule, the lines,
 overrides with their end dates, the sources, version and digest, who asked and when, and what
-would change the grade. No external file, script or font: the page is one file. A person's id
-and name are masked (the first 4 and last 2 characters of the id); an organization's unified
-social credit code is public and shown whole.
+would change the grade. `credit report --history SUBJECT --scorecard ID` lists the subject's
+evaluations against one scorecard and renders `history.html.j2`: the grades over time as an
+inline SVG chart, and the list. No external file, script or font: the page is one file.
+A person's id and name are shown as the server sent them: masked (`subject_masked`) unless
+the caller's reader grant may see them whole (docs/security.md).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
 import tempfile
@@ -21,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from sector_credit.scorecards.subject_ids import mask_id
 from sector_credit.scorecards.text import decimal_text
 
 from .render import value_text
-from .resources import Evaluation, Exploration, Provenance, Scorecard, Title
+from .resources import Evaluation, Exploration, Grade, Provenance, Scorecard, Title
 
 # the colours a regulation names (environment.enterprise: 绿 蓝 黄 红), as print-safe hex
 COLOURS = {"green": "#2e7d32", "blue": "#1565c0", "yellow": "#b58900", "red": "#c62828"}
@@ -68,14 +71,6 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def masked_subject(ev: Evaluation) -> tuple[str, str]:
-    """The subject's id and display name as the report shows them."""
-    if ev.subject.kind != "person":
-        return ev.subject.id, ev.subject.display_name
-    name = ev.subject.display_name
-    return mask_id(ev.subject.id), (name[:1] + "*" * (len(name) - 1)) if name else ""
-
-
 def points_lost(ev: Evaluation) -> list[Bar]:
     """The rules that lost points against their best, most first (ties in definition order)."""
     lost = [(line.best_points - line.points, i, line) for i, line in enumerate(ev.lines)
@@ -101,16 +96,124 @@ def render_report(ev: Evaluation, card: Scorecard | None, explored: Exploration 
             source_list.append((sources[key], p))
         return sources[key]
 
-    subject_id, subject_name = masked_subject(ev)
     bars = points_lost(ev)
     colour = COLOURS.get(ev.grade.colour, NEUTRAL)
     context: dict[str, Any] = {
-        "ev": ev, "card": card, "explored": explored, "subject_id": subject_id,
-        "subject_name": subject_name, "grade_colour": colour, "bars": bars, "bar_width": BAR_WIDTH,
+        "ev": ev, "card": card, "explored": explored, "grade_colour": colour, "bars": bars, "bar_width": BAR_WIDTH,
         "chart_height": 28 * len(bars), "cite": cite, "sources": source_list, "tags": TAG_TITLES,
         "colours": COLOURS, "neutral": NEUTRAL,
     }
     return _environment().get_template("report.html.j2").render(context)
+
+
+# -- a subject's history ----------------------------------------------------------------------
+
+ROW_HEIGHT = 34  # pixels per grade on the history chart
+PLOT_LEFT, PLOT_RIGHT = 190, 670  # the x range of the points (viewBox 720 wide: room for a date label)
+MIN_TICK_GAP = 70  # pixels between two date labels on the x axis
+
+
+@dataclass(frozen=True)
+class GradeRow:
+    code: str
+    title: Title
+    y: int  # the row's centre
+
+
+@dataclass(frozen=True)
+class Point:
+    x: int
+    y: int
+    colour: str
+    ev: Evaluation
+
+
+@dataclass(frozen=True)
+class Tick:
+    x: int
+    label: str
+
+
+@dataclass(frozen=True)
+class HistoryChart:
+    rows: list[GradeRow]
+    points: list[Point]  # oldest first
+    ticks: list[Tick]
+    height: int  # of the plot; the date labels are below it
+
+    @property
+    def path(self) -> str:
+        return " ".join(f"{p.x},{p.y}" for p in self.points)
+
+
+def _grade_scale(evaluations: list[Evaluation], card: Scorecard | None) -> list[Grade]:
+    """The grades best first: the scorecard's, then any an older version gave that it lacks."""
+    grades = list(card.grades) if card else []
+    known = {g.code for g in grades}
+    for ev in sorted(evaluations, key=lambda e: (e.as_of or dt.date.min), reverse=True):
+        if ev.grade.code not in known:
+            known.add(ev.grade.code)
+            grades.append(ev.grade)
+    return grades
+
+
+def _when(ev: Evaluation) -> tuple[dt.date, dt.datetime]:
+    """The order of a history: the day an evaluation speaks for, then when it was made."""
+    return ev.as_of or dt.date.min, ev.create_time or dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def history_chart(evaluations: list[Evaluation], card: Scorecard | None) -> HistoryChart:
+    """The grades over time: one row per grade (best on top), one point per evaluation at
+    its as_of, in the grade's colour where the regulation names one."""
+    grades = _grade_scale(evaluations, card)
+    rows = [GradeRow(g.code, g.title, ROW_HEIGHT * k + ROW_HEIGHT // 2) for k, g in enumerate(grades)]
+    row_of = {r.code: r for r in rows}
+    colour_of = {g.code: COLOURS.get(g.colour, NEUTRAL) for g in grades}
+    dated = sorted((e for e in evaluations if e.as_of is not None), key=_when)
+    if not dated:
+        return HistoryChart(rows, [], [], ROW_HEIGHT * len(rows))
+    first, last = dated[0].as_of, dated[-1].as_of
+    assert first is not None and last is not None
+    span = (last - first).days
+
+    def x_of(day: dt.date) -> int:
+        if span == 0:
+            return (PLOT_LEFT + PLOT_RIGHT) // 2
+        return PLOT_LEFT + round((PLOT_RIGHT - PLOT_LEFT) * (day - first).days / span)
+
+    points = [Point(x_of(e.as_of), row_of[e.grade.code].y, colour_of[e.grade.code], e)
+              for e in dated if e.as_of is not None]
+    ticks = [Tick(x_of(first), first.isoformat())]
+    if span:
+        ends = [x_of(first), x_of(last)]
+        for year in range(first.year + 1, last.year + 1):
+            x = x_of(dt.date(year, 1, 1))
+            if all(abs(x - t) >= MIN_TICK_GAP for t in ends + [t.x for t in ticks[1:]]):
+                ticks.append(Tick(x, str(year)))
+        ticks.append(Tick(x_of(last), last.isoformat()))
+    return HistoryChart(rows, points, ticks, ROW_HEIGHT * len(rows))
+
+
+def render_history(evaluations: list[Evaluation], card: Scorecard | None, scorecard_id: str,
+                   made: dt.datetime) -> str:
+    """The history page of one subject against one scorecard. `evaluations`: at least one, in
+    any order (the page lists them by as_of, latest first; the subject is shown as the server
+    sent it, masked or whole); `card`: the scorecard in force, for its title and grades; `made`: when
+    the page was made."""
+    if not evaluations:
+        raise ValueError("a history report needs at least one evaluation")
+    # by the day each speaks for, latest first (ListEvaluations orders by when each was made)
+    evaluations = sorted(evaluations, key=_when, reverse=True)
+    newest = evaluations[0]
+    context: dict[str, Any] = {
+        "evaluations": evaluations, "card": card, "scorecard_id": scorecard_id,
+        "subject": newest.subject, "masked": newest.subject_masked,
+        "chart": history_chart(evaluations, card), "row_height": ROW_HEIGHT,
+        "colours": COLOURS, "neutral": NEUTRAL, "made": made,
+        "first": min((e.as_of for e in evaluations if e.as_of), default=None),
+        "last": max((e.as_of for e in evaluations if e.as_of), default=None),
+    }
+    return _environment().get_template("history.html.j2").render(context)
 
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

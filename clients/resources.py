@@ -267,6 +267,8 @@ class Evaluation:
     request_id: str
     caller: str
     unreadable: str  # set when the stored row cannot be shown in full: why (no explanation then)
+    # the server masked the subject's id and name: the caller's grant may not see them whole
+    subject_masked: bool
     raw: evaluation_pb2.Evaluation = dataclasses.field(repr=False, compare=False)
 
     @property
@@ -320,6 +322,7 @@ class Evaluation:
             request_id=m.request_id,
             caller=m.caller,
             unreadable=m.unreadable,
+            subject_masked=m.subject_masked,
             raw=m,
         )
 

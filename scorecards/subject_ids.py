@@ -104,3 +104,8 @@ def mask_id(value: str) -> str:
     if len(value) <= 6:
         return "*" * len(value)
     return value[:4] + "*" * (len(value) - 6) + value[-2:]
+
+
+def mask_name(name: str) -> str:
+    """A person's name with only its first character kept (张三丰 -> 张**)."""
+    return name[:1] + "*" * (len(name) - 1)

@@ -46,6 +46,7 @@ from sector_credit.scorecards.model import (
     SubjectKind,
     Title,
 )
+from sector_credit.scorecards.subject_ids import mask_id, mask_name
 from sector_credit.scorecards.text import condition_text, decimal_text, same_decimal, until_text
 from sector_credit.scorecards.whatif import WhatIf
 from sector_credit.v1 import (
@@ -414,6 +415,16 @@ def acknowledge(reply: evaluation_pb2.Evaluation, evaluation_id: str, create_tim
     fields that cannot fail to fill."""
     reply.name = EVALUATION_COLLECTION + evaluation_id
     _fill_timestamp(reply.create_time, create_time)
+
+
+def mask_subject(message: evaluation_pb2.Evaluation) -> evaluation_pb2.Evaluation:
+    """The evaluation as a caller without `see_ids` reads it (docs/security.md): a person's id
+    and name masked, `subject_masked` set. An organization's credit code is public: unchanged."""
+    if message.subject.kind != common_pb2.SUBJECT_KIND_ORGANIZATION:
+        message.subject.id = mask_id(message.subject.id)
+        message.subject.display_name = mask_name(message.subject.display_name)
+        message.subject_masked = True
+    return message
 
 
 def unreadable_evaluation_to_proto(

@@ -294,7 +294,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             security.require_read(scorecard_id or "", stored.caller)
             call.touched(subject, scorecard_id, 1)
             _context().touched(stored.name)
-        return pb.GetEvaluationResponse(evaluation=self._stored_to_proto(stored))
+        return pb.GetEvaluationResponse(evaluation=_as_read(self._stored_to_proto(stored), security.may_see_ids()))
 
     async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context: grpc.aio.ServicerContext) -> pb.ListEvaluationsResponse:
         # page_size and the token's meaning are checked by the store (InvalidListRequest)
@@ -313,8 +313,9 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             response = pb.ListEvaluationsResponse()
             size = 0
             returned: dict[str, int] = {}  # one access record per subject the page shows
+            see_ids = security.may_see_ids()
             for k, row in enumerate(rows):
-                message = self._stored_to_proto(row)
+                message = _as_read(self._stored_to_proto(row), see_ids)
                 size += message.ByteSize() + ACK_BYTES
                 if size > self.max_reply_bytes - ACK_BYTES and k > 0:
                     # a page that would not fit in one message ends here; the next page goes on
@@ -346,7 +347,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     violations=[FieldViolation("name", "its stored result cannot be read back")])
             made = stored.result
             compiled = self._made_with(request.name, made)
-            evaluation = self._stored_to_proto(stored)
+            evaluation = _as_read(self._stored_to_proto(stored), security.may_see_ids())
             explored = await asyncio.to_thread(whatif.explore_values, compiled, made.subject, made.indicators, made.as_of)
         elif source == "evaluation":
             item = request.evaluation
@@ -502,6 +503,13 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             version=stored.scorecard_version, digest=stored.scorecard_digest, subject_kind=stored.subject_kind,
             subject_id=stored.subject_id, as_of=stored.as_of, grade=stored.grade, score=stored.score,
             request_id=stored.request_id, caller=stored.caller, why=stored.why)
+
+
+def _as_read(message: Any, see_ids: bool) -> Any:
+    """A stored evaluation as this caller may read it: a person's id and name masked unless
+    its reader grant has `see_ids` (security.may_see_ids). The query audit and the store's
+    filters keep the whole id: a caller still looks a subject up by the id it knows."""
+    return message if see_ids else convert.mask_subject(message)
 
 
 def _subject_and_scorecard(stored: StoredEvaluation | UnreadableEvaluation) -> tuple[str, str]:

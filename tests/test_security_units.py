@@ -35,7 +35,9 @@ def test_the_role_each_method_needs(method: str, role: str) -> None:
     ("[callers.a]\nsuperuser = {}\n", "callers.a.superuser: unknown role"),
     ("[callers.a]\nreader = { scorecards = \"x\" }\n", "callers.a.reader.scorecards: a list of scorecard ids"),
     ("[callers.a]\nreader = { own_evaluations_only = \"yes\" }\n", "own_evaluations_only: true or false"),
-    ("[callers.a]\nreader = { everything = true }\n", "only scorecards and own_evaluations_only"),
+    ("[callers.a]\nreader = { everything = true }\n", "only scorecards, own_evaluations_only, see_ids"),
+    ("[callers.a]\nreader = { see_ids = 1 }\n", "callers.a.reader.see_ids: true or false"),
+    ("[callers.a]\nevaluator = { see_ids = true }\n", "evaluator: a table with only scorecards, own_evaluations_only"),
     ("[jwt]\nissuer = \"x\"\n", "jwt: needs audience, jwks_file"),
     ("[users]\n", "users: unknown section"),
     ("[certificates]\n\"cn\" = 3\n", "certificates: a table of certificate subject = caller name"),
@@ -52,12 +54,14 @@ def test_a_configuration_that_cannot_be_used_says_where(tmp_path: Path, text: st
 def test_a_configuration_read_as_grants(tmp_path: Path) -> None:
     path = tmp_path / "security.toml"
     path.write_text('[callers.p]\nevaluator = { scorecards = ["procurement.supplier"] }\n'
-                    'reader = { own_evaluations_only = true }\n')
+                    'reader = { own_evaluations_only = true }\n'
+                    '[callers.q]\nreader = { see_ids = true }\n')
     grants = security_config.load(path).grants_of("p")
     assert grants == {
         "evaluator": security.Grant("evaluator", frozenset({"procurement.supplier"}), False),
         "reader": security.Grant("reader", None, True),
     }
+    assert security_config.load(path).grants_of("q") == {"reader": security.Grant("reader", None, False, True)}
     assert security_config.load(path).grants_of("nobody") == {}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -132,35 +133,68 @@ def whatif(session: Session, target: str, subject: str | None, values: tuple[str
 
 
 @click.command("report")
-@click.argument("name", metavar="NAME")
+@click.argument("name", metavar="NAME", required=False)
+@click.option("--history", "history_of", metavar="SUBJECT_ID",
+              help="instead: this subject's evaluations against --scorecard, its grades over time")
+@click.option("--scorecard", metavar="ID", help="with --history: the scorecard the grades are of")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), metavar="FILE",
-              help="the HTML file (default: report-{id}.html)")
+              help="the HTML file (default: report-{id}.html, report-history-{scorecard}.html)")
 @click.option("--pdf", type=click.Path(path_type=Path), metavar="FILE",
               help="also print the page to this PDF (needs Chromium on PATH)")
 @purpose_options
 @click.pass_obj
-def report(session: Session, name: str, out_path: Path | None, pdf: Path | None,
-           purpose: str | None, purpose_note: str | None) -> int:
-    """Write a stored evaluation as an HTML credit report.
+def report(session: Session, name: str | None, history_of: str | None, scorecard: str | None,
+           out_path: Path | None, pdf: Path | None, purpose: str | None,
+           purpose_note: str | None) -> int:
+    """Write a stored evaluation, or a subject's history, as an HTML credit report.
 
-    The page is self-contained and bilingual, with what would change the grade. NAME:
-    evaluations/{id} or the id.
+    The page is self-contained and bilingual. NAME (evaluations/{id} or the id): the
+    evaluation, with what would change the grade. --history SUBJECT_ID --scorecard ID
+    instead: the subject's grades over time and its evaluations.
     """
-    from ..report import PdfUnavailable, render_report, write_pdf  # Jinja2 only for this one
+    from ..report import (  # Jinja2 here only
+        PdfUnavailable,
+        render_history,
+        render_report,
+        write_pdf,
+    )
 
-    with session.client() as client:
-        evaluation, card = stored_with_card(client, name, purpose, purpose_note)
-        try:
-            explored: Exploration | None = client.explore_evaluation(evaluation.name)
-        except CreditError:  # e.g. the version is no longer loaded as it was: no guidance
-            explored = None
-    path = out_path or Path(f"report-{evaluation.name.rsplit('/', 1)[-1]}.html")
-    html = render_report(evaluation, card, explored)
+    if (name is None) == (history_of is None):
+        raise UsageError("give an evaluation NAME, or --history SUBJECT_ID --scorecard ID")
+    if history_of is not None and not scorecard:
+        raise UsageError("--history needs --scorecard: a history shows the grades of one scorecard")
+    if history_of is None and scorecard:
+        raise UsageError("--scorecard goes with --history (an evaluation names its own scorecard)")
+    out = session.out
+    if history_of is not None:
+        assert scorecard is not None
+        card_id = scorecard_id(scorecard)
+        with session.client() as client:
+            found, _ = subject_evaluations(client, history_of, card_id, 0, purpose, purpose_note)
+            try:
+                card: Scorecard | None = client.get_scorecard(card_id)
+            except CreditError:
+                card = None
+        if not found:
+            out.stderr.write(f"credit report: no evaluations of {history_of} against {card_id}:"
+                             " no report written\n")
+            return EXIT_FAILED
+        path = out_path or Path(f"report-history-{card_id}.html")
+        html = render_history(list(found), card, card_id, dt.datetime.now(dt.UTC))
+    else:
+        assert name is not None
+        with session.client() as client:
+            evaluation, card = stored_with_card(client, name, purpose, purpose_note)
+            try:
+                explored: Exploration | None = client.explore_evaluation(evaluation.name)
+            except CreditError:  # e.g. the version is no longer loaded as it was: no guidance
+                explored = None
+        path = out_path or Path(f"report-{evaluation.name.rsplit('/', 1)[-1]}.html")
+        html = render_report(evaluation, card, explored)
     try:
         path.write_text(html, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--out {path}: {exc.strerror}") from None
-    out = session.out
     out.stdout.write(f"{path}\n")
     if pdf is not None:
         try:
@@ -170,6 +204,18 @@ def report(session: Session, name: str, out_path: Path | None, pdf: Path | None,
             return EXIT_FAILED
         out.stdout.write(f"{pdf}\n")
     return EXIT_OK
+
+
+def subject_evaluations(client: CreditClient, subject: str, scorecard: str | None, limit: int,
+                        purpose: str | None, purpose_note: str | None) -> tuple[list[Evaluation], bool]:
+    """A subject's stored evaluations (against `scorecard`, if given), newest made first,
+    read for `purpose`: at most `limit` (0: all), and whether there were more."""
+    def fetch(size: int, token: str) -> tuple[Sequence[Evaluation], str]:
+        page = client.list_evaluations(subject_id=subject, scorecard=scorecard, page_size=size,
+                                       page_token=token, purpose=purpose, purpose_note=purpose_note)
+        return page.evaluations, page.next_page_token
+
+    return collect(fetch, limit)
 
 
 @click.command("history")
@@ -183,13 +229,7 @@ def history(session: Session, subject: str, scorecard: str | None, limit: int, a
             purpose: str | None, purpose_note: str | None) -> int:
     """A subject's stored evaluations, newest first."""
     with session.client() as client:
-        def fetch(size: int, token: str) -> tuple[Sequence[Evaluation], str]:
-            page = client.list_evaluations(subject_id=subject, scorecard=scorecard,
-                                           page_size=size, page_token=token, purpose=purpose,
-                                           purpose_note=purpose_note)
-            return page.evaluations, page.next_page_token
-
-        found, more = collect(fetch, limit)
+        found, more = subject_evaluations(client, subject, scorecard, limit, purpose, purpose_note)
     out = session.out
     if as_json:
         out.json([e.to_dict() for e in found])

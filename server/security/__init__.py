@@ -8,6 +8,8 @@
 - `METHOD_ROLES`: the role each RPC needs (absent: `admin`; `OPEN`: no credentials needed).
 - `require_scorecard` / `require_read` / `read_scope`: the per-item checks of a grant limited
   to scorecards or to the caller's own evaluations, which the servicer calls once per item.
+- `may_see_ids`: whether the caller's reader grant shows a person's id and name whole
+  (`see_ids`); the servicer masks the evaluations it returns otherwise.
 - `refuse`: every UNAUTHENTICATED and PERMISSION_DENIED goes through it, so each refusal is
   reported to the callbacks in `on_refusal` (the query audit records them there).
 """
@@ -80,11 +82,13 @@ LOCAL = Principal("local", "local", ROLES)
 
 @dataclass(frozen=True)
 class Grant:
-    """One role of a caller, optionally limited to some scorecards and to its own evaluations."""
+    """One role of a caller, optionally limited to some scorecards and to its own evaluations;
+    `see_ids` (reader): the evaluations it reads show a person's id and name whole."""
 
     role: str
     scorecards: frozenset[str] | None = None  # None: every scorecard
     own_only: bool = False
+    see_ids: bool = False
 
     def covers(self, scorecard_id: str) -> bool:
         return self.scorecards is None or scorecard_id in self.scorecards
@@ -201,3 +205,12 @@ def read_scope(scorecard_id: str | None) -> str | None:
             {"permission": READER, "scorecard": scorecard_id or "", "allowed": allowed}))
     principal = current_principal()
     return principal.name if grant.own_only and principal is not None else None
+
+
+def may_see_ids() -> bool:
+    """Whether the evaluations this call returns may show a person's id and name whole: a
+    reader grant with `see_ids = true`, or local mode (every role, on loopback)."""
+    if _grants.get() is None:
+        return current_principal() is not None
+    grant = _grant(READER)
+    return grant is not None and grant.see_ids

@@ -13,11 +13,15 @@
     evaluator = { scorecards = ["procurement.supplier"] }
     reader = { scorecards = ["procurement.supplier"], own_evaluations_only = true }
 
+    [callers.credit-repair-desk]          # reads show a person's id and name whole
+    reader = { see_ids = true }
+
     [callers.ops]
     admin = {}
 
 A caller's roles are the keys of its table; `scorecards` limits a grant (absent: all);
-`own_evaluations_only` limits a reader to the evaluations the caller made itself. API keys
+`own_evaluations_only` limits a reader to the evaluations the caller made itself; `see_ids`
+lets a reader see a person's id and name whole (without it the server masks them). API keys
 name their caller when they are created (`sector-credit-server keys create --caller ...`).
 A file that does not load is refused at start-up; on reload the previous one stays in force
 and the error is logged.
@@ -35,8 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from ..logs import log
-from . import ROLES, Grant
+from . import READER, ROLES, Grant
 
+GRANT_KEYS = {role: ("scorecards", "own_evaluations_only") for role in ROLES} | {
+    READER: ("scorecards", "own_evaluations_only", "see_ids")}
+"""The limits each role's grant may carry (`see_ids` is a reader's: it is about what reads show)."""
 RELOAD_CHECK_SECONDS = 1.0  # how often a call may look at the file's mtime
 
 
@@ -107,15 +114,19 @@ def parse(data: Mapping[str, Any], path: Path) -> SecurityConfig:
             where = f"callers.{name}.{role}"
             if role not in ROLES:
                 raise fail(where, f"unknown role (roles: {', '.join(sorted(ROLES))})")
-            if not isinstance(limits, dict) or set(limits) - {"scorecards", "own_evaluations_only"}:
-                raise fail(where, "a table with only scorecards and own_evaluations_only")
+            keys = GRANT_KEYS[role]
+            if not isinstance(limits, dict) or set(limits) - set(keys):
+                raise fail(where, "a table with only " + ", ".join(keys))
             cards = limits.get("scorecards")
             if cards is not None and (not isinstance(cards, list) or not all(isinstance(c, str) for c in cards)):
                 raise fail(where + ".scorecards", "a list of scorecard ids")
             own = limits.get("own_evaluations_only", False)
             if not isinstance(own, bool):
                 raise fail(where + ".own_evaluations_only", "true or false")
-            grants[role] = Grant(role, None if cards is None else frozenset(cards), own)
+            see_ids = limits.get("see_ids", False)
+            if not isinstance(see_ids, bool):
+                raise fail(where + ".see_ids", "true or false")
+            grants[role] = Grant(role, None if cards is None else frozenset(cards), own, see_ids)
         callers[name] = grants
     return SecurityConfig(dict(certs), jwt_settings, callers)
 

@@ -100,6 +100,7 @@ class Evaluation(_message.Message):
     BASE_FIELD_NUMBER: _builtins.int
     SCORE_BEFORE_CUT_FIELD_NUMBER: _builtins.int
     UNREADABLE_FIELD_NUMBER: _builtins.int
+    SUBJECT_MASKED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `evaluations/{evaluation_id}`; empty for a validate_only check."""
     scorecard_id: _builtins.str
@@ -142,6 +143,12 @@ class Evaluation(_message.Message):
     then carries what the row's own columns say (name, scorecard id, version and digest,
     subject kind and id, as_of, the final grade's code, score, create_time, request_id,
     caller) and no explanation; `sector-credit-server check-store` lists such rows.
+    """
+    subject_masked: _builtins.bool
+    """Set when the server masked the subject's id and display name in this reply: a person's
+    evaluation read (GetEvaluation, ListEvaluations, ExploreEvaluation by name) by a caller
+    whose reader grant does not have `see_ids` (docs/security.md). The id keeps its first 4
+    and last 2 characters, the name its first; to look the subject up, use the id you know.
     """
     @_builtins.property
     def subject(self) -> _common_pb2.Subject:
@@ -215,10 +222,11 @@ class Evaluation(_message.Message):
         base: _builtins.str = ...,
         score_before_cut: _builtins.str | None = ...,
         unreadable: _builtins.str = ...,
+        subject_masked: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_points_to_next_grade", b"_points_to_next_grade", "_score_before_cut", b"_score_before_cut", "as_of", b"as_of", "create_time", b"create_time", "grade", b"grade", "points_to_next_grade", b"points_to_next_grade", "score_before_cut", b"score_before_cut", "subject", b"subject", "until", b"until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_points_to_next_grade", b"_points_to_next_grade", "_score_before_cut", b"_score_before_cut", "as_of", b"as_of", "base", b"base", "caller", b"caller", "create_time", b"create_time", "grade", b"grade", "group_totals", b"group_totals", "indicators", b"indicators", "lines", b"lines", "name", b"name", "next_grade", b"next_grade", "overrides", b"overrides", "points_to_next_grade", b"points_to_next_grade", "reasons", b"reasons", "request_id", b"request_id", "score", b"score", "score_before_cut", b"score_before_cut", "score_grade", b"score_grade", "scorecard_digest", b"scorecard_digest", "scorecard_id", b"scorecard_id", "scorecard_version", b"scorecard_version", "subject", b"subject", "unreadable", b"unreadable", "until", b"until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_points_to_next_grade", b"_points_to_next_grade", "_score_before_cut", b"_score_before_cut", "as_of", b"as_of", "base", b"base", "caller", b"caller", "create_time", b"create_time", "grade", b"grade", "group_totals", b"group_totals", "indicators", b"indicators", "lines", b"lines", "name", b"name", "next_grade", b"next_grade", "overrides", b"overrides", "points_to_next_grade", b"points_to_next_grade", "reasons", b"reasons", "request_id", b"request_id", "score", b"score", "score_before_cut", b"score_before_cut", "score_grade", b"score_grade", "scorecard_digest", b"scorecard_digest", "scorecard_id", b"scorecard_id", "scorecard_version", b"scorecard_version", "subject", b"subject", "subject_masked", b"subject_masked", "unreadable", b"unreadable", "until", b"until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__points_to_next_grade: _TypeAlias = _typing.Literal["points_to_next_grade"]  # noqa: Y015
     _WhichOneofArgType__points_to_next_grade: _TypeAlias = _typing.Literal["_points_to_next_grade", b"_points_to_next_grade"]  # noqa: Y015
