@@ -139,17 +139,24 @@ def build_servicer(evaluation_bytes: bytes, rows: DurableRows | None = None) -> 
         evaluation_pb2,
     )
 
-    evaluation = evaluation_pb2.Evaluation.FromString(evaluation_bytes)
-    unary = pb.EvaluateResponse(evaluation=evaluation)
-    batches: dict[int, Any] = {}
+    # the answer in both views (AIP-157): BASIC is the FULL evaluation less its lines, as the
+    # real server answers; a request is answered in the view it asks for (a batch: its own)
+    full = evaluation_pb2.Evaluation.FromString(evaluation_bytes)
+    basic = evaluation_pb2.Evaluation()
+    basic.CopyFrom(full)
+    basic.ClearField("lines")
+    evaluations = {False: full, True: basic}
+    unaries = {b: pb.EvaluateResponse(evaluation=e) for b, e in evaluations.items()}
+    batches: dict[tuple[int, bool], Any] = {}
+    BASIC = pb.EVALUATION_VIEW_BASIC
 
-    def batch_of(n: int) -> Any:
-        response = batches.get(n)
+    def batch_of(n: int, is_basic: bool) -> Any:
+        response = batches.get((n, is_basic))
         if response is None:
             response = pb.BatchEvaluateResponse()
             for _ in range(n):
-                response.results.add().evaluation.CopyFrom(evaluation)
-            batches[n] = response
+                response.results.add().evaluation.CopyFrom(evaluations[is_basic])
+            batches[n, is_basic] = response
         return response
 
     def row(item: Any) -> tuple[str, str, str, bytes]:
@@ -157,16 +164,17 @@ def build_servicer(evaluation_bytes: bytes, rows: DurableRows | None = None) -> 
 
     class Ceiling(pb_grpc.CreditEvaluationServiceServicer):
         async def Evaluate(self, request: Any, context: Any) -> Any:
-            return unary
+            return unaries[request.view == BASIC]
 
         async def BatchEvaluate(self, request: Any, context: Any) -> Any:
-            return batch_of(len(request.requests))
+            return batch_of(len(request.requests), request.view == BASIC)
 
         async def StreamEvaluate(self, requests: Any, context: Any) -> Any:
-            # One prebuilt message; only the correlation id changes. grpc.aio serializes a
-            # yielded message before it resumes the generator, so reusing it is safe.
-            reply = pb.StreamEvaluateResponse(evaluation=evaluation)
+            # One prebuilt message per view; only the correlation id changes. grpc.aio
+            # serializes a yielded message before it resumes the generator, so reusing it is safe.
+            replies = {b: pb.StreamEvaluateResponse(evaluation=e) for b, e in evaluations.items()}
             async for msg in requests:
+                reply = replies[msg.request.view == BASIC]
                 reply.correlation_id = msg.correlation_id
                 yield reply
 
@@ -176,12 +184,12 @@ def build_servicer(evaluation_bytes: bytes, rows: DurableRows | None = None) -> 
         async def Evaluate(self, request: Any, context: Any) -> Any:
             assert rows is not None
             await rows.write([row(request)])
-            return unary
+            return unaries[request.view == BASIC]
 
         async def BatchEvaluate(self, request: Any, context: Any) -> Any:
             assert rows is not None
             await rows.write([row(item) for item in request.requests])
-            return batch_of(len(request.requests))
+            return batch_of(len(request.requests), request.view == BASIC)
 
         async def StreamEvaluate(self, requests: Any, context: Any) -> Any:
             # Items stored as they arrive, replies sent as their commits land, as the real
@@ -192,8 +200,8 @@ def build_servicer(evaluation_bytes: bytes, rows: DurableRows | None = None) -> 
 
             async def store_one(msg: Any) -> None:
                 await rows.write([row(msg.request)])
-                out.put_nowait(pb.StreamEvaluateResponse(correlation_id=msg.correlation_id,
-                                                         evaluation=evaluation))
+                out.put_nowait(pb.StreamEvaluateResponse(
+                    correlation_id=msg.correlation_id, evaluation=evaluations[msg.request.view == BASIC]))
 
             async def read() -> None:
                 async for msg in requests:

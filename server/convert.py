@@ -75,6 +75,22 @@ _REASON_KIND = {
     "rule": evaluation_pb2.REASON_KIND_RULE,
 }
 
+# EvaluationView values a request may give (unspecified is FULL); only BASIC drops the lines
+_VIEWS = frozenset(credit_evaluation_service_pb2.EvaluationView.values())
+_BASIC = credit_evaluation_service_pb2.EVALUATION_VIEW_BASIC
+VIEW_PROBLEM = "must be EVALUATION_VIEW_BASIC, EVALUATION_VIEW_FULL or unspecified (FULL)"
+
+
+def view_problem(view: int) -> str | None:
+    """Why an EvaluationView value is refused (a number the enum does not define), or None."""
+    return None if view in _VIEWS else VIEW_PROBLEM
+
+
+def full_view(view: int) -> bool:
+    """Whether a reply in this EvaluationView carries the lines (all but BASIC do)."""
+    return view != _BASIC
+
+
 # Decimals are echoed in plain notation (`decimal_text`), so an input's exponent bounds the
 # size of the reply and of the stored row.
 MAX_DECIMAL_EXPONENT = 64
@@ -233,7 +249,8 @@ def evaluation_input_from_proto(
     engine never sees (scorecard, version, request_id) when over their limits; everything
     else (unknown or missing indicators, ranges, places, NaN, subject ids and names) is for
     the engine to check, with the limits of scorecards/limits.py. `request_id` and
-    `validate_only` are for the servicer and not part of the input.
+    `validate_only` and `view` are for the servicer and not part of the input (a `view` the
+    enum does not define is refused here, with the rest).
     """
     violations: list[FieldViolation] = []
     if len(request.indicators) > limits.MAX_INDICATORS:
@@ -246,6 +263,8 @@ def evaluation_input_from_proto(
         why = limits.text_problem(text, limit)
         if why is not None:
             violations.append(FieldViolation(field, why))
+    if request.view not in _VIEWS:
+        violations.append(FieldViolation("view", VIEW_PROBLEM))
     scorecard_id = scorecard_id_from_name(request.scorecard)
     if not scorecard_id:
         violations.append(FieldViolation("scorecard", "required: a scorecard id"))
@@ -445,11 +464,13 @@ def evaluation_to_proto(
     create_time: dt.datetime | None = None,
     request_id: str = "",
     caller: str = "",
+    lines: bool = True,
 ) -> evaluation_pb2.Evaluation:
     """The Evaluation resource for an engine result and its stored metadata.
 
     `create_time` naive means UTC. Without an `evaluation_id` (validate_only, or before the
-    store assigned one) the name stays empty.
+    store assigned one) the name stays empty. `lines=False` is the BASIC view: the same
+    message without its lines.
     """
     dec = decimal_text
     fill_value = _fill_value
@@ -480,8 +501,9 @@ def evaluation_to_proto(
 
     message.grade.CopyFrom(parts.grade(result.grade))
 
-    whole_line = parts.whole_line
-    message.lines.extend([whole_line(line) for line in result.lines])
+    if lines:
+        whole_line = parts.whole_line
+        message.lines.extend([whole_line(line) for line in result.lines])
 
     wire_groups = message.group_totals
     for group in result.groups:

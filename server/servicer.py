@@ -61,6 +61,7 @@ class _Prepared:
     # once the record is committed (built, and its size settled, before anything is stored)
     response: Any
     access: AccessRecord | None = None  # the access record of an item answered already
+    full: bool = True  # the reply's view: FULL (with the lines) or BASIC
 
 
 class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
@@ -127,7 +128,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         caller = _caller(context)
         async with self.audit.call("Evaluate", subject_id=request.subject.id,
                                    scorecard_id=convert.scorecard_id_from_name(request.scorecard)) as call:
-            prepared = await self._prepare(request, caller, method="Evaluate")
+            prepared = await self._prepare(request, caller, method="Evaluate",
+                                           full=convert.full_view(request.view))
             if prepared.record is None:  # validate_only: on record, with nothing stored
                 assert prepared.access is not None
                 call.add(prepared.access)
@@ -143,6 +145,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 f"a batch holds at most {self.batch_limit} items; this one has {n}: split it",
                 metadata={"limit": str(self.batch_limit), "items": str(n)},
                 violations=[FieldViolation("requests", f"{n} items, more than the limit of {self.batch_limit}")])
+        if (why := convert.view_problem(request.view)) is not None:
+            raise errors.BadRequest(f"view {why}", violations=[FieldViolation("view", why)])
         self.audit.in_handler()  # a refused item is recorded with the batch's other items
         caller = _caller(context)
         # filled in place: a response built from a list of results would copy every one
@@ -153,7 +157,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         reply_bytes = 0
         for i, item in enumerate(request.requests):
             try:
-                prepared = await self._prepare(item, caller, prefix=f"requests[{i}].", method="BatchEvaluate")
+                prepared = await self._prepare(item, caller, prefix=f"requests[{i}].", method="BatchEvaluate",
+                                               full=convert.full_view(item.view or request.view))
             except (errors.ServiceError, errors.DomainError) as exc:
                 results[i].error.CopyFrom(_item_error(exc))
                 reply_bytes += results[i].ByteSize() + 8
@@ -239,7 +244,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     items += 1
                     try:
                         prepared = await self._prepare(msg.request, caller, prefix="request.",
-                                                       method="StreamEvaluate")
+                                                       method="StreamEvaluate",
+                                                       full=convert.full_view(msg.request.view))
                     except (errors.ServiceError, errors.DomainError) as exc:
                         reply = pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc))
                         answer = answer_one(reply, self._item_failure("StreamEvaluate", exc, msg.request))
@@ -386,9 +392,10 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             raise InvalidInput([FieldViolation(field, str(exc))]) from None
 
     async def _prepare(self, request: pb.EvaluateRequest, caller: str, prefix: str = "",
-                       method: str = "Evaluate") -> _Prepared:
+                       method: str = "Evaluate", full: bool = True) -> _Prepared:
         """Validate and score one request; raise for bad input; replay a known request_id.
-        The record to store carries the item's access record (`method`)."""
+        The record to store carries the item's access record (`method`). `full`: the reply
+        has the lines (FULL view) or not (BASIC); the record is the whole result either way."""
         try:
             inp = convert.evaluation_input_from_proto(request)
             as_of = inp.as_of or self.today()
@@ -398,8 +405,9 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             if request.validate_only:
                 subject, values = compiled.validate(inp.subject, inp.indicators, as_of)
                 return _Prepared(None, convert.evaluation_to_proto(
-                    compiled.score(subject, values, as_of), request_id=request.request_id, caller=caller),
-                    self.audit.record(method, subject_id=subject.id, scorecard_id=compiled.id))
+                    compiled.score(subject, values, as_of), request_id=request.request_id, caller=caller,
+                    lines=full), self.audit.record(method, subject_id=subject.id, scorecard_id=compiled.id),
+                    full)
             result = self._evaluate(compiled, inp.subject, inp.indicators, as_of)
         except InvalidInput as exc:
             if prefix:
@@ -411,7 +419,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             raise
         structlog.contextvars.bind_contextvars(grade=result.grade.code)
         # the reply is built now, before anything is stored: what cannot be answered is not kept
-        reply = convert.evaluation_to_proto(result, request_id=request.request_id, caller=caller)
+        reply = convert.evaluation_to_proto(result, request_id=request.request_id, caller=caller, lines=full)
         size = reply.ByteSize() + ACK_BYTES
         if size > self.max_reply_bytes:
             raise errors.TooLarge(
@@ -420,7 +428,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         access = self.audit.record(method, subject_id=result.subject.id, scorecard_id=result.scorecard_id,
                                    returned=1)
         return _Prepared(EvaluationRecord(input=inp, result=result, caller=caller,
-                                          request_id=request.request_id or None, access=access), reply)
+                                          request_id=request.request_id or None, access=access), reply,
+                         full=full)
 
     def _item_failure(self, method: str, exc: BaseException, request: pb.EvaluateRequest) -> AccessRecord:
         return self.audit.failure(method, exc, subject_id=request.subject.id,
@@ -456,21 +465,22 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
 
     def _acknowledged(self, prepared: _Prepared, stored: StoredEvaluation) -> Any:
         """The reply for a committed record: the one built before the commit, named; for a
-        replayed request id, the evaluation stored earlier."""
+        replayed request id, the evaluation stored earlier (in the view asked for now)."""
         if stored.replayed:
-            return self._stored_to_proto(stored)
+            return self._stored_to_proto(stored, lines=prepared.full)
         convert.acknowledge(prepared.response, stored.id, stored.created_at)
         return prepared.response
 
     @staticmethod
-    def _stored_to_proto(stored: StoredEvaluation | UnreadableEvaluation) -> Any:
-        """A stored evaluation as read back; one that cannot be rendered is shown with what
-        its row says and `unreadable` set, never as an error hiding the rest of a page."""
+    def _stored_to_proto(stored: StoredEvaluation | UnreadableEvaluation, lines: bool = True) -> Any:
+        """A stored evaluation as read back (`lines=False`: in the BASIC view); one that cannot
+        be rendered is shown with what its row says and `unreadable` set, never as an error
+        hiding the rest of a page."""
         if isinstance(stored, StoredEvaluation):
             try:
                 return convert.evaluation_to_proto(
                     stored.result, evaluation_id=stored.id, create_time=stored.created_at,
-                    request_id=stored.request_id or "", caller=stored.caller or "")
+                    request_id=stored.request_id or "", caller=stored.caller or "", lines=lines)
             except Exception:  # this row's alone: logged for the operator, marked for the caller
                 structlog.get_logger("sector_credit").exception("a stored evaluation cannot be rendered",
                                                                 evaluation=stored.id)

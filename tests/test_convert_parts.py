@@ -223,3 +223,28 @@ def test_whole_lines_are_told_apart_by_what_they_write() -> None:
                 result, lines=(dataclasses.replace(line, values=((name, value),), points=points,
                                                    points_before_cut=before), *result.lines[1:]))
             _check(changed)
+
+
+@pytest.mark.parametrize("metadata", [{}, STORED], ids=["bare", "stored"])
+def test_the_basic_view_is_the_full_message_with_its_lines_cleared(metadata: dict[str, object]) -> None:
+    """AIP-157 BASIC (`lines=False`): on every golden case, exactly the FULL message less
+    `lines`, and the FULL message is what it was."""
+    for case, result in GOLDEN:
+        full = convert.evaluation_to_proto(result, **metadata)  # type: ignore[arg-type]
+        basic = convert.evaluation_to_proto(result, lines=False, **metadata)  # type: ignore[arg-type]
+        assert full == reference_evaluation_to_proto(result, **metadata), case  # type: ignore[arg-type]
+        assert not basic.lines and (full.lines or not result.lines), case
+        full.ClearField("lines")
+        assert basic == full, case
+
+
+@pytest.mark.parametrize(("view", "full", "problem"), [
+    (0, True, None),  # unspecified: FULL, as before views existed
+    (1, False, None),  # EVALUATION_VIEW_BASIC
+    (2, True, None),  # EVALUATION_VIEW_FULL
+    (3, True, convert.VIEW_PROBLEM),
+    (-1, True, convert.VIEW_PROBLEM),
+])
+def test_evaluation_views(view: int, full: bool, problem: str | None) -> None:
+    assert convert.full_view(view) is full
+    assert convert.view_problem(view) == problem
