@@ -12,8 +12,9 @@ engine validates them. What cannot be represented as a Python value at all (mont
 `Decimal("NaN")`, `Decimal("Infinity")`) and are passed through: the engine rejects them along
 with every other problem in the input, so the caller sees the whole list at once.
 
-`evaluation_to_proto` is on the hot path of every evaluation: it fills messages in place
-(no intermediate messages, no copies) and reads each domain attribute once.
+`evaluation_bytes` is on the hot path of every evaluation: the reply is assembled as bytes
+from fragments encoded once per scorecard (see "The wire encoding of replies"), and
+`evaluation_to_proto` parses those bytes where a message is needed (reads, the what-if).
 """
 
 from __future__ import annotations
