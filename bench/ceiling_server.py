@@ -1,13 +1,23 @@
-"""The ceiling server: a bare grpc.aio server of the same proto, answering every call with a
-prebuilt response: no validation, no scoring, no storage, no interceptor, no logging.
+"""The ceiling servers: a bare grpc.aio server of the same proto, answering every call with a
+prebuilt response: no validation, no scoring, no interceptor, no logging.
+
+- bare (no `--database-url`): nothing is stored either; the limit of a service that stores
+  nothing.
+- durable (`--database-url URL`): per evaluation, one row (id, subject, scorecard,
+  request_id unique, the request item's bytes) is committed into the table `ceiling_rows` of
+  that database before the reply, through the real store's own engine settings and group
+  commit (`EvaluationStore`'s turn hand-over and `_GroupWriter`: same connection pragmas,
+  same writer thread, same flock between workers, same checkpointer), only with another
+  table; the honest limit of a service that writes what it answers.
 
 What the real service reaches in the same run, with the same client and the same messages,
-is divided by what this server reaches (bench/service_bench.py). Like the real server it
-runs on uvloop, takes the same message-size options, and with `--workers N` runs N processes
+is divided by what these servers reach (bench/service_bench.py). Like the real server they
+run on uvloop, take the same message-size options, and with `--workers N` run N processes
 sharing the port with SO_REUSEPORT, started before any gRPC object exists in the parent.
 
     .venv/bin/python bench/ceiling_server.py --listen 127.0.0.1:0 [--workers 2]
         [--evaluation FILE]   # a serialized sector_credit.v1.Evaluation to answer with
+        [--database-url URL]  # the durable ceiling (SQLite file or PostgreSQL)
 
 Without `--evaluation` the answer is a real taxi-driver evaluation built once at start-up
 with the engine and `convert`. Prints `listening on port N` once every process serves;
@@ -27,6 +37,71 @@ from pathlib import Path
 from typing import Any
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # as the real server's default
+TABLE = "ceiling_rows"
+
+
+def rows_table() -> Any:
+    """The durable ceiling's table: the row the issue asks for, and nothing the real store
+    has beyond it (no JSON documents, two indexes: the primary key and request_id's)."""
+    import sqlalchemy as sa
+
+    return sa.Table(
+        TABLE, sa.MetaData(),
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("subject_id", sa.String(), nullable=False),
+        sa.Column("scorecard_id", sa.String(), nullable=False),
+        sa.Column("request_id", sa.String(), unique=True),  # NULL when the client gave none
+        sa.Column("request", sa.LargeBinary(), nullable=False),
+    )
+
+
+def create_table(url: str) -> None:
+    """Create the table once, before the workers start (they would race on PostgreSQL)."""
+    from sector_credit.server.db.engine import create_engine
+
+    engine = create_engine(url, null_pool=True)
+    try:
+        rows_table().create(engine, checkfirst=True)
+    finally:
+        engine.dispose()
+
+
+class DurableRows:
+    """Rows committed before the reply, by the real store's group commit on another table.
+
+    An `EvaluationStore` is made for the URL (the same engine, pragmas, pool and writer) and
+    its database writer is pointed at `ceiling_rows` before its first group (`use_table`).
+    The rows go through the store's own per-turn hand-over (`_submit`), so groups form exactly
+    as for the real server.
+    """
+
+    def __init__(self, url: str) -> None:
+        from sector_credit.server.db.groupcommit import Pending
+        from sector_credit.server.db.ids import new_evaluation_id
+        from sector_credit.server.db.store import EvaluationStore
+
+        self._pending = Pending
+        self.store = EvaluationStore(url)
+        self.store._writer._database.use_table(rows_table())
+        self._new_id = new_evaluation_id
+
+    async def write(self, items: list[tuple[str, str, str, bytes]]) -> None:
+        """Commit one row per (subject, scorecard, request_id, request bytes); returns once
+        committed (raises StoreError as the real store does)."""
+        new_id = self._new_id
+        rows = [{"id": new_id()[0], "subject_id": subject, "scorecard_id": scorecard,
+                 "request_id": request_id or None, "request": data}
+                for subject, scorecard, request_id, data in items]
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.store._submit(self._pending(rows, loop, future))
+        outcomes = await future
+        failed = next((o for o in outcomes if o is not None), None)
+        if failed is not None:
+            raise failed
+
+    async def close(self) -> None:
+        await self.store.close()
 
 
 def default_evaluation() -> bytes:
@@ -49,7 +124,7 @@ def default_evaluation() -> bytes:
     return bytes(message.SerializeToString())
 
 
-def build_servicer(evaluation_bytes: bytes) -> Any:
+def build_servicer(evaluation_bytes: bytes, rows: DurableRows | None = None) -> Any:
     from sector_credit.v1 import (
         credit_evaluation_service_pb2 as pb,
     )
@@ -60,41 +135,95 @@ def build_servicer(evaluation_bytes: bytes) -> Any:
         evaluation_pb2,
     )
 
-    evaluation = evaluation_pb2.Evaluation.FromString(evaluation_bytes)
-    unary = pb.EvaluateResponse(evaluation=evaluation)
-    batches: dict[int, Any] = {}
+    # the answer in both views (AIP-157): BASIC is the FULL evaluation less its lines, as the
+    # real server answers; a request is answered in the view it asks for (a batch: its own)
+    full = evaluation_pb2.Evaluation.FromString(evaluation_bytes)
+    basic = evaluation_pb2.Evaluation()
+    basic.CopyFrom(full)
+    basic.ClearField("lines")
+    evaluations = {False: full, True: basic}
+    unaries = {b: pb.EvaluateResponse(evaluation=e) for b, e in evaluations.items()}
+    batches: dict[tuple[int, bool], Any] = {}
+    BASIC = pb.EVALUATION_VIEW_BASIC
 
-    def batch_of(n: int) -> Any:
-        response = batches.get(n)
+    def batch_of(n: int, is_basic: bool) -> Any:
+        response = batches.get((n, is_basic))
         if response is None:
             response = pb.BatchEvaluateResponse()
             for _ in range(n):
-                response.results.add().evaluation.CopyFrom(evaluation)
-            batches[n] = response
+                response.results.add().evaluation.CopyFrom(evaluations[is_basic])
+            batches[n, is_basic] = response
         return response
+
+    def row(item: Any) -> tuple[str, str, str, bytes]:
+        return item.subject.id, item.scorecard, item.request_id, item.SerializeToString()
 
     class Ceiling(pb_grpc.CreditEvaluationServiceServicer):
         async def Evaluate(self, request: Any, context: Any) -> Any:
-            return unary
+            return unaries[request.view == BASIC]
 
         async def BatchEvaluate(self, request: Any, context: Any) -> Any:
-            return batch_of(len(request.requests))
+            return batch_of(len(request.requests), request.view == BASIC)
 
         async def StreamEvaluate(self, requests: Any, context: Any) -> Any:
-            # One prebuilt message; only the correlation id changes. grpc.aio serializes a
-            # yielded message before it resumes the generator, so reusing it is safe.
-            reply = pb.StreamEvaluateResponse(evaluation=evaluation)
+            # One prebuilt message per view; only the correlation id changes. grpc.aio
+            # serializes a yielded message before it resumes the generator, so reusing it is safe.
+            replies = {b: pb.StreamEvaluateResponse(evaluation=e) for b, e in evaluations.items()}
             async for msg in requests:
+                reply = replies[msg.request.view == BASIC]
                 reply.correlation_id = msg.correlation_id
                 yield reply
 
-    return Ceiling(), pb_grpc
+    class DurableCeiling(pb_grpc.CreditEvaluationServiceServicer):
+        """The same replies, each after its row is committed."""
+
+        async def Evaluate(self, request: Any, context: Any) -> Any:
+            assert rows is not None
+            await rows.write([row(request)])
+            return unaries[request.view == BASIC]
+
+        async def BatchEvaluate(self, request: Any, context: Any) -> Any:
+            assert rows is not None
+            await rows.write([row(item) for item in request.requests])
+            return batch_of(len(request.requests), request.view == BASIC)
+
+        async def StreamEvaluate(self, requests: Any, context: Any) -> Any:
+            # Items stored as they arrive, replies sent as their commits land, as the real
+            # server does (a reply per message, the correlation id set).
+            assert rows is not None
+            out: asyncio.Queue[Any] = asyncio.Queue()
+            pending: set[asyncio.Task[None]] = set()
+
+            async def store_one(msg: Any) -> None:
+                await rows.write([row(msg.request)])
+                out.put_nowait(pb.StreamEvaluateResponse(
+                    correlation_id=msg.correlation_id, evaluation=evaluations[msg.request.view == BASIC]))
+
+            async def read() -> None:
+                async for msg in requests:
+                    task = asyncio.ensure_future(store_one(msg))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                if pending:
+                    await asyncio.wait(set(pending))
+                out.put_nowait(None)
+
+            reader = asyncio.ensure_future(read())
+            try:
+                while (reply := await out.get()) is not None:
+                    yield reply
+            finally:
+                reader.cancel()
+
+    return (Ceiling() if rows is None else DurableCeiling()), pb_grpc
 
 
-async def _serve(port: int, reuseport: bool, evaluation_bytes: bytes, ready: Any) -> None:
+async def _serve(port: int, reuseport: bool, evaluation_bytes: bytes, url: str | None,
+                 ready: Any) -> None:
     import grpc
 
-    servicer, pb_grpc = build_servicer(evaluation_bytes)
+    rows = DurableRows(url) if url else None
+    servicer, pb_grpc = build_servicer(evaluation_bytes, rows)
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -110,17 +239,23 @@ async def _serve(port: int, reuseport: bool, evaluation_bytes: bytes, ready: Any
     ready(bound)
     await stop.wait()
     await server.stop(1.0)
+    if rows is not None:
+        await rows.close()
+        stats = rows.store.stats
+        print(f"durable ceiling: {stats.rows} rows, largest group {stats.largest_group}",
+              file=sys.stderr, flush=True)
 
 
-def _run(port: int, reuseport: bool, evaluation_bytes: bytes, ready: Any) -> None:
+def _run(port: int, reuseport: bool, evaluation_bytes: bytes, url: str | None,
+         ready: Any) -> None:
     import uvloop
 
     uvloop.install()
-    asyncio.run(_serve(port, reuseport, evaluation_bytes, ready))
+    asyncio.run(_serve(port, reuseport, evaluation_bytes, url, ready))
 
 
-def _worker(port: int, evaluation_bytes: bytes, queue: Any) -> None:
-    _run(port, True, evaluation_bytes, lambda bound: queue.put(bound))
+def _worker(port: int, evaluation_bytes: bytes, url: str | None, queue: Any) -> None:
+    _run(port, True, evaluation_bytes, url, lambda bound: queue.put(bound))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,12 +263,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--listen", default="127.0.0.1:0", help="127.0.0.1:PORT (0: pick a free one)")
     ap.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     ap.add_argument("--evaluation", help="file with a serialized sector_credit.v1.Evaluation")
+    ap.add_argument("--database-url", help="the durable ceiling: commit a row per evaluation here")
     a = ap.parse_args(argv)
     evaluation_bytes = Path(a.evaluation).read_bytes() if a.evaluation else default_evaluation()
     port = int(a.listen.rpartition(":")[2])
+    if a.database_url:
+        create_table(a.database_url)
 
     if a.workers <= 1:
-        _run(port, False, evaluation_bytes, lambda bound: print(f"listening on port {bound}", flush=True))
+        _run(port, False, evaluation_bytes, a.database_url,
+             lambda bound: print(f"listening on port {bound}", flush=True))
         return 0
 
     holder = None
@@ -144,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         port = holder.getsockname()[1]
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(port, evaluation_bytes, queue), daemon=True)
+    procs = [ctx.Process(target=_worker, args=(port, evaluation_bytes, a.database_url, queue),
+                         daemon=True)
              for _ in range(a.workers)]
     for p in procs:
         p.start()

@@ -7,9 +7,14 @@
 Servers (configurations), each started fresh in every round, in an order rotated per round:
 - ceiling: bench/ceiling_server.py, a bare grpc.aio server of the same proto answering every
   call with a prebuilt response (no validation, scoring, storage, interceptor or logging);
+- durable-sqlite, durable-postgresql: the same server, committing one row per evaluation
+  (id, subject, scorecard, request_id unique, the request bytes) through the real store's
+  engine and group commit into the same database as the real server (the durable ceiling);
 - sqlite: the real server (`python -m sector_credit.server.main`) on a fresh SQLite file;
 - postgresql: the real server on a scratch PostgreSQL database (created for the run on
   127.0.0.1:5432, emptied for each server start, dropped at the end).
+Every mode of a real server is reported against the bare ceiling and against the durable
+ceiling of its own database, side by side.
 Real servers run as in production: interceptor, metrics, one JSON log line per RPC (to a
 file), every evaluation committed to the audit store before its reply. Every server runs
 `--workers` processes (default 2, one per core) sharing the port: the ceiling as many as
@@ -73,16 +78,28 @@ PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
-MODES = ("unary", "unary@half", "batch100", "batch1000", "stream")
+# A mode ending in /basic asks for the BASIC view (AIP-157: the evaluation less its lines),
+# from the real server and the ceilings alike; the others for the FULL one (the default).
+MODES = ("unary", "unary/basic", "unary@half", "batch100", "batch1000", "batch1000/basic",
+         "stream", "stream/basic")
+DEFAULT_MODES = ("unary", "unary@half", "batch100", "batch1000", "batch1000/basic", "stream")
 BATCH_SIZES = {"batch100": 100, "batch1000": 1000}
 
-# The issue's targets: (mode, configuration) -> least ratio service / ceiling.
-RATIO_TARGETS = {
-    ("unary", "sqlite"): 0.6,
-    ("unary", "postgresql"): 0.5,
-    ("batch1000", "sqlite"): 0.4,
-    ("stream", "sqlite"): 0.5,
+CONFIGS = ("ceiling", "durable-sqlite", "sqlite", "durable-postgresql", "postgresql")
+REAL = ("sqlite", "postgresql")
+
+# Issue 12's targets: (mode, configuration) -> least ratio service / durable ceiling of the
+# same database, and service / bare ceiling.
+DURABLE_TARGETS = {
+    ("unary", "sqlite"): 0.7,
+    ("batch1000", "sqlite"): 0.5,
+    ("stream", "sqlite"): 0.6,
+    ("unary", "postgresql"): 0.6,
+    ("batch1000/basic", "sqlite"): 0.7,
+    ("batch1000/basic", "postgresql"): 0.6,
 }
+# "at least 3x today's 0.07" (issue 12)
+BARE_TARGETS = {("batch1000/basic", "sqlite"): 0.21}
 HALF_LOAD_P99_MS = 20.0
 PEAK_MB = 300.0
 
@@ -156,9 +173,16 @@ def _field(number: int, payload: bytes) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
-def batch_bytes(pool: list[bytes], size: int, start: int) -> bytes:
-    """A BatchEvaluateRequest of `size` items from the pool (field 1, repeated)."""
-    return b"".join(_field(1, pool[(start + i) % len(pool)]) for i in range(size))
+# `view = EVALUATION_VIEW_BASIC` (field 60, a varint) of an EvaluateRequest or a
+# BatchEvaluateRequest: appended to a serialized message, it sets the field
+BASIC_VIEW = _varint(60 << 3) + _varint(1)
+
+
+def batch_bytes(pool: list[bytes], size: int, start: int, basic: bool = False) -> bytes:
+    """A BatchEvaluateRequest of `size` items from the pool (field 1, repeated), in the BASIC
+    view (the batch's field) or not."""
+    body = b"".join(_field(1, pool[(start + i) % len(pool)]) for i in range(size))
+    return body + BASIC_VIEW if basic else body
 
 
 def evaluation_for_ceiling(pool: list[bytes]) -> bytes:
@@ -239,13 +263,16 @@ class _Tally:
             self.error_sample = f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
-def _check_response(mode: str, data: bytes, expect_name: bool) -> str:
-    """'' when the first response of a mode is a full evaluation (per item), else why not."""
+def _check_response(mode: str, data: bytes, expect_name: bool, basic: bool = False) -> str:
+    """'' when the first response of a mode is an evaluation (per item) in the view asked
+    for, else why not."""
     from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 
     def bad(ev: Any) -> str:
-        if not ev.grade.code or not ev.lines:
-            return "an evaluation without grade or lines"
+        if not ev.grade.code or not ev.score:
+            return "an evaluation without grade or score"
+        if bool(ev.lines) == basic:
+            return "lines in a BASIC evaluation" if basic else "a FULL evaluation without lines"
         if expect_name and not ev.name.startswith("evaluations/"):
             return "an evaluation without a stored name"
         return ""
@@ -267,6 +294,8 @@ async def _client_run(pool: list[bytes], cmd: dict[str, Any]) -> dict[str, Any]:
     import grpc
 
     mode: str = cmd["mode"]
+    if cmd.get("basic") and not mode.startswith("batch"):
+        pool = [body + BASIC_VIEW for body in pool]  # each item's own view (unary, stream)
     target = f"127.0.0.1:{cmd['port']}"
     opts = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20),
             ("grpc.use_local_subchannel_pool", 1)]
@@ -283,7 +312,7 @@ async def _client_run(pool: list[bytes], cmd: dict[str, Any]) -> dict[str, Any]:
         def first(data: bytes) -> None:
             if check["pending"]:
                 check["pending"] = False
-                check["problem"] = _check_response(mode, data, cmd["expect_name"])
+                check["problem"] = _check_response(mode, data, cmd["expect_name"], cmd.get("basic", False))
 
         await asyncio.sleep(max(0.0, t0 - time.time()))
         if mode == "unary":
@@ -359,7 +388,7 @@ async def _open_loop(channels: list[Any], pool: list[bytes], cmd: dict[str, Any]
 async def _batches(channels: list[Any], pool: list[bytes], cmd: dict[str, Any], tally: _Tally,
                    first: Any, offset: int) -> None:
     size = cmd["batch_size"]
-    bodies = [batch_bytes(pool, size, offset + j * size) for j in range(4)]
+    bodies = [batch_bytes(pool, size, offset + j * size, cmd["basic"]) for j in range(4)]  # the batch's view
     calls = [ch.unary_unary(f"/{SERVICE}/BatchEvaluate") for ch in channels]
     n, we = cmd["inflight"], cmd["we"]
 
@@ -620,18 +649,19 @@ def measure(server: Server, clients: Clients, config: str, mode: str, rnd: int,
     t0 = time.time() + 1.0  # time for the clients to connect
     ws = t0 + a.warmup
     we = ws + a.window
-    base = {"op": "run", "mode": mode, "port": server.port, "t0": t0, "ws": ws, "we": we,
-            "channels": a.channels, "expect_name": config != "ceiling"}
+    kind, _, view = mode.partition("/")
+    base = {"op": "run", "mode": kind, "port": server.port, "t0": t0, "ws": ws, "we": we,
+            "channels": a.channels, "expect_name": config in REAL, "basic": view == "basic"}
     cmds = []
     for i in range(n):
         cmd = dict(base, index=i)
-        if mode == "unary":
+        if kind == "unary":
             cmd["inflight"] = _share(a.unary_inflight, n, i)
-        elif mode == "unary@half":
+        elif kind == "unary@half":
             cmd["rate"] = rate / n
-        elif mode in BATCH_SIZES:
+        elif kind in BATCH_SIZES:
             cmd["inflight"] = _share(a.batch_inflight, n, i)
-            cmd["batch_size"] = BATCH_SIZES[mode]
+            cmd["batch_size"] = BATCH_SIZES[kind]
         else:
             cmd["streams"] = _share(a.streams, n, i)
             cmd["window"] = a.stream_window
@@ -716,18 +746,21 @@ class PgScratch:
 def start_server(config: str, rnd: int, a: argparse.Namespace, work: Path, pg: PgScratch | None,
                  evaluation_file: Path) -> Server:
     log = work / f"{config}-r{rnd}.log"
+    ceiling = [PYTHON, str(ROOT / "bench" / "ceiling_server.py"), "--listen", "127.0.0.1:0",
+               "--workers", str(a.workers), "--evaluation", str(evaluation_file)]
     if config == "ceiling":
-        return Server([PYTHON, str(ROOT / "bench" / "ceiling_server.py"), "--listen", "127.0.0.1:0",
-                       "--workers", str(a.workers), "--evaluation", str(evaluation_file)], log)
-    if config == "sqlite":
-        db = work / f"audit-r{rnd}.db"
-        for suffix in ("", "-wal", "-shm"):
+        return Server(ceiling, log)
+    if config.endswith("sqlite"):
+        db = work / f"{config}-r{rnd}.db"
+        for suffix in ("", "-wal", "-shm", "-writer.lock"):
             Path(str(db) + suffix).unlink(missing_ok=True)
         url = f"sqlite:///{db}"
     else:
         assert pg is not None
         pg.empty()
         url = pg.url
+    if config.startswith("durable-"):
+        return Server([*ceiling, "--database-url", url], log)
     env = dict(os.environ)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     return Server([PYTHON, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
@@ -744,42 +777,56 @@ def _median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
+def _ratio(rs: list[Run], refs: list[Run]) -> tuple[float, float]:
+    """Service / reference of the medians, and the median of the same-round ratios."""
+    by_round = {r.round: r for r in refs}
+    med = _median([r.evals_per_s for r in rs]) / _median([r.evals_per_s for r in refs])
+    same = _median([r.evals_per_s / by_round[r.round].evals_per_s for r in rs if r.round in by_round])
+    return med, same
+
+
 def report(runs: list[Run], a: argparse.Namespace) -> tuple[str, list[str]]:
-    configs = [c for c in ("ceiling", "sqlite", "postgresql") if any(r.config == c for r in runs)]
+    configs = [c for c in CONFIGS if any(r.config == c for r in runs)]
     lines = []
     failures: list[str] = []
-    hdr = ("| mode | server | evals/s | ratio to ceiling | p50 ms | p99 ms | srv µs/eval | srv cores "
-           "| client cores | other cores | peak MB | rounds |")
-    lines += [hdr, "|" + "---|" * 12]
+    hdr = ("| mode | server | evals/s | ÷ bare ceiling | ÷ durable ceiling | p50 ms | p99 ms "
+           "| srv µs/eval | srv cores | client cores | other cores | peak MB | rounds |")
+    lines += [hdr, "|" + "---|" * 13]
     for mode in MODES:
-        ceiling_by_round = {r.round: r for r in runs if r.config == "ceiling" and r.mode == mode}
         for config in configs:
             rs = [r for r in runs if r.config == config and r.mode == mode]
             if not rs:
                 continue
             med = _median([r.evals_per_s for r in rs])
-            ratio_txt = ""
-            if config != "ceiling" and ceiling_by_round:
-                cmed = _median([r.evals_per_s for r in ceiling_by_round.values()])
-                same = _median([r.evals_per_s / ceiling_by_round[r.round].evals_per_s
-                                for r in rs if r.round in ceiling_by_round])
-                ratio = med / cmed
-                ratio_txt = f"{ratio:.2f} ({same:.2f})"
-                target = RATIO_TARGETS.get((mode, config))
+            texts = []
+            for kind, ref, targets in (("bare", "ceiling", BARE_TARGETS),
+                                       ("durable", f"durable-{config}", DURABLE_TARGETS)):
+                refs = [r for r in runs if r.config == ref and r.mode == mode]
+                if config not in REAL and not (kind == "bare" and config != "ceiling"):
+                    texts.append("")
+                    continue
+                if not refs:
+                    texts.append("")
+                    continue
+                ratio, same = _ratio(rs, refs)
+                text = f"{ratio:.2f} ({same:.2f})"
+                target = targets.get((mode, config))
                 if target is not None:
                     ok = ratio >= target
-                    ratio_txt += f" {'≥' if ok else '<'} {target}"
+                    text += f" {'≥' if ok else '<'} {target}"
                     if not ok:
-                        failures.append(f"{mode} on {config}: ratio {ratio:.2f} < {target}")
+                        failures.append(f"{mode} on {config}: {ratio:.2f} of the {kind} ceiling < {target}")
+                texts.append(text)
             label = mode if mode != "unary@half" else f"unary@half ({_median([r.rate for r in rs]):.0f}/s offered)"
             p99 = _median([r.p99_ms for r in rs])
             if mode == "unary@half" and p99 > HALF_LOAD_P99_MS:
                 failures.append(f"unary p99 at half load on {config}: {p99:.1f} ms > {HALF_LOAD_P99_MS} ms")
             peak = max(r.peak_mb for r in rs)
-            if mode in BATCH_SIZES and config != "ceiling" and peak > PEAK_MB:
+            if mode.partition("/")[0] in BATCH_SIZES and config in REAL and peak > PEAK_MB:
                 failures.append(f"{mode} on {config}: peak memory {peak:.0f} MB > {PEAK_MB:.0f} MB")
             lines.append(
-                f"| {label} | {config} | {med:,.0f} | {ratio_txt} | {_median([r.p50_ms for r in rs]):.1f} "
+                f"| {label} | {config} | {med:,.0f} | {texts[0]} | {texts[1]} "
+                f"| {_median([r.p50_ms for r in rs]):.1f} "
                 f"| {p99:.1f} | {_median([r.srv_us_per_eval for r in rs]):.0f} "
                 f"| {_median([r.srv_cores for r in rs]):.2f} | {_median([r.client_cores for r in rs]):.2f} "
                 f"| {_median([r.other_cores for r in rs]):.2f} | {peak:.0f} | {len(rs)} |")
@@ -818,8 +865,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, help="repetitions of every configuration (default 3; quick 1)")
     ap.add_argument("--warmup", type=float, help="seconds before the window (default 2; quick 1)")
     ap.add_argument("--window", type=float, help="seconds measured (default 8; quick 3)")
-    ap.add_argument("--configs", default="ceiling,sqlite,postgresql")
-    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--modes", default=",".join(DEFAULT_MODES),
+                    help=f"of {', '.join(MODES)}")
     ap.add_argument("--workers", type=int, default=2,
                     help="server processes sharing the port, for the real and the ceiling server alike")
     ap.add_argument("--clients", type=int, default=2, help="load generator processes")
@@ -857,7 +905,10 @@ def main(argv: list[str] | None = None) -> int:
     evaluation_file.write_bytes(evaluation_for_ceiling(pool))
     print(f"{len(pool)} requests, {statistics.mean(map(len, pool)):.0f} bytes each on average; "
           f"the ceiling answers with an Evaluation of {evaluation_file.stat().st_size} bytes", flush=True)
-    pg = PgScratch(a.pg_url) if "postgresql" in configs else None
+    for c in configs:
+        if c not in CONFIGS:
+            ap.error(f"unknown configuration {c!r}; configurations: {', '.join(CONFIGS)}")
+    pg = PgScratch(a.pg_url) if any(c.endswith("postgresql") for c in configs) else None
     clients = Clients(a.clients, pool_file)
     runs: list[Run] = []
     try:
@@ -868,7 +919,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     unary_rate = 0.0
                     for mode in modes:
-                        if mode == "unary@half" and config == "ceiling":
+                        if mode == "unary@half" and config not in REAL:
                             continue
                         run = measure(server, clients, config, mode, rnd, a, rate=unary_rate / 2)
                         if mode == "unary":

@@ -31,7 +31,7 @@ from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
 
 from .channel import DEFAULT_DEADLINES, DEFAULT_RETRY, DEFAULT_TARGET, Deadlines, RetryPolicy
-from .client import DEFAULT_CHUNK, ClientCore, ItemResult, _chunks, evaluation_name
+from .client import DEFAULT_CHUNK, ClientCore, ItemResult, _chunks, evaluation_name, view_value
 from .errors import CreditError, as_evaluation_error, error_from_rpc
 from .inputs import EvaluationItem
 from .resources import (
@@ -137,20 +137,21 @@ class AsyncCreditClient(ClientCore):
                        *, kind: str | None = None, as_of: dt.date | str | None = None,
                        request_id: str | None = None, display_name: str = "",
                        version: str | None = None, validate_only: bool = False,
-                       timeout: float | None = None) -> Evaluation:
+                       view: str = "full", timeout: float | None = None) -> Evaluation:
+        """As `CreditClient.evaluate`."""
         card = await self._definition_to_evaluate(scorecard, version)
         item = EvaluationItem(subject_id, indicators or {}, as_of, request_id, display_name)
-        request = self._item_request(card, scorecard, item, kind, version, validate_only)
+        request = self._item_request(card, scorecard, item, kind, version, validate_only, view)
         response = await self._call(self._stub.Evaluate, request, timeout or self.deadlines.unary)
         return Evaluation.from_proto(response.evaluation)
 
     async def batch_evaluate_chunk(self, scorecard: str, items: Sequence[EvaluationItem], *,
                                    kind: str | None = None, version: str | None = None,
-                                   timeout: float | None = None) -> list[ItemResult]:
+                                   view: str = "full", timeout: float | None = None) -> list[ItemResult]:
         """One BatchEvaluate call for `items` (at most the server's batch limit)."""
         card = await self._definition_to_evaluate(scorecard, version)
         slots: list[ItemResult | None] = []
-        request = pb.BatchEvaluateRequest()
+        request = pb.BatchEvaluateRequest(view=view_value(view))
         for item in items:
             try:
                 request.requests.append(self._item_request(card, scorecard, item, kind, version))
@@ -165,28 +166,31 @@ class AsyncCreditClient(ClientCore):
 
     async def batch_evaluate(self, scorecard: str, items: Iterable[EvaluationItem], *,
                              kind: str | None = None, version: str | None = None,
-                             chunk_size: int = DEFAULT_CHUNK, timeout: float | None = None) -> list[ItemResult]:
+                             chunk_size: int = DEFAULT_CHUNK, view: str = "full",
+                             timeout: float | None = None) -> list[ItemResult]:
         """As `CreditClient.batch_evaluate`: one result per item, in order."""
         results: list[ItemResult] = []
         for chunk in _chunks(items, chunk_size):
             results.extend(await self.batch_evaluate_chunk(
-                scorecard, chunk, kind=kind, version=version, timeout=timeout))
+                scorecard, chunk, kind=kind, version=version, view=view, timeout=timeout))
         return results
 
     async def stream_evaluate(self, scorecard: str,
                               items: Iterable[EvaluationItem] | AsyncIterable[EvaluationItem], *,
                               kind: str | None = None, version: str | None = None,
+                              view: str = "full",
                               timeout: float | None = None) -> AsyncIterator[tuple[int, ItemResult]]:
         """Evaluate items over one StreamEvaluate call: an async iterator of (index of the
         item, result) as results arrive, possibly out of order."""
         card = await self._definition_to_evaluate(scorecard, version)
         refused: collections.deque[tuple[int, ItemResult]] = collections.deque()
+        view_value(view)  # an unknown view fails here, not inside the request iterator
 
         async def requests() -> AsyncIterator[pb.StreamEvaluateRequest]:
             index = 0
             async for item in _aiter(items):
                 try:
-                    request = self._item_request(card, scorecard, item, kind, version)
+                    request = self._item_request(card, scorecard, item, kind, version, view=view)
                 except CreditError as exc:
                     refused.append((index, exc))
                 else:

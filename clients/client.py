@@ -66,6 +66,9 @@ ItemResult = Evaluation | CreditError
 DEFAULT_CHUNK = 500  # items per BatchEvaluate call; the server takes up to 1,000 by default
 SCORECARDS = "scorecards/"
 EVALUATIONS = "evaluations/"
+# the views of an evaluation reply (AIP-157): "basic" leaves out the lines, "full" has them;
+# the stored evaluation is the full one either way (get_evaluation returns it)
+VIEWS = {"full": pb.EVALUATION_VIEW_FULL, "basic": pb.EVALUATION_VIEW_BASIC}
 
 
 def scorecard_name(scorecard: str) -> str:
@@ -121,9 +124,13 @@ class ClientCore:
 
     @staticmethod
     def _item_request(card: Scorecard, scorecard: str, item: EvaluationItem, kind: str | None,
-                      version: str | None, validate_only: bool = False) -> pb.EvaluateRequest:
-        return evaluate_request(card, scorecard_id(scorecard), item, kind=kind,
-                                version=version or "", validate_only=validate_only)
+                      version: str | None, validate_only: bool = False,
+                      view: str | None = None) -> pb.EvaluateRequest:
+        request = evaluate_request(card, scorecard_id(scorecard), item, kind=kind,
+                                   version=version or "", validate_only=validate_only)
+        if view is not None:
+            request.view = view_value(view)
+        return request
 
     def _purpose(self, purpose: str | None, note: str | None) -> dict[str, str]:
         """The purpose fields of a read: the call's, else the client's default; the server
@@ -305,25 +312,27 @@ class CreditClient(ClientCore):
     def evaluate(self, scorecard: str, subject_id: str, indicators: Mapping[str, object] | None = None,
                  *, kind: str | None = None, as_of: dt.date | str | None = None,
                  request_id: str | None = None, display_name: str = "", version: str | None = None,
-                 validate_only: bool = False, timeout: float | None = None) -> Evaluation:
+                 validate_only: bool = False, view: str = "full",
+                 timeout: float | None = None) -> Evaluation:
         """Evaluate one subject. `kind` (person/organization) defaults to the scorecard's;
         `request_id` None sends a fresh one (so the channel's retries cannot score twice);
-        a repeated `request_id` returns the stored evaluation."""
+        a repeated `request_id` returns the stored evaluation. `view="basic"`: the reply
+        without its lines (the full one is stored; `get_evaluation` returns it)."""
         card = self._definition_to_evaluate(scorecard, version)
         item = EvaluationItem(subject_id, indicators or {}, as_of, request_id, display_name)
-        request = self._item_request(card, scorecard, item, kind, version, validate_only)
+        request = self._item_request(card, scorecard, item, kind, version, validate_only, view)
         response = self._call(self._stub.Evaluate, request, timeout or self.deadlines.unary)
         return Evaluation.from_proto(response.evaluation)
 
     def batch_evaluate_chunk(self, scorecard: str, items: Sequence[EvaluationItem], *,
                              kind: str | None = None, version: str | None = None,
-                             timeout: float | None = None) -> list[ItemResult]:
+                             view: str = "full", timeout: float | None = None) -> list[ItemResult]:
         """One BatchEvaluate call for `items` (at most the server's batch limit): one result
         per item, in order. An item the server (or the client, before sending) refuses gets
-        its CreditError in its place; a failed call raises."""
+        its CreditError in its place; a failed call raises. `view` as for `evaluate`."""
         card = self._definition_to_evaluate(scorecard, version)
         slots: list[ItemResult | None] = []
-        request = pb.BatchEvaluateRequest()
+        request = pb.BatchEvaluateRequest(view=view_value(view))
         for item in items:
             try:
                 request.requests.append(self._item_request(card, scorecard, item, kind, version))
@@ -338,27 +347,30 @@ class CreditClient(ClientCore):
 
     def batch_evaluate(self, scorecard: str, items: Iterable[EvaluationItem], *,
                        kind: str | None = None, version: str | None = None,
-                       chunk_size: int = DEFAULT_CHUNK, timeout: float | None = None) -> list[ItemResult]:
+                       chunk_size: int = DEFAULT_CHUNK, view: str = "full",
+                       timeout: float | None = None) -> list[ItemResult]:
         """Evaluate many subjects with BatchEvaluate calls of `chunk_size` items: one result
         per item, in order (see `batch_evaluate_chunk`)."""
         results: list[ItemResult] = []
         for chunk in _chunks(items, chunk_size):
             results.extend(self.batch_evaluate_chunk(
-                scorecard, chunk, kind=kind, version=version, timeout=timeout))
+                scorecard, chunk, kind=kind, version=version, view=view, timeout=timeout))
         return results
 
     def stream_evaluate(self, scorecard: str, items: Iterable[EvaluationItem], *,
-                        kind: str | None = None, version: str | None = None,
+                        kind: str | None = None, version: str | None = None, view: str = "full",
                         timeout: float | None = None) -> Iterator[tuple[int, ItemResult]]:
         """Evaluate items over one StreamEvaluate call; yields (index of the item, result) as
-        results arrive, possibly out of order. The server's flow control paces the input."""
+        results arrive, possibly out of order. The server's flow control paces the input.
+        `view` as for `evaluate`."""
         card = self._definition_to_evaluate(scorecard, version)
         refused: collections.deque[tuple[int, ItemResult]] = collections.deque()
+        view_value(view)  # an unknown view fails here, not inside the request iterator
 
         def requests() -> Iterator[pb.StreamEvaluateRequest]:
             for index, item in enumerate(items):
                 try:
-                    request = self._item_request(card, scorecard, item, kind, version)
+                    request = self._item_request(card, scorecard, item, kind, version, view=view)
                 except CreditError as exc:
                     refused.append((index, exc))
                     continue
@@ -458,6 +470,14 @@ class CreditClient(ClientCore):
                                                        page_token=page_token)
         return self._subject_page(self._call(self._access.ListSubjectAccesses, request,
                                              timeout or self.deadlines.unary))
+
+
+def view_value(view: str) -> int:
+    """The EvaluationView of "basic" or "full"; ValueError for anything else."""
+    try:
+        return VIEWS[view]
+    except KeyError:
+        raise ValueError(f"view is 'basic' or 'full', not {view!r}") from None
 
 
 def _chunks(items: Iterable[EvaluationItem], size: int) -> Iterator[list[EvaluationItem]]:

@@ -28,7 +28,6 @@ from sector_credit.v1 import access_log_service_pb2_grpc as access_pb_grpc
 from sector_credit.v1 import api_key_service_pb2 as kpb
 from sector_credit.v1 import api_key_service_pb2_grpc as kpb_grpc
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
-from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
 
 from . import errors
 from .access import QueryAudit
@@ -40,7 +39,7 @@ from .logs import log
 from .metrics import Metrics
 from .security import setup as security_setup
 from .security.admin import ApiKeyServicer
-from .servicer import CreditEvaluationServicer
+from .servicer import CreditEvaluationServicer, add_to_server
 from .settings import Settings
 from .startup import (
     check_database_url,
@@ -157,7 +156,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     server = grpc.aio.server(
         interceptors=edge_interceptors(metrics, security.interceptor), options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None)
-    pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
+    add_to_server(servicer, server)  # the generated registration, replies as bytes
     access_pb_grpc.add_AccessLogServiceServicer_to_server(AccessLogServicer(store, tz), server)
     kpb_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(security.keys), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

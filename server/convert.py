@@ -12,8 +12,9 @@ engine validates them. What cannot be represented as a Python value at all (mont
 `Decimal("NaN")`, `Decimal("Infinity")`) and are passed through: the engine rejects them along
 with every other problem in the input, so the caller sees the whole list at once.
 
-`evaluation_to_proto` is on the hot path of every evaluation: it fills messages in place
-(no intermediate messages, no copies) and reads each domain attribute once.
+`evaluation_bytes` is on the hot path of every evaluation: the reply is assembled as bytes
+from fragments encoded once per scorecard (see "The wire encoding of replies"), and
+`evaluation_to_proto` parses those bytes where a message is needed (reads, the what-if).
 """
 
 from __future__ import annotations
@@ -75,6 +76,22 @@ _REASON_KIND = {
     "override": evaluation_pb2.REASON_KIND_OVERRIDE,
     "rule": evaluation_pb2.REASON_KIND_RULE,
 }
+
+# EvaluationView values a request may give (unspecified is FULL); only BASIC drops the lines
+_VIEWS = frozenset(credit_evaluation_service_pb2.EvaluationView.values())
+_BASIC = credit_evaluation_service_pb2.EVALUATION_VIEW_BASIC
+VIEW_PROBLEM = "must be EVALUATION_VIEW_BASIC, EVALUATION_VIEW_FULL or unspecified (FULL)"
+
+
+def view_problem(view: int) -> str | None:
+    """Why an EvaluationView value is refused (a number the enum does not define), or None."""
+    return None if view in _VIEWS else VIEW_PROBLEM
+
+
+def full_view(view: int) -> bool:
+    """Whether a reply in this EvaluationView carries the lines (all but BASIC do)."""
+    return view != _BASIC
+
 
 # Decimals are echoed in plain notation (`decimal_text`), so an input's exponent bounds the
 # size of the reply and of the stored row.
@@ -234,7 +251,8 @@ def evaluation_input_from_proto(
     engine never sees (scorecard, version, request_id) when over their limits; everything
     else (unknown or missing indicators, ranges, places, NaN, subject ids and names) is for
     the engine to check, with the limits of scorecards/limits.py. `request_id` and
-    `validate_only` are for the servicer and not part of the input.
+    `validate_only` and `view` are for the servicer and not part of the input (a `view` the
+    enum does not define is refused here, with the rest).
     """
     violations: list[FieldViolation] = []
     if len(request.indicators) > limits.MAX_INDICATORS:
@@ -247,6 +265,8 @@ def evaluation_input_from_proto(
         why = limits.text_problem(text, limit)
         if why is not None:
             violations.append(FieldViolation(field, why))
+    if request.view not in _VIEWS:
+        violations.append(FieldViolation("view", VIEW_PROBLEM))
     scorecard_id = scorecard_id_from_name(request.scorecard)
     if not scorecard_id:
         violations.append(FieldViolation("scorecard", "required: a scorecard id"))
@@ -304,98 +324,212 @@ def _fill_grade(target: scorecard_pb2.Grade, grade: Grade) -> None:
     _fill_provenance(target.provenance, grade.provenance)
 
 
+# --------------------------------------------------------------------------------------------
+# The wire encoding of replies, from fragments
+#
+# A protobuf message's bytes are the concatenation of its fields' encodings, in any order, and
+# a field that appears once parses as if set once. So an Evaluation is assembled as bytes from
+# fragments: the parts every evaluation of a scorecard shares (a line's rule id, title, group,
+# best points and provenance; whole lines for the (points, value) pairs a rule takes again and
+# again; a group's title and bounds; a reason's code and title; a grade; the scorecard's id,
+# version and digest) are encoded once and cached, and what an evaluation decided is encoded
+# around them; upb parses the result into a message in one C call. tests/test_convert_parts.py
+# holds this to the field-by-field builder on every golden case, in both views.
+
+_KEYS: dict[tuple[int, int], bytes] = {}
+
+
+def _varint(n: int) -> bytes:
+    if n < 0:  # int32/int64 negatives: ten bytes of two's complement
+        n += 1 << 64
+    if n < 0x80:
+        return _SMALL[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_SMALL = [bytes((i,)) for i in range(0x80)]
+
+
+def _key(number: int, wire_type: int) -> bytes:
+    key = _KEYS.get((number, wire_type))
+    if key is None:
+        key = _KEYS[number, wire_type] = _varint(number << 3 | wire_type)
+    return key
+
+
+def _len(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (string, bytes, sub-message), present even when empty."""
+    return _key(number, 2) + _varint(len(payload)) + payload
+
+
+def _text(number: int, text: str) -> bytes:
+    """A proto3 string field: nothing for the empty string (its default)."""
+    return _len(number, text.encode()) if text else b""
+
+
+def _uint(number: int, value: int) -> bytes:
+    """A proto3 varint field (int32, int64, enum, bool): nothing for 0 (its default)."""
+    return _key(number, 0) + _varint(int(value)) if value else b""
+
+
+def _date_bytes(value: dt.date) -> bytes:
+    return _uint(1, value.year) + _uint(2, value.month) + _uint(3, value.day)
+
+
+def _title_bytes(title: Title) -> bytes:
+    return _text(1, title.zh) + _text(2, title.en)
+
+
+def _provenance_bytes(provenance: Provenance) -> bytes:
+    return (_uint(1, _PROVENANCE_TAG[provenance.tag]) + _text(2, provenance.source)
+            + _text(3, provenance.article))
+
+
+def _value_bytes(value: object) -> bytes:
+    """An IndicatorValue with the case that suits a domain value (as `_fill_value`)."""
+    if isinstance(value, bool):  # before int: a bool is an int
+        return _key(4, 0) + (b"\x01" if value else b"\x00")  # a oneof case is sent even if 0
+    if isinstance(value, Decimal):
+        return _len(2, decimal_text(value).encode())
+    if isinstance(value, int):
+        return _key(1, 0) + _varint(value)
+    if isinstance(value, str):
+        return _len(5, value.encode())
+    if isinstance(value, dt.date):
+        return _len(6, _date_bytes(value))
+    if value is not None:
+        raise TypeError(f"not an indicator value: {value!r}")
+    return b""
+
+
+def _value_key(value: object) -> tuple[type, object]:
+    """A cache key telling apart values equal to Python but written differently (True and 1,
+    Decimal 1 and 1.0)."""
+    cls = type(value)
+    return cls, str(value) if cls is Decimal else value
+
+
 class _Parts:
-    """Sub-messages that are the same in every evaluation of a scorecard (a line's rule id,
-    title, group, best points and provenance; a group's title and bounds; a reason's code
-    and title; a grade), built once and copied in with one C call (`CopyFrom`) instead of
-    some ten field assignments each. Keyed by the ids and checked against the objects they
-    were built from (by identity, else by value), so a changed scorecard gets new parts;
-    bounded, for results that do not come from a loaded scorecard."""
+    """Encoded fragments that are the same in every evaluation of a scorecard, each encoded
+    once. Keyed by the ids and checked against the objects they were built from (by identity,
+    else by value), so a changed scorecard gets new fragments; bounded, for results that do
+    not come from a loaded scorecard."""
 
     LIMIT = 4096
 
     def __init__(self) -> None:
-        self.lines: dict[tuple[str, str | None], tuple[Title, Provenance, Decimal | None, evaluation_pb2.Line]] = {}
-        self.groups: dict[str, tuple[Title, Decimal | None, Decimal | None, evaluation_pb2.GroupTotal]] = {}
-        self.reasons: dict[tuple[str, str], tuple[Title, evaluation_pb2.ReasonCode]] = {}
-        self.grades: dict[str, tuple[Grade, scorecard_pb2.Grade]] = {}
-        self.whole_lines: dict[tuple[Any, ...], tuple[evaluation_pb2.Line, evaluation_pb2.Line]] = {}
+        self.lines: dict[tuple[str, str | None], tuple[Title, Provenance, Decimal | None, bytes]] = {}
+        self.groups: dict[str, tuple[Title, Decimal | None, Decimal | None, bytes]] = {}
+        self.reasons: dict[tuple[str, str], tuple[Title, bytes]] = {}
+        self.grades: dict[str, tuple[Grade, bytes]] = {}
+        self.whole_lines: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+        self.heads: dict[tuple[str, str, str], bytes] = {}
+        self.values: dict[tuple[str, type, object], bytes] = {}
 
-    def line(self, line: Line) -> evaluation_pb2.Line:
+    def line(self, line: Line) -> bytes:
+        """The static fields of a Line: rule id, title, group, best points, provenance."""
         key = (line.rule_id, line.group)
         hit = self.lines.get(key)
         if (hit is not None and _same(hit[0], line.title) and _same(hit[1], line.provenance)
                 and same_decimal(hit[2], line.best_points)):
             return hit[3]
-        part = evaluation_pb2.Line(rule_id=line.rule_id, group=line.group or "",
-                                   best_points=decimal_text(line.best_points))
-        _fill_title(part.title, line.title)
-        _fill_provenance(part.provenance, line.provenance)
+        part = (_text(1, line.rule_id) + _len(2, _title_bytes(line.title)) + _text(3, line.group or "")
+                + _text(7, decimal_text(line.best_points)) + _len(8, _provenance_bytes(line.provenance)))
         self._keep(self.lines, key, (line.title, line.provenance, line.best_points, part))
         return part
 
-    def group(self, group: GroupTotal) -> evaluation_pb2.GroupTotal:
+    def group(self, group: GroupTotal) -> bytes:
+        """The static fields of a GroupTotal: id, title, floor, ceiling."""
         hit = self.groups.get(group.id)
         if (hit is not None and _same(hit[0], group.title) and same_decimal(hit[1], group.floor)
                 and same_decimal(hit[2], group.ceiling)):
             return hit[3]
-        part = evaluation_pb2.GroupTotal(group_id=group.id, floor=decimal_text(group.floor),
-                                         ceiling=decimal_text(group.ceiling))
-        _fill_title(part.title, group.title)
+        part = (_text(1, group.id) + _len(2, _title_bytes(group.title))
+                + _text(5, decimal_text(group.floor)) + _text(6, decimal_text(group.ceiling)))
         self._keep(self.groups, group.id, (group.title, group.floor, group.ceiling, part))
         return part
 
-    def reason(self, reason: ReasonCode) -> evaluation_pb2.ReasonCode:
+    def reason(self, reason: ReasonCode) -> bytes:
+        """The static fields of a ReasonCode: code, kind, title."""
         key = (reason.code, reason.kind)
         hit = self.reasons.get(key)
         if hit is not None and _same(hit[0], reason.title):
             return hit[1]
-        part = evaluation_pb2.ReasonCode(code=reason.code, kind=_REASON_KIND[reason.kind])
-        _fill_title(part.title, reason.title)
+        part = (_text(1, reason.code) + _uint(2, _REASON_KIND[reason.kind])
+                + _len(3, _title_bytes(reason.title)))
         self._keep(self.reasons, key, (reason.title, part))
         return part
 
-    def grade(self, grade: Grade) -> scorecard_pb2.Grade:
+    def grade(self, grade: Grade) -> bytes:
+        """The whole `grade` field (10) of an Evaluation."""
         hit = self.grades.get(grade.code)
         if hit is not None and _same(hit[0], grade):
             return hit[1]
-        part = scorecard_pb2.Grade()
-        _fill_grade(part, grade)
+        message = scorecard_pb2.Grade()
+        _fill_grade(message, grade)  # not on the hot path: once per grade of a scorecard
+        part = _len(10, message.SerializeToString())
         self._keep(self.grades, grade.code, (grade, part))
         return part
 
-    def whole_line(self, line: Line) -> evaluation_pb2.Line:
-        """The whole Line message, static part and decisions: most lines of a scorecard take a
-        few (points, value) pairs again and again. Keyed by the decisions as they are written
-        (a Decimal by its text: 1.0 and 1 are written differently) and the value's type (True
-        is 1 to a dict); checked against the static part it was built on."""
+    def head(self, result: EvaluationResult) -> bytes:
+        """Fields 2-4 of an Evaluation: scorecard id, version and digest."""
+        key = (result.scorecard_id, result.version, result.digest)
+        part = self.heads.get(key)
+        if part is None:
+            part = _text(2, key[0]) + _text(3, key[1]) + _text(4, key[2])
+            self._keep(self.heads, key, part)
+        return part
+
+    def indicator(self, name: str, value: object) -> bytes:
+        """One entry of the `indicators` map (field 7)."""
+        cls, written = _value_key(value)
+        key = (name, cls, written)
+        try:
+            part = self.values.get(key)
+        except TypeError:  # an unhashable value: encoded, not cached
+            return _len(7, _text(1, name) + _len(2, _value_bytes(value)))
+        if part is None:
+            part = _len(7, _text(1, name) + _len(2, _value_bytes(value)))
+            self._keep(self.values, key, part)
+        return part
+
+    def whole_line(self, line: Line) -> bytes:
+        """The whole `lines` field (11) of one line, static part and decisions: most lines of
+        a scorecard take a few (points, value) pairs again and again. Keyed by the decisions
+        as they are written (a Decimal by its text: 1.0 and 1 are written differently) and the
+        value's type (True is 1 to a dict); checked against the static part it was built on."""
         static = self.line(line)
         values = line.values
         if len(values) != 1:
-            return self._line_message(static, line)
+            return _len(11, self._line_bytes(static, line))
         value = values[0][1]
-        cls = type(value)
         pbc = line.points_before_cut
         key = (line.rule_id, line.group, str(line.points), None if pbc is None else str(pbc),
-               cls, str(value) if cls is Decimal else value)
-        hit = self.whole_lines.get(key)
+               *_value_key(value))
+        try:
+            hit = self.whole_lines.get(key)
+        except TypeError:  # an unhashable value
+            return _len(11, self._line_bytes(static, line))
         if hit is not None and hit[0] is static:
             return hit[1]
-        message = self._line_message(static, line)
-        self._keep(self.whole_lines, key, (static, message))
-        return message
+        part = _len(11, self._line_bytes(static, line))
+        self._keep(self.whole_lines, key, (static, part))
+        return part
 
     @staticmethod
-    def _line_message(static: evaluation_pb2.Line, line: Line) -> evaluation_pb2.Line:
-        wire = evaluation_pb2.Line()
-        wire.CopyFrom(static)
-        wire.points = decimal_text(line.points)
-        wire_values = wire.values
-        for name, used in line.values:
-            _fill_value(wire_values.add(name=name).value, used)
-        if line.points_before_cut is not None:
-            wire.points_before_cut = decimal_text(line.points_before_cut)
-        return wire
+    def _line_bytes(static: bytes, line: Line) -> bytes:
+        out = [static, _text(5, decimal_text(line.points))]
+        for name, used in line.values:  # a value of None leaves the entry's value unset
+            value = b"" if used is None else _len(2, _value_bytes(used))
+            out.append(_len(4, _text(1, name) + value))
+        if line.points_before_cut is not None:  # optional: present even when empty
+            out.append(_len(6, decimal_text(line.points_before_cut).encode()))
+        return b"".join(out)
 
     def _keep(self, cache: dict[Any, Any], key: Any, entry: Any) -> None:
         if len(cache) >= self.LIMIT:
@@ -410,11 +544,20 @@ def _same(a: object, b: object) -> bool:
 _parts = _Parts()
 
 
-def acknowledge(reply: evaluation_pb2.Evaluation, evaluation_id: str, create_time: dt.datetime) -> None:
-    """Name and time a reply built (and its size settled) before its row was committed: two
-    fields that cannot fail to fill."""
-    reply.name = EVALUATION_COLLECTION + evaluation_id
-    _fill_timestamp(reply.create_time, create_time)
+def _timestamp_bytes(value: dt.datetime) -> bytes:
+    """A Timestamp (as `_fill_timestamp`)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    since = value - _EPOCH
+    return _uint(1, since.days * 86400 + since.seconds) + _uint(2, since.microseconds * 1000)
+
+
+def _override_bytes(fired: Any) -> bytes:
+    """One `overrides` field (13): a FiredOverride."""
+    until = b"" if fired.until is None else _len(6, _date_bytes(fired.until))
+    return _len(13, _text(1, fired.id) + _len(2, _title_bytes(fired.title)) + _uint(3, _EFFECT[fired.effect])
+                + _text(4, fired.grade or "") + _uint(5, fired.steps) + until
+                + _len(7, _provenance_bytes(fired.provenance)))
 
 
 def mask_subject(message: evaluation_pb2.Evaluation) -> evaluation_pb2.Evaluation:
@@ -449,6 +592,84 @@ def unreadable_evaluation_to_proto(
     return message
 
 
+def evaluation_bytes(
+    result: EvaluationResult,
+    *,
+    evaluation_id: str = "",
+    create_time: dt.datetime | None = None,
+    request_id: str = "",
+    caller: str = "",
+    lines: bool = True,
+) -> bytes:
+    """The serialized Evaluation resource for an engine result and its stored metadata,
+    assembled from cached fragments (see above); `evaluation_to_proto` parses it."""
+    dec = decimal_text
+    parts = _parts
+    subject = result.subject
+    out = [
+        _text(1, EVALUATION_COLLECTION + evaluation_id if evaluation_id else ""),
+        parts.head(result),
+        _len(5, _uint(1, _SUBJECT_KIND[subject.kind]) + _text(2, subject.id)
+             + _text(3, subject.display_name)),
+        _len(6, _date_bytes(result.as_of)),
+        _text(8, dec(result.score)),
+        _text(9, result.score_grade or ""),
+        parts.grade(result.grade),
+    ]
+    indicator = parts.indicator
+    out += [indicator(name, value) for name, value in result.indicators.items()]
+    if lines:
+        whole_line = parts.whole_line
+        out += [whole_line(line) for line in result.lines]
+    group_part = parts.group
+    out += [_len(12, group_part(g) + _text(3, dec(g.total_before_cut)) + _text(4, dec(g.total)))
+            for g in result.groups]
+    if result.overrides:
+        out += [_override_bytes(fired) for fired in result.overrides]
+    if result.until is not None:
+        out.append(_len(14, _date_bytes(result.until)))
+    reason_part = parts.reason
+    out += [_len(15, reason_part(r) if r.points_lost is None
+                 else reason_part(r) + _text(4, dec(r.points_lost))) for r in result.reasons]
+    if result.points_to_next_grade is not None:  # optional: present even when empty
+        out.append(_len(16, dec(result.points_to_next_grade).encode()))
+    out.append(_text(17, result.next_grade or ""))
+    if create_time is not None:
+        out.append(_len(18, _timestamp_bytes(create_time)))
+    out += [_text(19, request_id), _text(20, caller), _text(21, dec(result.base))]
+    if result.score_before_cut is not None:
+        out.append(_len(22, dec(result.score_before_cut).encode()))
+    return b"".join(out)
+
+
+_parse_evaluation = evaluation_pb2.Evaluation.FromString
+
+
+def acknowledgement_bytes(evaluation_id: str, create_time: dt.datetime) -> bytes:
+    """The name and create_time of a stored evaluation, to append to the bytes of a reply
+    built before its row was committed (which has neither): `acknowledge` as bytes."""
+    return _len(1, (EVALUATION_COLLECTION + evaluation_id).encode()) + _len(18, _timestamp_bytes(create_time))
+
+
+def evaluate_response_bytes(evaluation: bytes) -> bytes:
+    """An EvaluateResponse around a serialized Evaluation."""
+    return _len(1, evaluation)
+
+
+def batch_result_bytes(evaluation: bytes | None = None, error: common_pb2.ItemError | None = None) -> bytes:
+    """One `results` field of a BatchEvaluateResponse: a BatchEvaluateResult holding either
+    a serialized Evaluation or an ItemError."""
+    if evaluation is not None:
+        return _len(1, _len(1, evaluation))
+    assert error is not None
+    return _len(1, _len(2, error.SerializeToString()))
+
+
+def stream_response_bytes(correlation_id: str, evaluation: bytes) -> bytes:
+    """A StreamEvaluateResponse with a serialized Evaluation."""
+    return _text(1, correlation_id) + _len(2, evaluation)
+
+
 def evaluation_to_proto(
     result: EvaluationResult,
     *,
@@ -456,81 +677,17 @@ def evaluation_to_proto(
     create_time: dt.datetime | None = None,
     request_id: str = "",
     caller: str = "",
+    lines: bool = True,
 ) -> evaluation_pb2.Evaluation:
     """The Evaluation resource for an engine result and its stored metadata.
 
     `create_time` naive means UTC. Without an `evaluation_id` (validate_only, or before the
-    store assigned one) the name stays empty.
+    store assigned one) the name stays empty. `lines=False` is the BASIC view: the same
+    message without its lines. Parsed from `evaluation_bytes` (one C call).
     """
-    dec = decimal_text
-    fill_value = _fill_value
-    parts = _parts
-
-    message = evaluation_pb2.Evaluation(
-        name=EVALUATION_COLLECTION + evaluation_id if evaluation_id else "",
-        scorecard_id=result.scorecard_id,
-        scorecard_version=result.version,
-        scorecard_digest=result.digest,
-        score=dec(result.score),
-        base=dec(result.base),
-        score_grade=result.score_grade or "",
-        next_grade=result.next_grade or "",
-        request_id=request_id,
-        caller=caller,
-    )
-    subject = result.subject
-    wire_subject = message.subject
-    wire_subject.kind = _SUBJECT_KIND[subject.kind]
-    wire_subject.id = subject.id
-    wire_subject.display_name = subject.display_name
-    _fill_date(message.as_of, result.as_of)
-
-    wire_indicators = message.indicators
-    for name, value in result.indicators.items():
-        fill_value(wire_indicators[name], value)
-
-    message.grade.CopyFrom(parts.grade(result.grade))
-
-    whole_line = parts.whole_line
-    message.lines.extend([whole_line(line) for line in result.lines])
-
-    wire_groups = message.group_totals
-    for group in result.groups:
-        wire_group = wire_groups.add()
-        wire_group.CopyFrom(parts.group(group))
-        wire_group.total_before_cut = dec(group.total_before_cut)
-        wire_group.total = dec(group.total)
-
-    wire_overrides = message.overrides
-    for fired in result.overrides:
-        wire_override = wire_overrides.add(
-            override_id=fired.id,
-            effect=_EFFECT[fired.effect],
-            grade=fired.grade or "",
-            steps=fired.steps,
-        )
-        _fill_title(wire_override.title, fired.title)
-        if fired.until is not None:
-            _fill_date(wire_override.until, fired.until)
-        _fill_provenance(wire_override.provenance, fired.provenance)
-
-    if result.until is not None:
-        _fill_date(message.until, result.until)
-
-    wire_reasons = message.reasons
-    for reason in result.reasons:
-        wire_reason = wire_reasons.add()
-        wire_reason.CopyFrom(parts.reason(reason))
-        if reason.points_lost is not None:
-            wire_reason.points_lost = dec(reason.points_lost)
-
-    if result.points_to_next_grade is not None:
-        message.points_to_next_grade = dec(result.points_to_next_grade)
-    if result.score_before_cut is not None:
-        message.score_before_cut = dec(result.score_before_cut)
-    if create_time is not None:
-        _fill_timestamp(message.create_time, create_time)
-    return message
+    return _parse_evaluation(evaluation_bytes(
+        result, evaluation_id=evaluation_id, create_time=create_time, request_id=request_id,
+        caller=caller, lines=lines))
 
 
 # --------------------------------------------------------------------------------------------

@@ -61,10 +61,13 @@ class _Prepared:
     """One request item after validation and scoring, ready to be stored."""
 
     record: EvaluationRecord | None  # None: answered already (validate_only)
-    # the Evaluation message: the whole answer when `record` is None; else the reply to send
-    # once the record is committed (built, and its size settled, before anything is stored)
-    response: Any
+    # the serialized Evaluation (convert.evaluation_bytes): the whole answer when `record` is
+    # None; else the reply to send once the record is committed (built, and its size
+    # settled, before anything is stored)
+    response: bytes
     access: AccessRecord | None = None  # the access record of an item answered already
+    full: bool = True  # the reply's view: FULL (with the lines) or BASIC
+    grade: str = ""  # the grade code scored, for the call's log line
 
 
 class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
@@ -131,17 +134,18 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         ctx = _context()
         async with self.audit.call("Evaluate", subject_id=request.subject.id,
                                    scorecard_id=convert.scorecard_id_from_name(request.scorecard)) as call:
-            prepared = await self._prepare(request, ctx, method="Evaluate")
+            prepared = await self._prepare(request, ctx, method="Evaluate",
+                                           full=convert.full_view(request.view))
             if prepared.record is None:  # validate_only: on record, with nothing stored
                 assert prepared.access is not None
                 call.add(prepared.access)
-                ctx.grade = prepared.response.grade.code
-                return pb.EvaluateResponse(evaluation=prepared.response)
+                ctx.grade = prepared.grade
+                return convert.evaluate_response_bytes(prepared.response)  # type: ignore[return-value]
             call.linked()
             stored = await self._save(prepared.record)
-        evaluation = self._acknowledged(prepared, stored, ctx)
-        ctx.grade = evaluation.grade.code
-        return pb.EvaluateResponse(evaluation=evaluation)
+        ctx.grade = stored.result.grade.code  # a replayed request id: the grade stored then
+        # replies are bytes (see add_to_server): assembled, never built as messages
+        return convert.evaluate_response_bytes(self._acknowledged(prepared, stored, ctx))  # type: ignore[return-value]
 
     async def BatchEvaluate(self, request: pb.BatchEvaluateRequest, context: grpc.aio.ServicerContext) -> pb.BatchEvaluateResponse:
         n = len(request.requests)
@@ -150,25 +154,29 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 f"a batch holds at most {self.batch_limit} items; this one has {n}: split it",
                 metadata={"limit": str(self.batch_limit), "items": str(n)},
                 violations=[FieldViolation("requests", f"{n} items, more than the limit of {self.batch_limit}")])
+        if (why := convert.view_problem(request.view)) is not None:
+            raise errors.BadRequest(f"view {why}", violations=[FieldViolation("view", why)])
         self.audit.in_handler()  # a refused item is recorded with the batch's other items
         ctx = _context()
-        # filled in place: a response built from a list of results would copy every one
-        response = pb.BatchEvaluateResponse()
-        results: list[pb.BatchEvaluateResult] = [response.results.add() for _ in range(n)]
+        # each item's BatchEvaluateResult as bytes; the reply is their concatenation
+        results: list[bytes] = [b""] * n
+        codes: list[grpc.StatusCode] = [grpc.StatusCode.OK] * n  # for the log line and item metrics
         to_store: list[tuple[int, _Prepared]] = []
         access: list[AccessRecord] = []  # of the items that store nothing; one per item
         reply_bytes = 0
         for i, item in enumerate(request.requests):
             try:
-                prepared = await self._prepare(item, ctx, prefix=f"requests[{i}].", method="BatchEvaluate")
+                prepared = await self._prepare(item, ctx, prefix=f"requests[{i}].", method="BatchEvaluate",
+                                               full=convert.full_view(item.view or request.view))
             except (errors.ServiceError, errors.DomainError) as exc:
-                results[i].error.CopyFrom(_item_error(exc))
-                reply_bytes += results[i].ByteSize() + 8
+                err = _item_error(exc)
+                results[i], codes[i] = convert.batch_result_bytes(error=err), errors.code_of(err.code)
+                reply_bytes += len(results[i]) + 8
                 access.append(self._item_failure("BatchEvaluate", exc, item))
                 continue
-            reply_bytes += prepared.response.ByteSize() + ACK_BYTES
+            reply_bytes += len(prepared.response) + ACK_BYTES
             if prepared.record is None:
-                results[i].evaluation.CopyFrom(prepared.response)
+                results[i] = convert.batch_result_bytes(prepared.response)
                 assert prepared.access is not None
                 access.append(prepared.access)
             else:
@@ -190,13 +198,14 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 # memory is then about one copy of it, not the domain and the proto side by side
                 to_store[k] = outcomes[k] = None  # type: ignore[call-overload]
                 if isinstance(outcome, StoredEvaluation):
-                    results[i].evaluation.CopyFrom(self._acknowledged(prepared, outcome, ctx))
+                    results[i] = convert.batch_result_bytes(self._acknowledged(prepared, outcome, ctx))
                 else:
-                    results[i].error.CopyFrom(_item_error(outcome, prefix=f"requests[{i}]."))
+                    err = _item_error(outcome, prefix=f"requests[{i}].")
+                    results[i], codes[i] = convert.batch_result_bytes(error=err), errors.code_of(err.code)
                 del outcome, prepared
-        for r in results:  # each item's outcome, for the log line and the item metrics
-            ctx.item_done(errors.code_of(r.error.code) if r.HasField("error") else grpc.StatusCode.OK)
-        return response
+        for code in codes:  # each item's outcome, for the log line and the item metrics
+            ctx.item_done(code)
+        return b"".join(results)  # type: ignore[return-value]
 
     async def StreamEvaluate(self, requests: AsyncIterator[pb.StreamEvaluateRequest],
                              context: grpc.aio.ServicerContext) -> AsyncIterator[pb.StreamEvaluateResponse]:
@@ -209,7 +218,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         self.audit.in_handler()  # a refused item is recorded as the stream's other items
         ctx = _context()
         # holds only items whose permit is taken, so it never exceeds STREAM_WINDOW
-        out: asyncio.Queue[pb.StreamEvaluateResponse | BaseException | None] = asyncio.Queue()
+        # a reply is a message (an item error) or bytes (an evaluation; see add_to_server)
+        out: asyncio.Queue[pb.StreamEvaluateResponse | bytes | BaseException | None] = asyncio.Queue()
         window = asyncio.Semaphore(STREAM_WINDOW)  # a permit per item read and not yet sent
         saving: set[asyncio.Task[None]] = set()
         items = 0
@@ -218,8 +228,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             try:
                 assert prepared.record is not None
                 stored = await self._save(prepared.record)
-                reply = pb.StreamEvaluateResponse(correlation_id=cid,
-                                                  evaluation=self._acknowledged(prepared, stored, ctx))
+                reply = convert.stream_response_bytes(cid, self._acknowledged(prepared, stored, ctx))
             except errors.EXPECTED as exc:  # this item only: UNAVAILABLE when the store failed
                 out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc, "request.")))
             except Exception as exc:  # a bug: the stream ends with it (INTERNAL, logged)
@@ -227,13 +236,12 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             else:
                 out.put_nowait(reply)
 
-        async def answer_one(reply: pb.StreamEvaluateResponse, access: AccessRecord) -> None:
+        async def answer_one(cid: str, reply: pb.StreamEvaluateResponse | bytes, access: AccessRecord) -> None:
             """An item that stores nothing: its access record, then its reply."""
             try:
                 await self.audit.commit(access)
             except errors.EXPECTED as exc:  # UNAVAILABLE: the record could not be kept
-                out.put_nowait(pb.StreamEvaluateResponse(correlation_id=reply.correlation_id,
-                                                         error=_item_error(exc, "request.")))
+                out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc, "request.")))
             except Exception as exc:  # a bug: the stream ends with it (INTERNAL, logged)
                 out.put_nowait(exc)
             else:
@@ -248,15 +256,16 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     items += 1
                     try:
                         prepared = await self._prepare(msg.request, ctx, prefix="request.",
-                                                       method="StreamEvaluate")
+                                                       method="StreamEvaluate",
+                                                       full=convert.full_view(msg.request.view))
                     except (errors.ServiceError, errors.DomainError) as exc:
                         reply = pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc))
-                        answer = answer_one(reply, self._item_failure("StreamEvaluate", exc, msg.request))
+                        answer = answer_one(cid, reply, self._item_failure("StreamEvaluate", exc, msg.request))
                     else:
                         if prepared.record is None:
                             assert prepared.access is not None
-                            reply = pb.StreamEvaluateResponse(correlation_id=cid, evaluation=prepared.response)
-                            answer = answer_one(reply, prepared.access)
+                            answer = answer_one(cid, convert.stream_response_bytes(cid, prepared.response),
+                                                prepared.access)
                         else:
                             answer = store_one(cid, prepared)
                     task = asyncio.ensure_future(answer)
@@ -273,7 +282,9 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             while (item := await out.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
-                ctx.item_done(errors.code_of(item.error.code) if item.HasField("error") else grpc.StatusCode.OK)
+                # bytes are an evaluation (see add_to_server); a message is an item error
+                ctx.item_done(grpc.StatusCode.OK if isinstance(item, bytes) or not item.HasField("error")
+                              else errors.code_of(item.error.code))
                 yield item
                 window.release()  # sent: the reader may take one more request
         finally:
@@ -400,9 +411,10 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             raise InvalidInput([FieldViolation(field, str(exc))]) from None
 
     async def _prepare(self, request: pb.EvaluateRequest, ctx: RequestContext, prefix: str = "",
-                       method: str = "Evaluate") -> _Prepared:
+                       method: str = "Evaluate", full: bool = True) -> _Prepared:
         """Validate and score one request; raise for bad input; replay a known request_id.
-        The record to store carries the item's access record (`method`)."""
+        The record to store carries the item's access record (`method`). `full`: the reply
+        has the lines (FULL view) or not (BASIC); the record is the whole result either way."""
         caller = ctx.caller
         if request.request_id:  # the caller's own id joins the log line to its evaluation
             ctx.requested(request.request_id)
@@ -414,9 +426,11 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             ctx.scorecard = compiled.id
             if request.validate_only:
                 subject, values = compiled.validate(inp.subject, inp.indicators, as_of)
-                return _Prepared(None, convert.evaluation_to_proto(
-                    compiled.score(subject, values, as_of), request_id=request.request_id, caller=caller),
-                    self.audit.record(method, subject_id=subject.id, scorecard_id=compiled.id))
+                scored = compiled.score(subject, values, as_of)
+                return _Prepared(None, convert.evaluation_bytes(
+                    scored, request_id=request.request_id, caller=caller, lines=full),
+                    self.audit.record(method, subject_id=subject.id, scorecard_id=compiled.id),
+                    full, scored.grade.code)
             result = self._evaluate(compiled, inp.subject, inp.indicators, as_of)
         except InvalidInput as exc:
             if prefix:
@@ -427,8 +441,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 raise exc.at(prefix + exc.field) from None
             raise
         # the reply is built now, before anything is stored: what cannot be answered is not kept
-        reply = convert.evaluation_to_proto(result, request_id=request.request_id, caller=caller)
-        size = reply.ByteSize() + ACK_BYTES
+        reply = convert.evaluation_bytes(result, request_id=request.request_id, caller=caller, lines=full)
+        size = len(reply) + ACK_BYTES
         if size > self.max_reply_bytes:
             raise errors.TooLarge(
                 f"the reply would be about {size} bytes, over the {self.max_reply_bytes}-byte message"
@@ -436,7 +450,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         access = self.audit.record(method, subject_id=result.subject.id, scorecard_id=result.scorecard_id,
                                    returned=1)
         return _Prepared(EvaluationRecord(input=inp, result=result, caller=caller,
-                                          request_id=request.request_id or None, access=access), reply)
+                                          request_id=request.request_id or None, access=access), reply,
+                         full=full, grade=result.grade.code)
 
     def _item_failure(self, method: str, exc: BaseException, request: pb.EvaluateRequest) -> AccessRecord:
         return self.audit.failure(method, exc, subject_id=request.subject.id,
@@ -470,24 +485,25 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         if self.on_stored is not None:
             self.on_stored(stored)
 
-    def _acknowledged(self, prepared: _Prepared, stored: StoredEvaluation, ctx: RequestContext) -> Any:
-        """The reply for a committed record: the one built before the commit, named; for a
-        replayed request id, the evaluation stored earlier."""
+    def _acknowledged(self, prepared: _Prepared, stored: StoredEvaluation, ctx: RequestContext) -> bytes:
+        """The serialized reply for a committed record: the one built before the commit,
+        named and timed; for a replayed request id, the evaluation stored earlier (in the
+        view asked for now)."""
         ctx.touched(stored.name)
         if stored.replayed:
-            return self._stored_to_proto(stored)
-        convert.acknowledge(prepared.response, stored.id, stored.created_at)
-        return prepared.response
+            return bytes(self._stored_to_proto(stored, lines=prepared.full).SerializeToString())
+        return prepared.response + convert.acknowledgement_bytes(stored.id, stored.created_at)
 
     @staticmethod
-    def _stored_to_proto(stored: StoredEvaluation | UnreadableEvaluation) -> Any:
-        """A stored evaluation as read back; one that cannot be rendered is shown with what
-        its row says and `unreadable` set, never as an error hiding the rest of a page."""
+    def _stored_to_proto(stored: StoredEvaluation | UnreadableEvaluation, lines: bool = True) -> Any:
+        """A stored evaluation as read back (`lines=False`: in the BASIC view); one that cannot
+        be rendered is shown with what its row says and `unreadable` set, never as an error
+        hiding the rest of a page."""
         if isinstance(stored, StoredEvaluation):
             try:
                 return convert.evaluation_to_proto(
                     stored.result, evaluation_id=stored.id, create_time=stored.created_at,
-                    request_id=stored.request_id or "", caller=stored.caller or "")
+                    request_id=stored.request_id or "", caller=stored.caller or "", lines=lines)
             except Exception:  # this row's alone: logged for the operator, marked for the caller
                 log.exception("a stored evaluation cannot be rendered", evaluation=stored.id)
                 result = stored.result
@@ -551,3 +567,35 @@ def _offset_from_token(token: str, field: str) -> int:
         pass
     raise errors.BadRequest("page_token is not a token this service issued",
                             violations=[FieldViolation(field, "not a token from a previous ListScorecards call")])
+
+
+def _pass_bytes(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    """A response serializer that sends bytes as they are (replies the servicer assembled,
+    convert.evaluation_bytes) and serializes messages."""
+
+    def serializer(response: Any) -> bytes:
+        return response if type(response) is bytes else serialize(response)
+
+    return serializer
+
+
+def add_to_server(servicer: CreditEvaluationServicer, server: grpc.aio.Server) -> None:
+    """Register the service as the generated `add_CreditEvaluationServiceServicer_to_server`
+    does, from the service's descriptor, with response serializers that let Evaluate,
+    BatchEvaluate and StreamEvaluate answer with bytes assembled from cached fragments
+    instead of messages built per item (docs/benchmarks.md)."""
+    service = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"]
+    kinds = {(False, False): grpc.unary_unary_rpc_method_handler,
+             (False, True): grpc.unary_stream_rpc_method_handler,
+             (True, False): grpc.stream_unary_rpc_method_handler,
+             (True, True): grpc.stream_stream_rpc_method_handler}
+    handlers = {}
+    for method in service.methods:
+        request_type = getattr(pb, method.input_type.name)
+        response_type = getattr(pb, method.output_type.name)
+        make = kinds[method.client_streaming, method.server_streaming]
+        handlers[method.name] = make(getattr(servicer, method.name),
+                                     request_deserializer=request_type.FromString,
+                                     response_serializer=_pass_bytes(response_type.SerializeToString))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)

@@ -378,6 +378,13 @@ def test_batch_of_1000_rows(server: str, tmp_path: Path) -> None:
     assert {int(r["row"]): r["grade"] for r in records if r["status"] == "ok"} == expected
     assert all(r["evaluation"].startswith("evaluations/") for r in records if r["status"] == "ok")
     assert "subject.id: the check character" in records[6]["error"]
+    # sent in the BASIC view (no lines): every column the file had before views is there and filled
+    assert list(records[0]) == ["row", "subject_id", "status", "grade", "score", "points_to_next_grade",
+                                "next_grade", "until", "overrides", "reasons", "evaluation",
+                                "scorecard_version", "scorecard_digest", "request_id", "as_of", "error"]
+    ok = [r for r in records if r["status"] == "ok"]
+    assert all(r["score"] and r["reasons"] and r["scorecard_digest"] and r["request_id"] for r in ok)
+    assert any(r["points_to_next_grade"] and r["next_grade"] for r in ok)
 
     # each bad row reported by number (and line), with its field violations below it
     report = result.stderr

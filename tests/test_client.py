@@ -254,6 +254,38 @@ def test_sync_stream(client: CreditClient) -> None:
     assert all(isinstance(r, Evaluation) and r.score == Decimal(17) for i, r in results.items() if i != 7)
 
 
+# (call, view) -> lines in the reply: the basic view leaves them out, the stored one has them
+VIEW_CALLS = [
+    ("evaluate", "full", 6), ("evaluate", "basic", 0),
+    ("batch_evaluate", "full", 6), ("batch_evaluate", "basic", 0),
+    ("stream_evaluate", "full", 6), ("stream_evaluate", "basic", 0),
+]
+
+
+@pytest.mark.parametrize(("call", "view", "lines"), VIEW_CALLS)
+def test_view_leaves_the_lines_out_of_the_reply_not_out_of_the_store(
+        client: CreditClient, call: str, view: str, lines: int) -> None:
+    item = EvaluationItem(resident_id("440305", "19910101", len(call) + lines), {"violations_3pt": 1})
+    if call == "evaluate":
+        ev = client.evaluate(TAXI, item.subject_id, item.indicators, view=view)
+    elif call == "batch_evaluate":
+        (ev,) = client.batch_evaluate(TAXI, [item], view=view)
+    else:
+        ((_, ev),) = list(client.stream_evaluate(TAXI, [item], view=view))
+    assert isinstance(ev, Evaluation)
+    assert len(ev.lines) == lines and ev.grade.code == "AA" and ev.score == Decimal(17)
+    assert [r.code for r in ev.reasons] == ["bonus_points", "violations_3pt"]
+    assert len(client.get_evaluation(ev.name).lines) == 6
+
+
+def test_an_unknown_view_is_refused_before_sending(client: CreditClient) -> None:
+    for call in (lambda: client.evaluate(TAXI, PERSON, {}, view="short"),
+                 lambda: client.batch_evaluate(TAXI, [EvaluationItem(PERSON, {})], view="short"),
+                 lambda: list(client.stream_evaluate(TAXI, [EvaluationItem(PERSON, {})], view="short"))):
+        with pytest.raises(ValueError, match="view is 'basic' or 'full'"):
+            call()
+
+
 def test_async_client(server: str) -> None:
     async def run() -> None:
         async with AsyncCreditClient(server, caller="test-async", purpose="supervision") as c:
@@ -276,6 +308,12 @@ def test_async_client(server: str) -> None:
 
             batch = await c.batch_evaluate(TAXI, [EvaluationItem(PERSON, {}), EvaluationItem("x", {})])
             assert isinstance(batch[0], Evaluation) and isinstance(batch[1], InvalidRequestError)
+            basic = await c.evaluate(TAXI, PERSON, {"violations_3pt": 1}, view="basic")
+            assert basic.lines == () and basic.score == Decimal(17)
+            (basic_item,) = await c.batch_evaluate(TAXI, [EvaluationItem(PERSON, {})], view="basic")
+            assert isinstance(basic_item, Evaluation) and basic_item.lines == ()
+            streamed = [r async for _, r in c.stream_evaluate(TAXI, [EvaluationItem(PERSON, {})], view="basic")]
+            assert isinstance(streamed[0], Evaluation) and streamed[0].lines == ()
             names = [e.name async for e in c.iter_evaluations(subject_id=PERSON, page_size=3)]
             assert ev.name in names
 

@@ -1,8 +1,11 @@
-"""`convert.evaluation_to_proto` copies the parts every evaluation of a scorecard shares from
-messages built once (`_Parts`); it must say exactly what filling every field says: on every
-golden case of every built-in scorecard, with and without stored metadata, for results whose
-titles are other objects than the card's (decoded from the store), and when a scorecard
-changes under the same ids."""
+"""`convert.evaluation_bytes` assembles an Evaluation from serialized fragments encoded once
+(`_Parts`: the parts every evaluation of a scorecard shares, its common lines), and
+`convert.evaluation_to_proto` parses those bytes; the replies the servicer sends are those
+bytes with the name and create time appended, inside their response messages. They must
+parse to exactly the message filling every field gives (the builder below, which they
+replaced): on every golden case of every built-in scorecard, in both views, with and without
+stored metadata, for results whose titles are other objects than the card's (decoded from
+the store), and when a scorecard changes under the same ids."""
 
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ from sector_credit.scorecards.model import (
 from sector_credit.scorecards.registry import build_registry
 from sector_credit.scorecards.text import decimal_text
 from sector_credit.server import convert
-from sector_credit.v1 import evaluation_pb2
+from sector_credit.v1 import common_pb2, evaluation_pb2
+from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 
 
 # The field-by-field builder the cached parts replaced: the specification they are held to.
@@ -223,3 +227,58 @@ def test_whole_lines_are_told_apart_by_what_they_write() -> None:
                 result, lines=(dataclasses.replace(line, values=((name, value),), points=points,
                                                    points_before_cut=before), *result.lines[1:]))
             _check(changed)
+
+
+@pytest.mark.parametrize("metadata", [{}, STORED], ids=["bare", "stored"])
+def test_the_basic_view_is_the_full_message_with_its_lines_cleared(metadata: dict[str, object]) -> None:
+    """AIP-157 BASIC (`lines=False`): on every golden case, exactly the FULL message less
+    `lines`, and the FULL message is what it was."""
+    for case, result in GOLDEN:
+        full = convert.evaluation_to_proto(result, **metadata)  # type: ignore[arg-type]
+        basic = convert.evaluation_to_proto(result, lines=False, **metadata)  # type: ignore[arg-type]
+        assert full == reference_evaluation_to_proto(result, **metadata), case  # type: ignore[arg-type]
+        assert not basic.lines and (full.lines or not result.lines), case
+        full.ClearField("lines")
+        assert basic == full, case
+
+
+@pytest.mark.parametrize(("view", "full", "problem"), [
+    (0, True, None),  # unspecified: FULL, as before views existed
+    (1, False, None),  # EVALUATION_VIEW_BASIC
+    (2, True, None),  # EVALUATION_VIEW_FULL
+    (3, True, convert.VIEW_PROBLEM),
+    (-1, True, convert.VIEW_PROBLEM),
+])
+def test_evaluation_views(view: int, full: bool, problem: str | None) -> None:
+    assert convert.full_view(view) is full
+    assert convert.view_problem(view) == problem
+
+
+@pytest.mark.parametrize("lines", [True, False], ids=["FULL", "BASIC"])
+def test_reply_bytes_parse_to_the_messages_built_field_by_field(lines: bool) -> None:
+    """What the servicer sends: the evaluation's bytes, then its name and create time once
+    stored, inside EvaluateResponse, BatchEvaluateResult and StreamEvaluateResponse."""
+    evaluation_id, create_time = STORED["evaluation_id"], STORED["create_time"]
+    error = common_pb2.ItemError(code=3, message="bad", reason="INVALID_INDICATORS")
+    for case, result in GOLDEN:
+        want = reference_evaluation_to_proto(result, request_id="req-1", caller="alice")
+        if not lines:
+            want.ClearField("lines")
+        data = convert.evaluation_bytes(result, request_id="req-1", caller="alice", lines=lines)
+        assert evaluation_pb2.Evaluation.FromString(data) == want, case
+        stored = data + convert.acknowledgement_bytes(evaluation_id, create_time)  # type: ignore[arg-type]
+        named = reference_evaluation_to_proto(result, request_id="req-1", caller="alice",
+                                              evaluation_id=evaluation_id,  # type: ignore[arg-type]
+                                              create_time=create_time)  # type: ignore[arg-type]
+        if not lines:
+            named.ClearField("lines")
+        parsed = evaluation_pb2.Evaluation.FromString(stored)
+        assert parsed == named, case
+        assert parsed.SerializeToString(deterministic=True) == named.SerializeToString(deterministic=True)
+        assert pb.EvaluateResponse.FromString(convert.evaluate_response_bytes(stored)) == \
+            pb.EvaluateResponse(evaluation=named)
+        batch = b"".join([convert.batch_result_bytes(stored), convert.batch_result_bytes(error=error)])
+        assert pb.BatchEvaluateResponse.FromString(batch) == pb.BatchEvaluateResponse(results=[
+            pb.BatchEvaluateResult(evaluation=named), pb.BatchEvaluateResult(error=error)])
+        assert pb.StreamEvaluateResponse.FromString(convert.stream_response_bytes("c-7", stored)) == \
+            pb.StreamEvaluateResponse(correlation_id="c-7", evaluation=named)

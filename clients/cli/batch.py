@@ -186,8 +186,9 @@ class BatchRun:
         results: list[ItemResult] = []
         if sendable:
             try:
+                # BASIC: the file gets grades, scores, overrides and reasons, never the lines
                 results = await self.client.batch_evaluate_chunk(
-                    self.card.scorecard_id, [item for _, item in sendable])
+                    self.card.scorecard_id, [item for _, item in sendable], view="basic")
             except UnavailableError:
                 raise
             except CreditError as exc:  # the whole call was refused: every row of it fails

@@ -56,6 +56,7 @@ class DatabaseWriter:
         self._engine = engine
         self._parts_for = parts_for
         self._conn: Connection | None = None
+        self._table = EVALUATIONS
         self._rows = RowInserter(engine.dialect, EVALUATIONS)
         self._access = RowInserter(engine.dialect, ACCESS)
         self._committing = False  # COMMIT sent: a dead connection now leaves the outcome open
@@ -89,6 +90,13 @@ class DatabaseWriter:
         """Raise `StoreUnavailable` when the database cannot take a commit, as far as can be
         seen without writing (cheap; called from any thread)."""
 
+    def use_table(self, table: sa.Table) -> None:
+        """Write the groups' rows into `table` instead of the evaluations (the benchmarks'
+        durable ceiling, bench/ceiling_server.py: the same writer and group commit, another
+        row). Call before the first group."""
+        self._table = table
+        self._rows = RowInserter(self._engine.dialect, table)
+
     def close(self) -> None:
         """Release the connection (on the writer's thread, after its last group)."""
         if self._conn is not None:
@@ -120,7 +128,7 @@ class DatabaseWriter:
         for row in rows:
             try:
                 with conn.begin_nested():
-                    conn.execute(sa.insert(EVALUATIONS), row)
+                    conn.execute(sa.insert(self._table), row)
             except IntegrityError as exc:
                 outcomes.append(self._existing(conn, row, exc))
             except DBAPIError as exc:

@@ -20,7 +20,6 @@ from sqlalchemy.exc import DBAPIError
 
 from .dbwriter import AccessOf, DatabaseWriter, GroupWritten
 from .failures import refused_row
-from .rows import EVALUATIONS
 
 EXECUTEMANY_FROM = 100
 
@@ -30,7 +29,7 @@ class PostgresWriter(DatabaseWriter):
                       access: AccessOf) -> GroupWritten:
         try:
             if len(rows) >= EXECUTEMANY_FROM:
-                conn.execute(sa.insert(EVALUATIONS), rows)
+                conn.execute(sa.insert(self._table), rows)
             else:
                 self._rows.insert(conn, rows)
         except DBAPIError as exc:

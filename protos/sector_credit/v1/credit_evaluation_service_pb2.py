@@ -28,7 +28,7 @@ from sector_credit.v1 import scorecard_pb2 as sector__credit_dot_v1_dot_scorecar
 from sector_credit.v1 import whatif_pb2 as sector__credit_dot_v1_dot_whatif__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0sector_credit/v1/credit_evaluation_service.proto\x12\x10sector_credit.v1\x1a\x1dsector_credit/v1/common.proto\x1a!sector_credit/v1/evaluation.proto\x1a sector_credit/v1/scorecard.proto\x1a\x1dsector_credit/v1/whatif.proto\"\x83\x01\n\x15ListScorecardsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12-\n\x04view\x18\x03 \x01(\x0e\x32\x1f.sector_credit.v1.ScorecardView\x12\x14\n\x0c\x61ll_versions\x18\x04 \x01(\x08\"b\n\x16ListScorecardsResponse\x12/\n\nscorecards\x18\x01 \x03(\x0b\x32\x1b.sector_credit.v1.Scorecard\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8a\x01\n\x13GetScorecardRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12%\n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12-\n\x04view\x18\x04 \x01(\x0e\x32\x1f.sector_credit.v1.ScorecardView\"F\n\x14GetScorecardResponse\x12.\n\tscorecard\x18\x01 \x01(\x0b\x32\x1b.sector_credit.v1.Scorecard\"\xcf\x02\n\x0f\x45valuateRequest\x12\x11\n\tscorecard\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12*\n\x07subject\x18\x03 \x01(\x0b\x32\x19.sector_credit.v1.Subject\x12%\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x45\n\nindicators\x18\x05 \x03(\x0b\x32\x31.sector_credit.v1.EvaluateRequest.IndicatorsEntry\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x15\n\rvalidate_only\x18\x07 \x01(\x08\x1aS\n\x0fIndicatorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .sector_credit.v1.IndicatorValue:\x02\x38\x01\"D\n\x10\x45valuateResponse\x12\x30\n\nevaluation\x18\x01 \x01(\x0b\x32\x1c.sector_credit.v1.Evaluation\"K\n\x14\x42\x61tchEvaluateRequest\x12\x33\n\x08requests\x18\x01 \x03(\x0b\x32!.sector_credit.v1.EvaluateRequest\"\x81\x01\n\x13\x42\x61tchEvaluateResult\x12\x32\n\nevaluation\x18\x01 \x01(\x0b\x32\x1c.sector_credit.v1.EvaluationH\x00\x12,\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1b.sector_credit.v1.ItemErrorH\x00\x42\x08\n\x06result\"O\n\x15\x42\x61tchEvaluateResponse\x12\x36\n\x07results\x18\x01 \x03(\x0b\x32%.sector_credit.v1.BatchEvaluateResult\"c\n\x15StreamEvaluateRequest\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12\x32\n\x07request\x18\x02 \x01(\x0b\x32!.sector_credit.v1.EvaluateRequest\"\x9c\x01\n\x16StreamEvaluateResponse\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12\x32\n\nevaluation\x18\x02 \x01(\x0b\x32\x1c.sector_credit.v1.EvaluationH\x00\x12,\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1b.sector_credit.v1.ItemErrorH\x00\x42\x08\n\x06result\"K\n\x14GetEvaluationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x14\n\x0cpurpose_note\x18\x03 \x01(\t\"I\n\x15GetEvaluationResponse\x12\x30\n\nevaluation\x18\x01 \x01(\x0b\x32\x1c.sector_credit.v1.Evaluation\"\x8d\x01\n\x16ListEvaluationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\nsubject_id\x18\x03 \x01(\t\x12\x11\n\tscorecard\x18\x04 \x01(\t\x12\x0f\n\x07purpose\x18\x05 \x01(\t\x12\x14\n\x0cpurpose_note\x18\x06 \x01(\t\"e\n\x17ListEvaluationsResponse\x12\x31\n\x0b\x65valuations\x18\x01 \x03(\x0b\x32\x1c.sector_credit.v1.Evaluation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"m\n\x18\x45xploreEvaluationRequest\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x37\n\nevaluation\x18\x02 \x01(\x0b\x32!.sector_credit.v1.EvaluateRequestH\x00\x42\x08\n\x06source\"\xd2\x01\n\x19\x45xploreEvaluationResponse\x12\x30\n\nevaluation\x18\x01 \x01(\x0b\x32\x1c.sector_credit.v1.Evaluation\x12\x1d\n\x15\x61\x63tionable_indicators\x18\x02 \x03(\t\x12.\n\x07targets\x18\x03 \x03(\x0b\x32\x1d.sector_credit.v1.GradeTarget\x12\x34\n\roverride_ends\x18\x04 \x03(\x0b\x32\x1d.sector_credit.v1.OverrideEnd*b\n\rScorecardView\x12\x1e\n\x1aSCORECARD_VIEW_UNSPECIFIED\x10\x00\x12\x18\n\x14SCORECARD_VIEW_BASIC\x10\x01\x12\x17\n\x13SCORECARD_VIEW_FULL\x10\x02\x32\xb3\x06\n\x17\x43reditEvaluationService\x12\x63\n\x0eListScorecards\x12\'.sector_credit.v1.ListScorecardsRequest\x1a(.sector_credit.v1.ListScorecardsResponse\x12]\n\x0cGetScorecard\x12%.sector_credit.v1.GetScorecardRequest\x1a&.sector_credit.v1.GetScorecardResponse\x12Q\n\x08\x45valuate\x12!.sector_credit.v1.EvaluateRequest\x1a\".sector_credit.v1.EvaluateResponse\x12`\n\rBatchEvaluate\x12&.sector_credit.v1.BatchEvaluateRequest\x1a\'.sector_credit.v1.BatchEvaluateResponse\x12g\n\x0eStreamEvaluate\x12\'.sector_credit.v1.StreamEvaluateRequest\x1a(.sector_credit.v1.StreamEvaluateResponse(\x01\x30\x01\x12`\n\rGetEvaluation\x12&.sector_credit.v1.GetEvaluationRequest\x1a\'.sector_credit.v1.GetEvaluationResponse\x12\x66\n\x0fListEvaluations\x12(.sector_credit.v1.ListEvaluationsRequest\x1a).sector_credit.v1.ListEvaluationsResponse\x12l\n\x11\x45xploreEvaluation\x12*.sector_credit.v1.ExploreEvaluationRequest\x1a+.sector_credit.v1.ExploreEvaluationResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0sector_credit/v1/credit_evaluation_service.proto\x12\x10sector_credit.v1\x1a\x1dsector_credit/v1/common.proto\x1a!sector_credit/v1/evaluation.proto\x1a sector_credit/v1/scorecard.proto\x1a\x1dsector_credit/v1/whatif.proto\"\x83\x01\n\x15ListScorecardsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12-\n\x04view\x18\x03 \x01(\x0e\x32\x1f.sector_credit.v1.ScorecardView\x12\x14\n\x0c\x61ll_versions\x18\x04 \x01(\x08\"b\n\x16ListScorecardsResponse\x12/\n\nscorecards\x18\x01 \x03(\x0b\x32\x1b.sector_credit.v1.Scorecard\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8a\x01\n\x13GetScorecardRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12%\n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12-\n\x04view\x18\x04 \x01(\x0e\x32\x1f.sector_credit.v1.ScorecardView\"F\n\x14GetScorecardResponse\x12.\n\tscorecard\x18\x01 \x01(\x0b\x32\x1b.sector_credit.v1.Scorecard\"\xff\x02\n\x0f\x45valuateRequest\x12\x11\n\tscorecard\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12*\n\x07subject\x18\x03 \x01(\x0b\x32\x19.sector_credit.v1.Subject\x12%\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x45\n\nindicators\x18\x05 \x03(\x0b\x32\x31.sector_credit.v1.EvaluateRequest.IndicatorsEntry\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x15\n\rvalidate_only\x18\x07 \x01(\x08\x12.\n\x04view\x18< \x01(\x0e\x32 .sector_credit.v1.EvaluationView\x1aS\n\x0fIndicatorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .sector_credit.v1.IndicatorValue:\x02\x38\x01\"D\n\x10\x45valuateResponse\x12\x30\n\nevaluation\x18\x01 \x01(\x0b\x32\x1c.sector_credit.v1.Evaluation\"{\n\x14\x42\x61tchEvaluateRequest\x12\x33\n\x08requests\x18\x01 \x03(\x0b\x32!.sector_credit.v1.EvaluateRequest\x12.\n\x04view\x18< \x01(\x0e\x32 .sector_credit.v1.EvaluationView\"\x81\x01\n\x13\x42\x61tchEvaluateResult\x12\x32\n\nevaluation\x18\x01 \x01(\x0b\x32\x1c.sector_credit.v1.EvaluationH\x00\x12,\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1b.sector_credit.v1.ItemErrorH\x00\x42\x08\n\x06result\"O\n\x15\x42\x61tchEvaluateResponse\x12\x36\n\x07results\x18\x01 \x03(\x0b\x32%.sector_credit.v1.BatchEvaluateResult\"c\n\x15StreamEvaluateRequest\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12\x32\n\x07request\x18\x02 \x01(\x0b\x32!.sector_credit.v1.EvaluateRequest\"\x9c\x01\n\x16StreamEvaluateResponse\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12\x32\n\nevaluation\x18\x02 \x01(\x0b\x32\x1c.sector_credit.v1.EvaluationH\x00\x12,\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1b.sector_credit.v1.ItemErrorH\x00\x42\x08\n\x06result\"K\n\x14GetEvaluationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x14\n\x0cpurpose_note\x18\x03 \x01(\t\"I\n\x15GetEvaluationResponse\x12\x30\n\nevaluation\x18\x01 \x01(\x0b\x32\x1c.sector_credit.v1.Evaluation\"\x8d\x01\n\x16ListEvaluationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\nsubject_id\x18\x03 \x01(\t\x12\x11\n\tscorecard\x18\x04 \x01(\t\x12\x0f\n\x07purpose\x18\x05 \x01(\t\x12\x14\n\x0cpurpose_note\x18\x06 \x01(\t\"e\n\x17ListEvaluationsResponse\x12\x31\n\x0b\x65valuations\x18\x01 \x03(\x0b\x32\x1c.sector_credit.v1.Evaluation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"m\n\x18\x45xploreEvaluationRequest\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x37\n\nevaluation\x18\x02 \x01(\x0b\x32!.sector_credit.v1.EvaluateRequestH\x00\x42\x08\n\x06source\"\xd2\x01\n\x19\x45xploreEvaluationResponse\x12\x30\n\nevaluation\x18\x01 \x01(\x0b\x32\x1c.sector_credit.v1.Evaluation\x12\x1d\n\x15\x61\x63tionable_indicators\x18\x02 \x03(\t\x12.\n\x07targets\x18\x03 \x03(\x0b\x32\x1d.sector_credit.v1.GradeTarget\x12\x34\n\roverride_ends\x18\x04 \x03(\x0b\x32\x1d.sector_credit.v1.OverrideEnd*b\n\rScorecardView\x12\x1e\n\x1aSCORECARD_VIEW_UNSPECIFIED\x10\x00\x12\x18\n\x14SCORECARD_VIEW_BASIC\x10\x01\x12\x17\n\x13SCORECARD_VIEW_FULL\x10\x02*f\n\x0e\x45valuationView\x12\x1f\n\x1b\x45VALUATION_VIEW_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45VALUATION_VIEW_BASIC\x10\x01\x12\x18\n\x14\x45VALUATION_VIEW_FULL\x10\x02\x32\xb3\x06\n\x17\x43reditEvaluationService\x12\x63\n\x0eListScorecards\x12\'.sector_credit.v1.ListScorecardsRequest\x1a(.sector_credit.v1.ListScorecardsResponse\x12]\n\x0cGetScorecard\x12%.sector_credit.v1.GetScorecardRequest\x1a&.sector_credit.v1.GetScorecardResponse\x12Q\n\x08\x45valuate\x12!.sector_credit.v1.EvaluateRequest\x1a\".sector_credit.v1.EvaluateResponse\x12`\n\rBatchEvaluate\x12&.sector_credit.v1.BatchEvaluateRequest\x1a\'.sector_credit.v1.BatchEvaluateResponse\x12g\n\x0eStreamEvaluate\x12\'.sector_credit.v1.StreamEvaluateRequest\x1a(.sector_credit.v1.StreamEvaluateResponse(\x01\x30\x01\x12`\n\rGetEvaluation\x12&.sector_credit.v1.GetEvaluationRequest\x1a\'.sector_credit.v1.GetEvaluationResponse\x12\x66\n\x0fListEvaluations\x12(.sector_credit.v1.ListEvaluationsRequest\x1a).sector_credit.v1.ListEvaluationsResponse\x12l\n\x11\x45xploreEvaluation\x12*.sector_credit.v1.ExploreEvaluationRequest\x1a+.sector_credit.v1.ExploreEvaluationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,8 +37,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EVALUATEREQUEST_INDICATORSENTRY']._loaded_options = None
   _globals['_EVALUATEREQUEST_INDICATORSENTRY']._serialized_options = b'8\001'
-  _globals['_SCORECARDVIEW']._serialized_start=2329
-  _globals['_SCORECARDVIEW']._serialized_end=2427
+  _globals['_SCORECARDVIEW']._serialized_start=2425
+  _globals['_SCORECARDVIEW']._serialized_end=2523
+  _globals['_EVALUATIONVIEW']._serialized_start=2525
+  _globals['_EVALUATIONVIEW']._serialized_end=2627
   _globals['_LISTSCORECARDSREQUEST']._serialized_start=202
   _globals['_LISTSCORECARDSREQUEST']._serialized_end=333
   _globals['_LISTSCORECARDSRESPONSE']._serialized_start=335
@@ -48,33 +50,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSCORECARDRESPONSE']._serialized_start=576
   _globals['_GETSCORECARDRESPONSE']._serialized_end=646
   _globals['_EVALUATEREQUEST']._serialized_start=649
-  _globals['_EVALUATEREQUEST']._serialized_end=984
-  _globals['_EVALUATEREQUEST_INDICATORSENTRY']._serialized_start=901
-  _globals['_EVALUATEREQUEST_INDICATORSENTRY']._serialized_end=984
-  _globals['_EVALUATERESPONSE']._serialized_start=986
-  _globals['_EVALUATERESPONSE']._serialized_end=1054
-  _globals['_BATCHEVALUATEREQUEST']._serialized_start=1056
-  _globals['_BATCHEVALUATEREQUEST']._serialized_end=1131
-  _globals['_BATCHEVALUATERESULT']._serialized_start=1134
-  _globals['_BATCHEVALUATERESULT']._serialized_end=1263
-  _globals['_BATCHEVALUATERESPONSE']._serialized_start=1265
-  _globals['_BATCHEVALUATERESPONSE']._serialized_end=1344
-  _globals['_STREAMEVALUATEREQUEST']._serialized_start=1346
-  _globals['_STREAMEVALUATEREQUEST']._serialized_end=1445
-  _globals['_STREAMEVALUATERESPONSE']._serialized_start=1448
-  _globals['_STREAMEVALUATERESPONSE']._serialized_end=1604
-  _globals['_GETEVALUATIONREQUEST']._serialized_start=1606
-  _globals['_GETEVALUATIONREQUEST']._serialized_end=1681
-  _globals['_GETEVALUATIONRESPONSE']._serialized_start=1683
-  _globals['_GETEVALUATIONRESPONSE']._serialized_end=1756
-  _globals['_LISTEVALUATIONSREQUEST']._serialized_start=1759
-  _globals['_LISTEVALUATIONSREQUEST']._serialized_end=1900
-  _globals['_LISTEVALUATIONSRESPONSE']._serialized_start=1902
-  _globals['_LISTEVALUATIONSRESPONSE']._serialized_end=2003
-  _globals['_EXPLOREEVALUATIONREQUEST']._serialized_start=2005
-  _globals['_EXPLOREEVALUATIONREQUEST']._serialized_end=2114
-  _globals['_EXPLOREEVALUATIONRESPONSE']._serialized_start=2117
-  _globals['_EXPLOREEVALUATIONRESPONSE']._serialized_end=2327
-  _globals['_CREDITEVALUATIONSERVICE']._serialized_start=2430
-  _globals['_CREDITEVALUATIONSERVICE']._serialized_end=3249
+  _globals['_EVALUATEREQUEST']._serialized_end=1032
+  _globals['_EVALUATEREQUEST_INDICATORSENTRY']._serialized_start=949
+  _globals['_EVALUATEREQUEST_INDICATORSENTRY']._serialized_end=1032
+  _globals['_EVALUATERESPONSE']._serialized_start=1034
+  _globals['_EVALUATERESPONSE']._serialized_end=1102
+  _globals['_BATCHEVALUATEREQUEST']._serialized_start=1104
+  _globals['_BATCHEVALUATEREQUEST']._serialized_end=1227
+  _globals['_BATCHEVALUATERESULT']._serialized_start=1230
+  _globals['_BATCHEVALUATERESULT']._serialized_end=1359
+  _globals['_BATCHEVALUATERESPONSE']._serialized_start=1361
+  _globals['_BATCHEVALUATERESPONSE']._serialized_end=1440
+  _globals['_STREAMEVALUATEREQUEST']._serialized_start=1442
+  _globals['_STREAMEVALUATEREQUEST']._serialized_end=1541
+  _globals['_STREAMEVALUATERESPONSE']._serialized_start=1544
+  _globals['_STREAMEVALUATERESPONSE']._serialized_end=1700
+  _globals['_GETEVALUATIONREQUEST']._serialized_start=1702
+  _globals['_GETEVALUATIONREQUEST']._serialized_end=1777
+  _globals['_GETEVALUATIONRESPONSE']._serialized_start=1779
+  _globals['_GETEVALUATIONRESPONSE']._serialized_end=1852
+  _globals['_LISTEVALUATIONSREQUEST']._serialized_start=1855
+  _globals['_LISTEVALUATIONSREQUEST']._serialized_end=1996
+  _globals['_LISTEVALUATIONSRESPONSE']._serialized_start=1998
+  _globals['_LISTEVALUATIONSRESPONSE']._serialized_end=2099
+  _globals['_EXPLOREEVALUATIONREQUEST']._serialized_start=2101
+  _globals['_EXPLOREEVALUATIONREQUEST']._serialized_end=2210
+  _globals['_EXPLOREEVALUATIONRESPONSE']._serialized_start=2213
+  _globals['_EXPLOREEVALUATIONRESPONSE']._serialized_end=2423
+  _globals['_CREDITEVALUATIONSERVICE']._serialized_start=2630
+  _globals['_CREDITEVALUATIONSERVICE']._serialized_end=3449
 # @@protoc_insertion_point(module_scope)

@@ -51,6 +51,38 @@ SCORECARD_VIEW_FULL: ScorecardView.ValueType  # 2
 """Everything, including indicators, groups, rules, grades and overrides."""
 Global___ScorecardView: _TypeAlias = ScorecardView  # noqa: Y015
 
+class _EvaluationView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EvaluationViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EvaluationView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EVALUATION_VIEW_UNSPECIFIED: _EvaluationView.ValueType  # 0
+    """The default: FULL, so clients that never set a view are answered as before."""
+    EVALUATION_VIEW_BASIC: _EvaluationView.ValueType  # 1
+    """Everything but the lines: name, scorecard, subject, indicators, score and grade, group
+    totals, the overrides that fired and until when, the reason codes, the points to the
+    next grade. A BASIC evaluation is the FULL one with `lines` left empty.
+    """
+    EVALUATION_VIEW_FULL: _EvaluationView.ValueType  # 2
+    """The whole explanation, with one line per rule."""
+
+class EvaluationView(_EvaluationView, metaclass=_EvaluationViewEnumTypeWrapper):
+    """How much of an evaluation a reply carries (AIP-157). The full explanation is stored
+    whatever the view, and GetEvaluation and ListEvaluations return it.
+    """
+
+EVALUATION_VIEW_UNSPECIFIED: EvaluationView.ValueType  # 0
+"""The default: FULL, so clients that never set a view are answered as before."""
+EVALUATION_VIEW_BASIC: EvaluationView.ValueType  # 1
+"""Everything but the lines: name, scorecard, subject, indicators, score and grade, group
+totals, the overrides that fired and until when, the reason codes, the points to the
+next grade. A BASIC evaluation is the FULL one with `lines` left empty.
+"""
+EVALUATION_VIEW_FULL: EvaluationView.ValueType  # 2
+"""The whole explanation, with one line per rule."""
+Global___EvaluationView: _TypeAlias = EvaluationView  # noqa: Y015
+
 @_typing.final
 class ListScorecardsRequest(_message.Message):
     """The request of ListScorecards."""
@@ -216,6 +248,7 @@ class EvaluateRequest(_message.Message):
     INDICATORS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     scorecard: _builtins.str
     """The scorecard id, e.g. `transport.taxi_driver` (its resource name
     `scorecards/transport.taxi_driver` is accepted too).
@@ -233,6 +266,10 @@ class EvaluateRequest(_message.Message):
     """Check the input only: no evaluation is stored, and the Evaluation returned for a valid
     input has no name and no create_time. Invalid input fails exactly as it would without
     it. The call is in the query audit all the same (with 0 evaluations returned).
+    """
+    view: Global___EvaluationView.ValueType
+    """How much of the evaluation the reply carries; unspecified is FULL. In a BatchEvaluate
+    item it overrides the batch's view; ExploreEvaluation answers in full whatever it says.
     """
     @_builtins.property
     def subject(self) -> _common_pb2.Subject:
@@ -256,10 +293,11 @@ class EvaluateRequest(_message.Message):
         indicators: _abc.Mapping[_builtins.str, _common_pb2.IndicatorValue] | None = ...,
         request_id: _builtins.str = ...,
         validate_only: _builtins.bool = ...,
+        view: Global___EvaluationView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "indicators", b"indicators", "request_id", b"request_id", "scorecard", b"scorecard", "subject", b"subject", "validate_only", b"validate_only", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "indicators", b"indicators", "request_id", b"request_id", "scorecard", b"scorecard", "subject", b"subject", "validate_only", b"validate_only", "version", b"version", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -296,6 +334,11 @@ class BatchEvaluateRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUESTS_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
+    view: Global___EvaluationView.ValueType
+    """How much of each evaluation the reply carries, for items that set no view of their own;
+    unspecified is FULL.
+    """
     @_builtins.property
     def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___EvaluateRequest]:
         """The items to evaluate, each as a single Evaluate would take it."""
@@ -304,10 +347,11 @@ class BatchEvaluateRequest(_message.Message):
         self,
         *,
         requests: _abc.Iterable[Global___EvaluateRequest] | None = ...,
+        view: Global___EvaluationView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
