@@ -24,6 +24,7 @@ from .model import (
     Scorecard,
     ScorecardNotFound,
 )
+from .records import RecordKindRegistry
 
 
 class VersionNotInForce(InvalidInput):
@@ -46,6 +47,7 @@ class ScorecardRegistry:
         self._versions: dict[str, list[CompiledScorecard]] = {}  # newest effective_from first
         self._id_schemes: dict[str, SubjectIdCheck] = {}
         self.origin: dict[tuple[str, str], str] = {}  # (id, version) -> plugin or file
+        self.record_kinds = RecordKindRegistry()  # the kinds of credit records (records.py)
 
     # -- filling ------------------------------------------------------------------------
 
@@ -81,14 +83,20 @@ class ScorecardRegistry:
             raise ValueError(f"subject id scheme prefix {prefix!r} is empty or already registered")
         self._id_schemes[prefix] = check
 
+    @property
+    def id_schemes(self) -> dict[str, SubjectIdCheck]:
+        """The plugins' subject id schemes, by prefix (records check their ids with them)."""
+        return dict(self._id_schemes)
+
     def load_plugins(self, pm: pluggy.PluginManager) -> None:
         """Ask every plugin for its rule kinds (first: the scorecards may use them), its
-        scorecards and its id schemes."""
+        scorecards, its id schemes and its kinds of credit records."""
         pm.hook.register_rule_kinds(register=kinds.register)
         for impl in pm.hook.register_scorecards.get_hookimpls():
             name = impl.plugin_name
             impl.function(register=lambda item, _n=name: self.register(item, origin=_n))
         pm.hook.register_subject_id_schemes(register=self.register_id_scheme)
+        pm.hook.register_record_kinds(register=self.record_kinds.register)
 
     # -- reading ------------------------------------------------------------------------
 

@@ -29,15 +29,19 @@ from sector_credit.v1 import api_key_service_pb2 as kpb
 from sector_credit.v1 import api_key_service_pb2_grpc as kpb_grpc
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
+from sector_credit.v1 import records_service_pb2 as rpb
+from sector_credit.v1 import records_service_pb2_grpc as rpb_grpc
 
 from . import errors
 from .access import QueryAudit
 from .access_log import AccessLogServicer
 from .db import EvaluationStore, StoredEvaluation, StoreError
+from .db.records import RecordStore
 from .health import StoreHealth
 from .interceptors import ServiceInterceptor
 from .logs import log
 from .metrics import Metrics
+from .records_servicer import RecordServicer
 from .security import setup as security_setup
 from .security.admin import ApiKeyServicer
 from .servicer import CreditEvaluationServicer
@@ -53,10 +57,11 @@ from .startup import (
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"].full_name
 ACCESS_LOG_NAME = access_pb.DESCRIPTOR.services_by_name["AccessLogService"].full_name
 KEYS_NAME = kpb.DESCRIPTOR.services_by_name["ApiKeyService"].full_name
+RECORDS_NAME = rpb.DESCRIPTOR.services_by_name["RecordService"].full_name
 HEALTH_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-SERVED_NAMES = (SERVICE_NAME, ACCESS_LOG_NAME, KEYS_NAME, HEALTH_NAME)
+SERVED_NAMES = (SERVICE_NAME, ACCESS_LOG_NAME, KEYS_NAME, RECORDS_NAME, HEALTH_NAME)
 """Every service this server registers, listed over reflection."""
-_HEALTH_NAMES = ("", SERVICE_NAME, ACCESS_LOG_NAME, KEYS_NAME)
+_HEALTH_NAMES = ("", SERVICE_NAME, ACCESS_LOG_NAME, KEYS_NAME, RECORDS_NAME)
 """What StoreHealth reports: the server ("") and each service that needs the store."""
 
 
@@ -72,6 +77,7 @@ class RunningServer:
     settings: Settings
     store_health: StoreHealth
     security: security_setup.Security
+    records: RecordStore | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain: NOT_SERVING, finish in-flight calls within `grace`, then close the store."""
@@ -79,6 +85,8 @@ class RunningServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
         await self.store.close()
+        if self.records is not None:
+            await self.records.close()
         self.security.close()
         stats = self.store.stats
         log.info("audit store closed", commits=stats.commits, rows=stats.rows,
@@ -159,6 +167,9 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None)
     pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
     access_pb_grpc.add_AccessLogServiceServicer_to_server(AccessLogServicer(store, tz), server)
+    records = RecordStore(settings.database_url)
+    rpb_grpc.add_RecordServiceServicer_to_server(
+        RecordServicer(records, registry.record_kinds, audit, today, registry.id_schemes), server)
     kpb_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(security.keys), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVED_NAMES + (reflection.SERVICE_NAME,), server)
@@ -171,6 +182,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         port = 0
     if port == 0:
         await store.close()
+        await records.close()
         raise listen_failed(None, settings.listen, "gRPC")
     await server.start()
     try:
@@ -178,6 +190,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     except OSError as exc:  # taken since check_listen
         await server.stop(0)
         await store.close()
+        await records.close()
         raise listen_failed(exc, f"{settings.metrics_host}:{settings.metrics_port}", "metrics") from None
     store_health = StoreHealth(health_servicer, store, _HEALTH_NAMES)
     await store_health.start()  # SERVING, then NOT_SERVING whenever the store cannot commit
@@ -188,7 +201,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
              **({"local_mode": "every caller is the local principal with every role"}
                 if security.mode == "local" else {}))
     return RunningServer(server, port, metrics_port, health_servicer, store, registry, metrics,
-                         settings, store_health, security)
+                         settings, store_health, security, records)
 
 
 def connection_options(settings: Settings) -> list[tuple[str, int]]:

@@ -129,6 +129,9 @@ def _fill_provenance(target: common_pb2.Provenance, provenance: Provenance) -> N
     target.article = provenance.article
 
 
+fill_provenance = _fill_provenance  # for the other messages that carry a provenance (records)
+
+
 # --------------------------------------------------------------------------------------------
 # Indicator values
 

@@ -23,13 +23,15 @@ from ..errors import ServiceError
 from ..logs import log
 
 EVALUATOR, READER, AUDITOR, ADMIN = "evaluator", "reader", "auditor", "admin"
-ROLES = frozenset({EVALUATOR, READER, AUDITOR, ADMIN})
+REGISTRAR = "registrar"  # creates credit records and changes their state (issue 10)
+ROLES = frozenset({EVALUATOR, READER, AUDITOR, ADMIN, REGISTRAR})
 OPEN = ""  # a method anyone may call, without credentials
 AUTHENTICATED = "authenticated"  # any proven caller, whatever its roles
 
 _SERVICE = "/sector_credit.v1.CreditEvaluationService/"
 _KEYS = "/sector_credit.v1.ApiKeyService/"
 _ACCESS_LOG = "/sector_credit.v1.AccessLogService/"
+_RECORDS = "/sector_credit.v1.RecordService/"
 
 METHOD_ROLES: dict[str, str] = {
     _SERVICE + "ListScorecards": AUTHENTICATED,
@@ -47,6 +49,11 @@ METHOD_ROLES: dict[str, str] = {
     _KEYS + "RevokeApiKey": ADMIN,
     _ACCESS_LOG + "ListAccessRecords": AUDITOR,
     _ACCESS_LOG + "ListSubjectAccesses": AUDITOR,
+    _RECORDS + "ListRecordKinds": AUTHENTICATED,
+    _RECORDS + "GetRecord": READER,
+    _RECORDS + "ListRecords": READER,
+    **{_RECORDS + m: REGISTRAR for m in ("CreateRecord", "FileObjection", "ForwardObjection",
+                                         "DecideObjection", "RepairRecord", "RevokeRecord")},
 }
 """The role each method needs. A method not listed needs `admin`: a new RPC is closed until
 someone decides who may call it."""
