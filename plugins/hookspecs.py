@@ -81,7 +81,8 @@ def register_record_kinds(register: Callable[[Any], None]) -> None:
     built-in ones (`sector_credit.scorecards.records.BUILTIN_KINDS`), for the records service
     and for scorecard indicators that read records (`from_records`).
 
-    Called once at start-up, for every plugin, after `register_subject_id_schemes`.
+    Called once at start-up, for every plugin, after `register_rule_kinds` and before
+    `register_scorecards` (a scorecard's `from_records` kinds are checked against them).
 
     :param register: call it once per kind with a `sector_credit.scorecards.records.RecordKind`
         (its name, bilingual title, the subject kinds it covers, the minimum and maximum

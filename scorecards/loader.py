@@ -43,6 +43,7 @@ from .model import (
     Title,
     Until,
 )
+from .records import FromRecords, Measure
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -55,7 +56,8 @@ TOP_KEYS = {"id", "version", "effective_from", "subject_kind", "title", "descrip
             "score", "default_grade", "indicators", "groups", "rules", "grades", "overrides",
             "cases"}
 INDICATOR_KEYS = {"type", "title", "description", "min", "max", "default", "required",
-                  "choices", "past", "required_when", "places", "actionable"}
+                  "choices", "past", "required_when", "places", "actionable",
+                  "from_records"}
 # the keys every rule has; each kind reads its own others (kinds.py)
 RULE_KEYS = {"id", "title", "kind", "indicator", "group", "provenance", "description"}
 _BUILTIN_KINDS = {k.value for k in RuleKind}
@@ -368,17 +370,39 @@ def _indicators(c: _Checker, raw: object) -> list[Indicator]:
             c.bad(f"{path}.actionable", "a date records when something happened: it is never actionable")
             actionable = False
         desc = spec.get("description", "")
+        from_records = _from_records(c, spec, itype, path)
         out.append(Indicator(name, itype, title, bool(required), default, minimum, maximum,
                              choices, bool(past), None, desc if isinstance(desc, str) else "",
-                             places, actionable))
+                             places, actionable, from_records))
     by_name = {i.name: i for i in out}
     for idx, path, cond_raw in pending_when:
         cond = _condition(c, cond_raw, f"{path}.required_when", by_name, set(), allow_group=False)
         ind = out[idx]
         out[idx] = Indicator(ind.name, ind.type, ind.title, ind.required, ind.default, ind.minimum,
                              ind.maximum, ind.choices, ind.past, cond, ind.description, ind.places,
-                             ind.actionable)
+                             ind.actionable, ind.from_records)
     return out
+
+
+_MEASURE_TYPES = {Measure.ACTIVE: IndicatorType.FLAG, Measure.COUNT_WITHIN: IndicatorType.COUNT,
+                  Measure.LATEST_DATE: IndicatorType.DATE, Measure.END_OF_RESTRICTION: IndicatorType.DATE}
+
+
+def _from_records(c: _Checker, spec: dict[str, Any], itype: IndicatorType, path: str) -> FromRecords | None:
+    """`from_records = {kinds = [...], measure = "..."}`: the server fills the value from
+    credit records (scorecards/records.py); the measure fixes the indicator's type."""
+    if "from_records" not in spec:
+        return None
+    try:
+        parsed = FromRecords.parse(spec["from_records"])
+    except ValueError as exc:
+        c.bad(f"{path}.from_records", str(exc))
+        return None
+    wanted = _MEASURE_TYPES[parsed.measure]
+    if itype is not wanted:
+        c.bad(f"{path}.from_records", f"measure {parsed.text!r} gives a {wanted.value}, not a {itype.value}")
+        return None
+    return parsed
 
 
 def _check_value(c: _Checker, itype: IndicatorType, v: object, lo: Decimal | None,

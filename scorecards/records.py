@@ -315,8 +315,15 @@ class View:
     events: tuple[Event, ...] = field(default_factory=tuple)  # those up to `as_of`
 
     @property
+    def decided(self) -> bool:
+        """Whether the record existed on `as_of` (its decision date is not later)."""
+        return self.as_of >= self.record.decision_date
+
+    @property
     def counts(self) -> bool:
         """Whether the record counts against its subject in an evaluation on `as_of`."""
+        if not self.decided:
+            return False
         if self.state is State.ACTIVE:
             return True
         return self.state is State.UNDER_OBJECTION and bool(self.kind and self.kind.counts_under_objection)
@@ -324,6 +331,8 @@ class View:
     @property
     def public(self) -> bool:
         """Whether the disclosure view may show it on `as_of`."""
+        if not self.decided:
+            return False
         if self.state in (State.ACTIVE, State.UNDER_OBJECTION):
             return True
         return self.state is State.REPAIRED and self.public_until is not None and self.as_of <= self.public_until
@@ -332,7 +341,7 @@ class View:
         """The day after the last day `person_id` (linked to the record in a barred role) is
         barred, or None when the record bars nobody by that id."""
         kind = self.kind
-        if kind is None or not kind.restricts_linked or self.state is State.REVOKED:
+        if kind is None or not kind.restricts_linked or self.state is State.REVOKED or not self.decided:
             return None
         if not any(p.id == person_id and p.role in kind.restricts_linked for p in self.record.linked):
             return None

@@ -74,6 +74,12 @@ class ScorecardRegistry:
                 raise InvalidScorecard([DefinitionProblem(
                     card.source_path or origin, "effective_from",
                     f"{card.id} version {other.version} already takes effect on {card.effective_from}")])
+        unknown = sorted({k for i in card.indicators if i.from_records is not None
+                          for k in i.from_records.kinds if k not in self.record_kinds})
+        if unknown:
+            raise InvalidScorecard([DefinitionProblem(
+                card.source_path or origin, "from_records",
+                f"unknown record kind(s) {', '.join(unknown)}; known: {', '.join(self.record_kinds.names())}")])
         versions.append(compile_scorecard(card, self._id_schemes))
         versions.sort(key=lambda c: c.card.effective_from, reverse=True)
         self.origin[key] = origin or card.source_path or "<object>"
@@ -92,11 +98,11 @@ class ScorecardRegistry:
         """Ask every plugin for its rule kinds (first: the scorecards may use them), its
         scorecards, its id schemes and its kinds of credit records."""
         pm.hook.register_rule_kinds(register=kinds.register)
+        pm.hook.register_record_kinds(register=self.record_kinds.register)
         for impl in pm.hook.register_scorecards.get_hookimpls():
             name = impl.plugin_name
             impl.function(register=lambda item, _n=name: self.register(item, origin=_n))
         pm.hook.register_subject_id_schemes(register=self.register_id_scheme)
-        pm.hook.register_record_kinds(register=self.record_kinds.register)
 
     # -- reading ------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from .health import StoreHealth
 from .interceptors import ServiceInterceptor
 from .logs import log
 from .metrics import Metrics
-from .records_servicer import RecordServicer
+from .records_servicer import RecordFiller, RecordServicer
 from .security import setup as security_setup
 from .security.admin import ApiKeyServicer
 from .servicer import CreditEvaluationServicer
@@ -151,10 +151,11 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
 
     audit = QueryAudit(store, settings.purposes)
     _register_refusals(audit)
+    records = RecordStore(settings.database_url)
     servicer = CreditEvaluationServicer(
         registry, store, metrics, today, settings.batch_limit,
         on_stored=on_stored if hook_impls else None, max_reply_bytes=settings.max_message_bytes,
-        audit=audit)
+        audit=audit, records=RecordFiller(records, registry.record_kinds))
 
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -167,7 +168,6 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None)
     pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
     access_pb_grpc.add_AccessLogServiceServicer_to_server(AccessLogServicer(store, tz), server)
-    records = RecordStore(settings.database_url)
     rpb_grpc.add_RecordServiceServicer_to_server(
         RecordServicer(records, registry.record_kinds, audit, today, registry.id_schemes), server)
     kpb_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(security.keys), server)

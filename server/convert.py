@@ -99,6 +99,16 @@ def date_from_proto(date: common_pb2.Date) -> dt.date | None:
         raise ValueError(f"{year:04d}-{month:02d}-{day:02d} is not a valid calendar date") from None
 
 
+def request_date(request: Any, field: str) -> dt.date | None:
+    """The optional Date field `field` of a request; InvalidInput naming it when impossible."""
+    if not request.HasField(field):
+        return None
+    try:
+        return date_from_proto(getattr(request, field))
+    except ValueError as exc:
+        raise InvalidInput([FieldViolation(field, str(exc))]) from None
+
+
 def _fill_date(target: common_pb2.Date, value: dt.date) -> None:
     target.year = value.year
     target.month = value.month
@@ -520,6 +530,10 @@ def evaluation_to_proto(
         message.points_to_next_grade = dec(result.points_to_next_grade)
     if result.score_before_cut is not None:
         message.score_before_cut = dec(result.score_before_cut)
+    for e in result.evidence:  # the credit records derived indicators rest on (issue 10)
+        wire = message.record_evidence.add(indicator=e.indicator, record=e.record, kind=e.kind,
+                                           basis=e.basis, state=e.state)
+        _fill_date(wire.decision_date, e.decision_date)
     if create_time is not None:
         _fill_timestamp(message.create_time, create_time)
     return message

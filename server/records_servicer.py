@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 from google.protobuf import timestamp_pb2
 from sector_credit.scorecards import records as rec
-from sector_credit.scorecards.model import FieldViolation, InvalidInput, SubjectKind
+from sector_credit.scorecards.model import FieldViolation, InvalidInput, RecordEvidence, SubjectKind
 from sector_credit.scorecards.subject_ids import normalize
 from sector_credit.v1 import common_pb2, record_pb2
 from sector_credit.v1 import records_service_pb2 as pb
@@ -159,14 +159,6 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
     def _view(self, record: rec.Record, as_of: dt.date | None = None) -> rec.View:
         return rec.replay(record, self.kinds.get(record.kind), as_of or self.today())
 
-    def _as_of(self, request: Any, field: str) -> dt.date | None:
-        if not request.HasField(field):
-            return None
-        try:
-            return convert.date_from_proto(getattr(request, field))
-        except ValueError as exc:
-            raise InvalidInput([FieldViolation(field, str(exc))]) from None
-
     async def CreateRecord(self, request: pb.CreateRecordRequest, context: grpc.aio.ServicerContext) -> pb.CreateRecordResponse:
         async with self.audit.call("CreateRecord", subject_id=request.record.subject.id) as call:
             today = self.today()
@@ -181,7 +173,7 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
     async def GetRecord(self, request: pb.GetRecordRequest, context: grpc.aio.ServicerContext) -> pb.GetRecordResponse:
         async with self.audit.call("GetRecord") as call:
             call.check_purpose(request)
-            as_of = self._as_of(request, "as_of")
+            as_of = convert.request_date(request, "as_of")
             record = await self._get(request.name)
             self._touched(call, record)
         return pb.GetRecordResponse(record=view_to_proto(self._view(record, as_of)))
@@ -191,7 +183,7 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
         subject_id = normalize(request.subject_id) or None
         async with self.audit.call("ListRecords", subject_id=subject_id) as call:
             call.check_purpose(request)
-            as_of = self._as_of(request, "as_of") or self.today()
+            as_of = convert.request_date(request, "as_of") or self.today()
             rows, token = await self.store.list(subject_id=subject_id, kind=request.kind.strip() or None,
                                                 under_objection=request.overdue_only,
                                                 page_size=request.page_size, page_token=request.page_token or None)
@@ -253,7 +245,7 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
         """Read, check the change on the record as of its action date, append its event
         against the version read (RecordChanged: ABORTED when another change won)."""
         async with self.audit.call(method) as call:
-            day = self._as_of(request, "action_date") or self.today()
+            day = convert.request_date(request, "action_date") or self.today()
             record = await self._get(request.name)
             call.subject_id = record.subject_id
             if request.etag and request.etag != str(record.version):
@@ -297,3 +289,38 @@ def _texts(reason: str, attachments: Any) -> tuple[str, tuple[str, ...]]:
     if problems:
         raise rec.InvalidRecordInput(problems)
     return text, refs
+
+
+# -- evaluations read the records --------------------------------------------------------------
+
+
+class RecordFiller:
+    """Fills a scorecard's indicators derived from records (`from_records`) from the records
+    store as of the evaluation's as_of, and names the records each used (the evidence kept
+    with the result). A value submitted for such an indicator is refused, naming it."""
+
+    def __init__(self, store: RecordStore, kinds: rec.RecordKindRegistry):
+        self.store = store
+        self.kinds = kinds
+
+    async def fill(self, card: Any, inp: Any, as_of: dt.date) -> tuple[Any, tuple[Any, ...]]:
+        derived = [i for i in card.indicators if i.from_records is not None]
+        if not derived:
+            return inp, ()
+        submitted = [FieldViolation(f"indicators.{i.name}", "derived from credit records by the server"
+                                                            f" ({i.from_records.text} of"
+                                                            f" {', '.join(i.from_records.kinds)}); leave it out")
+                     for i in derived if i.name in inp.indicators]
+        if submitted:
+            raise InvalidInput(submitted)
+        subject_id = normalize(inp.subject.id)
+        views = [rec.replay(r, self.kinds.get(r.kind), as_of) for r in await self.store.touching(subject_id)]
+        values = dict(inp.indicators)
+        evidence = []
+        for ind in derived:
+            got = rec.derive(ind.from_records, subject_id, views)
+            if got.value is not None:
+                values[ind.name] = got.value
+            evidence += [RecordEvidence(ind.name, v.record.name, v.record.kind, v.record.basis,
+                                        v.record.decision_date, v.state.value) for v in got.used]
+        return replace(inp, indicators=values), tuple(evidence)

@@ -255,7 +255,7 @@ def result_json(r: EvaluationResult) -> JsonText:
         sep = ","
     add('],"points_to_next_grade":' + dec(r.points_to_next_grade) + ',"next_grade":'
         + _opt_str(r.next_grade) + ',"base":' + dec(r.base) + ',"score_before_cut":'
-        + dec(r.score_before_cut) + "}")
+        + dec(r.score_before_cut) + _evidence(r) + "}")
     return JsonText("".join(parts))
 
 
@@ -373,6 +373,7 @@ def result_from_document(data: dict[str, Any],
             next_grade=data["next_grade"],
             base=dec(data.get("base")),
             score_before_cut=dec(data.get("score_before_cut")),
+            evidence=codec.evidence_from_list(data.get("records")),
         )
     except (KeyError, TypeError, ArithmeticError, ValueError):
         return codec.result_from_dict(data, base)  # the codec's own error (or its result)
@@ -568,9 +569,17 @@ def result_json_compact(r: EvaluationResult, parts: ResultParts | None) -> JsonT
         ',"reasons":[',
         ",".join([f"[{s_(x.code)},{s_(x.kind)},{dec(x.points_lost)}]" for x in r.reasons]),
         '],"points_to_next_grade":', dec(r.points_to_next_grade), ',"next_grade":',
-        _opt_str(r.next_grade), ',"score_before_cut":', dec(r.score_before_cut), "}",
+        _opt_str(r.next_grade), ',"score_before_cut":', dec(r.score_before_cut), _evidence(r), "}",
     ]
     return JsonText("".join(out))
+
+
+def _evidence(r: EvaluationResult) -> str:
+    """`,"records":[...]` for a result that used credit records (issue 10), else nothing."""
+    if not r.evidence:
+        return ""
+    return ',"records":' + json.dumps(codec.evidence_to_list(r.evidence), ensure_ascii=False,
+                                      separators=(",", ":"))
 
 
 def _result_v2(data: dict[str, Any], parts: ResultParts) -> EvaluationResult:
@@ -612,6 +621,7 @@ def _result_v2(data: dict[str, Any], parts: ResultParts) -> EvaluationResult:
         overrides=tuple(overrides), until=_date_of(data["until"]), reasons=tuple(reasons),
         points_to_next_grade=dec(data["points_to_next_grade"]), next_grade=data["next_grade"],
         base=parts.base, score_before_cut=dec(data.get("score_before_cut")),
+        evidence=codec.evidence_from_list(data.get("records")),
     )
     # a row written before results carried the score before the cut: derived from the base
     return result if "score_before_cut" in data else codec.with_base(result, parts.base)
