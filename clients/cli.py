@@ -255,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key_name", metavar="KEY_ID", help="apiKeys/{key_id} or the key id")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    _records_parser(sub, purpose_options)
+
     p = sub.add_parser("test", help="check scorecard files and run their golden cases",
                        description="Check scorecard files and run their golden cases "
                                    "(exit 0 pass, 1 a case failed, 2 an invalid file).")
@@ -262,6 +264,107 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scorecard files or folders (default: every registered scorecard)")
     p.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
     return ap
+
+
+def _records_parser(sub: Any, purpose_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    """`credit records add|show|list|object|forward|decide|repair|revoke|import` (records_cli.py)."""
+    rec = sub.add_parser("records", help="credit records: register, read, object, repair, revoke",
+                         description="Credit records and their lifecycle (docs/records.md).")
+    _common_options(rec, suppress=True)
+    rs = rec.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        p = rs.add_parser(name, help=help, description=help)
+        _common_options(p, suppress=True)
+        p.add_argument("--json", action="store_true", help="print JSON")
+        return p
+
+    p = action("add", "register a determined record (registrar role)")
+    for flag, help in (("--kind", "the record kind (see the server's ListRecordKinds)"),
+                       ("--subject", "the subject's id"), ("--authority", "the deciding authority"),
+                       ("--regulation", "the regulation the decision rests on"),
+                       ("--document", "the decision document's number"),
+                       ("--decided", "the decision date, YYYY-MM-DD")):
+        p.add_argument(flag, required=True, help=help)
+    p.add_argument("--subject-kind", default="organization", choices=("organization", "person"))
+    p.add_argument("--severity", default="general", choices=("minor", "general", "serious"))
+    p.add_argument("--linked", action="append", default=[], metavar="ID:ROLE",
+                   help="a linked person (role: legal_representative, principal, directly_responsible)")
+    p.add_argument("--reason", default="")
+    p = action("show", "a record as of a date, with its events")
+    p.add_argument("name", metavar="NAME", help="records/{id} or the id")
+    p.add_argument("--as-of", metavar="DATE")
+    purpose_options(p)
+    p = action("list", "records of a subject or a kind, or those with an overdue objection")
+    p.add_argument("--subject", default="", metavar="ID")
+    p.add_argument("--kind", default="")
+    p.add_argument("--overdue", action="store_true", help="only records whose objection is overdue")
+    p.add_argument("--as-of", metavar="DATE")
+    purpose_options(p)
+    for name, help in (("object", "file an objection (by or for the subject)"),
+                       ("forward", "forward the pending objection to the provider"),
+                       ("decide", "decide a forwarded objection"),
+                       ("repair", "repair after the minimum period, with proof"),
+                       ("revoke", "revoke: the underlying act was revoked")):
+        p = action(name, help)
+        p.add_argument("name", metavar="NAME", help="records/{id} or the id")
+        p.add_argument("--on", metavar="DATE", help="the day of the act (default today)")
+        p.add_argument("--reason", default="")
+        p.add_argument("--etag", default="", help="fail (ABORTED) if the record changed since this etag")
+        if name in ("object", "forward"):
+            p.add_argument("--by" if name == "object" else "--to", dest="party", default="",
+                           help="who objects" if name == "object" else "the providing authority")
+        if name == "decide":
+            p.add_argument("--outcome", required=True, choices=("upheld", "rejected"))
+        p.add_argument("--proof" if name == "repair" else "--attach", dest="attachments", action="append",
+                       default=[], metavar="REF", help="a document reference (repeatable)")
+    p = action("import", "records from a CSV file, with progress, per-row errors and --resume")
+    p.add_argument("input", type=Path, metavar="CSV")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE",
+                   help="the results file: one JSON line per row (its record's name, or its error)")
+    p.add_argument("--resume", action="store_true", help="continue a run: rows in --out are skipped")
+
+
+def cmd_records(args: argparse.Namespace, out: Output) -> int:
+    from . import records_cli as rc
+
+    try:
+        with _client(args) as client:
+            records = rc.Records(client)
+            if args.action == "import":
+                created, failed = rc.import_csv(records, args.input, args.out, resume=args.resume,
+                                                progress=out.stderr)
+                out.lines([f"{created} created, {failed} failed; results in {args.out}"])
+                return EXIT_FAILED if failed else EXIT_OK
+            if args.action == "list":
+                found = list(records.list(purpose=args.purpose or "", note=args.purpose_note or "",
+                                          subject_id=args.subject, kind=args.kind, overdue=args.overdue,
+                                          as_of=args.as_of))
+                if args.json:
+                    out.json([rc.as_dict(r) for r in found])
+                else:
+                    out.lines([rc.summary_line(r) for r in found] or ["no records"])
+                return EXIT_OK
+            if args.action == "add":
+                record = records.add(rc.new_record(
+                    kind=args.kind, subject_kind=args.subject_kind, subject_id=args.subject,
+                    authority=args.authority, regulation=args.regulation, document_number=args.document,
+                    decision_date=args.decided, severity=args.severity, linked=args.linked),
+                    reason=args.reason)
+            elif args.action == "show":
+                record = records.show(args.name, purpose=args.purpose or "", note=args.purpose_note or "",
+                                      as_of=args.as_of)
+            else:
+                record = records.change(args.action, args.name, on=args.on, reason=args.reason,
+                                        attachments=args.attachments, party=getattr(args, "party", ""),
+                                        outcome=getattr(args, "outcome", ""), etag=args.etag)
+    except rc.RecordInputError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        out.json(rc.as_dict(record))
+    else:
+        out.lines(rc.record_lines(record))
+    return EXIT_OK
 
 
 # -- running -------------------------------------------------------------------------------
@@ -888,6 +991,8 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, Output], i
     ("audit", "caller"): cmd_audit,
     ("whatif", None): cmd_whatif,
     ("report", None): cmd_report,
+    **{("records", a): cmd_records for a in ("add", "show", "list", "object", "forward", "decide",
+                                             "repair", "revoke", "import")},
 }
 
 
