@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="a scorecard version (default: the one in force on as_of)")
     p.add_argument("--request-id", help="an idempotency key: repeating it returns the stored evaluation")
     p.add_argument("--validate-only", action="store_true", help="check the input; store nothing")
+    p.add_argument("--from-records", action="store_true",
+                   help="also list the credit records the server read for the indicators it derives"
+                        " from records (those need no --set)")
     p.add_argument("--json", action="store_true", help="print the evaluation as JSON")
 
     p = command("batch", "evaluate every row of a CSV or JSON Lines file")
@@ -529,6 +532,10 @@ def cmd_evaluate(args: argparse.Namespace, out: Output) -> int:
             display_name=args.name, version=args.version, validate_only=args.validate_only)
         card = client.definition(args.scorecard, args.version)
     _print_evaluation(evaluation, card, args, out)
+    if args.from_records and not args.json:
+        from .records_cli import evidence_lines
+
+        out.lines(evidence_lines(evaluation.raw))
     return EXIT_OK
 
 

@@ -200,6 +200,17 @@ def summary_line(r: record_pb2.Record) -> str:
     return f"{r.name}  {r.kind}  {r.subject.id}  decided {_iso(r.decision_date)}  {state}{overdue}"
 
 
+def evidence_lines(evaluation: Any) -> list[str]:
+    """The records an evaluation's derived indicators were read from, as they were then."""
+    if not evaluation.record_evidence:
+        return ["", "Records read: none"]
+    lines = ["", "Records read (as of the evaluation's date)"]
+    for e in evaluation.record_evidence:
+        lines.append(f"  {e.indicator}: {e.record}  {e.kind}  decided {_iso(e.decision_date)}  {e.state}")
+        lines.append(f"      basis {e.basis}")
+    return lines
+
+
 def as_dict(r: record_pb2.Record) -> dict[str, Any]:
     return json_format.MessageToDict(r, preserving_proto_field_name=True)
 
