@@ -5,7 +5,7 @@ tomorrow) only parses and prints.
 - `add`, `show`, `list`, `object`, `forward`, `decide`, `repair`, `revoke`: one RPC each;
 - `import`: records from a CSV file, with progress on stderr, one result line per row in
   the results file (the record's name, or the error and the fields at fault), and `--resume`
-  to continue a run: rows with a result line are not sent again.
+  to continue a run: rows already created are not sent again, failed ones are.
 """
 
 from __future__ import annotations
@@ -233,13 +233,16 @@ def read_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
 
 
 def done_rows(results: Path) -> set[int]:
-    """Rows a previous run of the import answered (their line in the results file)."""
+    """Rows a previous run of the import created (a line with the record's name): a failed
+    row is sent again, after the CSV is corrected; the last line of a row is its outcome."""
     if not results.exists():
         return set()
     done = set()
     for line in results.read_text(encoding="utf-8").splitlines():
         try:
-            done.add(int(json.loads(line)["row"]))
+            entry = json.loads(line)
+            if entry.get("name"):
+                done.add(int(entry["row"]))
         except (ValueError, KeyError, TypeError):
             continue  # a line cut by a crash: that row is sent again
     return done
