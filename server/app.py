@@ -42,6 +42,7 @@ from .interceptors import ServiceInterceptor
 from .logs import log
 from .metrics import Metrics
 from .records_servicer import RecordFiller, RecordServicer
+from .security import open_disclosure
 from .security import setup as security_setup
 from .security.admin import ApiKeyServicer
 from .servicer import CreditEvaluationServicer
@@ -118,6 +119,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     # an address that can be listened on, but not without TLS and authentication: exit 78
     # (before anything else is logged: the refusal is the start-up's one line)
     checked = security_setup.check(settings)
+    open_disclosure(settings.public_disclosure)  # GetDisclosure without credentials, if so configured
     registry, pm = load_registry(settings)
     check_database_url(settings.database_url)
     security = security_setup.build(settings, checked)  # its API keys use the database

@@ -13,7 +13,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 from sector_credit.scorecards import records as rec
 from sector_credit.scorecards.model import FieldViolation, InvalidInput, RecordEvidence, SubjectKind
-from sector_credit.scorecards.subject_ids import normalize
+from sector_credit.scorecards.subject_ids import mask_id, normalize, resident_id_problem
 from sector_credit.v1 import common_pb2, record_pb2
 from sector_credit.v1 import records_service_pb2 as pb
 from sector_credit.v1 import records_service_pb2_grpc as pb_grpc
@@ -231,6 +231,35 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
             attachments=request.attachments))
         return pb.RevokeRecordResponse(record=record)
 
+    async def GetDisclosure(self, request: pb.GetDisclosureRequest, context: grpc.aio.ServicerContext) -> pb.GetDisclosureResponse:
+        convert.check_texts(("subject_id", request.subject_id, MAX_NAME))
+        subject_id = normalize(request.subject_id)
+        if not subject_id:
+            raise InvalidInput([FieldViolation("subject_id", "required: the subject to look up")])
+        async with self.audit.call("GetDisclosure", subject_id=subject_id) as call:
+            today = self.today()
+            views = [self._view(r, today) for r in await self.store.touching(subject_id)
+                     if r.subject_id == subject_id]
+            shown = [v for v in views if v.public]
+            call.touched(subject_id, None, len(shown))
+        person = any(v.record.subject_kind is SubjectKind.PERSON for v in views) or _looks_personal(subject_id)
+        reply = pb.GetDisclosureResponse(subject_id=mask_id(subject_id) if person else subject_id)
+        _date(reply.view_date, today)
+        for v in shown:
+            r = v.record
+            kind = v.kind
+            item = reply.records.add(name=r.name, kind=r.kind, authority=r.authority, state=_STATE[v.state])
+            if kind is not None:
+                item.kind_title.zh, item.kind_title.en = kind.title.zh, kind.title.en
+            item.basis.regulation, item.basis.document_number = r.basis_regulation, r.basis_document
+            _date(item.decision_date, r.decision_date)
+            until = v.public_until if v.state is rec.State.REPAIRED else (
+                v.max_end - dt.timedelta(days=1) if v.max_end is not None else None)
+            _date(item.disclosed_until, until)
+            for p in r.linked:
+                item.linked_persons.add(id=mask_id(p.id), role=_ROLE[p.role])
+        return reply
+
     # -- the shared path -------------------------------------------------------------------
 
     async def _get(self, name: str) -> rec.Record:
@@ -273,6 +302,11 @@ class _Aborted(errors.ServiceError):
 def _aborted(record: rec.Record, etag: str) -> _Aborted:
     return _Aborted(f"{record.name} is at etag {record.version}, not {etag[:20]}: it changed since it"
                     " was read; read it again", violations=[FieldViolation("etag", "stale")])
+
+
+def _looks_personal(subject_id: str) -> bool:
+    """A resident id (GB 11643) is masked even when no record says whose it is."""
+    return resident_id_problem(subject_id) is None
 
 
 def _actor() -> str:

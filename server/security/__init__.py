@@ -50,6 +50,7 @@ METHOD_ROLES: dict[str, str] = {
     _ACCESS_LOG + "ListAccessRecords": AUDITOR,
     _ACCESS_LOG + "ListSubjectAccesses": AUDITOR,
     _RECORDS + "ListRecordKinds": AUTHENTICATED,
+    _RECORDS + "GetDisclosure": AUTHENTICATED,  # OPEN with --public-disclosure (open_disclosure)
     _RECORDS + "GetRecord": READER,
     _RECORDS + "ListRecords": READER,
     **{_RECORDS + m: REGISTRAR for m in ("CreateRecord", "FileObjection", "ForwardObjection",
@@ -61,6 +62,12 @@ someone decides who may call it."""
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
                  "/grpc.reflection.v1.ServerReflection/")
 """Health and reflection stay open: load balancers and tools call them without credentials."""
+
+
+def open_disclosure(public: bool) -> None:
+    """The disclosure view of credit records is for any proven caller, or for everyone when
+    the server is configured so (`--public-disclosure`)."""
+    METHOD_ROLES[_RECORDS + "GetDisclosure"] = OPEN if public else AUTHENTICATED
 
 
 def role_for(method: str) -> str:

@@ -46,6 +46,128 @@ OBJECTION_OUTCOME_REJECTED: ObjectionOutcome.ValueType  # 2
 Global___ObjectionOutcome: _TypeAlias = ObjectionOutcome  # noqa: Y015
 
 @_typing.final
+class GetDisclosureRequest(_message.Message):
+    """The request of GetDisclosure."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_ID_FIELD_NUMBER: _builtins.int
+    subject_id: _builtins.str
+    """The subject's id (a unified social credit code or a resident id)."""
+    def __init__(
+        self,
+        *,
+        subject_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["subject_id", b"subject_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDisclosureRequest: _TypeAlias = GetDisclosureRequest  # noqa: Y015
+
+@_typing.final
+class DisclosedRecord(_message.Message):
+    """One record as the public may see it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    KIND_TITLE_FIELD_NUMBER: _builtins.int
+    AUTHORITY_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
+    DECISION_DATE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    DISCLOSED_UNTIL_FIELD_NUMBER: _builtins.int
+    LINKED_PERSONS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The record's resource name."""
+    kind: _builtins.str
+    """Its kind."""
+    authority: _builtins.str
+    """The deciding authority."""
+    state: _record_pb2.RecordState.ValueType
+    """Its state today."""
+    @_builtins.property
+    def kind_title(self) -> _common_pb2.Title:
+        """The kind's title."""
+
+    @_builtins.property
+    def basis(self) -> _record_pb2.RecordBasis:
+        """The regulation and document the decision rests on."""
+
+    @_builtins.property
+    def decision_date(self) -> _common_pb2.Date:
+        """The decision date."""
+
+    @_builtins.property
+    def disclosed_until(self) -> _common_pb2.Date:
+        """The last day it is disclosed (the end of the maximum period, or for a repaired record
+        the day it leaves the public view).
+        """
+
+    @_builtins.property
+    def linked_persons(self) -> _containers.RepeatedCompositeFieldContainer[_record_pb2.LinkedPerson]:
+        """The linked persons, their ids masked."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        kind_title: _common_pb2.Title | None = ...,
+        authority: _builtins.str = ...,
+        basis: _record_pb2.RecordBasis | None = ...,
+        decision_date: _common_pb2.Date | None = ...,
+        state: _record_pb2.RecordState.ValueType = ...,
+        disclosed_until: _common_pb2.Date | None = ...,
+        linked_persons: _abc.Iterable[_record_pb2.LinkedPerson] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "decision_date", b"decision_date", "disclosed_until", b"disclosed_until", "kind_title", b"kind_title"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "basis", b"basis", "decision_date", b"decision_date", "disclosed_until", b"disclosed_until", "kind", b"kind", "kind_title", b"kind_title", "linked_persons", b"linked_persons", "name", b"name", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisclosedRecord: _TypeAlias = DisclosedRecord  # noqa: Y015
+
+@_typing.final
+class GetDisclosureResponse(_message.Message):
+    """The response of GetDisclosure."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_ID_FIELD_NUMBER: _builtins.int
+    VIEW_DATE_FIELD_NUMBER: _builtins.int
+    RECORDS_FIELD_NUMBER: _builtins.int
+    subject_id: _builtins.str
+    """The subject's id, masked when it is a person's."""
+    @_builtins.property
+    def view_date(self) -> _common_pb2.Date:
+        """The date the view is for (today)."""
+
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___DisclosedRecord]:
+        """The records that may be disclosed, newest first."""
+
+    def __init__(
+        self,
+        *,
+        subject_id: _builtins.str = ...,
+        view_date: _common_pb2.Date | None = ...,
+        records: _abc.Iterable[Global___DisclosedRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["view_date", b"view_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["records", b"records", "subject_id", b"subject_id", "view_date", b"view_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDisclosureResponse: _TypeAlias = GetDisclosureResponse  # noqa: Y015
+
+@_typing.final
 class CreateRecordRequest(_message.Message):
     """The request of CreateRecord."""
 

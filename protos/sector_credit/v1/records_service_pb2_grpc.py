@@ -88,6 +88,11 @@ class RecordServiceStub:
                 request_serializer=sector__credit_dot_v1_dot_records__service__pb2.RevokeRecordRequest.SerializeToString,
                 response_deserializer=sector__credit_dot_v1_dot_records__service__pb2.RevokeRecordResponse.FromString,
                 _registered_method=True)
+        self.GetDisclosure = channel.unary_unary(
+                '/sector_credit.v1.RecordService/GetDisclosure',
+                request_serializer=sector__credit_dot_v1_dot_records__service__pb2.GetDisclosureRequest.SerializeToString,
+                response_deserializer=sector__credit_dot_v1_dot_records__service__pb2.GetDisclosureResponse.FromString,
+                _registered_method=True)
 
 
 class RecordServiceServicer:
@@ -166,6 +171,16 @@ class RecordServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDisclosure(self, request, context):
+        """The public disclosure view of one subject: only what may be disclosed today (active or
+        under objection, within the publicity period, a repaired record only until it leaves
+        the public view), personal ids masked. Open to callers without credentials when the
+        server is configured so; recorded in the access log.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecordServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -213,6 +228,11 @@ def add_RecordServiceServicer_to_server(servicer, server):
                     servicer.RevokeRecord,
                     request_deserializer=sector__credit_dot_v1_dot_records__service__pb2.RevokeRecordRequest.FromString,
                     response_serializer=sector__credit_dot_v1_dot_records__service__pb2.RevokeRecordResponse.SerializeToString,
+            ),
+            'GetDisclosure': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDisclosure,
+                    request_deserializer=sector__credit_dot_v1_dot_records__service__pb2.GetDisclosureRequest.FromString,
+                    response_serializer=sector__credit_dot_v1_dot_records__service__pb2.GetDisclosureResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -467,6 +487,33 @@ class RecordService:
             '/sector_credit.v1.RecordService/RevokeRecord',
             sector__credit_dot_v1_dot_records__service__pb2.RevokeRecordRequest.SerializeToString,
             sector__credit_dot_v1_dot_records__service__pb2.RevokeRecordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDisclosure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sector_credit.v1.RecordService/GetDisclosure',
+            sector__credit_dot_v1_dot_records__service__pb2.GetDisclosureRequest.SerializeToString,
+            sector__credit_dot_v1_dot_records__service__pb2.GetDisclosureResponse.FromString,
             options,
             channel_credentials,
             insecure,

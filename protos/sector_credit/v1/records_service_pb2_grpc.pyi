@@ -62,6 +62,12 @@ class RecordServiceStub:
     """Repairs an ACTIVE record once its minimum period has passed, with proof."""
     RevokeRecord: _grpc.UnaryUnaryMultiCallable[_records_service_pb2.RevokeRecordRequest, _records_service_pb2.RevokeRecordResponse]
     """Revokes a record whose underlying act was revoked."""
+    GetDisclosure: _grpc.UnaryUnaryMultiCallable[_records_service_pb2.GetDisclosureRequest, _records_service_pb2.GetDisclosureResponse]
+    """The public disclosure view of one subject: only what may be disclosed today (active or
+    under objection, within the publicity period, a repaired record only until it leaves
+    the public view), personal ids masked. Open to callers without credentials when the
+    server is configured so; recorded in the access log.
+    """
 
 @_typing.type_check_only
 class RecordServiceAsyncStub(RecordServiceStub):
@@ -97,6 +103,12 @@ class RecordServiceAsyncStub(RecordServiceStub):
     """Repairs an ACTIVE record once its minimum period has passed, with proof."""
     RevokeRecord: _aio.UnaryUnaryMultiCallable[_records_service_pb2.RevokeRecordRequest, _records_service_pb2.RevokeRecordResponse]  # type: ignore[assignment]
     """Revokes a record whose underlying act was revoked."""
+    GetDisclosure: _aio.UnaryUnaryMultiCallable[_records_service_pb2.GetDisclosureRequest, _records_service_pb2.GetDisclosureResponse]  # type: ignore[assignment]
+    """The public disclosure view of one subject: only what may be disclosed today (active or
+    under objection, within the publicity period, a repaired record only until it leaves
+    the public view), personal ids masked. Open to callers without credentials when the
+    server is configured so; recorded in the access log.
+    """
 
 class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
     """Credit records and their lifecycle: determination, objection (filed, forwarded within 2
@@ -183,5 +195,17 @@ class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_records_service_pb2.RevokeRecordResponse, _abc.Awaitable[_records_service_pb2.RevokeRecordResponse]]:
         """Revokes a record whose underlying act was revoked."""
+
+    @_abc_1.abstractmethod
+    def GetDisclosure(
+        self,
+        request: _records_service_pb2.GetDisclosureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_records_service_pb2.GetDisclosureResponse, _abc.Awaitable[_records_service_pb2.GetDisclosureResponse]]:
+        """The public disclosure view of one subject: only what may be disclosed today (active or
+        under objection, within the publicity period, a repaired record only until it leaves
+        the public view), personal ids masked. Open to callers without credentials when the
+        server is configured so; recorded in the access log.
+        """
 
 def add_RecordServiceServicer_to_server(servicer: RecordServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
