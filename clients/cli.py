@@ -321,6 +321,8 @@ def _records_parser(sub: Any, purpose_options: Callable[[argparse.ArgumentParser
             p.add_argument("--outcome", required=True, choices=("upheld", "rejected"))
         p.add_argument("--proof" if name == "repair" else "--attach", dest="attachments", action="append",
                        default=[], metavar="REF", help="a document reference (repeatable)")
+    p = action("disclose", "the public disclosure view of one subject (ids masked)")
+    p.add_argument("subject", metavar="SUBJECT_ID")
     p = action("import", "records from a CSV file, with progress, per-row errors and --resume")
     p.add_argument("input", type=Path, metavar="CSV")
     p.add_argument("--out", type=Path, required=True, metavar="FILE",
@@ -347,6 +349,13 @@ def cmd_records(args: argparse.Namespace, out: Output) -> int:
                     out.json([rc.as_dict(r) for r in found])
                 else:
                     out.lines([rc.summary_line(r) for r in found] or ["no records"])
+                return EXIT_OK
+            if args.action == "disclose":
+                reply = records.disclose(args.subject)
+                if args.json:
+                    out.json(rc.as_dict(reply))
+                else:
+                    out.lines(rc.disclosure_lines(reply))
                 return EXIT_OK
             if args.action == "add":
                 record = records.add(rc.new_record(
@@ -999,7 +1008,7 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, Output], i
     ("whatif", None): cmd_whatif,
     ("report", None): cmd_report,
     **{("records", a): cmd_records for a in ("add", "show", "list", "object", "forward", "decide",
-                                             "repair", "revoke", "import")},
+                                             "repair", "revoke", "import", "disclose")},
 }
 
 

@@ -112,9 +112,19 @@ class RecordKind:
     restriction_months: int = 0
 
     def __post_init__(self) -> None:
-        if not self.name or not all(c.isalnum() or c in "._-" for c in self.name) or self.name != self.name.lower():
-            raise ValueError(f"a record kind name is lower-case letters, digits, '.', '_', '-': {self.name!r}")
-        if self.min_months < 0 or self.max_months < 0 or (self.max_months and self.min_months > self.max_months):
+        if (
+            not self.name
+            or not all(c.isalnum() or c in "._-" for c in self.name)
+            or self.name != self.name.lower()
+        ):
+            raise ValueError(
+                f"a record kind name is lower-case letters, digits, '.', '_', '-': {self.name!r}"
+            )
+        if (
+            self.min_months < 0
+            or self.max_months < 0
+            or (self.max_months and self.min_months > self.max_months)
+        ):
             raise ValueError(f"record kind {self.name}: 0 <= min_months <= max_months (or max 0)")
         if self.restricts_linked and self.restriction_months <= 0:
             raise ValueError(f"record kind {self.name}: restriction_months must be positive")
@@ -160,40 +170,150 @@ _NDRC58 = "《失信行为纠正后的信用信息修复管理办法（试行）
 _NDRC_2026 = "《信用修复管理办法》(国家发展改革委, 2026-04-01 施行)"
 
 BUILTIN_KINDS: tuple[RecordKind, ...] = (
-    RecordKind("administrative_penalty", Title("行政处罚", "Administrative penalty"), _BOTH, 3, 36, True,
-               _p(ProvenanceTag.SECONDARY, _NDRC58, "公示期最短3个月、最长3年")),
-    RecordKind("administrative_penalty.safety",
-               Title("行政处罚（安全生产、特种设备、消防安全）",
-                     "Administrative penalty (work safety, special equipment, fire safety)"),
-               _BOTH, 12, 36, True, _p(ProvenanceTag.SECONDARY, _NDRC58, "最短公示期1年")),
-    RecordKind("serious_dishonesty", Title("严重失信主体名单", "Serious dishonesty list"), _BOTH, 12, 36, False,
-               _p(ProvenanceTag.SECONDARY, _NDRC_2026, "严重失信: 公示1至3年")),
-    RecordKind("joint_punishment", Title("联合惩戒对象名单（黑名单）", "Joint punishment list (blacklist)"),
-               _BOTH, 12, 36, False, _p(ProvenanceTag.SECONDARY, _NDRC_2026, "严重失信: 公示1至3年")),
-    RecordKind("dishonest_debtor", Title("失信被执行人名单", "Court dishonest-debtor list"), _BOTH, 0, 24, True,
-               _p(ProvenanceTag.UNVERIFIED, "《最高人民法院关于公布失信被执行人名单信息的若干规定》(2017修正)",
-                  "第6条: 纳入期限2年; 履行后删除")),
-    RecordKind("major_tax_violation", Title("重大税收违法失信主体", "Major tax-violation list"), _BOTH, 0, 36, True,
-               _p(ProvenanceTag.DESIGN, "财库〔2016〕125号 names the list; the period is this project's default")),
-    RecordKind("procurement_dishonesty",
-               Title("政府采购严重违法失信行为记录名单", "Procurement serious-violation list"), _ORG, 12, 36, True,
-               _p(ProvenanceTag.VERIFIED, "《政府采购法》(2014)", "第77条: 1至3年内禁止参加政府采购活动")),
-    RecordKind("abnormal_operations", Title("经营异常名录", "Abnormal-operations list"), _ORG, 0, 36, False,
-               _p(ProvenanceTag.VERIFIED, "《企业信息公示暂行条例》(2014)", "第17条")),
-    RecordKind("serious_violation_enterprise", Title("严重违法企业名单", "Serious-violation enterprise list"),
-               _ORG, 60, 60, False, _p(ProvenanceTag.VERIFIED, "《企业信息公示暂行条例》(2014)", "第17条: 5年"),
-               frozenset({LinkRole.LEGAL_REPRESENTATIVE, LinkRole.PRINCIPAL}), 36),
-    RecordKind("licence_revoked", Title("吊销营业执照", "Business licence revoked"), _ORG, 36, 36, False,
-               _p(ProvenanceTag.VERIFIED, "《公司法》(2023)", "第178条: 吊销之日起未逾3年"),
-               frozenset({LinkRole.LEGAL_REPRESENTATIVE}), 36),
-    RecordKind("construction.bad_record", Title("建筑市场不良信用信息", "Construction bad record"), _BOTH, 6, 36,
-               True, _p(ProvenanceTag.SECONDARY, "《建筑市场信用管理暂行办法》", "不良信息公布期6个月至3年; 异议期间不停止公布")),
-    RecordKind("social_org.abnormal", Title("社会组织活动异常名录", "Social organization abnormal-activity list"),
-               _ORG, 0, 6, False, _p(ProvenanceTag.SECONDARY, "《社会组织信用信息管理办法》", "6个月自动移出")),
-    RecordKind("social_org.serious", Title("社会组织严重违法失信名单", "Social organization serious list"),
-               _ORG, 24, 36, False, _p(ProvenanceTag.SECONDARY, "《社会组织信用信息管理办法》", "满2年可移出")),
-    RecordKind("bribery_conviction", Title("行贿犯罪记录", "Bribery conviction"), _BOTH, 36, 36, True,
-               _p(ProvenanceTag.SECONDARY, "财库〔2016〕125号 and local practice", "近3年内行贿犯罪记录")),
+    RecordKind(
+        "administrative_penalty",
+        Title("行政处罚", "Administrative penalty"),
+        _BOTH,
+        3,
+        36,
+        True,
+        _p(ProvenanceTag.SECONDARY, _NDRC58, "公示期最短3个月、最长3年"),
+    ),
+    RecordKind(
+        "administrative_penalty.safety",
+        Title(
+            "行政处罚（安全生产、特种设备、消防安全）",
+            "Administrative penalty (work safety, special equipment, fire safety)",
+        ),
+        _BOTH,
+        12,
+        36,
+        True,
+        _p(ProvenanceTag.SECONDARY, _NDRC58, "最短公示期1年"),
+    ),
+    RecordKind(
+        "serious_dishonesty",
+        Title("严重失信主体名单", "Serious dishonesty list"),
+        _BOTH,
+        12,
+        36,
+        False,
+        _p(ProvenanceTag.SECONDARY, _NDRC_2026, "严重失信: 公示1至3年"),
+    ),
+    RecordKind(
+        "joint_punishment",
+        Title("联合惩戒对象名单（黑名单）", "Joint punishment list (blacklist)"),
+        _BOTH,
+        12,
+        36,
+        False,
+        _p(ProvenanceTag.SECONDARY, _NDRC_2026, "严重失信: 公示1至3年"),
+    ),
+    RecordKind(
+        "dishonest_debtor",
+        Title("失信被执行人名单", "Court dishonest-debtor list"),
+        _BOTH,
+        0,
+        24,
+        True,
+        _p(
+            ProvenanceTag.UNVERIFIED,
+            "《最高人民法院关于公布失信被执行人名单信息的若干规定》(2017修正)",
+            "第6条: 纳入期限2年; 履行后删除",
+        ),
+    ),
+    RecordKind(
+        "major_tax_violation",
+        Title("重大税收违法失信主体", "Major tax-violation list"),
+        _BOTH,
+        0,
+        36,
+        True,
+        _p(
+            ProvenanceTag.DESIGN,
+            "财库〔2016〕125号 names the list; the period is this project's default",
+        ),
+    ),
+    RecordKind(
+        "procurement_dishonesty",
+        Title("政府采购严重违法失信行为记录名单", "Procurement serious-violation list"),
+        _ORG,
+        12,
+        36,
+        True,
+        _p(ProvenanceTag.VERIFIED, "《政府采购法》(2014)", "第77条: 1至3年内禁止参加政府采购活动"),
+    ),
+    RecordKind(
+        "abnormal_operations",
+        Title("经营异常名录", "Abnormal-operations list"),
+        _ORG,
+        0,
+        36,
+        False,
+        _p(ProvenanceTag.VERIFIED, "《企业信息公示暂行条例》(2014)", "第17条"),
+    ),
+    RecordKind(
+        "serious_violation_enterprise",
+        Title("严重违法企业名单", "Serious-violation enterprise list"),
+        _ORG,
+        60,
+        60,
+        False,
+        _p(ProvenanceTag.VERIFIED, "《企业信息公示暂行条例》(2014)", "第17条: 5年"),
+        frozenset({LinkRole.LEGAL_REPRESENTATIVE, LinkRole.PRINCIPAL}),
+        36,
+    ),
+    RecordKind(
+        "licence_revoked",
+        Title("吊销营业执照", "Business licence revoked"),
+        _ORG,
+        36,
+        36,
+        False,
+        _p(ProvenanceTag.VERIFIED, "《公司法》(2023)", "第178条: 吊销之日起未逾3年"),
+        frozenset({LinkRole.LEGAL_REPRESENTATIVE}),
+        36,
+    ),
+    RecordKind(
+        "construction.bad_record",
+        Title("建筑市场不良信用信息", "Construction bad record"),
+        _BOTH,
+        6,
+        36,
+        True,
+        _p(
+            ProvenanceTag.SECONDARY,
+            "《建筑市场信用管理暂行办法》",
+            "不良信息公布期6个月至3年; 异议期间不停止公布",
+        ),
+    ),
+    RecordKind(
+        "social_org.abnormal",
+        Title("社会组织活动异常名录", "Social organization abnormal-activity list"),
+        _ORG,
+        0,
+        6,
+        False,
+        _p(ProvenanceTag.SECONDARY, "《社会组织信用信息管理办法》", "6个月自动移出"),
+    ),
+    RecordKind(
+        "social_org.serious",
+        Title("社会组织严重违法失信名单", "Social organization serious list"),
+        _ORG,
+        24,
+        36,
+        False,
+        _p(ProvenanceTag.SECONDARY, "《社会组织信用信息管理办法》", "满2年可移出"),
+    ),
+    RecordKind(
+        "bribery_conviction",
+        Title("行贿犯罪记录", "Bribery conviction"),
+        _BOTH,
+        36,
+        36,
+        True,
+        _p(ProvenanceTag.SECONDARY, "财库〔2016〕125号 and local practice", "近3年内行贿犯罪记录"),
+    ),
 )
 
 
@@ -326,7 +446,9 @@ class View:
             return False
         if self.state is State.ACTIVE:
             return True
-        return self.state is State.UNDER_OBJECTION and bool(self.kind and self.kind.counts_under_objection)
+        return self.state is State.UNDER_OBJECTION and bool(
+            self.kind and self.kind.counts_under_objection
+        )
 
     @property
     def public(self) -> bool:
@@ -335,15 +457,26 @@ class View:
             return False
         if self.state in (State.ACTIVE, State.UNDER_OBJECTION):
             return True
-        return self.state is State.REPAIRED and self.public_until is not None and self.as_of <= self.public_until
+        return (
+            self.state is State.REPAIRED
+            and self.public_until is not None
+            and self.as_of <= self.public_until
+        )
 
     def restriction_end(self, person_id: str) -> dt.date | None:
         """The day after the last day `person_id` (linked to the record in a barred role) is
         barred, or None when the record bars nobody by that id."""
         kind = self.kind
-        if kind is None or not kind.restricts_linked or self.state is State.REVOKED or not self.decided:
+        if (
+            kind is None
+            or not kind.restricts_linked
+            or self.state is State.REVOKED
+            or not self.decided
+        ):
             return None
-        if not any(p.id == person_id and p.role in kind.restricts_linked for p in self.record.linked):
+        if not any(
+            p.id == person_id and p.role in kind.restricts_linked for p in self.record.linked
+        ):
             return None
         return add_months(self.record.decision_date, kind.restriction_months)
 
@@ -371,17 +504,33 @@ def replay(record: Record, kind: RecordKind | None, as_of: dt.date) -> View:
         if e.type is EventType.OBJECTION_FILED:
             state = State.UNDER_OBJECTION
             forward_by = working_days_after(e.action_date, FORWARD_WORKING_DAYS)
-            objection = Objection(ObjectionStatus.FILED, e.action_date, forward_by, filed_by=e.party,
-                                  provisional=not calendar_known(forward_by))
+            objection = Objection(
+                ObjectionStatus.FILED,
+                e.action_date,
+                forward_by,
+                filed_by=e.party,
+                provisional=not calendar_known(forward_by),
+            )
         elif e.type is EventType.OBJECTION_FORWARDED and objection is not None:
             decide_by = working_days_after(e.action_date, DECIDE_WORKING_DAYS)
-            objection = replace(objection, status=ObjectionStatus.FORWARDED, forwarded_on=e.action_date,
-                                decide_by=decide_by, forwarded_to=e.party,
-                                provisional=not calendar_known(decide_by))
-        elif e.type in (EventType.OBJECTION_UPHELD, EventType.OBJECTION_REJECTED) and objection is not None:
+            objection = replace(
+                objection,
+                status=ObjectionStatus.FORWARDED,
+                forwarded_on=e.action_date,
+                decide_by=decide_by,
+                forwarded_to=e.party,
+                provisional=not calendar_known(decide_by),
+            )
+        elif (
+            e.type in (EventType.OBJECTION_UPHELD, EventType.OBJECTION_REJECTED)
+            and objection is not None
+        ):
             upheld = e.type is EventType.OBJECTION_UPHELD
-            objection = replace(objection, status=ObjectionStatus.UPHELD if upheld else ObjectionStatus.REJECTED,
-                                decided_on=e.action_date)
+            objection = replace(
+                objection,
+                status=ObjectionStatus.UPHELD if upheld else ObjectionStatus.REJECTED,
+                decided_on=e.action_date,
+            )
             state = State.REVOKED if upheld else State.ACTIVE
         elif e.type is EventType.REPAIRED:
             state, repaired_on = State.REPAIRED, e.action_date
@@ -391,7 +540,18 @@ def replay(record: Record, kind: RecordKind | None, as_of: dt.date) -> View:
     min_end, max_end = periods(record, kind)
     if state in (State.ACTIVE, State.UNDER_OBJECTION) and max_end is not None and as_of >= max_end:
         state = State.EXPIRED
-    return View(record, kind, as_of, state, min_end, max_end, objection, repaired_on, public_until, tuple(seen))
+    return View(
+        record,
+        kind,
+        as_of,
+        state,
+        min_end,
+        max_end,
+        objection,
+        repaired_on,
+        public_until,
+        tuple(seen),
+    )
 
 
 # -- the lifecycle's checks ----------------------------------------------------------------
@@ -417,7 +577,9 @@ class InvalidRecordInput(InvalidInput):
     reason = "INVALID_RECORD"
 
 
-def check_text(value: str, name: str, problems: list[FieldViolation], *, required: bool = True) -> str:
+def check_text(
+    value: str, name: str, problems: list[FieldViolation], *, required: bool = True
+) -> str:
     text = value.strip()
     if required and not text:
         problems.append(FieldViolation(name, "required"))
@@ -428,16 +590,22 @@ def check_text(value: str, name: str, problems: list[FieldViolation], *, require
     return text
 
 
-def _id_problem(kind: SubjectKind, value: str, id_schemes: dict[str, Callable[[str], str | None]]) -> str | None:
+def _id_problem(
+    kind: SubjectKind, value: str, id_schemes: dict[str, Callable[[str], str | None]]
+) -> str | None:
     for prefix, check in id_schemes.items():
         if value.startswith(prefix):
             return check(value)
     return SUBJECT_ID_CHECKS[kind](value)
 
 
-def check_new_record(record: Record, kinds: RecordKindRegistry, today: dt.date,
-                     id_schemes: dict[str, Callable[[str], str | None]] | None = None,
-                     prefix: str = "record.") -> Record:
+def check_new_record(
+    record: Record,
+    kinds: RecordKindRegistry,
+    today: dt.date,
+    id_schemes: dict[str, Callable[[str], str | None]] | None = None,
+    prefix: str = "record.",
+) -> Record:
     """The record to store, normalized; InvalidInput naming every bad field: an unknown kind,
     a subject of a kind the record kind does not cover, an invalid subject or linked id, a
     decision date in the future, a missing authority or basis."""
@@ -445,13 +613,24 @@ def check_new_record(record: Record, kinds: RecordKindRegistry, today: dt.date,
     problems: list[FieldViolation] = []
     kind = kinds.get(record.kind)
     if not record.kind:
-        problems.append(FieldViolation(prefix + "kind", f"required: one of {', '.join(kinds.names())}"))
+        problems.append(
+            FieldViolation(prefix + "kind", f"required: one of {', '.join(kinds.names())}")
+        )
     elif kind is None:
-        problems.append(FieldViolation(prefix + "kind", f"{record.kind[:64]!r} is not a record kind of this"
-                                                        f" service; one of {', '.join(kinds.names())}"))
+        problems.append(
+            FieldViolation(
+                prefix + "kind",
+                f"{record.kind[:64]!r} is not a record kind of this"
+                f" service; one of {', '.join(kinds.names())}",
+            )
+        )
     elif record.subject_kind not in kind.subject_kinds:
-        problems.append(FieldViolation(prefix + "subject.kind",
-                                       f"a {record.kind} record is about an organization, not a person"))
+        problems.append(
+            FieldViolation(
+                prefix + "subject.kind",
+                f"a {record.kind} record is about an organization, not a person",
+            )
+        )
     subject_id = normalize(record.subject_id)
     if not subject_id:
         problems.append(FieldViolation(prefix + "subject.id", "required"))
@@ -463,8 +642,12 @@ def check_new_record(record: Record, kinds: RecordKindRegistry, today: dt.date,
     regulation = check_text(record.basis_regulation, prefix + "basis.regulation", problems)
     document = check_text(record.basis_document, prefix + "basis.document_number", problems)
     if record.decision_date > today:
-        problems.append(FieldViolation(prefix + "decision_date",
-                                       f"{record.decision_date} is in the future (today is {today})"))
+        problems.append(
+            FieldViolation(
+                prefix + "decision_date",
+                f"{record.decision_date} is in the future (today is {today})",
+            )
+        )
     if len(record.linked) > MAX_LINKED:
         problems.append(FieldViolation(prefix + "linked_persons", f"at most {MAX_LINKED}"))
     linked = []
@@ -474,24 +657,47 @@ def check_new_record(record: Record, kinds: RecordKindRegistry, today: dt.date,
         if why:
             problems.append(FieldViolation(f"{prefix}linked_persons[{i}].id", why))
         if not isinstance(p.role, LinkRole):
-            problems.append(FieldViolation(f"{prefix}linked_persons[{i}].role",
-                                           f"one of {', '.join(r.value for r in LinkRole)}"))
+            problems.append(
+                FieldViolation(
+                    f"{prefix}linked_persons[{i}].role",
+                    f"one of {', '.join(r.value for r in LinkRole)}",
+                )
+            )
         name = check_text(p.name, f"{prefix}linked_persons[{i}].name", problems, required=False)
         linked.append(LinkedPerson(pid, p.role, name))
     if problems:
         raise InvalidRecordInput(problems)
-    return replace(record, subject_id=subject_id, authority=authority, basis_regulation=regulation,
-                   basis_document=document, linked=tuple(linked))
+    return replace(
+        record,
+        subject_id=subject_id,
+        authority=authority,
+        basis_regulation=regulation,
+        basis_document=document,
+        linked=tuple(linked),
+    )
 
 
-def _check_action(view: View, action_date: dt.date, today: dt.date, reason: str,
-                  attachments: Sequence[str], *, reason_required: bool = True) -> tuple[str, tuple[str, ...]]:
+def _check_action(
+    view: View,
+    action_date: dt.date,
+    today: dt.date,
+    reason: str,
+    attachments: Sequence[str],
+    *,
+    reason_required: bool = True,
+) -> tuple[str, tuple[str, ...]]:
     problems: list[FieldViolation] = []
     if action_date > today:
-        problems.append(FieldViolation("action_date", f"{action_date} is in the future (today is {today})"))
+        problems.append(
+            FieldViolation("action_date", f"{action_date} is in the future (today is {today})")
+        )
     last = view.record.events[-1].action_date if view.record.events else view.record.decision_date
     if action_date < last:
-        problems.append(FieldViolation("action_date", f"{action_date} is before the record's last event ({last})"))
+        problems.append(
+            FieldViolation(
+                "action_date", f"{action_date} is before the record's last event ({last})"
+            )
+        )
     text = check_text(reason, "reason", problems, required=reason_required)
     if len(attachments) > MAX_ATTACHMENTS:
         problems.append(FieldViolation("attachments", f"at most {MAX_ATTACHMENTS}"))
@@ -503,68 +709,142 @@ def _check_action(view: View, action_date: dt.date, today: dt.date, reason: str,
     return text, tuple(refs)
 
 
-def _event(view: View, type_: EventType, action_date: dt.date, actor: str, reason: str,
-           attachments: tuple[str, ...], party: str = "") -> Event:
-    return Event(len(view.record.events) + 1, type_, action_date, actor, reason, attachments, party=party)
+def _event(
+    view: View,
+    type_: EventType,
+    action_date: dt.date,
+    actor: str,
+    reason: str,
+    attachments: tuple[str, ...],
+    party: str = "",
+) -> Event:
+    return Event(
+        len(view.record.events) + 1, type_, action_date, actor, reason, attachments, party=party
+    )
 
 
-def apply_objection(view: View, *, action_date: dt.date, today: dt.date, actor: str, reason: str,
-                    filed_by: str, attachments: Sequence[str] = ()) -> Event:
+def apply_objection(
+    view: View,
+    *,
+    action_date: dt.date,
+    today: dt.date,
+    actor: str,
+    reason: str,
+    filed_by: str,
+    attachments: Sequence[str] = (),
+) -> Event:
     """An objection filed by or for the subject; refused on a record that is not ACTIVE."""
     text, refs = _check_action(view, action_date, today, reason, attachments)
     party = check_text(filed_by, "filed_by", [], required=False)
     if view.state is not State.ACTIVE:
-        raise LifecycleRefused("name", f"{view.record.name} is {view.state.value} on {view.as_of}:"
-                                       " an objection is filed against an ACTIVE record only")
+        raise LifecycleRefused(
+            "name",
+            f"{view.record.name} is {view.state.value} on {view.as_of}:"
+            " an objection is filed against an ACTIVE record only",
+        )
     return _event(view, EventType.OBJECTION_FILED, action_date, actor, text, refs, party)
 
 
-def apply_forward(view: View, *, action_date: dt.date, today: dt.date, actor: str, forwarded_to: str,
-                  reason: str = "") -> Event:
+def apply_forward(
+    view: View,
+    *,
+    action_date: dt.date,
+    today: dt.date,
+    actor: str,
+    forwarded_to: str,
+    reason: str = "",
+) -> Event:
     problems: list[FieldViolation] = []
     party = check_text(forwarded_to, "forwarded_to", problems)
     if problems:
         raise InvalidRecordInput(problems)
     text, refs = _check_action(view, action_date, today, reason, (), reason_required=False)
-    if view.objection is None or view.objection.status is not ObjectionStatus.FILED \
-            or view.state is not State.UNDER_OBJECTION:
-        raise LifecycleRefused("name", f"{view.record.name} has no objection waiting to be forwarded")
+    if (
+        view.objection is None
+        or view.objection.status is not ObjectionStatus.FILED
+        or view.state is not State.UNDER_OBJECTION
+    ):
+        raise LifecycleRefused(
+            "name", f"{view.record.name} has no objection waiting to be forwarded"
+        )
     return _event(view, EventType.OBJECTION_FORWARDED, action_date, actor, text, refs, party)
 
 
-def apply_decision(view: View, *, action_date: dt.date, today: dt.date, actor: str, upheld: bool | None,
-                   reason: str, attachments: Sequence[str] = ()) -> Event:
+def apply_decision(
+    view: View,
+    *,
+    action_date: dt.date,
+    today: dt.date,
+    actor: str,
+    upheld: bool | None,
+    reason: str,
+    attachments: Sequence[str] = (),
+) -> Event:
     if upheld is None:
         raise InvalidRecordInput([FieldViolation("outcome", "required: UPHELD or REJECTED")])
     text, refs = _check_action(view, action_date, today, reason, attachments)
     if view.objection is None or view.state is not State.UNDER_OBJECTION:
         raise LifecycleRefused("name", f"{view.record.name} has no objection to decide")
     if view.objection.status is ObjectionStatus.FILED:
-        raise LifecycleRefused("name", f"the objection on {view.record.name} was never forwarded to the"
-                                       " provider: forward it first (ForwardObjection)")
-    return _event(view, EventType.OBJECTION_UPHELD if upheld else EventType.OBJECTION_REJECTED,
-                  action_date, actor, text, refs)
+        raise LifecycleRefused(
+            "name",
+            f"the objection on {view.record.name} was never forwarded to the"
+            " provider: forward it first (ForwardObjection)",
+        )
+    return _event(
+        view,
+        EventType.OBJECTION_UPHELD if upheld else EventType.OBJECTION_REJECTED,
+        action_date,
+        actor,
+        text,
+        refs,
+    )
 
 
-def apply_repair(view: View, *, action_date: dt.date, today: dt.date, actor: str, reason: str,
-                 proof: Sequence[str]) -> Event:
+def apply_repair(
+    view: View,
+    *,
+    action_date: dt.date,
+    today: dt.date,
+    actor: str,
+    reason: str,
+    proof: Sequence[str],
+) -> Event:
     """Repair once the minimum period has passed, with proof (the written proof of repair)."""
     if not proof:
-        raise InvalidRecordInput([FieldViolation("proof", "required: at least one reference to the proof"
-                                                          " of repair")])
+        raise InvalidRecordInput(
+            [FieldViolation("proof", "required: at least one reference to the proof of repair")]
+        )
     text, refs = _check_action(view, action_date, today, reason, proof)
+    months = view.kind.min_months if view.kind else 0
     if action_date < view.min_end:
-        raise InvalidRecordInput([FieldViolation(
-            "action_date", f"repair may be asked from {view.min_end} (the {view.kind.min_months if view.kind else 0}"
-                           f"-month minimum period from {view.record.decision_date}), not on {action_date}")])
+        raise InvalidRecordInput(
+            [
+                FieldViolation(
+                    "action_date",
+                    f"repair may be asked from {view.min_end} (the {months}-month minimum"
+                    f" period from {view.record.decision_date}), not on {action_date}",
+                )
+            ]
+        )
     if view.state is not State.ACTIVE:
-        raise LifecycleRefused("name", f"{view.record.name} is {view.state.value} on {view.as_of}:"
-                                       " only an ACTIVE record is repaired")
+        raise LifecycleRefused(
+            "name",
+            f"{view.record.name} is {view.state.value} on {view.as_of}:"
+            " only an ACTIVE record is repaired",
+        )
     return _event(view, EventType.REPAIRED, action_date, actor, text, refs)
 
 
-def apply_revoke(view: View, *, action_date: dt.date, today: dt.date, actor: str, reason: str,
-                 attachments: Sequence[str] = ()) -> Event:
+def apply_revoke(
+    view: View,
+    *,
+    action_date: dt.date,
+    today: dt.date,
+    actor: str,
+    reason: str,
+    attachments: Sequence[str] = (),
+) -> Event:
     """The underlying act was revoked (administration, reconsideration, court)."""
     text, refs = _check_action(view, action_date, today, reason, attachments)
     if view.state is State.REVOKED:
@@ -596,7 +876,11 @@ class FromRecords:
         if not isinstance(data, dict) or set(data) - {"kinds", "measure"}:
             raise ValueError("from_records is a table of kinds and measure")
         kinds = data.get("kinds")
-        if not isinstance(kinds, list) or not kinds or not all(isinstance(k, str) and k for k in kinds):
+        if (
+            not isinstance(kinds, list)
+            or not kinds
+            or not all(isinstance(k, str) and k for k in kinds)
+        ):
             raise ValueError("from_records.kinds: a non-empty list of record kind names")
         text = data.get("measure")
         if not isinstance(text, str):
@@ -604,11 +888,18 @@ class FromRecords:
         words = text.split()
         if text in ("active", "latest date", "end of restriction"):
             return cls(tuple(kinds), Measure(text))
-        if len(words) == 4 and words[:2] == ["count", "within"] and words[3] in ("year", "years") \
-                and words[2].isdigit() and int(words[2]) > 0:
+        if (
+            len(words) == 4
+            and words[:2] == ["count", "within"]
+            and words[3] in ("year", "years")
+            and words[2].isdigit()
+            and int(words[2]) > 0
+        ):
             return cls(tuple(kinds), Measure.COUNT_WITHIN, int(words[2]))
-        raise ValueError('from_records.measure: "active", "count within N years", "latest date" or'
-                         f' "end of restriction", not {text!r}')
+        raise ValueError(
+            'from_records.measure: "active", "count within N years", "latest date" or'
+            f' "end of restriction", not {text!r}'
+        )
 
     @property
     def text(self) -> str:
@@ -640,7 +931,11 @@ def derive(spec: FromRecords, subject_id: str, views: Sequence[View]) -> Derived
     if spec.measure is Measure.ACTIVE:
         return Derived(bool(counting), tuple(counting))
     if spec.measure is Measure.COUNT_WITHIN:
-        start = add_months(views[0].as_of if views else dt.date.min, -12 * spec.years) if views else None
+        start = (
+            add_months(views[0].as_of if views else dt.date.min, -12 * spec.years)
+            if views
+            else None
+        )
         inside = [v for v in counting if start is not None and v.record.decision_date > start]
         return Derived(len(inside), tuple(inside))
     if not counting:

@@ -86,7 +86,8 @@ _TYPED: dict[str, tuple[str, type, str]] = {
 }
 _CHOICES = {"log_format": ("LOG_FORMAT", ("auto", "json", "console")),
             "log_level": ("LOG_LEVEL", ("debug", "info", "warning", "error"))}
-_FLAGS = {"no_migrate": "NO_MIGRATE", "insecure": "INSECURE", "public_disclosure": "PUBLIC_DISCLOSURE"}  # store_true flags: dest -> env
+_FLAGS = {"no_migrate": "NO_MIGRATE", "insecure": "INSECURE",  # store_true flags: dest -> env
+          "public_disclosure": "PUBLIC_DISCLOSURE"}
 _BOOLEAN = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
 

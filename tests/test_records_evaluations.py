@@ -23,21 +23,33 @@ CARDS = str(Path(__file__).parent / "records_cards")
 server = module_server_fixture("--scorecards", CARDS)
 
 
-def evaluate(server: ServerProcess, card: str, subject: str, as_of: str, kind: int | None = None,
-             **indicators: object) -> pb.EvaluateResponse:
-    return server.stub.Evaluate(evaluate_request(card, indicators, subject_id=subject, as_of=as_of, kind=kind),
-                                timeout=30)
+def evaluate(
+    server: ServerProcess,
+    card: str,
+    subject: str,
+    as_of: str,
+    kind: int | None = None,
+    **indicators: object,
+) -> pb.EvaluateResponse:
+    return server.stub.Evaluate(
+        evaluate_request(card, indicators, subject_id=subject, as_of=as_of, kind=kind), timeout=30
+    )
 
 
 def evidence(e: object) -> list[tuple[str, str, str]]:
-    return [(x.indicator, x.record, x.state) for x in e.record_evidence]  # type: ignore[attr-defined]
+    evidence = e.record_evidence  # type: ignore[attr-defined]
+    return [(x.indicator, x.record, x.state) for x in evidence]
 
 
 # as_of, the records (kind, decision date), grade, score: counted by the server
 SUPPLIER = [
     ("2026-06-01", [], "QUALIFIED", "0.00"),
-    ("2026-06-01", [("administrative_penalty", "2025-01-10"), ("administrative_penalty", "2023-07-01")],
-     "QUALIFIED", "-2.00"),
+    (
+        "2026-06-01",
+        [("administrative_penalty", "2025-01-10"), ("administrative_penalty", "2023-07-01")],
+        "QUALIFIED",
+        "-2.00",
+    ),
     # a penalty more than 3 years before as_of is outside the window (and expired)
     ("2026-06-01", [("administrative_penalty", "2023-05-31")], "QUALIFIED", "0.00"),
     ("2026-06-01", [("dishonest_debtor", "2025-12-01")], "REFUSED", "0.00"),
@@ -49,8 +61,9 @@ SUPPLIER = [
 
 
 @pytest.mark.parametrize(("as_of", "records", "grade", "score"), SUPPLIER)
-def test_the_server_fills_indicators_from_records(server: ServerProcess, as_of: str,
-                                                  records: list[tuple[str, str]], grade: str, score: str) -> None:
+def test_the_server_fills_indicators_from_records(
+    server: ServerProcess, as_of: str, records: list[tuple[str, str]], grade: str, score: str
+) -> None:
     subject = fresh_org()
     made = [create(server, kind=k, decided=d, subject=subject) for k, d in records]
     ev = evaluate(server, "test.records_supplier", subject, as_of).evaluation
@@ -60,17 +73,27 @@ def test_the_server_fills_indicators_from_records(server: ServerProcess, as_of: 
 
 
 def test_a_submitted_value_for_a_derived_indicator_is_refused(server: ServerProcess) -> None:
-    request = evaluate_request("test.records_supplier", {"bad_records_3y": 0, "on_dishonest_debtor_list": False},
-                               subject_id=fresh_org())
+    request = evaluate_request(
+        "test.records_supplier",
+        {"bad_records_3y": 0, "on_dishonest_debtor_list": False},
+        subject_id=fresh_org(),
+    )
     code, fields = refusal(server.stub.Evaluate, request)
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert sorted(fields) == ["indicators.bad_records_3y", "indicators.on_dishonest_debtor_list"]
 
 
-def test_the_legal_representative_bar_reaches_the_person_through_the_firm(server: ServerProcess) -> None:
+def test_the_legal_representative_bar_reaches_the_person_through_the_firm(
+    server: ServerProcess,
+) -> None:
     person = "11010119900307803X"
-    firm = create(server, kind="licence_revoked", decided="2025-03-01", subject=fresh_org(),
-                  linked=((person, record_pb2.LINK_ROLE_LEGAL_REPRESENTATIVE),))
+    firm = create(
+        server,
+        kind="licence_revoked",
+        decided="2025-03-01",
+        subject=fresh_org(),
+        linked=((person, record_pb2.LINK_ROLE_LEGAL_REPRESENTATIVE),),
+    )
     barred = evaluate(server, "test.records_person", person, "2026-06-01", kind=PERSON).evaluation
     assert barred.grade.code == "BARRED"
     assert (barred.until.year, barred.until.month, barred.until.day) == (2028, 3, 1)
@@ -79,26 +102,45 @@ def test_the_legal_representative_bar_reaches_the_person_through_the_firm(server
     assert free.grade.code == "ELIGIBLE" and evidence(free) == []
     # a principal of the same firm is not barred by the legal-representative rule
     other = "440524188001010014"
-    create(server, kind="licence_revoked", decided="2025-03-01", subject=fresh_org(),
-           linked=((other, record_pb2.LINK_ROLE_PRINCIPAL),))
-    assert evaluate(server, "test.records_person", other, "2026-06-01", kind=PERSON).evaluation.grade.code == "ELIGIBLE"
+    create(
+        server,
+        kind="licence_revoked",
+        decided="2025-03-01",
+        subject=fresh_org(),
+        linked=((other, record_pb2.LINK_ROLE_PRINCIPAL),),
+    )
+    assert (
+        evaluate(
+            server, "test.records_person", other, "2026-06-01", kind=PERSON
+        ).evaluation.grade.code
+        == "ELIGIBLE"
+    )
 
 
-def test_a_repair_changes_the_grade_and_the_earlier_evaluation_keeps_its_record(server: ServerProcess) -> None:
+def test_a_repair_changes_the_grade_and_the_earlier_evaluation_keeps_its_record(
+    server: ServerProcess,
+) -> None:
     subject = fresh_org()
     listed = create(server, kind="dishonest_debtor", decided="2026-01-05", subject=subject)
     before = evaluate(server, "test.records_supplier", subject, "2026-07-01").evaluation
     assert before.grade.code == "REFUSED"
     assert evidence(before) == [("on_dishonest_debtor_list", listed.name, "ACTIVE")]
     assert before.record_evidence[0].basis == "《行政处罚法》 第28条 沪市监罚〔2026〕1号"
-    stub(server).RepairRecord(rpb.RepairRecordRequest(
-        name=listed.name, action_date=date("2026-07-02"), proof=["court:performed-in-full"], reason="已履行"),
-        timeout=30)
+    stub(server).RepairRecord(
+        rpb.RepairRecordRequest(
+            name=listed.name,
+            action_date=date("2026-07-02"),
+            proof=["court:performed-in-full"],
+            reason="已履行",
+        ),
+        timeout=30,
+    )
     after = evaluate(server, "test.records_supplier", subject, "2026-07-03").evaluation
     assert after.grade.code == "QUALIFIED" and evidence(after) == []
     # the evaluation stored before the repair still explains itself with the record as it was
-    stored = server.stub.GetEvaluation(pb.GetEvaluationRequest(name=before.name, purpose="supervision"),
-                                       timeout=30).evaluation
+    stored = server.stub.GetEvaluation(
+        pb.GetEvaluationRequest(name=before.name, purpose="supervision"), timeout=30
+    ).evaluation
     assert stored.grade.code == "REFUSED"
     assert evidence(stored) == [("on_dishonest_debtor_list", listed.name, "ACTIVE")]
     # and an evaluation as of the earlier date still finds it (replayed to then)
@@ -109,7 +151,9 @@ def test_a_repair_changes_the_grade_and_the_earlier_evaluation_keeps_its_record(
 def test_validate_only_reads_the_records_too(server: ServerProcess) -> None:
     subject = fresh_org()
     create(server, kind="dishonest_debtor", decided="2026-01-05", subject=subject)
-    request = evaluate_request("test.records_supplier", subject_id=subject, as_of="2026-07-01", validate_only=True)
+    request = evaluate_request(
+        "test.records_supplier", subject_id=subject, as_of="2026-07-01", validate_only=True
+    )
     reply = server.stub.Evaluate(request, timeout=30).evaluation
     assert reply.grade.code == "REFUSED" and len(reply.record_evidence) == 1
     assert reply.subject.kind == common_pb2.SUBJECT_KIND_ORGANIZATION

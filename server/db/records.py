@@ -87,22 +87,45 @@ class RecordStore:
     async def create(self, record: Record, event: Event) -> Record:
         """Store a new record with its CREATED event; returns it with its id and times."""
         rid, created = new_evaluation_id()
-        stored = replace(record, id=str(rid), version=1, created_at=created,
-                         events=(replace(event, sequence=1, recorded_at=created),))
+        stored = replace(
+            record,
+            id=str(rid),
+            version=1,
+            created_at=created,
+            events=(replace(event, sequence=1, recorded_at=created),),
+        )
 
         def write(conn: Connection) -> None:
-            conn.execute(_RECORDS.insert().values(
-                id=rid, subject_kind=record.subject_kind.value, subject_id=record.subject_id,
-                kind=record.kind, authority=record.authority, basis_regulation=record.basis_regulation,
-                basis_document=record.basis_document, decision_date=record.decision_date,
-                severity=record.severity.value,
-                linked=[{"id": p.id, "role": p.role.value, "name": p.name} for p in record.linked],
-                state="ACTIVE", version=1, created_at=created, created_by=event.actor))
+            conn.execute(
+                _RECORDS.insert().values(
+                    id=rid,
+                    subject_kind=record.subject_kind.value,
+                    subject_id=record.subject_id,
+                    kind=record.kind,
+                    authority=record.authority,
+                    basis_regulation=record.basis_regulation,
+                    basis_document=record.basis_document,
+                    decision_date=record.decision_date,
+                    severity=record.severity.value,
+                    linked=[
+                        {"id": p.id, "role": p.role.value, "name": p.name} for p in record.linked
+                    ],
+                    state="ACTIVE",
+                    version=1,
+                    created_at=created,
+                    created_by=event.actor,
+                )
+            )
             conn.execute(_EVENTS.insert().values(_event_row(rid, stored.events[0])))
             links = {(p.id, p.role.value) for p in record.linked}
             if links:
-                conn.execute(_LINKS.insert(), [{"record_id": rid, "person_id": pid, "role": role}
-                                               for pid, role in sorted(links)])
+                conn.execute(
+                    _LINKS.insert(),
+                    [
+                        {"record_id": rid, "person_id": pid, "role": role}
+                        for pid, role in sorted(links)
+                    ],
+                )
 
         await self._run(write, write=True)
         return stored
@@ -115,9 +138,11 @@ class RecordStore:
         event = replace(event, sequence=len(record.events) + 1, recorded_at=now)
 
         def write(conn: Connection) -> None:
-            done = conn.execute(_RECORDS.update()
-                                .where(_RECORDS.c.id == rid, _RECORDS.c.version == record.version)
-                                .values(version=record.version + 1, state=state))
+            done = conn.execute(
+                _RECORDS.update()
+                .where(_RECORDS.c.id == rid, _RECORDS.c.version == record.version)
+                .values(version=record.version + 1, state=state)
+            )
             if done.rowcount != 1:
                 raise RecordChanged(record.id, record.version)
             conn.execute(_EVENTS.insert().values(_event_row(rid, event)))
@@ -141,17 +166,28 @@ class RecordStore:
 
         return await self._run(read)
 
-    async def list(self, *, subject_id: str | None = None, kind: str | None = None,
-                   under_objection: bool = False, page_size: int = DEFAULT_PAGE_SIZE,
-                   page_token: str | None = None) -> tuple[list[Record], str]:
+    async def list(
+        self,
+        *,
+        subject_id: str | None = None,
+        kind: str | None = None,
+        under_objection: bool = False,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        page_token: str | None = None,
+    ) -> tuple[list[Record], str]:
         """Records newest first: of one subject (about it, or linking the person), of a kind,
         or (`under_objection`) those whose last event left them under objection."""
         if page_size < 0:
             raise InvalidListRequest("page_size", "must not be negative")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        filters = _filter_fingerprint("records", subject_id, kind, "objection" if under_objection else None)
-        after = _decode_page_token(page_token, filters, "subject_id, kind and overdue_only") \
-            if page_token else None
+        filters = _filter_fingerprint(
+            "records", subject_id, kind, "objection" if under_objection else None
+        )
+        after = (
+            _decode_page_token(page_token, filters, "subject_id, kind and overdue_only")
+            if page_token
+            else None
+        )
 
         def read(conn: Connection) -> tuple[list[Record], str]:
             t = _RECORDS.c
@@ -176,16 +212,26 @@ class RecordStore:
         records: list[Record] = []
         token = None
         while True:
-            page, token = await self.list(subject_id=subject_id, page_size=MAX_PAGE_SIZE, page_token=token)
+            page, token = await self.list(
+                subject_id=subject_id, page_size=MAX_PAGE_SIZE, page_token=token
+            )
             records += page
             if not token:
                 return records
 
 
 def _event_row(rid: uuid.UUID, e: Event) -> dict[str, Any]:
-    return {"record_id": rid, "sequence": e.sequence, "type": e.type.value, "action_date": e.action_date,
-            "actor": e.actor, "reason": e.reason, "party": e.party, "attachments": list(e.attachments),
-            "created_at": e.recorded_at}
+    return {
+        "record_id": rid,
+        "sequence": e.sequence,
+        "type": e.type.value,
+        "action_date": e.action_date,
+        "actor": e.actor,
+        "reason": e.reason,
+        "party": e.party,
+        "attachments": list(e.attachments),
+        "created_at": e.recorded_at,
+    }
 
 
 def _with_events(conn: Connection, rows: Sequence[sa.Row[Any]]) -> list[Record]:
@@ -193,20 +239,46 @@ def _with_events(conn: Connection, rows: Sequence[sa.Row[Any]]) -> list[Record]:
         return []
     ids = [r.id for r in rows]
     events: dict[uuid.UUID, list[Event]] = {i: [] for i in ids}
-    for e in conn.execute(sa.select(_EVENTS).where(_EVENTS.c.record_id.in_(ids))
-                          .order_by(_EVENTS.c.record_id, _EVENTS.c.sequence)):
+    for e in conn.execute(
+        sa.select(_EVENTS)
+        .where(_EVENTS.c.record_id.in_(ids))
+        .order_by(_EVENTS.c.record_id, _EVENTS.c.sequence)
+    ):
         created = e.created_at
         if isinstance(created, dt.datetime) and created.tzinfo is None:
             created = created.replace(tzinfo=dt.UTC)
-        events[e.record_id].append(Event(e.sequence, EventType(e.type), e.action_date, e.actor, e.reason,
-                                         tuple(e.attachments or ()), created, e.party))
+        events[e.record_id].append(
+            Event(
+                e.sequence,
+                EventType(e.type),
+                e.action_date,
+                e.actor,
+                e.reason,
+                tuple(e.attachments or ()),
+                created,
+                e.party,
+            )
+        )
     out = []
     for r in rows:
         created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=dt.UTC)
-        out.append(Record(
-            id=str(r.id), subject_kind=SubjectKind(r.subject_kind), subject_id=r.subject_id, kind=r.kind,
-            authority=r.authority, basis_regulation=r.basis_regulation, basis_document=r.basis_document,
-            decision_date=r.decision_date, severity=Severity(r.severity),
-            linked=tuple(LinkedPerson(p["id"], LinkRole(p["role"]), p.get("name", "")) for p in r.linked),
-            events=tuple(events[r.id]), version=r.version, created_at=created))
+        out.append(
+            Record(
+                id=str(r.id),
+                subject_kind=SubjectKind(r.subject_kind),
+                subject_id=r.subject_id,
+                kind=r.kind,
+                authority=r.authority,
+                basis_regulation=r.basis_regulation,
+                basis_document=r.basis_document,
+                decision_date=r.decision_date,
+                severity=Severity(r.severity),
+                linked=tuple(
+                    LinkedPerson(p["id"], LinkRole(p["role"]), p.get("name", "")) for p in r.linked
+                ),
+                events=tuple(events[r.id]),
+                version=r.version,
+                created_at=created,
+            )
+        )
     return out

@@ -65,16 +65,18 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint("record_id", "person_id", "role", name=op.f("pk_record_links")),
     )
-    op.create_index(op.f("ix_record_links_person_id_record_id"), "record_links",
-                    ["person_id", "record_id"])
+    op.create_index(
+        op.f("ix_record_links_person_id_record_id"), "record_links", ["person_id", "record_id"]
+    )
 
 
 def downgrade() -> None:
     # Records are a system of record: refuse to drop rows.
     count = op.get_bind().execute(sa.text("SELECT count(*) FROM records")).scalar_one()
     if count:
-        raise RuntimeError(f"records holds {count} credit records; downgrading below 0005"
-                           " would destroy them")
+        raise RuntimeError(
+            f"records holds {count} credit records; downgrading below 0005 would destroy them"
+        )
     op.drop_index(op.f("ix_record_links_person_id_record_id"), table_name="record_links")
     op.drop_table("record_links")
     op.drop_table("record_events")
