@@ -43,7 +43,7 @@ from .model import (
     Title,
     Until,
 )
-from .records import FromRecords, Measure
+from .records import FromRecords, Measure, record_from_case
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -722,7 +722,7 @@ def _cases(c: _Checker, raw: object) -> list[GoldenCase]:
     for i, spec_raw in enumerate(raw):
         path = f"cases[{i}]"
         spec = c.table(spec_raw, path)
-        c.unknown_keys(spec, {"name", "as_of", "subject", "indicators", "expect"}, path)
+        c.unknown_keys(spec, {"name", "as_of", "subject", "indicators", "expect", "records"}, path)
         name = spec.get("name")
         if not isinstance(name, str) or not name:
             c.bad(f"{path}.name", "every case has a name")
@@ -744,7 +744,18 @@ def _cases(c: _Checker, raw: object) -> list[GoldenCase]:
         if subject is not None and not isinstance(subject, dict):
             c.bad(f"{path}.subject", "must be a table { kind, id }")
             subject = None
-        out.append(GoldenCase(name, dict(inds), dict(expect), as_of, subject))
+        records = []
+        raw_records = spec.get("records", [])
+        if not isinstance(raw_records, list):
+            c.bad(f"{path}.records", "must be an array of tables")
+            raw_records = []
+        sid = str((subject or {}).get("id", ""))
+        for k, r in enumerate(raw_records):
+            try:  # the subject's kind and id are settled when the case runs (golden.py)
+                records.append(record_from_case(r, k, SubjectKind.ORGANIZATION, sid))
+            except ValueError as exc:
+                c.bad(f"{path}.records[{k}]", str(exc))
+        out.append(GoldenCase(name, dict(inds), dict(expect), as_of, subject, tuple(records)))
     return out
 
 

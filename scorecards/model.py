@@ -270,6 +270,7 @@ class GoldenCase:
     expect: dict[str, object]
     as_of: dt.date | None = None
     subject: dict[str, str] | None = None
+    records: tuple[Any, ...] = ()  # records.Record: the credit records the case's subject has
 
 
 @dataclass(frozen=True, slots=True)

@@ -942,3 +942,58 @@ def derive(spec: FromRecords, subject_id: str, views: Sequence[View]) -> Derived
         return Derived(None, ())
     latest = max(v.record.decision_date for v in counting)
     return Derived(latest, tuple(v for v in counting if v.record.decision_date == latest))
+
+
+# -- golden cases with records -------------------------------------------------------------
+
+_CASE_RECORD_KEYS = {"kind", "decided", "subject", "linked", "events"}
+
+
+def record_from_case(spec: Any, index: int, subject_kind: SubjectKind, subject_id: str) -> Record:
+    """A record of a golden case: ``{ kind, decided, subject (default: the case's subject),
+    linked = [{ id, role }], events = [{ type, on }] }``; ValueError naming the key at fault."""
+    if not isinstance(spec, dict) or set(spec) - _CASE_RECORD_KEYS:
+        raise ValueError(f"a table of {', '.join(sorted(_CASE_RECORD_KEYS))}")
+    kind, decided = spec.get("kind"), spec.get("decided")
+    if not isinstance(kind, str) or not kind:
+        raise ValueError("kind: a record kind name")
+    if not isinstance(decided, dt.date) or isinstance(decided, dt.datetime):
+        raise ValueError("decided: a date")
+    subject = spec.get("subject", subject_id)
+    if not isinstance(subject, str):
+        raise ValueError("subject: an id")
+    linked = []
+    for p in spec.get("linked", ()):
+        try:
+            linked.append(LinkedPerson(str(p["id"]), LinkRole(p["role"])))
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("linked: [{ id, role }], role one of "
+                             + ", ".join(r.value for r in LinkRole)) from None
+    events = [Event(1, EventType.CREATED, decided, "golden")]
+    for e in spec.get("events", ()):
+        try:
+            on = e["on"]
+            events.append(Event(len(events) + 1, EventType(e["type"]), on, "golden"))
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("events: [{ type, on }], type one of "
+                             + ", ".join(t.value for t in EventType if t is not EventType.CREATED)) from None
+        if not isinstance(on, dt.date):
+            raise ValueError("events: on must be a date")
+    kind_of_subject = subject_kind if subject == subject_id else SubjectKind.ORGANIZATION
+    return Record(f"case-{index + 1}", kind_of_subject, subject, kind, "golden case", "", "",
+                  decided, Severity.GENERAL, tuple(linked), tuple(events))
+
+
+def fill_from_records(indicators: Iterable[Any], values: dict[str, object], subject_id: str,
+                      records: Sequence[Record], kinds: RecordKindRegistry, as_of: dt.date) -> dict[str, object]:
+    """`values` with each indicator derived from records filled from `records` as of
+    `as_of` (what the server does with the stored records; the golden cases' runner)."""
+    views = [replay(r, kinds.get(r.kind), as_of) for r in records]
+    out = dict(values)
+    for ind in indicators:
+        if ind.from_records is None:
+            continue
+        got = derive(ind.from_records, subject_id, views)
+        if got.value is not None:
+            out[ind.name] = got.value
+    return out

@@ -157,3 +157,23 @@ def test_validate_only_reads_the_records_too(server: ServerProcess) -> None:
     reply = server.stub.Evaluate(request, timeout=30).evaluation
     assert reply.grade.code == "REFUSED" and len(reply.record_evidence) == 1
     assert reply.subject.kind == common_pb2.SUBJECT_KIND_ORGANIZATION
+
+
+def test_golden_cases_carry_records_and_can_fail(tmp_path: Path) -> None:
+    """The golden format: a case may give the records its subject has; the runner derives the
+    indicators from them as the server does (scorecard-test)."""
+    import subprocess
+    import sys
+
+    def golden(path: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "sector_credit.scorecards.golden", path],
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    passing = golden(CARDS)
+    assert passing.returncode == 0 and "8 passed, 0 failed" in passing.stdout, passing.stdout
+    card = (Path(CARDS) / "test.records_supplier.toml").read_text(encoding="utf-8")
+    wrong = card.replace('score = "-2" }', 'score = "-3" }')
+    assert wrong != card
+    (tmp_path / "test.records_supplier.toml").write_text(wrong, encoding="utf-8")
+    failing = golden(str(tmp_path))
+    assert failing.returncode == 1 and "two penalties within 3 years" in failing.stdout
