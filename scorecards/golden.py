@@ -81,8 +81,8 @@ def run_case(compiled: CompiledScorecard, case: GoldenCase) -> CaseOutcome:
         # the records about the case's own subject carry its kind and id (record_from_case)
         own = [replace(r, subject_kind=kind, subject_id=subject.id) if r.subject_id in ("", subject.id)
                else r for r in case.records]
-        indicators = fill_from_records(card.indicators, dict(indicators), subject.id, own,
-                                       builtin_kinds(), as_of)
+        indicators, _ = fill_from_records(card.indicators, dict(indicators), subject.id, own,
+                                          builtin_kinds(), as_of)
     try:
         result = compiled.evaluate(subject, indicators, as_of)
     except InvalidInput as e:

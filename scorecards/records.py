@@ -985,15 +985,19 @@ def record_from_case(spec: Any, index: int, subject_kind: SubjectKind, subject_i
 
 
 def fill_from_records(indicators: Iterable[Any], values: dict[str, object], subject_id: str,
-                      records: Sequence[Record], kinds: RecordKindRegistry, as_of: dt.date) -> dict[str, object]:
-    """`values` with each indicator derived from records filled from `records` as of
-    `as_of` (what the server does with the stored records; the golden cases' runner)."""
+                      records: Sequence[Record], kinds: RecordKindRegistry,
+                      as_of: dt.date) -> tuple[dict[str, object], list[tuple[str, View]]]:
+    """`values` with each indicator derived from records filled from `records` as of `as_of`,
+    and the (indicator, record view) pairs each used: what the server does with the stored
+    records, and the golden cases' runner with a case's."""
     views = [replay(r, kinds.get(r.kind), as_of) for r in records]
     out = dict(values)
+    used: list[tuple[str, View]] = []
     for ind in indicators:
         if ind.from_records is None:
             continue
         got = derive(ind.from_records, subject_id, views)
         if got.value is not None:
             out[ind.name] = got.value
-    return out
+        used += [(ind.name, v) for v in got.used]
+    return out, used

@@ -501,25 +501,9 @@ class RecordFiller:
         if submitted:
             raise InvalidInput(submitted)
         subject_id = normalize(inp.subject.id)
-        views = [
-            rec.replay(r, self.kinds.get(r.kind), as_of)
-            for r in await self.store.touching(subject_id)
-        ]
-        values = dict(inp.indicators)
-        evidence = []
-        for ind in derived:
-            got = rec.derive(ind.from_records, subject_id, views)
-            if got.value is not None:
-                values[ind.name] = got.value
-            evidence += [
-                RecordEvidence(
-                    ind.name,
-                    v.record.name,
-                    v.record.kind,
-                    v.record.basis,
-                    v.record.decision_date,
-                    v.state.value,
-                )
-                for v in got.used
-            ]
+        records = await self.store.touching(subject_id)
+        values, used = rec.fill_from_records(derived, dict(inp.indicators), subject_id, records,
+                                             self.kinds, as_of)
+        evidence = [RecordEvidence(name, v.record.name, v.record.kind, v.record.basis,
+                                   v.record.decision_date, v.state.value) for name, v in used]
         return replace(inp, indicators=values), tuple(evidence)
