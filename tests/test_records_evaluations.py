@@ -177,3 +177,25 @@ def test_golden_cases_carry_records_and_can_fail(tmp_path: Path) -> None:
     (tmp_path / "test.records_supplier.toml").write_text(wrong, encoding="utf-8")
     failing = golden(str(tmp_path))
     assert failing.returncode == 1 and "two penalties within 3 years" in failing.stdout
+
+
+# record kind on the subject, grade and fired override of the built-in procurement.supplier card
+PROCUREMENT = [
+    (None, "QUALIFIED", []),
+    ("dishonest_debtor", "REFUSED", ["on_dishonest_debtor_list"]),
+    ("major_tax_violation", "REFUSED", ["on_major_tax_violation_list"]),
+    ("procurement_dishonesty", "REFUSED", ["on_procurement_serious_dishonesty_list"]),
+]
+
+
+@pytest.mark.parametrize(("kind", "grade", "fired"), PROCUREMENT)
+def test_the_procurement_card_reads_the_125_lists_from_records(
+        server: ServerProcess, kind: str | None, grade: str, fired: list[str]) -> None:
+    subject = fresh_org()
+    made = [create(server, kind=kind, decided="2026-01-05", subject=subject)] if kind else []
+    ev = evaluate(server, "procurement.supplier", subject, "2026-07-01").evaluation
+    assert (ev.grade.code, [o.override_id for o in ev.overrides]) == (grade, fired)
+    assert [x.record for x in ev.record_evidence] == [r.name for r in made]
+    code, fields = refusal(server.stub.Evaluate, evaluate_request(
+        "procurement.supplier", {"on_dishonest_debtor_list": False}, subject_id=subject))
+    assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["indicators.on_dishonest_debtor_list"])
