@@ -75,6 +75,25 @@ def register_subject_id_schemes(register: Callable[[str, Callable[[str], str | N
     """
 
 
+@hookspec
+def register_record_kinds(register: Callable[[Any], None]) -> None:
+    """Register kinds of credit records (list entries, classes of penalty) beyond the
+    built-in ones (`sector_credit.scorecards.records.BUILTIN_KINDS`), for the records service
+    and for scorecard indicators that read records (`from_records`).
+
+    Called once at start-up, for every plugin, after `register_rule_kinds` and before
+    `register_scorecards` (a scorecard's `from_records` kinds are checked against them).
+
+    :param register: call it once per kind with a `sector_credit.scorecards.records.RecordKind`
+        (its name, bilingual title, the subject kinds it covers, the minimum and maximum
+        publicity periods in months, whether a record under objection still counts, its
+        provenance, and optionally the linked roles it bars and for how long). A name already
+        registered with other values raises `ValueError` and start-up fails; the same kind
+        again is a no-op.
+    :return: nothing; results are ignored.
+    """
+
+
 # -- after an evaluation -----------------------------------------------------------------------
 
 

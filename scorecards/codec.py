@@ -42,6 +42,7 @@ from .model import (
     Provenance,
     ProvenanceTag,
     ReasonCode,
+    RecordEvidence,
     Subject,
     SubjectKind,
     Title,
@@ -301,7 +302,19 @@ def result_to_dict(result: EvaluationResult) -> JsonDict:
         "next_grade": result.next_grade,
         "base": _dec(result.base),
         "score_before_cut": _dec(result.score_before_cut),
+        **({"records": evidence_to_list(result.evidence)} if result.evidence else {}),
     }
+
+
+def evidence_to_list(evidence: tuple[RecordEvidence, ...]) -> list[dict[str, str]]:
+    """The credit records a result used (issue 10); a result without any has no key."""
+    return [{"indicator": e.indicator, "record": e.record, "kind": e.kind, "basis": e.basis,
+             "decision_date": e.decision_date.isoformat(), "state": e.state} for e in evidence]
+
+
+def evidence_from_list(data: Any) -> tuple[RecordEvidence, ...]:
+    return tuple(RecordEvidence(e["indicator"], e["record"], e["kind"], e["basis"],
+                                dt.date.fromisoformat(e["decision_date"]), e["state"]) for e in data or ())
 
 
 def result_from_dict(data: Mapping[str, Any], base: Decimal | None = None) -> EvaluationResult:
@@ -330,6 +343,7 @@ def result_from_dict(data: Mapping[str, Any], base: Decimal | None = None) -> Ev
             next_grade=data["next_grade"],
             base=_dec_back(data.get("base")),
             score_before_cut=_dec_back(data.get("score_before_cut")),
+            evidence=evidence_from_list(data.get("records")),
         )
         return result if "base" in data else with_base(result, base)
     except (KeyError, TypeError, ArithmeticError) as exc:  # decimal.InvalidOperation too

@@ -515,7 +515,7 @@ class _Writer:
             lines=_tuple(f"line_{r.id}" for r in card.rules), groups=_tuple(f"group_{g.id}" for g in card.groups),
             overrides="overrides", until="until", reasons="tuple(reasons)", points_to_next_grade="ptn",
             next_grade="next_grade", base=self.named("BASE", None if card.base is None else q2(card.base)),
-            score_before_cut="score_before_cut")
+            score_before_cut="score_before_cut", evidence="()")
         out.append("return result")
         return out
 

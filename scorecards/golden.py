@@ -14,7 +14,7 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from .model import (
     Subject,
     SubjectKind,
 )
+from .records import builtin_kinds, fill_from_records
 
 DEFAULT_AS_OF = dt.date(2026, 1, 1)
 SAMPLE_IDS = {SubjectKind.PERSON: "11010519491231002X", SubjectKind.ORGANIZATION: "91350100M000100Y43"}
@@ -74,8 +75,16 @@ def run_case(compiled: CompiledScorecard, case: GoldenCase) -> CaseOutcome:
         kind = card.subject_kind
     subject = Subject(kind, subj.get("id", SAMPLE_IDS[kind]), subj.get("display_name", ""))
     exp = case.expect
+    as_of = case.as_of or DEFAULT_AS_OF
+    indicators = case.indicators
+    if any(i.from_records is not None for i in card.indicators):
+        # the records about the case's own subject carry its kind and id (record_from_case)
+        own = [replace(r, subject_kind=kind, subject_id=subject.id) if r.subject_id in ("", subject.id)
+               else r for r in case.records]
+        indicators, _ = fill_from_records(card.indicators, dict(indicators), subject.id, own,
+                                          builtin_kinds(), as_of)
     try:
-        result = compiled.evaluate(subject, case.indicators, case.as_of or DEFAULT_AS_OF)
+        result = compiled.evaluate(subject, indicators, as_of)
     except InvalidInput as e:
         got = sorted(v.field for v in e.violations)
         if "error" in exp:

@@ -43,6 +43,7 @@ from .model import (
     Title,
     Until,
 )
+from .records import FromRecords, Measure, record_from_case
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -55,7 +56,8 @@ TOP_KEYS = {"id", "version", "effective_from", "subject_kind", "title", "descrip
             "score", "default_grade", "indicators", "groups", "rules", "grades", "overrides",
             "cases"}
 INDICATOR_KEYS = {"type", "title", "description", "min", "max", "default", "required",
-                  "choices", "past", "required_when", "places", "actionable"}
+                  "choices", "past", "required_when", "places", "actionable",
+                  "from_records"}
 # the keys every rule has; each kind reads its own others (kinds.py)
 RULE_KEYS = {"id", "title", "kind", "indicator", "group", "provenance", "description"}
 _BUILTIN_KINDS = {k.value for k in RuleKind}
@@ -368,17 +370,39 @@ def _indicators(c: _Checker, raw: object) -> list[Indicator]:
             c.bad(f"{path}.actionable", "a date records when something happened: it is never actionable")
             actionable = False
         desc = spec.get("description", "")
+        from_records = _from_records(c, spec, itype, path)
         out.append(Indicator(name, itype, title, bool(required), default, minimum, maximum,
                              choices, bool(past), None, desc if isinstance(desc, str) else "",
-                             places, actionable))
+                             places, actionable, from_records))
     by_name = {i.name: i for i in out}
     for idx, path, cond_raw in pending_when:
         cond = _condition(c, cond_raw, f"{path}.required_when", by_name, set(), allow_group=False)
         ind = out[idx]
         out[idx] = Indicator(ind.name, ind.type, ind.title, ind.required, ind.default, ind.minimum,
                              ind.maximum, ind.choices, ind.past, cond, ind.description, ind.places,
-                             ind.actionable)
+                             ind.actionable, ind.from_records)
     return out
+
+
+_MEASURE_TYPES = {Measure.ACTIVE: IndicatorType.FLAG, Measure.COUNT_WITHIN: IndicatorType.COUNT,
+                  Measure.LATEST_DATE: IndicatorType.DATE, Measure.END_OF_RESTRICTION: IndicatorType.DATE}
+
+
+def _from_records(c: _Checker, spec: dict[str, Any], itype: IndicatorType, path: str) -> FromRecords | None:
+    """`from_records = {kinds = [...], measure = "..."}`: the server fills the value from
+    credit records (scorecards/records.py); the measure fixes the indicator's type."""
+    if "from_records" not in spec:
+        return None
+    try:
+        parsed = FromRecords.parse(spec["from_records"])
+    except ValueError as exc:
+        c.bad(f"{path}.from_records", str(exc))
+        return None
+    wanted = _MEASURE_TYPES[parsed.measure]
+    if itype is not wanted:
+        c.bad(f"{path}.from_records", f"measure {parsed.text!r} gives a {wanted.value}, not a {itype.value}")
+        return None
+    return parsed
 
 
 def _check_value(c: _Checker, itype: IndicatorType, v: object, lo: Decimal | None,
@@ -698,7 +722,7 @@ def _cases(c: _Checker, raw: object) -> list[GoldenCase]:
     for i, spec_raw in enumerate(raw):
         path = f"cases[{i}]"
         spec = c.table(spec_raw, path)
-        c.unknown_keys(spec, {"name", "as_of", "subject", "indicators", "expect"}, path)
+        c.unknown_keys(spec, {"name", "as_of", "subject", "indicators", "expect", "records"}, path)
         name = spec.get("name")
         if not isinstance(name, str) or not name:
             c.bad(f"{path}.name", "every case has a name")
@@ -720,7 +744,18 @@ def _cases(c: _Checker, raw: object) -> list[GoldenCase]:
         if subject is not None and not isinstance(subject, dict):
             c.bad(f"{path}.subject", "must be a table { kind, id }")
             subject = None
-        out.append(GoldenCase(name, dict(inds), dict(expect), as_of, subject))
+        records = []
+        raw_records = spec.get("records", [])
+        if not isinstance(raw_records, list):
+            c.bad(f"{path}.records", "must be an array of tables")
+            raw_records = []
+        sid = str((subject or {}).get("id", ""))
+        for k, r in enumerate(raw_records):
+            try:  # the subject's kind and id are settled when the case runs (golden.py)
+                records.append(record_from_case(r, k, SubjectKind.ORGANIZATION, sid))
+            except ValueError as exc:
+                c.bad(f"{path}.records[{k}]", str(exc))
+        out.append(GoldenCase(name, dict(inds), dict(expect), as_of, subject, tuple(records)))
     return out
 
 

@@ -17,7 +17,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Literal, TypeAlias, Union
+from typing import Any, Literal, TypeAlias, Union
 
 # --------------------------------------------------------------------------------------------
 # Shared pieces
@@ -141,6 +141,8 @@ class Indicator:
     # the subject can change it (counts that age out, satisfaction, training): what-if varies
     # only these (scorecards/whatif.py); never an identity or history fact
     actionable: bool = False
+    # derived from credit records by the server (records.FromRecords); never submitted
+    from_records: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +270,7 @@ class GoldenCase:
     expect: dict[str, object]
     as_of: dt.date | None = None
     subject: dict[str, str] | None = None
+    records: tuple[Any, ...] = ()  # records.Record: the credit records the case's subject has
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +378,18 @@ class ReasonCode:
     points_lost: Decimal | None = None  # rules only
 
 
+@dataclass(frozen=True, slots=True)
+class RecordEvidence:
+    """A credit record an indicator derived from records used, as it was on as_of."""
+
+    indicator: str
+    record: str  # records/{id}
+    kind: str
+    basis: str
+    decision_date: dt.date
+    state: str
+
+
 @dataclass(slots=True)
 class EvaluationResult:
     scorecard_id: str
@@ -398,6 +413,8 @@ class EvaluationResult:
     base: Decimal | None = None
     # the score before the scorecard's [min, max] cut it; None when no cut changed it
     score_before_cut: Decimal | None = None
+    # the credit records the indicators derived from records used (issue 10)
+    evidence: tuple[RecordEvidence, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from .model import (
     Scorecard,
     ScorecardNotFound,
 )
+from .records import RecordKindRegistry
 
 
 class VersionNotInForce(InvalidInput):
@@ -47,6 +48,7 @@ class ScorecardRegistry:
         self._versions: dict[str, list[CompiledScorecard]] = {}  # newest effective_from first
         self._id_schemes: dict[str, SubjectIdCheck] = {}
         self.origin: dict[tuple[str, str], str] = {}  # (id, version) -> plugin or file
+        self.record_kinds = RecordKindRegistry()  # the kinds of credit records (records.py)
 
     # -- filling ------------------------------------------------------------------------
 
@@ -73,6 +75,12 @@ class ScorecardRegistry:
                 raise InvalidScorecard([DefinitionProblem(
                     card.source_path or origin, "effective_from",
                     f"{card.id} version {other.version} already takes effect on {card.effective_from}")])
+        unknown = sorted({k for i in card.indicators if i.from_records is not None
+                          for k in i.from_records.kinds if k not in self.record_kinds})
+        if unknown:
+            raise InvalidScorecard([DefinitionProblem(
+                card.source_path or origin, "from_records",
+                f"unknown record kind(s) {', '.join(unknown)}; known: {', '.join(self.record_kinds.names())}")])
         versions.append(compile_scorecard(card, self._id_schemes))
         versions.sort(key=lambda c: c.card.effective_from, reverse=True)
         self.origin[key] = origin or card.source_path or "<object>"
@@ -82,10 +90,16 @@ class ScorecardRegistry:
             raise ValueError(f"subject id scheme prefix {prefix!r} is empty or already registered")
         self._id_schemes[prefix] = check
 
+    @property
+    def id_schemes(self) -> dict[str, SubjectIdCheck]:
+        """The plugins' subject id schemes, by prefix (records check their ids with them)."""
+        return dict(self._id_schemes)
+
     def load_plugins(self, pm: pluggy.PluginManager) -> None:
         """Ask every plugin for its rule kinds (first: the scorecards may use them), its
-        scorecards and its id schemes."""
+        scorecards, its id schemes and its kinds of credit records."""
         pm.hook.register_rule_kinds(register=kinds.register)
+        pm.hook.register_record_kinds(register=self.record_kinds.register)
         for name, register_scorecards in hook_per_plugin(pm, "register_scorecards"):
             register_scorecards(register=lambda item, _n=name: self.register(item, origin=_n))
         pm.hook.register_subject_id_schemes(register=self.register_id_scheme)

@@ -28,15 +28,20 @@ from sector_credit.v1 import access_log_service_pb2_grpc as access_pb_grpc
 from sector_credit.v1 import api_key_service_pb2 as kpb
 from sector_credit.v1 import api_key_service_pb2_grpc as kpb_grpc
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
+from sector_credit.v1 import records_service_pb2 as rpb
+from sector_credit.v1 import records_service_pb2_grpc as rpb_grpc
 
 from . import errors
 from .access import QueryAudit
 from .access_log import AccessLogServicer
 from .db import EvaluationStore, StoredEvaluation, StoreError
+from .db.records import RecordStore
 from .health import StoreHealth
 from .interceptors import edge_interceptors
 from .logs import log
 from .metrics import Metrics
+from .records_servicer import RecordFiller, RecordServicer
+from .security import open_disclosure
 from .security import setup as security_setup
 from .security.admin import ApiKeyServicer
 from .servicer import CreditEvaluationServicer, add_to_server
@@ -52,10 +57,11 @@ from .startup import (
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"].full_name
 ACCESS_LOG_NAME = access_pb.DESCRIPTOR.services_by_name["AccessLogService"].full_name
 KEYS_NAME = kpb.DESCRIPTOR.services_by_name["ApiKeyService"].full_name
+RECORDS_NAME = rpb.DESCRIPTOR.services_by_name["RecordService"].full_name
 HEALTH_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-SERVED_NAMES = (SERVICE_NAME, ACCESS_LOG_NAME, KEYS_NAME, HEALTH_NAME)
+SERVED_NAMES = (SERVICE_NAME, ACCESS_LOG_NAME, KEYS_NAME, RECORDS_NAME, HEALTH_NAME)
 """Every service this server registers, listed over reflection."""
-_HEALTH_NAMES = ("", SERVICE_NAME, ACCESS_LOG_NAME, KEYS_NAME)
+_HEALTH_NAMES = ("", SERVICE_NAME, ACCESS_LOG_NAME, KEYS_NAME, RECORDS_NAME)
 """What StoreHealth reports: the server ("") and each service that needs the store."""
 
 
@@ -71,6 +77,7 @@ class RunningServer:
     settings: Settings
     store_health: StoreHealth
     security: security_setup.Security
+    records: RecordStore | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain: NOT_SERVING, finish in-flight calls within `grace`, then close the store."""
@@ -78,6 +85,8 @@ class RunningServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
         await self.store.close()
+        if self.records is not None:
+            await self.records.close()
         self.security.close()
         stats = self.store.stats
         log.info("audit store closed", commits=stats.commits, rows=stats.rows,
@@ -109,6 +118,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     # an address that can be listened on, but not without TLS and authentication: exit 78
     # (before anything else is logged: the refusal is the start-up's one line)
     checked = security_setup.check(settings)
+    open_disclosure(settings.public_disclosure)  # GetDisclosure without credentials, if so configured
     registry, pm = load_registry(settings)
     check_database_url(settings.database_url)
     security = security_setup.build(settings, checked)  # its API keys use the database
@@ -142,10 +152,11 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
 
     audit = QueryAudit(store, settings.purposes)
     _register_refusals(audit)
+    records = RecordStore(settings.database_url)
     servicer = CreditEvaluationServicer(
         registry, store, metrics, today, settings.batch_limit,
         on_stored=on_stored if hooks else None, max_reply_bytes=settings.max_message_bytes,
-        audit=audit)
+        audit=audit, records=RecordFiller(records, registry.record_kinds))
 
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -158,6 +169,8 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None)
     add_to_server(servicer, server)  # the generated registration, replies as bytes
     access_pb_grpc.add_AccessLogServiceServicer_to_server(AccessLogServicer(store, tz), server)
+    rpb_grpc.add_RecordServiceServicer_to_server(
+        RecordServicer(records, registry.record_kinds, audit, today, registry.id_schemes), server)
     kpb_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(security.keys), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVED_NAMES + (reflection.SERVICE_NAME,), server)
@@ -170,6 +183,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         port = 0
     if port == 0:
         await store.close()
+        await records.close()
         raise listen_failed(None, settings.listen, "gRPC")
     await server.start()
     try:
@@ -177,6 +191,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     except OSError as exc:  # taken since check_listen
         await server.stop(0)
         await store.close()
+        await records.close()
         raise listen_failed(exc, f"{settings.metrics_host}:{settings.metrics_port}", "metrics") from None
     store_health = StoreHealth(health_servicer, store, _HEALTH_NAMES)
     await store_health.start()  # SERVING, then NOT_SERVING whenever the store cannot commit
@@ -187,7 +202,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
              **({"local_mode": "every caller is the local principal with every role"}
                 if security.mode == "local" else {}))
     return RunningServer(server, port, metrics_port, health_servicer, store, registry, metrics,
-                         settings, store_health, security)
+                         settings, store_health, security, records)
 
 
 def connection_options(settings: Settings) -> list[tuple[str, int]]:

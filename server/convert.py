@@ -117,6 +117,16 @@ def date_from_proto(date: common_pb2.Date) -> dt.date | None:
         raise ValueError(f"{year:04d}-{month:02d}-{day:02d} is not a valid calendar date") from None
 
 
+def request_date(request: Any, field: str) -> dt.date | None:
+    """The optional Date field `field` of a request; InvalidInput naming it when impossible."""
+    if not request.HasField(field):
+        return None
+    try:
+        return date_from_proto(getattr(request, field))
+    except ValueError as exc:
+        raise InvalidInput([FieldViolation(field, str(exc))]) from None
+
+
 def _fill_date(target: common_pb2.Date, value: dt.date) -> None:
     target.year = value.year
     target.month = value.month
@@ -145,6 +155,9 @@ def _fill_provenance(target: common_pb2.Provenance, provenance: Provenance) -> N
     target.tag = _PROVENANCE_TAG[provenance.tag]
     target.source = provenance.source
     target.article = provenance.article
+
+
+fill_provenance = _fill_provenance  # for the other messages that carry a provenance (records)
 
 
 # --------------------------------------------------------------------------------------------
@@ -639,6 +652,11 @@ def evaluation_bytes(
     out += [_text(19, request_id), _text(20, caller), _text(21, dec(result.base))]
     if result.score_before_cut is not None:
         out.append(_len(22, dec(result.score_before_cut).encode()))
+    for e in result.evidence:  # the credit records derived indicators rest on (issue 10)
+        wire = evaluation_pb2.RecordEvidence(indicator=e.indicator, record=e.record, kind=e.kind,
+                                             basis=e.basis, state=e.state)
+        _fill_date(wire.decision_date, e.decision_date)
+        out.append(_len(30, wire.SerializeToString()))
     return b"".join(out)
 
 

@@ -20,8 +20,9 @@ from sector_credit.scorecards.model import (
     InvalidInput,
     ScorecardNotFound,
 )
+from sector_credit.scorecards.records import LifecycleRefused
 
-from .db.errors import InvalidRecord, RequestConflict, StoreError, StoreUnavailable
+from .db.errors import InvalidRecord, RecordChanged, RequestConflict, StoreError, StoreUnavailable
 
 ERROR_DOMAIN = "sector-credit"
 
@@ -70,7 +71,7 @@ class TooLarge(ServiceError):
     reason = "BATCH_TOO_LARGE"
 
 
-EXPECTED: tuple[type[Exception], ...] = (ServiceError, DomainError, StoreError)
+EXPECTED: tuple[type[Exception], ...] = (ServiceError, DomainError, StoreError, LifecycleRefused)
 """Errors with a status of their own; anything else is a bug, logged with its traceback."""
 
 
@@ -129,6 +130,11 @@ def status_for(exc: BaseException, reference: str = "") -> status_pb2.Status:
                          {"evaluation": f"evaluations/{exc.evaluation_id}"})
     if isinstance(exc, StoreUnavailable):
         return status_of(grpc.StatusCode.UNAVAILABLE, str(exc), exc.reason)
+    if isinstance(exc, LifecycleRefused):  # a credit record's state does not allow the change
+        return status_of(grpc.StatusCode.FAILED_PRECONDITION, exc.message, exc.reason, exc.violations)
+    if isinstance(exc, RecordChanged):  # lost a race with another change of the record
+        return status_of(grpc.StatusCode.ABORTED, str(exc), exc.reason,
+                         [FieldViolation("etag", "the record changed meanwhile; read it again")])
     if isinstance(exc, InvalidRecord):
         return status_of(grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason)
     if isinstance(exc, ScorecardNotFound):  # the field at fault and the closest ids, as a BadRequest

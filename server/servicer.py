@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import AsyncIterator, Callable
@@ -74,8 +75,10 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     def __init__(self, registry: ScorecardRegistry, store: EvaluationStore, metrics: Metrics,
                  today: Callable[[], dt.date], batch_limit: int,
                  on_stored: Callable[[StoredEvaluation], None] | None = None,
-                 max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES, audit: QueryAudit | None = None):
+                 max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES, audit: QueryAudit | None = None,
+                 records: Any = None):
         self.max_reply_bytes = max_reply_bytes
+        self.records = records  # records_servicer.RecordFiller: indicators derived from records
         self.registry = registry
         self.audit = audit or QueryAudit(store)
         self.store = store
@@ -403,12 +406,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     # -- the shared path -------------------------------------------------------------------
 
     def _as_of(self, request: Any, field: str) -> dt.date | None:
-        if not request.HasField(field):
-            return None
-        try:
-            return convert.date_from_proto(getattr(request, field))
-        except ValueError as exc:
-            raise InvalidInput([FieldViolation(field, str(exc))]) from None
+        return convert.request_date(request, field)
 
     async def _prepare(self, request: pb.EvaluateRequest, ctx: RequestContext, prefix: str = "",
                        method: str = "Evaluate", full: bool = True) -> _Prepared:
@@ -424,14 +422,19 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             compiled = self.registry.resolve(inp.scorecard_id, inp.version, as_of)
             security.require_scorecard(compiled.id)  # before any indicator is validated or scored
             ctx.scorecard = compiled.id
+            evidence: tuple[Any, ...] = ()
+            if self.records is not None:
+                inp, evidence = await self.records.fill(compiled.card, inp, as_of)
             if request.validate_only:
                 subject, values = compiled.validate(inp.subject, inp.indicators, as_of)
-                scored = compiled.score(subject, values, as_of)
+                scored = dataclasses.replace(compiled.score(subject, values, as_of), evidence=evidence)
                 return _Prepared(None, convert.evaluation_bytes(
                     scored, request_id=request.request_id, caller=caller, lines=full),
                     self.audit.record(method, subject_id=subject.id, scorecard_id=compiled.id),
                     full, scored.grade.code)
             result = self._evaluate(compiled, inp.subject, inp.indicators, as_of)
+            if evidence:
+                result = dataclasses.replace(result, evidence=evidence)
         except InvalidInput as exc:
             if prefix:
                 raise InvalidInput([FieldViolation(prefix + v.field, v.description) for v in exc.violations]) from None

@@ -50,6 +50,8 @@ class Settings:
     tls_client_ca: str = ""
     security_config: str = ""
     insecure: bool = False
+    # GetDisclosure (credit records' public view) without credentials (docs/records.md)
+    public_disclosure: bool = False
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -98,7 +100,8 @@ _TYPED: dict[str, tuple[str, type, str]] = {
 }
 _CHOICES = {"log_format": ("LOG_FORMAT", ("auto", "json", "console")),
             "log_level": ("LOG_LEVEL", ("debug", "info", "warning", "error"))}
-_FLAGS = {"no_migrate": "NO_MIGRATE", "insecure": "INSECURE"}  # store_true flags: dest -> env
+_FLAGS = {"no_migrate": "NO_MIGRATE", "insecure": "INSECURE",  # store_true flags: dest -> env
+          "public_disclosure": "PUBLIC_DISCLOSURE"}
 _BOOLEAN = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
 
@@ -177,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--security-config", "SECURITY_CONFIG", "TOML file of callers, roles and scopes "
         "(docs/security.md); without it a loopback server runs in local mode",
         default=_env("SECURITY_CONFIG", d.security_config))
+    add("--public-disclosure", "PUBLIC_DISCLOSURE", "let callers without credentials read the"
+        " disclosure view of credit records, GetDisclosure (set to 1)", action="store_true", default=None)
     add("--insecure", "INSECURE", "allow a non-loopback address without TLS and authentication "
         "(set to 1)", action="store_true", default=None)
     return ap
@@ -260,4 +265,5 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
         connection_idle_seconds=a.connection_idle_seconds, keepalive_seconds=a.keepalive_seconds,
         backup_path=a.backup_path, purposes=purposes, tls_cert=a.tls_cert, tls_key=a.tls_key,
         tls_client_ca=a.tls_client_ca, security_config=a.security_config, insecure=a.insecure,
+        public_disclosure=a.public_disclosure,
     )

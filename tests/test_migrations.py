@@ -31,7 +31,8 @@ def test_upgrade_from_empty_then_downgrade_to_base(database_url: str) -> None:
     assert migrate.current(database_url) is None
     migrate.upgrade(database_url)
     assert migrate.current(database_url) == migrate.head()
-    assert tables(database_url) == {"evaluations", "scorecard_parts", "api_keys", "access_records"}
+    assert tables(database_url) == {"evaluations", "scorecard_parts", "api_keys", "access_records",
+                                    "records", "record_events", "record_links"}
 
     engine = create_engine(database_url, null_pool=True)
     inspector = sa.inspect(engine)
@@ -75,7 +76,8 @@ def test_replicas_starting_at_once_migrate_once(database_url: str) -> None:
         _, stderr = replica.communicate(timeout=120)
         assert replica.returncode == 0, stderr.decode()
     assert migrate.current(database_url) == migrate.head()
-    assert tables(database_url) == {"evaluations", "scorecard_parts", "api_keys", "access_records"}
+    assert tables(database_url) == {"evaluations", "scorecard_parts", "api_keys", "access_records",
+                                    "records", "record_events", "record_links"}
 
 
 def test_threads_of_one_process_take_turns(database_url: str) -> None:

@@ -53,6 +53,7 @@ from service_harness import (
 SERVICE = "sector_credit.v1.CreditEvaluationService"
 ACCESS_LOG = "sector_credit.v1.AccessLogService"
 KEYS = "sector_credit.v1.ApiKeyService"  # API keys, for an admin (docs/security.md)
+RECORDS = "sector_credit.v1.RecordService"
 HEALTH = "grpc.health.v1.Health"
 REFLECTION = "grpc.reflection.v1alpha.ServerReflection"
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -612,7 +613,7 @@ def test_reflection_lists_the_services_and_describes_the_api(server: ServerProce
     from google.protobuf.descriptor_pool import DescriptorPool
 
     reflection_db = ProtoReflectionDescriptorDatabase(server.channel)
-    assert set(reflection_db.get_services()) == {SERVICE, ACCESS_LOG, KEYS, HEALTH, REFLECTION}
+    assert set(reflection_db.get_services()) == {SERVICE, ACCESS_LOG, KEYS, RECORDS, HEALTH, REFLECTION}
     service = DescriptorPool(reflection_db).FindServiceByName(SERVICE)
     assert sorted(m.name for m in service.methods) == [
         "BatchEvaluate", "Evaluate", "ExploreEvaluation", "GetEvaluation", "GetScorecard",

@@ -354,6 +354,8 @@ async def test_a_failed_commit_fails_every_waiter_of_its_group(
     run_sql(database_url, "DROP TABLE scorecard_parts")
     run_sql(database_url, "DROP TABLE access_records")
     run_sql(database_url, "DROP TABLE api_keys")
+    for table in ("records", "record_events", "record_links"):  # credit records (0005)
+        run_sql(database_url, f"DROP TABLE {table}")
     run_sql(database_url, "DROP TABLE alembic_version")
     migrate.upgrade(database_url)
     assert isinstance(await store.save(record()), StoredEvaluation)  # the writer lives on

@@ -20,6 +20,7 @@ from .audit import audit
 from .batch import batch
 from .evaluations import evaluate, get, history, report, whatif
 from .keys import keys
+from .records import records
 from .scorecards import golden, scorecards
 from .session import (
     CA_ENV,
@@ -39,7 +40,7 @@ from .session import (
 )
 
 BUILTIN_COMMANDS: tuple[click.Command, ...] = (
-    scorecards, evaluate, batch, history, get, audit, whatif, report, keys, golden)
+    scorecards, evaluate, batch, history, get, audit, whatif, report, keys, records, golden)
 
 EPILOG = ("Exit codes: 0 ok, 1 evaluation or validation errors, 2 usage, 3 server unavailable, "
           "130 interrupted.")

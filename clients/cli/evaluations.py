@@ -36,12 +36,16 @@ from .session import (
 @click.option("--request-id",
               help="an idempotency key: repeating it returns the stored evaluation")
 @click.option("--validate-only", is_flag=True, help="check the input; store nothing")
+@click.option("--from-records", is_flag=True,
+              help="also list the credit records the server read for the indicators it derives "
+                   "from records (those need no --set)")
 @click.option("--json", "as_json", is_flag=True, help="print the evaluation as JSON")
 @lang_option
 @click.pass_obj
 def evaluate(session: Session, scorecard: str, subject: str, name: str, values: tuple[str, ...],
              values_file: Path | None, as_of: str | None, version: str | None,
-             request_id: str | None, validate_only: bool, as_json: bool, lang: str | None) -> int:
+             request_id: str | None, validate_only: bool, from_records: bool, as_json: bool,
+             lang: str | None) -> int:
     """Evaluate one subject and explain the grade.
 
     ID: the scorecard, e.g. transport.taxi_driver.
@@ -54,6 +58,10 @@ def evaluate(session: Session, scorecard: str, subject: str, name: str, values: 
             display_name=name, version=version, validate_only=validate_only)
         card = client.definition(scorecard, version)
     _print_evaluation(session, evaluation, card, as_json, lang)
+    if from_records and not as_json:
+        from ..records_cli import evidence_lines
+
+        session.out.lines(evidence_lines(evaluation.raw))
     return EXIT_OK
 
 

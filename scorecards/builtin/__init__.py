@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sector_credit.plugins import hookimpl
+from sector_credit.scorecards.records import BUILTIN_KINDS
 
 FOLDER = Path(__file__).parent
 
@@ -16,3 +17,9 @@ FOLDER = Path(__file__).parent
 def register_scorecards(register: Callable[[Any], None]) -> None:
     for path in sorted(FOLDER.glob("*.toml")):
         register(path)
+
+
+@hookimpl
+def register_record_kinds(register: Callable[[Any], None]) -> None:
+    for kind in BUILTIN_KINDS:
+        register(kind)

@@ -7,6 +7,8 @@
   naming `page_token` or `page_size`.
 - `InvalidRecord` -> INVALID_ARGUMENT: the database refused this one row's data (for example
   a NUL character, which PostgreSQL text cannot hold); the rest of its group was stored.
+- `RecordChanged` -> ABORTED: a credit record changed since the version a change was made
+  from (records.py); one of two concurrent changes wins, the other gets this.
 """
 
 from __future__ import annotations
@@ -62,3 +64,15 @@ class InvalidListRequest(StoreError, InvalidInput):
     def __init__(self, field: str, description: str):
         self.field = field
         InvalidInput.__init__(self, [FieldViolation(field=field, description=description)])
+
+
+class RecordChanged(StoreError):
+    """The record changed since the version the change was made from (ABORTED)."""
+
+    reason = "RECORD_CHANGED"
+
+    def __init__(self, record_id: str, version: int):
+        super().__init__(f"records/{record_id} changed since version {version} was read;"
+                         " read it again and retry if the change still applies")
+        self.record_id = record_id
+        self.version = version

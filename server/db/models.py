@@ -158,3 +158,61 @@ class ApiKeyRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class RecordRow(Base):
+    """A credit record's fixed facts (issue 10). Rows are never deleted; `version` grows by
+    one with each event (optimistic concurrency: a change names the version it read), and
+    `state` is the state its last event left, for listings (the state on a date is computed
+    from the events, scorecards/records.py)."""
+
+    __tablename__ = "records"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)  # UUIDv7
+    subject_kind: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String())
+    kind: Mapped[str] = mapped_column(String())
+    authority: Mapped[str] = mapped_column(String())
+    basis_regulation: Mapped[str] = mapped_column(String())
+    basis_document: Mapped[str] = mapped_column(String())
+    decision_date: Mapped[dt.date] = mapped_column(Date())
+    severity: Mapped[str] = mapped_column(String(16))
+    linked: Mapped[list[Any]] = mapped_column(JsonDocument)
+    state: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String())
+
+    __table_args__ = (
+        Index(None, "subject_id", "id"),
+        Index(None, "kind", "id"),
+    )
+
+
+class RecordEventRow(Base):
+    """One event of a record: append-only. (record_id, sequence) is the key, so two changes
+    made from the same version cannot both be appended."""
+
+    __tablename__ = "record_events"
+
+    record_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    action_date: Mapped[dt.date] = mapped_column(Date())
+    actor: Mapped[str] = mapped_column(String())
+    reason: Mapped[str] = mapped_column(String())
+    party: Mapped[str] = mapped_column(String())
+    attachments: Mapped[list[Any]] = mapped_column(JsonDocument)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class RecordLinkRow(Base):
+    """A person linked to an organization's record, to find the records that reach a person."""
+
+    __tablename__ = "record_links"
+
+    record_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+    __table_args__ = (Index(None, "person_id", "record_id"),)

@@ -239,6 +239,7 @@ def result_from_document(data: dict[str, Any],
             next_grade=data["next_grade"],
             base=dec(data.get("base")),
             score_before_cut=dec(data.get("score_before_cut")),
+            evidence=codec.evidence_from_list(data.get("records")),
         )
     except (KeyError, TypeError, ArithmeticError, ValueError):
         return codec.result_from_dict(data, base)  # the codec's own error (or its result)
@@ -419,6 +420,7 @@ def result_json_compact(r: EvaluationResult, parts: ResultParts | None) -> JsonT
         "reasons": [[x.code, x.kind, _dec(x.points_lost)] for x in r.reasons],
         "points_to_next_grade": _dec(r.points_to_next_grade), "next_grade": r.next_grade,
         "score_before_cut": _dec(r.score_before_cut),
+        **({"records": codec.evidence_to_list(r.evidence)} if r.evidence else {}),
     }, floats=_has_float(r.indicators.values())))
 
 
@@ -462,6 +464,7 @@ def _result_v2(data: dict[str, Any], parts: ResultParts) -> EvaluationResult:
         overrides=tuple(overrides), until=_date_of(data["until"]), reasons=tuple(reasons),
         points_to_next_grade=dec(data["points_to_next_grade"]), next_grade=data["next_grade"],
         base=parts.base, score_before_cut=dec(data.get("score_before_cut")),
+        evidence=codec.evidence_from_list(data.get("records")),
     )
     # a row written before results carried the score before the cut: derived from the base
     return result if "score_before_cut" in data else codec.with_base(result, parts.base)

@@ -27,13 +27,15 @@ from ..errors import ServiceError
 from ..logs import log
 
 EVALUATOR, READER, AUDITOR, ADMIN = "evaluator", "reader", "auditor", "admin"
-ROLES = frozenset({EVALUATOR, READER, AUDITOR, ADMIN})
+REGISTRAR = "registrar"  # creates credit records and changes their state (issue 10)
+ROLES = frozenset({EVALUATOR, READER, AUDITOR, ADMIN, REGISTRAR})
 OPEN = ""  # a method anyone may call, without credentials
 AUTHENTICATED = "authenticated"  # any proven caller, whatever its roles
 
 _SERVICE = "/sector_credit.v1.CreditEvaluationService/"
 _KEYS = "/sector_credit.v1.ApiKeyService/"
 _ACCESS_LOG = "/sector_credit.v1.AccessLogService/"
+_RECORDS = "/sector_credit.v1.RecordService/"
 
 METHOD_ROLES: dict[str, str] = {
     _SERVICE + "ListScorecards": AUTHENTICATED,
@@ -51,6 +53,12 @@ METHOD_ROLES: dict[str, str] = {
     _KEYS + "RevokeApiKey": ADMIN,
     _ACCESS_LOG + "ListAccessRecords": AUDITOR,
     _ACCESS_LOG + "ListSubjectAccesses": AUDITOR,
+    _RECORDS + "ListRecordKinds": AUTHENTICATED,
+    _RECORDS + "GetDisclosure": AUTHENTICATED,  # OPEN with --public-disclosure (open_disclosure)
+    _RECORDS + "GetRecord": READER,
+    _RECORDS + "ListRecords": READER,
+    **{_RECORDS + m: REGISTRAR for m in ("CreateRecord", "FileObjection", "ForwardObjection",
+                                         "DecideObjection", "RepairRecord", "RevokeRecord")},
 }
 """The role each method needs. A method not listed needs `admin`: a new RPC is closed until
 someone decides who may call it."""
@@ -58,6 +66,12 @@ someone decides who may call it."""
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
                  "/grpc.reflection.v1.ServerReflection/")
 """Health and reflection stay open: load balancers and tools call them without credentials."""
+
+
+def open_disclosure(public: bool) -> None:
+    """The disclosure view of credit records is for any proven caller, or for everyone when
+    the server is configured so (`--public-disclosure`)."""
+    METHOD_ROLES[_RECORDS + "GetDisclosure"] = OPEN if public else AUTHENTICATED
 
 
 def role_for(method: str) -> str:

@@ -99,6 +99,7 @@ class Evaluation(_message.Message):
     CALLER_FIELD_NUMBER: _builtins.int
     BASE_FIELD_NUMBER: _builtins.int
     SCORE_BEFORE_CUT_FIELD_NUMBER: _builtins.int
+    RECORD_EVIDENCE_FIELD_NUMBER: _builtins.int
     UNREADABLE_FIELD_NUMBER: _builtins.int
     SUBJECT_MASKED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
@@ -196,6 +197,14 @@ class Evaluation(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the evaluation was made (and stored)."""
 
+    @_builtins.property
+    def record_evidence(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordEvidence]:
+        """The credit records the server read for indicators derived from records
+        (`from_records`), as they were on as_of: each line or override that used such an
+        indicator rests on these records (issue 10). Kept with the stored evaluation, so a later
+        repair or revocation never rewrites what was decided then.
+        """
+
     def __init__(
         self,
         *,
@@ -221,12 +230,13 @@ class Evaluation(_message.Message):
         caller: _builtins.str = ...,
         base: _builtins.str = ...,
         score_before_cut: _builtins.str | None = ...,
+        record_evidence: _abc.Iterable[Global___RecordEvidence] | None = ...,
         unreadable: _builtins.str = ...,
         subject_masked: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_points_to_next_grade", b"_points_to_next_grade", "_score_before_cut", b"_score_before_cut", "as_of", b"as_of", "create_time", b"create_time", "grade", b"grade", "points_to_next_grade", b"points_to_next_grade", "score_before_cut", b"score_before_cut", "subject", b"subject", "until", b"until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_points_to_next_grade", b"_points_to_next_grade", "_score_before_cut", b"_score_before_cut", "as_of", b"as_of", "base", b"base", "caller", b"caller", "create_time", b"create_time", "grade", b"grade", "group_totals", b"group_totals", "indicators", b"indicators", "lines", b"lines", "name", b"name", "next_grade", b"next_grade", "overrides", b"overrides", "points_to_next_grade", b"points_to_next_grade", "reasons", b"reasons", "request_id", b"request_id", "score", b"score", "score_before_cut", b"score_before_cut", "score_grade", b"score_grade", "scorecard_digest", b"scorecard_digest", "scorecard_id", b"scorecard_id", "scorecard_version", b"scorecard_version", "subject", b"subject", "subject_masked", b"subject_masked", "unreadable", b"unreadable", "until", b"until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_points_to_next_grade", b"_points_to_next_grade", "_score_before_cut", b"_score_before_cut", "as_of", b"as_of", "base", b"base", "caller", b"caller", "create_time", b"create_time", "grade", b"grade", "group_totals", b"group_totals", "indicators", b"indicators", "lines", b"lines", "name", b"name", "next_grade", b"next_grade", "overrides", b"overrides", "points_to_next_grade", b"points_to_next_grade", "reasons", b"reasons", "record_evidence", b"record_evidence", "request_id", b"request_id", "score", b"score", "score_before_cut", b"score_before_cut", "score_grade", b"score_grade", "scorecard_digest", b"scorecard_digest", "scorecard_id", b"scorecard_id", "scorecard_version", b"scorecard_version", "subject", b"subject", "subject_masked", b"subject_masked", "unreadable", b"unreadable", "until", b"until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__points_to_next_grade: _TypeAlias = _typing.Literal["points_to_next_grade"]  # noqa: Y015
     _WhichOneofArgType__points_to_next_grade: _TypeAlias = _typing.Literal["_points_to_next_grade", b"_points_to_next_grade"]  # noqa: Y015
@@ -238,6 +248,52 @@ class Evaluation(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__score_before_cut) -> _WhichOneofReturnType__score_before_cut | None: ...
 
 Global___Evaluation: _TypeAlias = Evaluation  # noqa: Y015
+
+@_typing.final
+class RecordEvidence(_message.Message):
+    """One credit record an indicator's value was derived from, as it was on the evaluation's
+    as_of.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDICATOR_FIELD_NUMBER: _builtins.int
+    RECORD_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
+    DECISION_DATE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    indicator: _builtins.str
+    """The indicator derived from records."""
+    record: _builtins.str
+    """The record's resource name, `records/{record_id}`."""
+    kind: _builtins.str
+    """The record's kind, e.g. `joint_punishment`."""
+    basis: _builtins.str
+    """Its basis: the regulation and the decision document number."""
+    state: _builtins.str
+    """Its state on as_of, e.g. `ACTIVE`."""
+    @_builtins.property
+    def decision_date(self) -> _common_pb2.Date:
+        """Its decision date."""
+
+    def __init__(
+        self,
+        *,
+        indicator: _builtins.str = ...,
+        record: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        basis: _builtins.str = ...,
+        decision_date: _common_pb2.Date | None = ...,
+        state: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decision_date", b"decision_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "decision_date", b"decision_date", "indicator", b"indicator", "kind", b"kind", "record", b"record", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordEvidence: _TypeAlias = RecordEvidence  # noqa: Y015
 
 @_typing.final
 class IndicatorEntry(_message.Message):
