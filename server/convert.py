@@ -31,12 +31,14 @@ from sector_credit.scorecards.model import (
     EvaluationInput,
     EvaluationResult,
     FieldViolation,
+    FiredOverride,
     Grade,
     GroupTotal,
     Indicator,
     IndicatorType,
     InvalidInput,
     Line,
+    Measure,
     Provenance,
     ProvenanceTag,
     ReasonCode,
@@ -292,6 +294,14 @@ def evaluation_input_from_proto(
 # Results -> wire
 
 
+def _fill_measures(target: Any, measures: tuple[Measure, ...]) -> None:
+    """A grade's or an override's measures into its repeated `measures` field."""
+    for measure in measures:
+        wire = target.add(id=measure.id)
+        _fill_title(wire.title, measure.title)
+        _fill_provenance(wire.provenance, measure.provenance)
+
+
 def _fill_grade(target: scorecard_pb2.Grade, grade: Grade) -> None:
     target.code = grade.code
     _fill_title(target.title, grade.title)
@@ -301,6 +311,7 @@ def _fill_grade(target: scorecard_pb2.Grade, grade: Grade) -> None:
         target.min_score = decimal_text(grade.min_score)
     target.colour = grade.colour
     _fill_provenance(target.provenance, grade.provenance)
+    _fill_measures(target.measures, grade.measures)
 
 
 class _Parts:
@@ -318,6 +329,7 @@ class _Parts:
         self.groups: dict[str, tuple[Title, Decimal | None, Decimal | None, evaluation_pb2.GroupTotal]] = {}
         self.reasons: dict[tuple[str, str], tuple[Title, evaluation_pb2.ReasonCode]] = {}
         self.grades: dict[str, tuple[Grade, scorecard_pb2.Grade]] = {}
+        self.measures: dict[str, tuple[tuple[Measure, ...], scorecard_pb2.Override]] = {}
         self.whole_lines: dict[tuple[Any, ...], tuple[evaluation_pb2.Line, evaluation_pb2.Line]] = {}
 
     def line(self, line: Line) -> evaluation_pb2.Line:
@@ -362,6 +374,17 @@ class _Parts:
         _fill_grade(part, grade)
         self._keep(self.grades, grade.code, (grade, part))
         return part
+
+    def override_measures(self, fired: FiredOverride) -> Any:
+        """A fired override's measures as wire messages (in a carrier message, whose repeated
+        field `extend` copies with one call each)."""
+        hit = self.measures.get(fired.id)
+        if hit is not None and _same(hit[0], fired.measures):
+            return hit[1].measures
+        carrier = scorecard_pb2.Override()
+        _fill_measures(carrier.measures, fired.measures)
+        self._keep(self.measures, fired.id, (fired.measures, carrier))
+        return carrier.measures
 
     def whole_line(self, line: Line) -> evaluation_pb2.Line:
         """The whole Line message, static part and decisions: most lines of a scorecard take a
@@ -502,6 +525,8 @@ def evaluation_to_proto(
         if fired.until is not None:
             _fill_date(wire_override.until, fired.until)
         _fill_provenance(wire_override.provenance, fired.provenance)
+        if fired.measures:
+            wire_override.measures.extend(parts.override_measures(fired))
 
     if result.until is not None:
         _fill_date(message.until, result.until)
@@ -628,6 +653,7 @@ def scorecard_to_proto(
         )
         _fill_title(wire_override.title, override.title)
         _fill_provenance(wire_override.provenance, override.provenance)
+        _fill_measures(wire_override.measures, override.measures)
     return message
 
 
