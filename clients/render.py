@@ -438,12 +438,10 @@ def evaluation_view(ev: Evaluation, style: Style, lang: str, card: Scorecard | N
     else:
         out.append("none fired")
 
-    out += ["", style("Measures", "bold")]
-    if ev.measures:
+    if ev.measures:  # a result that no measure follows from shows no section
+        out += ["", style("Measures", "bold")]
         out += _measures_table([(a.measure, f"{a.follows_from} {a.source}") for a in ev.measures],
                                sources, style, lang)
-    else:
-        out.append("none follow from this result")
 
     out += ["", style("Reasons", "bold")]
     if ev.reasons:
