@@ -171,7 +171,7 @@ def _measures_back(d: Mapping[str, Any]) -> tuple[Measure, ...]:
 
 
 def _grade(g: Grade) -> JsonDict:
-    data = {
+    data: JsonDict = {
         "code": g.code,
         "title": _title(g.title),
         "provenance": _provenance(g.provenance),
@@ -243,7 +243,7 @@ def _group_back(d: Mapping[str, Any]) -> GroupTotal:
 
 
 def _override(o: FiredOverride) -> JsonDict:
-    data = {
+    data: JsonDict = {
         "id": o.id,
         "title": _title(o.title),
         "effect": o.effect.value,
