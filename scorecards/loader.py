@@ -66,7 +66,7 @@ OVERRIDE_KEYS = {"id", "title", "when", "effect", "grade", "steps", "until", "pr
                  "description"}
 MEASURE_KEYS = {"id", "title", "provenance", "grades", "overrides"}
 EXPECT_KEYS = {"score", "grade", "score_grade", "points_to_next_grade", "next_grade", "base",
-               "score_before_cut", "overrides", "until", "reasons", "lines", "error"}
+               "score_before_cut", "overrides", "until", "reasons", "lines", "measures", "error"}
 
 
 def _is_number(v: object) -> bool:

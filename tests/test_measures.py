@@ -21,7 +21,8 @@ import pytest
 from installed_plugins import BUILTIN_ONLY
 from sector_credit.clients.resources import Evaluation, Scorecard
 from sector_credit.plugins import get_plugin_manager
-from sector_credit.scorecards import codec
+from sector_credit.scorecards import codec, golden
+from sector_credit.scorecards.engine import compile_scorecard
 from sector_credit.scorecards.golden import SAMPLE_IDS
 from sector_credit.scorecards.loader import load_text
 from sector_credit.scorecards.model import (
@@ -189,6 +190,31 @@ def test_measures_are_part_of_the_digest(changed: str, same_digest: bool) -> Non
             load_text(CARD + changed).digest
             != load_text(CARD + GOOD.replace("优先", "优待")).digest
         )
+
+
+GOLDEN = """
+[[cases]]
+name = "14 is B: the grade's measure"
+indicators = { late = 3, rating = 70 }
+expect = { grade = "B", measures = ["restricted"] }
+
+[[cases]]
+name = "always late: forced X, the override's measure (X has none)"
+indicators = { late = 10, rating = 95 }
+expect = { grade = "X", measures = ["restricted"] }
+
+[[cases]]
+name = "a card's own case can be wrong about its measures"
+indicators = { late = 0, rating = 95 }
+expect = { grade = "A", measures = ["restricted"] }
+"""
+
+
+def test_golden_cases_can_expect_the_measures() -> None:
+    compiled = compile_scorecard(load_text(CARD + RESTRICT + GOOD + GOLDEN))
+    outcomes = [golden.run_case(compiled, case) for case in compiled.card.cases]
+    assert [o.passed for o in outcomes] == [True, True, False]
+    assert outcomes[2].mismatches == [("measures", "[restricted]", "[priority]")]
 
 
 # --------------------------------------------------------------------------------------------
