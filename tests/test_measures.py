@@ -656,9 +656,9 @@ def test_the_cli_prints_the_measures_in_text_and_json(server: ServerProcess) -> 
     ]
     shown = section(cli(server, *args), "Measures")
     assert shown[0].split() == ["MEASURE", "FOLLOWS", "FROM", "TITLE", "PROVENANCE"]
-    assert re.match(
-        r"no_bids_for_compulsory_tenders\s+override tender_debarment\s+禁入期内", shown[1]
-    )
+    # the override's id under `override`, on the row's second line
+    assert re.match(r"no_bids_for_compulsory_tenders\s+override\s+禁入期内", shown[1])
+    assert re.match(r"\s+tender_debarment\s", shown[2])
     assert re.search(r"verified \[\d+\]$", shown[1])
     assert any(line.startswith("repeat_within_3y_licence_revoked") for line in shown)
 
@@ -688,5 +688,11 @@ def test_the_cli_shows_what_each_measure_of_a_scorecard_follows_from(server: Ser
     assert re.search(r"^\s+grade 4A\s", text, re.MULTILINE) and re.search(
         r"^\s+grade 3A", text, re.MULTILINE
     )
-    assert re.search(r"^serious_dishonesty_listing\s+override large_fine\s", text, re.MULTILINE)
-    assert re.search(r"^\s+override repeated_warnings_or_small_fines", text, re.MULTILINE)
+    listing = rows.index(next(r for r in rows if r.startswith("serious_dishonesty_listing")))
+    assert [r.split()[0] for r in rows[listing : listing + 4]] == [
+        "serious_dishonesty_listing",
+        "large_fine",
+        "override",
+        "repeated_warnings_or_small_fines",
+    ]
+    assert rows[listing].split()[1] == "override"
