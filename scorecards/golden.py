@@ -120,7 +120,8 @@ def _compare(out: CaseOutcome, exp: dict[str, object], r: EvaluationResult) -> N
     if "reasons" in exp:
         check("reasons", list(exp["reasons"]), [c.code for c in r.reasons])  # type: ignore[call-overload]
     if "measures" in exp:
-        check("measures", list(exp["measures"]), [m.id for m in r.measures])  # type: ignore[call-overload]
+        want_measures = list(exp["measures"])  # type: ignore[call-overload]
+        check("measures", want_measures, [m.id for m in r.measures])
     if "lines" in exp:
         got = {ln.rule_id: ln.points for ln in r.lines}
         for rule_id, pts in exp["lines"].items():  # type: ignore[attr-defined]

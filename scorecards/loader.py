@@ -114,7 +114,8 @@ class _Checker:
 
     def provenance(self, v: object, path: str) -> Provenance:
         if not isinstance(v, dict):
-            self.bad(path, "missing: every rule, grade, override and measure needs { tag, source, article }")
+            self.bad(path, "missing: every rule, grade, override and measure needs"
+                           " { tag, source, article }")
             return Provenance(ProvenanceTag.DESIGN, "")
         extra = set(v) - {"tag", "source", "article"}
         if extra:
@@ -722,8 +723,9 @@ def _measures(c: _Checker, raw: object, grades: list[Grade], overrides: list[Ove
         measure = Measure(mid, c.title(spec.get("title"), f"{path}.title"),
                           c.provenance(spec.get("provenance"), f"{path}.provenance"))
         if isinstance(spec.get("provenance"), dict) and spec["provenance"].get("tag") == "design":
-            c.bad(f"{path}.provenance.tag", "a measure follows from a published rule (上海市社会信用条例 "
-                  "art 32: unpublished measures may not be applied); 'design' is not a source")
+            c.bad(f"{path}.provenance.tag", "a measure follows from a published rule "
+                  "(上海市社会信用条例 art 32: unpublished measures may not be applied); "
+                  "'design' is not a source")
         for key, known, into in (("grades", grade_codes, of_grade),
                                   ("overrides", override_ids, of_override)):
             names = spec.get(key, [])
@@ -743,10 +745,10 @@ def _measures(c: _Checker, raw: object, grades: list[Grade], overrides: list[Ove
         if not spec.get("grades") and not spec.get("overrides"):
             c.bad(path, "a measure follows from at least one grade or override: "
                   "grades = [...] and/or overrides = [...]")
-    grades = [dataclasses.replace(g, measures=tuple(of_grade[g.code])) if g.code in of_grade else g
-              for g in grades]
-    overrides = [dataclasses.replace(o, measures=tuple(of_override[o.id])) if o.id in of_override else o
-                 for o in overrides]
+    grades = [dataclasses.replace(g, measures=tuple(of_grade[g.code]))
+              if g.code in of_grade else g for g in grades]
+    overrides = [dataclasses.replace(o, measures=tuple(of_override[o.id]))
+                 if o.id in of_override else o for o in overrides]
     return grades, overrides
 
 

@@ -465,8 +465,8 @@ def result_parts(card: Scorecard) -> ResultParts:
         lines=tuple(Line(r.id, r.title, r.group, ((r.indicator, None),), zero, r.provenance, None,
                          best_points(r, inds[r.indicator])) for r in card.rules),
         groups=tuple(GroupTotal(g.id, g.title, zero, zero, g.floor, g.ceiling) for g in card.groups),
-        overrides={o.id: FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, None, o.provenance,
-                                       o.measures)
+        overrides={o.id: FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, None,
+                                       o.provenance, o.measures)
                    for o in card.overrides},
         grades={g.code: g for g in card.grades},
         base=None if card.base is None else shown_decimal(card.base),
@@ -486,7 +486,8 @@ def result_parts_json(p: ResultParts) -> str:
     overrides = ",".join(
         '{"id":' + _s(o.id) + ',"title":' + _title_text(o.title) + ',"effect":' + _s(o.effect.value)
         + ',"grade":' + _opt_str(o.grade) + ',"steps":' + _int(o.steps) + ',"provenance":'
-        + _provenance_text(o.provenance) + _measures_text(o.measures) + "}" for o in p.overrides.values())
+        + _provenance_text(o.provenance) + _measures_text(o.measures) + "}"
+        for o in p.overrides.values())
     grades = ",".join(_grade_text(g) for g in p.grades.values())
     return ('{"format":' + _int(RESULT_PARTS_FORMAT) + ',"scorecard_id":' + _s(p.scorecard_id)
             + ',"version":' + _s(p.version) + ',"digest":' + _s(p.digest) + ',"lines":[' + lines
@@ -509,8 +510,8 @@ def result_parts_from_document(data: dict[str, Any]) -> ResultParts:
             groups=tuple(GroupTotal(g["id"], _title_of(g["title"]), zero, zero, _decimal_of(g["floor"]),
                                     _decimal_of(g["ceiling"])) for g in data["groups"]),
             overrides={o["id"]: FiredOverride(o["id"], _title_of(o["title"]), EffectKind(o["effect"]),
-                                              o["grade"], o["steps"], None, _provenance_of(o["provenance"]),
-                                              _measures_of(o))
+                                              o["grade"], o["steps"], None,
+                                              _provenance_of(o["provenance"]), _measures_of(o))
                        for o in data["overrides"]},
             grades={g.code: g for g in grades},
             base=_decimal_of(data.get("base")),  # absent: parts stored before they recorded it
