@@ -111,6 +111,18 @@ def test_scorecards_show(server: str) -> None:
     assert "NOT_FOUND" in missing.stderr and "SCORECARD_NOT_FOUND" in missing.stderr
 
 
+@pytest.mark.parametrize(("scorecard", "actionable"), [
+    (TAXI, "violations_1pt, violations_3pt, violations_5pt, violations_10pt, violations_20pt, "
+           "bonus_points"),
+    ("civil_servant.recruitment", "none: nothing the subject can change (credit whatif varies only these)"),
+])
+def test_scorecards_show_names_the_actionable_indicators(server: str, scorecard: str,
+                                                         actionable: str) -> None:
+    result = credit(server, "scorecards", "show", scorecard)
+    assert result.returncode == 0, result.stderr
+    assert f"Actionable     {actionable}" in result.stdout.splitlines()
+
+
 # -- evaluate --------------------------------------------------------------------------------
 
 
@@ -277,6 +289,32 @@ def test_exit_codes_for_usage_and_unavailable(server: str) -> None:
                           env=cli_env(SECTOR_CREDIT_SERVER="127.0.0.1:1"), timeout=60)
     assert down.returncode == 3
     assert "server unavailable: UNAVAILABLE" in down.stderr and "127.0.0.1:1" in down.stderr
+
+
+@pytest.mark.parametrize(("env", "args", "code", "says"), [
+    # a global option from its variable; the flag, given before the command, wins over it
+    ({"SECTOR_CREDIT_SERVER": "{server}"}, ["scorecards", "list", "--json"], 0, ""),
+    ({"SECTOR_CREDIT_SERVER": "127.0.0.1:1"}, ["--server", "{server}", "scorecards", "list"], 0, ""),
+    ({"SECTOR_CREDIT_SERVER": "{server}"}, ["--server", "127.0.0.1:1", "scorecards", "list"], 3,
+     "is the service running at 127.0.0.1:1?"),
+    ({"SECTOR_CREDIT_SERVER": "{server}", "SECTOR_CREDIT_CA": "/no/such/ca.pem"},
+     ["scorecards", "list"], 2, "credit: error: /no/such/ca.pem: No such file or directory"),
+    ({}, ["--server", "{server}", "--timeout", "0", "scorecards", "list"], 2,
+     "Invalid value for '--timeout': 0.0 is not in the range x>0."),
+    ({}, ["--server", "{server}", "scorecards", "list", "--lang", "fr"], 2,
+     "Invalid value for '--lang': 'fr' is not one of 'zh', 'en', 'both'."),
+    ({}, ["--server", "{server}", "scorecards", "list", "--server", "{server}"], 2,
+     "--server is an option of credit itself: give it before the command (credit --server … "
+     "scorecards list …), or set its variable"),
+])
+def test_global_options_from_flags_and_environment(server: str, env: dict[str, str],
+                                                   args: list[str], code: int, says: str) -> None:
+    fill = {k: v.format(server=server) for k, v in env.items()}
+    done = subprocess.run([*COMMAND, *(a.format(server=server) for a in args)], check=False,
+                          capture_output=True, text=True, env=cli_env(**fill), timeout=60)
+    assert done.returncode == code, done.stderr
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 # -- batch -----------------------------------------------------------------------------------
@@ -548,7 +586,7 @@ def test_progress_bar_only_on_a_terminal(server: str, tmp_path: Path) -> None:
         [*COMMAND, "--server", server, "batch", TAXI, str(source), "--out",
          str(tmp_path / "few-results.csv"), "--chunk-size", "20"], cli_env(), "stderr")
     assert code == 0
-    assert b"] 60/60 rows" in seen and b"\r[" in seen
+    assert b"60/60 rows" in seen and b" rows/s" in seen  # rich's bar: done of all, the rate
     assert b"\r" not in stdout and b"60 of 60 rows scored" in stdout
 
 
