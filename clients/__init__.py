@@ -28,6 +28,7 @@ from .inputs import EvaluationItem
 from .resources import (
     AccessRecord,
     AccessRecordPage,
+    AppliedMeasure,
     ChangeProposal,
     Evaluation,
     EvaluationPage,
@@ -39,6 +40,7 @@ from .resources import (
     Indicator,
     IndicatorChange,
     Line,
+    Measure,
     OverrideEnd,
     Reason,
     Scorecard,
@@ -50,6 +52,7 @@ from .resources import (
 __all__ = [
     "AccessRecord",
     "AccessRecordPage",
+    "AppliedMeasure",
     "AsyncCreditClient",
     "ChangeProposal",
     "CreditClient",
@@ -68,6 +71,7 @@ __all__ = [
     "InvalidRequestError",
     "ItemResult",
     "Line",
+    "Measure",
     "NotFoundError",
     "OverrideEnd",
     "Reason",

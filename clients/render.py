@@ -32,6 +32,7 @@ from .resources import (
     Evaluation,
     Exploration,
     IndicatorPythonValue,
+    Measure,
     Provenance,
     Rule,
     Scorecard,
@@ -306,7 +307,33 @@ def scorecard_view(card: Scorecard, style: Style, lang: str) -> list[str]:
                      [[o.id, o.condition, o.effect_text, o.until or "while it holds",
                        title_text(o.title, lang), sources.cell(o.provenance)]
                       for o in card.overrides], style)
+
+    follows: dict[str, tuple[Measure, list[str]]] = {}
+    for g in card.grades:
+        for m in g.measures:
+            follows.setdefault(m.id, (m, []))[1].append(_follows_from("grade", g.code))
+    for o in card.overrides:
+        for m in o.measures:
+            follows.setdefault(m.id, (m, []))[1].append(_follows_from("override", o.id))
+    if follows:
+        out += ["", style("Measures (守信激励 / 失信惩戒)", "bold")]
+        out += _measures_table([(m, "\n".join(whence)) for m, whence in follows.values()],
+                               sources, style, lang)
     return out + sources.lines(style)
+
+
+def _follows_from(kind: str, source: str) -> str:
+    """`grade 4A`; an override's id, often long, on a line of its own under `override`."""
+    return f"grade {source}" if kind == "grade" else f"override\n{source}"
+
+
+def _measures_table(rows: Sequence[tuple[Measure, str]], sources: Sources, style: Style,
+                    lang: str) -> list[str]:
+    """Measures and what each follows from (a grade, an override)."""
+    return table([Column("MEASURE"), Column("FOLLOWS FROM"), Column("TITLE", wrap=True),
+                  Column("PROVENANCE")],
+                 [[m.id, whence, title_text(m.title, lang), sources.cell(m.provenance)]
+                  for m, whence in rows], style)
 
 
 def _grade_reach(card: Scorecard, code: str, min_score: Decimal | None, override_only: bool) -> str:
@@ -393,6 +420,11 @@ def evaluation_view(ev: Evaluation, style: Style, lang: str, card: Scorecard | N
                       for o in ev.overrides], style)
     else:
         out.append("none fired")
+
+    if ev.measures:  # a result that no measure follows from shows no section
+        out += ["", style("Measures", "bold")]
+        out += _measures_table([(a.measure, _follows_from(a.follows_from, a.source))
+                                for a in ev.measures], sources, style, lang)
 
     out += ["", style("Reasons", "bold")]
     if ev.reasons:

@@ -144,6 +144,34 @@ class FieldViolation:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Measure:
+    """A consequence that follows from a grade or an override: a linked reward or punishment
+    (守信激励 / 失信惩戒), with the published rule it comes from."""
+
+    id: str
+    title: Title
+    provenance: Provenance
+
+    @classmethod
+    def from_proto(cls, m: scorecard_pb2.Measure) -> Measure:
+        return cls(m.id, Title.from_proto(m.title), Provenance.from_proto(m.provenance))
+
+
+def _measures(repeated: Any) -> tuple[Measure, ...]:
+    return tuple(Measure.from_proto(x) for x in repeated)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AppliedMeasure:
+    """A measure that applies to an evaluation, and what it follows from: `grade` (the
+    final grade's code in `source`) or `override` (the fired override's id)."""
+
+    measure: Measure
+    follows_from: str  # grade | override
+    source: str  # the grade code or the override id
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Grade:
     code: str
     title: Title
@@ -151,11 +179,12 @@ class Grade:
     colour: str
     override_only: bool
     provenance: Provenance
+    measures: tuple[Measure, ...] = ()  # what follows from a result with this grade
 
     @classmethod
     def from_proto(cls, m: scorecard_pb2.Grade) -> Grade:
         return cls(m.code, Title.from_proto(m.title), decimal_or_none(m.min_score), m.colour,
-                   m.override_only, Provenance.from_proto(m.provenance))
+                   m.override_only, Provenance.from_proto(m.provenance), _measures(m.measures))
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,6 +240,7 @@ class FiredOverride:
     steps: int  # downgrade: how many grades lower
     until: dt.date | None  # the first day it no longer applies; None: while the condition holds
     provenance: Provenance
+    measures: tuple[Measure, ...] = ()  # what follows from this override
 
     @property
     def effect_text(self) -> str:
@@ -221,7 +251,8 @@ class FiredOverride:
     def from_proto(cls, m: evaluation_pb2.FiredOverride) -> FiredOverride:
         return cls(m.override_id, Title.from_proto(m.title),
                    _enum_name(scorecard_pb2.OverrideEffect, m.effect, "OVERRIDE_EFFECT_"),
-                   m.grade, m.steps, date_or_none(m.until), Provenance.from_proto(m.provenance))
+                   m.grade, m.steps, date_or_none(m.until), Provenance.from_proto(m.provenance),
+                   _measures(m.measures))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -298,6 +329,15 @@ class Evaluation:
     def reasons(self) -> tuple[Reason, ...]:
         """Why the grade is not better: the overrides first, then up to 4 rules."""
         return tuple(Reason.from_proto(x) for x in self.raw.reasons)
+
+    @functools.cached_property
+    def measures(self) -> tuple[AppliedMeasure, ...]:
+        """The measures that apply: the grade's, then each fired override's, in the
+        scorecard's order (a measure that follows from both is listed for each)."""
+        applied = [AppliedMeasure(m, "grade", self.grade.code) for m in self.grade.measures]
+        applied += [AppliedMeasure(m, "override", o.override_id)
+                    for o in self.overrides for m in o.measures]
+        return tuple(applied)
 
     @classmethod
     def from_proto(cls, m: evaluation_pb2.Evaluation) -> Evaluation:
@@ -433,6 +473,7 @@ class Override:
     steps: int
     until: str  # readable text, e.g. `exam_misconduct_date + 5 years`; "" when none
     provenance: Provenance
+    measures: tuple[Measure, ...] = ()  # what follows when the override fires
 
     @property
     def effect_text(self) -> str:
@@ -442,7 +483,8 @@ class Override:
     def from_proto(cls, m: scorecard_pb2.Override) -> Override:
         return cls(m.id, Title.from_proto(m.title), m.condition,
                    _enum_name(scorecard_pb2.OverrideEffect, m.effect, "OVERRIDE_EFFECT_"),
-                   m.grade, m.steps, m.until, Provenance.from_proto(m.provenance))
+                   m.grade, m.steps, m.until, Provenance.from_proto(m.provenance),
+                   _measures(m.measures))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

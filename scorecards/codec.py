@@ -39,6 +39,7 @@ from .model import (
     Grade,
     GroupTotal,
     Line,
+    Measure,
     Provenance,
     ProvenanceTag,
     ReasonCode,
@@ -50,7 +51,8 @@ from .model import (
 
 FORMAT = 1
 """The version of the dictionary shape written by this module. (`base` and
-`score_before_cut` were added to results later; a result without them still reads.)"""
+`score_before_cut` were added to results later, and the `measures` of a grade or an override,
+written only when there are some; a result without them still reads.)"""
 
 JsonDict = dict[str, Any]
 
@@ -157,14 +159,29 @@ def _subject_back(d: Mapping[str, Any]) -> Subject:
     return Subject(kind=SubjectKind(d["kind"]), id=d["id"], display_name=d["display_name"])
 
 
+def _measure(m: Measure) -> JsonDict:
+    return {"id": m.id, "title": _title(m.title), "provenance": _provenance(m.provenance)}
+
+
+def _measures_back(d: Mapping[str, Any]) -> tuple[Measure, ...]:
+    """A grade's or an override's measures; none in a document written before they existed
+    (or of a scorecard that has none: the key is written only when there are some)."""
+    return tuple(Measure(id=m["id"], title=_title_back(m["title"]),
+                         provenance=_provenance_back(m["provenance"]))
+                 for m in d.get("measures", ()))
+
+
 def _grade(g: Grade) -> JsonDict:
-    return {
+    data: JsonDict = {
         "code": g.code,
         "title": _title(g.title),
         "provenance": _provenance(g.provenance),
         "min_score": _dec(g.min_score),
         "colour": g.colour,
     }
+    if g.measures:
+        data["measures"] = [_measure(m) for m in g.measures]
+    return data
 
 
 def _grade_back(d: Mapping[str, Any]) -> Grade:
@@ -174,6 +191,7 @@ def _grade_back(d: Mapping[str, Any]) -> Grade:
         provenance=_provenance_back(d["provenance"]),
         min_score=_dec_back(d["min_score"]),
         colour=d["colour"],
+        measures=_measures_back(d),
     )
 
 
@@ -226,7 +244,7 @@ def _group_back(d: Mapping[str, Any]) -> GroupTotal:
 
 
 def _override(o: FiredOverride) -> JsonDict:
-    return {
+    data: JsonDict = {
         "id": o.id,
         "title": _title(o.title),
         "effect": o.effect.value,
@@ -235,6 +253,9 @@ def _override(o: FiredOverride) -> JsonDict:
         "until": _date(o.until),
         "provenance": _provenance(o.provenance),
     }
+    if o.measures:
+        data["measures"] = [_measure(m) for m in o.measures]
+    return data
 
 
 def _override_back(d: Mapping[str, Any]) -> FiredOverride:
@@ -246,6 +267,7 @@ def _override_back(d: Mapping[str, Any]) -> FiredOverride:
         steps=d["steps"],
         until=_date_back(d["until"]),
         provenance=_provenance_back(d["provenance"]),
+        measures=_measures_back(d),
     )
 
 

@@ -128,6 +128,9 @@ def _compare(out: CaseOutcome, exp: dict[str, object], r: EvaluationResult) -> N
         check("until", None if want == "none" else want, r.until)
     if "reasons" in exp:
         check("reasons", list(exp["reasons"]), [c.code for c in r.reasons])  # type: ignore[call-overload]
+    if "measures" in exp:
+        want_measures = list(exp["measures"])  # type: ignore[call-overload]
+        check("measures", want_measures, [m.id for m in r.measures])
     if "lines" in exp:
         got = {ln.rule_id: ln.points for ln in r.lines}
         for rule_id, pts in exp["lines"].items():  # type: ignore[attr-defined]

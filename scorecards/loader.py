@@ -6,6 +6,7 @@ either loaded whole or refused with `InvalidScorecard`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -32,6 +33,7 @@ from .model import (
     Indicator,
     IndicatorType,
     InvalidScorecard,
+    Measure,
     Not,
     Override,
     Provenance,
@@ -43,7 +45,8 @@ from .model import (
     Title,
     Until,
 )
-from .records import FromRecords, Measure, record_from_case
+from .records import FromRecords, record_from_case
+from .records import Measure as RecordMeasure  # how a derived value is read; not model.Measure
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -54,7 +57,7 @@ NUMERIC_TYPES = (IndicatorType.COUNT, IndicatorType.NUMBER, IndicatorType.PERCEN
 
 TOP_KEYS = {"id", "version", "effective_from", "subject_kind", "title", "description", "base",
             "score", "default_grade", "indicators", "groups", "rules", "grades", "overrides",
-            "cases"}
+            "measures", "cases"}
 INDICATOR_KEYS = {"type", "title", "description", "min", "max", "default", "required",
                   "choices", "past", "required_when", "places", "actionable",
                   "from_records"}
@@ -64,8 +67,9 @@ _BUILTIN_KINDS = {k.value for k in RuleKind}
 GRADE_KEYS = {"code", "title", "min", "colour", "provenance"}
 OVERRIDE_KEYS = {"id", "title", "when", "effect", "grade", "steps", "until", "provenance",
                  "description"}
+MEASURE_KEYS = {"id", "title", "provenance", "grades", "overrides"}
 EXPECT_KEYS = {"score", "grade", "score_grade", "points_to_next_grade", "next_grade", "base",
-               "score_before_cut", "overrides", "until", "reasons", "lines", "error"}
+               "score_before_cut", "overrides", "until", "reasons", "lines", "measures", "error"}
 
 
 def _is_number(v: object) -> bool:
@@ -113,7 +117,8 @@ class _Checker:
 
     def provenance(self, v: object, path: str) -> Provenance:
         if not isinstance(v, dict):
-            self.bad(path, "missing: every rule, grade and override needs { tag, source, article }")
+            self.bad(path, "missing: every rule, grade, override and measure needs"
+                           " { tag, source, article }")
             return Provenance(ProvenanceTag.DESIGN, "")
         extra = set(v) - {"tag", "source", "article"}
         if extra:
@@ -251,6 +256,7 @@ def load_data(data: dict[str, Any], file: str) -> Scorecard:
 
     rule_ids = {r.id for r in rules}
     overrides = _overrides(c, data.get("overrides", []), by_name, group_ids, grade_codes, base is not None, rule_ids)
+    grades, overrides = _measures(c, data.get("measures", []), grades, overrides)
     cases = _cases(c, data.get("cases", []))
 
     if c.problems:
@@ -384,8 +390,10 @@ def _indicators(c: _Checker, raw: object) -> list[Indicator]:
     return out
 
 
-_MEASURE_TYPES = {Measure.ACTIVE: IndicatorType.FLAG, Measure.COUNT_WITHIN: IndicatorType.COUNT,
-                  Measure.LATEST_DATE: IndicatorType.DATE, Measure.END_OF_RESTRICTION: IndicatorType.DATE}
+_MEASURE_TYPES = {RecordMeasure.ACTIVE: IndicatorType.FLAG,
+                  RecordMeasure.COUNT_WITHIN: IndicatorType.COUNT,
+                  RecordMeasure.LATEST_DATE: IndicatorType.DATE,
+                  RecordMeasure.END_OF_RESTRICTION: IndicatorType.DATE}
 
 
 def _from_records(c: _Checker, spec: dict[str, Any], itype: IndicatorType, path: str) -> FromRecords | None:
@@ -712,6 +720,63 @@ def _overrides(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: 
             until = Until(str(u.get("indicator")), years)
         out.append(Override(oid, title, when, effect, prov, grade, int(steps) if isinstance(steps, int) else 0, until))
     return out
+
+
+def _measures(c: _Checker, raw: object, grades: list[Grade], overrides: list[Override]
+              ) -> tuple[list[Grade], list[Override]]:
+    """`[[measures]]`: each names the grades and overrides it follows from; the grades and
+    overrides get their measures, in file order. A measure cites a published rule: the
+    Shanghai credit regulation (art 32) allows no measure that is not published, so a
+    `design` provenance is refused."""
+    if not isinstance(raw, list):
+        c.bad("measures", "must be an array of tables ([[measures]])")
+        return grades, overrides
+    grade_codes = [g.code for g in grades]
+    override_ids = [o.id for o in overrides]
+    of_grade: dict[str, list[Measure]] = {}
+    of_override: dict[str, list[Measure]] = {}
+    seen: set[str] = set()
+    for i, spec_raw in enumerate(raw):
+        path = f"measures[{i}]"
+        spec = c.table(spec_raw, path)
+        c.unknown_keys(spec, MEASURE_KEYS, path)
+        mid = spec.get("id")
+        if not isinstance(mid, str) or not NAME_RE.match(mid):
+            c.bad(f"{path}.id", "a measure id is lowercase letters, digits and _")
+            mid = f"#{i}"
+        elif mid in seen:
+            c.bad(f"{path}.id", f"duplicate measure id {mid!r}")
+        seen.add(mid)
+        measure = Measure(mid, c.title(spec.get("title"), f"{path}.title"),
+                          c.provenance(spec.get("provenance"), f"{path}.provenance"))
+        if isinstance(spec.get("provenance"), dict) and spec["provenance"].get("tag") == "design":
+            c.bad(f"{path}.provenance.tag", "a measure follows from a published rule "
+                  "(上海市社会信用条例 art 32: unpublished measures may not be applied); "
+                  "'design' is not a source")
+        for key, known, into in (("grades", grade_codes, of_grade),
+                                  ("overrides", override_ids, of_override)):
+            names = spec.get(key, [])
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                c.bad(f"{path}.{key}", "a list of ids: [\"A\", \"B\"]")
+                continue
+            what = "grade" if key == "grades" else "override"
+            taken: set[str] = set()
+            for j, name in enumerate(names):
+                if name in taken:
+                    c.bad(f"{path}.{key}[{j}]", f"{what} {name!r} is listed twice")
+                elif name not in known:
+                    c.bad(f"{path}.{key}[{j}]", f"unknown {what} {name!r}; {key}: {known}")
+                else:
+                    into.setdefault(name, []).append(measure)
+                taken.add(name)
+        if not spec.get("grades") and not spec.get("overrides"):
+            c.bad(path, "a measure follows from at least one grade or override: "
+                  "grades = [...] and/or overrides = [...]")
+    grades = [dataclasses.replace(g, measures=tuple(of_grade[g.code]))
+              if g.code in of_grade else g for g in grades]
+    overrides = [dataclasses.replace(o, measures=tuple(of_override[o.id]))
+                 if o.id in of_override else o for o in overrides]
+    return grades, overrides
 
 
 def _cases(c: _Checker, raw: object) -> list[GoldenCase]:

@@ -49,6 +49,17 @@ class Title:
     en: str
 
 
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A consequence that follows from a grade or an override: a linked reward or punishment
+    (守信激励 / 失信惩戒) such as priority for purchased services or a ban from tendering.
+    Static per scorecard version; the grades and overrides it follows from list it."""
+
+    id: str
+    title: Title
+    provenance: Provenance
+
+
 class SubjectKind(str, Enum):
     PERSON = "person"
     ORGANIZATION = "organization"
@@ -233,6 +244,7 @@ class Grade:
     provenance: Provenance
     min_score: Decimal | None = None
     colour: str = ""
+    measures: tuple[Measure, ...] = ()  # what follows from a result with this grade
 
 
 class EffectKind(str, Enum):
@@ -259,6 +271,7 @@ class Override:
     grade: str | None = None  # force / cap
     steps: int = 0  # downgrade
     until: Until | None = None
+    measures: tuple[Measure, ...] = ()  # what follows when the override fires
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +379,7 @@ class FiredOverride:
     steps: int
     until: dt.date | None
     provenance: Provenance
+    measures: tuple[Measure, ...] = ()  # the override's own measures
 
 
 @dataclass(slots=True)
@@ -415,6 +429,16 @@ class EvaluationResult:
     score_before_cut: Decimal | None = None
     # the credit records the indicators derived from records used (issue 10)
     evidence: tuple[RecordEvidence, ...] = ()
+
+    @property
+    def measures(self) -> tuple[Measure, ...]:
+        """The measures that apply: the grade's, then each fired override's, in definition
+        order, each once (a measure may follow from the grade and from an override)."""
+        seen: dict[str, Measure] = {m.id: m for m in self.grade.measures}
+        for o in self.overrides:
+            for m in o.measures:
+                seen.setdefault(m.id, m)
+        return tuple(seen.values())
 
 
 # --------------------------------------------------------------------------------------------

@@ -183,7 +183,8 @@ class Grading:
             final = max(forces)
         elif sc is not None:
             ptn, next_grade = self._next(after, final, sc)
-        overrides = tuple(FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, u, o.provenance) for o, u in fired)
+        overrides = tuple(FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, u, o.provenance,
+                                        o.measures) for o, u in fired)
         reasons = [ReasonCode(o.id, "override", o.title) for o, _ in fired]
         return self.grades[final], reported_until(fired, bool(forces)), overrides, reasons, ptn, next_grade
 

@@ -32,12 +32,14 @@ from sector_credit.scorecards.model import (
     EvaluationInput,
     EvaluationResult,
     FieldViolation,
+    FiredOverride,
     Grade,
     GroupTotal,
     Indicator,
     IndicatorType,
     InvalidInput,
     Line,
+    Measure,
     Provenance,
     ProvenanceTag,
     ReasonCode,
@@ -326,6 +328,14 @@ def evaluation_input_from_proto(
 # Results -> wire
 
 
+def _fill_measures(target: Any, measures: tuple[Measure, ...]) -> None:
+    """A grade's or an override's measures into its repeated `measures` field."""
+    for measure in measures:
+        wire = target.add(id=measure.id)
+        _fill_title(wire.title, measure.title)
+        _fill_provenance(wire.provenance, measure.provenance)
+
+
 def _fill_grade(target: scorecard_pb2.Grade, grade: Grade) -> None:
     target.code = grade.code
     _fill_title(target.title, grade.title)
@@ -335,6 +345,7 @@ def _fill_grade(target: scorecard_pb2.Grade, grade: Grade) -> None:
         target.min_score = decimal_text(grade.min_score)
     target.colour = grade.colour
     _fill_provenance(target.provenance, grade.provenance)
+    _fill_measures(target.measures, grade.measures)
 
 
 # --------------------------------------------------------------------------------------------
@@ -443,6 +454,7 @@ class _Parts:
         self.whole_lines: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
         self.heads: dict[tuple[str, str, str], bytes] = {}
         self.values: dict[tuple[str, type, object], bytes] = {}
+        self.measures: dict[str, tuple[tuple[Measure, ...], bytes]] = {}
 
     def line(self, line: Line) -> bytes:
         """The static fields of a Line: rule id, title, group, best points, provenance."""
@@ -487,6 +499,17 @@ class _Parts:
         _fill_grade(message, grade)  # not on the hot path: once per grade of a scorecard
         part = _len(10, message.SerializeToString())
         self._keep(self.grades, grade.code, (grade, part))
+        return part
+
+    def override_measures(self, fired: FiredOverride) -> bytes:
+        """A fired override's `measures` fields (50), encoded once per override."""
+        hit = self.measures.get(fired.id)
+        if hit is not None and _same(hit[0], fired.measures):
+            return hit[1]
+        carrier = scorecard_pb2.Override()
+        _fill_measures(carrier.measures, fired.measures)
+        part = b"".join(_len(50, m.SerializeToString()) for m in carrier.measures)
+        self._keep(self.measures, fired.id, (fired.measures, part))
         return part
 
     def head(self, result: EvaluationResult) -> bytes:
@@ -570,7 +593,8 @@ def _override_bytes(fired: Any) -> bytes:
     until = b"" if fired.until is None else _len(6, _date_bytes(fired.until))
     return _len(13, _text(1, fired.id) + _len(2, _title_bytes(fired.title)) + _uint(3, _EFFECT[fired.effect])
                 + _text(4, fired.grade or "") + _uint(5, fired.steps) + until
-                + _len(7, _provenance_bytes(fired.provenance)))
+                + _len(7, _provenance_bytes(fired.provenance))
+                + (_parts.override_measures(fired) if fired.measures else b""))
 
 
 def mask_subject(message: evaluation_pb2.Evaluation) -> evaluation_pb2.Evaluation:
@@ -814,6 +838,7 @@ def scorecard_to_proto(
         )
         _fill_title(wire_override.title, override.title)
         _fill_provenance(wire_override.provenance, override.provenance)
+        _fill_measures(wire_override.measures, override.measures)
     return message
 
 

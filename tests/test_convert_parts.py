@@ -116,6 +116,10 @@ def reference_evaluation_to_proto(
         if fired.until is not None:
             convert._fill_date(wire_override.until, fired.until)
         fill_provenance(wire_override.provenance, fired.provenance)
+        for measure in fired.measures:
+            wire_measure = wire_override.measures.add(id=measure.id)
+            fill_title(wire_measure.title, measure.title)
+            fill_provenance(wire_measure.provenance, measure.provenance)
 
     if result.until is not None:
         convert._fill_date(message.until, result.until)

@@ -43,6 +43,7 @@ from sector_credit.scorecards.model import (
     Grade,
     GroupTotal,
     Line,
+    Measure,
     Provenance,
     ProvenanceTag,
     ReasonCode,
@@ -119,9 +120,19 @@ def _provenance(p: Provenance) -> dict[str, str]:
     return {"tag": p.tag.value, "source": p.source, "article": p.article}
 
 
+def _with_measures(data: dict[str, Any], measures: tuple[Measure, ...]) -> dict[str, Any]:
+    """A grade's or an override's dict with its `measures` last, when it has any (`codec`
+    writes the key only then)."""
+    if measures:
+        data["measures"] = [{"id": m.id, "title": _title(m.title),
+                             "provenance": _provenance(m.provenance)} for m in measures]
+    return data
+
+
 def _grade(g: Grade) -> dict[str, Any]:
-    return {"code": g.code, "title": _title(g.title), "provenance": _provenance(g.provenance),
-            "min_score": _dec(g.min_score), "colour": g.colour}
+    return _with_measures({"code": g.code, "title": _title(g.title),
+                           "provenance": _provenance(g.provenance),
+                           "min_score": _dec(g.min_score), "colour": g.colour}, g.measures)
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,13 +165,28 @@ def _provenance_of(d: dict[str, Any]) -> Provenance:
                    lambda: Provenance(tag=ProvenanceTag(tag), source=source, article=article))
 
 
+def _measures_of(d: dict[str, Any]) -> tuple[Measure, ...]:
+    """A grade's or an override's measures (none when the document has no `measures`)."""
+    found = d.get("measures")
+    if not found:
+        return ()
+    return tuple(_measure_of(m["id"], _title_of(m["title"]), _provenance_of(m["provenance"]))
+                 for m in found)
+
+
+def _measure_of(measure_id: str, title: Title, provenance: Provenance) -> Measure:
+    return _intern(("m", measure_id, title, provenance),  # type: ignore[no-any-return]
+                   lambda: Measure(id=measure_id, title=title, provenance=provenance))
+
+
 def _grade_of(d: dict[str, Any]) -> Grade:
     title, provenance = _title_of(d["title"]), _provenance_of(d["provenance"])
     code, min_score, colour = d["code"], d["min_score"], d["colour"]
-    return _intern(("g", code, title, provenance, min_score, colour),  # type: ignore[no-any-return]
+    measures = _measures_of(d)
+    return _intern(("g", code, title, provenance, min_score, colour, measures),  # type: ignore[no-any-return]
                    lambda: Grade(code=code, title=title, provenance=provenance,
                                  min_score=None if min_score is None else Decimal(min_score),
-                                 colour=colour))
+                                 colour=colour, measures=measures))
 
 
 def _decimal_of(text: str | None) -> Decimal | None:
@@ -231,7 +257,7 @@ def result_from_document(data: dict[str, Any],
             overrides=tuple(
                 FiredOverride(id=x["id"], title=title_of(x["title"]), effect=EffectKind(x["effect"]),
                               grade=x["grade"], steps=x["steps"], until=_date_of(x["until"]),
-                              provenance=provenance_of(x["provenance"]))
+                              provenance=provenance_of(x["provenance"]), measures=_measures_of(x))
                 for x in data["overrides"]),
             until=_date_of(data["until"]),
             reasons=tuple(_reason_of(x) for x in data["reasons"]),
@@ -302,7 +328,8 @@ def result_parts(card: Scorecard) -> ResultParts:
         lines=tuple(Line(r.id, r.title, r.group, ((r.indicator, None),), zero, r.provenance, None,
                          best_points(r, inds[r.indicator])) for r in card.rules),
         groups=tuple(GroupTotal(g.id, g.title, zero, zero, g.floor, g.ceiling) for g in card.groups),
-        overrides={o.id: FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, None, o.provenance)
+        overrides={o.id: FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, None,
+                                       o.provenance, o.measures)
                    for o in card.overrides},
         grades={g.code: g for g in card.grades},
         base=None if card.base is None else shown_decimal(card.base),
@@ -319,8 +346,9 @@ def result_parts_json(p: ResultParts) -> str:
                    "best_points": _dec(x.best_points)} for x in p.lines],
         "groups": [{"id": g.id, "title": _title(g.title), "floor": _dec(g.floor),
                     "ceiling": _dec(g.ceiling)} for g in p.groups],
-        "overrides": [{"id": o.id, "title": _title(o.title), "effect": o.effect.value,
-                       "grade": o.grade, "steps": o.steps, "provenance": _provenance(o.provenance)}
+        "overrides": [_with_measures({"id": o.id, "title": _title(o.title),
+                                      "effect": o.effect.value, "grade": o.grade, "steps": o.steps,
+                                      "provenance": _provenance(o.provenance)}, o.measures)
                       for o in p.overrides.values()],
         "grades": [_grade(g) for g in p.grades.values()],
         "base": _dec(p.base),
@@ -343,7 +371,8 @@ def result_parts_from_document(data: dict[str, Any]) -> ResultParts:
             groups=tuple(GroupTotal(g["id"], _title_of(g["title"]), zero, zero, _decimal_of(g["floor"]),
                                     _decimal_of(g["ceiling"])) for g in data["groups"]),
             overrides={o["id"]: FiredOverride(o["id"], _title_of(o["title"]), EffectKind(o["effect"]),
-                                              o["grade"], o["steps"], None, _provenance_of(o["provenance"]))
+                                              o["grade"], o["steps"], None,
+                                              _provenance_of(o["provenance"]), _measures_of(o))
                        for o in data["overrides"]},
             grades={g.code: g for g in grades},
             base=_decimal_of(data.get("base")),  # absent: parts stored before they recorded it
@@ -388,7 +417,8 @@ def _fits(r: EvaluationResult, p: ResultParts) -> bool:
         part_o = p.overrides.get(o.id)
         if (part_o is None or not _same(o.title, part_o.title) or o.effect is not part_o.effect
                 or o.grade != part_o.grade or o.steps != part_o.steps
-                or not _same(o.provenance, part_o.provenance)):
+                or not _same(o.provenance, part_o.provenance)
+                or not _same(o.measures, part_o.measures)):
             return False
     if r.reasons:
         titles = p.reason_titles
@@ -448,7 +478,7 @@ def _result_v2(data: dict[str, Any], parts: ResultParts) -> EvaluationResult:
     for override_id, until in data["overrides"]:
         o = parts.overrides[override_id]
         overrides.append(FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, _date_of(until),
-                                       o.provenance))
+                                       o.provenance, o.measures))
     titles = parts.reason_titles
     reasons = []
     for code, kind, lost in data["reasons"]:

@@ -167,7 +167,9 @@ class Evaluation(_message.Message):
 
     @_builtins.property
     def grade(self) -> _scorecard_pb2.Grade:
-        """The final grade, after overrides."""
+        """The final grade, after overrides. The measures that apply to the result are this
+        grade's `measures`, then those of each fired override (`overrides[].measures`).
+        """
 
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___Line]:
@@ -440,6 +442,7 @@ class FiredOverride(_message.Message):
     STEPS_FIELD_NUMBER: _builtins.int
     UNTIL_FIELD_NUMBER: _builtins.int
     PROVENANCE_FIELD_NUMBER: _builtins.int
+    MEASURES_FIELD_NUMBER: _builtins.int
     override_id: _builtins.str
     """The id of the override."""
     effect: _scorecard_pb2.OverrideEffect.ValueType
@@ -462,6 +465,12 @@ class FiredOverride(_message.Message):
     def provenance(self) -> _common_pb2.Provenance:
         """Where the override comes from."""
 
+    @_builtins.property
+    def measures(self) -> _containers.RepeatedCompositeFieldContainer[_scorecard_pb2.Measure]:
+        """The measures that follow from this override (as in Override.measures); the grade's own
+        are in Evaluation.grade.measures.
+        """
+
     def __init__(
         self,
         *,
@@ -472,10 +481,11 @@ class FiredOverride(_message.Message):
         steps: _builtins.int = ...,
         until: _common_pb2.Date | None = ...,
         provenance: _common_pb2.Provenance | None = ...,
+        measures: _abc.Iterable[_scorecard_pb2.Measure] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["provenance", b"provenance", "title", b"title", "until", b"until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["effect", b"effect", "grade", b"grade", "override_id", b"override_id", "provenance", b"provenance", "steps", b"steps", "title", b"title", "until", b"until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["effect", b"effect", "grade", b"grade", "measures", b"measures", "override_id", b"override_id", "provenance", b"provenance", "steps", b"steps", "title", b"title", "until", b"until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -577,6 +577,7 @@ class Grade(_message.Message):
     COLOUR_FIELD_NUMBER: _builtins.int
     PROVENANCE_FIELD_NUMBER: _builtins.int
     OVERRIDE_ONLY_FIELD_NUMBER: _builtins.int
+    MEASURES_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     """The grade code, e.g. `AAA`, `GREEN`, `BARRED`."""
     min_score: _builtins.str
@@ -595,6 +596,12 @@ class Grade(_message.Message):
     def provenance(self) -> _common_pb2.Provenance:
         """Where the grade comes from."""
 
+    @_builtins.property
+    def measures(self) -> _containers.RepeatedCompositeFieldContainer[Global___Measure]:
+        """The measures that follow from a result with this grade (linked rewards and
+        punishments, 守信激励 / 失信惩戒), in the scorecard's order; empty when none.
+        """
+
     def __init__(
         self,
         *,
@@ -604,14 +611,52 @@ class Grade(_message.Message):
         colour: _builtins.str = ...,
         provenance: _common_pb2.Provenance | None = ...,
         override_only: _builtins.bool = ...,
+        measures: _abc.Iterable[Global___Measure] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["provenance", b"provenance", "title", b"title"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "colour", b"colour", "min_score", b"min_score", "override_only", b"override_only", "provenance", b"provenance", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "colour", b"colour", "measures", b"measures", "min_score", b"min_score", "override_only", b"override_only", "provenance", b"provenance", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Grade: _TypeAlias = Grade  # noqa: Y015
+
+@_typing.final
+class Measure(_message.Message):
+    """A consequence that follows from a grade or an override: a linked reward or punishment
+    (守信激励 / 失信惩戒), e.g. priority for purchased services, or exclusion from tenders.
+    The same in every evaluation of one scorecard version (part of its digest).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    PROVENANCE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The measure id, e.g. `priority_purchased_services`; unique within the scorecard."""
+    @_builtins.property
+    def title(self) -> _common_pb2.Title:
+        """The measure's title."""
+
+    @_builtins.property
+    def provenance(self) -> _common_pb2.Provenance:
+        """The published rule the measure comes from."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        title: _common_pb2.Title | None = ...,
+        provenance: _common_pb2.Provenance | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["provenance", b"provenance", "title", b"title"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "provenance", b"provenance", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Measure: _TypeAlias = Measure  # noqa: Y015
 
 @_typing.final
 class Override(_message.Message):
@@ -627,6 +672,7 @@ class Override(_message.Message):
     STEPS_FIELD_NUMBER: _builtins.int
     UNTIL_FIELD_NUMBER: _builtins.int
     PROVENANCE_FIELD_NUMBER: _builtins.int
+    MEASURES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The override id, e.g. `whole_20_lost`; reason codes refer to it."""
     condition: _builtins.str
@@ -652,6 +698,10 @@ class Override(_message.Message):
     def provenance(self) -> _common_pb2.Provenance:
         """Where the override comes from."""
 
+    @_builtins.property
+    def measures(self) -> _containers.RepeatedCompositeFieldContainer[Global___Measure]:
+        """The measures that follow when the override fires, in the scorecard's order."""
+
     def __init__(
         self,
         *,
@@ -663,10 +713,11 @@ class Override(_message.Message):
         steps: _builtins.int = ...,
         until: _builtins.str = ...,
         provenance: _common_pb2.Provenance | None = ...,
+        measures: _abc.Iterable[Global___Measure] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["provenance", b"provenance", "title", b"title"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "effect", b"effect", "grade", b"grade", "id", b"id", "provenance", b"provenance", "steps", b"steps", "title", b"title", "until", b"until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "effect", b"effect", "grade", b"grade", "id", b"id", "measures", b"measures", "provenance", b"provenance", "steps", b"steps", "title", b"title", "until", b"until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
