@@ -12,7 +12,7 @@ import inspect
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -21,6 +21,7 @@ from grpc.aio import AbortError
 from sector_credit.scorecards.model import FieldViolation, InvalidInput
 
 from . import errors, wire_limits
+from .grpc_types import Context, Continuation, Handler, streaming, unary
 from .logs import log
 from .metrics import Metrics
 
@@ -92,7 +93,7 @@ class _Method:
         return child
 
 
-def _kind(h: grpc.RpcMethodHandler) -> str:
+def _kind(h: Handler) -> str:
     if h.request_streaming and h.response_streaming:
         return "bidi_stream"
     if h.request_streaming:
@@ -105,13 +106,13 @@ def _kind(h: grpc.RpcMethodHandler) -> str:
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, metrics: Metrics):
         self.metrics = metrics
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        self._wrapped: dict[str, Handler] = {}
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         method = details.method
         cached = self._wrapped.get(method)
         if cached is not None:
@@ -125,7 +126,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     # -- per call -----------------------------------------------------------------------
 
-    def _begin(self, m: _Method, context: grpc.aio.ServicerContext) -> float:
+    def _begin(self, m: _Method, context: Context) -> float:
         rid = ""
         for key, value in context.invocation_metadata() or ():
             if key == REQUEST_ID_KEY:
@@ -150,7 +151,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         else:
             log.info("rpc", **fields)
 
-    async def _fail(self, m: _Method, start: float, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
+    async def _fail(self, m: _Method, start: float, exc: BaseException, context: Context) -> None:
         """Record the failure and abort the call with the status `errors` builds for it."""
         if isinstance(exc, AbortError):  # the call was aborted already (e.g. by grpc itself)
             self._finish(m, start, context.code() or grpc.StatusCode.UNKNOWN)
@@ -175,7 +176,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     # -- wrapping the four handler shapes -------------------------------------------------
 
-    def _wrap(self, h: grpc.RpcMethodHandler, m: _Method) -> grpc.RpcMethodHandler:
+    def _wrap(self, h: Handler, m: _Method) -> Handler:
         metrics = self.metrics
         recv = metrics.msg_received.labels(*m.labels)
         sent = metrics.msg_sent.labels(*m.labels)
@@ -189,9 +190,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         deserialize = _tolerant(h.request_deserializer, wire_limits.precheck(m.full))
 
         if not h.request_streaming and not h.response_streaming:
-            inner_uu = h.unary_unary
+            inner_uu = unary(h.unary_unary)
 
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def unary_unary(request: Any, context: Context) -> Any:
                 start = self._begin(m, context)
                 recv.inc()
                 try:
@@ -207,11 +208,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, request_deserializer=deserialize, response_serializer=h.response_serializer)
 
-        inner_w = h.stream_stream if h.request_streaming else h.unary_stream
+        inner_w = unary(h.stream_stream if h.request_streaming else h.unary_stream)
         if h.response_streaming and not inspect.isasyncgenfunction(inner_w):
             # a handler that answers with `await context.write(...)` (e.g. health Watch)
 
-            async def writer(request: Any, context: grpc.aio.ServicerContext) -> None:
+            async def writer(request: Any, context: Context) -> None:
                 start = self._begin(m, context)
                 if h.request_streaming:
                     request = count_in(request)
@@ -230,9 +231,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             return make(writer, request_deserializer=deserialize, response_serializer=h.response_serializer)
 
         if h.request_streaming and h.response_streaming:
-            inner_ss = h.stream_stream
+            inner_ss = streaming(h.stream_stream)
 
-            async def stream_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def stream_stream(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
                 start = self._begin(m, context)
                 try:
                     async for response in inner_ss(count_in(requests), context):
@@ -247,9 +248,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 stream_stream, request_deserializer=deserialize, response_serializer=h.response_serializer)
 
         if h.response_streaming:
-            inner_us = h.unary_stream
+            inner_us = streaming(h.unary_stream)
 
-            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
                 start = self._begin(m, context)
                 recv.inc()
                 try:
@@ -265,9 +266,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream, request_deserializer=deserialize, response_serializer=h.response_serializer)
 
-        inner_su = h.stream_unary
+        inner_su = unary(h.stream_unary)
 
-        async def stream_unary(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+        async def stream_unary(requests: AsyncIterator[Any], context: Context) -> Any:
             start = self._begin(m, context)
             try:
                 response = await inner_su(count_in(requests), context)

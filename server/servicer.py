@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 import structlog
 from sector_credit.scorecards import limits, whatif
 from sector_credit.scorecards.engine import CompiledScorecard
 from sector_credit.scorecards.model import (
+    DomainError,
     EvaluationResult,
     FieldViolation,
     InvalidInput,
@@ -41,6 +41,7 @@ from .db import (
     StoredEvaluation,
     UnreadableEvaluation,
 )
+from .grpc_types import Context
 from .metrics import Metrics
 
 STREAM_WINDOW = 512  # stream items evaluated but not yet stored, per stream
@@ -79,7 +80,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
 
     # -- scorecards ----------------------------------------------------------------------
 
-    async def ListScorecards(self, request: pb.ListScorecardsRequest, context: grpc.aio.ServicerContext) -> pb.ListScorecardsResponse:
+    async def ListScorecards(self, request: pb.ListScorecardsRequest, context: Context) -> pb.ListScorecardsResponse:
         convert.check_texts(("page_token", request.page_token, limits.MAX_PAGE_TOKEN))
         full = request.view == pb.SCORECARD_VIEW_FULL
         if request.page_size < 0:
@@ -104,7 +105,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         nxt = _token_for_offset(start + size) if start + size < len(entries) else ""
         return pb.ListScorecardsResponse(scorecards=cards, next_page_token=nxt)
 
-    async def GetScorecard(self, request: pb.GetScorecardRequest, context: grpc.aio.ServicerContext) -> pb.GetScorecardResponse:
+    async def GetScorecard(self, request: pb.GetScorecardRequest, context: Context) -> pb.GetScorecardResponse:
         convert.check_texts(("name", request.name, limits.MAX_SCORECARD_ID),
                             ("version", request.version, limits.MAX_VERSION))
         sid = convert.scorecard_id_from_name(request.name)
@@ -122,7 +123,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
 
     # -- evaluations ---------------------------------------------------------------------
 
-    async def Evaluate(self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext) -> pb.EvaluateResponse:
+    async def Evaluate(self, request: pb.EvaluateRequest, context: Context) -> pb.EvaluateResponse:
         self.audit.in_handler()  # a refusal from here on is this call's own record
         caller = _caller(context)
         async with self.audit.call("Evaluate", subject_id=request.subject.id,
@@ -136,7 +137,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             stored = await self._save(prepared.record)
         return pb.EvaluateResponse(evaluation=self._acknowledged(prepared, stored))
 
-    async def BatchEvaluate(self, request: pb.BatchEvaluateRequest, context: grpc.aio.ServicerContext) -> pb.BatchEvaluateResponse:
+    async def BatchEvaluate(self, request: pb.BatchEvaluateRequest, context: Context) -> pb.BatchEvaluateResponse:
         n = len(request.requests)
         if n > self.batch_limit:
             raise errors.TooLarge(
@@ -154,7 +155,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         for i, item in enumerate(request.requests):
             try:
                 prepared = await self._prepare(item, caller, prefix=f"requests[{i}].", method="BatchEvaluate")
-            except (errors.ServiceError, errors.DomainError) as exc:
+            except (errors.ServiceError, DomainError) as exc:
                 results[i].error.CopyFrom(_item_error(exc))
                 reply_bytes += results[i].ByteSize() + 8
                 access.append(self._item_failure("BatchEvaluate", exc, item))
@@ -191,7 +192,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         return response
 
     async def StreamEvaluate(self, requests: AsyncIterator[pb.StreamEvaluateRequest],
-                             context: grpc.aio.ServicerContext) -> AsyncIterator[pb.StreamEvaluateResponse]:
+                             context: Context) -> AsyncIterator[pb.StreamEvaluateResponse]:
         """Items are scored as they arrive and stored by group commit; replies go out as each
         commit lands (so possibly out of order). Every item gets its reply or its item error
         (a store failure: UNAVAILABLE for that item). Flow control: at most STREAM_WINDOW
@@ -240,7 +241,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     try:
                         prepared = await self._prepare(msg.request, caller, prefix="request.",
                                                        method="StreamEvaluate")
-                    except (errors.ServiceError, errors.DomainError) as exc:
+                    except (errors.ServiceError, DomainError) as exc:
                         reply = pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc))
                         answer = answer_one(reply, self._item_failure("StreamEvaluate", exc, msg.request))
                     else:
@@ -272,7 +273,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             for task in list(saving):  # the rows are committed all the same (store.save_many)
                 task.cancel()
 
-    async def GetEvaluation(self, request: pb.GetEvaluationRequest, context: grpc.aio.ServicerContext) -> pb.GetEvaluationResponse:
+    async def GetEvaluation(self, request: pb.GetEvaluationRequest, context: Context) -> pb.GetEvaluationResponse:
         self.audit.in_handler()  # a refusal from here on is this call's own record
         async with self.audit.call("GetEvaluation") as call:
             call.check_purpose(request)
@@ -286,7 +287,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             call.touched(subject, scorecard_id, 1)
         return pb.GetEvaluationResponse(evaluation=self._stored_to_proto(stored))
 
-    async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context: grpc.aio.ServicerContext) -> pb.ListEvaluationsResponse:
+    async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context: Context) -> pb.ListEvaluationsResponse:
         # page_size and the token's meaning are checked by the store (InvalidListRequest)
         convert.check_texts(("subject_id", request.subject_id, limits.MAX_SUBJECT_ID),
                             ("scorecard", request.scorecard, limits.MAX_SCORECARD_ID),
@@ -322,7 +323,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     # -- what-if --------------------------------------------------------------------------
 
     async def ExploreEvaluation(self, request: pb.ExploreEvaluationRequest,
-                                context: grpc.aio.ServicerContext) -> pb.ExploreEvaluationResponse:
+                                context: Context) -> pb.ExploreEvaluationResponse:
         """What would change the grade (scorecards/whatif.py); never stored."""
         source = request.WhichOneof("source")
         if source == "name":
@@ -495,7 +496,7 @@ def _subject_and_scorecard(stored: StoredEvaluation | UnreadableEvaluation) -> t
     return stored.subject_id, stored.scorecard_id
 
 
-def _caller(context: grpc.aio.ServicerContext) -> str:
+def _caller(context: Context) -> str:
     """The authenticated identity (security.current_principal), never the x-caller header."""
     principal = security.current_principal()
     return limits.cut(principal.name, MAX_CALLER) if principal is not None else "anonymous"

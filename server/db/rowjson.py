@@ -29,11 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, cast
 
 from sector_credit.scorecards import codec
-from sector_credit.scorecards.codegen import best_points
 from sector_credit.scorecards.exact import shown_decimal
+from sector_credit.scorecards.kinds import best_points
 from sector_credit.scorecards.model import (
     EffectKind,
     EvaluationInput,
@@ -165,13 +165,13 @@ def _value(value: object) -> str:
     if cls is bool:
         return "true" if value else "false"
     if cls is int:
-        return _int(value)  # type: ignore[arg-type]
+        return _int(value)
     if cls is str:
         return _s(value)  # type: ignore[arg-type]
     if cls is Decimal:
         return '{"decimal":"' + str(value) + '"}'
     if cls is dt.date:
-        return '{"date":"' + value.isoformat() + '"}'  # type: ignore[attr-defined]
+        return '{"date":"' + cast(dt.date, value).isoformat() + '"}'
     return _value_slow(value)
 
 

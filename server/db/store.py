@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import builtins  # `list` in the class body is EvaluationStore.list
 import collections
 import dataclasses
 import datetime as dt
@@ -422,7 +423,8 @@ class EvaluationStore:
         return _encode_page_token(uuid.UUID(evaluation_id),
                                   _list_fingerprint(subject_id or None, scorecard_id or None, caller))
 
-    async def scan(self, after: str | None = None, size: int = 500) -> tuple[list[ReadEvaluation], str | None]:
+    async def scan(self, after: str | None = None,
+                   size: int = 500) -> tuple[builtins.list[ReadEvaluation], str | None]:
         """Every stored evaluation in id order, `size` at a time after the id `after`; the
         second item is the id to continue after (None at the end). For `check-store`."""
 
@@ -461,8 +463,8 @@ class EvaluationStore:
             raise InvalidListRequest("end_time", "must be after start_time")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         filters = _filter_fingerprint(
-            "access", subject_id, caller, start_time and start_time.isoformat(),
-            end_time and end_time.isoformat(), code)
+            "access", subject_id, caller, start_time.isoformat() if start_time else None,
+            end_time.isoformat() if end_time else None, code)
         after = _decode_page_token(page_token, filters, "the filters") if page_token else None
 
         def read(session: Session) -> AccessPage:
@@ -1180,10 +1182,14 @@ class _Checkpointer:
                 else:  # no commit for IDLE_S
                     mode = "TRUNCATE"
                 try:
+                    opened = raw is None
                     if raw is None:
                         raw = self._engine.raw_connection()
-                        raw.driver_connection.execute(f"PRAGMA journal_size_limit = {self._limit}")
-                    busy = raw.driver_connection.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()[0]
+                    sqlite = raw.driver_connection
+                    assert sqlite is not None  # a connection checked out of the pool is open
+                    if opened:
+                        sqlite.execute(f"PRAGMA journal_size_limit = {self._limit}")
+                    busy = sqlite.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()[0]
                     if mode == "TRUNCATE" and not busy:
                         dirty = False
                 except (SQLAlchemyError, sqlite3.Error) as exc:

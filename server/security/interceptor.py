@@ -11,12 +11,13 @@ caller is the local principal. Health and reflection pass untouched.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import structlog
 
+from ..grpc_types import Context, Continuation, Handler, streaming, unary
 from . import (
     AUTHENTICATED,
     LOCAL,
@@ -58,13 +59,13 @@ class Authenticator:
             self._jwt = JwtVerifier(settings)
         return self._jwt
 
-    async def authenticate(self, method: str, context: grpc.aio.ServicerContext) -> tuple[Principal, dict[str, Grant] | None]:
+    async def authenticate(self, method: str, context: Context) -> tuple[Principal, dict[str, Grant] | None]:
         if self.config is None:
             return LOCAL, None
         config = self.config.config
         token = ""
-        for key, value in context.invocation_metadata() or ():
-            if key == AUTHORIZATION_KEY:
+        for header, value in context.invocation_metadata() or ():
+            if header == AUTHORIZATION_KEY:
                 token = str(value)
         if token:
             scheme, _, credential = token.partition(" ")
@@ -102,7 +103,7 @@ class Authenticator:
         return Principal(name, proven_by, frozenset(grants), key_id), grants
 
 
-def _certificate_subjects(context: grpc.aio.ServicerContext) -> list[str]:
+def _certificate_subjects(context: Context) -> list[str]:
     """The verified client certificate's common name and SANs (the transport verified it
     against --tls-client-ca before the call got here)."""
     auth = context.auth_context() or {}
@@ -118,13 +119,13 @@ def _certificate_subjects(context: grpc.aio.ServicerContext) -> list[str]:
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, authenticator: Authenticator):
         self.auth = authenticator
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        self._wrapped: dict[str, Handler] = {}
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         method = details.method
         cached = self._wrapped.get(method)
         if cached is not None:
@@ -137,7 +138,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         self._wrapped[method] = wrapped
         return wrapped
 
-    async def _enter(self, method: str, role: str, context: grpc.aio.ServicerContext) -> list[Any]:
+    async def _enter(self, method: str, role: str, context: Context) -> list[Any]:
         principal, grants = await self.auth.authenticate(method, context)
         tokens = bind(method, principal, grants)
         structlog.contextvars.bind_contextvars(caller=principal.name, proven_by=principal.proven_by)
@@ -146,36 +147,36 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                                           permission_reason(role), {"permission": role}), method, principal)
         return tokens
 
-    def _wrap(self, h: grpc.RpcMethodHandler, method: str, role: str) -> grpc.RpcMethodHandler:
+    def _wrap(self, h: Handler, method: str, role: str) -> Handler:
         kw = {"request_deserializer": h.request_deserializer, "response_serializer": h.response_serializer}
         if not h.request_streaming and not h.response_streaming:
-            inner_uu = h.unary_unary
+            inner_uu = unary(h.unary_unary)
 
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def unary_unary(request: Any, context: Context) -> Any:
                 await self._enter(method, role, context)
                 return await inner_uu(request, context)
 
             return grpc.unary_unary_rpc_method_handler(unary_unary, **kw)
         if not h.request_streaming:
-            inner_us = h.unary_stream
+            inner_us = streaming(h.unary_stream)
 
-            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
                 await self._enter(method, role, context)
                 async for response in inner_us(request, context):
                     yield response
 
             return grpc.unary_stream_rpc_method_handler(unary_stream, **kw)
         if not h.response_streaming:
-            inner_su = h.stream_unary
+            inner_su = unary(h.stream_unary)
 
-            async def stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def stream_unary(requests: Any, context: Context) -> Any:
                 await self._enter(method, role, context)
                 return await inner_su(requests, context)
 
             return grpc.stream_unary_rpc_method_handler(stream_unary, **kw)
-        inner_ss = h.stream_stream
+        inner_ss = streaming(h.stream_stream)
 
-        async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def stream_stream(requests: Any, context: Context) -> AsyncIterator[Any]:
             await self._enter(method, role, context)
             async for response in inner_ss(requests, context):
                 yield response
