@@ -678,7 +678,7 @@ def _overrides(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: 
         if "until" in spec:
             u = c.table(spec["until"], f"{path}.until")
             c.unknown_keys(u, {"indicator", "years"}, f"{path}.until")
-            ind = inds.get(until_name) if isinstance(until_name := u.get("indicator"), str) else None
+            ind = inds.get(ind_name) if isinstance(ind_name := u.get("indicator"), str) else None
             if ind is None or ind.type is not IndicatorType.DATE:
                 c.bad(f"{path}.until.indicator", f"until needs a date indicator, not {u.get('indicator')!r}")
             years = u.get("years", 0)
