@@ -32,7 +32,7 @@ def get_plugin_manager(
         pm.set_blocked(name)
     if load_entrypoints and only is None:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-    elif load_entrypoints:
+    elif load_entrypoints and only is not None:
         for name in only:
             if (not pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
                     and not pm.is_blocked(name) and not pm.has_plugin(name)):

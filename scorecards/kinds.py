@@ -222,7 +222,7 @@ def parse_bands(c: Checker, raw: object, path: str, ind: Indicator, score_0_100:
             continue
         c.unknown_keys(b, {"range", "points"}, bp)
         try:
-            iv = parse_interval(b.get("range") if isinstance(b.get("range"), str) else "")
+            iv = parse_interval(rng if isinstance(rng := b.get("range"), str) else "")
         except ValueError as e:
             c.bad(f"{bp}.range", str(e) if b.get("range") else "missing range, e.g. \"[0, 70)\"")
             continue
@@ -267,7 +267,7 @@ def _per_unit_parse(c: Checker, spec: dict[str, Any], path: str, ind: Indicator)
 def _per_unit_points(rule: Rule, ind: Indicator) -> PointsFn:
     pts = rule.points
     assert pts is not None
-    return lambda x: pts * x  # type: ignore[operator, return-value]
+    return lambda x: pts * x  # type: ignore[operator]
 
 
 def _per_unit_best(rule: Rule, ind: Indicator) -> Decimal | None:

@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from . import kinds, limits
 from .intervals import indicator_domain
@@ -72,7 +72,7 @@ EXPECT_KEYS = {"score", "grade", "score_grade", "points_to_next_grade", "next_gr
                "score_before_cut", "overrides", "until", "reasons", "lines", "measures", "error"}
 
 
-def _is_number(v: object) -> bool:
+def _is_number(v: object) -> TypeGuard[int | Decimal]:
     return isinstance(v, (int, Decimal)) and not isinstance(v, bool)
 
 
@@ -109,7 +109,7 @@ class _Checker:
 
     def number(self, v: object, path: str) -> Decimal | None:
         if _is_number(v):
-            d = Decimal(v)  # type: ignore[arg-type]
+            d = Decimal(v)
             if d.is_finite():
                 return d
         self.bad(path, f"must be a finite number, not {v!r}")
@@ -595,7 +595,7 @@ def _condition(c: _Checker, raw: object, path: str, inds: dict[str, Indicator],
     if len(refs) != 1:
         c.bad(path, "name exactly one of indicator, sum, group, score, or use all/any/not or a date test")
         return fallback
-    op = OPS.get(raw.get("op")) if isinstance(raw.get("op"), str) else None
+    op = OPS.get(op_name) if isinstance(op_name := raw.get("op"), str) else None
     if op is None:
         c.bad(f"{path}.op", f"one of =, !=, <, <=, >, >=, in; not {raw.get('op')!r}")
         return fallback
@@ -710,7 +710,7 @@ def _overrides(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: 
         if "until" in spec:
             u = c.table(spec["until"], f"{path}.until")
             c.unknown_keys(u, {"indicator", "years"}, f"{path}.until")
-            ind = inds.get(u.get("indicator")) if isinstance(u.get("indicator"), str) else None
+            ind = inds.get(ind_name) if isinstance(ind_name := u.get("indicator"), str) else None
             if ind is None or ind.type is not IndicatorType.DATE:
                 c.bad(f"{path}.until.indicator", f"until needs a date indicator, not {u.get('indicator')!r}")
             years = u.get("years", 0)

@@ -8,7 +8,6 @@ import unicodedata
 import zoneinfo
 from typing import Any
 
-import grpc
 from google.protobuf import timestamp_pb2
 from sector_credit.scorecards.model import FieldViolation, InvalidInput
 from sector_credit.v1 import access_log_service_pb2 as pb
@@ -16,6 +15,7 @@ from sector_credit.v1 import access_log_service_pb2_grpc as pb_grpc
 from sector_credit.v1 import common_pb2
 
 from .db import EvaluationStore, StoredAccess
+from .grpc_types import Context
 
 MAX_SUBJECT_ID = 64
 MAX_CALLER = 256
@@ -35,7 +35,7 @@ class AccessLogServicer(pb_grpc.AccessLogServiceServicer):
         self.tz = tz
 
     async def ListAccessRecords(self, request: pb.ListAccessRecordsRequest,
-                                context: grpc.aio.ServicerContext) -> pb.ListAccessRecordsResponse:
+                                context: Context) -> pb.ListAccessRecordsResponse:
         problems: list[FieldViolation] = []
         subject_id = _text(request.subject_id.strip().upper(), "subject_id", MAX_SUBJECT_ID, problems)
         caller = _text(request.caller.strip(), "caller", MAX_CALLER, problems)
@@ -52,7 +52,7 @@ class AccessLogServicer(pb_grpc.AccessLogServiceServicer):
                                             next_page_token=token)
 
     async def ListSubjectAccesses(self, request: pb.ListSubjectAccessesRequest,
-                                  context: grpc.aio.ServicerContext) -> pb.ListSubjectAccessesResponse:
+                                  context: Context) -> pb.ListSubjectAccessesResponse:
         problems: list[FieldViolation] = []
         subject_id = _text(request.subject_id.strip().upper(), "subject_id", MAX_SUBJECT_ID, problems)
         if subject_id is None and not problems:

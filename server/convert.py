@@ -72,7 +72,10 @@ _SUBJECT_KIND_FROM_PROTO = {v: k for k, v in _SUBJECT_KIND.items()}
 _INDICATOR_TYPE = {
     t: scorecard_pb2.IndicatorType.Value(f"INDICATOR_TYPE_{t.name}") for t in IndicatorType
 }
-_RULE_KIND = {k: scorecard_pb2.RuleKind.Value(f"RULE_KIND_{k.name}") for k in RuleKind}
+# keyed by RuleKind | str: a rule of a plugin kind looks its kind (a str) up and finds nothing
+_RULE_KIND: dict[RuleKind | str, scorecard_pb2.RuleKind.ValueType] = {
+    k: scorecard_pb2.RuleKind.Value(f"RULE_KIND_{k.name}") for k in RuleKind
+}
 _EFFECT = {e: scorecard_pb2.OverrideEffect.Value(f"OVERRIDE_EFFECT_{e.name}") for e in EffectKind}
 _REASON_KIND = {
     "override": evaluation_pb2.REASON_KIND_OVERRIDE,
@@ -807,7 +810,7 @@ def scorecard_to_proto(
         wire_rule = message.rules.add(
             id=rule.id,
             # a kind a plugin adds has no enum value: UNSPECIFIED, named by kind_name
-            kind=_RULE_KIND.get(rule.kind, scorecard_pb2.RULE_KIND_UNSPECIFIED),  # type: ignore[call-overload]
+            kind=_RULE_KIND.get(rule.kind, scorecard_pb2.RULE_KIND_UNSPECIFIED),
             kind_name=str(getattr(rule.kind, "value", rule.kind)),
             description=kinds.get(rule.kind).describe(rule),
             indicator=rule.indicator,

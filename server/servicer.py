@@ -45,6 +45,7 @@ from .db import (
     StoredEvaluation,
     UnreadableEvaluation,
 )
+from .grpc_types import Context
 from .logs import log
 from .metrics import Metrics
 from .request_context import RequestContext
@@ -89,7 +90,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
 
     # -- scorecards ----------------------------------------------------------------------
 
-    async def ListScorecards(self, request: pb.ListScorecardsRequest, context: grpc.aio.ServicerContext) -> pb.ListScorecardsResponse:
+    async def ListScorecards(self, request: pb.ListScorecardsRequest, context: Context) -> pb.ListScorecardsResponse:
         convert.check_texts(("page_token", request.page_token, limits.MAX_PAGE_TOKEN))
         full = request.view == pb.SCORECARD_VIEW_FULL
         if request.page_size < 0:
@@ -114,7 +115,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         nxt = _token_for_offset(start + size) if start + size < len(entries) else ""
         return pb.ListScorecardsResponse(scorecards=cards, next_page_token=nxt)
 
-    async def GetScorecard(self, request: pb.GetScorecardRequest, context: grpc.aio.ServicerContext) -> pb.GetScorecardResponse:
+    async def GetScorecard(self, request: pb.GetScorecardRequest, context: Context) -> pb.GetScorecardResponse:
         convert.check_texts(("name", request.name, limits.MAX_SCORECARD_ID),
                             ("version", request.version, limits.MAX_VERSION))
         sid = convert.scorecard_id_from_name(request.name)
@@ -132,7 +133,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
 
     # -- evaluations ---------------------------------------------------------------------
 
-    async def Evaluate(self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext) -> pb.EvaluateResponse:
+    async def Evaluate(self, request: pb.EvaluateRequest, context: Context) -> pb.EvaluateResponse:
         self.audit.in_handler()  # a refusal from here on is this call's own record
         ctx = _context()
         async with self.audit.call("Evaluate", subject_id=request.subject.id,
@@ -150,7 +151,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         # replies are bytes (see add_to_server): assembled, never built as messages
         return convert.evaluate_response_bytes(self._acknowledged(prepared, stored, ctx))  # type: ignore[return-value]
 
-    async def BatchEvaluate(self, request: pb.BatchEvaluateRequest, context: grpc.aio.ServicerContext) -> pb.BatchEvaluateResponse:
+    async def BatchEvaluate(self, request: pb.BatchEvaluateRequest, context: Context) -> pb.BatchEvaluateResponse:
         n = len(request.requests)
         if n > self.batch_limit:
             raise errors.TooLarge(
@@ -211,7 +212,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         return b"".join(results)  # type: ignore[return-value]
 
     async def StreamEvaluate(self, requests: AsyncIterator[pb.StreamEvaluateRequest],
-                             context: grpc.aio.ServicerContext) -> AsyncIterator[pb.StreamEvaluateResponse]:
+                             context: Context) -> AsyncIterator[pb.StreamEvaluateResponse]:
         """Items are scored as they arrive and stored by group commit; replies go out as each
         commit lands (so possibly out of order). Every item gets its reply or its item error
         (a store failure: UNAVAILABLE for that item). Flow control: at most STREAM_WINDOW
@@ -295,7 +296,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             for task in list(saving):  # the rows are committed all the same (store.save_many)
                 task.cancel()
 
-    async def GetEvaluation(self, request: pb.GetEvaluationRequest, context: grpc.aio.ServicerContext) -> pb.GetEvaluationResponse:
+    async def GetEvaluation(self, request: pb.GetEvaluationRequest, context: Context) -> pb.GetEvaluationResponse:
         self.audit.in_handler()  # a refusal from here on is this call's own record
         async with self.audit.call("GetEvaluation") as call:
             call.check_purpose(request)
@@ -310,7 +311,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             _context().touched(stored.name)
         return pb.GetEvaluationResponse(evaluation=_as_read(self._stored_to_proto(stored), security.may_see_ids()))
 
-    async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context: grpc.aio.ServicerContext) -> pb.ListEvaluationsResponse:
+    async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context: Context) -> pb.ListEvaluationsResponse:
         # page_size and the token's meaning are checked by the store (InvalidListRequest)
         convert.check_texts(("subject_id", request.subject_id, limits.MAX_SUBJECT_ID),
                             ("scorecard", request.scorecard, limits.MAX_SCORECARD_ID),
@@ -347,7 +348,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     # -- what-if --------------------------------------------------------------------------
 
     async def ExploreEvaluation(self, request: pb.ExploreEvaluationRequest,
-                                context: grpc.aio.ServicerContext) -> pb.ExploreEvaluationResponse:
+                                context: Context) -> pb.ExploreEvaluationResponse:
         """What would change the grade (scorecards/whatif.py); never stored."""
         source = request.WhichOneof("source")
         if source == "name":

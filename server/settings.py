@@ -105,7 +105,7 @@ _FLAGS = {"no_migrate": "NO_MIGRATE", "insecure": "INSECURE",  # store_true flag
 _BOOLEAN = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
 
-def _number(text: str, kind: type) -> int | float:
+def _number(text: str, kind: type[int] | type[float]) -> int | float:
     value = kind(text.strip())
     if kind is float and (value != value or value in (float("inf"), float("-inf"))):  # NaN, ±inf
         raise ValueError(text)

@@ -15,6 +15,7 @@ private descriptor pool, so they cannot drift from the API.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
@@ -26,7 +27,7 @@ _SERVICE = "/sector_credit.v1.CreditEvaluationService/"
 _F = descriptor_pb2.FieldDescriptorProto
 
 
-def _skeletons() -> dict[str, type]:
+def _skeletons() -> dict[str, Any]:  # classes made at run time: no fields for a type checker
     number = {
         "indicators": pb.EvaluateRequest.DESCRIPTOR.fields_by_name["indicators"].number,
         "requests": pb.BatchEvaluateRequest.DESCRIPTOR.fields_by_name["requests"].number,

@@ -33,8 +33,8 @@ from typing import Any
 
 import orjson
 from sector_credit.scorecards import codec
-from sector_credit.scorecards.codegen import best_points
 from sector_credit.scorecards.exact import shown_decimal
+from sector_credit.scorecards.kinds import best_points
 from sector_credit.scorecards.model import (
     EffectKind,
     EvaluationInput,

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-import grpc
 from google.protobuf import timestamp_pb2
 from sector_credit.scorecards.model import FieldViolation
 from sector_credit.v1 import api_key_service_pb2 as kpb
 from sector_credit.v1 import api_key_service_pb2_grpc as kpb_grpc
 
 from ..errors import BadRequest, NotFound
+from ..grpc_types import Context
 from .keys import ApiKey, ApiKeys
 
 DEFAULT_LIFETIME = dt.timedelta(days=90)
@@ -40,7 +40,7 @@ class ApiKeyServicer(kpb_grpc.ApiKeyServiceServicer):
     def __init__(self, keys: ApiKeys):
         self.keys = keys
 
-    async def CreateApiKey(self, request: kpb.CreateApiKeyRequest, context: grpc.aio.ServicerContext) -> kpb.CreateApiKeyResponse:
+    async def CreateApiKey(self, request: kpb.CreateApiKeyRequest, context: Context) -> kpb.CreateApiKeyResponse:
         now = dt.datetime.now(dt.UTC)
         violations = []
         caller = request.caller.strip()
@@ -60,12 +60,12 @@ class ApiKeyServicer(kpb_grpc.ApiKeyServiceServicer):
         issued = await asyncio.to_thread(self.keys.create, caller, request.description, expires)
         return kpb.CreateApiKeyResponse(api_key=key_to_proto(issued.key, now), token=issued.token)
 
-    async def ListApiKeys(self, request: kpb.ListApiKeysRequest, context: grpc.aio.ServicerContext) -> kpb.ListApiKeysResponse:
+    async def ListApiKeys(self, request: kpb.ListApiKeysRequest, context: Context) -> kpb.ListApiKeysResponse:
         now = dt.datetime.now(dt.UTC)
         keys = await asyncio.to_thread(self.keys.list)
         return kpb.ListApiKeysResponse(api_keys=[key_to_proto(k, now) for k in keys])
 
-    async def RevokeApiKey(self, request: kpb.RevokeApiKeyRequest, context: grpc.aio.ServicerContext) -> kpb.RevokeApiKeyResponse:
+    async def RevokeApiKey(self, request: kpb.RevokeApiKeyRequest, context: Context) -> kpb.RevokeApiKeyResponse:
         key_id = request.name.removeprefix(NAME_PREFIX)
         if not key_id:
             raise BadRequest("name is required: apiKeys/{key_id}",

@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 
+from ..grpc_types import Context
 from ..handlers import Layer, LayeredInterceptor
 from . import (
     AUTHENTICATED,
@@ -57,13 +58,13 @@ class Authenticator:
             self._jwt = JwtVerifier(settings)
         return self._jwt
 
-    async def authenticate(self, method: str, context: grpc.aio.ServicerContext) -> tuple[Principal, dict[str, Grant] | None]:
+    async def authenticate(self, method: str, context: Context) -> tuple[Principal, dict[str, Grant] | None]:
         if self.config is None:
             return LOCAL, None
         config = self.config.config
         token = ""
-        for key, value in context.invocation_metadata() or ():
-            if key == AUTHORIZATION_KEY:
+        for header, value in context.invocation_metadata() or ():
+            if header == AUTHORIZATION_KEY:
                 token = str(value)
         if token:
             scheme, _, credential = token.partition(" ")
@@ -101,7 +102,7 @@ class Authenticator:
         return Principal(name, proven_by, frozenset(grants), key_id), grants
 
 
-def _certificate_subjects(context: grpc.aio.ServicerContext) -> list[str]:
+def _certificate_subjects(context: Context) -> list[str]:
     """The verified client certificate's common name and SANs (the transport verified it
     against --tls-client-ca before the call got here)."""
     auth = context.auth_context() or {}
