@@ -23,6 +23,7 @@ from grpc.aio import AbortError
 from sector_credit.scorecards.model import FieldViolation, InvalidInput
 
 from . import errors, request_context, wire_limits
+from .grpc_types import Context, Handler
 from .handlers import Deserializer, Layer, LayeredInterceptor, kind_of
 from .logs import log
 from .metrics import Metrics
@@ -52,7 +53,7 @@ class _ContextLayer(Layer):
     def __init__(self, method: str):
         self.method = method
 
-    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+    async def enter(self, context: Context) -> Any:
         call_id = ""
         for key, value in context.invocation_metadata() or ():
             if key == REQUEST_ID_KEY:
@@ -62,7 +63,7 @@ class _ContextLayer(Layer):
 
 
 class RequestContextInterceptor(LayeredInterceptor):
-    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer:
+    def layer_for(self, method: str, handler: Handler) -> Layer:
         return _ContextLayer(_short(method))
 
 
@@ -106,11 +107,11 @@ def log_fields(ctx: request_context.RequestContext, code: grpc.StatusCode, elaps
 
 
 class _LoggingLayer(Layer):
-    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+    async def enter(self, context: Context) -> Any:
         # the context is taken now: a closed stream may be left from another task's context
         return request_context.current(), time.perf_counter()
 
-    async def leave(self, state: Any, context: grpc.aio.ServicerContext, exc: BaseException | None) -> None:
+    async def leave(self, state: Any, context: Context, exc: BaseException | None) -> None:
         ctx, start = state
         elapsed = time.perf_counter() - start
         if ctx is None:
@@ -126,7 +127,7 @@ class _LoggingLayer(Layer):
 class LoggingInterceptor(LayeredInterceptor):
     _layer = _LoggingLayer()
 
-    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer:
+    def layer_for(self, method: str, handler: Handler) -> Layer:
         return self._layer
 
 
@@ -155,11 +156,11 @@ class _MetricsLayer(Layer):
     def sent(self, message: Any) -> None:
         self._sent.inc()
 
-    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+    async def enter(self, context: Context) -> Any:
         self.started.inc()
         return request_context.current(), time.perf_counter()
 
-    async def leave(self, state: Any, context: grpc.aio.ServicerContext, exc: BaseException | None) -> None:
+    async def leave(self, state: Any, context: Context, exc: BaseException | None) -> None:
         ctx, start = state
         self.handling.observe(time.perf_counter() - start)
         code = outcome(ctx, exc)
@@ -177,7 +178,7 @@ class MetricsInterceptor(LayeredInterceptor):
         super().__init__()
         self.metrics = metrics
 
-    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer:
+    def layer_for(self, method: str, handler: Handler) -> Layer:
         return _MetricsLayer(method, kind_of(handler), self.metrics)
 
 
@@ -228,10 +229,10 @@ class _ErrorLayer(Layer):
         if type(message) is _Refused:
             raise message.error
 
-    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+    async def enter(self, context: Context) -> Any:
         return request_context.current()
 
-    async def leave(self, ctx: Any, context: grpc.aio.ServicerContext, exc: BaseException | None) -> None:
+    async def leave(self, ctx: Any, context: Context, exc: BaseException | None) -> None:
         if exc is None:
             if ctx is not None:
                 ctx.code = grpc.StatusCode.OK
@@ -259,7 +260,7 @@ class _ErrorLayer(Layer):
 
 
 class ErrorInterceptor(LayeredInterceptor):
-    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer:
+    def layer_for(self, method: str, handler: Handler) -> Layer:
         return _ErrorLayer(method)
 
 

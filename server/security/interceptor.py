@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import grpc
-
-from ..grpc_types import Context
+from ..grpc_types import Context, Handler
 from ..handlers import Layer, LayeredInterceptor
 from . import (
     AUTHENTICATED,
@@ -119,7 +117,7 @@ class _AuthLayer(Layer):
     def __init__(self, auth: Authenticator, method: str, role: str):
         self.auth, self.method, self.role = auth, method, role
 
-    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+    async def enter(self, context: Context) -> Any:
         method, role = self.method, self.role
         principal, grants = await self.auth.authenticate(method, context)
         bind(method, principal, grants)  # on the call's request context, read by log and audit
@@ -134,6 +132,6 @@ class AuthInterceptor(LayeredInterceptor):
         super().__init__()
         self.auth = authenticator
 
-    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer | None:
+    def layer_for(self, method: str, handler: Handler) -> Layer | None:
         role = role_for(method)
         return None if role == OPEN else _AuthLayer(self.auth, method, role)
