@@ -905,7 +905,7 @@ class FromRecords:
     def text(self) -> str:
         if self.measure is Measure.COUNT_WITHIN:
             return f"count within {self.years} years"
-        return self.measure.value
+        return str(self.measure.value)
 
 
 @dataclass(frozen=True)

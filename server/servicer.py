@@ -23,6 +23,7 @@ import grpc
 from sector_credit.scorecards import limits, whatif
 from sector_credit.scorecards.engine import CompiledScorecard
 from sector_credit.scorecards.model import (
+    DomainError,
     EvaluationResult,
     FieldViolation,
     InvalidInput,
@@ -172,7 +173,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             try:
                 prepared = await self._prepare(item, ctx, prefix=f"requests[{i}].", method="BatchEvaluate",
                                                full=convert.full_view(item.view or request.view))
-            except (errors.ServiceError, errors.DomainError) as exc:
+            except (errors.ServiceError, DomainError) as exc:
                 err = _item_error(exc)
                 results[i], codes[i] = convert.batch_result_bytes(error=err), errors.code_of(err.code)
                 reply_bytes += len(results[i]) + 8
@@ -262,7 +263,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                         prepared = await self._prepare(msg.request, ctx, prefix="request.",
                                                        method="StreamEvaluate",
                                                        full=convert.full_view(msg.request.view))
-                    except (errors.ServiceError, errors.DomainError) as exc:
+                    except (errors.ServiceError, DomainError) as exc:
                         reply = pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc))
                         answer = answer_one(cid, reply, self._item_failure("StreamEvaluate", exc, msg.request))
                     else:
@@ -289,7 +290,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 # bytes are an evaluation (see add_to_server); a message is an item error
                 ctx.item_done(grpc.StatusCode.OK if isinstance(item, bytes) or not item.HasField("error")
                               else errors.code_of(item.error.code))
-                yield item
+                yield item  # type: ignore[misc]  # bytes: the serializer passes them on
                 window.release()  # sent: the reader may take one more request
         finally:
             reader.cancel()

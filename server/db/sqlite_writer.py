@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -167,11 +167,14 @@ class _Checkpointer:
                 else:  # no commit for IDLE_S
                     mode = "TRUNCATE"
                 try:
+                    fresh = raw is None
                     if raw is None:
                         raw = self._engine.raw_connection()
-                        raw.driver_connection.execute(f"PRAGMA journal_size_limit = {self._limit}")
-                    busy = raw.driver_connection.execute(
-                        f"PRAGMA wal_checkpoint({mode})").fetchone()[0]
+                    # an sqlite3 connection (None only once invalidated, and then raw is None)
+                    db = cast(sqlite3.Connection, raw.driver_connection)
+                    if fresh:
+                        db.execute(f"PRAGMA journal_size_limit = {self._limit}")
+                    busy = db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()[0]
                     if mode == "TRUNCATE" and not busy:
                         dirty = False
                 except (SQLAlchemyError, sqlite3.Error) as exc:

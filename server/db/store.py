@@ -31,6 +31,7 @@ this holds across replicas.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import datetime as dt
 import logging
 import uuid
@@ -307,7 +308,7 @@ class EvaluationStore:
         return listing.token_after(uuid.UUID(evaluation_id))
 
     async def scan(self, after: str | None = None,
-                   size: int = 500) -> tuple[list[ReadEvaluation], str | None]:
+                   size: int = 500) -> tuple[builtins.list[ReadEvaluation], str | None]:
         """Every stored evaluation in id order, `size` at a time after the id `after`; the
         second item is the id to continue after (None at the end). For `check-store`."""
 
@@ -344,8 +345,8 @@ class EvaluationStore:
         if start_time is not None and end_time is not None and end_time <= start_time:
             raise InvalidListRequest("end_time", "must be after start_time")
         listing: Listing[uuid.UUID] = Listing(
-            ("access", subject_id, caller, start_time and start_time.isoformat(),
-             end_time and end_time.isoformat(), code), keep="the filters")
+            ("access", subject_id, caller, start_time.isoformat() if start_time else None,
+             end_time.isoformat() if end_time else None, code), keep="the filters")
         after = listing.after(page_token)
 
         def read(session: Session) -> AccessPage:
