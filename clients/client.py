@@ -472,7 +472,7 @@ class CreditClient(ClientCore):
                                              timeout or self.deadlines.unary))
 
 
-def view_value(view: str) -> int:
+def view_value(view: str) -> pb.EvaluationView.ValueType:
     """The EvaluationView of "basic" or "full"; ValueError for anything else."""
     try:
         return VIEWS[view]
