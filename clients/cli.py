@@ -227,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", metavar="DATE", help="the day the evaluation speaks for (default today)")
     p.add_argument("--version", help="a scorecard version (default: the one in force on as_of)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    purpose_options(p)  # a stored evaluation explored by name is a read
 
     p = command("report", "write a stored evaluation as a self-contained HTML credit report "
                           "(bilingual, with what would change the grade)")
@@ -463,7 +464,8 @@ def cmd_whatif(args: argparse.Namespace, out: Output) -> int:
             raise UsageError("--set, --file, --as-of and --version describe an input: give --subject too "
                              "(a stored evaluation is explored as it was made)")
         with _client(args) as client:
-            explored = client.explore_evaluation(args.target)
+            explored = client.explore_evaluation(args.target, purpose=args.purpose,
+                                                 purpose_note=args.purpose_note)
     else:
         indicators = _indicator_args(args)
         as_of = _date_arg(args.as_of, "--as-of")
@@ -485,7 +487,8 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
     with _client(args) as client:
         evaluation, card = _stored_with_card(client, args)
         try:
-            explored: Exploration | None = client.explore_evaluation(evaluation.name)
+            explored: Exploration | None = client.explore_evaluation(
+                evaluation.name, purpose=args.purpose, purpose_note=args.purpose_note)
         except CreditError:  # e.g. the version is no longer loaded as it was: no guidance
             explored = None
     path = args.out or Path(f"report-{evaluation.name.rsplit('/', 1)[-1]}.html")
