@@ -71,6 +71,10 @@ def run_workers(settings: Settings) -> int:
     ctx = mp.get_context("spawn")
     if settings.metrics_port:
         check_listen(f"{settings.metrics_host}:{settings.metrics_port}", "metrics")
+    # a public address without TLS and authentication, or unreadable security files: exit 78
+    # before anything else is logged (the refusal is the start-up's one line, as without
+    # --workers), so before the child that loads the scorecards
+    security_setup.check(settings)
     # once, before the workers (which start with migrate=False): scorecards, database, migrations
     code = _migrate_in_child(ctx, settings)
     if code != 0:
@@ -81,11 +85,6 @@ def run_workers(settings: Settings) -> int:
         holder = _reserve_port(host, int(port_text))
     except OSError as exc:
         raise listen_failed(exc, settings.listen, "gRPC") from None
-    try:  # a public address without TLS and authentication: exit 78, before any worker
-        security_setup.check(settings)
-    except StartupFailed:
-        holder.close()
-        raise
     port = holder.getsockname()[1]
     port_lock = PortLock(port)
     if not port_lock.acquire():
