@@ -51,8 +51,9 @@ proto: install
 	$(BIN)/python protos/generate.py
 
 # the service against a bare gRPC server of the same proto, in the same run: unary, batch of 100
-# and 1,000, stream, on SQLite and PostgreSQL (docs/benchmarks.md, Service); about 12 minutes.
-# bench-quick: one short round, under two minutes
+# and 1,000, stream, on SQLite and PostgreSQL, and on SQLite over mutual TLS with an API key
+# against the ceiling over TLS (docs/benchmarks.md, Service); about 16 minutes.
+# bench-quick: one short round, about three minutes
 bench: install
 	$(BIN)/python bench/service_bench.py $(ARGS)
 

@@ -8,6 +8,7 @@ sharing the port with SO_REUSEPORT, started before any gRPC object exists in the
 
     .venv/bin/python bench/ceiling_server.py --listen 127.0.0.1:0 [--workers 2]
         [--evaluation FILE]   # a serialized sector_credit.v1.Evaluation to answer with
+        [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]   # TLS, mutual with a client CA
 
 Without `--evaluation` the answer is a real taxi-driver evaluation built once at start-up
 with the engine and `convert`. Prints `listening on port N` once every process serves;
@@ -91,7 +92,10 @@ def build_servicer(evaluation_bytes: bytes) -> Any:
     return Ceiling(), pb_grpc
 
 
-async def _serve(port: int, reuseport: bool, evaluation_bytes: bytes, ready: Any) -> None:
+Tls = tuple[bytes, bytes, bytes | None] | None  # key, certificate chain, client CA (mutual TLS)
+
+
+async def _serve(port: int, reuseport: bool, evaluation_bytes: bytes, ready: Any, tls: Tls) -> None:
     import grpc
 
     servicer, pb_grpc = build_servicer(evaluation_bytes)
@@ -101,7 +105,12 @@ async def _serve(port: int, reuseport: bool, evaluation_bytes: bytes, ready: Any
         ("grpc.so_reuseport", 1 if reuseport else 0),
     ])
     pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
-    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    if tls is None:
+        bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    else:  # as the real server's --tls-*: a client certificate required when a CA is given
+        key, chain, client_ca = tls
+        bound = server.add_secure_port(f"127.0.0.1:{port}", grpc.ssl_server_credentials(
+            [(key, chain)], root_certificates=client_ca, require_client_auth=client_ca is not None))
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -112,15 +121,15 @@ async def _serve(port: int, reuseport: bool, evaluation_bytes: bytes, ready: Any
     await server.stop(1.0)
 
 
-def _run(port: int, reuseport: bool, evaluation_bytes: bytes, ready: Any) -> None:
+def _run(port: int, reuseport: bool, evaluation_bytes: bytes, ready: Any, tls: Tls) -> None:
     import uvloop
 
     uvloop.install()
-    asyncio.run(_serve(port, reuseport, evaluation_bytes, ready))
+    asyncio.run(_serve(port, reuseport, evaluation_bytes, ready, tls))
 
 
-def _worker(port: int, evaluation_bytes: bytes, queue: Any) -> None:
-    _run(port, True, evaluation_bytes, lambda bound: queue.put(bound))
+def _worker(port: int, evaluation_bytes: bytes, queue: Any, tls: Tls) -> None:
+    _run(port, True, evaluation_bytes, lambda bound: queue.put(bound), tls)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,12 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--listen", default="127.0.0.1:0", help="127.0.0.1:PORT (0: pick a free one)")
     ap.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     ap.add_argument("--evaluation", help="file with a serialized sector_credit.v1.Evaluation")
+    ap.add_argument("--tls-cert", help="serve TLS with this certificate chain (PEM)")
+    ap.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
+    ap.add_argument("--tls-client-ca", help="require client certificates signed by this CA (PEM)")
     a = ap.parse_args(argv)
+    if bool(a.tls_cert) != bool(a.tls_key) or (a.tls_client_ca and not a.tls_cert):
+        ap.error("--tls-cert and --tls-key go together; --tls-client-ca needs both")
+    tls: Tls = None
+    if a.tls_cert:
+        tls = (Path(a.tls_key).read_bytes(), Path(a.tls_cert).read_bytes(),
+               Path(a.tls_client_ca).read_bytes() if a.tls_client_ca else None)
     evaluation_bytes = Path(a.evaluation).read_bytes() if a.evaluation else default_evaluation()
     port = int(a.listen.rpartition(":")[2])
 
     if a.workers <= 1:
-        _run(port, False, evaluation_bytes, lambda bound: print(f"listening on port {bound}", flush=True))
+        _run(port, False, evaluation_bytes, lambda bound: print(f"listening on port {bound}", flush=True), tls)
         return 0
 
     holder = None
@@ -144,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         port = holder.getsockname()[1]
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(port, evaluation_bytes, queue), daemon=True)
+    procs = [ctx.Process(target=_worker, args=(port, evaluation_bytes, queue, tls), daemon=True)
              for _ in range(a.workers)]
     for p in procs:
         p.start()

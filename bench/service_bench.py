@@ -1,7 +1,7 @@
 """Service benchmark: the real gRPC server against a ceiling server, same client, same messages.
 
     .venv/bin/python bench/service_bench.py            # 3 rounds, 2 s warm-up + 8 s window
-    .venv/bin/python bench/service_bench.py --quick    # 1 round, 1 s + 3 s: under two minutes
+    .venv/bin/python bench/service_bench.py --quick    # 1 round, 1 s + 3 s: about three minutes
     make bench / make bench-quick
 
 Servers (configurations), each started fresh in every round, in an order rotated per round:
@@ -9,7 +9,16 @@ Servers (configurations), each started fresh in every round, in an order rotated
   call with a prebuilt response (no validation, scoring, storage, interceptor or logging);
 - sqlite: the real server (`python -m sector_credit.server.main`) on a fresh SQLite file;
 - postgresql: the real server on a scratch PostgreSQL database (created for the run on
-  127.0.0.1:5432, emptied for each server start, dropped at the end).
+  127.0.0.1:5432, emptied for each server start, dropped at the end);
+- ceiling-tls: the ceiling served over mutual TLS (a client certificate required);
+- sqlite-mtls: the real server on SQLite, secured as in production (issue 9): mutual TLS,
+  every call authenticated by an API key sent as a bearer token, checked against the
+  caller's grant, and its access record committed with the evaluation. Its ratio is to
+  ceiling-tls, so TLS is in both; the clients send the same token to both. The certificates
+  (trustme) and the key (`sector-credit-server keys create`) are made at bench time
+  (bench/secure.py).
+Every real server, sqlite and postgresql too, keeps an access record of each call (the
+query audit is not optional); they run in local mode (loopback, no credentials).
 Real servers run as in production: interceptor, metrics, one JSON log line per RPC (to a
 file), every evaluation committed to the audit store before its reply. Every server runs
 `--workers` processes (default 2, one per core) sharing the port: the ceiling as many as
@@ -65,6 +74,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from secure import SecureFiles, issue_key
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 SERVICE = "sector_credit.v1.CreditEvaluationService"
@@ -74,6 +85,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 MODES = ("unary", "unary@half", "batch100", "batch1000", "stream")
+CONFIGS = ("ceiling", "sqlite", "postgresql", "ceiling-tls", "sqlite-mtls")
+# what each configuration's ratio is to: the ceiling over the same transport
+REFERENCE = {"sqlite": "ceiling", "postgresql": "ceiling", "ceiling-tls": "ceiling",
+             "sqlite-mtls": "ceiling-tls"}
+SECURED = ("ceiling-tls", "sqlite-mtls")  # clients call these over mutual TLS with a token
 BATCH_SIZES = {"batch100": 100, "batch1000": 1000}
 
 # The issue's targets: (mode, configuration) -> least ratio service / ceiling.
@@ -270,8 +286,19 @@ async def _client_run(pool: list[bytes], cmd: dict[str, Any]) -> dict[str, Any]:
     target = f"127.0.0.1:{cmd['port']}"
     opts = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20),
             ("grpc.use_local_subchannel_pool", 1)]
-    channels = [grpc.aio.insecure_channel(target, options=[*opts, ("bench.channel", i)])
-                for i in range(cmd["channels"])]
+    secure = cmd.get("secure")
+    if secure:  # mutual TLS, and the bearer token on every call (bench/secure.py)
+        from secure import channel_credentials
+
+        credentials = channel_credentials(secure)
+        opts.append(("grpc.ssl_target_name_override", secure["server_name"]))
+        channels = [grpc.aio.secure_channel(target, credentials, options=[*opts, ("bench.channel", i)])
+                    for i in range(cmd["channels"])]
+        cmd["metadata"] = (("authorization", f"Bearer {secure['token']}"),)
+    else:
+        channels = [grpc.aio.insecure_channel(target, options=[*opts, ("bench.channel", i)])
+                    for i in range(cmd["channels"])]
+        cmd["metadata"] = None
     try:
         for ch in channels:
             await asyncio.wait_for(ch.channel_ready(), 10)
@@ -305,14 +332,14 @@ async def _client_run(pool: list[bytes], cmd: dict[str, Any]) -> dict[str, Any]:
 async def _closed_loop(channels: list[Any], pool: list[bytes], cmd: dict[str, Any], tally: _Tally,
                        first: Any, offset: int) -> None:
     calls = [ch.unary_unary(f"/{SERVICE}/Evaluate") for ch in channels]
-    n, we = cmd["inflight"], cmd["we"]
+    n, we, md = cmd["inflight"], cmd["we"], cmd["metadata"]
 
     async def worker(k: int) -> None:
         i = offset + k * 131
         while time.time() < we:
             sent = time.time()
             try:
-                data = await calls[i % len(calls)](pool[i % len(pool)], timeout=30)
+                data = await calls[i % len(calls)](pool[i % len(pool)], timeout=30, metadata=md)
             except RPC_FAILURES as exc:
                 tally.error(exc)
                 await asyncio.sleep(0.01)
@@ -328,12 +355,12 @@ async def _open_loop(channels: list[Any], pool: list[bytes], cmd: dict[str, Any]
                      first: Any, offset: int) -> None:
     """Sends at a fixed rate whatever the answers do; latency from the scheduled time."""
     calls = [ch.unary_unary(f"/{SERVICE}/Evaluate") for ch in channels]
-    rate, we = cmd["rate"], cmd["we"]
+    rate, we, md = cmd["rate"], cmd["we"], cmd["metadata"]
     pending: set[asyncio.Task[None]] = set()
 
     async def one(k: int, scheduled: float) -> None:
         try:
-            data = await calls[k % len(calls)](pool[(offset + k) % len(pool)], timeout=30)
+            data = await calls[k % len(calls)](pool[(offset + k) % len(pool)], timeout=30, metadata=md)
         except RPC_FAILURES as exc:
             tally.error(exc)
             return
@@ -361,14 +388,15 @@ async def _batches(channels: list[Any], pool: list[bytes], cmd: dict[str, Any], 
     size = cmd["batch_size"]
     bodies = [batch_bytes(pool, size, offset + j * size) for j in range(4)]
     calls = [ch.unary_unary(f"/{SERVICE}/BatchEvaluate") for ch in channels]
-    n, we = cmd["inflight"], cmd["we"]
+    n, we, md = cmd["inflight"], cmd["we"], cmd["metadata"]
 
     async def worker(k: int) -> None:
         j = k
         while time.time() < we:
             sent = time.time()
             try:  # each call on the next channel: every connection (and worker) gets batches
-                data = await calls[(offset + j) % len(calls)](bodies[j % len(bodies)], timeout=60)
+                data = await calls[(offset + j) % len(calls)](bodies[j % len(bodies)], timeout=60,
+                                                              metadata=md)
             except RPC_FAILURES as exc:
                 tally.error(exc)
                 await asyncio.sleep(0.05)
@@ -401,7 +429,8 @@ async def _streams(channels: list[Any], pool: list[bytes], cmd: dict[str, Any], 
     items = [_field(2, body) for body in pool]  # StreamEvaluateRequest.request
 
     async def one(s: int) -> None:
-        call = channels[(offset + s) % len(channels)].stream_stream(f"/{SERVICE}/StreamEvaluate")()
+        call = channels[(offset + s) % len(channels)].stream_stream(f"/{SERVICE}/StreamEvaluate")(
+            metadata=cmd["metadata"])
         sent: dict[bytes, float] = {}
         room = asyncio.Semaphore(window)
 
@@ -500,7 +529,9 @@ def _steal_seconds() -> float:
 class Server:
     """A server process started for one configuration in one round."""
 
-    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None):
+    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None,
+                 client: dict[str, str] | None = None):
+        self.client = client  # a secured server: how the load generators call it (bench/secure.py)
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115  (open as long as the server runs)
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._log, cwd=ROOT,
@@ -621,7 +652,8 @@ def measure(server: Server, clients: Clients, config: str, mode: str, rnd: int,
     ws = t0 + a.warmup
     we = ws + a.window
     base = {"op": "run", "mode": mode, "port": server.port, "t0": t0, "ws": ws, "we": we,
-            "channels": a.channels, "expect_name": config != "ceiling"}
+            "channels": a.channels, "expect_name": not config.startswith("ceiling"),
+            "secure": server.client}
     cmds = []
     for i in range(n):
         cmd = dict(base, index=i)
@@ -714,12 +746,20 @@ class PgScratch:
 
 
 def start_server(config: str, rnd: int, a: argparse.Namespace, work: Path, pg: PgScratch | None,
-                 evaluation_file: Path) -> Server:
+                 evaluation_file: Path, secure: SecureFiles | None = None) -> Server:
     log = work / f"{config}-r{rnd}.log"
-    if config == "ceiling":
+    if config.startswith("ceiling"):
+        tls: list[str] = []
+        client = None
+        if config == "ceiling-tls":
+            assert secure is not None
+            # a token of the real one's shape and length: the same bytes on the wire, unread
+            tls, client = secure.ceiling_args(), secure.client(
+                f"sck_{secrets.token_hex(8)}_{secrets.token_urlsafe(32)}")
         return Server([PYTHON, str(ROOT / "bench" / "ceiling_server.py"), "--listen", "127.0.0.1:0",
-                       "--workers", str(a.workers), "--evaluation", str(evaluation_file)], log)
-    if config == "sqlite":
+                       "--workers", str(a.workers), "--evaluation", str(evaluation_file), *tls], log,
+                      client=client)
+    if config.startswith("sqlite"):
         db = work / f"audit-r{rnd}.db"
         for suffix in ("", "-wal", "-shm"):
             Path(str(db) + suffix).unlink(missing_ok=True)
@@ -730,9 +770,14 @@ def start_server(config: str, rnd: int, a: argparse.Namespace, work: Path, pg: P
         url = pg.url
     env = dict(os.environ)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    security: list[str] = []
+    client = None
+    if config == "sqlite-mtls":
+        assert secure is not None
+        security, client = secure.server_args(), secure.client(issue_key(PYTHON, url))
     return Server([PYTHON, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
                    "--database-url", url, "--metrics-port", "0", "--log-format", "json",
-                   "--workers", str(a.workers)], log, env)
+                   "--workers", str(a.workers), *security], log, env, client=client)
 
 
 # ============================================================================================
@@ -745,26 +790,29 @@ def _median(xs: list[float]) -> float:
 
 
 def report(runs: list[Run], a: argparse.Namespace) -> tuple[str, list[str]]:
-    configs = [c for c in ("ceiling", "sqlite", "postgresql") if any(r.config == c for r in runs)]
+    configs = [c for c in CONFIGS if any(r.config == c for r in runs)]
     lines = []
     failures: list[str] = []
     hdr = ("| mode | server | evals/s | ratio to ceiling | p50 ms | p99 ms | srv µs/eval | srv cores "
            "| client cores | other cores | peak MB | rounds |")
     lines += [hdr, "|" + "---|" * 12]
     for mode in MODES:
-        ceiling_by_round = {r.round: r for r in runs if r.config == "ceiling" and r.mode == mode}
         for config in configs:
             rs = [r for r in runs if r.config == config and r.mode == mode]
             if not rs:
                 continue
+            ceiling_by_round = {r.round: r for r in runs
+                                if r.config == REFERENCE.get(config) and r.mode == mode}
             med = _median([r.evals_per_s for r in rs])
             ratio_txt = ""
-            if config != "ceiling" and ceiling_by_round:
+            if ceiling_by_round:
                 cmed = _median([r.evals_per_s for r in ceiling_by_round.values()])
                 same = _median([r.evals_per_s / ceiling_by_round[r.round].evals_per_s
                                 for r in rs if r.round in ceiling_by_round])
                 ratio = med / cmed
                 ratio_txt = f"{ratio:.2f} ({same:.2f})"
+                if REFERENCE[config] != "ceiling":
+                    ratio_txt += f" to {REFERENCE[config]}"
                 target = RATIO_TARGETS.get((mode, config))
                 if target is not None:
                     ok = ratio >= target
@@ -776,14 +824,38 @@ def report(runs: list[Run], a: argparse.Namespace) -> tuple[str, list[str]]:
             if mode == "unary@half" and p99 > HALF_LOAD_P99_MS:
                 failures.append(f"unary p99 at half load on {config}: {p99:.1f} ms > {HALF_LOAD_P99_MS} ms")
             peak = max(r.peak_mb for r in rs)
-            if mode in BATCH_SIZES and config != "ceiling" and peak > PEAK_MB:
+            if mode in BATCH_SIZES and not config.startswith("ceiling") and peak > PEAK_MB:
                 failures.append(f"{mode} on {config}: peak memory {peak:.0f} MB > {PEAK_MB:.0f} MB")
             lines.append(
                 f"| {label} | {config} | {med:,.0f} | {ratio_txt} | {_median([r.p50_ms for r in rs]):.1f} "
                 f"| {p99:.1f} | {_median([r.srv_us_per_eval for r in rs]):.0f} "
                 f"| {_median([r.srv_cores for r in rs]):.2f} | {_median([r.client_cores for r in rs]):.2f} "
                 f"| {_median([r.other_cores for r in rs]):.2f} | {peak:.0f} | {len(rs)} |")
+    lines += security_cost(runs)
     return "\n".join(lines), failures
+
+
+def security_cost(runs: list[Run]) -> list[str]:
+    """What securing a unary call costs: server CPU per call and p50, sqlite-mtls against
+    sqlite (the same server, the same access records, in local mode over plaintext), and the
+    share of it that is TLS itself (ceiling-tls against ceiling)."""
+
+    def med(config: str, attr: str) -> float:
+        return _median([getattr(r, attr) for r in runs if r.config == config and r.mode == "unary"])
+
+    if math.isnan(med("sqlite-mtls", "srv_us_per_eval")) or math.isnan(med("sqlite", "srv_us_per_eval")):
+        return []
+    cpu = med("sqlite-mtls", "srv_us_per_eval") - med("sqlite", "srv_us_per_eval")
+    p50 = med("sqlite-mtls", "p50_ms") - med("sqlite", "p50_ms")
+    out = ["", f"security per unary call (sqlite-mtls − sqlite, medians): server CPU {cpu:+.0f} µs"
+               f" ({med('sqlite-mtls', 'srv_us_per_eval') / med('sqlite', 'srv_us_per_eval'):.2f}×),"
+               f" p50 {p50 * 1000:+.0f} µs; throughput"
+               f" {med('sqlite-mtls', 'evals_per_s') / med('sqlite', 'evals_per_s'):.2f}× sqlite's"]
+    tls = med("ceiling-tls", "srv_us_per_eval") - med("ceiling", "srv_us_per_eval")
+    if not math.isnan(tls):
+        out.append(f"of which TLS in the bare server (ceiling-tls − ceiling): {tls:+.0f} µs;"
+                   f" authentication and the grant check: {cpu - tls:+.0f} µs")
+    return out
 
 
 def machine() -> dict[str, Any]:
@@ -814,11 +886,11 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Service vs ceiling benchmark (see the module docstring).")
     ap.add_argument("--client", help=argparse.SUPPRESS)
-    ap.add_argument("--quick", action="store_true", help="1 round, 1 s warm-up, 3 s window (under 2 minutes)")
+    ap.add_argument("--quick", action="store_true", help="1 round, 1 s warm-up, 3 s window (about 3 minutes)")
     ap.add_argument("--rounds", type=int, help="repetitions of every configuration (default 3; quick 1)")
     ap.add_argument("--warmup", type=float, help="seconds before the window (default 2; quick 1)")
     ap.add_argument("--window", type=float, help="seconds measured (default 8; quick 3)")
-    ap.add_argument("--configs", default="ceiling,sqlite,postgresql")
+    ap.add_argument("--configs", default=",".join(CONFIGS), help=f"of {', '.join(CONFIGS)}")
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--workers", type=int, default=2,
                     help="server processes sharing the port, for the real and the ceiling server alike")
@@ -857,6 +929,10 @@ def main(argv: list[str] | None = None) -> int:
     evaluation_file.write_bytes(evaluation_for_ceiling(pool))
     print(f"{len(pool)} requests, {statistics.mean(map(len, pool)):.0f} bytes each on average; "
           f"the ceiling answers with an Evaluation of {evaluation_file.stat().st_size} bytes", flush=True)
+    for c in configs:
+        if c not in CONFIGS:
+            ap.error(f"unknown configuration {c!r}; configurations: {', '.join(CONFIGS)}")
+    secure = SecureFiles.make(work / "pki") if any(c in SECURED for c in configs) else None
     pg = PgScratch(a.pg_url) if "postgresql" in configs else None
     clients = Clients(a.clients, pool_file)
     runs: list[Run] = []
@@ -864,11 +940,11 @@ def main(argv: list[str] | None = None) -> int:
         for rnd in range(a.rounds):
             order = configs[rnd % len(configs):] + configs[:rnd % len(configs)]
             for config in order:
-                server = start_server(config, rnd, a, work, pg, evaluation_file)
+                server = start_server(config, rnd, a, work, pg, evaluation_file, secure)
                 try:
                     unary_rate = 0.0
                     for mode in modes:
-                        if mode == "unary@half" and config == "ceiling":
+                        if mode == "unary@half" and config.startswith("ceiling"):
                             continue
                         run = measure(server, clients, config, mode, rnd, a, rate=unary_rate / 2)
                         if mode == "unary":
