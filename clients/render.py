@@ -1,22 +1,30 @@
 """Text for people: aligned tables (Chinese labels included), colours, and the CLI's views of
 scorecards and evaluations.
 
-Column widths count display cells, not characters: a CJK character (East Asian Width W or F)
-takes two cells, a combining mark none, so 合格 lines up under AA. Colours are ANSI, only
-when the stream is a terminal and NO_COLOR is unset, and added after padding so they never
-count towards a width.
+The tables, their widths in display cells (a CJK character is two cells wide, so 合格 lines
+up under AA), the wrapping of long cells and the colours are rich's (`rich.table`,
+`rich.cells`); this module says only what goes in them. A view is a list of lines, the
+same on a terminal and in a pipe apart from the colours: rich's console decides whether the
+stream gets them (a terminal, NO_COLOR unset, or FORCE_COLOR), and without them a line holds
+no escape at all.
 """
 
 from __future__ import annotations
 
-import os
+import io
 import shutil
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TextIO
 
+from rich.cells import cell_len
+from rich.color import ColorSystem
+from rich.console import Console, RenderableType
+from rich.errors import StyleSyntaxError
+from rich.style import Style as RichStyle
+from rich.table import Table
+from rich.text import Text
 from sector_credit.scorecards.text import decimal_text
 
 from .resources import (
@@ -31,95 +39,74 @@ from .resources import (
     Title,
 )
 
-# -- widths --------------------------------------------------------------------------------
-
-
-def char_width(ch: str) -> int:
-    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
-        return 0
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+# -- widths and colour ---------------------------------------------------------------------
 
 
 def display_width(text: str) -> int:
-    return sum(char_width(ch) for ch in text)
+    """How many terminal cells `text` takes (rich's count)."""
+    return cell_len(text)
 
 
-def pad(text: str, width: int, align: str = "l") -> str:
-    gap = " " * max(0, width - display_width(text))
-    return gap + text if align == "r" else text + gap
+def pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - cell_len(text))
 
 
-def wrap(text: str, width: int) -> list[str]:
-    """Lines of at most `width` cells: breaks at spaces when it can, inside a word (or a run
-    of CJK text, which has no spaces) when it must."""
-    lines: list[str] = []
-    for paragraph in text.split("\n"):
-        line = ""
-        for word in _words(paragraph):
-            if display_width(line + word) <= width:
-                line += word
-                continue
-            if word[0] in _NO_LINE_START and len(line.strip()) > 1:
-                word, line = line[-1] + word, line[:-1]  # 》 or ， never starts a line
-            if line.strip():
-                lines.append(line.rstrip())
-            line = word.lstrip()
-            while display_width(line) > width:
-                cut, used = 0, 0
-                while cut < len(line) and used + char_width(line[cut]) <= width:
-                    used += char_width(line[cut])
-                    cut += 1
-                cut = max(cut, 1)
-                lines.append(line[:cut])
-                line = line[cut:]
-        lines.append(line.rstrip())
-    return lines
+def terminal_width() -> int:
+    return max(60, shutil.get_terminal_size((120, 24)).columns)
 
 
-_NO_LINE_START = frozenset("》）」』】，。、；：！？,.;:!?)]")
-
-
-def _words(text: str) -> Iterable[str]:
-    """Words with their leading space; each CJK character is a word of its own, except that
-    a number keeps the character after it."""
-    word = ""
-    for ch in text:
-        if char_width(ch) == 2 and word[-1:].isascii() and word[-1:].isalnum():
-            yield word + ch  # a number keeps its unit: 10分
-            word = ""
-        elif ch == " " or char_width(ch) == 2:
-            if word:
-                yield word
-            word = ch
-        else:
-            word += ch
-    if word:
-        yield word
-
-
-# -- colour --------------------------------------------------------------------------------
-
-_CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34",
-          "magenta": "35", "cyan": "36"}
 _TAG_STYLES = {"verified": "green", "secondary": "cyan", "unverified": "yellow", "design": "magenta"}
 
 
 def colour_wanted(stream: TextIO) -> bool:
-    return stream.isatty() and not os.environ.get("NO_COLOR")
+    """Whether rich would colour `stream`: a terminal (or FORCE_COLOR), and NO_COLOR unset."""
+    console = Console(file=stream)
+    return console.color_system is not None and not console.no_color
+
+
+def rich_style(*names: str) -> RichStyle:
+    """The rich style of `names` ("bold", "red", a grade's colour); a name rich does not know
+    (a scorecard may give any colour) adds nothing."""
+    style = RichStyle.null()
+    for name in names:
+        if name:
+            try:
+                style += RichStyle.parse(name)
+            except StyleSyntaxError:
+                pass
+    return style
 
 
 @dataclass(frozen=True)
 class Style:
+    """Text styled for one stream: with ANSI escapes when `enabled`, as it is otherwise."""
+
     enabled: bool
 
     def __call__(self, text: str, *styles: str) -> str:
-        codes = [_CODES[s] for s in styles if s in _CODES]
-        if not self.enabled or not codes or not text:
+        style = rich_style(*styles)
+        if not self.enabled or not text or not style:
             return text
-        return f"\x1b[{';'.join(codes)}m{text}\x1b[0m"
+        return style.render(text, color_system=ColorSystem.STANDARD)
 
     def grade(self, code: str, colour: str = "") -> str:
-        return self(code, "bold", colour if colour in _CODES else "")
+        return self(code, "bold", colour)
+
+    def lines(self, renderable: RenderableType, width: int) -> list[str]:
+        """What rich prints for `renderable` in `width` cells, line by line, without the
+        trailing blanks its padding leaves."""
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=width, force_terminal=self.enabled,
+                          color_system="standard" if self.enabled else None, no_color=False,
+                          highlight=False, markup=False, emoji=False, legacy_windows=False)
+        console.print(renderable)
+        return [line.rstrip() for line in buffer.getvalue().splitlines()]
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """Lines of at most `width` cells (rich's wrapping: at spaces, inside a word or a run of
+    CJK text when it must)."""
+    return Style(False).lines(Text(text, overflow="fold"), width) or [""]
 
 
 # -- tables --------------------------------------------------------------------------------
@@ -132,6 +119,12 @@ class Cell:
     text: str
     style: tuple[str, ...] = ()
 
+    def rich(self) -> Text:
+        text = Text(self.text)
+        first = self.text.find("\n")
+        text.stylize(rich_style(*self.style), 0, len(self.text) if first < 0 else first)
+        return text
+
 
 CellLike = str | Cell
 
@@ -143,45 +136,24 @@ class Column:
     wrap: bool = False  # may be narrowed to fit the terminal
 
 
-def terminal_width() -> int:
-    return max(60, shutil.get_terminal_size((120, 24)).columns)
-
-
 def table(columns: Sequence[Column], rows: Iterable[Sequence[CellLike]], style: Style,
-          width: int | None = None, gap: str = "  ") -> list[str]:
-    """The lines of a table: a bold header, then the rows; wrappable columns are narrowed
-    (their cells wrapped) until the table fits `width` cells."""
+          width: int | None = None) -> list[str]:
+    """The lines of a table: a bold header, then the rows, two cells between columns; rich
+    narrows the wrappable columns (wrapping their cells) until the table fits `width`, down
+    to 16 cells each; the others keep their width, the table being wider if it must."""
     cells = [[c if isinstance(c, Cell) else Cell(c) for c in row] for row in rows]
-    widths = [display_width(col.header) for col in columns]
+    grid = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold",
+                 show_edge=False)
+    least = 2 * (len(columns) - 1)
+    for i, col in enumerate(columns):
+        grid.add_column(col.header, justify="right" if col.align == "r" else "left",
+                        no_wrap=not col.wrap, overflow="fold")
+        widest = max((cell_len(part) for row in cells for part in row[i].text.split("\n")),
+                     default=0)
+        least += max(cell_len(col.header), min(widest, 16) if col.wrap else widest)
     for row in cells:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], *(display_width(part) for part in cell.text.split("\n")))
-    limit = width if width is not None else terminal_width()
-    _fit(widths, columns, limit - display_width(gap) * (len(columns) - 1))
-
-    out = [gap.join(style(pad(col.header, widths[i], col.align), "bold")
-                    for i, col in enumerate(columns)).rstrip()]
-    for row in cells:
-        wrapped = [wrap(cell.text, widths[i]) if columns[i].wrap else cell.text.split("\n")
-                   for i, cell in enumerate(row)]
-        for n in range(max(len(w) for w in wrapped)):
-            parts = []
-            for i, lines in enumerate(wrapped):
-                text = pad(lines[n] if n < len(lines) else "", widths[i], columns[i].align)
-                parts.append(style(text, *row[i].style) if n == 0 else text)
-            out.append(gap.join(parts).rstrip())
-    return out
-
-
-def _fit(widths: list[int], columns: Sequence[Column], limit: int) -> None:
-    """Narrow the widest wrappable column, a cell at a time, until the sum fits (or every
-    wrappable column is down to 16 cells)."""
-    while sum(widths) > limit:
-        candidates = [i for i, col in enumerate(columns) if col.wrap and widths[i] > 16]
-        if not candidates:
-            return
-        widest = max(candidates, key=lambda i: widths[i])
-        widths[widest] -= 1
+        grid.add_row(*(c.rich() for c in row))
+    return style.lines(grid, max(least, width if width is not None else terminal_width()))
 
 
 # -- values --------------------------------------------------------------------------------
@@ -273,6 +245,8 @@ def scorecard_view(card: Scorecard, style: Style, lang: str) -> list[str]:
     if card.default_grade:
         facts.append(("Default grade", card.default_grade))
     facts.append(("Digest", card.digest))
+    facts.append(("Actionable", ", ".join(i.name for i in card.indicators if i.actionable)
+                  or "none: nothing the subject can change (credit whatif varies only these)"))
     if len(card.versions) > 1:
         facts.append(("Versions", ", ".join(
             f"{v.version} from {v.effective_from}" for v in card.versions)))
@@ -375,7 +349,7 @@ def evaluation_view(ev: Evaluation, style: Style, lang: str, card: Scorecard | N
         facts.append(("Score", score_text))
     if ev.points_to_next_grade is not None:
         facts.append(("Next grade", f"{dec(ev.points_to_next_grade)} points to {ev.next_grade}"))
-    elif ev.score is not None:
+    elif ev.score is not None and not ev.unreadable:
         facts.append(("Next grade", _no_next_grade(ev)))
     if ev.name:
         facts.append(("Evaluation", ev.name))
@@ -383,6 +357,10 @@ def evaluation_view(ev: Evaluation, style: Style, lang: str, card: Scorecard | N
         facts.append(("Evaluation", "not stored (validate only)"))
     if ev.create_time is not None:
         facts.append(("Made", f"{ev.create_time.astimezone().isoformat(timespec='seconds')} by {ev.caller}"))
+    if ev.unreadable:  # what the row's columns say, and no explanation (evaluation.proto)
+        facts.append(("Unreadable", style(ev.unreadable, "red")))
+        return [*out, *_facts(facts, style), "",
+                "no lines, overrides or reasons: the stored evaluation cannot be shown in full"]
     out += _facts(facts, style)
 
     if ev.lines:
@@ -467,7 +445,8 @@ def history_table(evaluations: Sequence[Evaluation], style: Style) -> list[str]:
                Column("SCORE", "r"), Column("UNTIL"), Column("EVALUATION"), Column("CALLER")]
     rows: list[list[CellLike]] = [[ev.create_time.astimezone().strftime("%Y-%m-%d %H:%M:%S") if ev.create_time else "",
              f"{ev.scorecard_id} {ev.scorecard_version}", ev.as_of.isoformat() if ev.as_of else "",
-             Cell(ev.grade.code, ("bold", ev.grade.colour)), dec(ev.score),
+             Cell(f"{ev.grade.code} (unreadable)", ("red",)) if ev.unreadable
+             else Cell(ev.grade.code, ("bold", ev.grade.colour)), dec(ev.score),
              ev.until.isoformat() if ev.until else "", ev.name, ev.caller] for ev in evaluations]
     return table(columns, rows, style)
 

@@ -89,3 +89,24 @@ def evaluation_stored(evaluation: dict[str, Any]) -> None:
     :return: nothing. Runs on the server's event loop thread: it must be quick and must not
         block; an exception is logged and never fails the evaluation.
     """
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add commands to the `credit` command line (as llm's plugins do).
+
+    Called once each time `credit` starts, for every plugin, after the built-in commands are
+    added and before the command line is parsed; the server never calls it.
+
+    :param cli: the `credit` group, a `click.Group`: add commands with ``@cli.command()`` or
+        ``cli.add_command(...)``. A command that takes ``@click.pass_obj`` gets the session of
+        the global options (`sector_credit.clients.cli.Session`): ``session.client()`` is a
+        `CreditClient` connected as ``--server``, ``--caller``, TLS and ``--token`` say, and
+        ``session.out`` the output streams. A command returns its exit code (None is 0); an
+        error of the client it lets through ends in the same exit codes as the built-in
+        commands' (1 refused, 3 unavailable).
+    :return: nothing; results are ignored.
+    """

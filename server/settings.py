@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import IO, NoReturn
 
 from .startup import EXIT_CODES_HELP, EXIT_USAGE
 
@@ -87,6 +88,16 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+    def print_help(self, file: IO[str] | None = None) -> None:
+        """The help, and then, when the environment holds a value the server would refuse,
+        that error too (exit 2): whoever reads the help is about to start the server."""
+        super().print_help(file)
+        unset = argparse.Namespace(**dict.fromkeys([*_TYPED, *_CHOICES, *_FLAGS]))
+        if problems := _from_env(unset, Settings()):
+            if file is None:
+                sys.stdout.flush()
+            self.error("; ".join(problems))
 
 
 # Typed flags read their environment variable after parsing (`_from_env`), so that a bad value

@@ -111,6 +111,18 @@ def test_scorecards_show(server: str) -> None:
     assert "NOT_FOUND" in missing.stderr and "SCORECARD_NOT_FOUND" in missing.stderr
 
 
+@pytest.mark.parametrize(("scorecard", "actionable"), [
+    (TAXI, "violations_1pt, violations_3pt, violations_5pt, violations_10pt, violations_20pt, "
+           "bonus_points"),
+    ("civil_servant.recruitment", "none: nothing the subject can change (credit whatif varies only these)"),
+])
+def test_scorecards_show_names_the_actionable_indicators(server: str, scorecard: str,
+                                                         actionable: str) -> None:
+    result = credit(server, "scorecards", "show", scorecard)
+    assert result.returncode == 0, result.stderr
+    assert f"Actionable     {actionable}" in result.stdout.splitlines()
+
+
 # -- evaluate --------------------------------------------------------------------------------
 
 
@@ -548,7 +560,7 @@ def test_progress_bar_only_on_a_terminal(server: str, tmp_path: Path) -> None:
         [*COMMAND, "--server", server, "batch", TAXI, str(source), "--out",
          str(tmp_path / "few-results.csv"), "--chunk-size", "20"], cli_env(), "stderr")
     assert code == 0
-    assert b"] 60/60 rows" in seen and b"\r[" in seen
+    assert b"60/60 rows" in seen and b" rows/s" in seen  # rich's bar: done of all, the rate
     assert b"\r" not in stdout and b"60 of 60 rows scored" in stdout
 
 

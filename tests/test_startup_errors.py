@@ -185,10 +185,20 @@ def test_a_bad_flag_or_environment_value_is_one_line_and_exit_2(
     assert "Traceback" not in run.stderr
 
 
-def test_help_works_with_a_bad_environment_value_and_lists_the_exit_codes(tmp_path: Path) -> None:
-    run = start(["--help"], tmp_path, {"SECTOR_CREDIT_METRICS_PORT": "abc"}, ())
-    assert run.returncode == 0, run.stderr
-    assert "Traceback" not in run.stderr
+@pytest.mark.parametrize(("env", "code", "stderr"), [
+    ({}, 0, ""),
+    ({"SECTOR_CREDIT_METRICS_PORT": "abc"}, 2,
+     "sector-credit-server: error: SECTOR_CREDIT_METRICS_PORT='abc': expected a port number "
+     "0-65535 (see --help)\n"),
+    ({"SECTOR_CREDIT_METRICS_PORT": "abc", "SECTOR_CREDIT_LOG_LEVEL": "loud"}, 2,
+     "sector-credit-server: error: SECTOR_CREDIT_METRICS_PORT='abc': expected a port number "
+     "0-65535; SECTOR_CREDIT_LOG_LEVEL='loud': expected one of debug, info, warning, error "
+     "(see --help)\n"),
+])
+def test_help_lists_the_exit_codes_and_then_names_a_bad_environment_value(
+        tmp_path: Path, env: dict[str, str], code: int, stderr: str) -> None:
+    run = start(["--help"], tmp_path, env, ())
+    assert (run.returncode, run.stderr) == (code, stderr)
     help_text = " ".join(run.stdout.split())
     for code in ("2 a bad flag or environment value", "3 an address cannot be listened on",
                  "4 the database cannot be used as configured", "5 an invalid scorecard or plugin",
