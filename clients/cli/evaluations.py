@@ -95,11 +95,12 @@ def _print_evaluation(session: Session, evaluation: Evaluation, card: Scorecard 
               help="explore this input instead: resident id or credit code")
 @input_options
 @json_option
+@purpose_options  # a stored evaluation explored by name is a read
 @lang_option
 @click.pass_obj
 def whatif(session: Session, target: str, subject: str | None, values: tuple[str, ...],
            values_file: Path | None, as_of: str | None, version: str | None, as_json: bool,
-           lang: str | None) -> int:
+           purpose: str | None, purpose_note: str | None, lang: str | None) -> int:
     """What would change the grade: the smallest changes of actionable indicators per better
     grade, and when overrides end (nothing is stored). NAME_OR_ID: a stored evaluation
     (evaluations/{id} or the id), or with --subject a scorecard id."""
@@ -108,7 +109,7 @@ def whatif(session: Session, target: str, subject: str | None, values: tuple[str
             raise UsageError("--set, --file, --as-of and --version describe an input: give "
                              "--subject too (a stored evaluation is explored as it was made)")
         with session.client() as client:
-            explored = client.explore_evaluation(target)
+            explored = client.explore_evaluation(target, purpose=purpose, purpose_note=purpose_note)
     else:
         indicators = indicator_values(values, values_file)
         day = date_arg(as_of, "--as-of")
@@ -139,7 +140,8 @@ def report(session: Session, name: str, out_path: Path | None, pdf: Path | None,
     with session.client() as client:
         evaluation, card = stored_with_card(client, name, purpose, purpose_note)
         try:
-            explored: Exploration | None = client.explore_evaluation(evaluation.name)
+            explored: Exploration | None = client.explore_evaluation(
+                evaluation.name, purpose=purpose, purpose_note=purpose_note)
         except CreditError:  # e.g. the version is no longer loaded as it was: no guidance
             explored = None
     path = out_path or Path(f"report-{evaluation.name.rsplit('/', 1)[-1]}.html")
