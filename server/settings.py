@@ -8,9 +8,12 @@ import sys
 import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .startup import EXIT_CODES_HELP, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 ENV_PREFIX = "SECTOR_CREDIT_"
 DEFAULT_DATABASE_URL = "sqlite:///var/sector-credit.db"
@@ -89,7 +92,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
-    def print_help(self, file: IO[str] | None = None) -> None:
+    def print_help(self, file: SupportsWrite[str] | None = None) -> None:
         """The help, and then, when the environment holds a value the server would refuse,
         that error too (exit 2): whoever reads the help is about to start the server."""
         super().print_help(file)

@@ -291,6 +291,32 @@ def test_exit_codes_for_usage_and_unavailable(server: str) -> None:
     assert "server unavailable: UNAVAILABLE" in down.stderr and "127.0.0.1:1" in down.stderr
 
 
+@pytest.mark.parametrize(("env", "args", "code", "says"), [
+    # a global option from its variable; the flag, given before the command, wins over it
+    ({"SECTOR_CREDIT_SERVER": "{server}"}, ["scorecards", "list", "--json"], 0, ""),
+    ({"SECTOR_CREDIT_SERVER": "127.0.0.1:1"}, ["--server", "{server}", "scorecards", "list"], 0, ""),
+    ({"SECTOR_CREDIT_SERVER": "{server}"}, ["--server", "127.0.0.1:1", "scorecards", "list"], 3,
+     "is the service running at 127.0.0.1:1?"),
+    ({"SECTOR_CREDIT_SERVER": "{server}", "SECTOR_CREDIT_CA": "/no/such/ca.pem"},
+     ["scorecards", "list"], 2, "credit: error: /no/such/ca.pem: No such file or directory"),
+    ({}, ["--server", "{server}", "--timeout", "0", "scorecards", "list"], 2,
+     "Invalid value for '--timeout': 0.0 is not in the range x>0."),
+    ({}, ["--server", "{server}", "scorecards", "list", "--lang", "fr"], 2,
+     "Invalid value for '--lang': 'fr' is not one of 'zh', 'en', 'both'."),
+    ({}, ["--server", "{server}", "scorecards", "list", "--server", "{server}"], 2,
+     "--server is an option of credit itself: give it before the command (credit --server … "
+     "scorecards list …), or set its variable"),
+])
+def test_global_options_from_flags_and_environment(server: str, env: dict[str, str],
+                                                   args: list[str], code: int, says: str) -> None:
+    fill = {k: v.format(server=server) for k, v in env.items()}
+    done = subprocess.run([*COMMAND, *(a.format(server=server) for a in args)], check=False,
+                          capture_output=True, text=True, env=cli_env(**fill), timeout=60)
+    assert done.returncode == code, done.stderr
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 # -- batch -----------------------------------------------------------------------------------
 
 

@@ -4,6 +4,11 @@ with escapes only for a terminal."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import sqlite3
+import subprocess
+import uuid
+from pathlib import Path
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -18,6 +23,8 @@ from sector_credit.clients.render import (
 )
 from sector_credit.clients.resources import Evaluation
 from sector_credit.v1 import evaluation_pb2, scorecard_pb2
+from server_process import running_server
+from test_cli_e2e import COMMAND, PERSON, cli_env
 
 WHY = "its stored documents cannot be read by this version of the service"
 
@@ -67,3 +74,25 @@ def test_escapes_only_when_the_stream_takes_colour(enabled: bool, escapes: bool)
     assert ("\x1b[" in "\n".join(lines)) is escapes
     assert (style("B", "red") != "B") is escapes
     assert style("B", "no-such-colour") == "B"  # a scorecard's colour rich does not know: none
+
+
+def test_the_cli_shows_a_stored_row_it_cannot_read_as_unreadable(tmp_path: Path) -> None:
+    """End to end: a row another version of the service might have written (test_robust.py)."""
+    with running_server(tmp_path) as address:
+        def credit(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*COMMAND, "--server", address, *args], check=False, env=cli_env(),
+                                  capture_output=True, text=True, timeout=60)
+
+        made = credit("evaluate", "transport.taxi_driver", "--subject", PERSON, "--json")
+        name = json.loads(made.stdout)["name"]
+        with sqlite3.connect(tmp_path / "audit.db") as db:
+            db.execute("UPDATE evaluations SET result = ? WHERE id = ?",
+                       ('{"format": 99}', uuid.UUID(name.removeprefix("evaluations/")).hex))
+        got = credit("get", name, "--purpose", "supervision")
+        assert got.returncode == 0, got.stderr
+        assert f"Unreadable  {WHY}" in got.stdout.splitlines()
+        listed = credit("history", PERSON, "--purpose", "supervision")
+        assert listed.returncode == 0, listed.stderr
+        assert "AAA (unreadable)" in listed.stdout
+        as_json = json.loads(credit("get", name, "--purpose", "supervision", "--json").stdout)
+        assert as_json["unreadable"] == WHY

@@ -145,6 +145,16 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
             code = group.main(args, prog_name="credit", standalone_mode=False, obj=out)
     except click.exceptions.Exit as exc:  # --help
         return int(exc.exit_code)
+    except click.NoSuchOption as exc:
+        shown: click.UsageError = exc
+        name = exc.option_name
+        if name in {o for p in group.params for o in p.opts} and exc.ctx is not None:
+            where = exc.ctx.command_path.removeprefix("credit").strip()
+            shown = click.UsageError(f"{exc.message} {name} is an option of credit itself: give "
+                                     f"it before the command (credit {name} … {where} …), or "
+                                     "set its variable", ctx=exc.ctx)
+        shown.show(file=out.stderr)
+        return shown.exit_code
     except click.ClickException as exc:  # a bad flag or value: click's message, exit 2
         exc.show(file=out.stderr)
         return exc.exit_code

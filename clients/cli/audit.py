@@ -68,9 +68,10 @@ def _audit(session: Session, action: str, target: str, right_to_know: bool, sinc
             if right_to_know:
                 page = client.list_subject_accesses(target, page_size=size, page_token=token)
                 return page.accesses, page.next_page_token
-            filters = {"subject_id": target} if action == "subject" else {"caller": target}
-            records = client.list_access_records(start_time=since, end_time=until,
-                                                 page_size=size, page_token=token, **filters)
+            records = client.list_access_records(
+                subject_id=target if action == "subject" else None,
+                caller=target if action == "caller" else None,
+                start_time=since, end_time=until, page_size=size, page_token=token)
             return records.access_records, records.next_page_token
 
         found, more = collect(fetch, limit)

@@ -45,8 +45,10 @@ from .session import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, Output, Session, Us
 def batch(session: Session, scorecard: str, input_path: Path, out_path: Path | None,
           resume: bool, as_of: str | None, chunk_size: int, parallel: int,
           no_progress: bool) -> int:
-    """Evaluate every row of a CSV or JSON Lines file (ID: e.g. transport.taxi_driver; FILE:
-    FILE.csv or FILE.jsonl)."""
+    """Evaluate every row of a CSV or JSON Lines file.
+
+    ID: the scorecard, e.g. transport.taxi_driver; FILE: FILE.csv or FILE.jsonl.
+    """
     if chunk_size < 1 or parallel < 1:
         raise UsageError("--chunk-size and --parallel must be at least 1")
     if resume and out_path is None:

@@ -41,7 +41,10 @@ from .session import (
 def evaluate(session: Session, scorecard: str, subject: str, name: str, values: tuple[str, ...],
              values_file: Path | None, as_of: str | None, version: str | None,
              request_id: str | None, validate_only: bool, as_json: bool, lang: str | None) -> int:
-    """Evaluate one subject and explain the grade (ID: e.g. transport.taxi_driver)."""
+    """Evaluate one subject and explain the grade.
+
+    ID: the scorecard, e.g. transport.taxi_driver.
+    """
     indicators = indicator_values(values, values_file)
     day = date_arg(as_of, "--as-of")
     with session.client() as client:
@@ -61,7 +64,10 @@ def evaluate(session: Session, scorecard: str, subject: str, name: str, values: 
 @click.pass_obj
 def get(session: Session, name: str, as_json: bool, purpose: str | None,
         purpose_note: str | None, lang: str | None) -> int:
-    """A stored evaluation, explained (NAME: evaluations/{id} or the id)."""
+    """A stored evaluation, explained.
+
+    NAME: evaluations/{id} or the id.
+    """
     with session.client() as client:
         evaluation, card = stored_with_card(client, name, purpose, purpose_note)
     _print_evaluation(session, evaluation, card, as_json, lang)
@@ -101,9 +107,12 @@ def _print_evaluation(session: Session, evaluation: Evaluation, card: Scorecard 
 def whatif(session: Session, target: str, subject: str | None, values: tuple[str, ...],
            values_file: Path | None, as_of: str | None, version: str | None, as_json: bool,
            purpose: str | None, purpose_note: str | None, lang: str | None) -> int:
-    """What would change the grade: the smallest changes of actionable indicators per better
-    grade, and when overrides end (nothing is stored). NAME_OR_ID: a stored evaluation
-    (evaluations/{id} or the id), or with --subject a scorecard id."""
+    """What would change the grade (nothing is stored).
+
+    The smallest changes of actionable indicators per better grade, and when overrides end.
+    NAME_OR_ID: a stored evaluation (evaluations/{id} or the id; a read, so with --purpose),
+    or with --subject a scorecard id.
+    """
     if subject is None:
         if values or values_file is not None or as_of or version:
             raise UsageError("--set, --file, --as-of and --version describe an input: give "
@@ -133,8 +142,11 @@ def whatif(session: Session, target: str, subject: str | None, values: tuple[str
 @click.pass_obj
 def report(session: Session, name: str, out_path: Path | None, pdf: Path | None,
            purpose: str | None, purpose_note: str | None) -> int:
-    """Write a stored evaluation as a self-contained HTML credit report (bilingual, with what
-    would change the grade). NAME: evaluations/{id} or the id."""
+    """Write a stored evaluation as an HTML credit report.
+
+    The page is self-contained and bilingual, with what would change the grade. NAME:
+    evaluations/{id} or the id.
+    """
     from ..report import PdfUnavailable, render_report, write_pdf  # Jinja2 only for this one
 
     with session.client() as client:

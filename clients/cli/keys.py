@@ -64,7 +64,10 @@ def keys_list(session: Session, as_json: bool) -> int:
 @json_option
 @click.pass_obj
 def keys_revoke(session: Session, key_name: str, as_json: bool) -> int:
-    """Revoke a key at once (KEY_ID: apiKeys/{key_id} or the key id)."""
+    """Revoke a key at once.
+
+    KEY_ID: apiKeys/{key_id} or the key id.
+    """
     with session.client() as client:
         key = client.revoke_api_key(key_name)
     if as_json:

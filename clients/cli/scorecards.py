@@ -51,7 +51,10 @@ def _basic(card: Scorecard) -> dict[str, Any]:
 @click.pass_obj
 def scorecards_show(session: Session, scorecard: str, version: str | None, as_of: str | None,
                     as_json: bool, lang: str | None) -> int:
-    """A scorecard's indicators, rules, grades and overrides (ID: e.g. transport.taxi_driver)."""
+    """A scorecard's indicators, rules, grades and overrides.
+
+    ID: e.g. transport.taxi_driver.
+    """
     day = date_arg(as_of, "--as-of")
     with session.client() as client:
         card = client.get_scorecard(scorecard, version=version, as_of=day)
@@ -67,8 +70,11 @@ def scorecards_show(session: Session, scorecard: str, version: str | None, as_of
 @click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path(path_type=Path))
 @click.option("-v", "--verbose", is_flag=True, help="list passing cases too")
 def golden(paths: tuple[Path, ...], verbose: bool) -> int:
-    """Check scorecard files and run their golden cases (exit 0 pass, 1 a case failed, 2 an
-    invalid file). PATH: scorecard files or folders (default: every registered scorecard)."""
+    """Check scorecard files and run their golden cases (no server needed).
+
+    Exit 0 pass, 1 a case failed, 2 an invalid file. PATH: scorecard files or folders
+    (default: every registered scorecard).
+    """
     from sector_credit.scorecards.golden import main as golden_main
 
     return golden_main([*map(str, paths), *(["-v"] if verbose else [])])

@@ -116,7 +116,8 @@ class Session:
 # -- options more than one command takes ---------------------------------------------------
 
 
-def stack_options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+def stack_options(*decorators: Callable[[Any], Any]) -> Callable[[F], F]:
+    """Several click decorators as one, applied in the order written."""
     def apply(fn: F) -> F:
         for decorator in reversed(decorators):
             fn = decorator(fn)
