@@ -221,7 +221,9 @@ class AsyncCreditClient(ClientCore):
                                  purpose_note: str | None = None, timeout: float | None = None) -> Exploration:
         """What would change the grade of a stored evaluation (by name or id), read for
         `purpose` (or the client's default purpose) like get_evaluation."""
-        request = pb.ExploreEvaluationRequest(name=evaluation_name(name), **self._purpose(purpose, purpose_note))
+        stated = self._purpose(purpose, purpose_note)
+        request = pb.ExploreEvaluationRequest(name=evaluation_name(name), purpose=stated["purpose"],
+                                              purpose_note=stated["purpose_note"])
         return Exploration.from_proto(await self._call(self._stub.ExploreEvaluation, request,
                                                        timeout or self.deadlines.unary))
 
