@@ -141,7 +141,7 @@ def build_templates(pool_size: int) -> list[Template]:
 
 
 class RowMaker:
-    """Rows as `store._prepare` makes them: ids (UUIDv7) in time order over a year."""
+    """Rows as `rows.evaluation_row` makes them: ids (UUIDv7) in time order over a year."""
 
     def __init__(self, templates: list[Template], seed: int, start: dt.datetime, span_s: float,
                  total: int):
@@ -230,14 +230,16 @@ class Writer:
         started = time.perf_counter()
         done = 0
         last = started
+        from sector_credit.server.db.rows import EVALUATIONS
+
         if self.dialect == "sqlite":
-            from sector_credit.server.db.store import _RowInserter
+            from sector_credit.server.db.dbwriter import RowInserter
 
             with self.engine.connect() as conn:
                 raw = conn.connection.dbapi_connection
                 assert raw is not None
                 raw.execute("PRAGMA synchronous = OFF")  # a bulk fill, not the service
-                inserter = _RowInserter(conn.dialect)
+                inserter = RowInserter(conn.dialect, EVALUATIONS)
                 batch: list[dict[str, Any]] = []
                 for row in rows_iter:
                     batch.append(row)
@@ -253,9 +255,7 @@ class Writer:
                     done += len(batch)
                 raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         else:
-            from sector_credit.server.db.store import _TABLE
-
-            columns = [c.name for c in _TABLE.columns]
+            columns = [c.name for c in EVALUATIONS.columns]
             raw = self.engine.raw_connection()
             try:
                 dbapi = raw.driver_connection

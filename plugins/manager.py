@@ -45,9 +45,20 @@ def get_plugin_manager(
     return pm
 
 
+def hook_per_plugin(pm: pluggy.PluginManager, name: str) -> list[tuple[str, pluggy.HookCaller]]:
+    """(plugin name, caller) for each plugin implementing hook `name`, the first registered
+    first (built-ins before third parties: the first to register a scorecard keeps it): the
+    hook called through pluggy for that plugin alone (`subset_hook_caller`), so that a host
+    can tell which plugin did what, and keep one plugin's failure from the others."""
+    hook = getattr(pm.hook, name)
+    plugins = [(impl.plugin_name, impl.plugin) for impl in hook.get_hookimpls()]
+    return [(plugin_name, pm.subset_hook_caller(name, [p for _, p in plugins if p is not plugin]))
+            for plugin_name, plugin in plugins]
+
+
 def plugin_names(pm: pluggy.PluginManager) -> list[str]:
     """Names of the registered plugins, for logs and diagnostics."""
     return sorted(name for name, plugin in pm.list_name_plugin() if plugin is not None)
 
 
-__all__ = ["ENTRY_POINT_GROUP", "get_plugin_manager", "plugin_names"]
+__all__ = ["ENTRY_POINT_GROUP", "get_plugin_manager", "hook_per_plugin", "plugin_names"]

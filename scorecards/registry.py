@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pluggy
+from sector_credit.plugins.manager import hook_per_plugin
 
 from . import kinds
 from .engine import CompiledScorecard, SubjectIdCheck, compile_scorecard
@@ -85,9 +86,8 @@ class ScorecardRegistry:
         """Ask every plugin for its rule kinds (first: the scorecards may use them), its
         scorecards and its id schemes."""
         pm.hook.register_rule_kinds(register=kinds.register)
-        for impl in pm.hook.register_scorecards.get_hookimpls():
-            name = impl.plugin_name
-            impl.function(register=lambda item, _n=name: self.register(item, origin=_n))
+        for name, register_scorecards in hook_per_plugin(pm, "register_scorecards"):
+            register_scorecards(register=lambda item, _n=name: self.register(item, origin=_n))
         pm.hook.register_subject_id_schemes(register=self.register_id_scheme)
 
     # -- reading ------------------------------------------------------------------------

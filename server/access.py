@@ -23,10 +23,9 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
-import structlog
 from sector_credit.scorecards.model import FieldViolation, InvalidInput
 
-from . import errors
+from . import errors, request_context
 from .db import AccessRecord, EvaluationStore, StoreUnavailable
 from .logs import log
 from .security import Principal, current_principal
@@ -98,16 +97,17 @@ class QueryAudit:
                scorecard_id: str | None = None, purpose: str | None = None,
                purpose_note: str | None = None, returned: int = 0, reason: str | None = None,
                principal: Principal | None = None, who_known: bool = True) -> AccessRecord:
-        """An access record of the call being handled (its principal and request id)."""
+        """An access record of the call being handled: its principal and its call id, from
+        the call's request context (the one the log line reads)."""
         if who_known and principal is None:
             principal = current_principal()
-        context = structlog.contextvars.get_contextvars()
+        ctx = request_context.current()
         return AccessRecord(
             caller=principal.name if principal else "", proven_by=principal.proven_by if principal else "",
             key_id=principal.key_id if principal else None, method=method, code=code,
             subject_id=_clip(subject_id), scorecard_id=_clip(scorecard_id), purpose=_clip(purpose),
             purpose_note=_clip(purpose_note), evaluations_returned=returned,
-            request_id=_clip(context.get("request_id")), reason=reason)
+            request_id=_clip(ctx.call_id if ctx is not None else None), reason=reason)
 
     def failure(self, method: str, exc: BaseException, **fields: Any) -> AccessRecord:
         """The record of a call (or item) that failed with `exc`: its status code and reason."""
@@ -177,6 +177,9 @@ class AuditedCall:
 
     def check_purpose(self, request: Any) -> None:
         self.purpose, self.purpose_note = self.audit.purpose_of(request)
+        ctx = request_context.current()
+        if ctx is not None:
+            ctx.purpose = self.purpose
 
     def touched(self, subject_id: str | None, scorecard_id: str | None, returned: int) -> None:
         """The call read `returned` evaluations of one subject (one record per subject)."""

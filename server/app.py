@@ -21,7 +21,7 @@ import pluggy
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sector_credit.plugins import get_plugin_manager
-from sector_credit.plugins.manager import plugin_names
+from sector_credit.plugins.manager import hook_per_plugin, plugin_names
 from sector_credit.scorecards.registry import ScorecardRegistry, build_registry
 from sector_credit.v1 import access_log_service_pb2 as access_pb
 from sector_credit.v1 import access_log_service_pb2_grpc as access_pb_grpc
@@ -35,7 +35,7 @@ from .access import QueryAudit
 from .access_log import AccessLogServicer
 from .db import EvaluationStore, StoredEvaluation, StoreError
 from .health import StoreHealth
-from .interceptors import ServiceInterceptor
+from .interceptors import edge_interceptors
 from .logs import log
 from .metrics import Metrics
 from .security import setup as security_setup
@@ -131,21 +131,21 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     def today() -> dt.date:
         return dt.datetime.now(tz).date()
 
-    hook_impls = pm.hook.evaluation_stored.get_hookimpls()
+    hooks = hook_per_plugin(pm, "evaluation_stored")
 
     def on_stored(stored: StoredEvaluation) -> None:
         summary = stored_summary(stored)
-        for impl in hook_impls:  # each plugin separately: one failing never hides it from another
+        for plugin, evaluation_stored in hooks:  # each separately: one failing never hides another
             try:
-                impl.function(evaluation=summary)
+                evaluation_stored(evaluation=summary)
             except Exception:  # the evaluation is stored already; a plugin never fails it
-                log.exception("evaluation_stored hook failed", plugin=impl.plugin_name)
+                log.exception("evaluation_stored hook failed", plugin=plugin)
 
     audit = QueryAudit(store, settings.purposes)
     _register_refusals(audit)
     servicer = CreditEvaluationServicer(
         registry, store, metrics, today, settings.batch_limit,
-        on_stored=on_stored if hook_impls else None, max_reply_bytes=settings.max_message_bytes,
+        on_stored=on_stored if hooks else None, max_reply_bytes=settings.max_message_bytes,
         audit=audit)
 
     options: list[tuple[str, Any]] = [
@@ -155,7 +155,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         *connection_options(settings),
     ]
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(metrics), security.interceptor], options=options,
+        interceptors=edge_interceptors(metrics, security.interceptor), options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None)
     pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
     access_pb_grpc.add_AccessLogServiceServicer_to_server(AccessLogServicer(store, tz), server)

@@ -155,8 +155,13 @@ def violations_of(st: status_pb2.Status) -> list[FieldViolation]:
 
 
 def grpc_code(st: status_pb2.Status) -> grpc.StatusCode:
+    return code_of(st.code)
+
+
+def code_of(value: int) -> grpc.StatusCode:
+    """The gRPC status code of a google.rpc.Code value (a status's, or an ItemError's)."""
     for c in grpc.StatusCode:
-        if c.value[0] == st.code:
+        if c.value[0] == value:
             return c
     return grpc.StatusCode.UNKNOWN
 

@@ -1,37 +1,194 @@
-"""What happens around every RPC, in one pass: the request context for logs, the metrics, the
-one log line, and errors turned into rich statuses (built in `errors.py`).
+"""What happens around every RPC, one interceptor per concern, each a `handlers.Layer`:
 
-The servicer adds `scorecard` and `grade` to the log line with `structlog.contextvars`; it
-raises domain or service errors and never builds a status itself.
+1. `RequestContextInterceptor` opens the call's `RequestContext` (request_context.py).
+2. `LoggingInterceptor` writes the call's one log line from that context.
+3. `MetricsInterceptor` counts the call, its messages and its items (metrics.py).
+4. `ErrorInterceptor` turns what the handler raised into a rich status (built in
+   `errors.py`), and request bytes that do not parse into INVALID_ARGUMENT.
+5. (security/interceptor.py) authentication and the method's role.
+
+`app.py` installs them in this order, the first outermost. The servicer raises domain or
+service errors and never builds a status itself; it says what a call did on the context.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import os
-import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
-import structlog
 from grpc.aio import AbortError
 from sector_credit.scorecards.model import FieldViolation, InvalidInput
 
-from . import errors, wire_limits
+from . import errors, request_context, wire_limits
+from .handlers import Deserializer, Layer, LayeredInterceptor, kind_of
 from .logs import log
 from .metrics import Metrics
 
 REQUEST_ID_KEY = "x-request-id"
 
 
+def _short(method: str) -> str:
+    return method.rpartition("/")[2] or method
+
+
+def outcome(ctx: request_context.RequestContext | None, exc: BaseException | None) -> grpc.StatusCode:
+    """The status a call ended with: the error interceptor's, else OK if it returned."""
+    if ctx is not None and ctx.code is not None:
+        return ctx.code
+    if exc is None:
+        return grpc.StatusCode.OK
+    if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN
+
+
+# -- 1. the request context ----------------------------------------------------------------
+
+
+class _ContextLayer(Layer):
+    def __init__(self, method: str):
+        self.method = method
+
+    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+        call_id = ""
+        for key, value in context.invocation_metadata() or ():
+            if key == REQUEST_ID_KEY:
+                call_id = str(value)
+        # each call runs in a task of its own: the context is never reset, only replaced
+        request_context.open_call(self.method, call_id)
+
+
+class RequestContextInterceptor(LayeredInterceptor):
+    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer:
+        return _ContextLayer(_short(method))
+
+
+# -- 2. the log line ----------------------------------------------------------------------
+
+
+def _names(key: str, values: list[str]) -> dict[str, Any]:
+    """One value under `key`, several under `key`s."""
+    if not values:
+        return {}
+    if len(values) == 1:
+        return {key: values[0]}
+    return {key + "s": values}
+
+
+def log_fields(ctx: request_context.RequestContext, code: grpc.StatusCode, elapsed: float) -> dict[str, Any]:
+    """The call's one log line: what it did, joined to its evaluations by their names and
+    the callers' request ids, and to its access records by `call_id`."""
+    fields: dict[str, Any] = {"call_id": ctx.call_id, "method": ctx.method, "caller": ctx.caller,
+                              "code": code.name, "duration_ms": round(elapsed * 1000, 3)}
+    if ctx.principal is not None:
+        fields["proven_by"] = ctx.principal.proven_by
+    if ctx.purpose:
+        fields["purpose"] = ctx.purpose
+    if ctx.scorecard:
+        fields["scorecard"] = ctx.scorecard
+    if ctx.grade and code is grpc.StatusCode.OK:  # a refused call logs no grade
+        fields["grade"] = ctx.grade
+    fields.update(_names("request_id", ctx.request_ids))
+    fields.update(_names("evaluation", ctx.evaluations))
+    if ctx.unlisted:  # past request_context.MAX_LISTED each
+        fields["unlisted"] = ctx.unlisted
+    if ctx.items:
+        fields["items"] = sum(ctx.items.values())
+        fields["failed"] = fields["items"] - ctx.items.get("OK", 0)
+    if ctx.error:
+        fields["error"] = ctx.error
+    if ctx.detail:
+        fields["detail"] = ctx.detail
+    return fields
+
+
+class _LoggingLayer(Layer):
+    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+        # the context is taken now: a closed stream may be left from another task's context
+        return request_context.current(), time.perf_counter()
+
+    async def leave(self, state: Any, context: grpc.aio.ServicerContext, exc: BaseException | None) -> None:
+        ctx, start = state
+        elapsed = time.perf_counter() - start
+        if ctx is None:
+            return
+        code = outcome(ctx, exc)
+        fields = log_fields(ctx, code, elapsed)
+        if code is grpc.StatusCode.INTERNAL or code is grpc.StatusCode.UNKNOWN:
+            log.error("rpc", **fields)
+        else:
+            log.info("rpc", **fields)
+
+
+class LoggingInterceptor(LayeredInterceptor):
+    _layer = _LoggingLayer()
+
+    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer:
+        return self._layer
+
+
+# -- 3. metrics ---------------------------------------------------------------------------
+
+
+class _MetricsLayer(Layer):
+    """Labels of one method and its metric children, looked up once, not per call."""
+
+    per_message = True
+
+    def __init__(self, full: str, kind: str, metrics: Metrics):
+        service, _, name = full.lstrip("/").rpartition("/")
+        self.labels = (kind, service, name)
+        self.name = name
+        self.metrics = metrics
+        self.started = metrics.started.labels(*self.labels)
+        self.handling = metrics.handling.labels(*self.labels)
+        self._received = metrics.msg_received.labels(*self.labels)
+        self._sent = metrics.msg_sent.labels(*self.labels)
+        self.handled: dict[grpc.StatusCode, Any] = {}
+
+    def received(self, message: Any) -> None:
+        self._received.inc()
+
+    def sent(self, message: Any) -> None:
+        self._sent.inc()
+
+    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+        self.started.inc()
+        return request_context.current(), time.perf_counter()
+
+    async def leave(self, state: Any, context: grpc.aio.ServicerContext, exc: BaseException | None) -> None:
+        ctx, start = state
+        self.handling.observe(time.perf_counter() - start)
+        code = outcome(ctx, exc)
+        child = self.handled.get(code)
+        if child is None:
+            child = self.handled[code] = self.metrics.handled.labels(*self.labels, code.name)
+        child.inc()
+        if ctx is not None and ctx.items:
+            for item_outcome, n in ctx.items.items():
+                self.metrics.count_items(self.name, item_outcome, n)
+
+
+class MetricsInterceptor(LayeredInterceptor):
+    def __init__(self, metrics: Metrics):
+        super().__init__()
+        self.metrics = metrics
+
+    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer:
+        return _MetricsLayer(method, kind_of(handler), self.metrics)
+
+
+# -- 4. errors ----------------------------------------------------------------------------
+
+
 class _Refused:
     """What a request deserializer gives for bytes it does not turn into a message: bytes that
     are not a message of the method's type, or a request over a limit checked on the bytes
-    (wire_limits.py). The handler raises `error` (INVALID_ARGUMENT) instead of gRPC answering
-    UNKNOWN, and nothing is logged as a traceback."""
+    (wire_limits.py). The error layer raises `error` (INVALID_ARGUMENT) instead of gRPC
+    answering UNKNOWN, and nothing is logged as a traceback."""
 
     __slots__ = ("error",)
 
@@ -39,8 +196,8 @@ class _Refused:
         self.error = error
 
 
-def _tolerant(deserialize: Callable[[bytes], Any] | None,
-              check: Callable[[bytes], FieldViolation | None] | None) -> Callable[[bytes], Any] | None:
+def _tolerant(deserialize: Deserializer,
+              check: Callable[[bytes], FieldViolation | None] | None) -> Deserializer:
     if deserialize is None:
         return None
 
@@ -58,225 +215,55 @@ def _tolerant(deserialize: Callable[[bytes], Any] | None,
     return read
 
 
-def _check_parsed(request: Any) -> None:
-    if type(request) is _Refused:
-        raise request.error
+class _ErrorLayer(Layer):
+    per_message = True
 
+    def __init__(self, method: str):
+        self.method = method
 
-# Request ids are for finding log lines, not secrets: a PRNG seeded from the OS (again in a
-# forked child) instead of one urandom system call per RPC.
-_ids = random.Random()
-os.register_at_fork(after_in_child=_ids.seed)
+    def deserializer(self, deserialize: Deserializer) -> Deserializer:
+        return _tolerant(deserialize, wire_limits.precheck(self.method))
 
+    def received(self, message: Any) -> None:
+        if type(message) is _Refused:
+            raise message.error
 
-class _Method:
-    """Labels of one method and its metric children, looked up once, not per call."""
+    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+        return request_context.current()
 
-    __slots__ = ("_handled_metric", "full", "handled", "handling", "kind", "labels", "name",
-                 "service", "started")
-
-    def __init__(self, full: str, kind: str, metrics: Metrics):
-        self.full = full
-        service, _, name = full.lstrip("/").rpartition("/")
-        self.service, self.name, self.kind = service, name, kind
-        self.labels = (kind, service, name)
-        self.started = metrics.started.labels(*self.labels)
-        self.handling = metrics.handling.labels(*self.labels)
-        self._handled_metric = metrics.handled
-        self.handled: dict[grpc.StatusCode, Any] = {}
-
-    def handled_with(self, code: grpc.StatusCode) -> Any:
-        child = self.handled.get(code)
-        if child is None:
-            child = self.handled[code] = self._handled_metric.labels(*self.labels, code.name)
-        return child
-
-
-def _kind(h: grpc.RpcMethodHandler) -> str:
-    if h.request_streaming and h.response_streaming:
-        return "bidi_stream"
-    if h.request_streaming:
-        return "client_stream"
-    if h.response_streaming:
-        return "server_stream"
-    return "unary"
-
-
-class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, metrics: Metrics):
-        self.metrics = metrics
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        method = details.method
-        cached = self._wrapped.get(method)
-        if cached is not None:
-            return cached
-        handler = await continuation(details)
-        if handler is None:
-            return handler
-        wrapped = self._wrap(handler, _Method(method, _kind(handler), self.metrics))
-        self._wrapped[method] = wrapped
-        return wrapped
-
-    # -- per call -----------------------------------------------------------------------
-
-    def _begin(self, m: _Method, context: grpc.aio.ServicerContext) -> float:
-        rid = ""
-        for key, value in context.invocation_metadata() or ():
-            if key == REQUEST_ID_KEY:
-                rid = str(value)
-        structlog.contextvars.clear_contextvars()
-        # the caller is who the credentials prove (the authentication interceptor binds it),
-        # never a header the client writes itself
-        structlog.contextvars.bind_contextvars(
-            request_id=rid or f"{_ids.getrandbits(128):032x}", method=m.name, caller="anonymous")
-        m.started.inc()
-        return time.perf_counter()
-
-    def _finish(self, m: _Method, start: float, code: grpc.StatusCode, error: str = "") -> None:
-        elapsed = time.perf_counter() - start
-        m.handled_with(code).inc()
-        m.handling.observe(elapsed)
-        fields: dict[str, Any] = {"code": code.name, "duration_ms": round(elapsed * 1000, 3)}
-        if error:
-            fields["error"] = error
-        if code is grpc.StatusCode.INTERNAL or code is grpc.StatusCode.UNKNOWN:
-            log.error("rpc", **fields)
-        else:
-            log.info("rpc", **fields)
-
-    async def _fail(self, m: _Method, start: float, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
-        """Record the failure and abort the call with the status `errors` builds for it."""
+    async def leave(self, ctx: Any, context: grpc.aio.ServicerContext, exc: BaseException | None) -> None:
+        if exc is None:
+            if ctx is not None:
+                ctx.code = grpc.StatusCode.OK
+            return
         if isinstance(exc, AbortError):  # the call was aborted already (e.g. by grpc itself)
-            self._finish(m, start, context.code() or grpc.StatusCode.UNKNOWN)
-            raise exc
+            if ctx is not None:
+                ctx.code = context.code() or grpc.StatusCode.UNKNOWN
+            return
         if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
             # the client went away or the deadline passed (GeneratorExit: while a streamed
             # response was being sent, gRPC closed the handler's generator)
-            self._finish(m, start, grpc.StatusCode.CANCELLED)
-            raise exc
+            if ctx is not None:
+                ctx.code = grpc.StatusCode.CANCELLED
+            return
         reference = ""
         if not isinstance(exc, errors.EXPECTED):
-            reference = structlog.contextvars.get_contextvars().get("request_id", "")
+            reference = ctx.call_id if ctx is not None else ""
             log.exception("unexpected error", exc_info=exc)
         st = errors.status_for(exc, reference)
-        code = errors.grpc_code(st)
-        detail = getattr(exc, "detail", "")
-        if detail:  # what the caller is not told (the store's driver message), for the operator
-            structlog.contextvars.bind_contextvars(detail=detail)
-        self._finish(m, start, code, st.message)
+        if ctx is not None:
+            ctx.code, ctx.error = errors.grpc_code(st), st.message
+            ctx.detail = getattr(exc, "detail", "") or ctx.detail
         s = errors.to_grpc_status(st)
         await context.abort(s.code, s.details, s.trailing_metadata)
 
-    # -- wrapping the four handler shapes -------------------------------------------------
 
-    def _wrap(self, h: grpc.RpcMethodHandler, m: _Method) -> grpc.RpcMethodHandler:
-        metrics = self.metrics
-        recv = metrics.msg_received.labels(*m.labels)
-        sent = metrics.msg_sent.labels(*m.labels)
+class ErrorInterceptor(LayeredInterceptor):
+    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer:
+        return _ErrorLayer(method)
 
-        async def count_in(it: AsyncIterator[Any]) -> AsyncIterator[Any]:
-            async for msg in it:
-                recv.inc()
-                _check_parsed(msg)
-                yield msg
 
-        deserialize = _tolerant(h.request_deserializer, wire_limits.precheck(m.full))
-
-        if not h.request_streaming and not h.response_streaming:
-            inner_uu = h.unary_unary
-
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                start = self._begin(m, context)
-                recv.inc()
-                try:
-                    _check_parsed(request)
-                    response = await inner_uu(request, context)
-                except BaseException as exc:
-                    await self._fail(m, start, exc, context)
-                    raise
-                sent.inc()
-                self._finish(m, start, grpc.StatusCode.OK)
-                return response
-
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary, request_deserializer=deserialize, response_serializer=h.response_serializer)
-
-        inner_w = h.stream_stream if h.request_streaming else h.unary_stream
-        if h.response_streaming and not inspect.isasyncgenfunction(inner_w):
-            # a handler that answers with `await context.write(...)` (e.g. health Watch)
-
-            async def writer(request: Any, context: grpc.aio.ServicerContext) -> None:
-                start = self._begin(m, context)
-                if h.request_streaming:
-                    request = count_in(request)
-                else:
-                    recv.inc()
-                try:
-                    if not h.request_streaming:
-                        _check_parsed(request)
-                    await inner_w(request, context)
-                except BaseException as exc:
-                    await self._fail(m, start, exc, context)
-                    raise
-                self._finish(m, start, grpc.StatusCode.OK)
-
-            make = grpc.stream_stream_rpc_method_handler if h.request_streaming else grpc.unary_stream_rpc_method_handler
-            return make(writer, request_deserializer=deserialize, response_serializer=h.response_serializer)
-
-        if h.request_streaming and h.response_streaming:
-            inner_ss = h.stream_stream
-
-            async def stream_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                start = self._begin(m, context)
-                try:
-                    async for response in inner_ss(count_in(requests), context):
-                        sent.inc()
-                        yield response
-                except BaseException as exc:
-                    await self._fail(m, start, exc, context)
-                    raise
-                self._finish(m, start, grpc.StatusCode.OK)
-
-            return grpc.stream_stream_rpc_method_handler(
-                stream_stream, request_deserializer=deserialize, response_serializer=h.response_serializer)
-
-        if h.response_streaming:
-            inner_us = h.unary_stream
-
-            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                start = self._begin(m, context)
-                recv.inc()
-                try:
-                    _check_parsed(request)
-                    async for response in inner_us(request, context):
-                        sent.inc()
-                        yield response
-                except BaseException as exc:
-                    await self._fail(m, start, exc, context)
-                    raise
-                self._finish(m, start, grpc.StatusCode.OK)
-
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream, request_deserializer=deserialize, response_serializer=h.response_serializer)
-
-        inner_su = h.stream_unary
-
-        async def stream_unary(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
-            start = self._begin(m, context)
-            try:
-                response = await inner_su(count_in(requests), context)
-            except BaseException as exc:
-                await self._fail(m, start, exc, context)
-                raise
-            sent.inc()
-            self._finish(m, start, grpc.StatusCode.OK)
-            return response
-
-        return grpc.stream_unary_rpc_method_handler(
-            stream_unary, request_deserializer=deserialize, response_serializer=h.response_serializer)
+def edge_interceptors(metrics: Metrics, *inner: grpc.aio.ServerInterceptor) -> list[grpc.aio.ServerInterceptor]:
+    """The interceptors of a server in their order (the first outermost), `inner` last."""
+    return [RequestContextInterceptor(), LoggingInterceptor(), MetricsInterceptor(metrics),
+            ErrorInterceptor(), *inner]

@@ -10,11 +10,15 @@ import json
 import logging
 import re
 import sys
+import threading
 from collections.abc import MutableMapping
+from types import TracebackType
 from typing import Any
 
 import structlog
 from sector_credit.scorecards.subject_ids import mask_id
+
+from .request_context import add_call_fields
 
 PERSONAL_KEYS = frozenset({"subject_id", "subject", "display_name", "name_of_subject", "caller_name"})
 # 18-character resident ids and unified social credit codes, wherever they appear in text:
@@ -75,13 +79,17 @@ def _json_line(event: Any, **_options: Any) -> str:
 
 
 def configure(log_format: str = "auto", level: str = "info") -> None:
-    """Configure structlog and the standard library logging it writes through."""
+    """Configure structlog, and the standard library logging it shares stderr with: every line
+    on stderr is then one JSON object (or a console line on a terminal), whoever wrote it:
+    the service, a library through `logging` (SQLAlchemy, Alembic, asyncio, gRPC), Python's
+    `warnings`, and an exception nothing caught, in the main thread or another."""
     lvl = getattr(logging, level.upper(), logging.INFO)
     console = log_format == "console" or (log_format == "auto" and sys.stderr.isatty())
     renderer: Any = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer(_json_line)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_call_fields,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -92,21 +100,58 @@ def configure(log_format: str = "auto", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=max(lvl, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:  # the libraries' and the store's plain lines too
-        if not any(isinstance(f, _MaskingFilter) for f in handler.filters):
-            handler.addFilter(_MaskingFilter())
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            add_call_fields,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            mask_personal_data,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    handler.set_name(_HANDLER_NAME)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME
+                or (type(h) is logging.StreamHandler and h.stream is sys.stderr)]:
+        root.removeHandler(old)  # a plain handler (basicConfig's) would write plain lines
+    root.addHandler(handler)
+    root.setLevel(max(lvl, logging.WARNING))
+    logging.captureWarnings(True)  # warnings.warn: a `py.warnings` record, not a plain line
+    sys.excepthook = _uncaught
+    threading.excepthook = _uncaught_in_thread
+    sys.unraisablehook = _unraisable
 
 
-class _MaskingFilter(logging.Filter):
-    """Masks ids in standard-library log records (a driver's message may quote a value)."""
+_HANDLER_NAME = "sector_credit"
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = _mask_text(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
+
+def _uncaught(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, tb)
+        return
+    structlog.get_logger("sector_credit").critical("uncaught exception", exc_info=(kind, value, tb))
+
+
+def _uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    structlog.get_logger("sector_credit").error(
+        "uncaught exception in a thread", thread=args.thread.name if args.thread else None,
+        exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback))
+
+
+def _unraisable(unraisable: Any) -> None:
+    structlog.get_logger("sector_credit").error(
+        "exception ignored", where=unraisable.err_msg or "", object=repr(unraisable.object),
+        exc_info=(unraisable.exc_type, unraisable.exc_value or unraisable.exc_type(),
+                  unraisable.exc_traceback))
 
 
 log = structlog.get_logger("sector_credit")

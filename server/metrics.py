@@ -29,6 +29,9 @@ class Metrics:
         self.msg_sent = Counter("grpc_server_msg_sent_total", "gRPC stream messages sent on the server.", rpc, registry=r)
         self.evaluations = Counter("credit_evaluations_total", "Evaluations scored and stored, by scorecard and final grade.",
                                    ("scorecard", "grade"), registry=r)
+        self.items = Counter("credit_items_total",
+                             "Items of BatchEvaluate and StreamEvaluate answered, by method and outcome"
+                             " (OK or the gRPC code of the item's error).", ("method", "outcome"), registry=r)
         self.engine_seconds = Histogram("credit_engine_evaluation_seconds", "Engine time per evaluation (validate, score, explain).",
                                         ("scorecard",), buckets=ENGINE_BUCKETS, registry=r)
         self.commit_seconds = Histogram("credit_store_commit_seconds", "Audit store commit latency, one observation per group commit.",
@@ -40,6 +43,7 @@ class Metrics:
         # arguments on every call (label values are bounded: scorecard ids and grade codes)
         self._engine_children: dict[str, Any] = {}
         self._evaluation_children: dict[tuple[str, str], Any] = {}
+        self._item_children: dict[tuple[str, str], Any] = {}
 
     def observe_engine(self, scorecard: str, seconds: float) -> None:
         child = self._engine_children.get(scorecard)
@@ -53,6 +57,14 @@ class Metrics:
         if child is None:
             child = self._evaluation_children[key] = self.evaluations.labels(scorecard, grade)
         child.inc()
+
+    def count_items(self, method: str, outcome: str, n: int = 1) -> None:
+        """`n` items of a batch or stream call answered with `outcome` (a status code name)."""
+        key = (method, outcome)
+        child = self._item_children.get(key)
+        if child is None:
+            child = self._item_children[key] = self.items.labels(method, outcome)
+        child.inc(n)
 
     def observe_commit(self, rows: int, seconds: float) -> None:
         """Called by the audit store's writer thread after each group commit."""

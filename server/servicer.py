@@ -1,7 +1,11 @@
 """The gRPC servicer: proto in, domain calls, proto out. Nothing else lives here.
 
 Validation and scoring are the engine's, conversion is `convert`'s, storage the store's,
-statuses the error interceptor's; this module only sequences them.
+statuses the error interceptor's; this module only sequences them, and says on the call's
+request context (`request_context.py`) what the call did, for its log line and its metrics.
+
+Over 500 lines for a reason: one handler per RPC of the service, sharing one path
+(`_prepare`, `_save`); StreamEvaluate's flow control is most of the excess and belongs with it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-import structlog
 from sector_credit.scorecards import limits, whatif
 from sector_credit.scorecards.engine import CompiledScorecard
 from sector_credit.scorecards.model import (
@@ -32,7 +35,7 @@ from sector_credit.v1 import (
     credit_evaluation_service_pb2_grpc as pb_grpc,
 )
 
-from . import convert, errors, security
+from . import convert, errors, request_context, security
 from .access import QueryAudit
 from .db import (
     AccessRecord,
@@ -41,7 +44,9 @@ from .db import (
     StoredEvaluation,
     UnreadableEvaluation,
 )
+from .logs import log
 from .metrics import Metrics
+from .request_context import RequestContext
 
 STREAM_WINDOW = 512  # stream items evaluated but not yet stored, per stream
 MAX_SCORECARD_PAGE = 100
@@ -49,7 +54,6 @@ MAX_SCORECARD_PAGE = 100
 # reply (the BatchEvaluateResult around it): reserved when a reply's size is settled
 ACK_BYTES = 96
 DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024
-MAX_CALLER = 200  # characters of the caller recorded (the principal's name); longer is cut
 
 
 @dataclass(frozen=True)
@@ -124,17 +128,20 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
 
     async def Evaluate(self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext) -> pb.EvaluateResponse:
         self.audit.in_handler()  # a refusal from here on is this call's own record
-        caller = _caller(context)
+        ctx = _context()
         async with self.audit.call("Evaluate", subject_id=request.subject.id,
                                    scorecard_id=convert.scorecard_id_from_name(request.scorecard)) as call:
-            prepared = await self._prepare(request, caller, method="Evaluate")
+            prepared = await self._prepare(request, ctx, method="Evaluate")
             if prepared.record is None:  # validate_only: on record, with nothing stored
                 assert prepared.access is not None
                 call.add(prepared.access)
+                ctx.grade = prepared.response.grade.code
                 return pb.EvaluateResponse(evaluation=prepared.response)
             call.linked()
             stored = await self._save(prepared.record)
-        return pb.EvaluateResponse(evaluation=self._acknowledged(prepared, stored))
+        evaluation = self._acknowledged(prepared, stored, ctx)
+        ctx.grade = evaluation.grade.code
+        return pb.EvaluateResponse(evaluation=evaluation)
 
     async def BatchEvaluate(self, request: pb.BatchEvaluateRequest, context: grpc.aio.ServicerContext) -> pb.BatchEvaluateResponse:
         n = len(request.requests)
@@ -144,7 +151,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 metadata={"limit": str(self.batch_limit), "items": str(n)},
                 violations=[FieldViolation("requests", f"{n} items, more than the limit of {self.batch_limit}")])
         self.audit.in_handler()  # a refused item is recorded with the batch's other items
-        caller = _caller(context)
+        ctx = _context()
         # filled in place: a response built from a list of results would copy every one
         response = pb.BatchEvaluateResponse()
         results: list[pb.BatchEvaluateResult] = [response.results.add() for _ in range(n)]
@@ -153,7 +160,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         reply_bytes = 0
         for i, item in enumerate(request.requests):
             try:
-                prepared = await self._prepare(item, caller, prefix=f"requests[{i}].", method="BatchEvaluate")
+                prepared = await self._prepare(item, ctx, prefix=f"requests[{i}].", method="BatchEvaluate")
             except (errors.ServiceError, errors.DomainError) as exc:
                 results[i].error.CopyFrom(_item_error(exc))
                 reply_bytes += results[i].ByteSize() + 8
@@ -183,11 +190,12 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 # memory is then about one copy of it, not the domain and the proto side by side
                 to_store[k] = outcomes[k] = None  # type: ignore[call-overload]
                 if isinstance(outcome, StoredEvaluation):
-                    results[i].evaluation.CopyFrom(self._acknowledged(prepared, outcome))
+                    results[i].evaluation.CopyFrom(self._acknowledged(prepared, outcome, ctx))
                 else:
                     results[i].error.CopyFrom(_item_error(outcome, prefix=f"requests[{i}]."))
                 del outcome, prepared
-        structlog.contextvars.bind_contextvars(items=n, failed=sum(1 for r in results if r.HasField("error")))
+        for r in results:  # each item's outcome, for the log line and the item metrics
+            ctx.item_done(errors.code_of(r.error.code) if r.HasField("error") else grpc.StatusCode.OK)
         return response
 
     async def StreamEvaluate(self, requests: AsyncIterator[pb.StreamEvaluateRequest],
@@ -199,7 +207,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         reading of its requests, and HTTP/2 then slows its sending, instead of the replies
         piling up in the server."""
         self.audit.in_handler()  # a refused item is recorded as the stream's other items
-        caller = _caller(context)
+        ctx = _context()
         # holds only items whose permit is taken, so it never exceeds STREAM_WINDOW
         out: asyncio.Queue[pb.StreamEvaluateResponse | BaseException | None] = asyncio.Queue()
         window = asyncio.Semaphore(STREAM_WINDOW)  # a permit per item read and not yet sent
@@ -210,7 +218,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             try:
                 assert prepared.record is not None
                 stored = await self._save(prepared.record)
-                reply = pb.StreamEvaluateResponse(correlation_id=cid, evaluation=self._acknowledged(prepared, stored))
+                reply = pb.StreamEvaluateResponse(correlation_id=cid,
+                                                  evaluation=self._acknowledged(prepared, stored, ctx))
             except errors.EXPECTED as exc:  # this item only: UNAVAILABLE when the store failed
                 out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc, "request.")))
             except Exception as exc:  # a bug: the stream ends with it (INTERNAL, logged)
@@ -238,7 +247,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     cid = msg.correlation_id or str(items)
                     items += 1
                     try:
-                        prepared = await self._prepare(msg.request, caller, prefix="request.",
+                        prepared = await self._prepare(msg.request, ctx, prefix="request.",
                                                        method="StreamEvaluate")
                     except (errors.ServiceError, errors.DomainError) as exc:
                         reply = pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc))
@@ -264,9 +273,9 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             while (item := await out.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
+                ctx.item_done(errors.code_of(item.error.code) if item.HasField("error") else grpc.StatusCode.OK)
                 yield item
                 window.release()  # sent: the reader may take one more request
-            structlog.contextvars.bind_contextvars(items=items)  # here: the reader's context is a copy
         finally:
             reader.cancel()
             for task in list(saving):  # the rows are committed all the same (store.save_many)
@@ -284,6 +293,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             call.subject_id, call.scorecard_id = subject, scorecard_id  # a refusal's record names them
             security.require_read(scorecard_id or "", stored.caller)
             call.touched(subject, scorecard_id, 1)
+            _context().touched(stored.name)
         return pb.GetEvaluationResponse(evaluation=self._stored_to_proto(stored))
 
     async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context: grpc.aio.ServicerContext) -> pb.ListEvaluationsResponse:
@@ -364,7 +374,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     as_of = inp.as_of or self.today()
                     compiled = self.registry.resolve(inp.scorecard_id, inp.version, as_of)
                     security.require_scorecard(compiled.id)  # before any indicator is scored
-                    structlog.contextvars.bind_contextvars(scorecard=compiled.id)
+                    _context().scorecard = compiled.id
                     explored = await asyncio.to_thread(whatif.explore, compiled, inp.subject,
                                                        inp.indicators, as_of)
                 except InvalidInput as exc:
@@ -372,12 +382,15 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                                         for v in exc.violations]) from None
                 except ScorecardNotFound as exc:
                     raise exc.at("evaluation." + exc.field) from None
-                evaluation = convert.evaluation_to_proto(explored.result, caller=_caller(context))
+                evaluation = convert.evaluation_to_proto(explored.result, caller=_context().caller)
                 call.touched(explored.result.subject.id, compiled.id, 0)  # nothing stored was read
         else:
             raise errors.BadRequest("name or evaluation is required", violations=[
                 FieldViolation("name", "required unless evaluation is given: evaluations/{evaluation_id}")])
-        structlog.contextvars.bind_contextvars(scorecard=compiled.id, grade=explored.result.grade.code)
+        ctx = _context()
+        ctx.scorecard, ctx.grade = compiled.id, explored.result.grade.code
+        if source == "name":
+            ctx.touched(request.name)
         return convert.whatif_to_proto(explored, evaluation)
 
     def _made_with(self, name: str, made: EvaluationResult) -> CompiledScorecard:
@@ -404,16 +417,19 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         except ValueError as exc:
             raise InvalidInput([FieldViolation(field, str(exc))]) from None
 
-    async def _prepare(self, request: pb.EvaluateRequest, caller: str, prefix: str = "",
+    async def _prepare(self, request: pb.EvaluateRequest, ctx: RequestContext, prefix: str = "",
                        method: str = "Evaluate") -> _Prepared:
         """Validate and score one request; raise for bad input; replay a known request_id.
         The record to store carries the item's access record (`method`)."""
+        caller = ctx.caller
+        if request.request_id:  # the caller's own id joins the log line to its evaluation
+            ctx.requested(request.request_id)
         try:
             inp = convert.evaluation_input_from_proto(request)
             as_of = inp.as_of or self.today()
             compiled = self.registry.resolve(inp.scorecard_id, inp.version, as_of)
             security.require_scorecard(compiled.id)  # before any indicator is validated or scored
-            structlog.contextvars.bind_contextvars(scorecard=compiled.id)
+            ctx.scorecard = compiled.id
             if request.validate_only:
                 subject, values = compiled.validate(inp.subject, inp.indicators, as_of)
                 return _Prepared(None, convert.evaluation_to_proto(
@@ -428,7 +444,6 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             if prefix:
                 raise exc.at(prefix + exc.field) from None
             raise
-        structlog.contextvars.bind_contextvars(grade=result.grade.code)
         # the reply is built now, before anything is stored: what cannot be answered is not kept
         reply = convert.evaluation_to_proto(result, request_id=request.request_id, caller=caller)
         size = reply.ByteSize() + ACK_BYTES
@@ -473,9 +488,10 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         if self.on_stored is not None:
             self.on_stored(stored)
 
-    def _acknowledged(self, prepared: _Prepared, stored: StoredEvaluation) -> Any:
+    def _acknowledged(self, prepared: _Prepared, stored: StoredEvaluation, ctx: RequestContext) -> Any:
         """The reply for a committed record: the one built before the commit, named; for a
         replayed request id, the evaluation stored earlier."""
+        ctx.touched(stored.name)
         if stored.replayed:
             return self._stored_to_proto(stored)
         convert.acknowledge(prepared.response, stored.id, stored.created_at)
@@ -491,8 +507,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     stored.result, evaluation_id=stored.id, create_time=stored.created_at,
                     request_id=stored.request_id or "", caller=stored.caller or "")
             except Exception:  # this row's alone: logged for the operator, marked for the caller
-                structlog.get_logger("sector_credit").exception("a stored evaluation cannot be rendered",
-                                                                evaluation=stored.id)
+                log.exception("a stored evaluation cannot be rendered", evaluation=stored.id)
                 result = stored.result
                 return convert.unreadable_evaluation_to_proto(
                     evaluation_id=stored.id, create_time=stored.created_at, scorecard_id=result.scorecard_id,
@@ -514,10 +529,10 @@ def _subject_and_scorecard(stored: StoredEvaluation | UnreadableEvaluation) -> t
     return stored.subject_id, stored.scorecard_id
 
 
-def _caller(context: grpc.aio.ServicerContext) -> str:
-    """The authenticated identity (security.current_principal), never the x-caller header."""
-    principal = security.current_principal()
-    return limits.cut(principal.name, MAX_CALLER) if principal is not None else "anonymous"
+def _context() -> RequestContext:
+    """The call's request context (opened by the first interceptor); a detached one for a
+    handler called without the interceptors."""
+    return request_context.current() or RequestContext("", "")
 
 
 def _item_error(exc: BaseException, prefix: str = "") -> Any:

@@ -42,6 +42,11 @@ def page(server: ServerProcess) -> Iterator[str]:
     with pytest.raises(grpc.RpcError):
         stub.GetScorecard(pb.GetScorecardRequest(name="scorecards/no.such_card"))
     stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=[taxi(subject_id=s) for s in SUBJECTS[:3]]))
+    # a batch whose items all fail is still an OK call: its items count by their outcome
+    stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=[
+        *(evaluate_request("transport.taxi_driver", {"violations_1pt": -1}, subject_id=s)
+          for s in SUBJECTS[:3]),
+        evaluate_request("no.such_card", {}, subject_id=SUBJECTS[3])]))
     list(stub.StreamEvaluate(iter([pb.StreamEvaluateRequest(correlation_id="1", request=taxi(subject_id=SUBJECTS[1]))])))
     stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=SUBJECTS[2]))
     with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10) as reply:
@@ -73,7 +78,7 @@ def rpc(method: str, kind: str = "unary", **more: str) -> tuple[tuple[str, str],
 def test_grpc_server_metrics_by_method_and_code(page: str) -> None:
     started = samples(page, "grpc_server_started_total")
     assert started[rpc("Evaluate")] == len(SUBJECTS) + 1
-    assert started[rpc("BatchEvaluate")] == 1
+    assert started[rpc("BatchEvaluate")] == 2
     assert started[rpc("StreamEvaluate", "bidi_stream")] == 1
 
     handled = samples(page, "grpc_server_handled_total")
@@ -87,6 +92,18 @@ def test_grpc_server_metrics_by_method_and_code(page: str) -> None:
     assert latency[rpc("Evaluate")] == len(SUBJECTS) + 1
     buckets = samples(page, "grpc_server_handling_seconds_bucket")
     assert buckets[(*rpc("Evaluate"), ("le", "+Inf"))] == len(SUBJECTS) + 1
+
+
+def test_batch_and_stream_items_by_outcome(page: str) -> None:
+    assert samples(page, "grpc_server_handled_total")[rpc("BatchEvaluate", grpc_code="OK")] == 2
+    items = {dict(labels)["method"] + " " + dict(labels)["outcome"]: value
+             for labels, value in samples(page, "credit_items_total").items()}
+    assert items == {
+        "BatchEvaluate OK": 3,                # the first batch
+        "BatchEvaluate INVALID_ARGUMENT": 3,  # the second: a negative count, three times,
+        "BatchEvaluate NOT_FOUND": 1,         # and a scorecard that does not exist
+        "StreamEvaluate OK": 1,
+    }
 
 
 def test_evaluations_by_scorecard_and_grade(page: str) -> None:
@@ -106,7 +123,7 @@ def test_engine_and_commit_histograms(page: str) -> None:
     commit_rows = samples(page, "credit_store_commit_rows_sum")[()]
     assert commit_rows == evaluations  # every stored evaluation went through a group commit
     commits = samples(page, "credit_store_commit_seconds_count")[()]
-    assert 1 <= commits <= evaluations
+    assert 1 <= commits <= evaluations + 1  # + the failed batch's access records, no evaluation
     assert samples(page, "credit_store_commit_seconds_sum")[()] > 0
 
 

@@ -9,6 +9,7 @@ import dataclasses
 import datetime as dt
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from installed_plugins import BUILTIN_ONLY
@@ -236,3 +237,45 @@ def test_the_cut_score_of_an_old_row_is_derived() -> None:
         del data["score_before_cut"]
         got = result_from_document(data, PARTS.get)
         assert (str(got.base), str(got.score_before_cut)) == ("60.00", "-10.00")
+
+
+# --------------------------------------------------------------------------------------------
+# Documents written before orjson: tests/data/documents_before_orjson.json holds, for two
+# golden cases of every built-in card, the input, format-1 and format-2 documents and the
+# cards' parts exactly as the hand-written encoder (main at e4318b3) stored them.
+
+BEFORE = json.loads((Path(__file__).parent / "data" / "documents_before_orjson.json")
+                    .read_text(encoding="utf-8"))
+BY_NAME = {g[0]: g for g in GOLDEN}
+
+
+def test_the_documents_of_before_cover_every_card() -> None:
+    cards = {BY_NAME[c["name"]][-1].scorecard_id for c in BEFORE["cases"]}
+    assert cards == {c.id for c in REGISTRY.all()}
+
+
+@pytest.mark.parametrize("case", BEFORE["cases"], ids=[c["name"] for c in BEFORE["cases"]])
+def test_documents_are_the_bytes_stored_before_and_those_read_back_equal(case) -> None:  # type: ignore[no-untyped-def]
+    name, subject, golden, result = BY_NAME[case["name"]]
+    parts = PARTS[result.digest]
+    inp = EvaluationInput(result.scorecard_id, subject, dict(golden.indicators), golden.as_of, None)
+    assert input_json(inp) == (case["input"], case["digest"])
+    assert result_json(result) == case["format1"]
+    assert result_json_compact(result, parts) == case["format2"]
+    assert result_parts_json(parts) == BEFORE["parts"][result.digest]
+    stored_parts = result_parts_from_document(json.loads(BEFORE["parts"][result.digest]))
+    assert codec.input_from_dict(json.loads(case["input"])) == inp
+    assert result_from_document(json.loads(case["format1"])) == result
+    assert result_from_document(json.loads(case["format2"]), {result.digest: stored_parts}.get) == result
+
+
+@pytest.mark.parametrize("value", [1e-07, 1e16, 1.5e300, 5e-324, 0.1, -0.0, 2**64, -(2**70), 2**63 - 1])
+def test_inputs_orjson_would_write_otherwise_keep_the_json_modules_text(value: object) -> None:
+    inp = EvaluationInput("transport.taxi_driver", Subject(SubjectKind.PERSON, "S-1", "名"),
+                          {"x": value, "y": 1}, None, None)
+    text, digest = input_json(inp)
+    assert text == codec.canonical_json(codec.input_to_dict(inp))
+    assert digest == codec.request_digest(inp)
+    result = copy.deepcopy(GOLDEN[0][-1])
+    result.indicators = {"x": value}  # type: ignore[assignment]
+    assert result_json(result) == _reference(codec.result_to_dict(result))

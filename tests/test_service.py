@@ -641,7 +641,7 @@ def test_clients_that_hang_up_mid_stream_are_cancelled_calls_not_errors(server: 
         """The lines of this test's calls, once all 21 are written (the log is append-only)."""
         ours = [r for r in server.rpc_records() if r["method"] in methods][before:]
         done = (sum(r["method"] == "ServerReflectionInfo" for r in ours) >= 20
-                and any(r.get("request_id") == rid for r in ours))
+                and any(r.get("call_id") == rid for r in ours))
         return ours if done else []
 
     records = wait_until(finished, timeout=30)  # generous: CI machines are shared and loaded
@@ -660,7 +660,7 @@ def test_one_json_log_line_per_rpc(server: ServerProcess) -> None:
           metadata=[("x-request-id", rid_bad)])
 
     def line(rid: str) -> dict[str, Any]:
-        found = wait_until(lambda: [r for r in server.rpc_records() if r.get("request_id") == rid])
+        found = wait_until(lambda: [r for r in server.rpc_records() if r.get("call_id") == rid])
         assert len(found) == 1, found
         return found[0]
 
@@ -675,12 +675,12 @@ def test_one_json_log_line_per_rpc(server: ServerProcess) -> None:
 
     # every call of the module so far left exactly one line (a request id of its own)
     records = server.rpc_records()
-    assert len({r["request_id"] for r in records}) == len(records)
+    assert len({r["call_id"] for r in records}) == len(records)
     assert {r["method"] for r in records} >= {
         "ListScorecards", "GetScorecard", "Evaluate", "BatchEvaluate", "StreamEvaluate",
         "GetEvaluation", "ListEvaluations", "Check"}
     for r in records:
-        assert {"request_id", "method", "code", "duration_ms"} <= set(r)
+        assert {"call_id", "method", "code", "duration_ms"} <= set(r)
 
 
 def test_no_subject_id_or_name_reaches_the_log_unmasked(server: ServerProcess) -> None:
@@ -766,7 +766,7 @@ def test_an_unexpected_error_is_internal_with_a_reference_and_no_traceback(limit
 
     # the operator finds the traceback under the reference, with the subject id masked
     (logged,) = wait_until(lambda: [r for r in limited_server.log_records()
-                                    if r.get("event") == "unexpected error" and r.get("request_id") == reference])
+                                    if r.get("event") == "unexpected error" and r.get("call_id") == reference])
     assert "RuntimeError: injected fault for subject 4405" in logged["exception"]
     assert PERSON_IDS[1] not in limited_server.log_text()
 

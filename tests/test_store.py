@@ -132,7 +132,7 @@ async def test_save_then_get(store: EvaluationStore) -> None:
     assert await store.get(uuid.UUID(saved.id)) == saved
     assert await store.get(uuid.uuid4()) is None
     assert await store.get("not-an-id") is None
-    assert store.health_check() is True
+    assert store.health_problem() is None
 
 
 async def test_concurrent_saves_share_commits(store: EvaluationStore, database_url: str) -> None:
@@ -327,7 +327,7 @@ async def test_database_away_raises_store_unavailable(url: str) -> None:
             await s.get(uuid.uuid4())
         with pytest.raises(StoreUnavailable):
             await s.list()
-        assert s.health_check() is False
+        assert s.health_problem() is not None
         assert s.stats.commits == 0
 
 
@@ -338,7 +338,7 @@ async def test_open_fails_fast_without_a_database_or_its_schema(database_url: st
         await EvaluationStore.open(database_url)  # not migrated: no evaluations table
     migrate.upgrade(database_url)
     async with await EvaluationStore.open(database_url, max_group_rows=10) as s:
-        assert s.health_check() is True
+        assert s.health_problem() is None
 
 
 async def test_a_failed_commit_fails_every_waiter_of_its_group(
@@ -467,7 +467,7 @@ async def test_close_writes_everything_pending(database_url: str) -> None:
     assert count_rows(database_url) == 100
     with pytest.raises(StoreUnavailable):
         await s.save(record())
-    assert s.health_check() is False
+    assert s.health_problem() is not None
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import uuid
 
 import pytest
 import sqlalchemy as sa
-from sector_credit.server.db import EvaluationStore, migrate
+from sector_credit.server.db import EvaluationStore, StoredEvaluation, migrate
+from sector_credit.server.db.dbwriter import RowInserter
 from sector_credit.server.db.engine import create_engine
-from sector_credit.server.db.store import _TABLE, _prepare, _RowInserter
+from sector_credit.server.db.postgres_writer import EXECUTEMANY_FROM
+from sector_credit.server.db.rows import EVALUATIONS, evaluation_row
 from test_store import record
 
-COLUMNS = [c.name for c in _TABLE.columns]
+COLUMNS = [c.name for c in EVALUATIONS.columns]
 
 
 def _raw(engine: sa.Engine, ids: list[uuid.UUID]) -> dict[str, tuple[object, ...]]:
@@ -32,7 +35,7 @@ def _raw(engine: sa.Engine, ids: list[uuid.UUID]) -> dict[str, tuple[object, ...
 def test_fast_insert_stores_what_sqlalchemy_stores(database_url: str, n: int) -> None:
     migrate.upgrade(database_url)
     engine = create_engine(database_url)
-    rows = [_prepare(record(f"S-{i}", request_id=f"r-{i}" if i % 2 else None))[0] for i in range(n)]
+    rows = [evaluation_row(record(f"S-{i}", request_id=f"r-{i}" if i % 2 else None))[0] for i in range(n)]
     twins = []
     for row in rows:
         twin = copy.copy(row)
@@ -40,8 +43,8 @@ def test_fast_insert_stores_what_sqlalchemy_stores(database_url: str, n: int) ->
         twin["request_id"] = None if row["request_id"] is None else row["request_id"] + "-twin"
         twins.append(twin)
     with engine.begin() as conn:
-        _RowInserter(conn.dialect).insert(conn, rows)
-        conn.execute(sa.insert(_TABLE), twins)
+        RowInserter(conn.dialect, EVALUATIONS).insert(conn, rows)
+        conn.execute(sa.insert(EVALUATIONS), twins)
     raw = _raw(engine, [r["id"] for r in rows + twins])
     engine.dispose()
     assert len(raw) == 2 * n
@@ -64,3 +67,18 @@ async def test_a_store_reads_back_what_the_fast_path_wrote(database_url: str) ->
         saved = await asyncio.gather(*(store.save(record(f"S-{i}")) for i in range(70)))
         for s in saved:
             assert await store.get(s.id) == s
+
+
+@pytest.mark.parametrize("n", [EXECUTEMANY_FROM - 1, EXECUTEMANY_FROM, 3 * EXECUTEMANY_FROM])
+async def test_a_batch_of_any_size_reads_back_and_replays(database_url: str, n: int) -> None:
+    # on PostgreSQL a group of EXECUTEMANY_FROM rows or more goes as SQLAlchemy's executemany
+    migrate.upgrade(database_url)
+    async with await EvaluationStore.open(database_url) as store:
+        first = await store.save(record("S-0", request_id="again"))
+        outcomes = await store.save_many(
+            [record(f"S-{i}", request_id=f"b-{i}") for i in range(1, n)]
+            + [record("S-0", request_id="again")])
+        assert outcomes[-1] == dataclasses.replace(first, replayed=True)
+        for saved in outcomes[:-1]:
+            assert isinstance(saved, StoredEvaluation)
+            assert await store.get(saved.id) == saved

@@ -1,6 +1,8 @@
 """Persistence: the audit store of evaluations (SQLite file or PostgreSQL).
 
-- `store.EvaluationStore`: group-committed writes and reads for the servicer.
+- `store.EvaluationStore`: group-committed writes and reads for the servicer (the API; its
+  docstring says which module holds what: rows, documents, group commit, the SQLite and
+  PostgreSQL writers, page tokens).
 - `models`: the ORM tables; `migrate`: Alembic migrations (`upgrade`, `downgrade`).
 - `engine`: the one place engines are built; `ids`: evaluation ids (UUIDv7).
 """

@@ -1,4 +1,4 @@
-"""The JSON documents of an evaluation row, built fast; the shapes are `codec`'s.
+"""The JSON documents of an evaluation row, encoded with orjson; the shapes are `codec`'s.
 
 Two formats of the stored result, both read back to the same, equal result:
 - Format 2 (what the service writes for its scorecards): what the evaluation decided (values,
@@ -10,10 +10,12 @@ Two formats of the stored result, both read back to the same, equal result:
 - Format 1 (`codec.result_to_dict`, whole): for a result its scorecard's parts do not
   describe exactly, and in rows written before format 2.
 
-`result_json(result)` (format 1) is exactly `json.dumps(codec.result_to_dict(result),
-ensure_ascii=False, separators=(",", ":"), allow_nan=False)` (tests/test_rowjson.py checks it
-on every golden case); the static pieces are encoded once, remembered per object (the engine
-hands out the card's own objects), and joined with the few values that change.
+The text is byte for byte what `json.dumps(..., ensure_ascii=False, separators=(",", ":"),
+allow_nan=False)` writes (and wrote before orjson: tests/test_rowjson.py checks both, on
+every golden case and on documents the hand-written encoder stored): orjson escapes the same
+characters and writes keys in the same order. Where its text would differ, a float in
+exponent form (orjson `1e-7`, json `1e-07`; floats occur only in raw input values) or an
+integer beyond 64 bits (which orjson refuses), the document goes through the json module.
 `input_json(input)` is the canonical JSON of `codec.input_to_dict(input)` (sorted keys): its
 SHA-256 is `codec.request_digest`, so one encoding gives both the stored document and the
 digest.
@@ -24,13 +26,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from json.encoder import encode_basestring
 from typing import Any
 
+import orjson
 from sector_credit.scorecards import codec
 from sector_credit.scorecards.codegen import best_points
 from sector_credit.scorecards.exact import shown_decimal
@@ -62,201 +63,65 @@ class JsonText(str):
     __slots__ = ()
 
 
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _canonical = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 ).encode
-_s: Callable[[str], str] = encode_basestring  # a JSON string, non-ASCII kept as it is
-_int = int.__repr__
-_float = float.__repr__
+
+
+def dumps(data: Any, *, sort_keys: bool = False, floats: bool = False) -> str:
+    """`data` (JSON types only) as compact JSON, UTF-8 kept as it is, keys sorted when asked:
+    orjson's text, or the json module's where orjson's would differ (`floats`: the document
+    may hold a float) or orjson refuses the value (an integer beyond 64 bits)."""
+    if not floats:
+        try:
+            return orjson.dumps(data, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
+        except orjson.JSONEncodeError:
+            pass
+    return (_canonical if sort_keys else _compact)(data)
+
+
+def _has_float(values: Iterable[object]) -> bool:
+    return any(isinstance(v, float) for v in values)
 
 
 def input_json(inp: EvaluationInput) -> tuple[JsonText, str]:
     """The stored `input` document (canonical JSON) and its SHA-256 hex, which is
     `codec.request_digest(inp)`."""
-    text = _canonical(codec.input_to_dict(inp))
+    floats = _has_float(inp.indicators.values())
+    text = dumps(codec.input_to_dict(inp), sort_keys=True, floats=floats)
     return JsonText(text), hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-# --------------------------------------------------------------------------------------------
-# Static pieces, encoded once per object
-
-
-class _Memo:
-    """Encoded text per object, keyed by identity (the object is kept, so its id is never
-    reused while cached); bounded, for objects that are not a scorecard's own."""
-
-    __slots__ = ("_cache", "_encode")
-    LIMIT = 8192
-
-    def __init__(self, encode: Callable[[Any], str]):
-        self._encode = encode
-        self._cache: dict[int, tuple[Any, str]] = {}
-
-    def __call__(self, obj: Any) -> str:
-        hit = self._cache.get(id(obj))
-        if hit is not None and hit[0] is obj:
-            return hit[1]
-        text = self._encode(obj)
-        if len(self._cache) >= self.LIMIT:
-            self._cache.clear()
-        self._cache[id(obj)] = (obj, text)
-        return text
-
-
-def _opt_str(value: str | None) -> str:
-    return "null" if value is None else _s(value)
-
-
-def _dec(value: Decimal | None) -> str:
-    # str(Decimal) is digits, sign, point, exponent or a special name: nothing to escape
-    return "null" if value is None else '"' + str(value) + '"'
-
-
-def _title_text(t: Title) -> str:
-    return '{"zh":' + _s(t.zh) + ',"en":' + _s(t.en) + "}"
-
-
-def _provenance_text(p: Provenance) -> str:
-    return '{"tag":' + _s(p.tag.value) + ',"source":' + _s(p.source) + ',"article":' + _s(p.article) + "}"
-
-
-_title = _Memo(_title_text)
-_provenance = _Memo(_provenance_text)
-
-
-def _grade_text(g: Grade) -> str:
-    return ('{"code":' + _s(g.code) + ',"title":' + _title(g.title) + ',"provenance":'
-            + _provenance(g.provenance) + ',"min_score":' + _dec(g.min_score)
-            + ',"colour":' + _s(g.colour) + "}")
-
-
-_grade = _Memo(_grade_text)
-
-# Per rule: the text around a line's values and points, `(title, provenance, best_points,
-# head, middle, tail)`; a line is head + values + ',"points":"' + points + middle +
-# points_before_cut + tail.
-_lines: dict[tuple[str, str | None], tuple[Title, Provenance, Decimal | None, str, str, str]] = {}
-
-
-def _line_parts(rule_id: str, group: str | None, title: Title, provenance: Provenance,
-                best: Decimal | None) -> tuple[str, str, str]:
-    key = (rule_id, group)
-    hit = _lines.get(key)
-    if hit is not None and hit[0] is title and hit[1] is provenance and hit[2] == best:
-        return hit[3], hit[4], hit[5]
-    head = ('{"rule_id":' + _s(rule_id) + ',"title":' + _title(title) + ',"group":'
-            + _opt_str(group) + ',"values":')
-    middle = '","provenance":' + _provenance(provenance) + ',"points_before_cut":'
-    tail = ',"best_points":' + _dec(best) + "}"
-    if len(_lines) >= _Memo.LIMIT:
-        _lines.clear()
-    _lines[key] = (title, provenance, best, head, middle, tail)
-    return head, middle, tail
-
-
-# --------------------------------------------------------------------------------------------
-# Values (codec.value_to_json, as JSON text)
-
-
-def _value(value: object) -> str:
-    if value is None:
-        return "null"
-    cls = type(value)
-    if cls is bool:
-        return "true" if value else "false"
-    if cls is int:
-        return _int(value)  # type: ignore[arg-type]
-    if cls is str:
-        return _s(value)  # type: ignore[arg-type]
-    if cls is Decimal:
-        return '{"decimal":"' + str(value) + '"}'
-    if cls is dt.date:
-        return '{"date":"' + value.isoformat() + '"}'  # type: ignore[attr-defined]
-    return _value_slow(value)
-
-
-def _value_slow(value: object) -> str:
-    """Subclasses and floats, through the codec (its errors included)."""
-    data = codec.value_to_json(value)
-    if isinstance(data, float) and math.isfinite(data):
-        return _float(data)
-    return _canonical(data)
-
-
-def _indicators(values: dict[str, Any]) -> str:
-    if not values:
-        return "{}"
-    return "{" + ",".join(_s(name) + ":" + _value(v) for name, v in values.items()) + "}"
-
-
-# --------------------------------------------------------------------------------------------
-# The result document
-
-
-_heads_by_card: dict[tuple[str, str, str], str] = {}
+def _floats_in(r: EvaluationResult) -> bool:
+    return _has_float(r.indicators.values()) or any(
+        _has_float(v for _, v in line.values) for line in r.lines)
 
 
 def result_json(r: EvaluationResult) -> JsonText:
-    """`codec.result_to_dict(r)` as compact JSON, byte for byte what the json module writes."""
-    key = (r.scorecard_id, r.version, r.digest)
-    head = _heads_by_card.get(key)
-    if head is None:
-        head = ('{"format":1,"scorecard_id":' + _s(r.scorecard_id) + ',"version":' + _s(r.version)
-                + ',"digest":' + _s(r.digest) + ',"subject":')
-        if len(_heads_by_card) >= _Memo.LIMIT:
-            _heads_by_card.clear()
-        _heads_by_card[key] = head
-    s = r.subject
-    dec, value, title, s_ = _dec, _value, _title, _s
-    parts = [
-        head,
-        '{"kind":', s_(s.kind.value), ',"id":', s_(s.id), ',"display_name":', s_(s.display_name),
-        '},"as_of":"', r.as_of.isoformat(), '","indicators":', _indicators(r.indicators),
-        ',"score":', dec(r.score), ',"score_grade":', _opt_str(r.score_grade),
-        ',"grade":', _grade(r.grade), ',"lines":[',
-    ]
-    add = parts.append
-    sep = ""
-    for line in r.lines:
-        line_head, middle, tail = _line_parts(
-            line.rule_id, line.group, line.title, line.provenance, line.best_points)
-        values = line.values
-        if len(values) == 1:
-            (name, v), = values
-            values_text = "[[" + s_(name) + "," + value(v) + "]]"
-        else:
-            values_text = "[" + ",".join("[" + s_(n) + "," + value(v) + "]" for n, v in values) + "]"
-        pbc = line.points_before_cut
-        add(sep + line_head + values_text + ',"points":"' + str(line.points) + middle
-            + ("null" if pbc is None else '"' + str(pbc) + '"') + tail)
-        sep = ","
-    add('],"groups":[')
-    sep = ""
-    for g in r.groups:
-        add(sep + '{"id":' + s_(g.id) + ',"title":' + title(g.title) + ',"total_before_cut":"'
-            + str(g.total_before_cut) + '","total":"' + str(g.total) + '","floor":' + dec(g.floor)
-            + ',"ceiling":' + dec(g.ceiling) + "}")
-        sep = ","
-    add('],"overrides":[')
-    sep = ""
-    for o in r.overrides:
-        add(sep + '{"id":' + s_(o.id) + ',"title":' + title(o.title) + ',"effect":' + s_(o.effect.value)
-            + ',"grade":' + _opt_str(o.grade) + ',"steps":' + _int(o.steps) + ',"until":'
-            + ("null" if o.until is None else '"' + o.until.isoformat() + '"')
-            + ',"provenance":' + _provenance(o.provenance) + "}")
-        sep = ","
-    add('],"until":')
-    add("null" if r.until is None else '"' + r.until.isoformat() + '"')
-    add(',"reasons":[')
-    sep = ""
-    for x in r.reasons:
-        add(sep + '{"code":' + s_(x.code) + ',"kind":' + s_(x.kind) + ',"title":' + title(x.title)
-            + ',"points_lost":' + dec(x.points_lost) + "}")
-        sep = ","
-    add('],"points_to_next_grade":' + dec(r.points_to_next_grade) + ',"next_grade":'
-        + _opt_str(r.next_grade) + ',"base":' + dec(r.base) + ',"score_before_cut":'
-        + dec(r.score_before_cut) + "}")
-    return JsonText("".join(parts))
+    """The format-1 document: `codec.result_to_dict(r)` as compact JSON."""
+    return JsonText(dumps(codec.result_to_dict(r), floats=_floats_in(r)))
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _date(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _title(t: Title) -> dict[str, str]:
+    return {"zh": t.zh, "en": t.en}
+
+
+def _provenance(p: Provenance) -> dict[str, str]:
+    return {"tag": p.tag.value, "source": p.source, "article": p.article}
+
+
+def _grade(g: Grade) -> dict[str, Any]:
+    return {"code": g.code, "title": _title(g.title), "provenance": _provenance(g.provenance),
+            "min_score": _dec(g.min_score), "colour": g.colour}
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,12 +131,13 @@ def result_json(r: EvaluationResult) -> JsonText:
 
 
 _interned: dict[tuple[Any, ...], Any] = {}
+_INTERN_LIMIT = 8192
 
 
 def _intern(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
     hit = _interned.get(key)
     if hit is None:
-        if len(_interned) >= _Memo.LIMIT:
+        if len(_interned) >= _INTERN_LIMIT:
             _interned.clear()
         hit = _interned[key] = make()
     return hit
@@ -444,23 +310,21 @@ def result_parts(card: Scorecard) -> ResultParts:
 
 def result_parts_json(p: ResultParts) -> str:
     """The stored form of the parts (column `scorecard_parts.parts`)."""
-    lines = ",".join(
-        '{"rule_id":' + _s(x.rule_id) + ',"title":' + _title_text(x.title) + ',"group":'
-        + _opt_str(x.group) + ',"indicator":' + _s(x.values[0][0]) + ',"provenance":'
-        + _provenance_text(x.provenance) + ',"best_points":' + _dec(x.best_points) + "}"
-        for x in p.lines)
-    groups = ",".join(
-        '{"id":' + _s(g.id) + ',"title":' + _title_text(g.title) + ',"floor":' + _dec(g.floor)
-        + ',"ceiling":' + _dec(g.ceiling) + "}" for g in p.groups)
-    overrides = ",".join(
-        '{"id":' + _s(o.id) + ',"title":' + _title_text(o.title) + ',"effect":' + _s(o.effect.value)
-        + ',"grade":' + _opt_str(o.grade) + ',"steps":' + _int(o.steps) + ',"provenance":'
-        + _provenance_text(o.provenance) + "}" for o in p.overrides.values())
-    grades = ",".join(_grade_text(g) for g in p.grades.values())
-    return ('{"format":' + _int(RESULT_PARTS_FORMAT) + ',"scorecard_id":' + _s(p.scorecard_id)
-            + ',"version":' + _s(p.version) + ',"digest":' + _s(p.digest) + ',"lines":[' + lines
-            + '],"groups":[' + groups + '],"overrides":[' + overrides + '],"grades":[' + grades + ']'
-            + ',"base":' + _dec(p.base) + "}")
+    return dumps({
+        "format": RESULT_PARTS_FORMAT, "scorecard_id": p.scorecard_id, "version": p.version,
+        "digest": p.digest,
+        "lines": [{"rule_id": x.rule_id, "title": _title(x.title), "group": x.group,
+                   "indicator": x.values[0][0], "provenance": _provenance(x.provenance),
+                   "best_points": _dec(x.best_points)} for x in p.lines],
+        "groups": [{"id": g.id, "title": _title(g.title), "floor": _dec(g.floor),
+                    "ceiling": _dec(g.ceiling)} for g in p.groups],
+        "overrides": [{"id": o.id, "title": _title(o.title), "effect": o.effect.value,
+                       "grade": o.grade, "steps": o.steps, "provenance": _provenance(o.provenance)}
+                      for o in p.overrides.values()],
+        "grades": [_grade(g) for g in p.grades.values()],
+        "base": _dec(p.base),
+    })
+
 
 
 def result_parts_from_document(data: dict[str, Any]) -> ResultParts:
@@ -543,34 +407,20 @@ def result_json_compact(r: EvaluationResult, parts: ResultParts | None) -> JsonT
     if parts is None or parts.digest != r.digest or not _fits(r, parts):
         return result_json(r)
     s = r.subject
-    dec, s_ = _dec, _s
-    head = _heads2.get(r.digest)
-    if head is None:
-        head = ('{"format":2,"scorecard_id":' + s_(r.scorecard_id) + ',"version":' + s_(r.version)
-                + ',"digest":' + s_(r.digest) + ',"subject":{"kind":')
-        if len(_heads2) >= _Memo.LIMIT:
-            _heads2.clear()
-        _heads2[r.digest] = head
-    out = [
-        head, s_(s.kind.value), ',"id":', s_(s.id), ',"display_name":', s_(s.display_name),
-        '},"as_of":"', r.as_of.isoformat(), '","indicators":', _indicators(r.indicators),
-        ',"score":', dec(r.score), ',"score_grade":', _opt_str(r.score_grade), ',"grade":',
-        s_(r.grade.code), ',"lines":[',
-        ",".join(["[" + s_(x.rule_id) + ',"' + str(x.points) + '",' + dec(x.points_before_cut) + "]"
-                  for x in r.lines]),
-        '],"groups":[',
-        ",".join(["[" + s_(g.id) + ',"' + str(g.total_before_cut) + '","' + str(g.total) + '"]'
-                  for g in r.groups]),
-        '],"overrides":[',
-        ",".join(["[" + s_(o.id) + "," + ("null" if o.until is None else '"' + o.until.isoformat() + '"') + "]"
-                  for o in r.overrides]),
-        '],"until":', "null" if r.until is None else '"' + r.until.isoformat() + '"',
-        ',"reasons":[',
-        ",".join([f"[{s_(x.code)},{s_(x.kind)},{dec(x.points_lost)}]" for x in r.reasons]),
-        '],"points_to_next_grade":', dec(r.points_to_next_grade), ',"next_grade":',
-        _opt_str(r.next_grade), ',"score_before_cut":', dec(r.score_before_cut), "}",
-    ]
-    return JsonText("".join(out))
+    return JsonText(dumps({
+        "format": 2, "scorecard_id": r.scorecard_id, "version": r.version, "digest": r.digest,
+        "subject": {"kind": s.kind.value, "id": s.id, "display_name": s.display_name},
+        "as_of": r.as_of.isoformat(), "indicators": codec.indicators_to_dict(r.indicators),
+        "score": _dec(r.score), "score_grade": r.score_grade, "grade": r.grade.code,
+        "lines": [[x.rule_id, str(x.points), _dec(x.points_before_cut)] for x in r.lines],
+        "groups": [[g.id, str(g.total_before_cut), str(g.total)] for g in r.groups],
+        "overrides": [[o.id, _date(o.until)] for o in r.overrides],
+        "until": _date(r.until),
+        "reasons": [[x.code, x.kind, _dec(x.points_lost)] for x in r.reasons],
+        "points_to_next_grade": _dec(r.points_to_next_grade), "next_grade": r.next_grade,
+        "score_before_cut": _dec(r.score_before_cut),
+    }, floats=_has_float(r.indicators.values())))
+
 
 
 def _result_v2(data: dict[str, Any], parts: ResultParts) -> EvaluationResult:

@@ -2,8 +2,9 @@
 
 - `Principal`: an identity proven by credentials (a client certificate, an API key, a JWT),
   or the local principal of a server in local mode. `current_principal()` is the principal
-  of the call being handled; the authentication interceptor (`interceptor.py`) sets it for
-  the duration of the handler. A header such as `x-caller` is never an identity.
+  of the call being handled, kept on its request context (`server/request_context.py`); the
+  authentication interceptor (`interceptor.py`) sets it before the handler runs. A header
+  such as `x-caller` is never an identity.
 - `METHOD_ROLES`: the role each RPC needs (absent: `admin`; `OPEN`: no credentials needed).
 - `require_scorecard` / `require_read` / `read_scope`: the per-item checks of a grant limited
   to scorecards or to the caller's own evaluations, which the servicer calls once per item.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from .. import request_context
 from ..errors import ServiceError
 from ..logs import log
 
@@ -88,19 +90,27 @@ class Grant:
         return self.scorecards is None or scorecard_id in self.scorecards
 
 
-_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
 _grants: contextvars.ContextVar[Mapping[str, Grant] | None] = contextvars.ContextVar("grants", default=None)
 _method: contextvars.ContextVar[str] = contextvars.ContextVar("method", default="")
 
 
 def current_principal() -> Principal | None:
     """The principal of the call being handled (None outside a call, or on an open method)."""
-    return _principal.get()
+    ctx = request_context.current()
+    return ctx.principal if ctx is not None else None
 
 
 def bind(method: str, principal: Principal, grants: Mapping[str, Grant] | None) -> list[contextvars.Token[object]]:
-    """Make `principal` the current one (the interceptor, for the duration of a handler)."""
-    return [_method.set(method), _principal.set(principal), _grants.set(grants)]  # type: ignore[list-item]
+    """Make `principal` the current one, on the call's request context (the interceptor,
+    before the handler; outside a call, a context is opened for it)."""
+    tokens: list[contextvars.Token[object]] = [_method.set(method), _grants.set(grants)]  # type: ignore[list-item]
+    ctx = request_context.current()
+    if ctx is None:
+        tokens.append(request_context.open_call(method.rpartition("/")[2]))  # type: ignore[arg-type]
+        ctx = request_context.current()
+        assert ctx is not None
+    ctx.principal = principal
+    return tokens
 
 
 RefusalHook = Callable[[str, Principal | None, grpc.StatusCode, str], None]

@@ -1,8 +1,8 @@
 """The one interceptor that authenticates every call and checks its method's role.
 
-It runs inside the service interceptor (which logs, counts and turns its refusals into
-statuses): credentials in, a `Principal` bound for the handler, or a refusal through
-`security.refuse`. Credentials, in this order: a bearer token in `authorization` (an API key
+It runs inside the edge interceptors (`server/interceptors.py`: they log, count and turn
+its refusals into statuses), on the same handler wrapper (`server/handlers.py`): credentials
+in, a `Principal` on the call's request context, or a refusal through `security.refuse`. Credentials, in this order: a bearer token in `authorization` (an API key
 of this service, else a JWT), else the client certificate of the TLS connection (its subject
 common name or a SAN, mapped to a caller name in the configuration). In local mode every
 caller is the local principal. Health and reflection pass untouched.
@@ -11,12 +11,11 @@ caller is the local principal. Health and reflection pass untouched.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
-import structlog
 
+from ..handlers import Layer, LayeredInterceptor
 from . import (
     AUTHENTICATED,
     LOCAL,
@@ -115,69 +114,25 @@ def _certificate_subjects(context: grpc.aio.ServicerContext) -> list[str]:
     return names
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, authenticator: Authenticator):
-        self.auth = authenticator
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+class _AuthLayer(Layer):
+    def __init__(self, auth: Authenticator, method: str, role: str):
+        self.auth, self.method, self.role = auth, method, role
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        method = details.method
-        cached = self._wrapped.get(method)
-        if cached is not None:
-            return cached
-        handler = await continuation(details)
-        role = role_for(method)
-        if handler is None or role == OPEN:
-            return handler
-        wrapped = self._wrap(handler, method, role)
-        self._wrapped[method] = wrapped
-        return wrapped
-
-    async def _enter(self, method: str, role: str, context: grpc.aio.ServicerContext) -> list[Any]:
+    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+        method, role = self.method, self.role
         principal, grants = await self.auth.authenticate(method, context)
-        tokens = bind(method, principal, grants)
-        structlog.contextvars.bind_contextvars(caller=principal.name, proven_by=principal.proven_by)
+        bind(method, principal, grants)  # on the call's request context, read by log and audit
         if role != AUTHENTICATED and role not in principal.roles:
             raise refuse(PermissionDenied(f"this caller ({principal.name}) lacks the {role} permission",
                                           permission_reason(role), {"permission": role}), method, principal)
-        return tokens
+        return None
 
-    def _wrap(self, h: grpc.RpcMethodHandler, method: str, role: str) -> grpc.RpcMethodHandler:
-        kw = {"request_deserializer": h.request_deserializer, "response_serializer": h.response_serializer}
-        if not h.request_streaming and not h.response_streaming:
-            inner_uu = h.unary_unary
 
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                await self._enter(method, role, context)
-                return await inner_uu(request, context)
+class AuthInterceptor(LayeredInterceptor):
+    def __init__(self, authenticator: Authenticator):
+        super().__init__()
+        self.auth = authenticator
 
-            return grpc.unary_unary_rpc_method_handler(unary_unary, **kw)
-        if not h.request_streaming:
-            inner_us = h.unary_stream
-
-            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                await self._enter(method, role, context)
-                async for response in inner_us(request, context):
-                    yield response
-
-            return grpc.unary_stream_rpc_method_handler(unary_stream, **kw)
-        if not h.response_streaming:
-            inner_su = h.stream_unary
-
-            async def stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-                await self._enter(method, role, context)
-                return await inner_su(requests, context)
-
-            return grpc.stream_unary_rpc_method_handler(stream_unary, **kw)
-        inner_ss = h.stream_stream
-
-        async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            await self._enter(method, role, context)
-            async for response in inner_ss(requests, context):
-                yield response
-
-        return grpc.stream_stream_rpc_method_handler(stream_stream, **kw)
+    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer | None:
+        role = role_for(method)
+        return None if role == OPEN else _AuthLayer(self.auth, method, role)
