@@ -54,9 +54,10 @@ proto: install
 	$(BIN)/python protos/generate.py
 
 # the service against a bare gRPC server of the same proto, in the same run: unary, batch of 100
-# and 1,000 (FULL and BASIC), stream, on SQLite and PostgreSQL, against the bare and the durable
-# ceiling (docs/benchmarks.md, Service); about 19 minutes.
-# bench-quick: one short round, under two minutes
+# and 1,000 (FULL and BASIC), stream, on SQLite and PostgreSQL, and on SQLite over mutual TLS
+# with an API key, against the bare, the durable and the TLS ceiling (docs/benchmarks.md,
+# Service); about 22 minutes.
+# bench-quick: one short round, about three minutes
 bench: install
 	$(BIN)/python bench/service_bench.py $(ARGS)
 

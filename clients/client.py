@@ -400,9 +400,13 @@ class CreditClient(ClientCore):
         return Exploration.from_proto(self._call(self._stub.ExploreEvaluation, request,
                                                  timeout or self.deadlines.unary))
 
-    def explore_evaluation(self, name: str, *, timeout: float | None = None) -> Exploration:
-        """What would change the grade of a stored evaluation (by name or id)."""
-        request = pb.ExploreEvaluationRequest(name=evaluation_name(name))
+    def explore_evaluation(self, name: str, *, purpose: str | None = None,
+                           purpose_note: str | None = None, timeout: float | None = None) -> Exploration:
+        """What would change the grade of a stored evaluation (by name or id), read for
+        `purpose` (or the client's default purpose) like get_evaluation."""
+        stated = self._purpose(purpose, purpose_note)
+        request = pb.ExploreEvaluationRequest(name=evaluation_name(name), purpose=stated["purpose"],
+                                              purpose_note=stated["purpose_note"])
         return Exploration.from_proto(self._call(self._stub.ExploreEvaluation, request,
                                                  timeout or self.deadlines.unary))
 

@@ -56,6 +56,10 @@ card where one is not, `generate` returns None and the engine evaluates that car
 reference evaluator. The reference stays the definition: tests/test_codegen.py checks that the
 generated code of every built-in card gives results equal to it (Decimal exponents included)
 on random inputs.
+
+Over 500 lines for a reason: it is one writer of one generated module, whose parts (the scoring
+block, `evaluate`, `score`, `validate`) share its name table and constants; each rule kind's own
+code is already elsewhere (`kinds.py`).
 """
 
 from __future__ import annotations

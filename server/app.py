@@ -114,7 +114,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     if settings.workers == 1:  # workers share a port the supervisor holds with SO_REUSEPORT
         check_listen(settings.listen, "gRPC")
     if settings.metrics_port:
-        check_listen(f"{settings.metrics_host}:{settings.metrics_port}", "metrics")
+        check_listen(f"{settings.metrics_host}:{settings.metrics_bind_port}", "metrics")
     # an address that can be listened on, but not without TLS and authentication: exit 78
     # (before anything else is logged: the refusal is the start-up's one line)
     checked = security_setup.check(settings)
@@ -187,12 +187,12 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         raise listen_failed(None, settings.listen, "gRPC")
     await server.start()
     try:
-        metrics_port = metrics.serve(settings.metrics_port, settings.metrics_host) if settings.metrics_port else 0
+        metrics_port = metrics.serve(settings.metrics_bind_port, settings.metrics_host) if settings.metrics_port else 0
     except OSError as exc:  # taken since check_listen
         await server.stop(0)
         await store.close()
         await records.close()
-        raise listen_failed(exc, f"{settings.metrics_host}:{settings.metrics_port}", "metrics") from None
+        raise listen_failed(exc, f"{settings.metrics_host}:{settings.metrics_bind_port}", "metrics") from None
     store_health = StoreHealth(health_servicer, store, _HEALTH_NAMES)
     await store_health.start()  # SERVING, then NOT_SERVING whenever the store cannot commit
     host = settings.listen.rpartition(":")[0]

@@ -350,38 +350,57 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
 
     async def ExploreEvaluation(self, request: pb.ExploreEvaluationRequest,
                                 context: Context) -> pb.ExploreEvaluationResponse:
-        """What would change the grade (scorecards/whatif.py); never stored."""
+        """What would change the grade (scorecards/whatif.py); never stored, always on record.
+        By name it reads a stored evaluation: the reader grant on its scorecard (and its own
+        evaluations only, if the grant says so) and a purpose, as GetEvaluation. On an input
+        it is a what-if: the evaluator grant on the scorecard, as Evaluate."""
+        self.audit.in_handler()  # a refusal from here on is this call's own record
         source = request.WhichOneof("source")
         if source == "name":
-            eid = convert.evaluation_id_from_name(request.name)
-            stored = await self.store.get(eid)
-            if stored is None:
-                raise errors.NotFound(f"no evaluation {request.name}", metadata={"name": request.name})
-            if not isinstance(stored, StoredEvaluation):
-                raise errors.FailedPrecondition(
-                    f"{request.name} cannot be read back by this version of the service: {stored.why}",
-                    violations=[FieldViolation("name", "its stored result cannot be read back")])
-            made = stored.result
-            compiled = self._made_with(request.name, made)
-            evaluation = _as_read(self._stored_to_proto(stored), security.may_see_ids())
-            explored = await asyncio.to_thread(whatif.explore_values, compiled, made.subject, made.indicators, made.as_of)
+            async with self.audit.call("ExploreEvaluation") as call:
+                call.check_purpose(request)
+                stored = await self.store.get(convert.evaluation_id_from_name(request.name))
+                if stored is None:
+                    raise errors.NotFound(f"no evaluation {request.name}", metadata={"name": request.name})
+                subject, scorecard_id = _subject_and_scorecard(stored)
+                call.subject_id, call.scorecard_id = subject, scorecard_id  # a refusal's record names them
+                security.require_read(scorecard_id or "", stored.caller)
+                if not isinstance(stored, StoredEvaluation):
+                    raise errors.FailedPrecondition(
+                        f"{request.name} cannot be read back by this version of the service: {stored.why}",
+                        violations=[FieldViolation("name", "its stored result cannot be read back")])
+                made = stored.result
+                compiled = self._made_with(request.name, made)
+                evaluation = _as_read(self._stored_to_proto(stored), security.may_see_ids())
+                explored = await asyncio.to_thread(whatif.explore_values, compiled, made.subject,
+                                                   made.indicators, made.as_of)
+                call.touched(subject, scorecard_id, 1)
         elif source == "evaluation":
             item = request.evaluation
-            refused = [FieldViolation(f"evaluation.{f}", "a what-if is never stored; leave it empty")
-                       for f, set_ in (("request_id", bool(item.request_id)), ("validate_only", item.validate_only)) if set_]
-            if refused:
-                raise errors.BadRequest("a what-if is never stored", violations=refused)
-            try:
-                inp = convert.evaluation_input_from_proto(item)
-                as_of = inp.as_of or self.today()
-                compiled = self.registry.resolve(inp.scorecard_id, inp.version, as_of)
-                _context().scorecard = compiled.id
-                explored = await asyncio.to_thread(whatif.explore, compiled, inp.subject, inp.indicators, as_of)
-            except InvalidInput as exc:
-                raise InvalidInput([FieldViolation("evaluation." + v.field, v.description) for v in exc.violations]) from None
-            except ScorecardNotFound as exc:
-                raise exc.at("evaluation." + exc.field) from None
-            evaluation = convert.evaluation_to_proto(explored.result, caller=_context().caller)
+            async with self.audit.call("ExploreEvaluation", subject_id=item.subject.id,
+                                       scorecard_id=convert.scorecard_id_from_name(item.scorecard)) as call:
+                if request.purpose or request.purpose_note:
+                    call.check_purpose(request)
+                refused = [FieldViolation(f"evaluation.{f}", "a what-if is never stored; leave it empty")
+                           for f, set_ in (("request_id", bool(item.request_id)),
+                                           ("validate_only", item.validate_only)) if set_]
+                if refused:
+                    raise errors.BadRequest("a what-if is never stored", violations=refused)
+                try:
+                    inp = convert.evaluation_input_from_proto(item)
+                    as_of = inp.as_of or self.today()
+                    compiled = self.registry.resolve(inp.scorecard_id, inp.version, as_of)
+                    security.require_scorecard(compiled.id)  # before any indicator is scored
+                    _context().scorecard = compiled.id
+                    explored = await asyncio.to_thread(whatif.explore, compiled, inp.subject,
+                                                       inp.indicators, as_of)
+                except InvalidInput as exc:
+                    raise InvalidInput([FieldViolation("evaluation." + v.field, v.description)
+                                        for v in exc.violations]) from None
+                except ScorecardNotFound as exc:
+                    raise exc.at("evaluation." + exc.field) from None
+                evaluation = convert.evaluation_to_proto(explored.result, caller=_context().caller)
+                call.touched(explored.result.subject.id, compiled.id, 0)  # nothing stored was read
         else:
             raise errors.BadRequest("name or evaluation is required", violations=[
                 FieldViolation("name", "required unless evaluation is given: evaluations/{evaluation_id}")])

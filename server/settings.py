@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
@@ -22,11 +22,27 @@ DEFAULT_PURPOSES = ("recruitment_review", "bid_review", "annual_assessment", "cr
                     "subject_request", "supervision")
 
 
+ANY_PORT = -1
+"""`--metrics-port any`: the metrics endpoint on a free port the server picks, reported in its
+`serving` log line and its `metrics on port N` output line (0 keeps meaning "off")."""
+
+
+def port(text: str) -> int:
+    """A --metrics-port value: a port number, or `any` (ANY_PORT)."""
+    text = text.strip()
+    if text.lower() == "any":
+        return ANY_PORT
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     listen: str = "127.0.0.1:50051"
     database_url: str = DEFAULT_DATABASE_URL
-    metrics_port: int = 9464  # 0 disables the metrics endpoint
+    metrics_port: int = 9464  # 0 disables the metrics endpoint; ANY_PORT: any free port
     metrics_host: str = "127.0.0.1"
     batch_limit: int = 1000
     timezone: str = "Asia/Shanghai"
@@ -52,6 +68,11 @@ class Settings:
     insecure: bool = False
     # GetDisclosure (credit records' public view) without credentials (docs/records.md)
     public_disclosure: bool = False
+
+    @property
+    def metrics_bind_port(self) -> int:
+        """The port to bind the metrics endpoint on (0: let the system pick)."""
+        return 0 if self.metrics_port == ANY_PORT else self.metrics_port
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -86,9 +107,9 @@ class _Parser(argparse.ArgumentParser):
 
 # Typed flags read their environment variable after parsing (`_from_env`), so that a bad value
 # there is reported naming the variable, `--help` still works, and the flag overrides it.
-_TYPED: dict[str, tuple[str, type, str]] = {
+_TYPED: dict[str, tuple[str, Callable[[str], int | float], str]] = {
     # dest: (env name, type, what a value must be)
-    "metrics_port": ("METRICS_PORT", int, "a port number 0-65535"),
+    "metrics_port": ("METRICS_PORT", port, "a port number 0-65535 or any"),
     "batch_limit": ("BATCH_LIMIT", int, "a whole number ≥ 1"),
     "grace_seconds": ("GRACE_SECONDS", float, "a number of seconds ≥ 0"),
     "max_message_bytes": ("MAX_MESSAGE_BYTES", int, "a whole number ≥ 1"),
@@ -105,7 +126,7 @@ _FLAGS = {"no_migrate": "NO_MIGRATE", "insecure": "INSECURE",  # store_true flag
 _BOOLEAN = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
 
-def _number(text: str, kind: type[int] | type[float]) -> int | float:
+def _number(text: str, kind: Callable[[str], int | float]) -> int | float:
     value = kind(text.strip())
     if kind is float and (value != value or value in (float("inf"), float("-inf"))):  # NaN, ±inf
         raise ValueError(text)
@@ -142,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--database-url", "DATABASE_URL",
         "SQLAlchemy URL of the audit store: sqlite:///path.db (default, embedded) or "
         "postgresql+psycopg://user@host/db", default=_env("DATABASE_URL", d.database_url))
-    typed("--metrics-port", "port of the Prometheus /metrics endpoint (0: off)")
+    typed("--metrics-port", "port of the Prometheus /metrics endpoint (0: off; any: a free port,"
+                            " printed as `metrics on port N` and in the serving log line)")
     add("--metrics-host", "METRICS_HOST", "address the metrics endpoint binds",
         default=_env("METRICS_HOST", d.metrics_host))
     typed("--batch-limit", "most items in one BatchEvaluate call")
@@ -238,7 +260,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
     for name in ("batch_limit", "max_message_bytes", "workers"):
         if isinstance(getattr(a, name), (int, float)) and getattr(a, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("grace_seconds", "metrics_port", "max_concurrent_rpcs"):
+    for name in ("grace_seconds", "max_concurrent_rpcs"):  # --metrics-port: `port` refuses < 0
         if isinstance(getattr(a, name), (int, float)) and getattr(a, name) < 0:
             problems.append(f"--{name.replace('_', '-')} must not be negative")
     if isinstance(a.metrics_port, int) and a.metrics_port > 65535:

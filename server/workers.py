@@ -70,22 +70,25 @@ def run_workers(settings: Settings) -> int:
     or, found in a child, logged there and returned as its exit code."""
     ctx = mp.get_context("spawn")
     if settings.metrics_port:
-        check_listen(f"{settings.metrics_host}:{settings.metrics_port}", "metrics")
-    # once, before the workers (which start with migrate=False): scorecards, database, migrations
-    code = _migrate_in_child(ctx, settings)
-    if code != 0:
-        return code
-
+        check_listen(f"{settings.metrics_host}:{settings.metrics_bind_port}", "metrics")
     host, _, port_text = settings.listen.rpartition(":")
     try:
         holder = _reserve_port(host, int(port_text))
     except OSError as exc:
         raise listen_failed(exc, settings.listen, "gRPC") from None
-    try:  # a public address without TLS and authentication: exit 78, before any worker
+    # the checks in the order a single process makes them (address, then security), each
+    # failure the start-up's one log line: a public address without TLS and authentication
+    # is refused (exit 78) before the child below has logged "scorecards loaded"
+    try:
         security_setup.check(settings)
-    except StartupFailed:
+        # once, before the workers (which start with migrate=False): scorecards, database, migrations
+        code = _migrate_in_child(ctx, settings)
+    except BaseException:
         holder.close()
         raise
+    if code != 0:
+        holder.close()
+        return code
     port = holder.getsockname()[1]
     port_lock = PortLock(port)
     if not port_lock.acquire():
@@ -140,7 +143,7 @@ def run_workers(settings: Settings) -> int:
             try:
                 metrics_port = _serve_metrics(settings) if settings.metrics_port else 0
             except OSError as exc:  # taken since check_listen
-                raise listen_failed(exc, f"{settings.metrics_host}:{settings.metrics_port}",
+                raise listen_failed(exc, f"{settings.metrics_host}:{settings.metrics_bind_port}",
                                     "metrics") from None
             print(f"listening on port {port}", flush=True)
             if metrics_port:
@@ -257,7 +260,7 @@ def _serve_metrics(settings: Settings) -> int:
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    server, _thread = start_http_server(settings.metrics_port, addr=settings.metrics_host,
+    server, _thread = start_http_server(settings.metrics_bind_port, addr=settings.metrics_host,
                                         registry=registry)
     return int(server.server_port)
 

@@ -179,7 +179,8 @@ def database(kind: str, tmp: Path, label: str = "svc") -> Iterator[str]:
 
 
 def free_port() -> int:
-    """A port free right now (for the metrics endpoint, where 0 means "off")."""
+    """A port free right now, for a program that cannot pick its own (the server's metrics
+    endpoint can: `--metrics-port any`, reported as `metrics on port N`)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -208,7 +209,9 @@ class ServerProcess:
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
                "--database-url", self.database_url, "--log-format", "json",
-               "--metrics-port", str(free_port() if self.metrics else 0), *ONLY_BUILTIN, *self.args]
+               # the server picks the metrics port itself: one chosen here could be taken by
+               # another suite's server before this one binds it
+               "--metrics-port", "any" if self.metrics else "0", *ONLY_BUILTIN, *self.args]
         return cmd
 
     def start(self) -> ServerProcess:

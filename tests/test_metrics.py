@@ -54,6 +54,12 @@ def page(server: ServerProcess) -> Iterator[str]:
         yield reply.read().decode("utf-8")
 
 
+def test_the_server_picks_its_metrics_port_and_says_which(server: ServerProcess) -> None:
+    # `--metrics-port any` (the harness): the port bound is in the serving line and printed
+    serving = [r for r in server.log_records() if r.get("event") == "serving"][-1]
+    assert serving["metrics_port"] == server.metrics_port and server.metrics_port > 0
+
+
 def samples(page: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     """{sorted labels: value} of every sample called `name`."""
     out = {}

@@ -268,6 +268,66 @@ def test_refused_calls_leave_access_records_an_auditor_reads(setup: Setup) -> No
                                                                              "transport.taxi_driver")
 
 
+# -- ExploreEvaluation: by name a read, on an input a what-if; both on record -----------------------
+
+def _explore_by_name(name: str, purpose: str = PURPOSE) -> pb.ExploreEvaluationRequest:
+    return pb.ExploreEvaluationRequest(name=name, purpose=purpose)
+
+
+# (label, token, request: "mine" | "theirs" | "input", purpose, code, reason, returned)
+EXPLORE_CASES = [
+    ("a reader of its own evaluations explores its own", "transport", "mine", PURPOSE,
+     grpc.StatusCode.OK, "", 1),
+    ("... but not another caller's", "transport", "theirs", PURPOSE,
+     grpc.StatusCode.PERMISSION_DENIED, "READER_PERMISSION_REQUIRED", 0),
+    ("an evaluator without a reader grant cannot explore a stored one", "district", "theirs", PURPOSE,
+     grpc.StatusCode.PERMISSION_DENIED, "READER_PERMISSION_REQUIRED", 0),
+    ("a reader grant for another scorecard", "procurement", "mine", PURPOSE,
+     grpc.StatusCode.PERMISSION_DENIED, "READER_PERMISSION_REQUIRED", 0),
+    ("by name without a purpose", "transport", "mine", "",
+     grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PURPOSE", 0),
+    ("the evaluator grant explores an input", "district", "input", "",
+     grpc.StatusCode.OK, "", 0),
+    ("an evaluator grant for another scorecard cannot explore an input", "procurement", "input", "",
+     grpc.StatusCode.PERMISSION_DENIED, "EVALUATOR_PERMISSION_REQUIRED", 0),
+    ("an admin is not an evaluator", "ops", "input", "",
+     grpc.StatusCode.PERMISSION_DENIED, "EVALUATOR_PERMISSION_REQUIRED", 0),
+]
+
+
+def test_explore_evaluation_needs_the_grant_of_what_it_reads_and_leaves_an_access_record(setup: Setup) -> None:
+    subject = resident_id(9102)
+    mine = setup.call("Evaluate", taxi(subject_id=subject), setup.tokens["transport"]).evaluation
+    theirs = setup.call("Evaluate", taxi(subject_id=subject), setup.tokens["district"]).evaluation
+    run = f"{time.time_ns():x}"
+    for label, token, target, purpose, code, reason, _ in EXPLORE_CASES:
+        request = (pb.ExploreEvaluationRequest(evaluation=taxi(subject_id=subject)) if target == "input"
+                   else _explore_by_name(mine.name if target == "mine" else theirs.name, purpose))
+        extra = (("x-request-id", f"{run}-{label}"),)
+        if code == grpc.StatusCode.OK:
+            reply = setup.call("ExploreEvaluation", request, setup.tokens[token], extra)
+            assert reply.evaluation.name == ("" if target == "input" else mine.name), label
+            assert reply.targets, label
+            continue
+        err = setup.refused("ExploreEvaluation", request, setup.tokens[token], extra)
+        info = error_info(err)
+        assert (err.code(), info.reason if info else None) == (code, reason), (label, err.details())
+
+    for label, token, _, purpose, code, reason, returned in EXPLORE_CASES:
+        assert wait_until(lambda: _access_records(setup, setup.tokens["auditor"], f"{run}-{label}"), 10), label
+        [record] = _access_records(setup, setup.tokens["auditor"], f"{run}-{label}")  # exactly one
+        # a read without a purpose is refused before the evaluation is looked up, as GetEvaluation
+        named = ("", "") if code == grpc.StatusCode.INVALID_ARGUMENT else (subject, "transport.taxi_driver")
+        assert (record.method, record.code, record.reason, record.subject_id,
+                record.scorecard.removeprefix("scorecards/"), record.purpose, record.evaluations_returned) == (
+            "ExploreEvaluation", code.name, reason if code != grpc.StatusCode.OK else "", *named,
+            purpose, returned), label
+    # a what-if stores nothing: the subject still has the two evaluations made above
+    listed = setup.call("ListEvaluations", pb.ListEvaluationsRequest(purpose=PURPOSE, subject_id=subject),
+                        setup.idp.token())
+    assert {e.name for e in listed.evaluations} == {mine.name, theirs.name}
+
+
 # -- no secret in clear ----------------------------------------------------------------------------
 
 def test_no_secret_appears_in_the_log_or_the_database(setup: Setup) -> None:

@@ -108,6 +108,9 @@ def test_loopback_without_credentials_is_local_mode_and_says_so(tmp_path: Path) 
 
 @pytest.mark.parametrize("args, expected_exit, expected_text", [
     (("--listen", "0.0.0.0:0"), 78, "without TLS (--tls-cert, --tls-key) and authentication (--security-config)"),
+    # the --workers supervisor refuses the same way: the refusal alone, before any scorecard loads
+    (("--listen", "0.0.0.0:0", "--workers", "2"), 78,
+     "without TLS (--tls-cert, --tls-key) and authentication (--security-config)"),
     (("--listen", "0.0.0.0:0", "--insecure"), None, '"security": "local"'),
 ])
 def test_a_public_address_needs_tls_and_authentication_or_insecure(

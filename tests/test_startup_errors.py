@@ -163,7 +163,10 @@ BAD_VALUES = [
      "SECTOR_CREDIT_LOG_LEVEL='loud': expected one of debug, info, warning, error"),
     ({"SECTOR_CREDIT_NO_MIGRATE": "maybe"}, [], 2, "SECTOR_CREDIT_NO_MIGRATE='maybe': expected 1 or 0"),
     ({"SECTOR_CREDIT_GRACE_SECONDS": "nan"}, [], 2, "SECTOR_CREDIT_GRACE_SECONDS='nan'"),
-    ({}, ["--metrics-port", "x"], 2, "argument --metrics-port: invalid int value: 'x'"),
+    ({}, ["--metrics-port", "x"], 2, "argument --metrics-port: invalid port value: 'x'"),
+    ({}, ["--metrics-port", "-1"], 2, "argument --metrics-port: invalid port value: '-1'"),
+    ({"SECTOR_CREDIT_METRICS_PORT": "-1"}, [], 2,
+     "SECTOR_CREDIT_METRICS_PORT='-1': expected a port number 0-65535 or any"),
     ({}, ["--listen", "50051"], 2, "--listen '50051': expected host:port"),
     ({}, ["--metrics-port", "70000"], 2, "--metrics-port must be at most 65535"),
     ({}, ["--timezone", "Mars/Olympus"], 2, "--timezone: unknown time zone 'Mars/Olympus'"),
@@ -186,10 +189,10 @@ def test_a_bad_flag_or_environment_value_is_one_line_and_exit_2(
     ({}, 0, ""),
     ({"SECTOR_CREDIT_METRICS_PORT": "abc"}, 2,
      "sector-credit-server: error: SECTOR_CREDIT_METRICS_PORT='abc': expected a port number "
-     "0-65535 (see --help)\n"),
+     "0-65535 or any (see --help)\n"),
     ({"SECTOR_CREDIT_METRICS_PORT": "abc", "SECTOR_CREDIT_LOG_LEVEL": "loud"}, 2,
      "sector-credit-server: error: SECTOR_CREDIT_METRICS_PORT='abc': expected a port number "
-     "0-65535; SECTOR_CREDIT_LOG_LEVEL='loud': expected one of debug, info, warning, error "
+     "0-65535 or any; SECTOR_CREDIT_LOG_LEVEL='loud': expected one of debug, info, warning, error "
      "(see --help)\n"),
 ])
 def test_help_lists_the_exit_codes_and_then_names_a_bad_environment_value(

@@ -64,8 +64,14 @@ def test_explore_a_stored_evaluation_by_name(server: str) -> None:
 
 @pytest.mark.parametrize(("request_", "code", "fields"), [
     pytest.param(pb.ExploreEvaluationRequest(), grpc.StatusCode.INVALID_ARGUMENT, ["name"], id="neither name nor input"),
-    pytest.param(pb.ExploreEvaluationRequest(name="evaluations/0190b1d2-0000-7000-8000-000000000000"),
+    pytest.param(pb.ExploreEvaluationRequest(name="evaluations/0190b1d2-0000-7000-8000-000000000000",
+                                             purpose="supervision"),
                  grpc.StatusCode.NOT_FOUND, [], id="an unknown evaluation"),
+    pytest.param(pb.ExploreEvaluationRequest(name="evaluations/0190b1d2-0000-7000-8000-000000000000"),
+                 grpc.StatusCode.INVALID_ARGUMENT, ["purpose"], id="by name, a read: without a purpose"),
+    pytest.param(pb.ExploreEvaluationRequest(name="evaluations/0190b1d2-0000-7000-8000-000000000000",
+                                             purpose="curiosity"),
+                 grpc.StatusCode.INVALID_ARGUMENT, ["purpose"], id="by name, a purpose code not configured"),
     pytest.param(pb.ExploreEvaluationRequest(evaluation=pb.EvaluateRequest(
         scorecard=TAXI, request_id="r-1", validate_only=True)),
         grpc.StatusCode.INVALID_ARGUMENT, ["evaluation.request_id", "evaluation.validate_only"],
@@ -122,12 +128,14 @@ def test_cli_whatif_prints_the_proposals_and_the_end_dates(server: str, tmp_path
     import json
 
     name = json.loads(made.stdout)["name"]
-    run = credit(server, "whatif", name, "--lang", "en")
+    run = credit(server, "whatif", name, "--lang", "en", "--purpose", "supervision")
     assert run.returncode == 0, run.stderr
     ends = section(run.stdout, "Override end dates")
     assert ends[1].split()[:4] == ["major_illegal_record", "2028-01-01", "QUALIFIED", "0.00"]
     assert f"Evaluation  {name}" in run.stdout
 
+    unstated = credit(server, "whatif", name)  # a stored evaluation explored is a read
+    assert unstated.returncode != 0 and "purpose" in unstated.stderr
     usage = credit(server, "whatif", name, "--set", "bad_conduct_records_3y=1")
     assert usage.returncode == 2 and "give --subject too" in usage.stderr
 

@@ -11,7 +11,6 @@ import os
 import re
 import selectors
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,12 +30,6 @@ from server_process import resident_id
 START_TIMEOUT = 90.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Workers:
     def __init__(self, proc: subprocess.Popen[bytes], log: Path, port: int, metrics_port: int):
         self.proc, self.log, self.port, self.metrics_port = proc, log, port, metrics_port
@@ -54,11 +47,10 @@ def workers(database_url: str, tmp_path: Path, n: int = 2, listen: str = "127.0.
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("SECTOR_CREDIT_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     log_path = tmp_path / "server.log"
-    metrics_port = _free_port()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "sector_credit.server.main", "--listen", listen,
-             "--database-url", database_url, "--metrics-port", str(metrics_port),
+             "--database-url", database_url, "--metrics-port", "any",
              "--log-format", "json", "--workers", str(n), "--grace-seconds", "5", *ONLY_BUILTIN],
             stdout=subprocess.PIPE, stderr=log, env=env, cwd=tmp_path)
         try:

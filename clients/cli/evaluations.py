@@ -110,23 +110,24 @@ def _print_evaluation(session: Session, evaluation: Evaluation, card: Scorecard 
               help="explore this input instead: resident id or credit code")
 @input_options
 @json_option
+@purpose_options  # a stored evaluation explored by name is a read
 @lang_option
 @click.pass_obj
 def whatif(session: Session, target: str, subject: str | None, values: tuple[str, ...],
            values_file: Path | None, as_of: str | None, version: str | None, as_json: bool,
-           lang: str | None) -> int:
+           purpose: str | None, purpose_note: str | None, lang: str | None) -> int:
     """What would change the grade (nothing is stored).
 
     The smallest changes of actionable indicators per better grade, and when overrides end.
-    NAME_OR_ID: a stored evaluation (evaluations/{id} or the id), or with --subject a
-    scorecard id.
+    NAME_OR_ID: a stored evaluation (evaluations/{id} or the id; a read, so with --purpose),
+    or with --subject a scorecard id.
     """
     if subject is None:
         if values or values_file is not None or as_of or version:
             raise UsageError("--set, --file, --as-of and --version describe an input: give "
                              "--subject too (a stored evaluation is explored as it was made)")
         with session.client() as client:
-            explored = client.explore_evaluation(target)
+            explored = client.explore_evaluation(target, purpose=purpose, purpose_note=purpose_note)
     else:
         indicators = indicator_values(values, values_file)
         day = date_arg(as_of, "--as-of")
@@ -194,7 +195,8 @@ def report(session: Session, name: str | None, history_of: str | None, scorecard
         with session.client() as client:
             evaluation, card = stored_with_card(client, name, purpose, purpose_note)
             try:
-                explored: Exploration | None = client.explore_evaluation(evaluation.name)
+                explored: Exploration | None = client.explore_evaluation(
+                    evaluation.name, purpose=purpose, purpose_note=purpose_note)
             except CreditError:  # e.g. the version is no longer loaded as it was: no guidance
                 explored = None
         path = out_path or Path(f"report-{evaluation.name.rsplit('/', 1)[-1]}.html")

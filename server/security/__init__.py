@@ -43,9 +43,9 @@ METHOD_ROLES: dict[str, str] = {
     _SERVICE + "Evaluate": EVALUATOR,
     _SERVICE + "BatchEvaluate": EVALUATOR,
     _SERVICE + "StreamEvaluate": EVALUATOR,
-    # a what-if scores without storing; exploring a stored evaluation by name is not yet
-    # checked against the reader grant, a purpose or the query audit (issue 11)
-    _SERVICE + "ExploreEvaluation": EVALUATOR,
+    # by name a read of a stored evaluation (reader), on an input a what-if (evaluator): the
+    # servicer checks the grant that applies once it knows which (require_read, require_scorecard)
+    _SERVICE + "ExploreEvaluation": AUTHENTICATED,
     _SERVICE + "GetEvaluation": READER,
     _SERVICE + "ListEvaluations": READER,
     _KEYS + "CreateApiKey": ADMIN,

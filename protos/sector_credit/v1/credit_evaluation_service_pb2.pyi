@@ -621,10 +621,19 @@ class ExploreEvaluationRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     EVALUATION_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    PURPOSE_NOTE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """A stored evaluation's resource name, `evaluations/{evaluation_id}`: explored with the
     scorecard version, subject, indicators and as_of it was made with.
     """
+    purpose: _builtins.str
+    """Why the caller reads the stored evaluation explored by name: a purpose code as in
+    GetEvaluationRequest.purpose; required with `name`, and recorded in the query audit.
+    With `evaluation` it is optional (recorded when given).
+    """
+    purpose_note: _builtins.str
+    """Free text about the purpose; at most 500 characters."""
     @_builtins.property
     def evaluation(self) -> Global___EvaluateRequest:
         """An evaluation's input, as Evaluate takes it; request_id and validate_only must be
@@ -636,10 +645,12 @@ class ExploreEvaluationRequest(_message.Message):
         *,
         name: _builtins.str = ...,
         evaluation: Global___EvaluateRequest | None = ...,
+        purpose: _builtins.str = ...,
+        purpose_note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["evaluation", b"evaluation", "name", b"name", "source", b"source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluation", b"evaluation", "name", b"name", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluation", b"evaluation", "name", b"name", "purpose", b"purpose", "purpose_note", b"purpose_note", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["name", "evaluation"]  # noqa: Y015
     _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015

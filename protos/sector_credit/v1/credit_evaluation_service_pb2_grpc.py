@@ -151,7 +151,9 @@ class CreditEvaluationServiceServicer:
     def ExploreEvaluation(self, request, context):
         """Explores an evaluation, a stored one or an input as Evaluate takes it: the smallest
         changes of the scorecard's actionable indicators that reach each better grade, and the
-        days on which time-bound overrides stop applying. Nothing is stored.
+        days on which time-bound overrides stop applying. Nothing is stored, but the call is
+        in the query audit: by name it is a read (the reader permission on the evaluation's
+        scorecard and a purpose), on an input a what-if (the evaluator permission).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -69,7 +69,9 @@ class CreditEvaluationServiceStub:
     ExploreEvaluation: _grpc.UnaryUnaryMultiCallable[_credit_evaluation_service_pb2.ExploreEvaluationRequest, _credit_evaluation_service_pb2.ExploreEvaluationResponse]
     """Explores an evaluation, a stored one or an input as Evaluate takes it: the smallest
     changes of the scorecard's actionable indicators that reach each better grade, and the
-    days on which time-bound overrides stop applying. Nothing is stored.
+    days on which time-bound overrides stop applying. Nothing is stored, but the call is
+    in the query audit: by name it is a read (the reader permission on the evaluation's
+    scorecard and a purpose), on an input a what-if (the evaluator permission).
     """
 
 @_typing.type_check_only
@@ -113,7 +115,9 @@ class CreditEvaluationServiceAsyncStub(CreditEvaluationServiceStub):
     ExploreEvaluation: _aio.UnaryUnaryMultiCallable[_credit_evaluation_service_pb2.ExploreEvaluationRequest, _credit_evaluation_service_pb2.ExploreEvaluationResponse]  # type: ignore[assignment]
     """Explores an evaluation, a stored one or an input as Evaluate takes it: the smallest
     changes of the scorecard's actionable indicators that reach each better grade, and the
-    days on which time-bound overrides stop applying. Nothing is stored.
+    days on which time-bound overrides stop applying. Nothing is stored, but the call is
+    in the query audit: by name it is a read (the reader permission on the evaluation's
+    scorecard and a purpose), on an input a what-if (the evaluator permission).
     """
 
 class CreditEvaluationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -202,7 +206,9 @@ class CreditEvaluationServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_credit_evaluation_service_pb2.ExploreEvaluationResponse, _abc.Awaitable[_credit_evaluation_service_pb2.ExploreEvaluationResponse]]:
         """Explores an evaluation, a stored one or an input as Evaluate takes it: the smallest
         changes of the scorecard's actionable indicators that reach each better grade, and the
-        days on which time-bound overrides stop applying. Nothing is stored.
+        days on which time-bound overrides stop applying. Nothing is stored, but the call is
+        in the query audit: by name it is a read (the reader permission on the evaluation's
+        scorecard and a purpose), on an input a what-if (the evaluator permission).
         """
 
 def add_CreditEvaluationServiceServicer_to_server(servicer: CreditEvaluationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
