@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TextIO
 
 from .engine import CompiledScorecard, compile_scorecard
 from .loader import iter_scorecard_files, load_file
@@ -170,7 +171,8 @@ def collect(paths: Sequence[str]) -> tuple[list[CompiledScorecard], list[str]]:
     return list(reg.all()), problems
 
 
-def report(cards: Iterable[CompiledScorecard], problems: list[str], verbose: bool, stream=sys.stdout) -> int:  # type: ignore[no-untyped-def]
+def report(cards: Iterable[CompiledScorecard], problems: list[str], verbose: bool,
+           stream: TextIO = sys.stdout) -> int:
     w = stream.write
     for p in problems:
         w(f"INVALID {p}\n")

@@ -122,14 +122,15 @@ class Grading:
         self.back = back
         self.rank = {g.code: i for i, g in enumerate(card.grades)}
         # a downgrade steps through the grades a score can reach (override-only ones are no step)
-        scoring = [i for i, g in enumerate(card.grades) if g.min_score is not None]
+        # the score grades' minimums in the caller's unit, by rank
+        mins = {i: unit(m) for i, g in enumerate(card.grades) if (m := g.min_score) is not None}
+        scoring = list(mins)
         self.ladder = scoring or list(range(len(card.grades)))
         # (min, grade), best first: the first whose min the score reaches is its grade
-        self.scoring = [(unit(card.grades[i].min_score), card.grades[i]) for i in scoring]  # type: ignore[arg-type]
+        self.scoring = [(mins[i], card.grades[i]) for i in scoring]
         # the score grades a score within the range can reach, worst first: (rank, min)
         top = None if card.score_max is None else unit(card.score_max)
-        self.climb = [(i, unit(card.grades[i].min_score)) for i in reversed(scoring)  # type: ignore[arg-type]
-                      if top is None or unit(card.grades[i].min_score) <= top]  # type: ignore[arg-type]
+        self.climb = [(i, mins[i]) for i in reversed(scoring) if top is None or mins[i] <= top]
 
     def score_grade(self, sc: Any) -> Grade:
         """The grade a score gives: the best whose minimum it reaches, else the lowest."""

@@ -29,7 +29,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sector_credit.scorecards import codec
@@ -145,8 +145,11 @@ _interned: dict[tuple[Any, ...], Any] = {}
 _INTERN_LIMIT = 8192
 
 
-def _intern(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
-    hit = _interned.get(key)
+T = TypeVar("T")
+
+
+def _intern(key: tuple[Any, ...], make: Callable[[], T]) -> T:
+    hit: T | None = _interned.get(key)
     if hit is None:
         if len(_interned) >= _INTERN_LIMIT:
             _interned.clear()
@@ -156,12 +159,12 @@ def _intern(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
 
 def _title_of(d: dict[str, Any]) -> Title:
     zh, en = d["zh"], d["en"]
-    return _intern(("t", zh, en), lambda: Title(zh=zh, en=en))  # type: ignore[no-any-return]
+    return _intern(("t", zh, en), lambda: Title(zh=zh, en=en))
 
 
 def _provenance_of(d: dict[str, Any]) -> Provenance:
     tag, source, article = d["tag"], d["source"], d["article"]
-    return _intern(("p", tag, source, article),  # type: ignore[no-any-return]
+    return _intern(("p", tag, source, article),
                    lambda: Provenance(tag=ProvenanceTag(tag), source=source, article=article))
 
 
@@ -175,7 +178,7 @@ def _measures_of(d: dict[str, Any]) -> tuple[Measure, ...]:
 
 
 def _measure_of(measure_id: str, title: Title, provenance: Provenance) -> Measure:
-    return _intern(("m", measure_id, title, provenance),  # type: ignore[no-any-return]
+    return _intern(("m", measure_id, title, provenance),
                    lambda: Measure(id=measure_id, title=title, provenance=provenance))
 
 
@@ -183,7 +186,7 @@ def _grade_of(d: dict[str, Any]) -> Grade:
     title, provenance = _title_of(d["title"]), _provenance_of(d["provenance"])
     code, min_score, colour = d["code"], d["min_score"], d["colour"]
     measures = _measures_of(d)
-    return _intern(("g", code, title, provenance, min_score, colour, measures),  # type: ignore[no-any-return]
+    return _intern(("g", code, title, provenance, min_score, colour, measures),
                    lambda: Grade(code=code, title=title, provenance=provenance,
                                  min_score=None if min_score is None else Decimal(min_score),
                                  colour=colour, measures=measures))
