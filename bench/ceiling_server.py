@@ -46,7 +46,8 @@ def rows_table() -> Any:
     import sqlalchemy as sa
 
     return sa.Table(
-        TABLE, sa.MetaData(),
+        TABLE,
+        sa.MetaData(),
         sa.Column("id", sa.Uuid(), primary_key=True),
         sa.Column("subject_id", sa.String(), nullable=False),
         sa.Column("scorecard_id", sa.String(), nullable=False),
@@ -89,9 +90,16 @@ class DurableRows:
         """Commit one row per (subject, scorecard, request_id, request bytes); returns once
         committed (raises StoreError as the real store does)."""
         new_id = self._new_id
-        rows = [{"id": new_id()[0], "subject_id": subject, "scorecard_id": scorecard,
-                 "request_id": request_id or None, "request": data}
-                for subject, scorecard, request_id, data in items]
+        rows = [
+            {
+                "id": new_id()[0],
+                "subject_id": subject,
+                "scorecard_id": scorecard,
+                "request_id": request_id or None,
+                "request": data,
+            }
+            for subject, scorecard, request_id, data in items
+        ]
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self.store._submit(self._pending(rows, loop, future))
@@ -117,10 +125,15 @@ def default_evaluation() -> bytes:
     compiled = build_registry(get_plugin_manager()).resolve("transport.taxi_driver")
     result = compiled.evaluate(
         Subject(SubjectKind.PERSON, "110105198001010016", "驾驶员0001"),
-        {"violations_1pt": 2, "violations_3pt": 1}, dt.date(2025, 6, 1))
+        {"violations_1pt": 2, "violations_3pt": 1},
+        dt.date(2025, 6, 1),
+    )
     message = convert.evaluation_to_proto(
-        result, evaluation_id=str(uuid.uuid4()), create_time=dt.datetime.now(dt.UTC),
-        caller="anonymous (ipv4:127.0.0.1:40000)")
+        result,
+        evaluation_id=str(uuid.uuid4()),
+        create_time=dt.datetime.now(dt.UTC),
+        caller="anonymous (ipv4:127.0.0.1:40000)",
+    )
     return bytes(message.SerializeToString())
 
 
@@ -196,8 +209,12 @@ def build_servicer(evaluation_bytes: bytes, rows: DurableRows | None = None) -> 
 
             async def store_one(msg: Any) -> None:
                 await rows.write([row(msg.request)])
-                out.put_nowait(pb.StreamEvaluateResponse(
-                    correlation_id=msg.correlation_id, evaluation=evaluations[msg.request.view == BASIC]))
+                out.put_nowait(
+                    pb.StreamEvaluateResponse(
+                        correlation_id=msg.correlation_id,
+                        evaluation=evaluations[msg.request.view == BASIC],
+                    )
+                )
 
             async def read() -> None:
                 async for msg in requests:
@@ -218,17 +235,20 @@ def build_servicer(evaluation_bytes: bytes, rows: DurableRows | None = None) -> 
     return (Ceiling() if rows is None else DurableCeiling()), pb_grpc
 
 
-async def _serve(port: int, reuseport: bool, evaluation_bytes: bytes, url: str | None,
-                 ready: Any) -> None:
+async def _serve(
+    port: int, reuseport: bool, evaluation_bytes: bytes, url: str | None, ready: Any
+) -> None:
     import grpc
 
     rows = DurableRows(url) if url else None
     servicer, pb_grpc = build_servicer(evaluation_bytes, rows)
-    server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.so_reuseport", 1 if reuseport else 0),
-    ])
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 1 if reuseport else 0),
+        ]
+    )
     pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
@@ -242,12 +262,14 @@ async def _serve(port: int, reuseport: bool, evaluation_bytes: bytes, url: str |
     if rows is not None:
         await rows.close()
         stats = rows.store.stats
-        print(f"durable ceiling: {stats.rows} rows, largest group {stats.largest_group}",
-              file=sys.stderr, flush=True)
+        print(
+            f"durable ceiling: {stats.rows} rows, largest group {stats.largest_group}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
-def _run(port: int, reuseport: bool, evaluation_bytes: bytes, url: str | None,
-         ready: Any) -> None:
+def _run(port: int, reuseport: bool, evaluation_bytes: bytes, url: str | None, ready: Any) -> None:
     import uvloop
 
     uvloop.install()
@@ -271,8 +293,13 @@ def main(argv: list[str] | None = None) -> int:
         create_table(a.database_url)
 
     if a.workers <= 1:
-        _run(port, False, evaluation_bytes, a.database_url,
-             lambda bound: print(f"listening on port {bound}", flush=True))
+        _run(
+            port,
+            False,
+            evaluation_bytes,
+            a.database_url,
+            lambda bound: print(f"listening on port {bound}", flush=True),
+        )
         return 0
 
     holder = None
@@ -283,9 +310,12 @@ def main(argv: list[str] | None = None) -> int:
         port = holder.getsockname()[1]
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(port, evaluation_bytes, a.database_url, queue),
-                         daemon=True)
-             for _ in range(a.workers)]
+    procs = [
+        ctx.Process(
+            target=_worker, args=(port, evaluation_bytes, a.database_url, queue), daemon=True
+        )
+        for _ in range(a.workers)
+    ]
     for p in procs:
         p.start()
     for _ in procs:

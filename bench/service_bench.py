@@ -80,8 +80,16 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 # A mode ending in /basic asks for the BASIC view (AIP-157: the evaluation less its lines),
 # from the real server and the ceilings alike; the others for the FULL one (the default).
-MODES = ("unary", "unary/basic", "unary@half", "batch100", "batch1000", "batch1000/basic",
-         "stream", "stream/basic")
+MODES = (
+    "unary",
+    "unary/basic",
+    "unary@half",
+    "batch100",
+    "batch1000",
+    "batch1000/basic",
+    "stream",
+    "stream/basic",
+)
 DEFAULT_MODES = ("unary", "unary@half", "batch100", "batch1000", "batch1000/basic", "stream")
 BATCH_SIZES = {"batch100": 100, "batch1000": 1000}
 
@@ -137,11 +145,13 @@ def build_pool(n: int, seed: int = 7) -> list[bytes]:
         req.subject.id = _resident_id(rng)
         req.subject.display_name = f"驾驶员{i:05d}"
         req.as_of.year, req.as_of.month, req.as_of.day = 2025, 6, 1
-        for name, weights in (("violations_1pt", (55, 25, 10, 5, 3, 2)),
-                              ("violations_3pt", (65, 22, 8, 3, 2)),
-                              ("violations_5pt", (75, 18, 5, 2)),
-                              ("violations_10pt", (88, 10, 2)),
-                              ("violations_20pt", (95, 5))):
+        for name, weights in (
+            ("violations_1pt", (55, 25, 10, 5, 3, 2)),
+            ("violations_3pt", (65, 22, 8, 3, 2)),
+            ("violations_5pt", (75, 18, 5, 2)),
+            ("violations_10pt", (88, 10, 2)),
+            ("violations_20pt", (95, 5)),
+        ):
             count = rng.choices(range(len(weights)), weights)[0]
             if count or rng.random() < 0.5:
                 req.indicators[name].count_value = count
@@ -197,11 +207,17 @@ def evaluation_for_ceiling(pool: list[bytes]) -> bytes:
 
     req = pb.EvaluateRequest.FromString(pool[0])
     inp = convert.evaluation_input_from_proto(req)
-    result = build_registry(get_plugin_manager()).resolve(SCORECARD).evaluate(
-        inp.subject, inp.indicators, inp.as_of)
+    result = (
+        build_registry(get_plugin_manager())
+        .resolve(SCORECARD)
+        .evaluate(inp.subject, inp.indicators, inp.as_of)
+    )
     message = convert.evaluation_to_proto(
-        result, evaluation_id=str(uuid.uuid4()), create_time=dt.datetime.now(dt.UTC),
-        caller="anonymous (ipv4:127.0.0.1:40000)")
+        result,
+        evaluation_id=str(uuid.uuid4()),
+        create_time=dt.datetime.now(dt.UTC),
+        caller="anonymous (ipv4:127.0.0.1:40000)",
+    )
     return bytes(message.SerializeToString())
 
 
@@ -297,10 +313,15 @@ async def _client_run(pool: list[bytes], cmd: dict[str, Any]) -> dict[str, Any]:
     if cmd.get("basic") and not mode.startswith("batch"):
         pool = [body + BASIC_VIEW for body in pool]  # each item's own view (unary, stream)
     target = f"127.0.0.1:{cmd['port']}"
-    opts = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20),
-            ("grpc.use_local_subchannel_pool", 1)]
-    channels = [grpc.aio.insecure_channel(target, options=[*opts, ("bench.channel", i)])
-                for i in range(cmd["channels"])]
+    opts = [
+        ("grpc.max_receive_message_length", 64 << 20),
+        ("grpc.max_send_message_length", 64 << 20),
+        ("grpc.use_local_subchannel_pool", 1),
+    ]
+    channels = [
+        grpc.aio.insecure_channel(target, options=[*opts, ("bench.channel", i)])
+        for i in range(cmd["channels"])
+    ]
     try:
         for ch in channels:
             await asyncio.wait_for(ch.channel_ready(), 10)
@@ -312,7 +333,9 @@ async def _client_run(pool: list[bytes], cmd: dict[str, Any]) -> dict[str, Any]:
         def first(data: bytes) -> None:
             if check["pending"]:
                 check["pending"] = False
-                check["problem"] = _check_response(mode, data, cmd["expect_name"], cmd.get("basic", False))
+                check["problem"] = _check_response(
+                    mode, data, cmd["expect_name"], cmd.get("basic", False)
+                )
 
         await asyncio.sleep(max(0.0, t0 - time.time()))
         if mode == "unary":
@@ -323,16 +346,27 @@ async def _client_run(pool: list[bytes], cmd: dict[str, Any]) -> dict[str, Any]:
             await _batches(channels, pool, cmd, tally, first, offset)
         else:
             await _streams(channels, pool, cmd, tally, first, offset)
-        return {"calls": tally.calls, "items": tally.items, "errors": tally.errors,
-                "error_sample": tally.error_sample, "lat": tally.lat,
-                "check": "no response" if check["pending"] else check["problem"]}
+        return {
+            "calls": tally.calls,
+            "items": tally.items,
+            "errors": tally.errors,
+            "error_sample": tally.error_sample,
+            "lat": tally.lat,
+            "check": "no response" if check["pending"] else check["problem"],
+        }
     finally:
         for ch in channels:
             await ch.close()
 
 
-async def _closed_loop(channels: list[Any], pool: list[bytes], cmd: dict[str, Any], tally: _Tally,
-                       first: Any, offset: int) -> None:
+async def _closed_loop(
+    channels: list[Any],
+    pool: list[bytes],
+    cmd: dict[str, Any],
+    tally: _Tally,
+    first: Any,
+    offset: int,
+) -> None:
     calls = [ch.unary_unary(f"/{SERVICE}/Evaluate") for ch in channels]
     n, we = cmd["inflight"], cmd["we"]
 
@@ -353,8 +387,14 @@ async def _closed_loop(channels: list[Any], pool: list[bytes], cmd: dict[str, An
     await asyncio.gather(*(worker(k) for k in range(n)))
 
 
-async def _open_loop(channels: list[Any], pool: list[bytes], cmd: dict[str, Any], tally: _Tally,
-                     first: Any, offset: int) -> None:
+async def _open_loop(
+    channels: list[Any],
+    pool: list[bytes],
+    cmd: dict[str, Any],
+    tally: _Tally,
+    first: Any,
+    offset: int,
+) -> None:
     """Sends at a fixed rate whatever the answers do; latency from the scheduled time."""
     calls = [ch.unary_unary(f"/{SERVICE}/Evaluate") for ch in channels]
     rate, we = cmd["rate"], cmd["we"]
@@ -385,10 +425,18 @@ async def _open_loop(channels: list[Any], pool: list[bytes], cmd: dict[str, Any]
         await asyncio.wait(pending, timeout=30)
 
 
-async def _batches(channels: list[Any], pool: list[bytes], cmd: dict[str, Any], tally: _Tally,
-                   first: Any, offset: int) -> None:
+async def _batches(
+    channels: list[Any],
+    pool: list[bytes],
+    cmd: dict[str, Any],
+    tally: _Tally,
+    first: Any,
+    offset: int,
+) -> None:
     size = cmd["batch_size"]
-    bodies = [batch_bytes(pool, size, offset + j * size, cmd["basic"]) for j in range(4)]  # the batch's view
+    bodies = [
+        batch_bytes(pool, size, offset + j * size, cmd["basic"]) for j in range(4)
+    ]  # the batch's view
     calls = [ch.unary_unary(f"/{SERVICE}/BatchEvaluate") for ch in channels]
     n, we = cmd["inflight"], cmd["we"]
 
@@ -421,11 +469,17 @@ def _correlation_id(data: bytes) -> bytes:
         if not b & 0x80:
             break
         shift += 7
-    return data[i:i + n]
+    return data[i : i + n]
 
 
-async def _streams(channels: list[Any], pool: list[bytes], cmd: dict[str, Any], tally: _Tally,
-                   first: Any, offset: int) -> None:
+async def _streams(
+    channels: list[Any],
+    pool: list[bytes],
+    cmd: dict[str, Any],
+    tally: _Tally,
+    first: Any,
+    offset: int,
+) -> None:
     window, we = cmd["window"], cmd["we"]
     items = [_field(2, body) for body in pool]  # StreamEvaluateRequest.request
 
@@ -532,8 +586,14 @@ class Server:
     def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None):
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115  (open as long as the server runs)
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._log, cwd=ROOT,
-                                     env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
         self.port = self._wait_port()
         self.pids = _proc_tree(self.proc.pid)
 
@@ -548,8 +608,10 @@ class Server:
                 threading.Thread(target=self._drain, daemon=True).start()
                 return int(line.split()[-1])
         self.stop()
-        raise RuntimeError(f"server did not start; see {self.log_path}:\n"
-                           + self.log_path.read_text(errors="replace")[-2000:])
+        raise RuntimeError(
+            f"server did not start; see {self.log_path}:\n"
+            + self.log_path.read_text(errors="replace")[-2000:]
+        )
 
     def _drain(self) -> None:
         assert self.proc.stdout is not None
@@ -574,9 +636,16 @@ class Clients:
     """The load generator processes, started once and driven over their stdin/stdout."""
 
     def __init__(self, n: int, pool_file: Path):
-        self.procs = [subprocess.Popen([PYTHON, __file__, "--client", str(pool_file)], cwd=ROOT,
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                      for _ in range(n)]
+        self.procs = [
+            subprocess.Popen(
+                [PYTHON, __file__, "--client", str(pool_file)],
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(n)
+        ]
 
     @property
     def pids(self) -> list[int]:
@@ -643,15 +712,31 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def measure(server: Server, clients: Clients, config: str, mode: str, rnd: int,
-            a: argparse.Namespace, rate: float = 0.0) -> Run:
+def measure(
+    server: Server,
+    clients: Clients,
+    config: str,
+    mode: str,
+    rnd: int,
+    a: argparse.Namespace,
+    rate: float = 0.0,
+) -> Run:
     n = len(clients.procs)
     t0 = time.time() + 1.0  # time for the clients to connect
     ws = t0 + a.warmup
     we = ws + a.window
     kind, _, view = mode.partition("/")
-    base = {"op": "run", "mode": kind, "port": server.port, "t0": t0, "ws": ws, "we": we,
-            "channels": a.channels, "expect_name": config in REAL, "basic": view == "basic"}
+    base = {
+        "op": "run",
+        "mode": kind,
+        "port": server.port,
+        "t0": t0,
+        "ws": ws,
+        "we": we,
+        "channels": a.channels,
+        "expect_name": config in REAL,
+        "basic": view == "basic",
+    }
     cmds = []
     for i in range(n):
         cmd = dict(base, index=i)
@@ -669,11 +754,21 @@ def measure(server: Server, clients: Clients, config: str, mode: str, rnd: int,
     server.refresh()
     clients.start(cmds)
     time.sleep(max(0.0, ws - time.time()))
-    p0, c0, m0, st0, w0 = (_cpu_by_pid(server.pids), _cpu_seconds(clients.pids),
-                           _machine_busy_seconds(), _steal_seconds(), time.time())
+    p0, c0, m0, st0, w0 = (
+        _cpu_by_pid(server.pids),
+        _cpu_seconds(clients.pids),
+        _machine_busy_seconds(),
+        _steal_seconds(),
+        time.time(),
+    )
     time.sleep(max(0.0, we - time.time()))
-    p1, c1, m1, st1, w1 = (_cpu_by_pid(server.pids), _cpu_seconds(clients.pids),
-                           _machine_busy_seconds(), _steal_seconds(), time.time())
+    p1, c1, m1, st1, w1 = (
+        _cpu_by_pid(server.pids),
+        _cpu_seconds(clients.pids),
+        _machine_busy_seconds(),
+        _steal_seconds(),
+        time.time(),
+    )
     by_pid = {pid: p1[pid] - p0.get(pid, 0.0) for pid in p1}
     s0, s1 = 0.0, sum(by_pid.values())
     results = clients.results()
@@ -690,14 +785,28 @@ def measure(server: Server, clients: Clients, config: str, mode: str, rnd: int,
     errors = sum(r["errors"] for r in results)
     elapsed = w1 - w0
     srv, cli = s1 - s0, c1 - c0
-    run = Run(config=config, mode=mode, round=rnd, evals_per_s=items / a.window,
-              calls_per_s=calls / a.window, p50_ms=_pct(lat, 0.50), p99_ms=_pct(lat, 0.99),
-              srv_cores=srv / elapsed, srv_us_per_eval=srv / items * 1e6 if items else float("nan"),
-              client_cores=cli / elapsed, other_cores=max(0.0, (m1 - m0) - srv - cli) / elapsed,
-              steal_cores=(st1 - st0) / elapsed, peak_mb=peak, errors=errors, rate=rate,
-              split=_split(by_pid))
+    run = Run(
+        config=config,
+        mode=mode,
+        round=rnd,
+        evals_per_s=items / a.window,
+        calls_per_s=calls / a.window,
+        p50_ms=_pct(lat, 0.50),
+        p99_ms=_pct(lat, 0.99),
+        srv_cores=srv / elapsed,
+        srv_us_per_eval=srv / items * 1e6 if items else float("nan"),
+        client_cores=cli / elapsed,
+        other_cores=max(0.0, (m1 - m0) - srv - cli) / elapsed,
+        steal_cores=(st1 - st0) / elapsed,
+        peak_mb=peak,
+        errors=errors,
+        rate=rate,
+        split=_split(by_pid),
+    )
     if errors:
-        run.notes.append(f"{errors} failed calls, e.g. {next(r['error_sample'] for r in results if r['errors'])}")
+        run.notes.append(
+            f"{errors} failed calls, e.g. {next(r['error_sample'] for r in results if r['errors'])}"
+        )
     return run
 
 
@@ -728,7 +837,9 @@ class PgScratch:
         self.name = f"sector_credit_bench_{secrets.token_hex(4)}"
         with self.admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
-        self.url = sa.make_url(admin_url).set(database=self.name).render_as_string(hide_password=False)
+        self.url = (
+            sa.make_url(admin_url).set(database=self.name).render_as_string(hide_password=False)
+        )
 
     def empty(self) -> None:
         engine = self.sa.create_engine(self.url)
@@ -743,11 +854,25 @@ class PgScratch:
         self.admin.dispose()
 
 
-def start_server(config: str, rnd: int, a: argparse.Namespace, work: Path, pg: PgScratch | None,
-                 evaluation_file: Path) -> Server:
+def start_server(
+    config: str,
+    rnd: int,
+    a: argparse.Namespace,
+    work: Path,
+    pg: PgScratch | None,
+    evaluation_file: Path,
+) -> Server:
     log = work / f"{config}-r{rnd}.log"
-    ceiling = [PYTHON, str(ROOT / "bench" / "ceiling_server.py"), "--listen", "127.0.0.1:0",
-               "--workers", str(a.workers), "--evaluation", str(evaluation_file)]
+    ceiling = [
+        PYTHON,
+        str(ROOT / "bench" / "ceiling_server.py"),
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        str(a.workers),
+        "--evaluation",
+        str(evaluation_file),
+    ]
     if config == "ceiling":
         return Server(ceiling, log)
     if config.endswith("sqlite"):
@@ -763,9 +888,25 @@ def start_server(config: str, rnd: int, a: argparse.Namespace, work: Path, pg: P
         return Server([*ceiling, "--database-url", url], log)
     env = dict(os.environ)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    return Server([PYTHON, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
-                   "--database-url", url, "--metrics-port", "0", "--log-format", "json",
-                   "--workers", str(a.workers)], log, env)
+    return Server(
+        [
+            PYTHON,
+            "-m",
+            "sector_credit.server.main",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            url,
+            "--metrics-port",
+            "0",
+            "--log-format",
+            "json",
+            "--workers",
+            str(a.workers),
+        ],
+        log,
+        env,
+    )
 
 
 # ============================================================================================
@@ -781,7 +922,9 @@ def _ratio(rs: list[Run], refs: list[Run]) -> tuple[float, float]:
     """Service / reference of the medians, and the median of the same-round ratios."""
     by_round = {r.round: r for r in refs}
     med = _median([r.evals_per_s for r in rs]) / _median([r.evals_per_s for r in refs])
-    same = _median([r.evals_per_s / by_round[r.round].evals_per_s for r in rs if r.round in by_round])
+    same = _median(
+        [r.evals_per_s / by_round[r.round].evals_per_s for r in rs if r.round in by_round]
+    )
     return med, same
 
 
@@ -789,8 +932,10 @@ def report(runs: list[Run], a: argparse.Namespace) -> tuple[str, list[str]]:
     configs = [c for c in CONFIGS if any(r.config == c for r in runs)]
     lines = []
     failures: list[str] = []
-    hdr = ("| mode | server | evals/s | ÷ bare ceiling | ÷ durable ceiling | p50 ms | p99 ms "
-           "| srv µs/eval | srv cores | client cores | other cores | peak MB | rounds |")
+    hdr = (
+        "| mode | server | evals/s | ÷ bare ceiling | ÷ durable ceiling | p50 ms | p99 ms "
+        "| srv µs/eval | srv cores | client cores | other cores | peak MB | rounds |"
+    )
     lines += [hdr, "|" + "---|" * 13]
     for mode in MODES:
         for config in configs:
@@ -799,8 +944,10 @@ def report(runs: list[Run], a: argparse.Namespace) -> tuple[str, list[str]]:
                 continue
             med = _median([r.evals_per_s for r in rs])
             texts = []
-            for kind, ref, targets in (("bare", "ceiling", BARE_TARGETS),
-                                       ("durable", f"durable-{config}", DURABLE_TARGETS)):
+            for kind, ref, targets in (
+                ("bare", "ceiling", BARE_TARGETS),
+                ("durable", f"durable-{config}", DURABLE_TARGETS),
+            ):
                 refs = [r for r in runs if r.config == ref and r.mode == mode]
                 if config not in REAL and not (kind == "bare" and config != "ceiling"):
                     texts.append("")
@@ -815,12 +962,20 @@ def report(runs: list[Run], a: argparse.Namespace) -> tuple[str, list[str]]:
                     ok = ratio >= target
                     text += f" {'≥' if ok else '<'} {target}"
                     if not ok:
-                        failures.append(f"{mode} on {config}: {ratio:.2f} of the {kind} ceiling < {target}")
+                        failures.append(
+                            f"{mode} on {config}: {ratio:.2f} of the {kind} ceiling < {target}"
+                        )
                 texts.append(text)
-            label = mode if mode != "unary@half" else f"unary@half ({_median([r.rate for r in rs]):.0f}/s offered)"
+            label = (
+                mode
+                if mode != "unary@half"
+                else f"unary@half ({_median([r.rate for r in rs]):.0f}/s offered)"
+            )
             p99 = _median([r.p99_ms for r in rs])
             if mode == "unary@half" and p99 > HALF_LOAD_P99_MS:
-                failures.append(f"unary p99 at half load on {config}: {p99:.1f} ms > {HALF_LOAD_P99_MS} ms")
+                failures.append(
+                    f"unary p99 at half load on {config}: {p99:.1f} ms > {HALF_LOAD_P99_MS} ms"
+                )
             peak = max(r.peak_mb for r in rs)
             if mode.partition("/")[0] in BATCH_SIZES and config in REAL and peak > PEAK_MB:
                 failures.append(f"{mode} on {config}: peak memory {peak:.0f} MB > {PEAK_MB:.0f} MB")
@@ -829,7 +984,8 @@ def report(runs: list[Run], a: argparse.Namespace) -> tuple[str, list[str]]:
                 f"| {_median([r.p50_ms for r in rs]):.1f} "
                 f"| {p99:.1f} | {_median([r.srv_us_per_eval for r in rs]):.0f} "
                 f"| {_median([r.srv_cores for r in rs]):.2f} | {_median([r.client_cores for r in rs]):.2f} "
-                f"| {_median([r.other_cores for r in rs]):.2f} | {peak:.0f} | {len(rs)} |")
+                f"| {_median([r.other_cores for r in rs]):.2f} | {peak:.0f} | {len(rs)} |"
+            )
     return "\n".join(lines), failures
 
 
@@ -849,9 +1005,15 @@ def machine() -> dict[str, Any]:
     for dist in ("grpcio", "protobuf", "uvloop", "sqlalchemy", "psycopg"):
         with contextlib.suppress(md.PackageNotFoundError):
             versions[dist] = md.version(dist)
-    return {"cpus": os.cpu_count(), "cpu": model, "memory_gb": round(mem_gb, 1),
-            "python": platform.python_version(), "kernel": platform.release(), **versions,
-            "loadavg": os.getloadavg()}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": model,
+        "memory_gb": round(mem_gb, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        **versions,
+        "loadavg": os.getloadavg(),
+    }
 
 
 # ============================================================================================
@@ -859,25 +1021,42 @@ def machine() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Service vs ceiling benchmark (see the module docstring).")
+    ap = argparse.ArgumentParser(
+        description="Service vs ceiling benchmark (see the module docstring)."
+    )
     ap.add_argument("--client", help=argparse.SUPPRESS)
-    ap.add_argument("--quick", action="store_true", help="1 round, 1 s warm-up, 3 s window (under 2 minutes)")
-    ap.add_argument("--rounds", type=int, help="repetitions of every configuration (default 3; quick 1)")
+    ap.add_argument(
+        "--quick", action="store_true", help="1 round, 1 s warm-up, 3 s window (under 2 minutes)"
+    )
+    ap.add_argument(
+        "--rounds", type=int, help="repetitions of every configuration (default 3; quick 1)"
+    )
     ap.add_argument("--warmup", type=float, help="seconds before the window (default 2; quick 1)")
     ap.add_argument("--window", type=float, help="seconds measured (default 8; quick 3)")
     ap.add_argument("--configs", default=",".join(CONFIGS))
-    ap.add_argument("--modes", default=",".join(DEFAULT_MODES),
-                    help=f"of {', '.join(MODES)}")
-    ap.add_argument("--workers", type=int, default=2,
-                    help="server processes sharing the port, for the real and the ceiling server alike")
+    ap.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"of {', '.join(MODES)}")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="server processes sharing the port, for the real and the ceiling server alike",
+    )
     ap.add_argument("--clients", type=int, default=2, help="load generator processes")
-    ap.add_argument("--channels", type=int, default=16, help="channels (TCP connections) per load generator")
-    ap.add_argument("--unary-inflight", type=int, default=64, help="unary calls in flight, in total")
+    ap.add_argument(
+        "--channels", type=int, default=16, help="channels (TCP connections) per load generator"
+    )
+    ap.add_argument(
+        "--unary-inflight", type=int, default=64, help="unary calls in flight, in total"
+    )
     ap.add_argument("--batch-inflight", type=int, default=4, help="batch calls in flight, in total")
     ap.add_argument("--streams", type=int, default=8, help="streams, in total")
     ap.add_argument("--stream-window", type=int, default=64, help="messages in flight per stream")
     ap.add_argument("--pool", type=int, default=4000, help="distinct requests")
-    ap.add_argument("--pg-url", default=PG_ADMIN_URL, help="PostgreSQL server (a scratch database is made there)")
+    ap.add_argument(
+        "--pg-url",
+        default=PG_ADMIN_URL,
+        help="PostgreSQL server (a scratch database is made there)",
+    )
     ap.add_argument("--json-out", help="write every run as JSON here")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (server logs)")
     a = ap.parse_args(argv)
@@ -903,8 +1082,11 @@ def main(argv: list[str] | None = None) -> int:
     pool_file.write_bytes(pickle.dumps(pool))
     evaluation_file = work / "evaluation.bin"
     evaluation_file.write_bytes(evaluation_for_ceiling(pool))
-    print(f"{len(pool)} requests, {statistics.mean(map(len, pool)):.0f} bytes each on average; "
-          f"the ceiling answers with an Evaluation of {evaluation_file.stat().st_size} bytes", flush=True)
+    print(
+        f"{len(pool)} requests, {statistics.mean(map(len, pool)):.0f} bytes each on average; "
+        f"the ceiling answers with an Evaluation of {evaluation_file.stat().st_size} bytes",
+        flush=True,
+    )
     for c in configs:
         if c not in CONFIGS:
             ap.error(f"unknown configuration {c!r}; configurations: {', '.join(CONFIGS)}")
@@ -913,7 +1095,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     try:
         for rnd in range(a.rounds):
-            order = configs[rnd % len(configs):] + configs[:rnd % len(configs)]
+            order = configs[rnd % len(configs) :] + configs[: rnd % len(configs)]
             for config in order:
                 server = start_server(config, rnd, a, work, pg, evaluation_file)
                 try:
@@ -925,12 +1107,15 @@ def main(argv: list[str] | None = None) -> int:
                         if mode == "unary":
                             unary_rate = run.calls_per_s
                         runs.append(run)
-                        print(f"round {rnd + 1}/{a.rounds} {config:10s} {mode:10s} "
-                              f"{run.evals_per_s:9,.0f} evals/s  p50 {run.p50_ms:7.1f} ms  p99 {run.p99_ms:7.1f} ms  "
-                              f"srv {run.srv_us_per_eval:5.0f} µs/eval {run.srv_cores:.2f} cores  "
-                              f"cli {run.client_cores:.2f}  other {run.other_cores:.2f} (steal {run.steal_cores:.2f})  "
-                              f"split {run.split}  peak {run.peak_mb:.0f} MB"
-                              + (f"  [{'; '.join(run.notes)}]" if run.notes else ""), flush=True)
+                        print(
+                            f"round {rnd + 1}/{a.rounds} {config:10s} {mode:10s} "
+                            f"{run.evals_per_s:9,.0f} evals/s  p50 {run.p50_ms:7.1f} ms  p99 {run.p99_ms:7.1f} ms  "
+                            f"srv {run.srv_us_per_eval:5.0f} µs/eval {run.srv_cores:.2f} cores  "
+                            f"cli {run.client_cores:.2f}  other {run.other_cores:.2f} (steal {run.steal_cores:.2f})  "
+                            f"split {run.split}  peak {run.peak_mb:.0f} MB"
+                            + (f"  [{'; '.join(run.notes)}]" if run.notes else ""),
+                            flush=True,
+                        )
                 finally:
                     server.stop()
     finally:
@@ -944,10 +1129,12 @@ def main(argv: list[str] | None = None) -> int:
 
     table, failures = report(runs, a)
     print()
-    print(f"Service vs ceiling: medians of {a.rounds} round(s), {a.warmup:g} s warm-up + {a.window:g} s window, "
-          f"{a.workers} server process(es) per server, {a.clients} load generators × {a.channels} channels; "
-          f"unary {a.unary_inflight} in flight, batch {a.batch_inflight} in flight, "
-          f"stream {a.streams} × {a.stream_window} messages in flight")
+    print(
+        f"Service vs ceiling: medians of {a.rounds} round(s), {a.warmup:g} s warm-up + {a.window:g} s window, "
+        f"{a.workers} server process(es) per server, {a.clients} load generators × {a.channels} channels; "
+        f"unary {a.unary_inflight} in flight, batch {a.batch_inflight} in flight, "
+        f"stream {a.streams} × {a.stream_window} messages in flight"
+    )
     print(table)
     print(f"\ntotal time {time.time() - started:.0f} s; load average now {os.getloadavg()}")
     if failures:
@@ -955,9 +1142,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("all targets met")
     if a.json_out:
-        Path(a.json_out).write_text(json.dumps(
-            {"machine": info, "args": vars(a), "runs": [r.__dict__ for r in runs], "failures": failures},
-            indent=1, default=str))
+        Path(a.json_out).write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "args": vars(a),
+                    "runs": [r.__dict__ for r in runs],
+                    "failures": failures,
+                },
+                indent=1,
+                default=str,
+            )
+        )
     return 0
 
 

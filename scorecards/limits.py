@@ -68,8 +68,10 @@ the message, well under the 8 KiB of metadata a default gRPC client accepts."""
 
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 # what Decimal() reads, in ASCII only: no other script's digits, no `_`, no spaces
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)",
-                           re.IGNORECASE)
+_DECIMAL_TEXT = re.compile(
+    r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)",
+    re.IGNORECASE,
+)
 _DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 

@@ -39,8 +39,7 @@ class Layer:
         """Before the handler; what it returns is given to `leave`."""
         return None
 
-    async def leave(self, state: Any, context: Context,
-                    exc: BaseException | None) -> None:
+    async def leave(self, state: Any, context: Context, exc: BaseException | None) -> None:
         return None
 
     def received(self, message: Any) -> None:
@@ -66,8 +65,10 @@ def wrap(h: Handler, layer: Layer) -> Handler:
     enter, leave = layer.enter, layer.leave
     received = layer.received if layer.per_message else None
     sent = layer.sent if layer.per_message else None
-    kw = {"request_deserializer": layer.deserializer(h.request_deserializer),
-          "response_serializer": h.response_serializer}
+    kw = {
+        "request_deserializer": layer.deserializer(h.request_deserializer),
+        "response_serializer": h.response_serializer,
+    }
 
     def requests_of(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         if received is None:
@@ -117,8 +118,11 @@ def wrap(h: Handler, layer: Layer) -> Handler:
         return grpc.stream_unary_rpc_method_handler(stream_unary, **kw)
 
     behaviour = h.stream_stream if h.request_streaming else h.unary_stream
-    make = (grpc.stream_stream_rpc_method_handler if h.request_streaming
-            else grpc.unary_stream_rpc_method_handler)
+    make = (
+        grpc.stream_stream_rpc_method_handler
+        if h.request_streaming
+        else grpc.unary_stream_rpc_method_handler
+    )
     request_streaming = h.request_streaming
 
     def request_in(request: Any) -> Any:

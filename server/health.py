@@ -28,8 +28,13 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 class StoreHealth:
     """Keeps the statuses of `services` on `servicer` in step with the store's check."""
 
-    def __init__(self, servicer: health.aio.HealthServicer, store: EvaluationStore,
-                 services: Sequence[str], interval: float = PROBE_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        servicer: health.aio.HealthServicer,
+        store: EvaluationStore,
+        services: Sequence[str],
+        interval: float = PROBE_INTERVAL_S,
+    ) -> None:
         self._servicer = servicer
         self._store = store
         self._services = tuple(services)

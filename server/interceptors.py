@@ -35,7 +35,9 @@ def _short(method: str) -> str:
     return method.rpartition("/")[2] or method
 
 
-def outcome(ctx: request_context.RequestContext | None, exc: BaseException | None) -> grpc.StatusCode:
+def outcome(
+    ctx: request_context.RequestContext | None, exc: BaseException | None
+) -> grpc.StatusCode:
     """The status a call ended with: the error interceptor's, else OK if it returned."""
     if ctx is not None and ctx.code is not None:
         return ctx.code
@@ -79,11 +81,18 @@ def _names(key: str, values: list[str]) -> dict[str, Any]:
     return {key + "s": values}
 
 
-def log_fields(ctx: request_context.RequestContext, code: grpc.StatusCode, elapsed: float) -> dict[str, Any]:
+def log_fields(
+    ctx: request_context.RequestContext, code: grpc.StatusCode, elapsed: float
+) -> dict[str, Any]:
     """The call's one log line: what it did, joined to its evaluations by their names and
     the callers' request ids, and to its access records by `call_id`."""
-    fields: dict[str, Any] = {"call_id": ctx.call_id, "method": ctx.method, "caller": ctx.caller,
-                              "code": code.name, "duration_ms": round(elapsed * 1000, 3)}
+    fields: dict[str, Any] = {
+        "call_id": ctx.call_id,
+        "method": ctx.method,
+        "caller": ctx.caller,
+        "code": code.name,
+        "duration_ms": round(elapsed * 1000, 3),
+    }
     if ctx.principal is not None:
         fields["proven_by"] = ctx.principal.proven_by
     if ctx.purpose:
@@ -197,8 +206,9 @@ class _Refused:
         self.error = error
 
 
-def _tolerant(deserialize: Deserializer,
-              check: Callable[[bytes], FieldViolation | None] | None) -> Deserializer:
+def _tolerant(
+    deserialize: Deserializer, check: Callable[[bytes], FieldViolation | None] | None
+) -> Deserializer:
     if deserialize is None:
         return None
 
@@ -210,8 +220,11 @@ def _tolerant(deserialize: Deserializer,
                     return _Refused(InvalidInput([violation]))
             return deserialize(data)
         except Exception:  # DecodeError, or anything a parser raises on bytes it cannot read
-            return _Refused(errors.Unparsable(
-                "the request bytes are not a valid message of this method's request type"))
+            return _Refused(
+                errors.Unparsable(
+                    "the request bytes are not a valid message of this method's request type"
+                )
+            )
 
     return read
 
@@ -264,7 +277,14 @@ class ErrorInterceptor(LayeredInterceptor):
         return _ErrorLayer(method)
 
 
-def edge_interceptors(metrics: Metrics, *inner: grpc.aio.ServerInterceptor) -> list[grpc.aio.ServerInterceptor]:
+def edge_interceptors(
+    metrics: Metrics, *inner: grpc.aio.ServerInterceptor
+) -> list[grpc.aio.ServerInterceptor]:
     """The interceptors of a server in their order (the first outermost), `inner` last."""
-    return [RequestContextInterceptor(), LoggingInterceptor(), MetricsInterceptor(metrics),
-            ErrorInterceptor(), *inner]
+    return [
+        RequestContextInterceptor(),
+        LoggingInterceptor(),
+        MetricsInterceptor(metrics),
+        ErrorInterceptor(),
+        *inner,
+    ]

@@ -503,8 +503,18 @@ class RecordFiller:
             raise InvalidInput(submitted)
         subject_id = normalize(inp.subject.id)
         records = await self.store.touching(subject_id)
-        values, used = rec.fill_from_records(derived, dict(inp.indicators), subject_id, records,
-                                             self.kinds, as_of)
-        evidence = [RecordEvidence(name, v.record.name, v.record.kind, v.record.basis,
-                                   v.record.decision_date, v.state.value) for name, v in used]
+        values, used = rec.fill_from_records(
+            derived, dict(inp.indicators), subject_id, records, self.kinds, as_of
+        )
+        evidence = [
+            RecordEvidence(
+                name,
+                v.record.name,
+                v.record.kind,
+                v.record.basis,
+                v.record.decision_date,
+                v.state.value,
+            )
+            for name, v in used
+        ]
         return replace(inp, indicators=values), tuple(evidence)

@@ -56,7 +56,9 @@ class Authenticator:
             self._jwt = JwtVerifier(settings)
         return self._jwt
 
-    async def authenticate(self, method: str, context: Context) -> tuple[Principal, dict[str, Grant] | None]:
+    async def authenticate(
+        self, method: str, context: Context
+    ) -> tuple[Principal, dict[str, Grant] | None]:
         if self.config is None:
             return LOCAL, None
         config = self.config.config
@@ -67,7 +69,9 @@ class Authenticator:
         if token:
             scheme, _, credential = token.partition(" ")
             if scheme.lower() != "bearer" or not credential.strip():
-                raise refuse(Unauthenticated("the authorization header must be `Bearer <token>`"), method)
+                raise refuse(
+                    Unauthenticated("the authorization header must be `Bearer <token>`"), method
+                )
             credential = credential.strip()
             if credential.startswith(PREFIX) and self.keys is not None:
                 if self.keys.cached(credential):  # the common case: no thread, no database
@@ -80,8 +84,13 @@ class Authenticator:
             else:
                 verifier = self._jwt_verifier()
                 if verifier is None:
-                    raise refuse(Unauthenticated("bearer token not accepted: not an API key of this"
-                                                 " service, and no identity provider is configured"), method)
+                    raise refuse(
+                        Unauthenticated(
+                            "bearer token not accepted: not an API key of this"
+                            " service, and no identity provider is configured"
+                        ),
+                        method,
+                    )
                 jwt_name, why = await asyncio.to_thread(verifier.verify, credential)
                 if jwt_name is None:
                     raise refuse(Unauthenticated(why), method)
@@ -89,12 +98,23 @@ class Authenticator:
         else:
             subjects = _certificate_subjects(context)
             if not subjects:
-                raise refuse(Unauthenticated(
-                    "no credentials: send a client certificate or `authorization: Bearer <token>`"), method)
-            mapped = next((config.certificates[s] for s in subjects if s in config.certificates), None)
+                raise refuse(
+                    Unauthenticated(
+                        "no credentials: send a client certificate or `authorization: Bearer <token>`"
+                    ),
+                    method,
+                )
+            mapped = next(
+                (config.certificates[s] for s in subjects if s in config.certificates), None
+            )
             if mapped is None:
-                raise refuse(Unauthenticated("the client certificate's subject is not mapped to a caller"
-                                             " in the security configuration"), method)
+                raise refuse(
+                    Unauthenticated(
+                        "the client certificate's subject is not mapped to a caller"
+                        " in the security configuration"
+                    ),
+                    method,
+                )
             name, proven_by, key_id = mapped, "mtls", None
         grants = dict(config.grants_of(name))
         return Principal(name, proven_by, frozenset(grants), key_id), grants
@@ -122,8 +142,15 @@ class _AuthLayer(Layer):
         principal, grants = await self.auth.authenticate(method, context)
         bind(method, principal, grants)  # on the call's request context, read by log and audit
         if role != AUTHENTICATED and role not in principal.roles:
-            raise refuse(PermissionDenied(f"this caller ({principal.name}) lacks the {role} permission",
-                                          permission_reason(role), {"permission": role}), method, principal)
+            raise refuse(
+                PermissionDenied(
+                    f"this caller ({principal.name}) lacks the {role} permission",
+                    permission_reason(role),
+                    {"permission": role},
+                ),
+                method,
+                principal,
+            )
         return None
 
 
