@@ -109,7 +109,8 @@ async def _run(args: argparse.Namespace) -> None:
         rows["item edge"].append(await _time_stream(edge_s, args.items))
     med = {k: statistics.median(v) for k, v in rows.items()}
     print(
-        f"python {sys.version.split()[0]}, grpcio {grpc.__version__}, loadavg {os.getloadavg()[0]:.1f},"
+        f"python {sys.version.split()[0]}, grpcio {grpc.__version__}, loadavg"
+        f" {os.getloadavg()[0]:.1f},"
         f" medians of {args.rounds} rounds"
     )
     print("| what | bare µs | through the edge µs | the edge adds µs | ratio |")
@@ -118,7 +119,8 @@ async def _run(args: argparse.Namespace) -> None:
         bare, through = med[f"{what} bare"], med[f"{what} edge"]
         label = "unary call" if what == "unary" else "stream item"
         print(
-            f"| {label} | {bare:.2f} | {through:.2f} | {through - bare:.2f} | {through / bare:.1f} |"
+            f"| {label} | {bare:.2f} | {through:.2f} | {through - bare:.2f} | {through / bare:.1f}"
+            f" |"
         )
 
 

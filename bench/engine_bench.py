@@ -521,7 +521,8 @@ def check_agreement(
         h = hand(case)
         if h != mine or repr(h) != repr(mine):  # repr: the same Decimal exponents too
             sys.exit(
-                f"hand-written disagrees on pool input {i} {case[1]}:\n  hand   {h}\n  engine {mine}"
+                f"hand-written disagrees on pool input {i} {case[1]}:\n  hand   {h}\n  engine"
+                f" {mine}"
             )
 
 
@@ -553,7 +554,8 @@ def machine() -> list[str]:
     return [
         f"machine : {platform.system()} {platform.release()}, {cpu}",
         f"nproc   : {affinity} (os.cpu_count {os.cpu_count()})",
-        f"python  : {platform.python_implementation()} {platform.python_version()}, zen-engine {zen_version}",
+        f"python  : {platform.python_implementation()} {platform.python_version()}, zen-engine"
+        f" {zen_version}",
         f"load    : {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min, at start)",
     ]
 
@@ -587,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
             {r.grade.code for r in results}, key=[g.code for g in compiled.card.grades].index
         )
         print(
-            f"pool    : {len(pool)} inputs for {compiled.id} {compiled.version}, grades {', '.join(spread)}, "
+            f"pool    : {len(pool)} inputs for {compiled.id} {compiled.version}, grades"
+            f" {', '.join(spread)}, "
             f"{sum(1 for r in results if r.overrides)} with an override"
         )
 
@@ -609,7 +612,8 @@ def main(argv: list[str] | None = None) -> int:
     check_agreement(taxi_pool, ours_taxi, zens, contestants[HAND][2])
     print(
         f"check   : on all {len(taxi_pool)} pooled taxi inputs, each zen path gives the same score "
-        f"and grade as the engine, and the hand-written result equals the engine's field by field (same repr)"
+        f"and grade as the engine, and the hand-written result equals the engine's field by field"
+        f" (same repr)"
     )
 
     # warm-up, and size each timed loop to about `block` seconds
@@ -655,7 +659,8 @@ def main(argv: list[str] | None = None) -> int:
             else ""
         )
         print(
-            f"{name:<38} {card:<23} {m:>9,.0f} {1e6 / m:>8.1f} {min(r):>8,.0f} {max(r):>8,.0f} {rel:>8}"
+            f"{name:<38} {card:<23} {m:>9,.0f} {1e6 / m:>8.1f} {min(r):>8,.0f} {max(r):>8,.0f}"
+            f" {rel:>8}"
         )
     print()
     print("ratio (taxi)                        of medians  median of per-rep  target")

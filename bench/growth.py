@@ -10,10 +10,10 @@ For each database two audit stores are made, migrated by the real migrations:
   each), spread over a year, of every built-in scorecard.
 The big store is filled directly, not through the API: rows in the store's own format (the
 documents of `rowjson`, results in format 2, the values bound by the columns' SQLAlchemy
-processors: exactly what the service writes), with multi-row INSERTs in large transactions on SQLite (synchronous=OFF
-while filling) and COPY on PostgreSQL. Each row's documents are its own (its subject, its
-digest); they are made from a pool of real engine results (the golden cases of every card and
-varied taxi-driver inputs) with the subject swapped in.
+processors: exactly what the service writes), with multi-row INSERTs in large transactions
+on SQLite (synchronous=OFF while filling) and COPY on PostgreSQL. Each row's documents are
+its own (its subject, its digest); they are made from a pool of real engine results (the
+golden cases of every card and varied taxi-driver inputs) with the subject swapped in.
 
 Then, in rounds that alternate the two stores, the real server (one process, as
 `service_bench`) is started on each and measured:
@@ -597,7 +597,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{r.size_mb:7.0f} MB  get p99 {_p(r.lat['get'], 0.99):5.1f} ms  "
                         f"list typical p99 {_p(r.lat['list_typical'], 0.99):5.1f} ms  "
                         f"list heavy p99 {_p(r.lat['list_heavy'], 0.99):5.1f} ms  "
-                        f"unary {r.unary:6,.0f}/s (srv {r.srv_us:.0f} µs, other {r.other_cores:.2f})",
+                        f"unary {r.unary:6,.0f}/s (srv {r.srv_us:.0f} µs, other"
+                        f" {r.other_cores:.2f})",
                         flush=True,
                     )
             for w in writers.values():
@@ -638,7 +639,8 @@ def report(results: list[StoreResult], fills: dict[str, float], a: argparse.Name
         "",
         (
             "| database | store | rows | size MB | fill rows/s | GetEvaluation p50 / p99 ms "
-            "| List, typical subject p50 / p99 ms | List, 120-evaluation subject (page of 50) p50 / p99 ms "
+            "| List, typical subject p50 / p99 ms | List, 120-evaluation subject (page of 50) p50"
+            " / p99 ms "
             "| unary evals/s | big / small |"
         ),
         "|" + "---|" * 10,
@@ -670,7 +672,8 @@ def report(results: list[StoreResult], fills: dict[str, float], a: argparse.Name
             )
             fill = f"{fills[database]:,.0f}" if store == "big" and database in fills else ""
             lines.append(
-                f"| {database} | {store} | {max(r.rows for r in rs):,} | {max(r.size_mb for r in rs):,.0f} "
+                f"| {database} | {store} | {max(r.rows for r in rs):,} |"
+                f" {max(r.size_mb for r in rs):,.0f} "
                 f"| {fill} | {med['get'][0]:.1f} / {med['get'][1]:.1f} "
                 f"| {med['list_typical'][0]:.1f} / {med['list_typical'][1]:.1f} "
                 f"| {med['list_heavy'][0]:.1f} / {med['list_heavy'][1]:.1f} "

@@ -983,7 +983,8 @@ def report(runs: list[Run], a: argparse.Namespace) -> tuple[str, list[str]]:
                 f"| {label} | {config} | {med:,.0f} | {texts[0]} | {texts[1]} "
                 f"| {_median([r.p50_ms for r in rs]):.1f} "
                 f"| {p99:.1f} | {_median([r.srv_us_per_eval for r in rs]):.0f} "
-                f"| {_median([r.srv_cores for r in rs]):.2f} | {_median([r.client_cores for r in rs]):.2f} "
+                f"| {_median([r.srv_cores for r in rs]):.2f} |"
+                f" {_median([r.client_cores for r in rs]):.2f} "
                 f"| {_median([r.other_cores for r in rs]):.2f} | {peak:.0f} | {len(rs)} |"
             )
     return "\n".join(lines), failures
@@ -1109,9 +1110,11 @@ def main(argv: list[str] | None = None) -> int:
                         runs.append(run)
                         print(
                             f"round {rnd + 1}/{a.rounds} {config:10s} {mode:10s} "
-                            f"{run.evals_per_s:9,.0f} evals/s  p50 {run.p50_ms:7.1f} ms  p99 {run.p99_ms:7.1f} ms  "
+                            f"{run.evals_per_s:9,.0f} evals/s  p50 {run.p50_ms:7.1f} ms  p99"
+                            f" {run.p99_ms:7.1f} ms  "
                             f"srv {run.srv_us_per_eval:5.0f} µs/eval {run.srv_cores:.2f} cores  "
-                            f"cli {run.client_cores:.2f}  other {run.other_cores:.2f} (steal {run.steal_cores:.2f})  "
+                            f"cli {run.client_cores:.2f}  other {run.other_cores:.2f} (steal"
+                            f" {run.steal_cores:.2f})  "
                             f"split {run.split}  peak {run.peak_mb:.0f} MB"
                             + (f"  [{'; '.join(run.notes)}]" if run.notes else ""),
                             flush=True,
@@ -1130,8 +1133,10 @@ def main(argv: list[str] | None = None) -> int:
     table, failures = report(runs, a)
     print()
     print(
-        f"Service vs ceiling: medians of {a.rounds} round(s), {a.warmup:g} s warm-up + {a.window:g} s window, "
-        f"{a.workers} server process(es) per server, {a.clients} load generators × {a.channels} channels; "
+        f"Service vs ceiling: medians of {a.rounds} round(s), {a.warmup:g} s warm-up +"
+        f" {a.window:g} s window, "
+        f"{a.workers} server process(es) per server, {a.clients} load generators × {a.channels}"
+        f" channels; "
         f"unary {a.unary_inflight} in flight, batch {a.batch_inflight} in flight, "
         f"stream {a.streams} × {a.stream_window} messages in flight"
     )

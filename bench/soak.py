@@ -154,12 +154,14 @@ def judge(
         base, last = after[0], after[-1]
         growth = (last.rss_mb - base.rss_mb) / base.rss_mb
         print(
-            f"RSS after warm-up: {base.rss_mb:.1f} MB at t={base.t:.0f} s -> {last.rss_mb:.1f} MB at "
+            f"RSS after warm-up: {base.rss_mb:.1f} MB at t={base.t:.0f} s -> {last.rss_mb:.1f} MB"
+            f" at "
             f"t={last.t:.0f} s ({growth * 100:+.1f}%; most {max(s.rss_mb for s in after):.1f} MB)"
         )
         if growth >= RSS_GROWTH_MAX:
             failures.append(
-                f"RSS grew {growth * 100:.1f}% after the warm-up (limit {RSS_GROWTH_MAX * 100:.0f}%)"
+                f"RSS grew {growth * 100:.1f}% after the warm-up (limit"
+                f" {RSS_GROWTH_MAX * 100:.0f}%)"
             )
         wals = [s.wal_mb for s in after if not math.isnan(s.wal_mb)]
         if wals:
@@ -249,12 +251,15 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 rate = m.calls_per_s / 2
                 print(
-                    f"maximum: {m.calls_per_s:,.0f} calls/s (p99 {m.p99_ms:.1f} ms, {m.errors} failed) over "
-                    f"{a.measure_seconds:g} s with {a.unary_inflight} in flight; soak rate {rate:,.0f}/s",
+                    f"maximum: {m.calls_per_s:,.0f} calls/s (p99 {m.p99_ms:.1f} ms, {m.errors}"
+                    f" failed) over "
+                    f"{a.measure_seconds:g} s with {a.unary_inflight} in flight; soak rate"
+                    f" {rate:,.0f}/s",
                     flush=True,
                 )
             print(
-                f"soak: {a.seconds:g} s at {rate:,.0f} Evaluate/s on {a.database}, {a.workers} worker(s); "
+                f"soak: {a.seconds:g} s at {rate:,.0f} Evaluate/s on {a.database}, {a.workers}"
+                f" worker(s); "
                 f"warm-up {a.warmup:g} s; RSS/WAL every {SAMPLE_EVERY_S:g} s",
                 flush=True,
             )
@@ -283,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                 label = "warm-up" if not prev else f"{prev:.0f}-{end:.0f} s"
                 print(
                     f"window {label}: {run.calls_per_s:,.0f} calls/s  p50 {run.p50_ms:.1f} ms  "
-                    f"p99 {run.p99_ms:.1f} ms  {run.errors} failed; load average {os.getloadavg()[0]:.1f}",
+                    f"p99 {run.p99_ms:.1f} ms  {run.errors} failed; load average"
+                    f" {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
                 prev = end
@@ -311,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     failures = judge(sampler.samples, windows, a.warmup, rate, a.wal_limit_mb)
     print(
         f"judged: RSS growth < {RSS_GROWTH_MAX * 100:.0f}% after warm-up; p99 flat = last window ≤ "
-        f"{P99_TREND_MAX}× the first and every window ≤ {P99_SPREAD_MAX}× the smallest; WAL ≤ {a.wal_limit_mb:g} MB "
+        f"{P99_TREND_MAX}× the first and every window ≤ {P99_SPREAD_MAX}× the smallest; WAL ≤"
+        f" {a.wal_limit_mb:g} MB "
         "and not growing"
     )
     if failures:

@@ -476,7 +476,8 @@ def evaluation_view(
     subject = f"{ev.subject.kind} {ev.subject.id}"
     if ev.subject.display_name:
         subject += f" ({ev.subject.display_name})"
-    grade_text = f"{style.grade(grade.code, grade.colour or ('red' if changed else ''))}  {title_inline(grade.title, 'both')}"
+    shown = style.grade(grade.code, grade.colour or ("red" if changed else ""))
+    grade_text = f"{shown}  {title_inline(grade.title, 'both')}"
     if changed:
         grade_text += f"  (the score alone gives {ev.score_grade})"
     facts = [

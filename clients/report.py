@@ -230,8 +230,8 @@ def render_history(
 ) -> str:
     """The history page of one subject against one scorecard. `evaluations`: at least one, in
     any order (the page lists them by as_of, latest first; the subject is shown as the server
-    sent it, masked or whole); `card`: the scorecard in force, for its title and grades; `made`: when
-    the page was made."""
+    sent it, masked or whole); `card`: the scorecard in force, for its title and grades;
+    `made`: when the page was made."""
     if not evaluations:
         raise ValueError("a history report needs at least one evaluation")
     # by the day each speaks for, latest first (ListEvaluations orders by when each was made)

@@ -1,4 +1,5 @@
-"""The one place that builds the plugin manager (a factory, not a global: each test builds its own)."""
+"""The one place that builds the plugin manager (a factory, not a global: each test builds its
+own)."""
 
 from __future__ import annotations
 

@@ -25,10 +25,11 @@ The generated module has three functions:
 
 The scoring block, the same text in `evaluate` and `score`:
   1. each rule's points as an integer number of hundredths (`p_<rule>`), in the code its kind
-     emits (`kinds.py`), rounded half up as the reference rounds them: a count times points exact to 2 places is an integer product;
-     band, choice, flag and weighted-score tables were rounded when the source was written (the
-     same Decimal operations the reference does per call); anything else (a number times
-     points, a value itself) is computed in Decimal and rounded (`to_hundredths`);
+     emits (`kinds.py`), rounded half up as the reference rounds them: a count times points
+     exact to 2 places is an integer product; band, choice, flag and weighted-score tables
+     were rounded when the source was written (the same Decimal operations the reference does
+     per call); anything else (a number times points, a value itself) is computed in Decimal
+     and rounded (`to_hundredths`);
   2. group totals before the cut (`g_<group>`), floors and ceilings (`t_<group>`, by
      `semantics.clamp`), and the cut taken from the later lines first (`semantics.take_cut`,
      only when a bound cuts; `b_<rule>` keeps a cut line's points before the cut);
@@ -242,7 +243,8 @@ class _Writer:
     # -- conditions ----------------------------------------------------------------------
 
     def condition(self, c: Condition) -> str:
-        """An override or required_when condition as one Python expression (absent values: false)."""
+        """An override or required_when condition as one Python expression (absent values:
+        false)."""
         if isinstance(c, AllOf):
             return (
                 "(" + " and ".join(self.condition(x) for x in c.items) + ")" if c.items else "True"
@@ -312,7 +314,8 @@ class _Writer:
             "# -- the limits (scorecards/limits.py) -----------------------------------------",
             "if (len(indicators) > MAX_INDICATORS or not MIN_YEAR <= as_of.year <= MAX_YEAR"
             " or len(subject.id) > MAX_SUBJECT_ID or '\\x00' in subject.id"
-            " or subject.display_name and (len(subject.display_name) > MAX_DISPLAY_NAME or '\\x00' in subject.display_name)):",
+            " or subject.display_name and (len(subject.display_name) > MAX_DISPLAY_NAME or '\\x00'"
+            " in subject.display_name)):",
             "    return general(subject, indicators, as_of)",
             "# -- the subject ---------------------------------------------------------------",
             "if subject.kind is not SUBJECT_KIND:",
@@ -326,7 +329,8 @@ class _Writer:
             "            break",
             "if not sid or check is not None and check(sid) is not None:",
             "    return general(subject, indicators, as_of)",
-            "subj = subject if sid == subject.id else Subject(subject.kind, sid, subject.display_name)",
+            "subj = subject if sid == subject.id else Subject(subject.kind, sid,"
+            " subject.display_name)",
             "# -- the indicators: valid values of the usual types; anything else goes to general",
         ]
         for ind in card.indicators:
@@ -404,7 +408,8 @@ class _Writer:
                     [f"{v} = Decimal(x)"] + ([f"{c} = 100 * x"] if direct else []),
                 )
             )
-            # a float is read by its shortest repr (0.15 stays 0.15); inf - inf and nan - nan are nan
+            # a float is read by its shortest repr (0.15 stays 0.15);
+            # inf - inf and nan - nan are nan
             accepted.append(
                 (
                     "type(x) is float and x - x == 0.0 and "
@@ -475,7 +480,8 @@ class _Writer:
         for rule in card.rules:
             out += self.rule_points(rule)
         out.append(
-            "# -- groups: floors and ceilings (clamp); a cut comes off the later lines first (take_cut)"
+            "# -- groups: floors and ceilings (clamp); a cut comes off the later lines first"
+            " (take_cut)"
         )
         before_dec: dict[str, str] = {}
         for g in card.groups:
@@ -512,7 +518,8 @@ class _Writer:
                 else []
             )
             out += [
-                f"{tv} = clamp({gv}, {low}, {high})  # floor {decimal_text(g.floor)}, ceiling {decimal_text(g.ceiling)}",
+                f"{tv} = clamp({gv}, {low}, {high})  # floor {decimal_text(g.floor)}, ceiling"
+                f" {decimal_text(g.ceiling)}",
                 f"if {tv} == {gv}:",
                 f"    {tot} = {before}",
                 *(
@@ -560,10 +567,11 @@ class _Writer:
                 out.append("else:")
                 out += self.grade_branch(last)
         else:
+            grade_name = "GRADE_" + str(card.default_grade)
             out += [
                 "# -- an eligibility card: no score; the default grade unless an override decides",
                 "score = score_before_cut = sc = None",
-                f"score_grade = {self.named('GRADE_' + str(card.default_grade), card.grade(card.default_grade))}",  # type: ignore[arg-type]
+                f"score_grade = {self.named(grade_name, card.grade(card.default_grade))}",  # type: ignore[arg-type]
                 "ptn = next_grade = None",
             ]
         out += self.overrides()
@@ -601,7 +609,8 @@ class _Writer:
             )
         out += [
             "if fired:",
-            "    grade, until, overrides, reasons, ptn, next_grade = decide(fired, score_grade, sc)",
+            "    grade, until, overrides, reasons, ptn, next_grade = decide(fired, score_grade,"
+            " sc)",
             "else:",
             "    grade = score_grade",
             "    until = None",
@@ -710,7 +719,8 @@ class _Writer:
         reads += [f"c_{name} = to_hundredths(v_{name})" for name in sorted(self.direct_numbers)]
         indent = "    "
         src = [
-            f"# {card.id} {card.version} ({card.digest}): generated by sector_credit.scorecards.codegen",
+            f"# {card.id} {card.version} ({card.digest}): generated by"
+            f" sector_credit.scorecards.codegen",
             "# Points are whole hundredths (ints) until the result is built.",
             "",
             "",
@@ -720,7 +730,8 @@ class _Writer:
             "",
             "",
             "def general(subject, indicators, as_of):",
-            f"{indent}# anything the fast path does not take: the reference validator (raises InvalidInput)",
+            f"{indent}# anything the fast path does not take: the reference validator (raises"
+            f" InvalidInput)",
             f"{indent}subject, values = VALIDATE(subject, indicators, as_of)",
             f"{indent}return score(subject, values, as_of)",
             "",

@@ -313,7 +313,8 @@ class ReferenceScorecard:
                 [
                     FieldViolation(
                         "indicators",
-                        f"{len(indicators)} indicators; a request has at most {limits.MAX_INDICATORS}",
+                        f"{len(indicators)} indicators; a request has at most"
+                        f" {limits.MAX_INDICATORS}",
                     )
                 ]
             )
@@ -339,7 +340,8 @@ class ReferenceScorecard:
             problems.append(
                 FieldViolation(
                     "indicators",
-                    f"{len(unknown) - limits.MAX_UNKNOWN_NAMED} more names that are not indicators of {self.id}",
+                    f"{len(unknown) - limits.MAX_UNKNOWN_NAMED} more names that are not indicators"
+                    f" of {self.id}",
                 )
             )
         for name, validate, ind in self._inds:
@@ -382,10 +384,11 @@ class ReferenceScorecard:
             if why is not None:
                 problems.append(FieldViolation("subject.display_name", why))
         if subject.kind is not self.card.subject_kind:
+            got = subject.kind.value if isinstance(subject.kind, SubjectKind) else subject.kind
             problems.append(
                 FieldViolation(
                     "subject.kind",
-                    f"{self.id} evaluates a {self.card.subject_kind.value}, not a {subject.kind.value if isinstance(subject.kind, SubjectKind) else subject.kind}",
+                    f"{self.id} evaluates a {self.card.subject_kind.value}, not a {got}",
                 )
             )
             return subject

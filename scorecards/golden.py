@@ -211,7 +211,8 @@ def report(
                 w(f"FAIL  {label}: {o.case}\n")
                 for what, want, got in o.mismatches:
                     w(
-                        f"        {what}: expected {want}\n        {' ' * len(what)}  actual   {got}\n"
+                        f"        {what}: expected {want}\n        {' ' * len(what)}  actual  "
+                        f" {got}\n"
                     )
         if outcomes and not bad and not verbose:
             w(f"ok    {label}: {len(outcomes)} cases\n")

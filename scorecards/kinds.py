@@ -474,7 +474,8 @@ def _weighted_parse(c: Checker, spec: dict[str, Any], path: str, ind: Indicator)
         if dom.low is None or dom.high is None or dom.low < 0 or dom.high > HUNDRED:
             c.bad(
                 f"{path}.indicator",
-                f"a weighted rule scoring the value itself needs an indicator within [0, 100]; {ind.name} is {dom}",
+                f"a weighted rule scoring the value itself needs an indicator within [0, 100];"
+                f" {ind.name} is {dom}",
             )
     return out, used
 

@@ -112,7 +112,10 @@ def decimal_text_problem(text: str) -> str | None:
     if len(text) > MAX_DECIMAL_TEXT:
         return f"a decimal string of {len(text)} characters; at most {MAX_DECIMAL_TEXT}"
     if _DECIMAL_TEXT.fullmatch(text) is None:
-        return f"{echo(text)} is not a decimal number (digits 0-9, an optional sign, point and exponent)"
+        return (
+            f"{echo(text)} is not a decimal number"
+            " (digits 0-9, an optional sign, point and exponent)"
+        )
     return None
 
 

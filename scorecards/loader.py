@@ -338,7 +338,8 @@ def load_data(data: dict[str, Any], file: str) -> Scorecard:
         if default_grade not in grade_codes:
             c.bad(
                 "default_grade",
-                f"an eligibility card needs a default grade among {grade_codes}, not {default_grade!r}",
+                f"an eligibility card needs a default grade among {grade_codes}, not"
+                f" {default_grade!r}",
             )
     elif default_grade is not None:
         c.bad("default_grade", "only an eligibility card (no base) has a default grade")
@@ -665,7 +666,8 @@ def _rules(
         if not ind.required and ind.default is None:
             c.bad(
                 f"{path}.indicator",
-                f"{iname} may be absent (neither required nor with a default): a rule needs a value to score",
+                f"{iname} may be absent (neither required nor with a default): a rule needs a"
+                f" value to score",
             )
             continue
         group = spec.get("group")
@@ -723,7 +725,8 @@ def _grades(c: _Checker, raw: object, scored: bool, score_min: Decimal | None) -
                 if minimum is not None and last_min is not None and minimum >= last_min:
                     c.bad(
                         f"{path}.min",
-                        f"grades are listed best first: min {minimum} must be below the previous grade's {last_min}",
+                        f"grades are listed best first: min {minimum} must be below the previous"
+                        f" grade's {last_min}",
                     )
                 if minimum is not None:
                     last_min = minimum
@@ -746,7 +749,8 @@ def _grades(c: _Checker, raw: object, scored: bool, score_min: Decimal | None) -
         elif score_min is not None and last_min > score_min:
             c.bad(
                 "grades",
-                f"the lowest grade's min {last_min} is above score.min {score_min}: some scores would have no grade",
+                f"the lowest grade's min {last_min} is above score.min {score_min}: some scores"
+                f" would have no grade",
             )
     return out
 
@@ -899,7 +903,8 @@ def _overrides(
         elif oid in seen or oid in rule_ids:
             c.bad(
                 f"{path}.id",
-                f"duplicate id {oid!r} (override and rule ids share one namespace: they are reason codes)",
+                f"duplicate id {oid!r} (override and rule ids share one namespace: they are reason"
+                f" codes)",
             )
         seen.add(oid)
         title = c.title(spec.get("title"), f"{path}.title")

@@ -42,8 +42,10 @@ class VersionNotInForce(InvalidInput):
                 FieldViolation(
                     "version",
                     (
-                        f"{card.id} version {card.version} takes effect on {card.effective_from.isoformat()}, "
-                        f"after as_of {as_of.isoformat()}: evaluate on or after that day, or leave version "
+                        f"{card.id} version {card.version} takes effect on"
+                        f" {card.effective_from.isoformat()}, "
+                        f"after as_of {as_of.isoformat()}: evaluate on or after that day, or leave"
+                        f" version "
                         "empty for the version in force"
                     ),
                 )
@@ -79,7 +81,8 @@ class ScorecardRegistry:
                     DefinitionProblem(
                         card.source_path or origin,
                         "id",
-                        f"{card.id} version {card.version} is already registered by {self.origin[key]}",
+                        f"{card.id} version {card.version} is already registered by"
+                        f" {self.origin[key]}",
                     )
                 ]
             )
@@ -91,7 +94,8 @@ class ScorecardRegistry:
                         DefinitionProblem(
                             card.source_path or origin,
                             "effective_from",
-                            f"{card.id} version {other.version} already takes effect on {card.effective_from}",
+                            f"{card.id} version {other.version} already takes effect on"
+                            f" {card.effective_from}",
                         )
                     ]
                 )
@@ -110,7 +114,8 @@ class ScorecardRegistry:
                     DefinitionProblem(
                         card.source_path or origin,
                         "from_records",
-                        f"unknown record kind(s) {', '.join(unknown)}; known: {', '.join(self.record_kinds.names())}",
+                        f"unknown record kind(s) {', '.join(unknown)}; known:"
+                        f" {', '.join(self.record_kinds.names())}",
                     )
                 ]
             )
@@ -186,7 +191,8 @@ class ScorecardRegistry:
 def build_registry(
     pm: pluggy.PluginManager, extra_paths: Iterable[str | Path] = ()
 ) -> ScorecardRegistry:
-    """The registry from every plugin, plus scorecard files or folders named in the configuration."""
+    """The registry from every plugin, plus scorecard files or folders named in the
+    configuration."""
     reg = ScorecardRegistry()
     reg.load_plugins(pm)
     for p in extra_paths:

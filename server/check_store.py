@@ -53,7 +53,10 @@ def problem_of(
     except Exception as exc:  # whatever fails, it fails for this row alone
         return f"it cannot be encoded or rendered again ({type(exc).__name__})"
     if size > max_message_bytes:
-        return f"its Evaluation message is {size} bytes, over the {max_message_bytes}-byte message limit"
+        return (
+            f"its Evaluation message is {size} bytes,"
+            f" over the {max_message_bytes}-byte message limit"
+        )
     return None
 
 

@@ -191,7 +191,8 @@ def indicator_value_from_proto(value: common_pb2.IndicatorValue) -> object:
         if isinstance(exponent, int) and abs(exponent) > MAX_DECIMAL_EXPONENT:
             # "1e-999999999" is a few bytes on the wire but a billion digits in plain notation
             raise ValueError(
-                f"{text!r} is out of range: at most {MAX_DECIMAL_EXPONENT} digits either side of the point"
+                f"{text!r} is out of range: at most {MAX_DECIMAL_EXPONENT} digits either side of"
+                f" the point"
             )
         return number
     if case == "number_value":
@@ -286,7 +287,8 @@ def evaluation_input_from_proto(
             [
                 FieldViolation(
                     "indicators",
-                    f"{len(request.indicators)} indicators; a request has at most {limits.MAX_INDICATORS}",
+                    f"{len(request.indicators)} indicators; a request has at most"
+                    f" {limits.MAX_INDICATORS}",
                 )
             ]
         )

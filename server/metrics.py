@@ -57,7 +57,8 @@ class Metrics:
         )
         self.handling = Histogram(
             "grpc_server_handling_seconds",
-            "Response latency (seconds) of gRPC that had been application-level handled by the server.",
+            "Response latency (seconds) of gRPC that had been application-level handled by the"
+            " server.",
             rpc,
             buckets=LATENCY_BUCKETS,
             registry=r,

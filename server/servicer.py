@@ -477,7 +477,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 security.require_read(scorecard_id or "", stored.caller)
                 if not isinstance(stored, StoredEvaluation):
                     raise errors.FailedPrecondition(
-                        f"{request.name} cannot be read back by this version of the service: {stored.why}",
+                        f"{request.name} cannot be read back by this version of the service:"
+                        f" {stored.why}",
                         violations=[
                             FieldViolation("name", "its stored result cannot be read back")
                         ],
@@ -551,7 +552,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             compiled = None
         if compiled is None or compiled.digest != made.digest:
             raise errors.FailedPrecondition(
-                f"{name} was made with {made.scorecard_id} {made.version} ({made.digest}), which this"
+                f"{name} was made with {made.scorecard_id} {made.version} ({made.digest}), which"
+                f" this"
                 " server does not have loaded with that definition",
                 metadata={
                     "scorecard": made.scorecard_id,
@@ -628,7 +630,8 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         size = len(reply) + ACK_BYTES
         if size > self.max_reply_bytes:
             raise errors.TooLarge(
-                f"the reply would be about {size} bytes, over the {self.max_reply_bytes}-byte message"
+                f"the reply would be about {size} bytes, over the {self.max_reply_bytes}-byte"
+                f" message"
                 " limit; nothing was stored",
                 metadata={"limit": str(self.max_reply_bytes)},
             )

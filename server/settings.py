@@ -156,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = Settings()
     ap = _Parser(
         prog="sector-credit-server",
-        description="Sector credit evaluation service: transparent, point-based credit grades over gRPC.",
+        description=(
+            "Sector credit evaluation service: transparent, point-based credit grades over gRPC."
+        ),
         epilog="Every flag can also be set by the environment variable shown in brackets; a flag "
         "given wins over its variable. Command `sector-credit-server migrate` applies the database "
         "migrations and exits. A start-up failure is one log line. " + EXIT_CODES_HELP,

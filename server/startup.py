@@ -34,7 +34,8 @@ EXIT_CODES_HELP = (
     "be used as configured (unsupported URL, SQLite path not creatable or writable); "
     "5 an invalid scorecard or plugin (misspelled hook, --scorecards path); "
     "69 the database could not be reached; 78 the security settings do not allow serving (a"
-    " public address without TLS and --security-config, a bad TLS or security file); 130 interrupted."
+    " public address without TLS and --security-config, a bad TLS or security file); 130"
+    " interrupted."
 )
 
 

@@ -81,7 +81,8 @@ def run_workers(settings: Settings) -> int:
     # is refused (exit 78) before the child below has logged "scorecards loaded"
     try:
         security_setup.check(settings)
-        # once, before the workers (which start with migrate=False): scorecards, database, migrations
+        # once, before the workers (which start with migrate=False): scorecards, database,
+        # migrations
         code = _migrate_in_child(ctx, settings)
     except BaseException:
         holder.close()

@@ -105,7 +105,8 @@ def test_evaluate_with_a_json_body(server: ServerProcess) -> None:
     assert without_per_run_fields(reply) == without_per_run_fields(
         json.loads(shown)["evaluation"]
     ), (
-        "docs/buf-curl.md shows another reply than the server gives: run the command and update the page"
+        "docs/buf-curl.md shows another reply than the server gives: run the command and update"
+        " the page"
     )
 
     again = run(server, command)  # the same requestId: the stored evaluation comes back

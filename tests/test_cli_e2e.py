@@ -187,7 +187,8 @@ def test_evaluate_text(server: str) -> None:
     assert re.search(r"^Evaluation\s+evaluations/\S+$", out, re.MULTILINE)
     lines = "\n".join(section(out, "Lines"))
     assert re.search(
-        r"^violations_3pt\s+计3分的违规行为，每次扣3分\s+violations_3pt = 1\s+-3\.00\s+deductions\s+secondary \[1\]",
+        r"^violations_3pt\s+计3分的违规行为，每次扣3分\s+violations_3pt = 1"
+        r"\s+-3\.00\s+deductions\s+secondary \[1\]",
         lines,
         re.MULTILINE,
     )
@@ -214,7 +215,8 @@ def test_evaluate_text(server: str) -> None:
                 r"^Base\s+60\.00$",
                 r"^Score\s+0\.00  \(-10\.00 before the score range \[0, 100\] cut it\)$",
                 r"^Next grade\s+60\.00 points to B$",
-                r"^Sum: 60\.00 \(base\) \+ 0\.00 \(good\) - 70\.00 \(bad\) = -10\.00, cut to the score 0\.00$",
+                r"^Sum: 60\.00 \(base\) \+ 0\.00 \(good\) - 70\.00 \(bad\) = -10\.00, cut to the"
+                r" score 0\.00$",
             ],
         ),
         # a force holds the grade: no points to a next grade
@@ -245,7 +247,8 @@ def test_evaluate_text(server: str) -> None:
             [
                 r"^Grade\s+A\s",
                 r"^Score\s+5\.00$",
-                r"^Next grade\s+none: more points would not change the grade \(an override holds it\)$",
+                r"^Next grade\s+none: more points would not change the grade \(an override holds"
+                r" it\)$",
             ],
         ),
         # weighted lines, each rounded where computed; no groups
@@ -264,7 +267,8 @@ def test_evaluate_text(server: str) -> None:
             ],
             [
                 r"^Score\s+74\.10$",
-                r"^Sum: 0\.00 \(base\) \+ 10\.50 \(emission_compliance\) .*\n {5}\+ .* \+ 39\.00 \(other_indicators\) = 74\.10$",
+                r"^Sum: 0\.00 \(base\) \+ 10\.50 \(emission_compliance\) .*\n {5}\+ .* \+ 39\.00"
+                r" \(other_indicators\) = 74\.10$",
             ],
         ),
     ],
@@ -317,7 +321,8 @@ def test_evaluate_adds_up_by_hand(
             ["evaluate", "transport.taxi_drver", "--subject", PERSON, "--set", "violations_10pt=2"],
             [
                 "error: NOT_FOUND [SCORECARD_NOT_FOUND]: 1 problem",
-                "  scorecard: no scorecard 'transport.taxi_drver'; did you mean 'transport.taxi_driver' or "
+                "  scorecard: no scorecard 'transport.taxi_drver'; did you mean"
+                " 'transport.taxi_driver' or "
                 "'transport.road_driver'?",
             ],
         ),
@@ -477,7 +482,8 @@ def test_evaluate_invalid_prints_each_violation(server: str) -> None:
     assert sorted(lines[1:]) == sorted(
         [
             "  subject.id: the check character is 1, GB 11643 gives X",
-            "  indicators.violation_5pt: not an indicator of transport.taxi_driver; did you mean 'violations_5pt'?",
+            "  indicators.violation_5pt: not an indicator of transport.taxi_driver; did you mean"
+            " 'violations_5pt'?",
             "  indicators.violations_3pt: a count is a whole number ≥ 0, not -1",
             "  indicators.bonus_points: expected a number, not 'abc'",
         ]
@@ -744,7 +750,8 @@ COLUMN_CASES = [
         "subject_id,emission_compliance_min_pct,siting_compliant\n"
         + f"{ORGANIZATION},85,true\n" * 50,
         "missing required indicators of environment.enterprise: solid_waste_treated_pct, "
-        "hazardous_waste_rating, noise_exceedance_db, risk_management_complete, other_indicators_score",
+        "hazardous_waste_rating, noise_exceedance_db, risk_management_complete,"
+        " other_indicators_score",
     ),
     (
         "unknown.csv",
@@ -752,7 +759,8 @@ COLUMN_CASES = [
         + ",".join(ENVIRONMENT_REQUIRED)
         + ",hidden_dischage\n"
         + f"{ORGANIZATION},85,97,compliant,3,true,true,90,false\n" * 50,
-        "not indicators of environment.enterprise: 'hidden_dischage' (did you mean 'hidden_discharge'?)",
+        "not indicators of environment.enterprise: 'hidden_dischage' (did you mean"
+        " 'hidden_discharge'?)",
     ),
     (
         "both.jsonl",

@@ -299,7 +299,8 @@ BROKEN = [
         edited(
             VALID,
             "[groups.deductions]",
-            '[indicators.ratio]\ntype = "ratio"\ntitle = { zh = "比", en = "Ratio" }\n\n[groups.deductions]',
+            '[indicators.ratio]\ntype = "ratio"\ntitle = { zh = "比", en = "Ratio"'
+            " }\n\n[groups.deductions]",
         ),
         "indicators.ratio.type",
         "must be one of",

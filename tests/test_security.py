@@ -350,7 +350,8 @@ def test_refused_calls_leave_access_records_an_auditor_reads(setup: Setup) -> No
         err = setup.refused("Evaluate", request, token, (("x-request-id", f"{run}-{label}"),))
         assert err.code() == code, (label, err.code(), err.details())
 
-    # the access log is the auditor's: a reader or an evaluator is refused, and that is on record too
+    # the access log is the auditor's: a reader or an evaluator is refused, and that is on record
+    # too
     channel, _ = stub(setup.server.address, setup.pki.credentials())
     try:
         with pytest.raises(grpc.RpcError) as caught:
@@ -395,7 +396,7 @@ def test_refused_calls_leave_access_records_an_auditor_reads(setup: Setup) -> No
     )
 
 
-# -- ExploreEvaluation: by name a read, on an input a what-if; both on record -----------------------
+# -- ExploreEvaluation: by name a read, on an input a what-if; both on record ---------------------
 
 
 def _explore_by_name(name: str, purpose: str = PURPOSE) -> pb.ExploreEvaluationRequest:

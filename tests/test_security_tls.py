@@ -135,7 +135,8 @@ def test_loopback_without_credentials_is_local_mode_and_says_so(tmp_path: Path) 
             78,
             "without TLS (--tls-cert, --tls-key) and authentication (--security-config)",
         ),
-        # the --workers supervisor refuses the same way: the refusal alone, before any scorecard loads
+        # the --workers supervisor refuses the same way: the refusal alone, before any scorecard
+        # loads
         (
             ("--listen", "0.0.0.0:0", "--workers", "2"),
             78,

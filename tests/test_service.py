@@ -569,7 +569,8 @@ def test_evaluate_unknown_scorecard_is_not_found(server: ServerProcess) -> None:
             "transport.taxi_drver",
             "",
             "scorecard",
-            "no scorecard 'transport.taxi_drver'; did you mean 'transport.taxi_driver' or 'transport.road_driver'?",
+            "no scorecard 'transport.taxi_drver'; did you mean 'transport.taxi_driver' or"
+            " 'transport.road_driver'?",
         ),
         (
             "construction.frim",

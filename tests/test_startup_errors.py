@@ -211,7 +211,8 @@ BAD_VALUES = [
         {"SECTOR_CREDIT_METRICS_PORT": "abc"},
         [],
         2,
-        "sector-credit-server: error: SECTOR_CREDIT_METRICS_PORT='abc': expected a port number 0-65535",
+        "sector-credit-server: error: SECTOR_CREDIT_METRICS_PORT='abc': expected a port number"
+        " 0-65535",
     ),
     (
         {"SECTOR_CREDIT_WORKERS": "two"},
@@ -273,7 +274,8 @@ def test_a_bad_flag_or_environment_value_is_one_line_and_exit_2(
             {"SECTOR_CREDIT_METRICS_PORT": "abc", "SECTOR_CREDIT_LOG_LEVEL": "loud"},
             2,
             "sector-credit-server: error: SECTOR_CREDIT_METRICS_PORT='abc': expected a port number "
-            "0-65535 or any; SECTOR_CREDIT_LOG_LEVEL='loud': expected one of debug, info, warning, error "
+            "0-65535 or any; SECTOR_CREDIT_LOG_LEVEL='loud': expected one of debug, info, warning,"
+            " error "
             "(see --help)\n",
         ),
     ],

@@ -468,10 +468,11 @@ async def test_a_row_that_cannot_be_read_back_is_shown_from_its_columns_and_hide
     store: EvaluationStore, database_url: str
 ) -> None:
     saved = [await store.save(record(f"U-{i}")) for i in range(3)]
+    postgres = database_url.startswith("postgresql")
+    stored_id = saved[1].id if postgres else uuid.UUID(saved[1].id).hex
     run_sql(
         database_url,
-        "UPDATE evaluations SET result = '{\"format\": 99}' "
-        f"WHERE id = '{saved[1].id if database_url.startswith('postgresql') else uuid.UUID(saved[1].id).hex}'",
+        f"UPDATE evaluations SET result = '{{\"format\": 99}}' WHERE id = '{stored_id}'",
     )
     page, _ = await store.list()
     by_id = {e.id: e for e in page}

@@ -39,7 +39,8 @@ def test_explore_an_input_stores_nothing(server: str) -> None:
     assert (ev.grade.code, ev.score, ev.name) == ("AA", Decimal("14.00"), "")
     (target,) = explored.targets
     assert target.grade.code == "AAA"
-    # 14 + 6 bonus = 20; both violations gone = 22 (SCORECARDS.md §3 example 1; tests/test_whatif.py)
+    # 14 + 6 bonus = 20; both violations gone = 22 (SCORECARDS.md §3 example 1;
+    # tests/test_whatif.py)
     assert [changes(p) for p in target.proposals[:2]] == [
         {"bonus_points": "8.00"},
         {"violations_3pt": "0", "violations_5pt": "0"},

@@ -2,10 +2,11 @@
 
 It runs inside the edge interceptors (`server/interceptors.py`: they log, count and turn
 its refusals into statuses), on the same handler wrapper (`server/handlers.py`): credentials
-in, a `Principal` on the call's request context, or a refusal through `security.refuse`. Credentials, in this order: a bearer token in `authorization` (an API key
-of this service, else a JWT), else the client certificate of the TLS connection (its subject
-common name or a SAN, mapped to a caller name in the configuration). In local mode every
-caller is the local principal. Health and reflection pass untouched.
+in, a `Principal` on the call's request context, or a refusal through `security.refuse`.
+Credentials, in this order: a bearer token in `authorization` (an API key of this service,
+else a JWT), else the client certificate of the TLS connection (its subject common name or a
+SAN, mapped to a caller name in the configuration). In local mode every caller is the local
+principal. Health and reflection pass untouched.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ class Authenticator:
             if not subjects:
                 raise refuse(
                     Unauthenticated(
-                        "no credentials: send a client certificate or `authorization: Bearer <token>`"
+                        "no credentials: send a client certificate or `authorization: Bearer"
+                        " <token>`"
                     ),
                     method,
                 )

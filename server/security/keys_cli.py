@@ -94,7 +94,8 @@ def main(argv: Sequence[str]) -> int:
             else:
                 for k in listed:
                     print(
-                        f"{k['key_id']}  {k['state']:8}  {k['caller']}  expires {k['expire_time'] or 'never'}"
+                        f"{k['key_id']}  {k['state']:8}  {k['caller']}  expires"
+                        f" {k['expire_time'] or 'never'}"
                         f"  {k['description']}"
                     )
             return 0

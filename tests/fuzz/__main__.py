@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             child.terminate()
         raise
     print(
-        f"\n{a.requests:,} requests asked for on {', '.join(backends)}; {time.monotonic() - started:.0f} s"
+        f"\n{a.requests:,} requests asked for on {', '.join(backends)};"
+        f" {time.monotonic() - started:.0f} s"
     )
     if a.keep:
         print(f"server logs in {work}")

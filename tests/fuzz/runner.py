@@ -160,13 +160,15 @@ class Report:
             out.append(f"the server process exited with {self.exit_code} during the run")
         if self.rss_peak_mb > self.rss_limit_mb:
             out.append(
-                f"server RSS peaked at {self.rss_peak_mb:.0f} MB, above the bound of {self.rss_limit_mb:.0f} MB"
+                f"server RSS peaked at {self.rss_peak_mb:.0f} MB, above the bound of"
+                f" {self.rss_limit_mb:.0f} MB"
             )
         return out
 
     def text(self) -> str:
         lines = [
-            f"== {self.backend}: {self.requests:,} requests ({sum(self.items.values()):,} batch/stream items)"
+            f"== {self.backend}: {self.requests:,} requests ({sum(self.items.values()):,}"
+            f" batch/stream items)"
             f" in {self.seconds:.0f} s; server RSS {self.rss_first_mb:.0f} MB at start, peak"
             f" {self.rss_peak_mb:.0f} MB (bound {self.rss_limit_mb:.0f} MB)"
         ]
@@ -190,13 +192,15 @@ class Report:
         )
         if self.unanswered_stream_items:
             lines.append(
-                f"stream items with no reply on streams that ended OK: {self.unanswered_stream_items}"
+                f"stream items with no reply on streams that ended OK:"
+                f" {self.unanswered_stream_items}"
             )
         if self.findings:
             lines.append(f"distinct INTERNAL/UNKNOWN findings: {len(self.findings)}")
             for f in sorted(self.findings.values(), key=lambda f: -f.count):
                 lines.append(
-                    f"  {f.count:6,} × {f.label} {f.code}: {f.details!r}\n           input: {f.sketch}"
+                    f"  {f.count:6,} × {f.label} {f.code}: {f.details!r}\n           input:"
+                    f" {f.sketch}"
                 )
         if self.log_errors:
             lines.append("server log, error lines (distinct, with counts):")
@@ -410,7 +414,8 @@ def fuzz(
                 if progress is not None and time.monotonic() - last_progress >= 10:
                     last_progress = time.monotonic()
                     progress(
-                        f"{backend}: {report.requests:,} requests in {last_progress - started:.0f} s, "
+                        f"{backend}: {report.requests:,} requests in {last_progress - started:.0f}"
+                        f" s, "
                         f"RSS {memory.sample():.0f} MB, {len(report.findings)} distinct findings"
                     )
             memory.sample()
