@@ -10,6 +10,10 @@ prebuilt response: no validation, no scoring, no interceptor, no logging.
   same writer thread, same flock between workers, same checkpointer), only with another
   table; the honest limit of a service that writes what it answers.
 
+Either is served over plaintext, or with `--tls-cert/--tls-key` over TLS and with
+`--tls-client-ca` over mutual TLS (a client certificate required), as the real server's
+flags of the same names: the reference of the secured real server (issue 9).
+
 What the real service reaches in the same run, with the same client and the same messages,
 is divided by what these servers reach (bench/service_bench.py). Like the real server they
 run on uvloop, take the same message-size options, and with `--workers N` run N processes
@@ -18,6 +22,7 @@ sharing the port with SO_REUSEPORT, started before any gRPC object exists in the
     .venv/bin/python bench/ceiling_server.py --listen 127.0.0.1:0 [--workers 2]
         [--evaluation FILE]   # a serialized sector_credit.v1.Evaluation to answer with
         [--database-url URL]  # the durable ceiling (SQLite file or PostgreSQL)
+        [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]  # TLS, mutual with a client CA
 
 Without `--evaluation` the answer is a real taxi-driver evaluation built once at start-up
 with the engine and `convert`. Prints `listening on port N` once every process serves;
@@ -46,7 +51,8 @@ def rows_table() -> Any:
     import sqlalchemy as sa
 
     return sa.Table(
-        TABLE, sa.MetaData(),
+        TABLE,
+        sa.MetaData(),
         sa.Column("id", sa.Uuid(), primary_key=True),
         sa.Column("subject_id", sa.String(), nullable=False),
         sa.Column("scorecard_id", sa.String(), nullable=False),
@@ -89,9 +95,16 @@ class DurableRows:
         """Commit one row per (subject, scorecard, request_id, request bytes); returns once
         committed (raises StoreError as the real store does)."""
         new_id = self._new_id
-        rows = [{"id": new_id()[0], "subject_id": subject, "scorecard_id": scorecard,
-                 "request_id": request_id or None, "request": data}
-                for subject, scorecard, request_id, data in items]
+        rows = [
+            {
+                "id": new_id()[0],
+                "subject_id": subject,
+                "scorecard_id": scorecard,
+                "request_id": request_id or None,
+                "request": data,
+            }
+            for subject, scorecard, request_id, data in items
+        ]
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self.store._submit(self._pending(rows, loop, future))
@@ -117,10 +130,15 @@ def default_evaluation() -> bytes:
     compiled = build_registry(get_plugin_manager()).resolve("transport.taxi_driver")
     result = compiled.evaluate(
         Subject(SubjectKind.PERSON, "110105198001010016", "驾驶员0001"),
-        {"violations_1pt": 2, "violations_3pt": 1}, dt.date(2025, 6, 1))
+        {"violations_1pt": 2, "violations_3pt": 1},
+        dt.date(2025, 6, 1),
+    )
     message = convert.evaluation_to_proto(
-        result, evaluation_id=str(uuid.uuid4()), create_time=dt.datetime.now(dt.UTC),
-        caller="anonymous (ipv4:127.0.0.1:40000)")
+        result,
+        evaluation_id=str(uuid.uuid4()),
+        create_time=dt.datetime.now(dt.UTC),
+        caller="anonymous (ipv4:127.0.0.1:40000)",
+    )
     return bytes(message.SerializeToString())
 
 
@@ -196,8 +214,12 @@ def build_servicer(evaluation_bytes: bytes, rows: DurableRows | None = None) -> 
 
             async def store_one(msg: Any) -> None:
                 await rows.write([row(msg.request)])
-                out.put_nowait(pb.StreamEvaluateResponse(
-                    correlation_id=msg.correlation_id, evaluation=evaluations[msg.request.view == BASIC]))
+                out.put_nowait(
+                    pb.StreamEvaluateResponse(
+                        correlation_id=msg.correlation_id,
+                        evaluation=evaluations[msg.request.view == BASIC],
+                    )
+                )
 
             async def read() -> None:
                 async for msg in requests:
@@ -218,19 +240,33 @@ def build_servicer(evaluation_bytes: bytes, rows: DurableRows | None = None) -> 
     return (Ceiling() if rows is None else DurableCeiling()), pb_grpc
 
 
-async def _serve(port: int, reuseport: bool, evaluation_bytes: bytes, url: str | None,
-                 ready: Any) -> None:
+# key, certificate chain, client CA (mutual TLS when given); None: plaintext
+Tls = tuple[bytes, bytes, bytes | None] | None
+
+
+async def _serve(
+    port: int, reuseport: bool, evaluation_bytes: bytes, url: str | None, tls: Tls, ready: Any
+) -> None:
     import grpc
 
     rows = DurableRows(url) if url else None
     servicer, pb_grpc = build_servicer(evaluation_bytes, rows)
-    server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.so_reuseport", 1 if reuseport else 0),
-    ])
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 1 if reuseport else 0),
+        ]
+    )
     pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
-    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    if tls is None:
+        bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    else:  # as the real server's --tls-*: a client certificate required when a CA is given
+        key, chain, client_ca = tls
+        credentials = grpc.ssl_server_credentials(
+            [(key, chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
+        )
+        bound = server.add_secure_port(f"127.0.0.1:{port}", credentials)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -242,20 +278,24 @@ async def _serve(port: int, reuseport: bool, evaluation_bytes: bytes, url: str |
     if rows is not None:
         await rows.close()
         stats = rows.store.stats
-        print(f"durable ceiling: {stats.rows} rows, largest group {stats.largest_group}",
-              file=sys.stderr, flush=True)
+        print(
+            f"durable ceiling: {stats.rows} rows, largest group {stats.largest_group}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
-def _run(port: int, reuseport: bool, evaluation_bytes: bytes, url: str | None,
-         ready: Any) -> None:
+def _run(
+    port: int, reuseport: bool, evaluation_bytes: bytes, url: str | None, tls: Tls, ready: Any
+) -> None:
     import uvloop
 
     uvloop.install()
-    asyncio.run(_serve(port, reuseport, evaluation_bytes, url, ready))
+    asyncio.run(_serve(port, reuseport, evaluation_bytes, url, tls, ready))
 
 
-def _worker(port: int, evaluation_bytes: bytes, url: str | None, queue: Any) -> None:
-    _run(port, True, evaluation_bytes, url, lambda bound: queue.put(bound))
+def _worker(port: int, evaluation_bytes: bytes, url: str | None, tls: Tls, queue: Any) -> None:
+    _run(port, True, evaluation_bytes, url, tls, lambda bound: queue.put(bound))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,15 +304,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     ap.add_argument("--evaluation", help="file with a serialized sector_credit.v1.Evaluation")
     ap.add_argument("--database-url", help="the durable ceiling: commit a row per evaluation here")
+    ap.add_argument("--tls-cert", help="serve TLS with this certificate chain (PEM)")
+    ap.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
+    ap.add_argument("--tls-client-ca", help="require client certificates signed by this CA (PEM)")
     a = ap.parse_args(argv)
+    if bool(a.tls_cert) != bool(a.tls_key) or (a.tls_client_ca and not a.tls_cert):
+        ap.error("--tls-cert and --tls-key go together; --tls-client-ca needs both")
+    tls: Tls = None
+    if a.tls_cert:
+        tls = (
+            Path(a.tls_key).read_bytes(),
+            Path(a.tls_cert).read_bytes(),
+            Path(a.tls_client_ca).read_bytes() if a.tls_client_ca else None,
+        )
     evaluation_bytes = Path(a.evaluation).read_bytes() if a.evaluation else default_evaluation()
     port = int(a.listen.rpartition(":")[2])
     if a.database_url:
         create_table(a.database_url)
 
     if a.workers <= 1:
-        _run(port, False, evaluation_bytes, a.database_url,
-             lambda bound: print(f"listening on port {bound}", flush=True))
+        _run(
+            port,
+            False,
+            evaluation_bytes,
+            a.database_url,
+            tls,
+            lambda bound: print(f"listening on port {bound}", flush=True),
+        )
         return 0
 
     holder = None
@@ -283,9 +341,12 @@ def main(argv: list[str] | None = None) -> int:
         port = holder.getsockname()[1]
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(port, evaluation_bytes, a.database_url, queue),
-                         daemon=True)
-             for _ in range(a.workers)]
+    procs = [
+        ctx.Process(
+            target=_worker, args=(port, evaluation_bytes, a.database_url, tls, queue), daemon=True
+        )
+        for _ in range(a.workers)
+    ]
     for p in procs:
         p.start()
     for _ in procs:
