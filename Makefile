@@ -57,7 +57,7 @@ proto: install
 # and 1,000 (FULL and BASIC), stream, on SQLite and PostgreSQL, and on SQLite over mutual TLS
 # with an API key, against the bare, the durable and the TLS ceiling (docs/benchmarks.md,
 # Service); about 22 minutes.
-# bench-quick: one short round, about three minutes
+# bench-quick: one short round, about four minutes
 bench: install
 	$(BIN)/python bench/service_bench.py $(ARGS)
 

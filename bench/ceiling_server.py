@@ -10,6 +10,10 @@ prebuilt response: no validation, no scoring, no interceptor, no logging.
   same writer thread, same flock between workers, same checkpointer), only with another
   table; the honest limit of a service that writes what it answers.
 
+Either is served over plaintext, or with `--tls-cert/--tls-key` over TLS and with
+`--tls-client-ca` over mutual TLS (a client certificate required), as the real server's
+flags of the same names: the reference of the secured real server (issue 9).
+
 What the real service reaches in the same run, with the same client and the same messages,
 is divided by what these servers reach (bench/service_bench.py). Like the real server they
 run on uvloop, take the same message-size options, and with `--workers N` run N processes
@@ -18,6 +22,7 @@ sharing the port with SO_REUSEPORT, started before any gRPC object exists in the
     .venv/bin/python bench/ceiling_server.py --listen 127.0.0.1:0 [--workers 2]
         [--evaluation FILE]   # a serialized sector_credit.v1.Evaluation to answer with
         [--database-url URL]  # the durable ceiling (SQLite file or PostgreSQL)
+        [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]  # TLS, mutual with a client CA
 
 Without `--evaluation` the answer is a real taxi-driver evaluation built once at start-up
 with the engine and `convert`. Prints `listening on port N` once every process serves;
@@ -235,8 +240,12 @@ def build_servicer(evaluation_bytes: bytes, rows: DurableRows | None = None) -> 
     return (Ceiling() if rows is None else DurableCeiling()), pb_grpc
 
 
+# key, certificate chain, client CA (mutual TLS when given); None: plaintext
+Tls = tuple[bytes, bytes, bytes | None] | None
+
+
 async def _serve(
-    port: int, reuseport: bool, evaluation_bytes: bytes, url: str | None, ready: Any
+    port: int, reuseport: bool, evaluation_bytes: bytes, url: str | None, tls: Tls, ready: Any
 ) -> None:
     import grpc
 
@@ -250,7 +259,14 @@ async def _serve(
         ]
     )
     pb_grpc.add_CreditEvaluationServiceServicer_to_server(servicer, server)
-    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    if tls is None:
+        bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    else:  # as the real server's --tls-*: a client certificate required when a CA is given
+        key, chain, client_ca = tls
+        credentials = grpc.ssl_server_credentials(
+            [(key, chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
+        )
+        bound = server.add_secure_port(f"127.0.0.1:{port}", credentials)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -269,15 +285,17 @@ async def _serve(
         )
 
 
-def _run(port: int, reuseport: bool, evaluation_bytes: bytes, url: str | None, ready: Any) -> None:
+def _run(
+    port: int, reuseport: bool, evaluation_bytes: bytes, url: str | None, tls: Tls, ready: Any
+) -> None:
     import uvloop
 
     uvloop.install()
-    asyncio.run(_serve(port, reuseport, evaluation_bytes, url, ready))
+    asyncio.run(_serve(port, reuseport, evaluation_bytes, url, tls, ready))
 
 
-def _worker(port: int, evaluation_bytes: bytes, url: str | None, queue: Any) -> None:
-    _run(port, True, evaluation_bytes, url, lambda bound: queue.put(bound))
+def _worker(port: int, evaluation_bytes: bytes, url: str | None, tls: Tls, queue: Any) -> None:
+    _run(port, True, evaluation_bytes, url, tls, lambda bound: queue.put(bound))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -286,7 +304,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     ap.add_argument("--evaluation", help="file with a serialized sector_credit.v1.Evaluation")
     ap.add_argument("--database-url", help="the durable ceiling: commit a row per evaluation here")
+    ap.add_argument("--tls-cert", help="serve TLS with this certificate chain (PEM)")
+    ap.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
+    ap.add_argument("--tls-client-ca", help="require client certificates signed by this CA (PEM)")
     a = ap.parse_args(argv)
+    if bool(a.tls_cert) != bool(a.tls_key) or (a.tls_client_ca and not a.tls_cert):
+        ap.error("--tls-cert and --tls-key go together; --tls-client-ca needs both")
+    tls: Tls = None
+    if a.tls_cert:
+        tls = (
+            Path(a.tls_key).read_bytes(),
+            Path(a.tls_cert).read_bytes(),
+            Path(a.tls_client_ca).read_bytes() if a.tls_client_ca else None,
+        )
     evaluation_bytes = Path(a.evaluation).read_bytes() if a.evaluation else default_evaluation()
     port = int(a.listen.rpartition(":")[2])
     if a.database_url:
@@ -298,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             False,
             evaluation_bytes,
             a.database_url,
+            tls,
             lambda bound: print(f"listening on port {bound}", flush=True),
         )
         return 0
@@ -312,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     queue = ctx.Queue()
     procs = [
         ctx.Process(
-            target=_worker, args=(port, evaluation_bytes, a.database_url, queue), daemon=True
+            target=_worker, args=(port, evaluation_bytes, a.database_url, tls, queue), daemon=True
         )
         for _ in range(a.workers)
     ]

@@ -1,7 +1,7 @@
 """Service benchmark: the real gRPC server against a ceiling server, same client, same messages.
 
     .venv/bin/python bench/service_bench.py            # 3 rounds, 2 s warm-up + 8 s window
-    .venv/bin/python bench/service_bench.py --quick    # 1 round, 1 s + 3 s: under two minutes
+    .venv/bin/python bench/service_bench.py --quick    # 1 round, 1 s + 3 s: about four minutes
     make bench / make bench-quick
 
 Servers (configurations), each started fresh in every round, in an order rotated per round:
@@ -12,9 +12,19 @@ Servers (configurations), each started fresh in every round, in an order rotated
   engine and group commit into the same database as the real server (the durable ceiling);
 - sqlite: the real server (`python -m sector_credit.server.main`) on a fresh SQLite file;
 - postgresql: the real server on a scratch PostgreSQL database (created for the run on
-  127.0.0.1:5432, emptied for each server start, dropped at the end).
-Every mode of a real server is reported against the bare ceiling and against the durable
-ceiling of its own database, side by side.
+  127.0.0.1:5432, emptied for each server start, dropped at the end);
+- ceiling-tls: the bare ceiling served over mutual TLS (a client certificate required);
+- sqlite-mtls: the real server on SQLite, secured as in production (issue 9): mutual TLS,
+  every call authenticated by an API key sent as a bearer token, checked against the
+  caller's grant, and its access record committed with the evaluation. The clients send the
+  same token's shape to ceiling-tls, so TLS and the header are in its reference too. The
+  certificates (trustme) and the key (`sector-credit-server keys create`) are made at bench
+  time (bench/secure.py).
+Every configuration's ratios are to the references of the table CONFIGS: a real server's to
+the bare ceiling over the same transport (ceiling, or ceiling-tls for sqlite-mtls) and to
+the durable ceiling of its own database, side by side; the ceilings' to the bare ceiling.
+Every real server, sqlite and postgresql too, keeps an access record of each call (the query
+audit is not optional); the plaintext ones run in local mode (loopback, no credentials).
 Real servers run as in production: interceptor, metrics, one JSON log line per RPC (to a
 file), every evaluation committed to the audit store before its reply. Every server runs
 `--workers` processes (default 2, one per core) sharing the port: the ceiling as many as
@@ -42,7 +52,8 @@ an upper bound, as shared pages count once per process), the clients' CPU, and t
 the machine's busy CPU (other tenants, steal; PostgreSQL's own processes count here too)
 as a noise gauge, and how the server CPU split over the workers ("split"). Reported: medians
 over the rounds and the ratio service / ceiling (of the medians; in brackets the median of
-the same-round ratios), checked against the issue's targets.
+the same-round ratios), checked against the issue's targets, and what securing a unary
+call costs (sqlite-mtls against sqlite, and the TLS share of it: ceiling-tls against ceiling).
 """
 
 from __future__ import annotations
@@ -70,6 +81,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from secure import SecureFiles, issue_key
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 SERVICE = "sector_credit.v1.CreditEvaluationService"
@@ -93,8 +106,29 @@ MODES = (
 DEFAULT_MODES = ("unary", "unary@half", "batch100", "batch1000", "batch1000/basic", "stream")
 BATCH_SIZES = {"batch100": 100, "batch1000": 1000}
 
-CONFIGS = ("ceiling", "durable-sqlite", "sqlite", "durable-postgresql", "postgresql")
-REAL = ("sqlite", "postgresql")
+
+@dataclass(frozen=True)
+class Config:
+    """A server configuration and the references its evaluations per second are divided by."""
+
+    real: bool  # the real server; else a ceiling (bench/ceiling_server.py)
+    database: str | None = None  # "sqlite" or "postgresql": where it stores; None: nothing
+    secured: bool = False  # mutual TLS, every call with a bearer token (bench/secure.py)
+    bare: str | None = None  # the bare ceiling over the same transport
+    durable: str | None = None  # the durable ceiling of the same database
+
+
+CONFIGS = {
+    "ceiling": Config(real=False),
+    "durable-sqlite": Config(real=False, database="sqlite", bare="ceiling"),
+    "sqlite": Config(real=True, database="sqlite", bare="ceiling", durable="durable-sqlite"),
+    "durable-postgresql": Config(real=False, database="postgresql", bare="ceiling"),
+    "postgresql": Config(
+        real=True, database="postgresql", bare="ceiling", durable="durable-postgresql"
+    ),
+    "ceiling-tls": Config(real=False, secured=True, bare="ceiling"),
+    "sqlite-mtls": Config(real=True, database="sqlite", secured=True, bare="ceiling-tls"),
+}
 
 # Issue 12's targets: (mode, configuration) -> least ratio service / durable ceiling of the
 # same database, and service / bare ceiling.
@@ -318,10 +352,23 @@ async def _client_run(pool: list[bytes], cmd: dict[str, Any]) -> dict[str, Any]:
         ("grpc.max_send_message_length", 64 << 20),
         ("grpc.use_local_subchannel_pool", 1),
     ]
-    channels = [
-        grpc.aio.insecure_channel(target, options=[*opts, ("bench.channel", i)])
-        for i in range(cmd["channels"])
-    ]
+    secure = cmd.get("secure")
+    if secure:  # mutual TLS, and the bearer token on every call (bench/secure.py)
+        from secure import channel_credentials
+
+        credentials = channel_credentials(secure)
+        opts.append(("grpc.ssl_target_name_override", secure["server_name"]))
+        channels = [
+            grpc.aio.secure_channel(target, credentials, options=[*opts, ("bench.channel", i)])
+            for i in range(cmd["channels"])
+        ]
+        cmd["metadata"] = (("authorization", f"Bearer {secure['token']}"),)
+    else:
+        channels = [
+            grpc.aio.insecure_channel(target, options=[*opts, ("bench.channel", i)])
+            for i in range(cmd["channels"])
+        ]
+        cmd["metadata"] = None
     try:
         for ch in channels:
             await asyncio.wait_for(ch.channel_ready(), 10)
@@ -368,14 +415,14 @@ async def _closed_loop(
     offset: int,
 ) -> None:
     calls = [ch.unary_unary(f"/{SERVICE}/Evaluate") for ch in channels]
-    n, we = cmd["inflight"], cmd["we"]
+    n, we, md = cmd["inflight"], cmd["we"], cmd["metadata"]
 
     async def worker(k: int) -> None:
         i = offset + k * 131
         while time.time() < we:
             sent = time.time()
             try:
-                data = await calls[i % len(calls)](pool[i % len(pool)], timeout=30)
+                data = await calls[i % len(calls)](pool[i % len(pool)], timeout=30, metadata=md)
             except RPC_FAILURES as exc:
                 tally.error(exc)
                 await asyncio.sleep(0.01)
@@ -397,12 +444,14 @@ async def _open_loop(
 ) -> None:
     """Sends at a fixed rate whatever the answers do; latency from the scheduled time."""
     calls = [ch.unary_unary(f"/{SERVICE}/Evaluate") for ch in channels]
-    rate, we = cmd["rate"], cmd["we"]
+    rate, we, md = cmd["rate"], cmd["we"], cmd["metadata"]
     pending: set[asyncio.Task[None]] = set()
 
     async def one(k: int, scheduled: float) -> None:
         try:
-            data = await calls[k % len(calls)](pool[(offset + k) % len(pool)], timeout=30)
+            data = await calls[k % len(calls)](
+                pool[(offset + k) % len(pool)], timeout=30, metadata=md
+            )
         except RPC_FAILURES as exc:
             tally.error(exc)
             return
@@ -438,14 +487,16 @@ async def _batches(
         batch_bytes(pool, size, offset + j * size, cmd["basic"]) for j in range(4)
     ]  # the batch's view
     calls = [ch.unary_unary(f"/{SERVICE}/BatchEvaluate") for ch in channels]
-    n, we = cmd["inflight"], cmd["we"]
+    n, we, md = cmd["inflight"], cmd["we"], cmd["metadata"]
 
     async def worker(k: int) -> None:
         j = k
         while time.time() < we:
             sent = time.time()
             try:  # each call on the next channel: every connection (and worker) gets batches
-                data = await calls[(offset + j) % len(calls)](bodies[j % len(bodies)], timeout=60)
+                data = await calls[(offset + j) % len(calls)](
+                    bodies[j % len(bodies)], timeout=60, metadata=md
+                )
             except RPC_FAILURES as exc:
                 tally.error(exc)
                 await asyncio.sleep(0.05)
@@ -484,7 +535,9 @@ async def _streams(
     items = [_field(2, body) for body in pool]  # StreamEvaluateRequest.request
 
     async def one(s: int) -> None:
-        call = channels[(offset + s) % len(channels)].stream_stream(f"/{SERVICE}/StreamEvaluate")()
+        call = channels[(offset + s) % len(channels)].stream_stream(f"/{SERVICE}/StreamEvaluate")(
+            metadata=cmd["metadata"]
+        )
         sent: dict[bytes, float] = {}
         room = asyncio.Semaphore(window)
 
@@ -583,7 +636,14 @@ def _steal_seconds() -> float:
 class Server:
     """A server process started for one configuration in one round."""
 
-    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        argv: list[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        client: dict[str, str] | None = None,
+    ):
+        self.client = client  # a secured server: how the load generators call it (secure.py)
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115  (open as long as the server runs)
         self.proc = subprocess.Popen(
@@ -734,8 +794,9 @@ def measure(
         "ws": ws,
         "we": we,
         "channels": a.channels,
-        "expect_name": config in REAL,
+        "expect_name": CONFIGS[config].real,
         "basic": view == "basic",
+        "secure": server.client,
     }
     cmds = []
     for i in range(n):
@@ -861,52 +922,65 @@ def start_server(
     work: Path,
     pg: PgScratch | None,
     evaluation_file: Path,
+    secure: SecureFiles | None,
 ) -> Server:
+    """A fresh server of `config` (CONFIGS): its database emptied, a secured one given the
+    certificates, and for the real server a new API key in its database."""
+    spec = CONFIGS[config]
     log = work / f"{config}-r{rnd}.log"
-    ceiling = [
-        PYTHON,
-        str(ROOT / "bench" / "ceiling_server.py"),
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        str(a.workers),
-        "--evaluation",
-        str(evaluation_file),
-    ]
-    if config == "ceiling":
-        return Server(ceiling, log)
-    if config.endswith("sqlite"):
+    url = None
+    if spec.database == "sqlite":
         db = work / f"{config}-r{rnd}.db"
         for suffix in ("", "-wal", "-shm", "-writer.lock"):
             Path(str(db) + suffix).unlink(missing_ok=True)
         url = f"sqlite:///{db}"
-    else:
+    elif spec.database == "postgresql":
         assert pg is not None
         pg.empty()
         url = pg.url
-    if config.startswith("durable-"):
-        return Server([*ceiling, "--database-url", url], log)
-    env = dict(os.environ)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    return Server(
-        [
+    client = None
+    if not spec.real:
+        argv = [
             PYTHON,
-            "-m",
-            "sector_credit.server.main",
+            str(ROOT / "bench" / "ceiling_server.py"),
             "--listen",
             "127.0.0.1:0",
-            "--database-url",
-            url,
-            "--metrics-port",
-            "0",
-            "--log-format",
-            "json",
             "--workers",
             str(a.workers),
-        ],
-        log,
-        env,
-    )
+            "--evaluation",
+            str(evaluation_file),
+        ]
+        if url:
+            argv += ["--database-url", url]
+        if spec.secured:
+            assert secure is not None
+            # a token of the real one's shape and length: the same bytes on the wire, unread
+            argv += secure.ceiling_args()
+            client = secure.client(f"sck_{secrets.token_hex(8)}_{secrets.token_urlsafe(32)}")
+        return Server(argv, log, client=client)
+    assert url is not None
+    argv = [
+        PYTHON,
+        "-m",
+        "sector_credit.server.main",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        url,
+        "--metrics-port",
+        "0",
+        "--log-format",
+        "json",
+        "--workers",
+        str(a.workers),
+    ]
+    if spec.secured:
+        assert secure is not None
+        argv += secure.server_args()
+        client = secure.client(issue_key(PYTHON, url))
+    env = dict(os.environ)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return Server(argv, log, env, client=client)
 
 
 # ============================================================================================
@@ -944,19 +1018,19 @@ def report(runs: list[Run], a: argparse.Namespace) -> tuple[str, list[str]]:
                 continue
             med = _median([r.evals_per_s for r in rs])
             texts = []
+            spec = CONFIGS[config]
             for kind, ref, targets in (
-                ("bare", "ceiling", BARE_TARGETS),
-                ("durable", f"durable-{config}", DURABLE_TARGETS),
+                ("bare", spec.bare, BARE_TARGETS),
+                ("durable", spec.durable, DURABLE_TARGETS),
             ):
                 refs = [r for r in runs if r.config == ref and r.mode == mode]
-                if config not in REAL and not (kind == "bare" and config != "ceiling"):
-                    texts.append("")
-                    continue
                 if not refs:
                     texts.append("")
                     continue
                 ratio, same = _ratio(rs, refs)
                 text = f"{ratio:.2f} ({same:.2f})"
+                if kind == "bare" and ref != "ceiling":  # sqlite-mtls: to ceiling-tls
+                    text += f" to {ref}"
                 target = targets.get((mode, config))
                 if target is not None:
                     ok = ratio >= target
@@ -977,17 +1051,47 @@ def report(runs: list[Run], a: argparse.Namespace) -> tuple[str, list[str]]:
                     f"unary p99 at half load on {config}: {p99:.1f} ms > {HALF_LOAD_P99_MS} ms"
                 )
             peak = max(r.peak_mb for r in rs)
-            if mode.partition("/")[0] in BATCH_SIZES and config in REAL and peak > PEAK_MB:
+            if mode.partition("/")[0] in BATCH_SIZES and spec.real and peak > PEAK_MB:
                 failures.append(f"{mode} on {config}: peak memory {peak:.0f} MB > {PEAK_MB:.0f} MB")
             lines.append(
                 f"| {label} | {config} | {med:,.0f} | {texts[0]} | {texts[1]} "
                 f"| {_median([r.p50_ms for r in rs]):.1f} "
                 f"| {p99:.1f} | {_median([r.srv_us_per_eval for r in rs]):.0f} "
-                f"| {_median([r.srv_cores for r in rs]):.2f} |"
-                f" {_median([r.client_cores for r in rs]):.2f} "
+                f"| {_median([r.srv_cores for r in rs]):.2f} "
+                f"| {_median([r.client_cores for r in rs]):.2f} "
                 f"| {_median([r.other_cores for r in rs]):.2f} | {peak:.0f} | {len(rs)} |"
             )
+    lines += security_cost(runs)
     return "\n".join(lines), failures
+
+
+def security_cost(runs: list[Run]) -> list[str]:
+    """What securing a unary call costs: server CPU per call and p50, sqlite-mtls against
+    sqlite (the same server, the same access records, in local mode over plaintext), and the
+    share of it that is TLS itself (ceiling-tls against ceiling)."""
+
+    def med(config: str, attr: str) -> float:
+        return _median([getattr(r, attr) for r in runs if r.config == config and r.mode == "unary"])
+
+    secured_us, plain_us = med("sqlite-mtls", "srv_us_per_eval"), med("sqlite", "srv_us_per_eval")
+    if math.isnan(secured_us) or math.isnan(plain_us):
+        return []
+    cpu = secured_us - plain_us
+    p50 = med("sqlite-mtls", "p50_ms") - med("sqlite", "p50_ms")
+    throughput = med("sqlite-mtls", "evals_per_s") / med("sqlite", "evals_per_s")
+    out = [
+        "",
+        f"security per unary call (sqlite-mtls − sqlite, medians): server CPU {cpu:+.0f} µs"
+        f" ({secured_us / plain_us:.2f}×), p50 {p50 * 1000:+.0f} µs;"
+        f" throughput {throughput:.2f}× sqlite's",
+    ]
+    tls = med("ceiling-tls", "srv_us_per_eval") - med("ceiling", "srv_us_per_eval")
+    if not math.isnan(tls):
+        out.append(
+            f"of which TLS in the bare server (ceiling-tls − ceiling): {tls:+.0f} µs;"
+            f" authentication and the grant check: {cpu - tls:+.0f} µs"
+        )
+    return out
 
 
 def machine() -> dict[str, Any]:
@@ -1027,14 +1131,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--client", help=argparse.SUPPRESS)
     ap.add_argument(
-        "--quick", action="store_true", help="1 round, 1 s warm-up, 3 s window (under 2 minutes)"
+        "--quick", action="store_true", help="1 round, 1 s warm-up, 3 s window (about 4 minutes)"
     )
     ap.add_argument(
         "--rounds", type=int, help="repetitions of every configuration (default 3; quick 1)"
     )
     ap.add_argument("--warmup", type=float, help="seconds before the window (default 2; quick 1)")
     ap.add_argument("--window", type=float, help="seconds measured (default 8; quick 3)")
-    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--configs", default=",".join(CONFIGS), help=f"of {', '.join(CONFIGS)}")
     ap.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"of {', '.join(MODES)}")
     ap.add_argument(
         "--workers",
@@ -1091,30 +1195,31 @@ def main(argv: list[str] | None = None) -> int:
     for c in configs:
         if c not in CONFIGS:
             ap.error(f"unknown configuration {c!r}; configurations: {', '.join(CONFIGS)}")
-    pg = PgScratch(a.pg_url) if any(c.endswith("postgresql") for c in configs) else None
+    secure = SecureFiles.make(work / "pki") if any(CONFIGS[c].secured for c in configs) else None
+    pg = PgScratch(a.pg_url) if any(CONFIGS[c].database == "postgresql" for c in configs) else None
     clients = Clients(a.clients, pool_file)
     runs: list[Run] = []
     try:
         for rnd in range(a.rounds):
             order = configs[rnd % len(configs) :] + configs[: rnd % len(configs)]
             for config in order:
-                server = start_server(config, rnd, a, work, pg, evaluation_file)
+                server = start_server(config, rnd, a, work, pg, evaluation_file, secure)
                 try:
                     unary_rate = 0.0
                     for mode in modes:
-                        if mode == "unary@half" and config not in REAL:
+                        if mode == "unary@half" and not CONFIGS[config].real:
                             continue
                         run = measure(server, clients, config, mode, rnd, a, rate=unary_rate / 2)
                         if mode == "unary":
                             unary_rate = run.calls_per_s
                         runs.append(run)
                         print(
-                            f"round {rnd + 1}/{a.rounds} {config:10s} {mode:10s} "
-                            f"{run.evals_per_s:9,.0f} evals/s  p50 {run.p50_ms:7.1f} ms  p99"
-                            f" {run.p99_ms:7.1f} ms  "
+                            f"round {rnd + 1}/{a.rounds} {config:18s} {mode:15s} "
+                            f"{run.evals_per_s:9,.0f} evals/s  p50 {run.p50_ms:7.1f} ms  "
+                            f"p99 {run.p99_ms:7.1f} ms  "
                             f"srv {run.srv_us_per_eval:5.0f} µs/eval {run.srv_cores:.2f} cores  "
-                            f"cli {run.client_cores:.2f}  other {run.other_cores:.2f} (steal"
-                            f" {run.steal_cores:.2f})  "
+                            f"cli {run.client_cores:.2f}  other {run.other_cores:.2f} "
+                            f"(steal {run.steal_cores:.2f})  "
                             f"split {run.split}  peak {run.peak_mb:.0f} MB"
                             + (f"  [{'; '.join(run.notes)}]" if run.notes else ""),
                             flush=True,
@@ -1133,10 +1238,9 @@ def main(argv: list[str] | None = None) -> int:
     table, failures = report(runs, a)
     print()
     print(
-        f"Service vs ceiling: medians of {a.rounds} round(s), {a.warmup:g} s warm-up +"
-        f" {a.window:g} s window, "
-        f"{a.workers} server process(es) per server, {a.clients} load generators × {a.channels}"
-        f" channels; "
+        f"Service vs ceiling: medians of {a.rounds} round(s), {a.warmup:g} s warm-up "
+        f"+ {a.window:g} s window, {a.workers} server process(es) per server, "
+        f"{a.clients} load generators × {a.channels} channels; "
         f"unary {a.unary_inflight} in flight, batch {a.batch_inflight} in flight, "
         f"stream {a.streams} × {a.stream_window} messages in flight"
     )
