@@ -186,8 +186,10 @@ def test_a_listing_by_the_whole_id_returns_the_subject_as_the_grant_allows(
 def test_a_what_if_of_a_stored_evaluation_masks_it_the_same_way(
     setup: Setup, made: dict[str, str], who: str, subject_id: str
 ) -> None:
-    explored = setup.call(
-        who, "ExploreEvaluation", pb.ExploreEvaluationRequest(name=made["driver-2026"])
+    explored = setup.call(  # by name: a read, with its purpose (sec9)
+        who,
+        "ExploreEvaluation",
+        pb.ExploreEvaluationRequest(name=made["driver-2026"], purpose=PURPOSE),
     )
     assert explored.evaluation.subject.id == subject_id
 
