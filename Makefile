@@ -32,9 +32,11 @@ faults: install
 golden: install
 	$(BIN)/scorecard-test $(PATHS)
 
-# ruff, buf and mypy --strict (as `make typecheck`); all three must be clean
+# ruff (lint, 100 columns, and the tree as `ruff format` leaves it), buf and mypy --strict
+# (as `make typecheck`); all must be clean. Every tool comes from the dev extras (buf: buf-bin)
 lint: install typecheck-tree
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/buf lint protos
 	$(BIN)/mypy
 

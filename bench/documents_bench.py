@@ -31,8 +31,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _old_module(rev: str, folder: str) -> Any:
-    text = subprocess.run(["git", "show", f"{rev}:server/db/rowjson.py"], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout
+    text = subprocess.run(
+        ["git", "show", f"{rev}:server/db/rowjson.py"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     path = Path(folder) / "rowjson_before.py"
     path.write_text(text, encoding="utf-8")
     spec = importlib.util.spec_from_file_location("sector_credit.server.db.rowjson_before", path)
@@ -66,25 +71,38 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         old = _old_module(a.rev, folder)
     taxi = build_registry(get_plugin_manager()).resolve(sb.SCORECARD)
-    inputs = [convert.evaluation_input_from_proto(pb.EvaluateRequest.FromString(body))
-              for body in sb.build_pool(300)]
+    inputs = [
+        convert.evaluation_input_from_proto(pb.EvaluateRequest.FromString(body))
+        for body in sb.build_pool(300)
+    ]
     results = [taxi.evaluate(i.subject, i.indicators, i.as_of) for i in inputs]
     old_parts, new_parts = old.result_parts(taxi.card), new.result_parts(taxi.card)
     n = len(results)
     rows = [
-        ("input (canonical)", lambda i: old.input_json(inputs[i]),
-         lambda i: new.input_json(inputs[i])),
-        ("result, format 2", lambda i: old.result_json_compact(results[i], old_parts),
-         lambda i: new.result_json_compact(results[i], new_parts)),
-        ("result, format 1", lambda i: old.result_json(results[i]),
-         lambda i: new.result_json(results[i])),
+        (
+            "input (canonical)",
+            lambda i: old.input_json(inputs[i]),
+            lambda i: new.input_json(inputs[i]),
+        ),
+        (
+            "result, format 2",
+            lambda i: old.result_json_compact(results[i], old_parts),
+            lambda i: new.result_json_compact(results[i], new_parts),
+        ),
+        (
+            "result, format 1",
+            lambda i: old.result_json(results[i]),
+            lambda i: new.result_json(results[i]),
+        ),
     ]
     for name, before, after in rows:
         b, o = _per_document(before, n), _per_document(after, n)
         print(f"{name:18}  hand-written {b:6.1f} µs  orjson {o:6.1f} µs  ratio {o / b:4.2f}")
     same = all(old.input_json(i) == new.input_json(i) for i in inputs) and all(
         old.result_json_compact(r, old_parts) == new.result_json_compact(r, new_parts)
-        and old.result_json(r) == new.result_json(r) for r in results)
+        and old.result_json(r) == new.result_json(r)
+        for r in results
+    )
     print("the same bytes:", "yes" if same else "NO")
     return 0 if same else 1
 

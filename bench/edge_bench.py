@@ -56,8 +56,10 @@ async def _stream(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[A
 
 
 def _handlers() -> dict[str, grpc.RpcMethodHandler]:
-    return {UNARY: grpc.unary_unary_rpc_method_handler(_unary, request_deserializer=bytes),
-            STREAM: grpc.stream_stream_rpc_method_handler(_stream, request_deserializer=bytes)}
+    return {
+        UNARY: grpc.unary_unary_rpc_method_handler(_unary, request_deserializer=bytes),
+        STREAM: grpc.stream_stream_rpc_method_handler(_stream, request_deserializer=bytes),
+    }
 
 
 async def _through(interceptors: list[Any], method: str) -> grpc.RpcMethodHandler:
@@ -97,21 +99,29 @@ async def _run(args: argparse.Namespace) -> None:
     edge = edge_interceptors(Metrics(), AuthInterceptor(Authenticator(None, None)))
     bare_u, edge_u = _handlers()[UNARY], await _through(edge, UNARY)
     bare_s, edge_s = _handlers()[STREAM], await _through(edge, STREAM)
-    rows: dict[str, list[float]] = {k: [] for k in ("unary bare", "unary edge", "item bare", "item edge")}
+    rows: dict[str, list[float]] = {
+        k: [] for k in ("unary bare", "unary edge", "item bare", "item edge")
+    }
     for _ in range(args.rounds):  # interleaved, so that a noisy moment hits both
         rows["unary bare"].append(await _time_unary(bare_u, args.calls))
         rows["unary edge"].append(await _time_unary(edge_u, args.calls))
         rows["item bare"].append(await _time_stream(bare_s, args.items))
         rows["item edge"].append(await _time_stream(edge_s, args.items))
     med = {k: statistics.median(v) for k, v in rows.items()}
-    print(f"python {sys.version.split()[0]}, grpcio {grpc.__version__}, loadavg {os.getloadavg()[0]:.1f},"
-          f" medians of {args.rounds} rounds")
+    print(
+        f"python {sys.version.split()[0]}, grpcio {grpc.__version__}, loadavg"
+        f" {os.getloadavg()[0]:.1f},"
+        f" medians of {args.rounds} rounds"
+    )
     print("| what | bare µs | through the edge µs | the edge adds µs | ratio |")
     print("|---|---|---|---|---|")
     for what in ("unary", "item"):
         bare, through = med[f"{what} bare"], med[f"{what} edge"]
         label = "unary call" if what == "unary" else "stream item"
-        print(f"| {label} | {bare:.2f} | {through:.2f} | {through - bare:.2f} | {through / bare:.1f} |")
+        print(
+            f"| {label} | {bare:.2f} | {through:.2f} | {through - bare:.2f} | {through / bare:.1f}"
+            f" |"
+        )
 
 
 def main() -> None:

@@ -10,10 +10,10 @@ For each database two audit stores are made, migrated by the real migrations:
   each), spread over a year, of every built-in scorecard.
 The big store is filled directly, not through the API: rows in the store's own format (the
 documents of `rowjson`, results in format 2, the values bound by the columns' SQLAlchemy
-processors: exactly what the service writes), with multi-row INSERTs in large transactions on SQLite (synchronous=OFF
-while filling) and COPY on PostgreSQL. Each row's documents are its own (its subject, its
-digest); they are made from a pool of real engine results (the golden cases of every card and
-varied taxi-driver inputs) with the subject swapped in.
+processors: exactly what the service writes), with multi-row INSERTs in large transactions
+on SQLite (synchronous=OFF while filling) and COPY on PostgreSQL. Each row's documents are
+its own (its subject, its digest); they are made from a pool of real engine results (the
+golden cases of every card and varied taxi-driver inputs) with the subject swapped in.
 
 Then, in rounds that alternate the two stores, the real server (one process, as
 `service_bench`) is started on each and measured:
@@ -72,7 +72,11 @@ def _person_id(rng: random.Random, region: str | None) -> str:
 
 
 def _uscc(rng: random.Random, region: str | None = None) -> str:
-    body = "91" + (region or rng.choice(sb._REGIONS)) + "".join(rng.choice(_USCC_CHARS[:-5]) for _ in range(9))
+    body = (
+        "91"
+        + (region or rng.choice(sb._REGIONS))
+        + "".join(rng.choice(_USCC_CHARS[:-5]) for _ in range(9))
+    )
     total = sum(_USCC_CHARS.index(ch) * w for ch, w in zip(body, _USCC_WEIGHTS))
     return body + _USCC_CHARS[(31 - total % 31) % 31]
 
@@ -113,12 +117,19 @@ def build_templates(pool_size: int) -> list[Template]:
     for compiled in registry.all():  # every card: its golden cases
         for case in compiled.card.cases:
             kind = compiled.card.subject_kind
-            inp = EvaluationInput(compiled.id, Subject(kind, SAMPLE_IDS[kind], ""),
-                                  dict(case.indicators), case.as_of or DEFAULT_AS_OF, None)
+            inp = EvaluationInput(
+                compiled.id,
+                Subject(kind, SAMPLE_IDS[kind], ""),
+                dict(case.indicators),
+                case.as_of or DEFAULT_AS_OF,
+                None,
+            )
             cases.append((compiled, inp))
     taxi = registry.resolve(sb.SCORECARD)
     for body in sb.build_pool(pool_size):  # and the benchmark's varied taxi drivers
-        cases.append((taxi, convert.evaluation_input_from_proto(pb.EvaluateRequest.FromString(body))))
+        cases.append(
+            (taxi, convert.evaluation_input_from_proto(pb.EvaluateRequest.FromString(body)))
+        )
 
     # the documents as the service writes them (format 2: the server adds the scorecards'
     # parts when it opens the store)
@@ -132,22 +143,33 @@ def build_templates(pool_size: int) -> list[Template]:
         marked = dataclasses.replace(inp, subject=Subject(inp.subject.kind, ID_MARK, NAME_MARK))
         result.subject = marked.subject  # the only place the subject appears in a result
         text, _ = input_json(marked)
-        templates.append(Template(
-            kind=compiled.card.subject_kind.value, scorecard_id=result.scorecard_id,
-            version=result.version, digest=result.digest, as_of=result.as_of,
-            grade=result.grade.code, score=None if result.score is None else str(result.score),
-            input_text=text, result_text=str(result_json_compact(result, parts[result.digest]))))
+        templates.append(
+            Template(
+                kind=compiled.card.subject_kind.value,
+                scorecard_id=result.scorecard_id,
+                version=result.version,
+                digest=result.digest,
+                as_of=result.as_of,
+                grade=result.grade.code,
+                score=None if result.score is None else str(result.score),
+                input_text=text,
+                result_text=str(result_json_compact(result, parts[result.digest])),
+            )
+        )
     return templates
 
 
 class RowMaker:
     """Rows as `rows.evaluation_row` makes them: ids (UUIDv7) in time order over a year."""
 
-    def __init__(self, templates: list[Template], seed: int, start: dt.datetime, span_s: float,
-                 total: int):
+    def __init__(
+        self, templates: list[Template], seed: int, start: dt.datetime, span_s: float, total: int
+    ):
         self.rng = random.Random(seed)
         self.templates = templates
-        self.by_kind = {k: [t for t in templates if t.kind == k] for k in ("person", "organization")}
+        self.by_kind = {
+            k: [t for t in templates if t.kind == k] for k in ("person", "organization")
+        }
         self.start_ms = int(start.timestamp() * 1000)
         self.step_ms = span_s * 1000 / max(1, total)
         self.n = 0
@@ -159,7 +181,9 @@ class RowMaker:
             return _person_id(rng, region), f"驾驶员{rng.randrange(100000):05d}"
         return _uscc(rng, region), f"企业{rng.randrange(100000):05d}"
 
-    def row(self, subject_id: str, name: str, kind: str, request_id: str | None = None) -> dict[str, Any]:
+    def row(
+        self, subject_id: str, name: str, kind: str, request_id: str | None = None
+    ) -> dict[str, Any]:
         from sector_credit.server.db.ids import _pack, id_time
         from sector_credit.server.db.rowjson import JsonText
 
@@ -184,7 +208,9 @@ class RowMaker:
             "grade": t.grade,
             "score": t.score,
             "input": JsonText(input_text),
-            "result": JsonText(t.result_text.replace(ID_MARK, subject_id).replace(NAME_MARK, name_json)),
+            "result": JsonText(
+                t.result_text.replace(ID_MARK, subject_id).replace(NAME_MARK, name_json)
+            ),
             "caller": "growth (ipv4:127.0.0.1:40000)",
             "created_at": id_time(evaluation_id),
         }
@@ -262,9 +288,9 @@ class Writer:
                 copy_sql = f"COPY evaluations ({', '.join(columns)}) FROM STDIN"
                 with dbapi.cursor() as cur, cur.copy(copy_sql) as copy:
                     for row in rows_iter:
-                        copy.write_row([
-                            str(v) if isinstance(v, str) else v for v in (row[c] for c in columns)
-                        ])
+                        copy.write_row(
+                            [str(v) if isinstance(v, str) else v for v in (row[c] for c in columns)]
+                        )
                         done += 1
                         if done % 20_000 == 0:
                             last = _progress(label, done, total, started, last)
@@ -275,7 +301,10 @@ class Writer:
             finally:
                 raw.close()
         elapsed = time.perf_counter() - started
-        print(f"  {label}: {done:,} rows in {elapsed:.0f} s ({done / elapsed:,.0f} rows/s)", flush=True)
+        print(
+            f"  {label}: {done:,} rows in {elapsed:.0f} s ({done / elapsed:,.0f} rows/s)",
+            flush=True,
+        )
         return done / elapsed
 
     def size_mb(self) -> float:
@@ -283,9 +312,18 @@ class Writer:
             if self.dialect == "sqlite":
                 path = self.engine.url.database
                 assert path is not None
-                return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p)) / 2**20
-            return float(conn.exec_driver_sql(
-                "SELECT pg_total_relation_size('evaluations')").scalar_one()) / 2**20
+                return (
+                    sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+                    / 2**20
+                )
+            return (
+                float(
+                    conn.exec_driver_sql(
+                        "SELECT pg_total_relation_size('evaluations')"
+                    ).scalar_one()
+                )
+                / 2**20
+            )
 
     def count(self) -> int:
         with self.engine.connect() as conn:
@@ -298,7 +336,10 @@ class Writer:
 def _progress(label: str, done: int, total: int, started: float, last: float) -> float:
     now = time.perf_counter()
     if now - last >= 10:
-        print(f"  {label}: {done:,} / {total:,} rows ({done / (now - started):,.0f} rows/s)", flush=True)
+        print(
+            f"  {label}: {done:,} / {total:,} rows ({done / (now - started):,.0f} rows/s)",
+            flush=True,
+        )
         return now
     return last
 
@@ -319,7 +360,9 @@ def fill_rows(maker: RowMaker, total: int) -> Any:
 # Measuring
 
 
-async def read_latencies(port: int, probes: Probes, ids: list[str], rng: random.Random) -> dict[str, list[float]]:
+async def read_latencies(
+    port: int, probes: Probes, ids: list[str], rng: random.Random
+) -> dict[str, list[float]]:
     import grpc
     from sector_credit.v1 import credit_evaluation_service_pb2 as pb
     from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
@@ -328,21 +371,39 @@ async def read_latencies(port: int, probes: Probes, ids: list[str], rng: random.
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = pb_grpc.CreditEvaluationServiceStub(channel)
         for _ in range(20):  # warm-up
-            await stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=f"evaluations/{rng.choice(ids)}"))
-            await stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=rng.choice(probes.typical)))
+            await stub.GetEvaluation(
+                pb.GetEvaluationRequest(
+                    purpose="supervision", name=f"evaluations/{rng.choice(ids)}"
+                )
+            )
+            await stub.ListEvaluations(
+                pb.ListEvaluationsRequest(
+                    purpose="supervision", subject_id=rng.choice(probes.typical)
+                )
+            )
         for i in range(max(GET_CALLS, LIST_CALLS)):
             if i < GET_CALLS:
                 t0 = time.perf_counter()
-                r = await stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=f"evaluations/{rng.choice(ids)}"))
+                r = await stub.GetEvaluation(
+                    pb.GetEvaluationRequest(
+                        purpose="supervision", name=f"evaluations/{rng.choice(ids)}"
+                    )
+                )
                 out["get"].append((time.perf_counter() - t0) * 1000)
                 assert r.evaluation.lines or r.evaluation.grade.code
             if i < LIST_CALLS:
                 t0 = time.perf_counter()
-                r = await stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=rng.choice(probes.typical)))
+                r = await stub.ListEvaluations(
+                    pb.ListEvaluationsRequest(
+                        purpose="supervision", subject_id=rng.choice(probes.typical)
+                    )
+                )
                 out["list_typical"].append((time.perf_counter() - t0) * 1000)
                 assert 2 <= len(r.evaluations) <= 6
                 t0 = time.perf_counter()
-                r = await stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=probes.heavy))
+                r = await stub.ListEvaluations(
+                    pb.ListEvaluationsRequest(purpose="supervision", subject_id=probes.heavy)
+                )
                 out["list_heavy"].append((time.perf_counter() - t0) * 1000)
                 assert len(r.evaluations) == 50 and r.next_page_token
     return out
@@ -365,12 +426,37 @@ class StoreResult:
 def start_server(url: str, log: Path) -> sb.Server:
     env = dict(os.environ)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    return sb.Server([sb.PYTHON, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
-                      "--database-url", url, "--metrics-port", "0", "--log-format", "json"], log, env)
+    return sb.Server(
+        [
+            sb.PYTHON,
+            "-m",
+            "sector_credit.server.main",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            url,
+            "--metrics-port",
+            "0",
+            "--log-format",
+            "json",
+        ],
+        log,
+        env,
+    )
 
 
-def measure_store(database: str, store: str, rnd: int, url: str, writer: Writer, probes: Probes,
-                  ids: list[str], clients: sb.Clients, a: argparse.Namespace, work: Path) -> StoreResult:
+def measure_store(
+    database: str,
+    store: str,
+    rnd: int,
+    url: str,
+    writer: Writer,
+    probes: Probes,
+    ids: list[str],
+    clients: sb.Clients,
+    a: argparse.Namespace,
+    work: Path,
+) -> StoreResult:
     rows, size = writer.count(), writer.size_mb()
     server = start_server(url, work / f"{database}-{store}-r{rnd}.log")
     try:
@@ -380,8 +466,18 @@ def measure_store(database: str, store: str, rnd: int, url: str, writer: Writer,
         server.stop()
     if run.errors:
         raise RuntimeError(f"{database} {store}: {run.notes}")
-    return StoreResult(database, store, rnd, rows, size, lat, run.evals_per_s, run.p99_ms,
-                       run.srv_us_per_eval, run.other_cores)
+    return StoreResult(
+        database,
+        store,
+        rnd,
+        rows,
+        size,
+        lat,
+        run.evals_per_s,
+        run.p99_ms,
+        run.srv_us_per_eval,
+        run.other_cores,
+    )
 
 
 def _p(xs: list[float], q: float) -> float:
@@ -395,16 +491,22 @@ def _p(xs: list[float], q: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Growth benchmark (see the module docstring).")
     ap.add_argument("--quick", action="store_true", help="100,000 rows, 2 rounds, short windows")
-    ap.add_argument("--rows", type=int, help="evaluations in the big store (default 1,000,000; quick 100,000)")
+    ap.add_argument(
+        "--rows", type=int, help="evaluations in the big store (default 1,000,000; quick 100,000)"
+    )
     ap.add_argument("--databases", default="sqlite,postgresql")
-    ap.add_argument("--rounds", type=int, help="rounds alternating the two stores (default 3; quick 2)")
+    ap.add_argument(
+        "--rounds", type=int, help="rounds alternating the two stores (default 3; quick 2)"
+    )
     ap.add_argument("--warmup", type=float, help="unary warm-up seconds (default 2; quick 1)")
     ap.add_argument("--window", type=float, help="unary window seconds (default 8; quick 3)")
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--channels", type=int, default=16)
     ap.add_argument("--unary-inflight", type=int, default=64)
     ap.add_argument("--pg-url", default=PG_ADMIN_URL)
-    ap.add_argument("--work", help="folder for the SQLite files and logs (default: a temporary one)")
+    ap.add_argument(
+        "--work", help="folder for the SQLite files and logs (default: a temporary one)"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the databases and logs")
     a = ap.parse_args(argv)
     a.rows = a.rows if a.rows is not None else (100_000 if a.quick else 1_000_000)
@@ -418,7 +520,10 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="sector-credit-growth-"))
     work.mkdir(parents=True, exist_ok=True)
     templates = build_templates(2000)
-    print(f"{len(templates)} result templates (golden cases of every card, varied taxi drivers)", flush=True)
+    print(
+        f"{len(templates)} result templates (golden cases of every card, varied taxi drivers)",
+        flush=True,
+    )
     pool_file = work / "pool.pickle"
     pool_file.write_bytes(sb.pickle.dumps(sb.build_pool(4000)))
     clients = sb.Clients(a.clients, pool_file)
@@ -429,8 +534,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for database in databases:
             now = dt.datetime.now(dt.UTC)
-            maker = RowMaker(templates, seed=11, start=now - dt.timedelta(days=365), span_s=365 * 86400,
-                             total=a.rows + 2000)
+            maker = RowMaker(
+                templates,
+                seed=11,
+                start=now - dt.timedelta(days=365),
+                span_s=365 * 86400,
+                total=a.rows + 2000,
+            )
             probes = probe_rows(maker)
             urls = {}
             for store in ("small", "big"):
@@ -447,7 +557,11 @@ def main(argv: list[str] | None = None) -> int:
                     with admin.connect() as conn:
                         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
                     pg_dbs.append(name)
-                    urls[store] = sa.make_url(a.pg_url).set(database=name).render_as_string(hide_password=False)
+                    urls[store] = (
+                        sa.make_url(a.pg_url)
+                        .set(database=name)
+                        .render_as_string(hide_password=False)
+                    )
             from sector_credit.server.db.migrate import upgrade
 
             writers = {}
@@ -458,19 +572,35 @@ def main(argv: list[str] | None = None) -> int:
             writers["small"].write(iter(probes.rows), len(probes.rows), f"{database} small")
             # the big store: the probe rows first (older), then the crowd
             fills[database] = writers["big"].write(
-                _chain(probes.rows, fill_rows(maker, a.rows)), a.rows + len(probes.rows), f"{database} big")
+                _chain(probes.rows, fill_rows(maker, a.rows)),
+                a.rows + len(probes.rows),
+                f"{database} big",
+            )
             ids = {"small": [str(r["id"]) for r in probes.rows], "big": maker.sampled}
             for rnd in range(a.rounds):
-                for store in (("small", "big") if rnd % 2 == 0 else ("big", "small")):
-                    r = measure_store(database, store, rnd, urls[store], writers[store], probes,
-                                      ids[store], clients, a, work)
+                for store in ("small", "big") if rnd % 2 == 0 else ("big", "small"):
+                    r = measure_store(
+                        database,
+                        store,
+                        rnd,
+                        urls[store],
+                        writers[store],
+                        probes,
+                        ids[store],
+                        clients,
+                        a,
+                        work,
+                    )
                     results.append(r)
-                    print(f"  round {rnd + 1}/{a.rounds} {database} {store:5s} {r.rows:>9,} rows "
-                          f"{r.size_mb:7.0f} MB  get p99 {_p(r.lat['get'], .99):5.1f} ms  "
-                          f"list typical p99 {_p(r.lat['list_typical'], .99):5.1f} ms  "
-                          f"list heavy p99 {_p(r.lat['list_heavy'], .99):5.1f} ms  "
-                          f"unary {r.unary:6,.0f}/s (srv {r.srv_us:.0f} µs, other {r.other_cores:.2f})",
-                          flush=True)
+                    print(
+                        f"  round {rnd + 1}/{a.rounds} {database} {store:5s} {r.rows:>9,} rows "
+                        f"{r.size_mb:7.0f} MB  get p99 {_p(r.lat['get'], 0.99):5.1f} ms  "
+                        f"list typical p99 {_p(r.lat['list_typical'], 0.99):5.1f} ms  "
+                        f"list heavy p99 {_p(r.lat['list_heavy'], 0.99):5.1f} ms  "
+                        f"unary {r.unary:6,.0f}/s (srv {r.srv_us:.0f} µs, other"
+                        f" {r.other_cores:.2f})",
+                        flush=True,
+                    )
             for w in writers.values():
                 w.dispose()
     finally:
@@ -481,7 +611,10 @@ def main(argv: list[str] | None = None) -> int:
                     conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.dispose()
         if a.keep:
-            print(f"kept: {work}" + (f" and PostgreSQL databases {', '.join(pg_dbs)}" if pg_dbs else ""))
+            print(
+                f"kept: {work}"
+                + (f" and PostgreSQL databases {', '.join(pg_dbs)}" if pg_dbs else "")
+            )
         elif not a.work:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -497,39 +630,69 @@ def _chain(*iterables: Any) -> Any:
 
 
 def report(results: list[StoreResult], fills: dict[str, float], a: argparse.Namespace) -> str:
-    lines = [(f"Growth: medians of {a.rounds} rounds; latencies one call at a time ({GET_CALLS} Get, "
-              f"{LIST_CALLS} List per round and subject kind); unary as service_bench "
-              f"({a.unary_inflight} in flight, {a.warmup:g} s + {a.window:g} s)"), "",
-             ("| database | store | rows | size MB | fill rows/s | GetEvaluation p50 / p99 ms "
-              "| List, typical subject p50 / p99 ms | List, 120-evaluation subject (page of 50) p50 / p99 ms "
-              "| unary evals/s | big / small |"),
-             "|" + "---|" * 10]
+    lines = [
+        (
+            f"Growth: medians of {a.rounds} rounds; latencies one call at a time ({GET_CALLS} Get, "
+            f"{LIST_CALLS} List per round and subject kind); unary as service_bench "
+            f"({a.unary_inflight} in flight, {a.warmup:g} s + {a.window:g} s)"
+        ),
+        "",
+        (
+            "| database | store | rows | size MB | fill rows/s | GetEvaluation p50 / p99 ms "
+            "| List, typical subject p50 / p99 ms | List, 120-evaluation subject (page of 50) p50"
+            " / p99 ms "
+            "| unary evals/s | big / small |"
+        ),
+        "|" + "---|" * 10,
+    ]
     failures = []
     for database in dict.fromkeys(r.database for r in results):
-        small_unary = statistics.median(r.unary for r in results if r.database == database and r.store == "small")
+        small_unary = statistics.median(
+            r.unary for r in results if r.database == database and r.store == "small"
+        )
         for store in ("small", "big"):
             rs = [r for r in results if r.database == database and r.store == store]
-            med = {k: (statistics.median(_p(r.lat[k], .5) for r in rs), statistics.median(_p(r.lat[k], .99) for r in rs))
-                   for k in ("get", "list_typical", "list_heavy")}
+            med = {
+                k: (
+                    statistics.median(_p(r.lat[k], 0.5) for r in rs),
+                    statistics.median(_p(r.lat[k], 0.99) for r in rs),
+                )
+                for k in ("get", "list_typical", "list_heavy")
+            }
             unary = statistics.median(r.unary for r in rs)
             ratio = unary / small_unary
             same = statistics.median(
-                r.unary / next(s.unary for s in results if s.database == database and s.store == "small" and s.round == r.round)
-                for r in rs)
+                r.unary
+                / next(
+                    s.unary
+                    for s in results
+                    if s.database == database and s.store == "small" and s.round == r.round
+                )
+                for r in rs
+            )
             fill = f"{fills[database]:,.0f}" if store == "big" and database in fills else ""
             lines.append(
-                f"| {database} | {store} | {max(r.rows for r in rs):,} | {max(r.size_mb for r in rs):,.0f} "
+                f"| {database} | {store} | {max(r.rows for r in rs):,} |"
+                f" {max(r.size_mb for r in rs):,.0f} "
                 f"| {fill} | {med['get'][0]:.1f} / {med['get'][1]:.1f} "
                 f"| {med['list_typical'][0]:.1f} / {med['list_typical'][1]:.1f} "
                 f"| {med['list_heavy'][0]:.1f} / {med['list_heavy'][1]:.1f} "
-                f"| {unary:,.0f} | {ratio:.2f} ({same:.2f}) |")
+                f"| {unary:,.0f} | {ratio:.2f} ({same:.2f}) |"
+            )
             if store == "big":
-                for k, what in (("get", "GetEvaluation"), ("list_typical", "ListEvaluations (typical subject)"),
-                                ("list_heavy", "ListEvaluations (page of 50)")):
+                for k, what in (
+                    ("get", "GetEvaluation"),
+                    ("list_typical", "ListEvaluations (typical subject)"),
+                    ("list_heavy", "ListEvaluations (page of 50)"),
+                ):
                     if med[k][1] > LATENCY_P99_MS:
-                        failures.append(f"{database}: {what} p99 {med[k][1]:.1f} ms > {LATENCY_P99_MS:g} ms")
+                        failures.append(
+                            f"{database}: {what} p99 {med[k][1]:.1f} ms > {LATENCY_P99_MS:g} ms"
+                        )
                 if ratio < THROUGHPUT_FLOOR:
-                    failures.append(f"{database}: unary on the big store is {ratio:.2f} of the small one")
+                    failures.append(
+                        f"{database}: unary on the big store is {ratio:.2f} of the small one"
+                    )
     lines.append("")
     lines.append("targets not met:\n- " + "\n- ".join(failures) if failures else "all targets met")
     return "\n".join(lines)

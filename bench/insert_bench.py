@@ -51,8 +51,11 @@ def _records(n: int) -> list[Any]:
     records = []
     for body in sb.build_pool(n):
         inp = convert.evaluation_input_from_proto(pb.EvaluateRequest.FromString(body))
-        records.append(EvaluationRecord(inp, taxi.evaluate(inp.subject, inp.indicators, inp.as_of),
-                                        caller="bench"))
+        records.append(
+            EvaluationRecord(
+                inp, taxi.evaluate(inp.subject, inp.indicators, inp.as_of), caller="bench"
+            )
+        )
     return records, taxi.card
 
 
@@ -104,8 +107,10 @@ def run(url: str, label: str, records: list[Any], card: Any, repeat: int) -> lis
             for i in range(repeat):
                 # the methods take turns, so a noisy moment costs each of them alike
                 for name, method in methods.items():
-                    rows = [evaluation_row(records[(i * size + k) % len(records)], parts)[0]
-                            for k in range(size)]
+                    rows = [
+                        evaluation_row(records[(i * size + k) % len(records)], parts)[0]
+                        for k in range(size)
+                    ]
                     for row in rows:
                         row["request_id"] = None
                     started = time.perf_counter()
@@ -113,8 +118,9 @@ def run(url: str, label: str, records: list[Any], card: Any, repeat: int) -> lis
                     per_row[name].append((time.perf_counter() - started) / size * 1e6)
             medians = {name: statistics.median(xs) for name, xs in per_row.items()}
             ref = medians["multirow"]
-            cells = "  ".join(f"{name} {m:8.1f} µs/row ({m / ref:4.2f})"
-                              for name, m in medians.items())
+            cells = "  ".join(
+                f"{name} {m:8.1f} µs/row ({m / ref:4.2f})" for name, m in medians.items()
+            )
             out.append(f"{label:10} group {size:5}  {cells}")
             print(out[-1], flush=True)
     engine.dispose()

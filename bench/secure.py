@@ -52,11 +52,20 @@ class SecureFiles:
 
         folder.mkdir(parents=True, exist_ok=True)
         ca = trustme.CA()
-        files = cls(folder, folder / "ca.pem", folder / "server.pem", folder / "server.key",
-                    folder / "client.pem", folder / "client.key", folder / "security.toml")
+        files = cls(
+            folder,
+            folder / "ca.pem",
+            folder / "server.pem",
+            folder / "server.key",
+            folder / "client.pem",
+            folder / "client.key",
+            folder / "security.toml",
+        )
         ca.cert_pem.write_to_path(str(files.ca))
-        for leaf, cert, key in ((ca.issue_cert(SERVER_NAME, "127.0.0.1"), files.server_cert, files.server_key),
-                                (ca.issue_cert(CLIENT_NAME), files.client_cert, files.client_key)):
+        for leaf, cert, key in (
+            (ca.issue_cert(SERVER_NAME, "127.0.0.1"), files.server_cert, files.server_key),
+            (ca.issue_cert(CLIENT_NAME), files.client_cert, files.client_key),
+        ):
             leaf.private_key_pem.write_to_path(str(key))
             leaf.cert_chain_pems[0].write_to_path(str(cert))
         files.config.write_text(CONFIG)
@@ -64,27 +73,62 @@ class SecureFiles:
 
     def server_args(self) -> list[str]:
         """The real server's flags: mutual TLS and the security configuration."""
-        return ["--tls-cert", str(self.server_cert), "--tls-key", str(self.server_key),
-                "--tls-client-ca", str(self.ca), "--security-config", str(self.config)]
+        return [
+            "--tls-cert",
+            str(self.server_cert),
+            "--tls-key",
+            str(self.server_key),
+            "--tls-client-ca",
+            str(self.ca),
+            "--security-config",
+            str(self.config),
+        ]
 
     def ceiling_args(self) -> list[str]:
         """The ceiling server's flags: the same certificates, a client certificate required."""
-        return ["--tls-cert", str(self.server_cert), "--tls-key", str(self.server_key),
-                "--tls-client-ca", str(self.ca)]
+        return [
+            "--tls-cert",
+            str(self.server_cert),
+            "--tls-key",
+            str(self.server_key),
+            "--tls-client-ca",
+            str(self.ca),
+        ]
 
     def client(self, token: str) -> dict[str, str]:
         """What a load generator needs to call over mutual TLS with the bearer token."""
-        return {"ca": str(self.ca), "cert": str(self.client_cert), "key": str(self.client_key),
-                "server_name": SERVER_NAME, "token": token}
+        return {
+            "ca": str(self.ca),
+            "cert": str(self.client_cert),
+            "key": str(self.client_key),
+            "server_name": SERVER_NAME,
+            "token": token,
+        }
 
 
 def issue_key(python: str, database_url: str) -> str:
     """A new API key for the bench caller, by `sector-credit-server keys create` (which also
     migrates the database); the token, shown once."""
-    out = subprocess.run([python, "-m", "sector_credit.server.main", "keys", "create",
-                          "--database-url", database_url, "--caller", CALLER,
-                          "--description", "benchmark", "--json"],
-                         capture_output=True, text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [
+            python,
+            "-m",
+            "sector_credit.server.main",
+            "keys",
+            "create",
+            "--database-url",
+            database_url,
+            "--caller",
+            CALLER,
+            "--description",
+            "benchmark",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"keys create failed ({out.returncode}): {out.stderr[-1000:]}")
     return str(json.loads(out.stdout)["token"])
@@ -97,7 +141,8 @@ def channel_credentials(client: dict[str, str]) -> object:
     return grpc.ssl_channel_credentials(
         root_certificates=Path(client["ca"]).read_bytes(),
         private_key=Path(client["key"]).read_bytes(),
-        certificate_chain=Path(client["cert"]).read_bytes())
+        certificate_chain=Path(client["cert"]).read_bytes(),
+    )
 
 
 if __name__ == "__main__":  # a quick look: make the files in a folder and print the flags

@@ -107,8 +107,13 @@ class Sampler:
 
 def bench_args(a: argparse.Namespace, warmup: float, window: float) -> argparse.Namespace:
     """The namespace service_bench.measure and start_server read."""
-    return argparse.Namespace(warmup=warmup, window=window, channels=a.channels, workers=a.workers,
-                              unary_inflight=a.unary_inflight)
+    return argparse.Namespace(
+        warmup=warmup,
+        window=window,
+        channels=a.channels,
+        workers=a.workers,
+        unary_inflight=a.unary_inflight,
+    )
 
 
 def server_p99s(log_path: Path, spans: list[tuple[float, float]]) -> list[float]:
@@ -135,21 +140,34 @@ def server_p99s(log_path: Path, spans: list[tuple[float, float]]) -> list[float]
     return [sb._pct(d, 0.99) for d in durations]
 
 
-def judge(samples: list[Sample], windows: list[tuple[float, sb.Run]], warmup: float, rate: float,
-          wal_limit_mb: float) -> list[str]:
+def judge(
+    samples: list[Sample],
+    windows: list[tuple[float, sb.Run]],
+    warmup: float,
+    rate: float,
+    wal_limit_mb: float,
+) -> list[str]:
     """What failed; `windows` are (length in seconds, run), the warm-up first."""
     failures = []
     after = [s for s in samples if s.t >= warmup - 1]
     if len(after) >= 2:
         base, last = after[0], after[-1]
         growth = (last.rss_mb - base.rss_mb) / base.rss_mb
-        print(f"RSS after warm-up: {base.rss_mb:.1f} MB at t={base.t:.0f} s -> {last.rss_mb:.1f} MB at "
-              f"t={last.t:.0f} s ({growth * 100:+.1f}%; most {max(s.rss_mb for s in after):.1f} MB)")
+        print(
+            f"RSS after warm-up: {base.rss_mb:.1f} MB at t={base.t:.0f} s -> {last.rss_mb:.1f} MB"
+            f" at "
+            f"t={last.t:.0f} s ({growth * 100:+.1f}%; most {max(s.rss_mb for s in after):.1f} MB)"
+        )
         if growth >= RSS_GROWTH_MAX:
-            failures.append(f"RSS grew {growth * 100:.1f}% after the warm-up (limit {RSS_GROWTH_MAX * 100:.0f}%)")
+            failures.append(
+                f"RSS grew {growth * 100:.1f}% after the warm-up (limit"
+                f" {RSS_GROWTH_MAX * 100:.0f}%)"
+            )
         wals = [s.wal_mb for s in after if not math.isnan(s.wal_mb)]
         if wals:
-            print(f"WAL after warm-up: {wals[0]:.1f} MB -> {wals[-1]:.1f} MB, most {max(wals):.1f} MB")
+            print(
+                f"WAL after warm-up: {wals[0]:.1f} MB -> {wals[-1]:.1f} MB, most {max(wals):.1f} MB"
+            )
             if max(wals) > wal_limit_mb:
                 failures.append(f"the WAL reached {max(wals):.1f} MB (limit {wal_limit_mb:.0f} MB)")
             if wals[-1] > max(2 * wals[0], 4.0):
@@ -161,34 +179,55 @@ def judge(samples: list[Sample], windows: list[tuple[float, sb.Run]], warmup: fl
         p99s = [w.p99_ms for w in judged]
         print("p99 per window after warm-up: " + ", ".join(f"{p:.1f}" for p in p99s) + " ms")
         if p99s[-1] > P99_TREND_MAX * p99s[0]:
-            failures.append(f"p99 rose from {p99s[0]:.1f} to {p99s[-1]:.1f} ms (limit ×{P99_TREND_MAX})")
+            failures.append(
+                f"p99 rose from {p99s[0]:.1f} to {p99s[-1]:.1f} ms (limit ×{P99_TREND_MAX})"
+            )
         if max(p99s) > P99_SPREAD_MAX * min(p99s):
-            failures.append(f"p99 ranged {min(p99s):.1f}-{max(p99s):.1f} ms (limit ×{P99_SPREAD_MAX})")
+            failures.append(
+                f"p99 ranged {min(p99s):.1f}-{max(p99s):.1f} ms (limit ×{P99_SPREAD_MAX})"
+            )
     else:
         failures.append("fewer than two windows of at least 20 s after the warm-up: p99 not judged")
     for _, w in windows:
         if w.errors:
             failures.append(f"{w.errors} failed calls in a window: {'; '.join(w.notes)}")
         if w.calls_per_s < 0.9 * rate:
-            failures.append(f"a window completed {w.calls_per_s:.0f} calls/s of the {rate:.0f}/s offered")
+            failures.append(
+                f"a window completed {w.calls_per_s:.0f} calls/s of the {rate:.0f}/s offered"
+            )
     return failures
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Soak test (see the module docstring).")
     ap.add_argument("--seconds", type=float, default=300.0, help="length of the soak (default 300)")
-    ap.add_argument("--warmup", type=float, default=60.0, help="first seconds not judged (default 60)")
-    ap.add_argument("--rate", type=float, default=0.0, help="Evaluate calls per second (default: half the measured maximum)")
-    ap.add_argument("--measure-seconds", type=float, default=10.0, help="length of the maximum's measurement")
+    ap.add_argument(
+        "--warmup", type=float, default=60.0, help="first seconds not judged (default 60)"
+    )
+    ap.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="Evaluate calls per second (default: half the measured maximum)",
+    )
+    ap.add_argument(
+        "--measure-seconds", type=float, default=10.0, help="length of the maximum's measurement"
+    )
     ap.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     ap.add_argument("--clients", type=int, default=2, help="load generator processes")
     ap.add_argument("--channels", type=int, default=8, help="channels per load generator")
-    ap.add_argument("--unary-inflight", type=int, default=64, help="calls in flight while measuring the maximum")
-    ap.add_argument("--wal-limit-mb", type=float, default=64.0, help="the most the SQLite WAL may hold")
+    ap.add_argument(
+        "--unary-inflight", type=int, default=64, help="calls in flight while measuring the maximum"
+    )
+    ap.add_argument(
+        "--wal-limit-mb", type=float, default=64.0, help="the most the SQLite WAL may hold"
+    )
     ap.add_argument("--pool", type=int, default=4000, help="distinct requests")
     ap.add_argument("--pg-url", default=sb.PG_ADMIN_URL)
-    ap.add_argument("--keep", action="store_true", help="keep the work folder (server log, database)")
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the work folder (server log, database)"
+    )
     a = ap.parse_args(argv)
     if a.warmup >= a.seconds:
         ap.error("--warmup must be shorter than --seconds")
@@ -207,12 +246,23 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rate = a.rate
             if not rate:
-                m = sb.measure(server, clients, a.database, "unary", 0, bench_args(a, 2.0, a.measure_seconds))
+                m = sb.measure(
+                    server, clients, a.database, "unary", 0, bench_args(a, 2.0, a.measure_seconds)
+                )
                 rate = m.calls_per_s / 2
-                print(f"maximum: {m.calls_per_s:,.0f} calls/s (p99 {m.p99_ms:.1f} ms, {m.errors} failed) over "
-                      f"{a.measure_seconds:g} s with {a.unary_inflight} in flight; soak rate {rate:,.0f}/s", flush=True)
-            print(f"soak: {a.seconds:g} s at {rate:,.0f} Evaluate/s on {a.database}, {a.workers} worker(s); "
-                  f"warm-up {a.warmup:g} s; RSS/WAL every {SAMPLE_EVERY_S:g} s", flush=True)
+                print(
+                    f"maximum: {m.calls_per_s:,.0f} calls/s (p99 {m.p99_ms:.1f} ms, {m.errors}"
+                    f" failed) over "
+                    f"{a.measure_seconds:g} s with {a.unary_inflight} in flight; soak rate"
+                    f" {rate:,.0f}/s",
+                    flush=True,
+                )
+            print(
+                f"soak: {a.seconds:g} s at {rate:,.0f} Evaluate/s on {a.database}, {a.workers}"
+                f" worker(s); "
+                f"warm-up {a.warmup:g} s; RSS/WAL every {SAMPLE_EVERY_S:g} s",
+                flush=True,
+            )
             started = time.time()
             sampler = Sampler(server, wal, started)
             sampler.take()
@@ -224,14 +274,24 @@ def main(argv: list[str] | None = None) -> int:
             for end in bounds:
                 length = end - prev
                 # measure() adds a second for the clients to connect before the window
-                run = sb.measure(server, clients, a.database, "unary@half", 0, bench_args(a, 0, length - 1),
-                                 rate=rate)
+                run = sb.measure(
+                    server,
+                    clients,
+                    a.database,
+                    "unary@half",
+                    0,
+                    bench_args(a, 0, length - 1),
+                    rate=rate,
+                )
                 windows.append((length, run))
                 spans.append((started + prev, started + end))
                 label = "warm-up" if not prev else f"{prev:.0f}-{end:.0f} s"
-                print(f"window {label}: {run.calls_per_s:,.0f} calls/s  p50 {run.p50_ms:.1f} ms  "
-                      f"p99 {run.p99_ms:.1f} ms  {run.errors} failed; load average {os.getloadavg()[0]:.1f}",
-                      flush=True)
+                print(
+                    f"window {label}: {run.calls_per_s:,.0f} calls/s  p50 {run.p50_ms:.1f} ms  "
+                    f"p99 {run.p99_ms:.1f} ms  {run.errors} failed; load average"
+                    f" {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
                 prev = end
             sampler.stop()
             thread.join()
@@ -239,8 +299,12 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
         if windows:
-            print("server p99 per window (Evaluate handler, from its log): " + ", ".join(
-                f"{p:.1f}" for p in server_p99s(server.log_path, spans)) + " ms", flush=True)
+            print(
+                "server p99 per window (Evaluate handler, from its log): "
+                + ", ".join(f"{p:.1f}" for p in server_p99s(server.log_path, spans))
+                + " ms",
+                flush=True,
+            )
     finally:
         clients.close()
         if pg is not None:
@@ -251,9 +315,12 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     assert sampler is not None
     failures = judge(sampler.samples, windows, a.warmup, rate, a.wal_limit_mb)
-    print(f"judged: RSS growth < {RSS_GROWTH_MAX * 100:.0f}% after warm-up; p99 flat = last window ≤ "
-          f"{P99_TREND_MAX}× the first and every window ≤ {P99_SPREAD_MAX}× the smallest; WAL ≤ {a.wal_limit_mb:g} MB "
-          "and not growing")
+    print(
+        f"judged: RSS growth < {RSS_GROWTH_MAX * 100:.0f}% after warm-up; p99 flat = last window ≤ "
+        f"{P99_TREND_MAX}× the first and every window ≤ {P99_SPREAD_MAX}× the smallest; WAL ≤"
+        f" {a.wal_limit_mb:g} MB "
+        "and not growing"
+    )
     if failures:
         print("FAILED:\n- " + "\n- ".join(failures))
         return 1

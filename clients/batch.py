@@ -46,9 +46,24 @@ from .inputs import EvaluationItem
 from .resources import Evaluation, FieldViolation
 
 RESERVED = ("subject_id", "request_id", "as_of", "display_name")
-OUTPUT_FIELDS = ("row", "subject_id", "status", "grade", "score", "points_to_next_grade",
-                 "next_grade", "until", "overrides", "reasons", "evaluation", "scorecard_version",
-                 "scorecard_digest", "request_id", "as_of", "error")
+OUTPUT_FIELDS = (
+    "row",
+    "subject_id",
+    "status",
+    "grade",
+    "score",
+    "points_to_next_grade",
+    "next_grade",
+    "until",
+    "overrides",
+    "reasons",
+    "evaluation",
+    "scorecard_version",
+    "scorecard_digest",
+    "request_id",
+    "as_of",
+    "error",
+)
 RUN_ID = re.compile(r"credit-batch-([0-9a-f]{16})-\d+$")
 
 
@@ -91,8 +106,9 @@ def read_rows(path: Path, default_as_of: str | None = None) -> tuple[list[InputR
         rows, columns = _read_csv(path, text)
     else:
         rows = _read_jsonl(text)
-        columns = list(dict.fromkeys(k for row in rows if row.item is not None
-                                     for k in row.item.indicators))
+        columns = list(
+            dict.fromkeys(k for row in rows if row.item is not None for k in row.item.indicators)
+        )
     if default_as_of is not None:
         for row in rows:
             if row.item is not None and row.item.as_of is None:
@@ -118,8 +134,15 @@ def _read_csv(path: Path, text: str) -> tuple[list[InputRow], list[str]]:
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(header):
-            rows.append(InputRow(number, start, "", None, [FieldViolation(
-                "row", f"{len(cells)} cells, the header has {len(header)}")]))
+            rows.append(
+                InputRow(
+                    number,
+                    start,
+                    "",
+                    None,
+                    [FieldViolation("row", f"{len(cells)} cells, the header has {len(header)}")],
+                )
+            )
             continue
         rows.append(_row(number, start, dict(zip(header, cells))))
     return rows, [h for h in header if h not in RESERVED]
@@ -135,10 +158,14 @@ def _read_jsonl(text: str) -> list[InputRow]:
         try:
             data = json.loads(line, parse_float=Decimal)
         except json.JSONDecodeError as exc:
-            rows.append(InputRow(number, line_no, "", None, [FieldViolation("row", f"not JSON: {exc.msg}")]))
+            rows.append(
+                InputRow(number, line_no, "", None, [FieldViolation("row", f"not JSON: {exc.msg}")])
+            )
             continue
         if not isinstance(data, dict):
-            rows.append(InputRow(number, line_no, "", None, [FieldViolation("row", "not a JSON object")]))
+            rows.append(
+                InputRow(number, line_no, "", None, [FieldViolation("row", "not a JSON object")])
+            )
             continue
         rows.append(_row(number, line_no, data))
     return rows
@@ -156,13 +183,17 @@ def _row(number: int, line: int, data: dict[str, Any]) -> InputRow:
         except ValueError:
             problems.append(FieldViolation("as_of", f"expected a date (YYYY-MM-DD), not {as_of!r}"))
     nested = data.get("indicators")
-    indicators = dict(nested) if isinstance(nested, dict) else {
-        k: v for k, v in data.items() if k not in RESERVED}
+    indicators = (
+        dict(nested)
+        if isinstance(nested, dict)
+        else {k: v for k, v in data.items() if k not in RESERVED}
+    )
     if problems:
         return InputRow(number, line, subject_id, None, problems)
     request_id = str(data.get("request_id") or "").strip() or None
-    item = EvaluationItem(subject_id, indicators, as_of, request_id,
-                          str(data.get("display_name") or ""))
+    item = EvaluationItem(
+        subject_id, indicators, as_of, request_id, str(data.get("display_name") or "")
+    )
     return InputRow(number, line, subject_id, item, [])
 
 
@@ -178,15 +209,22 @@ def with_request_id(item: EvaluationItem, run: str, number: int) -> EvaluationIt
 
 def ok_record(row: InputRow, ev: Evaluation) -> dict[str, str]:
     return {
-        "row": str(row.number), "subject_id": ev.subject.id, "status": "ok",
-        "grade": ev.grade.code, "score": decimal_text(ev.score),
+        "row": str(row.number),
+        "subject_id": ev.subject.id,
+        "status": "ok",
+        "grade": ev.grade.code,
+        "score": decimal_text(ev.score),
         "points_to_next_grade": decimal_text(ev.points_to_next_grade),
-        "next_grade": ev.next_grade, "until": ev.until.isoformat() if ev.until else "",
+        "next_grade": ev.next_grade,
+        "until": ev.until.isoformat() if ev.until else "",
         "overrides": " ".join(o.override_id for o in ev.overrides),
         "reasons": " ".join(r.code for r in ev.reasons),
-        "evaluation": ev.name, "scorecard_version": ev.scorecard_version,
-        "scorecard_digest": ev.scorecard_digest, "request_id": ev.request_id,
-        "as_of": ev.as_of.isoformat() if ev.as_of else "", "error": "",
+        "evaluation": ev.name,
+        "scorecard_version": ev.scorecard_version,
+        "scorecard_digest": ev.scorecard_digest,
+        "request_id": ev.request_id,
+        "as_of": ev.as_of.isoformat() if ev.as_of else "",
+        "error": "",
     }
 
 
@@ -198,8 +236,13 @@ def error_record(row: InputRow, error: CreditError | None) -> dict[str, str]:
         if not error.violations:
             parts.append(error.message)
         text = "; ".join(parts)
-    return {**dict.fromkeys(OUTPUT_FIELDS, ""), "row": str(row.number),
-            "subject_id": row.subject_id, "status": "error", "error": text}
+    return {
+        **dict.fromkeys(OUTPUT_FIELDS, ""),
+        "row": str(row.number),
+        "subject_id": row.subject_id,
+        "status": "error",
+        "error": text,
+    }
 
 
 class OutputFile:
@@ -276,8 +319,9 @@ class OutputFile:
         if self._writer is not None:
             self._writer.writerows(records)
         else:
-            self._file.write("".join(json.dumps(_json_record(r), ensure_ascii=False) + "\n"
-                                     for r in records))
+            self._file.write(
+                "".join(json.dumps(_json_record(r), ensure_ascii=False) + "\n" for r in records)
+            )
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -288,8 +332,9 @@ class OutputFile:
 
     # -- the run key ---------------------------------------------------------------------
 
-    def run_key(self, resume: bool, scorecard: str, source: Path,
-                done: dict[int, dict[str, str]]) -> tuple[str, str]:
+    def run_key(
+        self, resume: bool, scorecard: str, source: Path, done: dict[int, dict[str, str]]
+    ) -> tuple[str, str]:
         """The run key, and a warning ("" when none). A fresh run makes one and saves it
         before anything is sent; a resumed run reads it back."""
         if resume:
@@ -297,19 +342,28 @@ class OutputFile:
             if state is not None:
                 if state.get("scorecard") != scorecard:
                     raise BatchFileError(
-                        f"{self.path} holds results of {state.get('scorecard')}, not {scorecard}")
+                        f"{self.path} holds results of {state.get('scorecard')}, not {scorecard}"
+                    )
                 return str(state["run"]), ""
             for rec in done.values():  # no state file: take the key from the results
                 m = RUN_ID.match(rec.get("request_id", ""))
                 if m:
                     return m.group(1), ""
         run = secrets.token_hex(8)
-        self._write_state({"run": run, "scorecard": scorecard, "input": str(source.resolve()),
-                           "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+        self._write_state(
+            {
+                "run": run,
+                "scorecard": scorecard,
+                "input": str(source.resolve()),
+                "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+        )
         warning = ""
         if resume and self.exists():
-            warning = (f"no resume state ({self.state_path.name}) found: rows in flight when the "
-                       "last run stopped may be scored a second time")
+            warning = (
+                f"no resume state ({self.state_path.name}) found: rows in flight when the "
+                "last run stopped may be scored a second time"
+            )
         return run, warning
 
     def _read_state(self) -> dict[str, Any] | None:
@@ -335,4 +389,4 @@ def _json_record(rec: dict[str, str]) -> dict[str, Any]:
 
 def chunks(rows: Sequence[InputRow], size: int) -> Iterator[Sequence[InputRow]]:
     for start in range(0, len(rows), size):
-        yield rows[start:start + size]
+        yield rows[start : start + size]

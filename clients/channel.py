@@ -71,8 +71,9 @@ def service_config(retry: RetryPolicy | None = DEFAULT_RETRY) -> dict[str, Any]:
     return config
 
 
-def channel_options(retry: RetryPolicy | None = DEFAULT_RETRY,
-                    extra: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
+def channel_options(
+    retry: RetryPolicy | None = DEFAULT_RETRY, extra: Sequence[tuple[str, Any]] = ()
+) -> list[tuple[str, Any]]:
     """The options every client channel is built with; `extra` adds to or overrides them."""
     options: dict[str, Any] = {
         "grpc.enable_retries": 1 if retry is not None else 0,
@@ -108,8 +109,9 @@ def caller_metadata(caller: str | None) -> tuple[tuple[str, str], ...]:
 AUTHORIZATION_KEY = "authorization"
 
 
-def tls_credentials(ca: str | None = None, cert: str | None = None,
-                    key: str | None = None) -> grpc.ChannelCredentials:
+def tls_credentials(
+    ca: str | None = None, cert: str | None = None, key: str | None = None
+) -> grpc.ChannelCredentials:
     """TLS credentials from PEM files: `ca` the roots that sign the server's certificate
     (default: the system's), `cert` and `key` the client certificate for mutual TLS.
     Raises OSError for a file that cannot be read, ValueError for cert without key."""
@@ -122,8 +124,9 @@ def tls_credentials(ca: str | None = None, cert: str | None = None,
         with open(path, "rb") as f:
             return f.read()
 
-    return grpc.ssl_channel_credentials(root_certificates=read(ca), private_key=read(key),
-                                        certificate_chain=read(cert))
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(ca), private_key=read(key), certificate_chain=read(cert)
+    )
 
 
 def token_metadata(token: str | None) -> tuple[tuple[str, str], ...]:

@@ -87,11 +87,20 @@ class ClientCore:
     """What the sync and asyncio clients share: settings, metadata, the scorecard cache and
     the building of requests (no I/O here)."""
 
-    def __init__(self, target: str, *, secure: bool | grpc.ChannelCredentials, caller: str | None,
-                 deadlines: Deadlines, retry: RetryPolicy | None,
-                 options: Sequence[tuple[str, Any]], metadata: Sequence[tuple[str, str]],
-                 purpose: str | None = None, purpose_note: str | None = None,
-                 token: str | None = None):
+    def __init__(
+        self,
+        target: str,
+        *,
+        secure: bool | grpc.ChannelCredentials,
+        caller: str | None,
+        deadlines: Deadlines,
+        retry: RetryPolicy | None,
+        options: Sequence[tuple[str, Any]],
+        metadata: Sequence[tuple[str, str]],
+        purpose: str | None = None,
+        purpose_note: str | None = None,
+        token: str | None = None,
+    ):
         self.target = target
         self.caller = caller
         self.purpose = purpose  # the default purpose of reads (GetEvaluation, ListEvaluations)
@@ -100,8 +109,9 @@ class ClientCore:
         self.retry = retry
         self.options = channel_options(retry, options)
         self.credentials = credentials_for(secure)
-        self.metadata: tuple[tuple[str, str], ...] = (caller_metadata(caller) + token_metadata(token)
-                                                      + tuple(metadata))
+        self.metadata: tuple[tuple[str, str], ...] = (
+            caller_metadata(caller) + token_metadata(token) + tuple(metadata)
+        )
         self._cards: dict[tuple[str, str], Scorecard] = {}
 
     def _cached_card(self, scorecard: str, version: str) -> Scorecard | None:
@@ -112,22 +122,37 @@ class ClientCore:
         return card
 
     @staticmethod
-    def _get_scorecard_request(scorecard: str, version: str | None, as_of: dt.date | str | None,
-                               full: bool) -> pb.GetScorecardRequest:
+    def _get_scorecard_request(
+        scorecard: str, version: str | None, as_of: dt.date | str | None, full: bool
+    ) -> pb.GetScorecardRequest:
         request = pb.GetScorecardRequest(
-            name=scorecard_name(scorecard), version=version or "",
-            view=pb.SCORECARD_VIEW_FULL if full else pb.SCORECARD_VIEW_BASIC)
+            name=scorecard_name(scorecard),
+            version=version or "",
+            view=pb.SCORECARD_VIEW_FULL if full else pb.SCORECARD_VIEW_BASIC,
+        )
         if as_of is not None:
             d = date_value(as_of)
             request.as_of.year, request.as_of.month, request.as_of.day = d.year, d.month, d.day
         return request
 
     @staticmethod
-    def _item_request(card: Scorecard, scorecard: str, item: EvaluationItem, kind: str | None,
-                      version: str | None, validate_only: bool = False,
-                      view: str | None = None) -> pb.EvaluateRequest:
-        request = evaluate_request(card, scorecard_id(scorecard), item, kind=kind,
-                                   version=version or "", validate_only=validate_only)
+    def _item_request(
+        card: Scorecard,
+        scorecard: str,
+        item: EvaluationItem,
+        kind: str | None,
+        version: str | None,
+        validate_only: bool = False,
+        view: str | None = None,
+    ) -> pb.EvaluateRequest:
+        request = evaluate_request(
+            card,
+            scorecard_id(scorecard),
+            item,
+            kind=kind,
+            version=version or "",
+            validate_only=validate_only,
+        )
         if view is not None:
             request.view = view_value(view)
         return request
@@ -135,33 +160,61 @@ class ClientCore:
     def _purpose(self, purpose: str | None, note: str | None) -> dict[str, str]:
         """The purpose fields of a read: the call's, else the client's default; the server
         refuses a read without one (INVALID_ARGUMENT naming `purpose`)."""
-        return {"purpose": purpose or self.purpose or "",
-                "purpose_note": note if note is not None else self.purpose_note or ""}
+        return {
+            "purpose": purpose or self.purpose or "",
+            "purpose_note": note if note is not None else self.purpose_note or "",
+        }
 
-    def _get_evaluation_request(self, name: str, purpose: str | None,
-                                note: str | None) -> pb.GetEvaluationRequest:
+    def _get_evaluation_request(
+        self, name: str, purpose: str | None, note: str | None
+    ) -> pb.GetEvaluationRequest:
         return pb.GetEvaluationRequest(name=evaluation_name(name), **self._purpose(purpose, note))
 
     @classmethod
-    def _explore_request(cls, card: Scorecard, scorecard: str, item: EvaluationItem, kind: str | None,
-                         version: str | None) -> pb.ExploreEvaluationRequest:
+    def _explore_request(
+        cls,
+        card: Scorecard,
+        scorecard: str,
+        item: EvaluationItem,
+        kind: str | None,
+        version: str | None,
+    ) -> pb.ExploreEvaluationRequest:
         evaluation = cls._item_request(card, scorecard, item, kind, version)
         evaluation.request_id = ""  # a what-if is never stored
         return pb.ExploreEvaluationRequest(evaluation=evaluation)
 
-    def _list_evaluations_request(self, subject_id: str | None, scorecard: str | None, page_size: int,
-                                  page_token: str, purpose: str | None = None,
-                                  note: str | None = None) -> pb.ListEvaluationsRequest:
+    def _list_evaluations_request(
+        self,
+        subject_id: str | None,
+        scorecard: str | None,
+        page_size: int,
+        page_token: str,
+        purpose: str | None = None,
+        note: str | None = None,
+    ) -> pb.ListEvaluationsRequest:
         return pb.ListEvaluationsRequest(
-            subject_id=subject_id or "", scorecard=scorecard_id(scorecard) if scorecard else "",
-            page_size=page_size, page_token=page_token, **self._purpose(purpose, note))
+            subject_id=subject_id or "",
+            scorecard=scorecard_id(scorecard) if scorecard else "",
+            page_size=page_size,
+            page_token=page_token,
+            **self._purpose(purpose, note),
+        )
 
     @staticmethod
-    def _list_access_records_request(subject_id: str | None, caller: str | None,
-                                     start_time: dt.datetime | None, end_time: dt.datetime | None,
-                                     page_size: int, page_token: str) -> access_pb.ListAccessRecordsRequest:
+    def _list_access_records_request(
+        subject_id: str | None,
+        caller: str | None,
+        start_time: dt.datetime | None,
+        end_time: dt.datetime | None,
+        page_size: int,
+        page_token: str,
+    ) -> access_pb.ListAccessRecordsRequest:
         request = access_pb.ListAccessRecordsRequest(
-            subject_id=subject_id or "", caller=caller or "", page_size=page_size, page_token=page_token)
+            subject_id=subject_id or "",
+            caller=caller or "",
+            page_size=page_size,
+            page_token=page_token,
+        )
         if start_time is not None:
             request.start_time.FromDatetime(start_time)
         if end_time is not None:
@@ -170,19 +223,25 @@ class ClientCore:
 
     @staticmethod
     def _access_page(response: access_pb.ListAccessRecordsResponse) -> AccessRecordPage:
-        return AccessRecordPage(tuple(AccessRecord.from_proto(r) for r in response.access_records),
-                                response.next_page_token)
+        return AccessRecordPage(
+            tuple(AccessRecord.from_proto(r) for r in response.access_records),
+            response.next_page_token,
+        )
 
     @staticmethod
     def _subject_page(response: access_pb.ListSubjectAccessesResponse) -> SubjectAccessPage:
-        return SubjectAccessPage(tuple(SubjectAccess.from_proto(a) for a in response.accesses),
-                                 response.next_page_token)
+        return SubjectAccessPage(
+            tuple(SubjectAccess.from_proto(a) for a in response.accesses), response.next_page_token
+        )
 
     @staticmethod
     def _batch_results(response: pb.BatchEvaluateResponse) -> list[ItemResult]:
-        return [Evaluation.from_proto(r.evaluation) if r.HasField("evaluation")
-                else error_from_item(r.error, f"requests[{i}].")
-                for i, r in enumerate(response.results)]
+        return [
+            Evaluation.from_proto(r.evaluation)
+            if r.HasField("evaluation")
+            else error_from_item(r.error, f"requests[{i}].")
+            for i, r in enumerate(response.results)
+        ]
 
     @staticmethod
     def _stream_result(response: pb.StreamEvaluateResponse) -> tuple[int, ItemResult]:
@@ -204,15 +263,33 @@ class CreditClient(ClientCore):
     `channel`: an existing channel to use instead of building one.
     """
 
-    def __init__(self, target: str = DEFAULT_TARGET, *, secure: bool | grpc.ChannelCredentials = False,
-                 caller: str | None = None, deadlines: Deadlines = DEFAULT_DEADLINES,
-                 retry: RetryPolicy | None = DEFAULT_RETRY, options: Sequence[tuple[str, Any]] = (),
-                 metadata: Sequence[tuple[str, str]] = (), channel: grpc.Channel | None = None,
-                 purpose: str | None = None, purpose_note: str | None = None,
-                 token: str | None = None):
-        super().__init__(target, secure=secure, caller=caller, deadlines=deadlines, retry=retry,
-                         options=options, metadata=metadata, purpose=purpose, purpose_note=purpose_note,
-                         token=token)
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        secure: bool | grpc.ChannelCredentials = False,
+        caller: str | None = None,
+        deadlines: Deadlines = DEFAULT_DEADLINES,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        options: Sequence[tuple[str, Any]] = (),
+        metadata: Sequence[tuple[str, str]] = (),
+        channel: grpc.Channel | None = None,
+        purpose: str | None = None,
+        purpose_note: str | None = None,
+        token: str | None = None,
+    ):
+        super().__init__(
+            target,
+            secure=secure,
+            caller=caller,
+            deadlines=deadlines,
+            retry=retry,
+            options=options,
+            metadata=metadata,
+            purpose=purpose,
+            purpose_note=purpose_note,
+            token=token,
+        )
         if channel is None:
             if self.credentials is None:
                 channel = grpc.insecure_channel(target, options=self.options)
@@ -241,8 +318,14 @@ class CreditClient(ClientCore):
 
     # -- API keys (admin) ----------------------------------------------------------------
 
-    def create_api_key(self, caller: str, *, description: str = "", expire_time: dt.datetime | None = None,
-                       timeout: float | None = None) -> dict[str, Any]:
+    def create_api_key(
+        self,
+        caller: str,
+        *,
+        description: str = "",
+        expire_time: dt.datetime | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
         """Issue a key for `caller` (admin role); the result's `token` is the only copy."""
         request = kpb.CreateApiKeyRequest(caller=caller, description=description)
         if expire_time is not None:
@@ -251,36 +334,53 @@ class CreditClient(ClientCore):
         return {**_message_dict(reply.api_key), "token": reply.token}
 
     def list_api_keys(self, *, timeout: float | None = None) -> list[dict[str, Any]]:
-        reply = self._call(self._keys.ListApiKeys, kpb.ListApiKeysRequest(), timeout or self.deadlines.unary)
+        reply = self._call(
+            self._keys.ListApiKeys, kpb.ListApiKeysRequest(), timeout or self.deadlines.unary
+        )
         return [_message_dict(k) for k in reply.api_keys]
 
     def revoke_api_key(self, name: str, *, timeout: float | None = None) -> dict[str, Any]:
         """Revoke `apiKeys/{key_id}` (or the bare key id) at once."""
-        reply = self._call(self._keys.RevokeApiKey, kpb.RevokeApiKeyRequest(name=name),
-                           timeout or self.deadlines.unary)
+        reply = self._call(
+            self._keys.RevokeApiKey,
+            kpb.RevokeApiKeyRequest(name=name),
+            timeout or self.deadlines.unary,
+        )
         return _message_dict(reply.api_key)
 
     # -- scorecards ----------------------------------------------------------------------
 
-    def list_scorecards(self, *, full: bool = False, all_versions: bool = False,
-                       timeout: float | None = None) -> list[Scorecard]:
+    def list_scorecards(
+        self, *, full: bool = False, all_versions: bool = False, timeout: float | None = None
+    ) -> list[Scorecard]:
         """Every scorecard, in the version in force today (all pages); with `all_versions`,
         every loaded version of each, newest effective_from first within an id."""
         cards: list[Scorecard] = []
         token = ""
         while True:
-            response = self._call(self._stub.ListScorecards, pb.ListScorecardsRequest(
-                page_token=token, view=pb.SCORECARD_VIEW_FULL if full else pb.SCORECARD_VIEW_BASIC,
-                all_versions=all_versions),
-                timeout or self.deadlines.unary)
+            response = self._call(
+                self._stub.ListScorecards,
+                pb.ListScorecardsRequest(
+                    page_token=token,
+                    view=pb.SCORECARD_VIEW_FULL if full else pb.SCORECARD_VIEW_BASIC,
+                    all_versions=all_versions,
+                ),
+                timeout or self.deadlines.unary,
+            )
             cards.extend(Scorecard.from_proto(c) for c in response.scorecards)
             token = response.next_page_token
             if not token:
                 return cards
 
-    def get_scorecard(self, scorecard: str, *, version: str | None = None,
-                      as_of: dt.date | str | None = None, full: bool = True,
-                      timeout: float | None = None) -> Scorecard:
+    def get_scorecard(
+        self,
+        scorecard: str,
+        *,
+        version: str | None = None,
+        as_of: dt.date | str | None = None,
+        full: bool = True,
+        timeout: float | None = None,
+    ) -> Scorecard:
         """A scorecard's definition: by id or name, the version given or in force on as_of."""
         request = self._get_scorecard_request(scorecard, version, as_of, full)
         response = self._call(self._stub.GetScorecard, request, timeout or self.deadlines.unary)
@@ -309,11 +409,21 @@ class CreditClient(ClientCore):
 
     # -- evaluations ---------------------------------------------------------------------
 
-    def evaluate(self, scorecard: str, subject_id: str, indicators: Mapping[str, object] | None = None,
-                 *, kind: str | None = None, as_of: dt.date | str | None = None,
-                 request_id: str | None = None, display_name: str = "", version: str | None = None,
-                 validate_only: bool = False, view: str = "full",
-                 timeout: float | None = None) -> Evaluation:
+    def evaluate(
+        self,
+        scorecard: str,
+        subject_id: str,
+        indicators: Mapping[str, object] | None = None,
+        *,
+        kind: str | None = None,
+        as_of: dt.date | str | None = None,
+        request_id: str | None = None,
+        display_name: str = "",
+        version: str | None = None,
+        validate_only: bool = False,
+        view: str = "full",
+        timeout: float | None = None,
+    ) -> Evaluation:
         """Evaluate one subject. `kind` (person/organization) defaults to the scorecard's;
         `request_id` None sends a fresh one (so the channel's retries cannot score twice);
         a repeated `request_id` returns the stored evaluation. `view="basic"`: the reply
@@ -324,9 +434,16 @@ class CreditClient(ClientCore):
         response = self._call(self._stub.Evaluate, request, timeout or self.deadlines.unary)
         return Evaluation.from_proto(response.evaluation)
 
-    def batch_evaluate_chunk(self, scorecard: str, items: Sequence[EvaluationItem], *,
-                             kind: str | None = None, version: str | None = None,
-                             view: str = "full", timeout: float | None = None) -> list[ItemResult]:
+    def batch_evaluate_chunk(
+        self,
+        scorecard: str,
+        items: Sequence[EvaluationItem],
+        *,
+        kind: str | None = None,
+        version: str | None = None,
+        view: str = "full",
+        timeout: float | None = None,
+    ) -> list[ItemResult]:
         """One BatchEvaluate call for `items` (at most the server's batch limit): one result
         per item, in order. An item the server (or the client, before sending) refuses gets
         its CreditError in its place; a failed call raises. `view` as for `evaluate`."""
@@ -345,21 +462,38 @@ class CreditClient(ClientCore):
         answered = iter(self._batch_results(response))
         return [slot if slot is not None else next(answered) for slot in slots]
 
-    def batch_evaluate(self, scorecard: str, items: Iterable[EvaluationItem], *,
-                       kind: str | None = None, version: str | None = None,
-                       chunk_size: int = DEFAULT_CHUNK, view: str = "full",
-                       timeout: float | None = None) -> list[ItemResult]:
+    def batch_evaluate(
+        self,
+        scorecard: str,
+        items: Iterable[EvaluationItem],
+        *,
+        kind: str | None = None,
+        version: str | None = None,
+        chunk_size: int = DEFAULT_CHUNK,
+        view: str = "full",
+        timeout: float | None = None,
+    ) -> list[ItemResult]:
         """Evaluate many subjects with BatchEvaluate calls of `chunk_size` items: one result
         per item, in order (see `batch_evaluate_chunk`)."""
         results: list[ItemResult] = []
         for chunk in _chunks(items, chunk_size):
-            results.extend(self.batch_evaluate_chunk(
-                scorecard, chunk, kind=kind, version=version, view=view, timeout=timeout))
+            results.extend(
+                self.batch_evaluate_chunk(
+                    scorecard, chunk, kind=kind, version=version, view=view, timeout=timeout
+                )
+            )
         return results
 
-    def stream_evaluate(self, scorecard: str, items: Iterable[EvaluationItem], *,
-                        kind: str | None = None, version: str | None = None, view: str = "full",
-                        timeout: float | None = None) -> Iterator[tuple[int, ItemResult]]:
+    def stream_evaluate(
+        self,
+        scorecard: str,
+        items: Iterable[EvaluationItem],
+        *,
+        kind: str | None = None,
+        version: str | None = None,
+        view: str = "full",
+        timeout: float | None = None,
+    ) -> Iterator[tuple[int, ItemResult]]:
         """Evaluate items over one StreamEvaluate call; yields (index of the item, result) as
         results arrive, possibly out of order. The server's flow control paces the input.
         `view` as for `evaluate`."""
@@ -376,8 +510,9 @@ class CreditClient(ClientCore):
                     continue
                 yield pb.StreamEvaluateRequest(correlation_id=str(index), request=request)
 
-        call = self._stub.StreamEvaluate(requests(), timeout=timeout or self.deadlines.stream,
-                                         metadata=self.metadata)
+        call = self._stub.StreamEvaluate(
+            requests(), timeout=timeout or self.deadlines.stream, metadata=self.metadata
+        )
         try:
             for response in call:
                 while refused:
@@ -390,55 +525,109 @@ class CreditClient(ClientCore):
         while refused:
             yield refused.popleft()
 
-    def explore(self, scorecard: str, subject_id: str, indicators: Mapping[str, object] | None = None,
-                *, kind: str | None = None, as_of: dt.date | str | None = None, display_name: str = "",
-                version: str | None = None, timeout: float | None = None) -> Exploration:
+    def explore(
+        self,
+        scorecard: str,
+        subject_id: str,
+        indicators: Mapping[str, object] | None = None,
+        *,
+        kind: str | None = None,
+        as_of: dt.date | str | None = None,
+        display_name: str = "",
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> Exploration:
         """What would change the grade of this input (docs/whatif.md); nothing is stored."""
         card = self._definition_to_evaluate(scorecard, version)
-        request = self._explore_request(card, scorecard, EvaluationItem(subject_id, indicators or {}, as_of, "",
-                                                                        display_name), kind, version)
-        return Exploration.from_proto(self._call(self._stub.ExploreEvaluation, request,
-                                                 timeout or self.deadlines.unary))
+        request = self._explore_request(
+            card,
+            scorecard,
+            EvaluationItem(subject_id, indicators or {}, as_of, "", display_name),
+            kind,
+            version,
+        )
+        return Exploration.from_proto(
+            self._call(self._stub.ExploreEvaluation, request, timeout or self.deadlines.unary)
+        )
 
-    def explore_evaluation(self, name: str, *, purpose: str | None = None,
-                           purpose_note: str | None = None, timeout: float | None = None) -> Exploration:
+    def explore_evaluation(
+        self,
+        name: str,
+        *,
+        purpose: str | None = None,
+        purpose_note: str | None = None,
+        timeout: float | None = None,
+    ) -> Exploration:
         """What would change the grade of a stored evaluation (by name or id), read for
         `purpose` (or the client's default purpose) like get_evaluation."""
         stated = self._purpose(purpose, purpose_note)
-        request = pb.ExploreEvaluationRequest(name=evaluation_name(name), purpose=stated["purpose"],
-                                              purpose_note=stated["purpose_note"])
-        return Exploration.from_proto(self._call(self._stub.ExploreEvaluation, request,
-                                                 timeout or self.deadlines.unary))
+        request = pb.ExploreEvaluationRequest(
+            name=evaluation_name(name),
+            purpose=stated["purpose"],
+            purpose_note=stated["purpose_note"],
+        )
+        return Exploration.from_proto(
+            self._call(self._stub.ExploreEvaluation, request, timeout or self.deadlines.unary)
+        )
 
-    def get_evaluation(self, name: str, *, purpose: str | None = None, purpose_note: str | None = None,
-                       timeout: float | None = None) -> Evaluation:
+    def get_evaluation(
+        self,
+        name: str,
+        *,
+        purpose: str | None = None,
+        purpose_note: str | None = None,
+        timeout: float | None = None,
+    ) -> Evaluation:
         """A stored evaluation by name (`evaluations/{id}`) or id, read for `purpose` (or the
         client's default purpose)."""
-        response = self._call(self._stub.GetEvaluation,
-                              self._get_evaluation_request(name, purpose, purpose_note),
-                              timeout or self.deadlines.unary)
+        response = self._call(
+            self._stub.GetEvaluation,
+            self._get_evaluation_request(name, purpose, purpose_note),
+            timeout or self.deadlines.unary,
+        )
         return Evaluation.from_proto(response.evaluation)
 
-    def list_evaluations(self, *, subject_id: str | None = None, scorecard: str | None = None,
-                         page_size: int = 0, page_token: str = "", purpose: str | None = None,
-                         purpose_note: str | None = None, timeout: float | None = None) -> EvaluationPage:
+    def list_evaluations(
+        self,
+        *,
+        subject_id: str | None = None,
+        scorecard: str | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+        purpose: str | None = None,
+        purpose_note: str | None = None,
+        timeout: float | None = None,
+    ) -> EvaluationPage:
         """One page of stored evaluations, newest first (page_size 0: the server's default),
         read for `purpose` (or the client's default purpose)."""
-        request = self._list_evaluations_request(subject_id, scorecard, page_size, page_token,
-                                                 purpose, purpose_note)
+        request = self._list_evaluations_request(
+            subject_id, scorecard, page_size, page_token, purpose, purpose_note
+        )
         response = self._call(self._stub.ListEvaluations, request, timeout or self.deadlines.unary)
-        return EvaluationPage(tuple(Evaluation.from_proto(e) for e in response.evaluations),
-                              response.next_page_token)
+        return EvaluationPage(
+            tuple(Evaluation.from_proto(e) for e in response.evaluations), response.next_page_token
+        )
 
-    def iter_evaluations(self, *, subject_id: str | None = None, scorecard: str | None = None,
-                         page_size: int = 0, purpose: str | None = None,
-                         purpose_note: str | None = None) -> Iterator[Evaluation]:
+    def iter_evaluations(
+        self,
+        *,
+        subject_id: str | None = None,
+        scorecard: str | None = None,
+        page_size: int = 0,
+        purpose: str | None = None,
+        purpose_note: str | None = None,
+    ) -> Iterator[Evaluation]:
         """Every matching evaluation, newest first, fetching pages as it goes."""
         token = ""
         while True:
-            page = self.list_evaluations(subject_id=subject_id, scorecard=scorecard,
-                                         page_size=page_size, page_token=token,
-                                         purpose=purpose, purpose_note=purpose_note)
+            page = self.list_evaluations(
+                subject_id=subject_id,
+                scorecard=scorecard,
+                page_size=page_size,
+                page_token=token,
+                purpose=purpose,
+                purpose_note=purpose_note,
+            )
             yield from page.evaluations
             token = page.next_page_token
             if not token:
@@ -446,16 +635,25 @@ class CreditClient(ClientCore):
 
     # -- the query audit -----------------------------------------------------------------
 
-    def list_access_records(self, *, subject_id: str | None = None, caller: str | None = None,
-                            start_time: dt.datetime | None = None, end_time: dt.datetime | None = None,
-                            page_size: int = 0, page_token: str = "",
-                            timeout: float | None = None) -> AccessRecordPage:
+    def list_access_records(
+        self,
+        *,
+        subject_id: str | None = None,
+        caller: str | None = None,
+        start_time: dt.datetime | None = None,
+        end_time: dt.datetime | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> AccessRecordPage:
         """One page of the query audit, newest first, filtered by subject, caller and the
         time range [start_time, end_time) (aware datetimes)."""
-        request = self._list_access_records_request(subject_id, caller, start_time, end_time,
-                                                    page_size, page_token)
-        return self._access_page(self._call(self._access.ListAccessRecords, request,
-                                            timeout or self.deadlines.unary))
+        request = self._list_access_records_request(
+            subject_id, caller, start_time, end_time, page_size, page_token
+        )
+        return self._access_page(
+            self._call(self._access.ListAccessRecords, request, timeout or self.deadlines.unary)
+        )
 
     def iter_access_records(self, **filters: Any) -> Iterator[AccessRecord]:
         """Every matching access record, newest first (filters as `list_access_records`)."""
@@ -467,16 +665,24 @@ class CreditClient(ClientCore):
             if not token:
                 return
 
-    def list_subject_accesses(self, subject_id: str, *, page_size: int = 0, page_token: str = "",
-                              timeout: float | None = None) -> SubjectAccessPage:
+    def list_subject_accesses(
+        self,
+        subject_id: str,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> SubjectAccessPage:
         """Who looked at one subject: callers, purposes and dates, newest first."""
-        request = access_pb.ListSubjectAccessesRequest(subject_id=subject_id, page_size=page_size,
-                                                       page_token=page_token)
-        return self._subject_page(self._call(self._access.ListSubjectAccesses, request,
-                                             timeout or self.deadlines.unary))
+        request = access_pb.ListSubjectAccessesRequest(
+            subject_id=subject_id, page_size=page_size, page_token=page_token
+        )
+        return self._subject_page(
+            self._call(self._access.ListSubjectAccesses, request, timeout or self.deadlines.unary)
+        )
 
 
-def view_value(view: str) -> int:
+def view_value(view: str) -> pb.EvaluationView.ValueType:
     """The EvaluationView of "basic" or "full"; ValueError for anything else."""
     try:
         return VIEWS[view]

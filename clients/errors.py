@@ -26,9 +26,15 @@ class CreditError(Exception):
     reason ("" when the status carried none, e.g. a connection failure), `violations` one
     entry per offending field, `metadata` the ErrorInfo metadata."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, reason: str = "",
-                 violations: Iterable[FieldViolation] = (), metadata: Mapping[str, str] | None = None,
-                 domain: str = ""):
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        reason: str = "",
+        violations: Iterable[FieldViolation] = (),
+        metadata: Mapping[str, str] | None = None,
+        domain: str = "",
+    ):
         self.code = code
         self.message = message
         self.reason = reason
@@ -102,9 +108,14 @@ def status_code(number: int) -> grpc.StatusCode:
     return _CODES.get(number, grpc.StatusCode.UNKNOWN)
 
 
-def _make(code: grpc.StatusCode, message: str, reason: str = "",
-          violations: Iterable[FieldViolation] = (), metadata: Mapping[str, str] | None = None,
-          domain: str = "") -> CreditError:
+def _make(
+    code: grpc.StatusCode,
+    message: str,
+    reason: str = "",
+    violations: Iterable[FieldViolation] = (),
+    metadata: Mapping[str, str] | None = None,
+    domain: str = "",
+) -> CreditError:
     return _CLASSES.get(code, CreditError)(code, message, reason, violations, metadata, domain)
 
 
@@ -141,9 +152,15 @@ def error_from_rpc(error: grpc.RpcError) -> CreditError:
 def error_from_item(item: common_pb2.ItemError, prefix: str = "") -> CreditError:
     """The exception for the error of one batch or stream item. `prefix` (`requests[3].`,
     `request.`) is taken off the field paths, so they name the item's own fields."""
-    return _make(status_code(item.code), item.message, item.reason,
-                 [FieldViolation(v.field.removeprefix(prefix), v.description)
-                  for v in item.field_violations])
+    return _make(
+        status_code(item.code),
+        item.message,
+        item.reason,
+        [
+            FieldViolation(v.field.removeprefix(prefix), v.description)
+            for v in item.field_violations
+        ],
+    )
 
 
 def as_evaluation_error(exc: CreditError) -> CreditError:
@@ -151,6 +168,8 @@ def as_evaluation_error(exc: CreditError) -> CreditError:
     unknown scorecard is the `scorecard` field at fault (GetScorecard calls it `name`)."""
     if exc.reason != "SCORECARD_NOT_FOUND":
         return exc
-    violations = [FieldViolation("scorecard", v.description) if v.field == "name" else v
-                  for v in exc.violations]
+    violations = [
+        FieldViolation("scorecard", v.description) if v.field == "name" else v
+        for v in exc.violations
+    ]
     return type(exc)(exc.code, exc.message, exc.reason, violations, exc.metadata, exc.domain)

@@ -30,8 +30,10 @@ from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from .errors import InvalidRequestError
 from .resources import FieldViolation, Indicator, Scorecard
 
-_SUBJECT_KINDS = {"person": common_pb2.SUBJECT_KIND_PERSON,
-                  "organization": common_pb2.SUBJECT_KIND_ORGANIZATION}
+_SUBJECT_KINDS = {
+    "person": common_pb2.SUBJECT_KIND_PERSON,
+    "organization": common_pb2.SUBJECT_KIND_ORGANIZATION,
+}
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "是"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "否"})
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -66,7 +68,9 @@ def _fill_date(target: common_pb2.Date, value: dt.date) -> None:
     target.year, target.month, target.day = value.year, value.month, value.day
 
 
-def _fill_from_text(target: common_pb2.IndicatorValue, text: str, indicator: Indicator | None) -> None:
+def _fill_from_text(
+    target: common_pb2.IndicatorValue, text: str, indicator: Indicator | None
+) -> None:
     kind = indicator.type if indicator is not None else "choice"
     clean = text.strip()
     if kind == "count" and _INTEGER.fullmatch(clean):
@@ -98,8 +102,9 @@ def _fill_from_text(target: common_pb2.IndicatorValue, text: str, indicator: Ind
     target.choice_value = text  # not of its type: the server says why, with the other problems
 
 
-def fill_indicator_value(target: common_pb2.IndicatorValue, value: object,
-                         indicator: Indicator | None = None) -> str | None:
+def fill_indicator_value(
+    target: common_pb2.IndicatorValue, value: object, indicator: Indicator | None = None
+) -> str | None:
     """Set the case of `target` that suits `value` (and the indicator's type, when known).
     Returns why the value cannot be sent at all, or None."""
     numeric = indicator is not None and indicator.numeric
@@ -144,8 +149,11 @@ def evaluate_request(
     every value that cannot be put on the wire at all."""
     problems: list[FieldViolation] = []
     request = pb.EvaluateRequest(
-        scorecard=scorecard, version=version, validate_only=validate_only,
-        request_id=new_request_id() if item.request_id is None else item.request_id)
+        scorecard=scorecard,
+        version=version,
+        validate_only=validate_only,
+        request_id=new_request_id() if item.request_id is None else item.request_id,
+    )
     subject = request.subject
     subject.id = item.subject_id.strip()
     subject.display_name = item.display_name
@@ -161,7 +169,9 @@ def evaluate_request(
         try:
             _fill_date(request.as_of, date_value(item.as_of))
         except (ValueError, TypeError):
-            problems.append(FieldViolation("as_of", f"expected a date (YYYY-MM-DD), not {item.as_of!r}"))
+            problems.append(
+                FieldViolation("as_of", f"expected a date (YYYY-MM-DD), not {item.as_of!r}")
+            )
     wire = request.indicators
     for name, value in item.indicators.items():
         if value is None or value == "":
@@ -174,5 +184,7 @@ def evaluate_request(
         raise InvalidRequestError(
             grpc.StatusCode.INVALID_ARGUMENT,
             f"the request has {n} problem{'s' if n != 1 else ''} found before sending it",
-            LOCAL_REASON, problems)
+            LOCAL_REASON,
+            problems,
+        )
     return request

@@ -13,17 +13,21 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from sector_credit.v1 import common_pb2, record_pb2
 from sector_credit.v1 import records_service_pb2 as rpb
 from sector_credit.v1 import records_service_pb2_grpc as rpb_grpc
 
 from .client import CreditClient
 from .errors import CreditError
+
+E = TypeVar("E")  # an enum's value type
+R = TypeVar("R")
 
 SUBJECT_KINDS = {
     "person": common_pb2.SUBJECT_KIND_PERSON,
@@ -71,7 +75,7 @@ def _date(text: str | None, what: str) -> common_pb2.Date | None:
     return common_pb2.Date(year=day.year, month=day.month, day=day.day)
 
 
-def _choice(table: dict[str, int], text: str, what: str) -> int:
+def _choice(table: Mapping[str, E], text: str, what: str) -> E:
     try:
         return table[text.strip().lower()]
     except KeyError:
@@ -123,14 +127,14 @@ class Records:
         self.client = client
         self.stub = rpb_grpc.RecordServiceStub(client.channel)
 
-    def _call(self, method: str, request: Any) -> Any:
-        return self.client._call(getattr(self.stub, method), request, self.client.deadlines.unary)
+    def _call(self, method: Callable[..., R], request: Any) -> R:
+        return self.client._call(method, request, self.client.deadlines.unary)
 
     def add(
         self, record: record_pb2.Record, reason: str = "", attachments: Sequence[str] = ()
     ) -> record_pb2.Record:
         return self._call(
-            "CreateRecord",
+            self.stub.CreateRecord,
             rpb.CreateRecordRequest(record=record, reason=reason, attachments=list(attachments)),
         ).record
 
@@ -140,7 +144,7 @@ class Records:
         request = rpb.GetRecordRequest(name=record_name(name), purpose=purpose, purpose_note=note)
         if (day := _date(as_of, "--as-of")) is not None:
             request.as_of.CopyFrom(day)
-        return self._call("GetRecord", request).record
+        return self._call(self.stub.GetRecord, request).record
 
     def list(
         self,
@@ -166,14 +170,14 @@ class Records:
             )
             if (day := _date(as_of, "--as-of")) is not None:
                 request.as_of.CopyFrom(day)
-            reply = self._call("ListRecords", request)
+            reply = self._call(self.stub.ListRecords, request)
             yield from reply.records
             token = reply.next_page_token
             if not token:
                 return
 
-    def disclose(self, subject_id: str) -> Any:
-        return self._call("GetDisclosure", rpb.GetDisclosureRequest(subject_id=subject_id))
+    def disclose(self, subject_id: str) -> rpb.GetDisclosureResponse:
+        return self._call(self.stub.GetDisclosure, rpb.GetDisclosureRequest(subject_id=subject_id))
 
     def change(
         self,
@@ -195,15 +199,15 @@ class Records:
             request: Any = rpb.FileObjectionRequest(
                 **common, reason=reason, filed_by=party, attachments=list(attachments)
             )
-            return self._call("FileObjection", request).record
+            return self._call(self.stub.FileObjection, request).record
         if action == "forward":
             return self._call(
-                "ForwardObjection",
+                self.stub.ForwardObjection,
                 rpb.ForwardObjectionRequest(**common, forwarded_to=party, reason=reason),
             ).record
         if action == "decide":
             return self._call(
-                "DecideObjection",
+                self.stub.DecideObjection,
                 rpb.DecideObjectionRequest(
                     **common,
                     outcome=_choice(OUTCOMES, outcome, "--outcome"),
@@ -213,12 +217,12 @@ class Records:
             ).record
         if action == "repair":
             return self._call(
-                "RepairRecord",
+                self.stub.RepairRecord,
                 rpb.RepairRecordRequest(**common, proof=list(attachments), reason=reason),
             ).record
         if action == "revoke":
             return self._call(
-                "RevokeRecord",
+                self.stub.RevokeRecord,
                 rpb.RevokeRecordRequest(**common, reason=reason, attachments=list(attachments)),
             ).record
         raise RecordInputError(f"unknown action {action!r}")
@@ -227,7 +231,7 @@ class Records:
 # -- text ------------------------------------------------------------------------------------
 
 
-def _role(role: int) -> str:
+def _role(role: record_pb2.LinkRole.ValueType) -> str:
     return _enum(record_pb2.LinkRole.Name(role), "LINK_ROLE_").lower()
 
 
@@ -317,8 +321,9 @@ def evidence_lines(evaluation: Any) -> list[str]:
     return lines
 
 
-def as_dict(r: record_pb2.Record) -> dict[str, Any]:
-    return json_format.MessageToDict(r, preserving_proto_field_name=True)
+def as_dict(message: Message) -> dict[str, Any]:
+    """A record, or any reply, as JSON (the proto field names)."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
 # -- import ----------------------------------------------------------------------------------

@@ -56,7 +56,12 @@ def terminal_width() -> int:
     return max(60, shutil.get_terminal_size((120, 24)).columns)
 
 
-_TAG_STYLES = {"verified": "green", "secondary": "cyan", "unverified": "yellow", "design": "magenta"}
+_TAG_STYLES = {
+    "verified": "green",
+    "secondary": "cyan",
+    "unverified": "yellow",
+    "design": "magenta",
+}
 
 
 def colour_wanted(stream: TextIO) -> bool:
@@ -97,9 +102,17 @@ class Style:
         """What rich prints for `renderable` in `width` cells, line by line, without the
         trailing blanks its padding leaves."""
         buffer = io.StringIO()
-        console = Console(file=buffer, width=width, force_terminal=self.enabled,
-                          color_system="standard" if self.enabled else None, no_color=False,
-                          highlight=False, markup=False, emoji=False, legacy_windows=False)
+        console = Console(
+            file=buffer,
+            width=width,
+            force_terminal=self.enabled,
+            color_system="standard" if self.enabled else None,
+            no_color=False,
+            highlight=False,
+            markup=False,
+            emoji=False,
+            legacy_windows=False,
+        )
         console.print(renderable)
         return [line.rstrip() for line in buffer.getvalue().splitlines()]
 
@@ -137,20 +150,28 @@ class Column:
     wrap: bool = False  # may be narrowed to fit the terminal
 
 
-def table(columns: Sequence[Column], rows: Iterable[Sequence[CellLike]], style: Style,
-          width: int | None = None) -> list[str]:
+def table(
+    columns: Sequence[Column],
+    rows: Iterable[Sequence[CellLike]],
+    style: Style,
+    width: int | None = None,
+) -> list[str]:
     """The lines of a table: a bold header, then the rows, two cells between columns; rich
     narrows the wrappable columns (wrapping their cells) until the table fits `width`, down
     to 16 cells each; the others keep their width, the table being wider if it must."""
     cells = [[c if isinstance(c, Cell) else Cell(c) for c in row] for row in rows]
-    grid = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold",
-                 show_edge=False)
+    grid = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold", show_edge=False)
     least = 2 * (len(columns) - 1)
     for i, col in enumerate(columns):
-        grid.add_column(col.header, justify="right" if col.align == "r" else "left",
-                        no_wrap=not col.wrap, overflow="fold")
-        widest = max((cell_len(part) for row in cells for part in row[i].text.split("\n")),
-                     default=0)
+        grid.add_column(
+            col.header,
+            justify="right" if col.align == "r" else "left",
+            no_wrap=not col.wrap,
+            overflow="fold",
+        )
+        widest = max(
+            (cell_len(part) for row in cells for part in row[i].text.split("\n")), default=0
+        )
         least += max(cell_len(col.header), min(widest, 16) if col.wrap else widest)
     for row in cells:
         grid.add_row(*(c.rich() for c in row))
@@ -221,11 +242,23 @@ class Sources:
 
 
 def scorecards_table(cards: Sequence[Scorecard], style: Style, lang: str) -> list[str]:
-    columns = [Column("ID"), Column("VERSION"), Column("IN FORCE FROM"), Column("SUBJECT"),
-               Column("TITLE", wrap=True)]
-    rows: list[list[CellLike]] = [[Cell(c.scorecard_id, ("bold",)), c.version,
-             c.effective_from.isoformat() if c.effective_from else "", c.subject_kind,
-             title_inline(c.title, lang)] for c in cards]
+    columns = [
+        Column("ID"),
+        Column("VERSION"),
+        Column("IN FORCE FROM"),
+        Column("SUBJECT"),
+        Column("TITLE", wrap=True),
+    ]
+    rows: list[list[CellLike]] = [
+        [
+            Cell(c.scorecard_id, ("bold",)),
+            c.version,
+            c.effective_from.isoformat() if c.effective_from else "",
+            c.subject_kind,
+            title_inline(c.title, lang),
+        ]
+        for c in cards
+    ]
     return table(columns, rows, style)
 
 
@@ -238,19 +271,27 @@ def _rule_points(rule: Rule) -> str:
 def scorecard_view(card: Scorecard, style: Style, lang: str) -> list[str]:
     sources = Sources()
     out = [f"{style(card.scorecard_id, 'bold')} {card.version}  {title_inline(card.title, 'both')}"]
-    facts = [("Subject", card.subject_kind),
-             ("In force from", card.effective_from.isoformat() if card.effective_from else "")]
+    facts = [
+        ("Subject", card.subject_kind),
+        ("In force from", card.effective_from.isoformat() if card.effective_from else ""),
+    ]
     if card.base is not None:
         facts.append(("Base", dec(card.base)))
         facts.append(("Score range", f"[{dec(card.score_min)}, {dec(card.score_max)}]"))
     if card.default_grade:
         facts.append(("Default grade", card.default_grade))
     facts.append(("Digest", card.digest))
-    facts.append(("Actionable", ", ".join(i.name for i in card.indicators if i.actionable)
-                  or "none: nothing the subject can change (credit whatif varies only these)"))
+    facts.append(
+        (
+            "Actionable",
+            ", ".join(i.name for i in card.indicators if i.actionable)
+            or "none: nothing the subject can change (credit whatif varies only these)",
+        )
+    )
     if len(card.versions) > 1:
-        facts.append(("Versions", ", ".join(
-            f"{v.version} from {v.effective_from}" for v in card.versions)))
+        facts.append(
+            ("Versions", ", ".join(f"{v.version} from {v.effective_from}" for v in card.versions))
+        )
     out += _facts(facts, style)
     if card.description:
         out += ["", *wrap(card.description.strip(), terminal_width())]
@@ -273,40 +314,104 @@ def scorecard_view(card: Scorecard, style: Style, lang: str) -> list[str]:
         else:
             domain = "not after as_of" if ind.past else ""
         rows.append([ind.name, ind.type, need, domain, title_text(ind.title, lang)])
-    out += table([Column("NAME"), Column("TYPE"), Column("NEED"), Column("VALUES", wrap=True),
-                  Column("TITLE", wrap=True)], rows, style)
+    out += table(
+        [
+            Column("NAME"),
+            Column("TYPE"),
+            Column("NEED"),
+            Column("VALUES", wrap=True),
+            Column("TITLE", wrap=True),
+        ],
+        rows,
+        style,
+    )
 
     if card.groups:
         out += ["", style("Groups", "bold")]
-        out += table([Column("GROUP"), Column("FLOOR", "r"), Column("CEILING", "r"),
-                      Column("TITLE", wrap=True)],
-                     [[g.id, dec(g.floor), dec(g.ceiling), title_text(g.title, lang)]
-                      for g in card.groups], style)
+        out += table(
+            [
+                Column("GROUP"),
+                Column("FLOOR", "r"),
+                Column("CEILING", "r"),
+                Column("TITLE", wrap=True),
+            ],
+            [[g.id, dec(g.floor), dec(g.ceiling), title_text(g.title, lang)] for g in card.groups],
+            style,
+        )
 
     if card.rules:
         out += ["", style("Rules", "bold")]
-        out += table([Column("RULE"), Column("INDICATOR"), Column("KIND"), Column("POINTS", wrap=True),
-                      Column("GROUP"), Column("TITLE", wrap=True), Column("PROVENANCE")],
-                     [[r.id, r.indicator, r.kind, _rule_points(r), r.group, title_text(r.title, lang),
-                       sources.cell(r.provenance)]
-                      for r in card.rules], style)
+        out += table(
+            [
+                Column("RULE"),
+                Column("INDICATOR"),
+                Column("KIND"),
+                Column("POINTS", wrap=True),
+                Column("GROUP"),
+                Column("TITLE", wrap=True),
+                Column("PROVENANCE"),
+            ],
+            [
+                [
+                    r.id,
+                    r.indicator,
+                    r.kind,
+                    _rule_points(r),
+                    r.group,
+                    title_text(r.title, lang),
+                    sources.cell(r.provenance),
+                ]
+                for r in card.rules
+            ],
+            style,
+        )
 
     out += ["", style("Grades", "bold")]
-    out += table([Column("GRADE"), Column("TITLE", wrap=True), Column("MIN SCORE", "r"),
-                  Column("COLOUR"), Column("PROVENANCE")],
-                 [[Cell(g.code, ("bold", g.colour)), title_text(g.title, lang),
-                   _grade_reach(card, g.code, g.min_score, g.override_only), g.colour,
-                   sources.cell(g.provenance)]
-                  for g in card.grades], style)
+    out += table(
+        [
+            Column("GRADE"),
+            Column("TITLE", wrap=True),
+            Column("MIN SCORE", "r"),
+            Column("COLOUR"),
+            Column("PROVENANCE"),
+        ],
+        [
+            [
+                Cell(g.code, ("bold", g.colour)),
+                title_text(g.title, lang),
+                _grade_reach(card, g.code, g.min_score, g.override_only),
+                g.colour,
+                sources.cell(g.provenance),
+            ]
+            for g in card.grades
+        ],
+        style,
+    )
 
     if card.overrides:
         out += ["", style("Overrides (一票否决)", "bold")]
-        out += table([Column("OVERRIDE"), Column("WHEN", wrap=True), Column("EFFECT"),
-                      Column("UNTIL", wrap=True), Column("TITLE", wrap=True),
-                      Column("PROVENANCE")],
-                     [[o.id, o.condition, o.effect_text, o.until or "while it holds",
-                       title_text(o.title, lang), sources.cell(o.provenance)]
-                      for o in card.overrides], style)
+        out += table(
+            [
+                Column("OVERRIDE"),
+                Column("WHEN", wrap=True),
+                Column("EFFECT"),
+                Column("UNTIL", wrap=True),
+                Column("TITLE", wrap=True),
+                Column("PROVENANCE"),
+            ],
+            [
+                [
+                    o.id,
+                    o.condition,
+                    o.effect_text,
+                    o.until or "while it holds",
+                    title_text(o.title, lang),
+                    sources.cell(o.provenance),
+                ]
+                for o in card.overrides
+            ],
+            style,
+        )
 
     follows: dict[str, tuple[Measure, list[str]]] = {}
     for g in card.grades:
@@ -317,8 +422,9 @@ def scorecard_view(card: Scorecard, style: Style, lang: str) -> list[str]:
             follows.setdefault(m.id, (m, []))[1].append(_follows_from("override", o.id))
     if follows:
         out += ["", style("Measures (守信激励 / 失信惩戒)", "bold")]
-        out += _measures_table([(m, "\n".join(whence)) for m, whence in follows.values()],
-                               sources, style, lang)
+        out += _measures_table(
+            [(m, "\n".join(whence)) for m, whence in follows.values()], sources, style, lang
+        )
     return out + sources.lines(style)
 
 
@@ -327,13 +433,23 @@ def _follows_from(kind: str, source: str) -> str:
     return f"grade {source}" if kind == "grade" else f"override\n{source}"
 
 
-def _measures_table(rows: Sequence[tuple[Measure, str]], sources: Sources, style: Style,
-                    lang: str) -> list[str]:
+def _measures_table(
+    rows: Sequence[tuple[Measure, str]], sources: Sources, style: Style, lang: str
+) -> list[str]:
     """Measures and what each follows from (a grade, an override)."""
-    return table([Column("MEASURE"), Column("FOLLOWS FROM"), Column("TITLE", wrap=True),
-                  Column("PROVENANCE")],
-                 [[m.id, whence, title_text(m.title, lang), sources.cell(m.provenance)]
-                  for m, whence in rows], style)
+    return table(
+        [
+            Column("MEASURE"),
+            Column("FOLLOWS FROM"),
+            Column("TITLE", wrap=True),
+            Column("PROVENANCE"),
+        ],
+        [
+            [m.id, whence, title_text(m.title, lang), sources.cell(m.provenance)]
+            for m, whence in rows
+        ],
+        style,
+    )
 
 
 def _grade_reach(card: Scorecard, code: str, min_score: Decimal | None, override_only: bool) -> str:
@@ -347,7 +463,9 @@ def _facts(pairs: Sequence[tuple[str, str]], style: Style) -> list[str]:
     return [f"{style(pad(k, width), 'dim')}  {v}" for k, v in pairs]
 
 
-def evaluation_view(ev: Evaluation, style: Style, lang: str, card: Scorecard | None = None) -> list[str]:
+def evaluation_view(
+    ev: Evaluation, style: Style, lang: str, card: Scorecard | None = None
+) -> list[str]:
     sources = Sources()
     grade = ev.grade
     changed = bool(ev.overrides) and ev.score_grade not in ("", grade.code)
@@ -358,20 +476,29 @@ def evaluation_view(ev: Evaluation, style: Style, lang: str, card: Scorecard | N
     subject = f"{ev.subject.kind} {ev.subject.id}"
     if ev.subject.display_name:
         subject += f" ({ev.subject.display_name})"
-    grade_text = f"{style.grade(grade.code, grade.colour or ('red' if changed else ''))}  {title_inline(grade.title, 'both')}"
+    shown = style.grade(grade.code, grade.colour or ("red" if changed else ""))
+    grade_text = f"{shown}  {title_inline(grade.title, 'both')}"
     if changed:
         grade_text += f"  (the score alone gives {ev.score_grade})"
-    facts = [("Subject", subject), ("As of", ev.as_of.isoformat() if ev.as_of else ""),
-             ("Grade", grade_text)]
+    facts = [
+        ("Subject", subject),
+        ("As of", ev.as_of.isoformat() if ev.as_of else ""),
+        ("Grade", grade_text),
+    ]
     if ev.until is not None:
-        facts.append(("Until", f"{ev.until.isoformat()} (the first day the override no longer applies)"))
+        facts.append(
+            ("Until", f"{ev.until.isoformat()} (the first day the override no longer applies)")
+        )
     if ev.base is not None:
         facts.append(("Base", dec(ev.base)))
     if ev.score is not None:
         score_text = style(dec(ev.score), "bold")
         if ev.score_before_cut is not None:
-            score_range = (f"the score range [{dec(card.score_min)}, {dec(card.score_max)}]"
-                           if card is not None and card.version == ev.scorecard_version else "the score range")
+            score_range = (
+                f"the score range [{dec(card.score_min)}, {dec(card.score_max)}]"
+                if card is not None and card.version == ev.scorecard_version
+                else "the score range"
+            )
             score_text += f"  ({dec(ev.score_before_cut)} before {score_range} cut it)"
         facts.append(("Score", score_text))
     if ev.points_to_next_grade is not None:
@@ -383,11 +510,17 @@ def evaluation_view(ev: Evaluation, style: Style, lang: str, card: Scorecard | N
     else:
         facts.append(("Evaluation", "not stored (validate only)"))
     if ev.create_time is not None:
-        facts.append(("Made", f"{ev.create_time.astimezone().isoformat(timespec='seconds')} by {ev.caller}"))
+        facts.append(
+            ("Made", f"{ev.create_time.astimezone().isoformat(timespec='seconds')} by {ev.caller}")
+        )
     if ev.unreadable:  # what the row's columns say, and no explanation (evaluation.proto)
         facts.append(("Unreadable", style(ev.unreadable, "red")))
-        return [*out, *_facts(facts, style), "",
-                "no lines, overrides or reasons: the stored evaluation cannot be shown in full"]
+        return [
+            *out,
+            *_facts(facts, style),
+            "",
+            "no lines, overrides or reasons: the stored evaluation cannot be shown in full",
+        ]
     out += _facts(facts, style)
 
     if ev.lines:
@@ -398,40 +531,86 @@ def evaluation_view(ev: Evaluation, style: Style, lang: str, card: Scorecard | N
             points = dec(line.points, True)
             if line.points_before_cut is not None:
                 points += f"\n(cut from {dec(line.points_before_cut, True)})"
-            rows.append([line.rule_id, title_text(line.title, lang), values,
-                         Cell(points, (_points_style(line.points),)), line.group,
-                         sources.cell(line.provenance)])
-        out += table([Column("RULE"), Column("TITLE", wrap=True), Column("VALUES", wrap=True),
-                      Column("POINTS", "r"), Column("GROUP"), Column("PROVENANCE")],
-                     rows, style)
+            rows.append(
+                [
+                    line.rule_id,
+                    title_text(line.title, lang),
+                    values,
+                    Cell(points, (_points_style(line.points),)),
+                    line.group,
+                    sources.cell(line.provenance),
+                ]
+            )
+        out += table(
+            [
+                Column("RULE"),
+                Column("TITLE", wrap=True),
+                Column("VALUES", wrap=True),
+                Column("POINTS", "r"),
+                Column("GROUP"),
+                Column("PROVENANCE"),
+            ],
+            rows,
+            style,
+        )
         cut = [g for g in ev.group_totals if g.total != g.total_before_cut]
         for g in cut:
-            out.append(style(f"group {g.group_id}: {dec(g.total_before_cut)} cut to {dec(g.total)}", "dim"))
+            out.append(
+                style(f"group {g.group_id}: {dec(g.total_before_cut)} cut to {dec(g.total)}", "dim")
+            )
         if ev.base is not None and ev.score is not None:
             out += _sum_lines(ev, terminal_width())
 
     out += ["", style("Overrides", "bold")]
     if ev.overrides:
-        out += table([Column("OVERRIDE"), Column("EFFECT"), Column("UNTIL"), Column("TITLE", wrap=True),
-                      Column("PROVENANCE")],
-                     [[o.override_id, Cell(o.effect_text, ("bold",)),
-                       o.until.isoformat() if o.until else "while it holds", title_text(o.title, lang),
-                       sources.cell(o.provenance)]
-                      for o in ev.overrides], style)
+        out += table(
+            [
+                Column("OVERRIDE"),
+                Column("EFFECT"),
+                Column("UNTIL"),
+                Column("TITLE", wrap=True),
+                Column("PROVENANCE"),
+            ],
+            [
+                [
+                    o.override_id,
+                    Cell(o.effect_text, ("bold",)),
+                    o.until.isoformat() if o.until else "while it holds",
+                    title_text(o.title, lang),
+                    sources.cell(o.provenance),
+                ]
+                for o in ev.overrides
+            ],
+            style,
+        )
     else:
         out.append("none fired")
 
     if ev.measures:  # a result that no measure follows from shows no section
         out += ["", style("Measures", "bold")]
-        out += _measures_table([(a.measure, _follows_from(a.follows_from, a.source))
-                                for a in ev.measures], sources, style, lang)
+        out += _measures_table(
+            [(a.measure, _follows_from(a.follows_from, a.source)) for a in ev.measures],
+            sources,
+            style,
+            lang,
+        )
 
     out += ["", style("Reasons", "bold")]
     if ev.reasons:
-        out += table([Column("#", "r"), Column("CODE"), Column("KIND"), Column("POINTS LOST", "r"),
-                      Column("TITLE", wrap=True)],
-                     [[str(i), r.code, r.kind, dec(r.points_lost), title_text(r.title, lang)]
-                      for i, r in enumerate(ev.reasons, 1)], style)
+        out += table(
+            [
+                Column("#", "r"),
+                Column("CODE"),
+                Column("KIND"),
+                Column("POINTS LOST", "r"),
+                Column("TITLE", wrap=True),
+            ],
+            [
+                [str(i), r.code, r.kind, dec(r.points_lost), title_text(r.title, lang)]
+                for i, r in enumerate(ev.reasons, 1)
+            ],
+            style,
+        )
     else:
         out.append("none: nothing held the grade back")
     return out + sources.lines(style)
@@ -441,12 +620,20 @@ def _sum_lines(ev: Evaluation, width: int) -> list[str]:
     """The score added up by hand: base + group totals + ungrouped points (SCORECARDS.md §1),
     wrapped between its terms."""
     assert ev.base is not None and ev.score is not None
-    terms = [(ev.base, "base")] + [(g.total, g.group_id) for g in ev.group_totals] + [
-        (x.points, x.rule_id) for x in ev.lines if not x.group]
+    terms = (
+        [(ev.base, "base")]
+        + [(g.total, g.group_id) for g in ev.group_totals]
+        + [(x.points, x.rule_id) for x in ev.lines if not x.group]
+    )
     parts = [f"Sum: {dec(terms[0][0])} ({terms[0][1]})"]
-    parts += [f"{'-' if value < 0 else '+'} {dec(abs(value))} ({label})" for value, label in terms[1:]]
+    parts += [
+        f"{'-' if value < 0 else '+'} {dec(abs(value))} ({label})" for value, label in terms[1:]
+    ]
     total = ev.score if ev.score_before_cut is None else ev.score_before_cut
-    parts.append(f"= {dec(total)}" + ("" if ev.score_before_cut is None else f", cut to the score {dec(ev.score)}"))
+    parts.append(
+        f"= {dec(total)}"
+        + ("" if ev.score_before_cut is None else f", cut to the score {dec(ev.score)}")
+    )
     lines = [parts[0]]
     for part in parts[1:]:
         if display_width(lines[-1]) + 1 + display_width(part) <= width:
@@ -473,34 +660,74 @@ def _points_style(value: Decimal) -> str:
 
 
 def history_table(evaluations: Sequence[Evaluation], style: Style) -> list[str]:
-    columns = [Column("MADE"), Column("SCORECARD"), Column("AS OF"), Column("GRADE"),
-               Column("SCORE", "r"), Column("UNTIL"), Column("EVALUATION"), Column("CALLER")]
-    rows: list[list[CellLike]] = [[ev.create_time.astimezone().strftime("%Y-%m-%d %H:%M:%S") if ev.create_time else "",
-             f"{ev.scorecard_id} {ev.scorecard_version}", ev.as_of.isoformat() if ev.as_of else "",
-             Cell(f"{ev.grade.code} (unreadable)", ("red",)) if ev.unreadable
-             else Cell(ev.grade.code, ("bold", ev.grade.colour)), dec(ev.score),
-             ev.until.isoformat() if ev.until else "", ev.name, ev.caller] for ev in evaluations]
+    columns = [
+        Column("MADE"),
+        Column("SCORECARD"),
+        Column("AS OF"),
+        Column("GRADE"),
+        Column("SCORE", "r"),
+        Column("UNTIL"),
+        Column("EVALUATION"),
+        Column("CALLER"),
+    ]
+    rows: list[list[CellLike]] = [
+        [
+            ev.create_time.astimezone().strftime("%Y-%m-%d %H:%M:%S") if ev.create_time else "",
+            f"{ev.scorecard_id} {ev.scorecard_version}",
+            ev.as_of.isoformat() if ev.as_of else "",
+            Cell(f"{ev.grade.code} (unreadable)", ("red",))
+            if ev.unreadable
+            else Cell(ev.grade.code, ("bold", ev.grade.colour)),
+            dec(ev.score),
+            ev.until.isoformat() if ev.until else "",
+            ev.name,
+            ev.caller,
+        ]
+        for ev in evaluations
+    ]
     return table(columns, rows, style)
 
 
 def access_table(records: Sequence[AccessRecord], style: Style) -> list[str]:
     """The query audit: one row per call that touched a subject (or was refused)."""
-    columns = [Column("WHEN"), Column("CALLER"), Column("PROVEN"), Column("METHOD"), Column("SUBJECT"),
-               Column("SCORECARD"), Column("PURPOSE"), Column("RETURNED", "r"), Column("CODE"),
-               Column("REQUEST")]
-    rows: list[list[CellLike]] = [[
-        r.create_time.astimezone().strftime("%Y-%m-%d %H:%M:%S"), r.caller, r.proven_by, r.method,
-        r.subject_id, r.scorecard, r.purpose + (f" ({r.purpose_note})" if r.purpose_note else ""),
-        str(r.evaluations_returned),
-        Cell(r.code, () if r.code == "OK" else ("red",)) if not r.reason else Cell(f"{r.code} {r.reason}", ("red",)),
-        r.request_id] for r in records]
+    columns = [
+        Column("WHEN"),
+        Column("CALLER"),
+        Column("PROVEN"),
+        Column("METHOD"),
+        Column("SUBJECT"),
+        Column("SCORECARD"),
+        Column("PURPOSE"),
+        Column("RETURNED", "r"),
+        Column("CODE"),
+        Column("REQUEST"),
+    ]
+    rows: list[list[CellLike]] = [
+        [
+            r.create_time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            r.caller,
+            r.proven_by,
+            r.method,
+            r.subject_id,
+            r.scorecard,
+            r.purpose + (f" ({r.purpose_note})" if r.purpose_note else ""),
+            str(r.evaluations_returned),
+            Cell(r.code, () if r.code == "OK" else ("red",))
+            if not r.reason
+            else Cell(f"{r.code} {r.reason}", ("red",)),
+            r.request_id,
+        ]
+        for r in records
+    ]
     return table(columns, rows, style)
 
 
 def subject_access_table(accesses: Sequence[SubjectAccess], style: Style) -> list[str]:
     """Who looked at a subject: what the subject may learn, nothing else."""
     columns = [Column("DATE"), Column("CALLER"), Column("PURPOSE")]
-    rows: list[list[CellLike]] = [[a.date.isoformat(), a.caller, a.purpose or "evaluation"] for a in accesses]
+    rows: list[list[CellLike]] = [
+        [a.date.isoformat(), a.caller, a.purpose or "evaluation"] for a in accesses
+    ]
     return table(columns, rows, style)
 
 
@@ -509,9 +736,11 @@ def whatif_view(ex: Exploration, style: Style, lang: str) -> list[str]:
     override end dates (docs/whatif.md)."""
     ev = ex.evaluation
     grade = ev.grade
-    facts = [("Subject", f"{ev.subject.kind} {ev.subject.id}"),
-             ("As of", ev.as_of.isoformat() if ev.as_of else ""),
-             ("Grade", f"{style.grade(grade.code, grade.colour)}  {title_inline(grade.title, 'both')}")]
+    facts = [
+        ("Subject", f"{ev.subject.kind} {ev.subject.id}"),
+        ("As of", ev.as_of.isoformat() if ev.as_of else ""),
+        ("Grade", f"{style.grade(grade.code, grade.colour)}  {title_inline(grade.title, 'both')}"),
+    ]
     if ev.score is not None:
         facts.append(("Score", dec(ev.score)))
     facts.append(("Evaluation", ev.name or "not stored (a what-if)"))
@@ -524,22 +753,57 @@ def whatif_view(ex: Exploration, style: Style, lang: str) -> list[str]:
     for t in ex.targets:
         label = f"{t.grade.code}  {title_text(t.grade.title, lang)}"
         if not t.proposals:
-            rows.append([label, "", "no change of at most 3 actionable indicators reaches it", "", ""])
+            rows.append(
+                [label, "", "no change of at most 3 actionable indicators reaches it", "", ""]
+            )
             continue
         for i, p in enumerate(t.proposals):
-            changes = "\n".join(f"{c.indicator} {value_text(c.before)} → {value_text(c.after)}" for c in p.changes)
-            rows.append([label if i == 0 else "", str(i + 1), changes, p.grade,
-                         dec(p.score) if p.score is not None else ""])
+            changes = "\n".join(
+                f"{c.indicator} {value_text(c.before)} → {value_text(c.after)}" for c in p.changes
+            )
+            rows.append(
+                [
+                    label if i == 0 else "",
+                    str(i + 1),
+                    changes,
+                    p.grade,
+                    dec(p.score) if p.score is not None else "",
+                ]
+            )
     if rows:
-        out += table([Column("TARGET", wrap=True), Column("#", "r"), Column("CHANGES", wrap=True),
-                      Column("GIVES"), Column("SCORE", "r")], rows, style)
+        out += table(
+            [
+                Column("TARGET", wrap=True),
+                Column("#", "r"),
+                Column("CHANGES", wrap=True),
+                Column("GIVES"),
+                Column("SCORE", "r"),
+            ],
+            rows,
+            style,
+        )
     out += ["", style("Override end dates", "bold")]
     if not ex.override_ends:
         out.append("none: no override with an end fired")
     else:
-        out += table([Column("OVERRIDE"), Column("ENDS ON"), Column("THEN"), Column("SCORE", "r"),
-                      Column("TITLE", wrap=True)],
-                     [[e.override_id, e.until.isoformat() if e.until else "", e.grade,
-                       dec(e.score) if e.score is not None else "", title_text(e.title, lang)]
-                      for e in ex.override_ends], style)
+        out += table(
+            [
+                Column("OVERRIDE"),
+                Column("ENDS ON"),
+                Column("THEN"),
+                Column("SCORE", "r"),
+                Column("TITLE", wrap=True),
+            ],
+            [
+                [
+                    e.override_id,
+                    e.until.isoformat() if e.until else "",
+                    e.grade,
+                    dec(e.score) if e.score is not None else "",
+                    title_text(e.title, lang),
+                ]
+                for e in ex.override_ends
+            ],
+            style,
+        )
     return out

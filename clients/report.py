@@ -33,10 +33,12 @@ from .resources import Evaluation, Exploration, Grade, Provenance, Scorecard, Ti
 # the colours a regulation names (environment.enterprise: 绿 蓝 黄 红), as print-safe hex
 COLOURS = {"green": "#2e7d32", "blue": "#1565c0", "yellow": "#b58900", "red": "#c62828"}
 NEUTRAL = "#37474f"
-TAG_TITLES = {"verified": Title("法规原文", "verified in the regulation"),
-              "secondary": Title("转引", "read on a page quoting it"),
-              "unverified": Title("未核实", "recalled, not confirmed"),
-              "design": Title("本项目设定", "chosen by this project")}
+TAG_TITLES = {
+    "verified": Title("法规原文", "verified in the regulation"),
+    "secondary": Title("转引", "read on a page quoting it"),
+    "unverified": Title("未核实", "recalled, not confirmed"),
+    "design": Title("本项目设定", "chosen by this project"),
+}
 BAR_WIDTH = 360  # pixels of the longest bar
 
 
@@ -54,7 +56,7 @@ class Bar:
     @property
     def label(self) -> str:
         zh = self.title.zh
-        return zh if len(zh) <= LABEL_CHARS else zh[:LABEL_CHARS - 1] + "…"
+        return zh if len(zh) <= LABEL_CHARS else zh[: LABEL_CHARS - 1] + "…"
 
 
 def _environment() -> jinja2.Environment:
@@ -63,24 +65,36 @@ def _environment() -> jinja2.Environment:
     def load(name: str) -> str:
         return (folder / name).read_text(encoding="utf-8")
 
-    env = jinja2.Environment(loader=jinja2.FunctionLoader(load), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(load),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["dec"] = lambda d: decimal_text(d) if d is not None else ""
-    env.filters["signed"] = lambda d: ("+" if d is not None and d > 0 else "") + (decimal_text(d) if d is not None else "")
+    env.filters["signed"] = lambda d: (
+        ("+" if d is not None and d > 0 else "") + (decimal_text(d) if d is not None else "")
+    )
     env.filters["value"] = value_text
     return env
 
 
 def points_lost(ev: Evaluation) -> list[Bar]:
     """The rules that lost points against their best, most first (ties in definition order)."""
-    lost = [(line.best_points - line.points, i, line) for i, line in enumerate(ev.lines)
-            if line.best_points is not None and line.best_points > line.points]
+    lost = [
+        (line.best_points - line.points, i, line)
+        for i, line in enumerate(ev.lines)
+        if line.best_points is not None and line.best_points > line.points
+    ]
     lost.sort(key=lambda t: (-t[0], t[1]))
     if not lost:
         return []
     top = lost[0][0]
-    return [Bar(line.rule_id, line.title, amount, max(2, int(BAR_WIDTH * amount / top)), 28 * k)
-            for k, (amount, _, line) in enumerate(lost)]
+    return [
+        Bar(line.rule_id, line.title, amount, max(2, int(BAR_WIDTH * amount / top)), 28 * k)
+        for k, (amount, _, line) in enumerate(lost)
+    ]
 
 
 def render_report(ev: Evaluation, card: Scorecard | None, explored: Exploration | None) -> str:
@@ -99,9 +113,18 @@ def render_report(ev: Evaluation, card: Scorecard | None, explored: Exploration 
     bars = points_lost(ev)
     colour = COLOURS.get(ev.grade.colour, NEUTRAL)
     context: dict[str, Any] = {
-        "ev": ev, "card": card, "explored": explored, "grade_colour": colour, "bars": bars, "bar_width": BAR_WIDTH,
-        "chart_height": 28 * len(bars), "cite": cite, "sources": source_list, "tags": TAG_TITLES,
-        "colours": COLOURS, "neutral": NEUTRAL,
+        "ev": ev,
+        "card": card,
+        "explored": explored,
+        "grade_colour": colour,
+        "bars": bars,
+        "bar_width": BAR_WIDTH,
+        "chart_height": 28 * len(bars),
+        "cite": cite,
+        "sources": source_list,
+        "tags": TAG_TITLES,
+        "colours": COLOURS,
+        "neutral": NEUTRAL,
     }
     return _environment().get_template("report.html.j2").render(context)
 
@@ -109,7 +132,10 @@ def render_report(ev: Evaluation, card: Scorecard | None, explored: Exploration 
 # -- a subject's history ----------------------------------------------------------------------
 
 ROW_HEIGHT = 34  # pixels per grade on the history chart
-PLOT_LEFT, PLOT_RIGHT = 190, 670  # the x range of the points (viewBox 720 wide: room for a date label)
+PLOT_LEFT, PLOT_RIGHT = (
+    190,
+    670,
+)  # the x range of the points (viewBox 720 wide: room for a date label)
 MIN_TICK_GAP = 70  # pixels between two date labels on the x axis
 
 
@@ -150,7 +176,7 @@ def _grade_scale(evaluations: list[Evaluation], card: Scorecard | None) -> list[
     """The grades best first: the scorecard's, then any an older version gave that it lacks."""
     grades = list(card.grades) if card else []
     known = {g.code for g in grades}
-    for ev in sorted(evaluations, key=lambda e: (e.as_of or dt.date.min), reverse=True):
+    for ev in sorted(evaluations, key=lambda e: e.as_of or dt.date.min, reverse=True):
         if ev.grade.code not in known:
             known.add(ev.grade.code)
             grades.append(ev.grade)
@@ -166,7 +192,9 @@ def history_chart(evaluations: list[Evaluation], card: Scorecard | None) -> Hist
     """The grades over time: one row per grade (best on top), one point per evaluation at
     its as_of, in the grade's colour where the regulation names one."""
     grades = _grade_scale(evaluations, card)
-    rows = [GradeRow(g.code, g.title, ROW_HEIGHT * k + ROW_HEIGHT // 2) for k, g in enumerate(grades)]
+    rows = [
+        GradeRow(g.code, g.title, ROW_HEIGHT * k + ROW_HEIGHT // 2) for k, g in enumerate(grades)
+    ]
     row_of = {r.code: r for r in rows}
     colour_of = {g.code: COLOURS.get(g.colour, NEUTRAL) for g in grades}
     dated = sorted((e for e in evaluations if e.as_of is not None), key=_when)
@@ -181,8 +209,11 @@ def history_chart(evaluations: list[Evaluation], card: Scorecard | None) -> Hist
             return (PLOT_LEFT + PLOT_RIGHT) // 2
         return PLOT_LEFT + round((PLOT_RIGHT - PLOT_LEFT) * (day - first).days / span)
 
-    points = [Point(x_of(e.as_of), row_of[e.grade.code].y, colour_of[e.grade.code], e)
-              for e in dated if e.as_of is not None]
+    points = [
+        Point(x_of(e.as_of), row_of[e.grade.code].y, colour_of[e.grade.code], e)
+        for e in dated
+        if e.as_of is not None
+    ]
     ticks = [Tick(x_of(first), first.isoformat())]
     if span:
         ends = [x_of(first), x_of(last)]
@@ -194,22 +225,29 @@ def history_chart(evaluations: list[Evaluation], card: Scorecard | None) -> Hist
     return HistoryChart(rows, points, ticks, ROW_HEIGHT * len(rows))
 
 
-def render_history(evaluations: list[Evaluation], card: Scorecard | None, scorecard_id: str,
-                   made: dt.datetime) -> str:
+def render_history(
+    evaluations: list[Evaluation], card: Scorecard | None, scorecard_id: str, made: dt.datetime
+) -> str:
     """The history page of one subject against one scorecard. `evaluations`: at least one, in
     any order (the page lists them by as_of, latest first; the subject is shown as the server
-    sent it, masked or whole); `card`: the scorecard in force, for its title and grades; `made`: when
-    the page was made."""
+    sent it, masked or whole); `card`: the scorecard in force, for its title and grades;
+    `made`: when the page was made."""
     if not evaluations:
         raise ValueError("a history report needs at least one evaluation")
     # by the day each speaks for, latest first (ListEvaluations orders by when each was made)
     evaluations = sorted(evaluations, key=_when, reverse=True)
     newest = evaluations[0]
     context: dict[str, Any] = {
-        "evaluations": evaluations, "card": card, "scorecard_id": scorecard_id,
-        "subject": newest.subject, "masked": newest.subject_masked,
-        "chart": history_chart(evaluations, card), "row_height": ROW_HEIGHT,
-        "colours": COLOURS, "neutral": NEUTRAL, "made": made,
+        "evaluations": evaluations,
+        "card": card,
+        "scorecard_id": scorecard_id,
+        "subject": newest.subject,
+        "masked": newest.subject_masked,
+        "chart": history_chart(evaluations, card),
+        "row_height": ROW_HEIGHT,
+        "colours": COLOURS,
+        "neutral": NEUTRAL,
+        "made": made,
         "first": min((e.as_of for e in evaluations if e.as_of), default=None),
         "last": max((e.as_of for e in evaluations if e.as_of), default=None),
     }
@@ -229,17 +267,33 @@ def write_pdf(html: str, pdf: Path) -> None:
     chromium`): the same page, so the PDF says exactly what the HTML says."""
     browser = next((found for name in BROWSERS if (found := shutil.which(name))), None)
     if browser is None:
-        raise PdfUnavailable("no Chromium on PATH (" + ", ".join(BROWSERS) + "): the PDF is printed by one")
+        raise PdfUnavailable(
+            "no Chromium on PATH (" + ", ".join(BROWSERS) + "): the PDF is printed by one"
+        )
     with tempfile.TemporaryDirectory(prefix="credit-report-") as tmp:
         page = Path(tmp) / "report.html"
         page.write_text(html, encoding="utf-8")
         try:
             done = subprocess.run(
-                [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
-                 f"--user-data-dir={tmp}/profile", f"--print-to-pdf={pdf.resolve()}", page.as_uri()],
-                capture_output=True, text=True, timeout=PDF_TIMEOUT_S, check=False)
+                [
+                    browser,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-pdf-header-footer",
+                    f"--user-data-dir={tmp}/profile",
+                    f"--print-to-pdf={pdf.resolve()}",
+                    page.as_uri(),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=PDF_TIMEOUT_S,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
-            raise PdfUnavailable(f"{browser} did not print the page within {PDF_TIMEOUT_S} s") from None
+            raise PdfUnavailable(
+                f"{browser} did not print the page within {PDF_TIMEOUT_S} s"
+            ) from None
     if done.returncode != 0 or not pdf.exists():
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise PdfUnavailable(f"{browser} could not print the page (exit {done.returncode}): {last}")

@@ -111,7 +111,9 @@ class Provenance:
         key = (m.tag, m.source, m.article)
         found = _PROVENANCES.get(key)
         if found is None:
-            found = cls(_enum_name(common_pb2.ProvenanceTag, m.tag, "PROVENANCE_TAG_"), m.source, m.article)
+            found = cls(
+                _enum_name(common_pb2.ProvenanceTag, m.tag, "PROVENANCE_TAG_"), m.source, m.article
+            )
             if len(_PROVENANCES) < _INTERNED:
                 _PROVENANCES[key] = found
         return found
@@ -132,7 +134,9 @@ class Subject:
 
     @classmethod
     def from_proto(cls, m: common_pb2.Subject) -> Subject:
-        return cls(_enum_name(common_pb2.SubjectKind, m.kind, "SUBJECT_KIND_"), m.id, m.display_name)
+        return cls(
+            _enum_name(common_pb2.SubjectKind, m.kind, "SUBJECT_KIND_"), m.id, m.display_name
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -186,8 +190,15 @@ class Grade:
 
     @classmethod
     def from_proto(cls, m: scorecard_pb2.Grade) -> Grade:
-        return cls(m.code, Title.from_proto(m.title), decimal_or_none(m.min_score), m.colour,
-                   m.override_only, Provenance.from_proto(m.provenance), _measures(m.measures))
+        return cls(
+            m.code,
+            Title.from_proto(m.title),
+            decimal_or_none(m.min_score),
+            m.colour,
+            m.override_only,
+            Provenance.from_proto(m.provenance),
+            _measures(m.measures),
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,11 +221,15 @@ class Line:
     @classmethod
     def from_proto(cls, m: evaluation_pb2.Line) -> Line:
         return cls(
-            m.rule_id, Title.from_proto(m.title), m.group,
+            m.rule_id,
+            Title.from_proto(m.title),
+            m.group,
             {e.name: value_from_proto(e.value) for e in m.values},
             Decimal(m.points or "0"),
             Decimal(m.points_before_cut) if m.HasField("points_before_cut") else None,
-            decimal_or_none(m.best_points), Provenance.from_proto(m.provenance))
+            decimal_or_none(m.best_points),
+            Provenance.from_proto(m.provenance),
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -228,8 +243,14 @@ class GroupTotal:
 
     @classmethod
     def from_proto(cls, m: evaluation_pb2.GroupTotal) -> GroupTotal:
-        return cls(m.group_id, Title.from_proto(m.title), Decimal(m.total_before_cut or "0"),
-                   Decimal(m.total or "0"), decimal_or_none(m.floor), decimal_or_none(m.ceiling))
+        return cls(
+            m.group_id,
+            Title.from_proto(m.title),
+            Decimal(m.total_before_cut or "0"),
+            Decimal(m.total or "0"),
+            decimal_or_none(m.floor),
+            decimal_or_none(m.ceiling),
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -248,14 +269,24 @@ class FiredOverride:
     @property
     def effect_text(self) -> str:
         """`force B`, `cap A`, `downgrade 1`."""
-        return f"{self.effect} {self.steps}" if self.effect == "downgrade" else f"{self.effect} {self.grade}"
+        return (
+            f"{self.effect} {self.steps}"
+            if self.effect == "downgrade"
+            else f"{self.effect} {self.grade}"
+        )
 
     @classmethod
     def from_proto(cls, m: evaluation_pb2.FiredOverride) -> FiredOverride:
-        return cls(m.override_id, Title.from_proto(m.title),
-                   _enum_name(scorecard_pb2.OverrideEffect, m.effect, "OVERRIDE_EFFECT_"),
-                   m.grade, m.steps, date_or_none(m.until), Provenance.from_proto(m.provenance),
-                   _measures(m.measures))
+        return cls(
+            m.override_id,
+            Title.from_proto(m.title),
+            _enum_name(scorecard_pb2.OverrideEffect, m.effect, "OVERRIDE_EFFECT_"),
+            m.grade,
+            m.steps,
+            date_or_none(m.until),
+            Provenance.from_proto(m.provenance),
+            _measures(m.measures),
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -269,8 +300,12 @@ class Reason:
 
     @classmethod
     def from_proto(cls, m: evaluation_pb2.ReasonCode) -> Reason:
-        return cls(m.code, _enum_name(evaluation_pb2.ReasonKind, m.kind, "REASON_KIND_"),
-                   Title.from_proto(m.title), decimal_or_none(m.points_lost))
+        return cls(
+            m.code,
+            _enum_name(evaluation_pb2.ReasonKind, m.kind, "REASON_KIND_"),
+            Title.from_proto(m.title),
+            decimal_or_none(m.points_lost),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,8 +373,9 @@ class Evaluation:
         """The measures that apply: the grade's, then each fired override's, in the
         scorecard's order (a measure that follows from both is listed for each)."""
         applied = [AppliedMeasure(m, "grade", self.grade.code) for m in self.grade.measures]
-        applied += [AppliedMeasure(m, "override", o.override_id)
-                    for o in self.overrides for m in o.measures]
+        applied += [
+            AppliedMeasure(m, "override", o.override_id) for o in self.overrides for m in o.measures
+        ]
         return tuple(applied)
 
     @classmethod
@@ -353,15 +389,19 @@ class Evaluation:
             as_of=date_or_none(m.as_of),
             score=decimal_or_none(m.score),
             base=decimal_or_none(m.base),
-            score_before_cut=(Decimal(m.score_before_cut) if m.HasField("score_before_cut") else None),
+            score_before_cut=(
+                Decimal(m.score_before_cut) if m.HasField("score_before_cut") else None
+            ),
             score_grade=m.score_grade,
             grade=Grade.from_proto(m.grade),
             until=date_or_none(m.until),
-            points_to_next_grade=(Decimal(m.points_to_next_grade)
-                                  if m.HasField("points_to_next_grade") else None),
+            points_to_next_grade=(
+                Decimal(m.points_to_next_grade) if m.HasField("points_to_next_grade") else None
+            ),
             next_grade=m.next_grade,
-            create_time=(m.create_time.ToDatetime(tzinfo=dt.UTC)
-                         if m.HasField("create_time") else None),
+            create_time=(
+                m.create_time.ToDatetime(tzinfo=dt.UTC) if m.HasField("create_time") else None
+            ),
             request_id=m.request_id,
             caller=m.caller,
             unreadable=m.unreadable,
@@ -417,11 +457,19 @@ class Indicator:
     @classmethod
     def from_proto(cls, m: scorecard_pb2.Indicator) -> Indicator:
         return cls(
-            m.name, _enum_name(scorecard_pb2.IndicatorType, m.type, "INDICATOR_TYPE_"),
-            Title.from_proto(m.title), m.description, m.required,
+            m.name,
+            _enum_name(scorecard_pb2.IndicatorType, m.type, "INDICATOR_TYPE_"),
+            Title.from_proto(m.title),
+            m.description,
+            m.required,
             value_from_proto(m.default_value) if m.HasField("default_value") else None,
-            decimal_or_none(m.minimum), decimal_or_none(m.maximum), tuple(m.choices), m.past,
-            m.required_when, m.actionable)
+            decimal_or_none(m.minimum),
+            decimal_or_none(m.maximum),
+            tuple(m.choices),
+            m.past,
+            m.required_when,
+            m.actionable,
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -458,12 +506,21 @@ class Rule:
     @classmethod
     def from_proto(cls, m: scorecard_pb2.Rule) -> Rule:
         return cls(
-            m.id, Title.from_proto(m.title), m.kind_name or _enum_name(scorecard_pb2.RuleKind, m.kind, "RULE_KIND_"),
-            m.indicator, m.group, Provenance.from_proto(m.provenance), decimal_or_none(m.points),
-            m.when, tuple(Band(b.range, Decimal(b.points)) for b in m.bands),
+            m.id,
+            Title.from_proto(m.title),
+            m.kind_name or _enum_name(scorecard_pb2.RuleKind, m.kind, "RULE_KIND_"),
+            m.indicator,
+            m.group,
+            Provenance.from_proto(m.provenance),
+            decimal_or_none(m.points),
+            m.when,
+            tuple(Band(b.range, Decimal(b.points)) for b in m.bands),
             tuple((c.choice, Decimal(c.points)) for c in m.choice_points),
-            decimal_or_none(m.flag_true_points), decimal_or_none(m.flag_false_points),
-            decimal_or_none(m.weight), m.description)
+            decimal_or_none(m.flag_true_points),
+            decimal_or_none(m.flag_false_points),
+            decimal_or_none(m.weight),
+            m.description,
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -480,14 +537,25 @@ class Override:
 
     @property
     def effect_text(self) -> str:
-        return f"{self.effect} {self.steps}" if self.effect == "downgrade" else f"{self.effect} {self.grade}"
+        return (
+            f"{self.effect} {self.steps}"
+            if self.effect == "downgrade"
+            else f"{self.effect} {self.grade}"
+        )
 
     @classmethod
     def from_proto(cls, m: scorecard_pb2.Override) -> Override:
-        return cls(m.id, Title.from_proto(m.title), m.condition,
-                   _enum_name(scorecard_pb2.OverrideEffect, m.effect, "OVERRIDE_EFFECT_"),
-                   m.grade, m.steps, m.until, Provenance.from_proto(m.provenance),
-                   _measures(m.measures))
+        return cls(
+            m.id,
+            Title.from_proto(m.title),
+            m.condition,
+            _enum_name(scorecard_pb2.OverrideEffect, m.effect, "OVERRIDE_EFFECT_"),
+            m.grade,
+            m.steps,
+            m.until,
+            Provenance.from_proto(m.provenance),
+            _measures(m.measures),
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -529,15 +597,24 @@ class Scorecard:
             title=Title.from_proto(m.title),
             subject_kind=_enum_name(common_pb2.SubjectKind, m.subject_kind, "SUBJECT_KIND_"),
             description=m.description,
-            versions=tuple(ScorecardVersion(v.version, date_or_none(v.effective_from), v.digest)
-                           for v in m.versions),
+            versions=tuple(
+                ScorecardVersion(v.version, date_or_none(v.effective_from), v.digest)
+                for v in m.versions
+            ),
             base=decimal_or_none(m.base),
             score_min=decimal_or_none(m.score_min),
             score_max=decimal_or_none(m.score_max),
             default_grade=m.default_grade,
             indicators=tuple(Indicator.from_proto(x) for x in m.indicators),
-            groups=tuple(Group(g.id, Title.from_proto(g.title), decimal_or_none(g.floor),
-                               decimal_or_none(g.ceiling)) for g in m.groups),
+            groups=tuple(
+                Group(
+                    g.id,
+                    Title.from_proto(g.title),
+                    decimal_or_none(g.floor),
+                    decimal_or_none(g.ceiling),
+                )
+                for g in m.groups
+            ),
             rules=tuple(Rule.from_proto(x) for x in m.rules),
             grades=tuple(Grade.from_proto(x) for x in m.grades),
             overrides=tuple(Override.from_proto(x) for x in m.overrides),
@@ -556,8 +633,11 @@ def to_jsonable(value: object) -> object:
     """Plain JSON data for a resource: decimals as exact strings, dates in ISO 8601, the
     wire message (`raw`) left out."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name))
-                for f in dataclasses.fields(value) if f.name != "raw"}
+        return {
+            f.name: to_jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.name != "raw"
+        }
     if isinstance(value, Decimal):
         return decimal_text(value)
     if isinstance(value, (dt.date, dt.datetime)):
@@ -596,11 +676,22 @@ class AccessRecord:
 
     @classmethod
     def from_proto(cls, m: Any) -> AccessRecord:
-        return cls(name=m.name, create_time=m.create_time.ToDatetime(tzinfo=dt.UTC),
-                   caller=m.caller, proven_by=m.proven_by, key_id=m.key_id, method=m.method,
-                   subject_id=m.subject_id, scorecard=m.scorecard, purpose=m.purpose,
-                   purpose_note=m.purpose_note, evaluations_returned=m.evaluations_returned,
-                   request_id=m.request_id, code=m.code, reason=m.reason)
+        return cls(
+            name=m.name,
+            create_time=m.create_time.ToDatetime(tzinfo=dt.UTC),
+            caller=m.caller,
+            proven_by=m.proven_by,
+            key_id=m.key_id,
+            method=m.method,
+            subject_id=m.subject_id,
+            scorecard=m.scorecard,
+            purpose=m.purpose,
+            purpose_note=m.purpose_note,
+            evaluations_returned=m.evaluations_returned,
+            request_id=m.request_id,
+            code=m.code,
+            reason=m.reason,
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -621,7 +712,9 @@ class SubjectAccess:
 
     @classmethod
     def from_proto(cls, m: Any) -> SubjectAccess:
-        return cls(caller=m.caller, purpose=m.purpose, date=dt.date(m.date.year, m.date.month, m.date.day))
+        return cls(
+            caller=m.caller, purpose=m.purpose, date=dt.date(m.date.year, m.date.month, m.date.day)
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -644,7 +737,9 @@ class IndicatorChange:
 
     @classmethod
     def from_proto(cls, m: whatif_pb2.IndicatorChange) -> IndicatorChange:
-        return cls(m.indicator, value_from_proto(m.before), value_from_proto(m.after), Decimal(m.distance))
+        return cls(
+            m.indicator, value_from_proto(m.before), value_from_proto(m.after), Decimal(m.distance)
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -658,8 +753,12 @@ class ChangeProposal:
 
     @classmethod
     def from_proto(cls, m: whatif_pb2.ChangeProposal) -> ChangeProposal:
-        return cls(tuple(IndicatorChange.from_proto(c) for c in m.changes), m.grade,
-                   decimal_or_none(m.score), Decimal(m.distance))
+        return cls(
+            tuple(IndicatorChange.from_proto(c) for c in m.changes),
+            m.grade,
+            decimal_or_none(m.score),
+            Decimal(m.distance),
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -671,7 +770,9 @@ class GradeTarget:
 
     @classmethod
     def from_proto(cls, m: whatif_pb2.GradeTarget) -> GradeTarget:
-        return cls(Grade.from_proto(m.grade), tuple(ChangeProposal.from_proto(p) for p in m.proposals))
+        return cls(
+            Grade.from_proto(m.grade), tuple(ChangeProposal.from_proto(p) for p in m.proposals)
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -686,8 +787,13 @@ class OverrideEnd:
 
     @classmethod
     def from_proto(cls, m: whatif_pb2.OverrideEnd) -> OverrideEnd:
-        return cls(m.override_id, Title.from_proto(m.title), date_or_none(m.until), m.grade,
-                   decimal_or_none(m.score))
+        return cls(
+            m.override_id,
+            Title.from_proto(m.title),
+            date_or_none(m.until),
+            m.grade,
+            decimal_or_none(m.score),
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -701,10 +807,17 @@ class Exploration:
 
     @classmethod
     def from_proto(cls, m: credit_evaluation_service_pb2.ExploreEvaluationResponse) -> Exploration:
-        return cls(Evaluation.from_proto(m.evaluation), tuple(m.actionable_indicators),
-                   tuple(GradeTarget.from_proto(t) for t in m.targets),
-                   tuple(OverrideEnd.from_proto(e) for e in m.override_ends))
+        return cls(
+            Evaluation.from_proto(m.evaluation),
+            tuple(m.actionable_indicators),
+            tuple(GradeTarget.from_proto(t) for t in m.targets),
+            tuple(OverrideEnd.from_proto(e) for e in m.override_ends),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"evaluation": self.evaluation.to_dict(), "actionable": list(self.actionable),
-                "targets": to_jsonable(self.targets), "override_ends": to_jsonable(self.override_ends)}
+        return {
+            "evaluation": self.evaluation.to_dict(),
+            "actionable": list(self.actionable),
+            "targets": to_jsonable(self.targets),
+            "override_ends": to_jsonable(self.override_ends),
+        }

@@ -62,7 +62,9 @@ def register_scorecards(register: Callable[[str | Path | Any], None]) -> None:
 
 
 @hookspec
-def register_subject_id_schemes(register: Callable[[str, Callable[[str], str | None]], None]) -> None:
+def register_subject_id_schemes(
+    register: Callable[[str, Callable[[str], str | None]], None],
+) -> None:
     """Register extra subject id schemes, for subjects that are neither resident ids (GB 11643)
     nor unified social credit codes (GB 32100).
 

@@ -1,4 +1,5 @@
-"""The one place that builds the plugin manager (a factory, not a global: each test builds its own)."""
+"""The one place that builds the plugin manager (a factory, not a global: each test builds its
+own)."""
 
 from __future__ import annotations
 
@@ -34,10 +35,14 @@ def get_plugin_manager(
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     elif load_entrypoints and only is not None:
         for name in only:
-            if (not pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
-                    and not pm.is_blocked(name) and not pm.has_plugin(name)):
-                raise LookupError(f"no installed plugin is named {name!r} "
-                                  f"(entry-point group {ENTRY_POINT_GROUP})")
+            if (
+                not pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
+                and not pm.is_blocked(name)
+                and not pm.has_plugin(name)
+            ):
+                raise LookupError(
+                    f"no installed plugin is named {name!r} (entry-point group {ENTRY_POINT_GROUP})"
+                )
     for plugin, name in extra_plugins:
         if not pm.is_blocked(name):
             pm.register(plugin, name=name)
@@ -52,8 +57,10 @@ def hook_per_plugin(pm: pluggy.PluginManager, name: str) -> list[tuple[str, plug
     can tell which plugin did what, and keep one plugin's failure from the others."""
     hook = getattr(pm.hook, name)
     plugins = [(impl.plugin_name, impl.plugin) for impl in hook.get_hookimpls()]
-    return [(plugin_name, pm.subset_hook_caller(name, [p for _, p in plugins if p is not plugin]))
-            for plugin_name, plugin in plugins]
+    return [
+        (plugin_name, pm.subset_hook_caller(name, [p for _, p in plugins if p is not plugin]))
+        for plugin_name, plugin in plugins
+    ]
 
 
 def plugin_names(pm: pluggy.PluginManager) -> list[str]:

@@ -166,9 +166,12 @@ def _measure(m: Measure) -> JsonDict:
 def _measures_back(d: Mapping[str, Any]) -> tuple[Measure, ...]:
     """A grade's or an override's measures; none in a document written before they existed
     (or of a scorecard that has none: the key is written only when there are some)."""
-    return tuple(Measure(id=m["id"], title=_title_back(m["title"]),
-                         provenance=_provenance_back(m["provenance"]))
-                 for m in d.get("measures", ()))
+    return tuple(
+        Measure(
+            id=m["id"], title=_title_back(m["title"]), provenance=_provenance_back(m["provenance"])
+        )
+        for m in d.get("measures", ())
+    )
 
 
 def _grade(g: Grade) -> JsonDict:
@@ -330,13 +333,31 @@ def result_to_dict(result: EvaluationResult) -> JsonDict:
 
 def evidence_to_list(evidence: tuple[RecordEvidence, ...]) -> list[dict[str, str]]:
     """The credit records a result used (issue 10); a result without any has no key."""
-    return [{"indicator": e.indicator, "record": e.record, "kind": e.kind, "basis": e.basis,
-             "decision_date": e.decision_date.isoformat(), "state": e.state} for e in evidence]
+    return [
+        {
+            "indicator": e.indicator,
+            "record": e.record,
+            "kind": e.kind,
+            "basis": e.basis,
+            "decision_date": e.decision_date.isoformat(),
+            "state": e.state,
+        }
+        for e in evidence
+    ]
 
 
 def evidence_from_list(data: Any) -> tuple[RecordEvidence, ...]:
-    return tuple(RecordEvidence(e["indicator"], e["record"], e["kind"], e["basis"],
-                                dt.date.fromisoformat(e["decision_date"]), e["state"]) for e in data or ())
+    return tuple(
+        RecordEvidence(
+            e["indicator"],
+            e["record"],
+            e["kind"],
+            e["basis"],
+            dt.date.fromisoformat(e["decision_date"]),
+            e["state"],
+        )
+        for e in data or ()
+    )
 
 
 def result_from_dict(data: Mapping[str, Any], base: Decimal | None = None) -> EvaluationResult:
@@ -379,8 +400,14 @@ def with_base(result: EvaluationResult, base: Decimal | None) -> EvaluationResul
     scorecard is not) or the result has no score."""
     if base is None or result.score is None:
         return result
-    uncut = q2(base + sum(g.total for g in result.groups) + sum(x.points for x in result.lines if x.group is None))
-    return dataclasses.replace(result, base=base, score_before_cut=None if uncut == result.score else uncut)
+    uncut = q2(
+        base
+        + sum(g.total for g in result.groups)
+        + sum(x.points for x in result.lines if x.group is None)
+    )
+    return dataclasses.replace(
+        result, base=base, score_before_cut=None if uncut == result.score else uncut
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,10 +25,11 @@ The generated module has three functions:
 
 The scoring block, the same text in `evaluate` and `score`:
   1. each rule's points as an integer number of hundredths (`p_<rule>`), in the code its kind
-     emits (`kinds.py`), rounded half up as the reference rounds them: a count times points exact to 2 places is an integer product;
-     band, choice, flag and weighted-score tables were rounded when the source was written (the
-     same Decimal operations the reference does per call); anything else (a number times
-     points, a value itself) is computed in Decimal and rounded (`to_hundredths`);
+     emits (`kinds.py`), rounded half up as the reference rounds them: a count times points
+     exact to 2 places is an integer product; band, choice, flag and weighted-score tables
+     were rounded when the source was written (the same Decimal operations the reference does
+     per call); anything else (a number times points, a value itself) is computed in Decimal
+     and rounded (`to_hundredths`);
   2. group totals before the cut (`g_<group>`), floors and ceilings (`t_<group>`, by
      `semantics.clamp`), and the cut taken from the later lines first (`semantics.take_cut`,
      only when a bound cuts; `b_<rule>` keeps a cut line's points before the cut);
@@ -114,15 +115,21 @@ class Generated:
     constants: dict[str, object]
     filename: str
 
-    def build(self, validate: Callable[..., Any], id_schemes: Mapping[str, Callable[[str], str | None]]
-              ) -> tuple[Callable[..., EvaluationResult], Callable[..., EvaluationResult]]:
+    def build(
+        self, validate: Callable[..., Any], id_schemes: Mapping[str, Callable[[str], str | None]]
+    ) -> tuple[Callable[..., EvaluationResult], Callable[..., EvaluationResult]]:
         """Compile the source once; returns (evaluate, score). `validate` is the reference
         validator (`general` path), `id_schemes` the registry's prefix -> check mapping, read at
         evaluation time so schemes registered later apply."""
         ns: dict[str, object] = {**self.constants, "VALIDATE": validate, "ID_SCHEMES": id_schemes}
         code = compile(self.source, self.filename, "exec")
         # so that tracebacks and `inspect` show the generated lines
-        linecache.cache[self.filename] = (len(self.source), None, self.source.splitlines(True), self.filename)
+        linecache.cache[self.filename] = (
+            len(self.source),
+            None,
+            self.source.splitlines(True),
+            self.filename,
+        )
         exec(code, ns)  # noqa: S102 - our own source, written from a loaded definition
         return ns["evaluate"], ns["score"]  # type: ignore[return-value]
 
@@ -136,7 +143,11 @@ def hundredths_of(x: Decimal) -> int:
 def not_exact(card: Scorecard) -> list[str]:
     """The card's numbers that are not exact to 2 places (the generated code needs them to be)."""
     out = []
-    for what, x in (("base", card.base), ("score.min", card.score_min), ("score.max", card.score_max)):
+    for what, x in (
+        ("base", card.base),
+        ("score.min", card.score_min),
+        ("score.max", card.score_max),
+    ):
         if not exact_in_hundredths(x):
             out.append(f"{what} {x}")
     for g in card.groups:
@@ -168,15 +179,33 @@ class _Writer:
         self.inds = {i.name: i for i in card.indicators}
         self.grading = Grading(card, hundredths_of, HUNDREDTHS.__getitem__)
         self.consts: dict[str, object] = {
-            "Decimal": Decimal, "date": dt.date, "date_fromisoformat": dt.date.fromisoformat,
-            "Subject": Subject, "Line": Line, "GroupTotal": GroupTotal, "ReasonCode": ReasonCode,
-            "EvaluationResult": EvaluationResult, "HUNDREDTHS": HUNDREDTHS, "ZERO": ZERO, "new": object.__new__,
-            "to_hundredths": to_hundredths, "add_years": add_years, "take_cut": take_cut,
-            "clamp": clamp, "fire": fire, "rule_reasons": rule_reasons, "NORMALIZE": normalize,
-            "decide": self.grading.decide, "HUNDREDTHS_OF": HUNDREDTHS.__getitem__, "SUBJECT_KIND": card.subject_kind,
+            "Decimal": Decimal,
+            "date": dt.date,
+            "date_fromisoformat": dt.date.fromisoformat,
+            "Subject": Subject,
+            "Line": Line,
+            "GroupTotal": GroupTotal,
+            "ReasonCode": ReasonCode,
+            "EvaluationResult": EvaluationResult,
+            "HUNDREDTHS": HUNDREDTHS,
+            "ZERO": ZERO,
+            "new": object.__new__,
+            "to_hundredths": to_hundredths,
+            "add_years": add_years,
+            "take_cut": take_cut,
+            "clamp": clamp,
+            "fire": fire,
+            "rule_reasons": rule_reasons,
+            "NORMALIZE": normalize,
+            "decide": self.grading.decide,
+            "HUNDREDTHS_OF": HUNDREDTHS.__getitem__,
+            "SUBJECT_KIND": card.subject_kind,
             "ID_CHECK": SUBJECT_ID_CHECKS.get(card.subject_kind),
-            "IS_DATE_TEXT": limits.is_date_text, "MIN_YEAR": limits.MIN_YEAR, "MAX_YEAR": limits.MAX_YEAR,
-            "MAX_INDICATORS": limits.MAX_INDICATORS, "MAX_SUBJECT_ID": limits.MAX_SUBJECT_ID,
+            "IS_DATE_TEXT": limits.is_date_text,
+            "MIN_YEAR": limits.MIN_YEAR,
+            "MAX_YEAR": limits.MAX_YEAR,
+            "MAX_INDICATORS": limits.MAX_INDICATORS,
+            "MAX_SUBJECT_ID": limits.MAX_SUBJECT_ID,
             "MAX_DISPLAY_NAME": limits.MAX_DISPLAY_NAME,
         }
         self._n = 0
@@ -185,8 +214,12 @@ class _Writer:
         self.cut_rules = {r.id for r in card.rules if r.group in bounded}
         # number and percent indicators a `direct` rule scores: their value in hundredths is
         # `c_<indicator>`, known without Decimal arithmetic when the value came as an int
-        self.direct_numbers = {r.indicator for r in card.rules if kinds.get(r.kind).reads_hundredths
-                               and self.inds[r.indicator].type in (IndicatorType.NUMBER, IndicatorType.PERCENT)}
+        self.direct_numbers = {
+            r.indicator
+            for r in card.rules
+            if kinds.get(r.kind).reads_hundredths
+            and self.inds[r.indicator].type in (IndicatorType.NUMBER, IndicatorType.PERCENT)
+        }
 
     # -- constants ---------------------------------------------------------------------
 
@@ -210,11 +243,16 @@ class _Writer:
     # -- conditions ----------------------------------------------------------------------
 
     def condition(self, c: Condition) -> str:
-        """An override or required_when condition as one Python expression (absent values: false)."""
+        """An override or required_when condition as one Python expression (absent values:
+        false)."""
         if isinstance(c, AllOf):
-            return "(" + " and ".join(self.condition(x) for x in c.items) + ")" if c.items else "True"
+            return (
+                "(" + " and ".join(self.condition(x) for x in c.items) + ")" if c.items else "True"
+            )
         if isinstance(c, AnyOf):
-            return "(" + " or ".join(self.condition(x) for x in c.items) + ")" if c.items else "False"
+            return (
+                "(" + " or ".join(self.condition(x) for x in c.items) + ")" if c.items else "False"
+            )
         if isinstance(c, Not):
             return f"(not {self.condition(c.item)})"
         if isinstance(c, DateTest):
@@ -231,7 +269,9 @@ class _Writer:
             return f"({int_test('g_' + c.ref[1], c.op, target * 100)})"
         if kind == "score":
             assert isinstance(target, Decimal)
-            return f"({int_test('sc', c.op, target * 100)})" if self.card.base is not None else "False"
+            return (
+                f"({int_test('sc', c.op, target * 100)})" if self.card.base is not None else "False"
+            )
         if kind == "sum":
             names = c.ref[1:]
             guards = [f"v_{n} is not None" for n in names if self.may_be_absent(n)]
@@ -248,7 +288,9 @@ class _Writer:
         if ind.type is IndicatorType.COUNT:
             if c.op == "in":
                 assert isinstance(target, tuple)
-                members = frozenset(int(t) for t in target if isinstance(t, Decimal) and t == t.to_integral_value())
+                members = frozenset(
+                    int(t) for t in target if isinstance(t, Decimal) and t == t.to_integral_value()
+                )
                 return f"({guard}{v} in {self.const(members, 'MEMBERS')})"
             assert isinstance(target, Decimal)
             return f"({guard}{int_test(v, c.op, target)})"
@@ -272,7 +314,8 @@ class _Writer:
             "# -- the limits (scorecards/limits.py) -----------------------------------------",
             "if (len(indicators) > MAX_INDICATORS or not MIN_YEAR <= as_of.year <= MAX_YEAR"
             " or len(subject.id) > MAX_SUBJECT_ID or '\\x00' in subject.id"
-            " or subject.display_name and (len(subject.display_name) > MAX_DISPLAY_NAME or '\\x00' in subject.display_name)):",
+            " or subject.display_name and (len(subject.display_name) > MAX_DISPLAY_NAME or '\\x00'"
+            " in subject.display_name)):",
             "    return general(subject, indicators, as_of)",
             "# -- the subject ---------------------------------------------------------------",
             "if subject.kind is not SUBJECT_KIND:",
@@ -286,7 +329,8 @@ class _Writer:
             "            break",
             "if not sid or check is not None and check(sid) is not None:",
             "    return general(subject, indicators, as_of)",
-            "subj = subject if sid == subject.id else Subject(subject.kind, sid, subject.display_name)",
+            "subj = subject if sid == subject.id else Subject(subject.kind, sid,"
+            " subject.display_name)",
             "# -- the indicators: valid values of the usual types; anything else goes to general",
         ]
         for ind in card.indicators:
@@ -299,9 +343,13 @@ class _Writer:
         for ind in card.indicators:
             if ind.required_when is not None:
                 test = f"v_{ind.name} is None and {self.condition(ind.required_when)}"
-                out += [f"if {test}:  # required when {condition_text(ind.required_when)}",
-                        "    return general(subject, indicators, as_of)"]
-        out.append("values = {" + ", ".join(f"{i.name!r}: v_{i.name}" for i in card.indicators) + "}")
+                out += [
+                    f"if {test}:  # required when {condition_text(ind.required_when)}",
+                    "    return general(subject, indicators, as_of)",
+                ]
+        out.append(
+            "values = {" + ", ".join(f"{i.name!r}: v_{i.name}" for i in card.indicators) + "}"
+        )
         for ind in card.indicators:
             if self.may_be_absent(ind.name):
                 out += [f"if v_{ind.name} is None:", f"    del values[{ind.name!r}]"]
@@ -318,9 +366,19 @@ class _Writer:
             missing = [general]
         else:
             missing = [f"    {v} = None"]
-        what = f"{ind.type.value}" + (f", default {ind.default}" if ind.default is not None else
-                                      ", required" if ind.required else ", may be absent")
-        out = [f"# {ind.name}: {what}", f"x = indicators.get({ind.name!r})", "if x is None:", *missing]
+        what = f"{ind.type.value}" + (
+            f", default {ind.default}"
+            if ind.default is not None
+            else ", required"
+            if ind.required
+            else ", may be absent"
+        )
+        out = [
+            f"# {ind.name}: {what}",
+            f"x = indicators.get({ind.name!r})",
+            "if x is None:",
+            *missing,
+        ]
         accepted: list[tuple[str, list[str]]] = []  # (test, body)
         t = ind.type
         if t is IndicatorType.COUNT:
@@ -337,33 +395,70 @@ class _Writer:
             # a value written with more places than the indicator takes goes to general, which
             # tells it apart from one with trailing zeros (1.500) and refuses it
             places = f"x.as_tuple().exponent >= {-accepted_places(ind)}"
-            int_tests = ["type(x) is int"] + [int_test("x", op, b) for op, b in ((">=", dom.low), ("<=", dom.high)) if b is not None]
+            int_tests = ["type(x) is int"] + [
+                int_test("x", op, b)
+                for op, b in ((">=", dom.low), ("<=", dom.high))
+                if b is not None
+            ]
             c = f"c_{ind.name}"
             direct = ind.name in self.direct_numbers
-            accepted.append((" and ".join(int_tests), [f"{v} = Decimal(x)"] + ([f"{c} = 100 * x"] if direct else [])))
-            # a float is read by its shortest repr (0.15 stays 0.15); inf - inf and nan - nan are nan
-            accepted.append(("type(x) is float and x - x == 0.0 and " + self.within("(d := Decimal(repr(x)))", dom)
-                             + f" and d.as_tuple().exponent >= {-accepted_places(ind)}",
-                             [f"{v} = d"] + ([f"{c} = to_hundredths(d)"] if direct else [])))
-            accepted.append(("type(x) is Decimal and x.is_finite() and " + self.within("x", dom) + f" and {places}",
-                             [f"{v} = x"] + ([f"{c} = to_hundredths(x)"] if direct else [])))
+            accepted.append(
+                (
+                    " and ".join(int_tests),
+                    [f"{v} = Decimal(x)"] + ([f"{c} = 100 * x"] if direct else []),
+                )
+            )
+            # a float is read by its shortest repr (0.15 stays 0.15);
+            # inf - inf and nan - nan are nan
+            accepted.append(
+                (
+                    "type(x) is float and x - x == 0.0 and "
+                    + self.within("(d := Decimal(repr(x)))", dom)
+                    + f" and d.as_tuple().exponent >= {-accepted_places(ind)}",
+                    [f"{v} = d"] + ([f"{c} = to_hundredths(d)"] if direct else []),
+                )
+            )
+            accepted.append(
+                (
+                    "type(x) is Decimal and x.is_finite() and "
+                    + self.within("x", dom)
+                    + f" and {places}",
+                    [f"{v} = x"] + ([f"{c} = to_hundredths(x)"] if direct else []),
+                )
+            )
         elif t is IndicatorType.FLAG:
             accepted.append(("x is True or x is False", [f"{v} = x"]))
         elif t is IndicatorType.CHOICE:
-            accepted.append((f"type(x) is str and x in {self.const(frozenset(ind.choices), 'CHOICES')}", [f"{v} = x"]))
+            accepted.append(
+                (
+                    f"type(x) is str and x in {self.const(frozenset(ind.choices), 'CHOICES')}",
+                    [f"{v} = x"],
+                )
+            )
         else:
             accepted.append(("type(x) is date and MIN_YEAR <= x.year <= MAX_YEAR", [f"{v} = x"]))
-            accepted.append(("type(x) is str and IS_DATE_TEXT(x)", [
-                "try:", f"    {v} = date_fromisoformat(x)",
-                "except ValueError:", "    return general(subject, indicators, as_of)",
-                f"if not MIN_YEAR <= {v}.year <= MAX_YEAR:", "    return general(subject, indicators, as_of)"]))
+            accepted.append(
+                (
+                    "type(x) is str and IS_DATE_TEXT(x)",
+                    [
+                        "try:",
+                        f"    {v} = date_fromisoformat(x)",
+                        "except ValueError:",
+                        "    return general(subject, indicators, as_of)",
+                        f"if not MIN_YEAR <= {v}.year <= MAX_YEAR:",
+                        "    return general(subject, indicators, as_of)",
+                    ],
+                )
+            )
         for test, body in accepted:
             out.append(f"elif {test}:")
             out += ["    " + ln for ln in body]
         out += ["else:", general]
         if ind.past:
-            out += [f"if {v} is not None and {v} > as_of:  # a past date after as_of",
-                    "    return general(subject, indicators, as_of)"]
+            out += [
+                f"if {v} is not None and {v} > as_of:  # a past date after as_of",
+                "    return general(subject, indicators, as_of)",
+            ]
         return out
 
     def within(self, expr: str, dom: Interval) -> str:
@@ -384,7 +479,10 @@ class _Writer:
         out = ["# -- rule points, in hundredths -------------------------------------------------"]
         for rule in card.rules:
             out += self.rule_points(rule)
-        out.append("# -- groups: floors and ceilings (clamp); a cut comes off the later lines first (take_cut)")
+        out.append(
+            "# -- groups: floors and ceilings (clamp); a cut comes off the later lines first"
+            " (take_cut)"
+        )
         before_dec: dict[str, str] = {}
         for g in card.groups:
             members = [r for r in card.rules if r.group == g.id]
@@ -400,26 +498,55 @@ class _Writer:
             ceiling = None if g.ceiling is None else self.named("CEILING_" + g.id, g.ceiling)
             # cut: the bound as written (the floor when the total was below it), the lines'
             # points before the cut (b_), then their points (p_)
-            bound = f"{floor} if {gv} < {low} else {ceiling}" if floor and ceiling else floor or ceiling
-            ps = "(" + ", ".join(f"p_{r.id}" for r in members) + ("," if len(members) == 1 else "") + ")"
-            cut = [f"cut = take_cut({tv} - {gv}, {ps})"] + [
-                f"b_{r.id} = None if cut[{i}] == p_{r.id} else HUNDREDTHS[p_{r.id}]" for i, r in enumerate(members)
-            ] + [f"{ps[1:-1]} = cut"] if members else []
-            out += [f"{tv} = clamp({gv}, {low}, {high})  # floor {decimal_text(g.floor)}, ceiling {decimal_text(g.ceiling)}",
-                    f"if {tv} == {gv}:", f"    {tot} = {before}",
-                    *(["    " + " = ".join(f"b_{r.id}" for r in members) + " = None"] if members else []),
-                    "else:", f"    {tot} = {bound}", *["    " + ln for ln in cut]]
+            bound = (
+                f"{floor} if {gv} < {low} else {ceiling}" if floor and ceiling else floor or ceiling
+            )
+            ps = (
+                "("
+                + ", ".join(f"p_{r.id}" for r in members)
+                + ("," if len(members) == 1 else "")
+                + ")"
+            )
+            cut = (
+                [f"cut = take_cut({tv} - {gv}, {ps})"]
+                + [
+                    f"b_{r.id} = None if cut[{i}] == p_{r.id} else HUNDREDTHS[p_{r.id}]"
+                    for i, r in enumerate(members)
+                ]
+                + [f"{ps[1:-1]} = cut"]
+                if members
+                else []
+            )
+            out += [
+                f"{tv} = clamp({gv}, {low}, {high})  # floor {decimal_text(g.floor)}, ceiling"
+                f" {decimal_text(g.ceiling)}",
+                f"if {tv} == {gv}:",
+                f"    {tot} = {before}",
+                *(
+                    ["    " + " = ".join(f"b_{r.id}" for r in members) + " = None"]
+                    if members
+                    else []
+                ),
+                "else:",
+                f"    {tot} = {bound}",
+                *["    " + ln for ln in cut],
+            ]
         ungrouped = [f"p_{r.id}" for r in card.rules if r.group is None]
         if card.base is not None:
-            out.append("# -- score and the grade it gives ------------------------------------------------")
+            out.append(
+                "# -- score and the grade it gives ------------------------------------------------"
+            )
             terms = [str(hundredths_of(card.base))] + [f"t_{g.id}" for g in card.groups] + ungrouped
             out.append("sc = " + " + ".join(terms))
             if card.score_min is not None or card.score_max is not None:
                 # the score range: the score before a cut is kept for the explanation
                 low = None if card.score_min is None else hundredths_of(card.score_min)
                 high = None if card.score_max is None else hundredths_of(card.score_max)
-                out += ["uncut = sc", f"sc = clamp(uncut, {low}, {high})",
-                        "score_before_cut = None if sc == uncut else HUNDREDTHS[uncut]"]
+                out += [
+                    "uncut = sc",
+                    f"sc = clamp(uncut, {low}, {high})",
+                    "score_before_cut = None if sc == uncut else HUNDREDTHS[uncut]",
+                ]
             else:
                 out.append("score_before_cut = None")
             out.append("score = HUNDREDTHS[sc]")
@@ -427,7 +554,9 @@ class _Writer:
             scoring = self.grading.scoring
             last = scoring[-1][1]
             # with score.min at or above the lowest grade's min, the last test always holds
-            floor_reached = card.score_min is not None and hundredths_of(card.score_min) >= scoring[-1][0]
+            floor_reached = (
+                card.score_min is not None and hundredths_of(card.score_min) >= scoring[-1][0]
+            )
             for i, (gc, grade) in enumerate(scoring):
                 if i == len(scoring) - 1 and floor_reached and i:
                     out.append(f"else:  # sc >= {gc}")
@@ -438,10 +567,13 @@ class _Writer:
                 out.append("else:")
                 out += self.grade_branch(last)
         else:
-            out += ["# -- an eligibility card: no score; the default grade unless an override decides",
-                    "score = score_before_cut = sc = None",
-                    f"score_grade = {self.named('GRADE_' + str(card.default_grade), card.grade(card.default_grade))}",  # type: ignore[arg-type]
-                    "ptn = next_grade = None"]
+            grade_name = "GRADE_" + str(card.default_grade)
+            out += [
+                "# -- an eligibility card: no score; the default grade unless an override decides",
+                "score = score_before_cut = sc = None",
+                f"score_grade = {self.named(grade_name, card.grade(card.default_grade))}",  # type: ignore[arg-type]
+                "ptn = next_grade = None",
+            ]
         out += self.overrides()
         out += self.lines_and_reasons(before_dec)
         return out
@@ -458,26 +590,40 @@ class _Writer:
         card = self.card
         if not card.overrides:
             return ["grade = score_grade", "until = None", "overrides = ()", "reasons = []"]
-        out = ["# -- overrides ---------------------------------------------------------------------",
-               "fired = []"]
+        out = [
+            "# -- overrides ---------------------------------------------------------------------",
+            "fired = []",
+        ]
         for o in card.overrides:
             name = self.named(f"OVERRIDE_{o.id}", o)
             effect = f"{o.effect.value} {o.grade}" if o.grade else f"{o.effect.value} {o.steps}"
-            out += [f"# {o.id}: {condition_text(o.when)} -> {effect}", f"if {self.condition(o.when)}:"]
+            out += [
+                f"# {o.id}: {condition_text(o.when)} -> {effect}",
+                f"if {self.condition(o.when)}:",
+            ]
             # fire: unless its `until` is on or before as_of
-            out.append(f"    fired.append(({name}, None))" if o.until is None else f"    fire(fired, {name}, values, as_of)")
-        out += ["if fired:",
-                "    grade, until, overrides, reasons, ptn, next_grade = decide(fired, score_grade, sc)",
-                "else:",
-                "    grade = score_grade",
-                "    until = None",
-                "    overrides = ()",
-                "    reasons = []"]
+            out.append(
+                f"    fired.append(({name}, None))"
+                if o.until is None
+                else f"    fire(fired, {name}, values, as_of)"
+            )
+        out += [
+            "if fired:",
+            "    grade, until, overrides, reasons, ptn, next_grade = decide(fired, score_grade,"
+            " sc)",
+            "else:",
+            "    grade = score_grade",
+            "    until = None",
+            "    overrides = ()",
+            "    reasons = []",
+        ]
         return out
 
     def lines_and_reasons(self, before_dec: dict[str, str]) -> list[str]:
         card = self.card
-        out = ["# -- reasons: the rules that lost points against their best, most first, then in order"]
+        out = [
+            "# -- reasons: the rules that lost points against their best, most first, then in order"
+        ]
         ranked = []
         for i, rule in enumerate(card.rules):
             best = best_points(rule, self.inds[rule.indicator])
@@ -493,33 +639,68 @@ class _Writer:
             out.append("lost = []")
             for r in ranked:
                 out += r.split("\n")
-            out += ["if lost:", "    reasons.extend(rule_reasons(lost, RULE_REASONS, HUNDREDTHS_OF))"]
-        out.append("# -- the result --------------------------------------------------------------------")
+            out += [
+                "if lost:",
+                "    reasons.extend(rule_reasons(lost, RULE_REASONS, HUNDREDTHS_OF))",
+            ]
+        out.append(
+            "# -- the result --------------------------------------------------------------------"
+        )
         for rule in card.rules:
             self.named(f"TITLE_{rule.id}", rule.title)
             self.named(f"PROVENANCE_{rule.id}", rule.provenance)
             out += construct(
-                f"line_{rule.id}", Line, rule_id=repr(rule.id), title=f"TITLE_{rule.id}", group=repr(rule.group),
-                values=f"(({rule.indicator!r}, v_{rule.indicator}),)", points=f"HUNDREDTHS[p_{rule.id}]",
+                f"line_{rule.id}",
+                Line,
+                rule_id=repr(rule.id),
+                title=f"TITLE_{rule.id}",
+                group=repr(rule.group),
+                values=f"(({rule.indicator!r}, v_{rule.indicator}),)",
+                points=f"HUNDREDTHS[p_{rule.id}]",
                 provenance=f"PROVENANCE_{rule.id}",
-                points_before_cut=f"b_{rule.id}" if rule.id in self.cut_rules else "None", best_points=f"BEST_{rule.id}")
+                points_before_cut=f"b_{rule.id}" if rule.id in self.cut_rules else "None",
+                best_points=f"BEST_{rule.id}",
+            )
         for g in card.groups:
             self.named(f"GROUP_TITLE_{g.id}", g.title)
             out += construct(
-                f"group_{g.id}", GroupTotal, id=repr(g.id), title=f"GROUP_TITLE_{g.id}", total_before_cut=before_dec[g.id],
-                total=f"T_{g.id}", floor=self.named("FLOOR_" + g.id, g.floor) if g.floor is not None else "None",
-                ceiling=self.named("CEILING_" + g.id, g.ceiling) if g.ceiling is not None else "None")
+                f"group_{g.id}",
+                GroupTotal,
+                id=repr(g.id),
+                title=f"GROUP_TITLE_{g.id}",
+                total_before_cut=before_dec[g.id],
+                total=f"T_{g.id}",
+                floor=self.named("FLOOR_" + g.id, g.floor) if g.floor is not None else "None",
+                ceiling=self.named("CEILING_" + g.id, g.ceiling)
+                if g.ceiling is not None
+                else "None",
+            )
         self.named("CARD_ID", card.id)
         self.named("VERSION", card.version)
         self.named("DIGEST", card.digest)
         out += construct(
-            "result", EvaluationResult, scorecard_id="CARD_ID", version="VERSION", digest="DIGEST", subject="subj",
-            as_of="as_of", indicators="values", score="score",
-            score_grade="score_grade.code" if card.base is not None else "None", grade="grade",
-            lines=_tuple(f"line_{r.id}" for r in card.rules), groups=_tuple(f"group_{g.id}" for g in card.groups),
-            overrides="overrides", until="until", reasons="tuple(reasons)", points_to_next_grade="ptn",
-            next_grade="next_grade", base=self.named("BASE", None if card.base is None else q2(card.base)),
-            score_before_cut="score_before_cut", evidence="()")
+            "result",
+            EvaluationResult,
+            scorecard_id="CARD_ID",
+            version="VERSION",
+            digest="DIGEST",
+            subject="subj",
+            as_of="as_of",
+            indicators="values",
+            score="score",
+            score_grade="score_grade.code" if card.base is not None else "None",
+            grade="grade",
+            lines=_tuple(f"line_{r.id}" for r in card.rules),
+            groups=_tuple(f"group_{g.id}" for g in card.groups),
+            overrides="overrides",
+            until="until",
+            reasons="tuple(reasons)",
+            points_to_next_grade="ptn",
+            next_grade="next_grade",
+            base=self.named("BASE", None if card.base is None else q2(card.base)),
+            score_before_cut="score_before_cut",
+            evidence="()",
+        )
         out.append("return result")
         return out
 
@@ -529,12 +710,17 @@ class _Writer:
         card = self.card
         scoring = self.scoring()
         validation = self.validation()
-        reads = [f"v_{i.name} = values[{i.name!r}]" if any(r.indicator == i.name for r in card.rules)
-                 else f"v_{i.name} = values.get({i.name!r})" for i in card.indicators]
+        reads = [
+            f"v_{i.name} = values[{i.name!r}]"
+            if any(r.indicator == i.name for r in card.rules)
+            else f"v_{i.name} = values.get({i.name!r})"
+            for i in card.indicators
+        ]
         reads += [f"c_{name} = to_hundredths(v_{name})" for name in sorted(self.direct_numbers)]
         indent = "    "
         src = [
-            f"# {card.id} {card.version} ({card.digest}): generated by sector_credit.scorecards.codegen",
+            f"# {card.id} {card.version} ({card.digest}): generated by"
+            f" sector_credit.scorecards.codegen",
             "# Points are whole hundredths (ints) until the result is built.",
             "",
             "",
@@ -544,7 +730,8 @@ class _Writer:
             "",
             "",
             "def general(subject, indicators, as_of):",
-            f"{indent}# anything the fast path does not take: the reference validator (raises InvalidInput)",
+            f"{indent}# anything the fast path does not take: the reference validator (raises"
+            f" InvalidInput)",
             f"{indent}subject, values = VALIDATE(subject, indicators, as_of)",
             f"{indent}return score(subject, values, as_of)",
             "",
@@ -566,7 +753,10 @@ def construct(var: str, cls: type, **fields: str) -> list[str]:
     names = [f.name for f in dataclasses.fields(cls)]
     if list(fields) != names:
         raise TypeError(f"{cls.__name__}: fields {names}, given {list(fields)}")
-    return [f"{var} = new({cls.__name__})", *(f"{var}.{name} = {expr}" for name, expr in fields.items())]
+    return [
+        f"{var} = new({cls.__name__})",
+        *(f"{var}.{name} = {expr}" for name, expr in fields.items()),
+    ]
 
 
 def _tuple(items: Any) -> str:
@@ -585,7 +775,9 @@ def main(argv: list[str] | None = None) -> int:
     from .loader import load_file
 
     ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("scorecard", help="a built-in scorecard id (e.g. transport.taxi_driver) or a .toml file")
+    ap.add_argument(
+        "scorecard", help="a built-in scorecard id (e.g. transport.taxi_driver) or a .toml file"
+    )
     args = ap.parse_args(argv)
     if Path(args.scorecard).is_file():
         card = load_file(args.scorecard)
@@ -596,8 +788,10 @@ def main(argv: list[str] | None = None) -> int:
         card = load_file(builtin)
     gen = generate(card)
     if gen is None:
-        print(f"# {card.id} {card.version}: not generated, evaluated by the reference evaluator: "
-              f"numbers not exact to 2 places: {', '.join(not_exact(card))}")
+        print(
+            f"# {card.id} {card.version}: not generated, evaluated by the reference evaluator: "
+            f"numbers not exact to 2 places: {', '.join(not_exact(card))}"
+        )
         return 0
     print(gen.source)
     return 0

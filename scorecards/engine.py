@@ -75,7 +75,6 @@ Validator = Callable[[object], tuple[Any, str | None]]
 Predicate = Callable[[Values, dict[str, Decimal], Decimal | None, dt.date], bool]
 
 
-
 # --------------------------------------------------------------------------------------------
 # Indicator validation
 
@@ -100,7 +99,8 @@ def _numeric_validator(ind: Indicator) -> Validator:
     places = accepted_places(ind)
     bounds = f"[{lo}, {hi}]"
     what = {"count": "a whole number ≥ 0", "percent": "a number within [0, 100]"}.get(
-        ind.type.value, "a number")
+        ind.type.value, "a number"
+    )
 
     def validate(x: object) -> tuple[Any, str | None]:
         if type(x) is int and is_count:
@@ -114,10 +114,15 @@ def _numeric_validator(ind: Indicator) -> Validator:
         if isinstance(x, bool):
             return None, f"expected {what}, not a flag"
         if is_count and type(x) is str and not limits.is_ascii_digits(x):
-            return None, f"expected a whole number ≥ 0 written with the digits 0-9, not {limits.echo(x)}"
+            return (
+                None,
+                f"expected a whole number ≥ 0 written with the digits 0-9, not {limits.echo(x)}",
+            )
         d = _to_decimal(x)
         if d is None:
-            if isinstance(x, (float, Decimal)) or (isinstance(x, str) and x.lower().lstrip("+-") in ("nan", "inf", "infinity", "snan")):
+            if isinstance(x, (float, Decimal)) or (
+                isinstance(x, str) and x.lower().lstrip("+-") in ("nan", "inf", "infinity", "snan")
+            ):
                 return None, f"expected {what}, not {x} (NaN and Infinity are not numbers here)"
             return None, f"expected {what}, not {limits.echo(x)}"
         if (lo is not None and d < lo) or (hi is not None and d > hi):
@@ -128,8 +133,10 @@ def _numeric_validator(ind: Indicator) -> Validator:
             return int(d), None
         n = limits.places_of(d)
         if n > places:
-            return None, (f"{limits.echo(x)} has {n} decimal places; this indicator takes at most "
-                          f"{places} (it is never rounded)")
+            return None, (
+                f"{limits.echo(x)} has {n} decimal places; this indicator takes at most "
+                f"{places} (it is never rounded)"
+            )
         return d, None
 
     return validate
@@ -216,9 +223,11 @@ def compile_condition(cond: Condition) -> Predicate:
     if isinstance(cond, DateTest):
         name, years = cond.indicator, cond.years
         if cond.test == "within_years":
+
             def within(v: Values, g: dict[str, Decimal], s: Decimal | None, a: dt.date) -> bool:
                 d = v.get(name)
                 return d is not None and d <= a < add_years(d, years)  # type: ignore[operator, arg-type]
+
             return within
         if cond.test == "after_as_of":
             return lambda v, g, s, a: (d := v.get(name)) is not None and d > a  # type: ignore[operator]
@@ -229,13 +238,17 @@ def compile_condition(cond: Condition) -> Predicate:
     kind = cond.ref[0]
     if kind == "indicator":
         name = cond.ref[1]
-        if isinstance(target, Decimal) or (isinstance(target, tuple) and target and isinstance(target[0], Decimal)):
+        if isinstance(target, Decimal) or (
+            isinstance(target, tuple) and target and isinstance(target[0], Decimal)
+        ):
             return lambda v, g, s, a: (x := v.get(name)) is not None and op(_num(x), target)
         return lambda v, g, s, a: (x := v.get(name)) is not None and op(x, target)
     if kind == "sum":
         names = cond.ref[1:]
         # a value missing (invalid input, or an optional indicator not given) makes the test false
-        return lambda v, g, s, a: all(n in v for n in names) and op(sum((_num(v[n]) for n in names), ZERO), target)
+        return lambda v, g, s, a: (
+            all(n in v for n in names) and op(sum((_num(v[n]) for n in names), ZERO), target)
+        )
     if kind == "group":
         gid = cond.ref[1]
         return lambda v, g, s, a: op(g[gid], target)
@@ -269,11 +282,15 @@ class ReferenceScorecard:
         self._names = frozenset(i.name for i in card.indicators)
         self._required_when = [
             (i.name, compile_condition(i.required_when), _describe_required_when(i))
-            for i in card.indicators if i.required_when is not None
+            for i in card.indicators
+            if i.required_when is not None
         ]
         self._past = [i.name for i in card.indicators if i.past]
         inds = {i.name: i for i in card.indicators}
-        self._rules = [(r, _rule_fn(r, inds[r.indicator]), kinds.best_points(r, inds[r.indicator])) for r in card.rules]
+        self._rules = [
+            (r, _rule_fn(r, inds[r.indicator]), kinds.best_points(r, inds[r.indicator]))
+            for r in card.rules
+        ]
         self._rule_reasons = [(r.id, r.title) for r in card.rules]
         self._groups = card.groups
         self._overrides = [(o, compile_condition(o.when)) for o in card.overrides]
@@ -285,13 +302,22 @@ class ReferenceScorecard:
 
     # -- validation ---------------------------------------------------------------------
 
-    def validate(self, subject: Subject, indicators: Mapping[str, object], as_of: dt.date) -> tuple[Subject, Values]:
+    def validate(
+        self, subject: Subject, indicators: Mapping[str, object], as_of: dt.date
+    ) -> tuple[Subject, Values]:
         """Check the subject and every indicator; raise InvalidInput listing every problem."""
         problems: list[FieldViolation] = []
         if len(indicators) > limits.MAX_INDICATORS:
             # refused before any name is looked at: the work stays bounded whatever was sent
-            raise InvalidInput([FieldViolation(
-                "indicators", f"{len(indicators)} indicators; a request has at most {limits.MAX_INDICATORS}")])
+            raise InvalidInput(
+                [
+                    FieldViolation(
+                        "indicators",
+                        f"{len(indicators)} indicators; a request has at most"
+                        f" {limits.MAX_INDICATORS}",
+                    )
+                ]
+            )
         subject = self._check_subject(subject, problems)
         why = limits.year_problem(as_of.year)
         if why is not None:
@@ -299,21 +325,36 @@ class ReferenceScorecard:
         values: Values = {}
         names = self._names
         unknown = [key for key in indicators if key not in names]
-        for key in unknown[:limits.MAX_UNKNOWN_NAMED]:
+        for key in unknown[: limits.MAX_UNKNOWN_NAMED]:
             text = str(key)
-            close = difflib.get_close_matches(text, names, n=1) if len(text) <= limits.MAX_NAME else []
+            close = (
+                difflib.get_close_matches(text, names, n=1) if len(text) <= limits.MAX_NAME else []
+            )
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append(FieldViolation(f"indicators.{limits.field_key(text)}", f"not an indicator of {self.id}{hint}"))
+            problems.append(
+                FieldViolation(
+                    f"indicators.{limits.field_key(text)}", f"not an indicator of {self.id}{hint}"
+                )
+            )
         if len(unknown) > limits.MAX_UNKNOWN_NAMED:
-            problems.append(FieldViolation(
-                "indicators", f"{len(unknown) - limits.MAX_UNKNOWN_NAMED} more names that are not indicators of {self.id}"))
+            problems.append(
+                FieldViolation(
+                    "indicators",
+                    f"{len(unknown) - limits.MAX_UNKNOWN_NAMED} more names that are not indicators"
+                    f" of {self.id}",
+                )
+            )
         for name, validate, ind in self._inds:
             raw = indicators.get(name)
             if raw is None:
                 if ind.default is not None:
                     values[name] = ind.default
                 elif ind.required:
-                    problems.append(FieldViolation(f"indicators.{name}", f"required {ind.type.value} indicator is missing"))
+                    problems.append(
+                        FieldViolation(
+                            f"indicators.{name}", f"required {ind.type.value} indicator is missing"
+                        )
+                    )
                 continue
             value, why = validate(raw)
             if why is None:
@@ -323,7 +364,12 @@ class ReferenceScorecard:
         for name in self._past:
             d = values.get(name)
             if d is not None and d > as_of:  # type: ignore[operator]
-                problems.append(FieldViolation(f"indicators.{name}", f"{d} is after as_of {as_of}: this date must be in the past"))
+                problems.append(
+                    FieldViolation(
+                        f"indicators.{name}",
+                        f"{d} is after as_of {as_of}: this date must be in the past",
+                    )
+                )
         for name, pred, text in self._required_when:
             if name not in values and pred(values, {}, None, as_of):
                 if not any(p.field == f"indicators.{name}" for p in problems):
@@ -338,8 +384,13 @@ class ReferenceScorecard:
             if why is not None:
                 problems.append(FieldViolation("subject.display_name", why))
         if subject.kind is not self.card.subject_kind:
-            problems.append(FieldViolation(
-                "subject.kind", f"{self.id} evaluates a {self.card.subject_kind.value}, not a {subject.kind.value if isinstance(subject.kind, SubjectKind) else subject.kind}"))
+            got = subject.kind.value if isinstance(subject.kind, SubjectKind) else subject.kind
+            problems.append(
+                FieldViolation(
+                    "subject.kind",
+                    f"{self.id} evaluates a {self.card.subject_kind.value}, not a {got}",
+                )
+            )
             return subject
         why = limits.text_problem(subject.id, limits.MAX_SUBJECT_ID)
         if why is not None:
@@ -364,7 +415,9 @@ class ReferenceScorecard:
 
     # -- evaluation ---------------------------------------------------------------------
 
-    def evaluate(self, subject: Subject, indicators: Mapping[str, object], as_of: dt.date) -> EvaluationResult:
+    def evaluate(
+        self, subject: Subject, indicators: Mapping[str, object], as_of: dt.date
+    ) -> EvaluationResult:
         subject, values = self.validate(subject, indicators, as_of)
         return self.score(subject, values, as_of)
 
@@ -391,14 +444,23 @@ class ReferenceScorecard:
             total = clamp(before, g.floor, g.ceiling)
             if total != before:
                 members = [i for i, (r, _fn, _b) in enumerate(self._rules) if r.group == g.id]
-                for i, p in zip(members, take_cut(total - before, [final_points[i] for i in members])):
+                for i, p in zip(
+                    members, take_cut(total - before, [final_points[i] for i in members])
+                ):
                     final_points[i] = p
             group_totals.append(GroupTotal(g.id, g.title, before, total, g.floor, g.ceiling))
             group_sum += total
         lines = tuple(
-            Line(rule.id, rule.title, rule.group, ((rule.indicator, values.get(rule.indicator)),),
-                 final_points[i], rule.provenance,
-                 raw_points[i] if final_points[i] != raw_points[i] else None, best)
+            Line(
+                rule.id,
+                rule.title,
+                rule.group,
+                ((rule.indicator, values.get(rule.indicator)),),
+                final_points[i],
+                rule.provenance,
+                raw_points[i] if final_points[i] != raw_points[i] else None,
+                best,
+            )
             for i, (rule, _fn, best) in enumerate(self._rules)
         )
         # 3. score and the grade it gives
@@ -421,19 +483,35 @@ class ReferenceScorecard:
         for o, pred in self._overrides:
             if pred(values, group_raw, score, as_of):
                 fire(fired, o, values, as_of)
-        grade, until, overrides, reasons, ptn, next_grade = self._grading.decide(fired, score_grade, score)
+        grade, until, overrides, reasons, ptn, next_grade = self._grading.decide(
+            fired, score_grade, score
+        )
         # 6. reasons: the overrides first, then the rules that lost most against their best
-        lost = [(final_points[i] - best, i) for i, (_r, _fn, best) in enumerate(self._rules)
-                if best is not None and final_points[i] < best]
+        lost = [
+            (final_points[i] - best, i)
+            for i, (_r, _fn, best) in enumerate(self._rules)
+            if best is not None and final_points[i] < best
+        ]
         reasons.extend(rule_reasons(lost, self._rule_reasons, lambda x: x))
         return EvaluationResult(
-            scorecard_id=card.id, version=card.version, digest=card.digest, subject=subject,
-            as_of=as_of, indicators=values, score=score,
-            score_grade=score_grade.code if score is not None else None, grade=grade,
-            lines=lines, groups=tuple(group_totals),
+            scorecard_id=card.id,
+            version=card.version,
+            digest=card.digest,
+            subject=subject,
+            as_of=as_of,
+            indicators=values,
+            score=score,
+            score_grade=score_grade.code if score is not None else None,
+            grade=grade,
+            lines=lines,
+            groups=tuple(group_totals),
             overrides=overrides,
-            until=until, reasons=tuple(reasons), points_to_next_grade=ptn, next_grade=next_grade,
-            base=base, score_before_cut=score_before_cut,
+            until=until,
+            reasons=tuple(reasons),
+            points_to_next_grade=ptn,
+            next_grade=next_grade,
+            base=base,
+            score_before_cut=score_before_cut,
         )
 
 
@@ -466,7 +544,9 @@ class CompiledScorecard:
             # evaluation (a few percent of one)
             self.evaluate = evaluate  # type: ignore[method-assign]
 
-    def evaluate(self, subject: Subject, indicators: Mapping[str, object], as_of: dt.date) -> EvaluationResult:
+    def evaluate(
+        self, subject: Subject, indicators: Mapping[str, object], as_of: dt.date
+    ) -> EvaluationResult:
         """Validate, score and explain; raises InvalidInput listing every problem.
 
         (Each instance binds `evaluate` to its generated function, which gives the same result
@@ -474,7 +554,9 @@ class CompiledScorecard:
         subject, values = self.validate(subject, indicators, as_of)
         return self._score(subject, values, as_of)
 
-    def validate(self, subject: Subject, indicators: Mapping[str, object], as_of: dt.date) -> tuple[Subject, Values]:
+    def validate(
+        self, subject: Subject, indicators: Mapping[str, object], as_of: dt.date
+    ) -> tuple[Subject, Values]:
         """Check the subject and every indicator; raise InvalidInput listing every problem."""
         return self.reference.validate(subject, indicators, as_of)
 
@@ -488,21 +570,35 @@ def _describe_required_when(ind: Indicator) -> str:
     return condition_text(ind.required_when)
 
 
-def compile_scorecard(card: Scorecard, id_schemes: Mapping[str, SubjectIdCheck] | None = None) -> CompiledScorecard:
+def compile_scorecard(
+    card: Scorecard, id_schemes: Mapping[str, SubjectIdCheck] | None = None
+) -> CompiledScorecard:
     """Compile once; `id_schemes` (prefix -> check) is read at evaluation time, so schemes
     registered later by plugins apply."""
     return CompiledScorecard(card, id_schemes)
 
 
-def compile_reference(card: Scorecard, id_schemes: Mapping[str, SubjectIdCheck] | None = None) -> ReferenceScorecard:
+def compile_reference(
+    card: Scorecard, id_schemes: Mapping[str, SubjectIdCheck] | None = None
+) -> ReferenceScorecard:
     """The reference evaluator of `card` (tests compare the generated code with it)."""
     return ReferenceScorecard(card, id_schemes)
 
 
-def reference_evaluate(card: Scorecard, subject: Subject, indicators: Mapping[str, object], as_of: dt.date) -> EvaluationResult:
+def reference_evaluate(
+    card: Scorecard, subject: Subject, indicators: Mapping[str, object], as_of: dt.date
+) -> EvaluationResult:
     """One evaluation by the reference evaluator (compiles the card's closures each call)."""
     return ReferenceScorecard(card).evaluate(subject, indicators, as_of)
 
 
-__all__ = ["CompiledScorecard", "ReferenceScorecard", "SubjectIdCheck", "add_years", "compile_reference",
-           "compile_scorecard", "q2", "reference_evaluate"]
+__all__ = [
+    "CompiledScorecard",
+    "ReferenceScorecard",
+    "SubjectIdCheck",
+    "add_years",
+    "compile_reference",
+    "compile_scorecard",
+    "q2",
+    "reference_evaluate",
+]

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TextIO
 
 from .engine import CompiledScorecard, compile_scorecard
 from .loader import iter_scorecard_files, load_file
@@ -31,7 +32,10 @@ from .model import (
 from .records import builtin_kinds, fill_from_records
 
 DEFAULT_AS_OF = dt.date(2026, 1, 1)
-SAMPLE_IDS = {SubjectKind.PERSON: "11010519491231002X", SubjectKind.ORGANIZATION: "91350100M000100Y43"}
+SAMPLE_IDS = {
+    SubjectKind.PERSON: "11010519491231002X",
+    SubjectKind.ORGANIZATION: "91350100M000100Y43",
+}
 
 
 @dataclass
@@ -79,10 +83,15 @@ def run_case(compiled: CompiledScorecard, case: GoldenCase) -> CaseOutcome:
     indicators = case.indicators
     if any(i.from_records is not None for i in card.indicators):
         # the records about the case's own subject carry its kind and id (record_from_case)
-        own = [replace(r, subject_kind=kind, subject_id=subject.id) if r.subject_id in ("", subject.id)
-               else r for r in case.records]
-        indicators, _ = fill_from_records(card.indicators, dict(indicators), subject.id, own,
-                                          builtin_kinds(), as_of)
+        own = [
+            replace(r, subject_kind=kind, subject_id=subject.id)
+            if r.subject_id in ("", subject.id)
+            else r
+            for r in case.records
+        ]
+        indicators, _ = fill_from_records(
+            card.indicators, dict(indicators), subject.id, own, builtin_kinds(), as_of
+        )
     try:
         result = compiled.evaluate(subject, indicators, as_of)
     except InvalidInput as e:
@@ -95,7 +104,13 @@ def run_case(compiled: CompiledScorecard, case: GoldenCase) -> CaseOutcome:
             out.mismatches.append(("evaluation", "a result", f"rejected: {e}"))
         return out
     if "error" in exp:
-        out.mismatches.append(("error fields", _show(exp["error"]), f"accepted: grade {result.grade.code}, score {_show(result.score)}"))
+        out.mismatches.append(
+            (
+                "error fields",
+                _show(exp["error"]),
+                f"accepted: grade {result.grade.code}, score {_show(result.score)}",
+            )
+        )
         return out
     _compare(out, exp, result)
     return out
@@ -170,7 +185,12 @@ def collect(paths: Sequence[str]) -> tuple[list[CompiledScorecard], list[str]]:
     return list(reg.all()), problems
 
 
-def report(cards: Iterable[CompiledScorecard], problems: list[str], verbose: bool, stream=sys.stdout) -> int:  # type: ignore[no-untyped-def]
+def report(
+    cards: Iterable[CompiledScorecard],
+    problems: list[str],
+    verbose: bool,
+    stream: TextIO = sys.stdout,
+) -> int:
     w = stream.write
     for p in problems:
         w(f"INVALID {p}\n")
@@ -190,11 +210,18 @@ def report(cards: Iterable[CompiledScorecard], problems: list[str], verbose: boo
                 failed += 1
                 w(f"FAIL  {label}: {o.case}\n")
                 for what, want, got in o.mismatches:
-                    w(f"        {what}: expected {want}\n        {' ' * len(what)}  actual   {got}\n")
+                    w(
+                        f"        {what}: expected {want}\n        {' ' * len(what)}  actual  "
+                        f" {got}\n"
+                    )
         if outcomes and not bad and not verbose:
             w(f"ok    {label}: {len(outcomes)} cases\n")
     w("-" * 60 + "\n")
-    w(f"{passed} passed, {failed} failed" + (f", {len(problems)} invalid" if problems else "") + "\n")
+    w(
+        f"{passed} passed, {failed} failed"
+        + (f", {len(problems)} invalid" if problems else "")
+        + "\n"
+    )
     if problems:
         return 2
     return 1 if failed else 0
@@ -202,7 +229,9 @@ def report(cards: Iterable[CompiledScorecard], problems: list[str], verbose: boo
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="scorecard-test", description=__doc__.split("\n\n")[0])
-    ap.add_argument("paths", nargs="*", help="scorecard files or folders (default: every registered scorecard)")
+    ap.add_argument(
+        "paths", nargs="*", help="scorecard files or folders (default: every registered scorecard)"
+    )
     ap.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
     args = ap.parse_args(argv)
     cards, problems = collect(args.paths)

@@ -30,9 +30,7 @@ def parse_interval(text: str) -> Interval:
     return Interval(lo, hi, lb == "[", rb == "]")
 
 
-def coverage_problems(
-    ranges: list[Interval], domain: Interval, integers: bool
-) -> list[str]:
+def coverage_problems(ranges: list[Interval], domain: Interval, integers: bool) -> list[str]:
     """Gaps and overlaps of `ranges` over `domain` (integers: only whole numbers matter)."""
     if integers:
         return _integer_coverage(ranges, domain)
@@ -47,14 +45,20 @@ def _key_low(iv: Interval) -> tuple[int, Decimal, int]:
 
 def _clip(iv: Interval, domain: Interval) -> Interval | None:
     low, low_inc = iv.low, iv.low_inclusive
-    if domain.low is not None and (low is None or low < domain.low or (low == domain.low and not domain.low_inclusive)):
+    if domain.low is not None and (
+        low is None or low < domain.low or (low == domain.low and not domain.low_inclusive)
+    ):
         low, low_inc = domain.low, domain.low_inclusive
     high, high_inc = iv.high, iv.high_inclusive
     if domain.high is not None and (
         high is None or high > domain.high or (high == domain.high and not domain.high_inclusive)
     ):
         high, high_inc = domain.high, domain.high_inclusive
-    if low is not None and high is not None and (low > high or (low == high and not (low_inc and high_inc))):
+    if (
+        low is not None
+        and high is not None
+        and (low > high or (low == high and not (low_inc and high_inc)))
+    ):
         return None
     return Interval(low, high, low_inc, high_inc)
 
@@ -78,8 +82,11 @@ def _continuous_coverage(ranges: list[Interval], domain: Interval) -> list[str]:
             continue
         if c.low == cur_v and (c.low is None or c.low_inclusive == cur_inc):
             pass
-        elif cur_v is None or c.low is None or c.low < cur_v or (
-            c.low == cur_v and c.low_inclusive and not cur_inc
+        elif (
+            cur_v is None
+            or c.low is None
+            or c.low < cur_v
+            or (c.low == cur_v and c.low_inclusive and not cur_inc)
         ):
             problems.append(f"band {orig} overlaps {prev}")
         else:
@@ -156,5 +163,10 @@ def indicator_domain(ind: Indicator) -> Interval:
         hi = ind.maximum if ind.maximum is not None else Decimal(100)
         return Interval(lo, hi, True, True)
     if ind.type is IndicatorType.COUNT:
-        return Interval(ind.minimum if ind.minimum is not None else Decimal(0), ind.maximum, True, ind.maximum is not None)
+        return Interval(
+            ind.minimum if ind.minimum is not None else Decimal(0),
+            ind.maximum,
+            True,
+            ind.maximum is not None,
+        )
     return Interval(ind.minimum, ind.maximum, ind.minimum is not None, ind.maximum is not None)

@@ -153,19 +153,33 @@ def int_test(expr: str, op: str, target: Decimal) -> str:
         n = int(target)
         return {"=": f"{expr} == {n}", "!=": f"{expr} != {n}"}.get(op, f"{expr} {op} {n}")
     lo, hi = math.floor(target), math.ceil(target)
-    return {"<": f"{expr} <= {lo}", "<=": f"{expr} <= {lo}", ">": f"{expr} >= {hi}",
-            ">=": f"{expr} >= {hi}", "=": "False", "!=": "True"}[op]
+    return {
+        "<": f"{expr} <= {lo}",
+        "<=": f"{expr} <= {lo}",
+        ">": f"{expr} >= {hi}",
+        ">=": f"{expr} >= {hi}",
+        "=": "False",
+        "!=": "True",
+    }[op]
 
 
-def interval_test(expr: str, rng: Interval, integer: bool, const: Callable[[object, str], str]) -> str:
+def interval_test(
+    expr: str, rng: Interval, integer: bool, const: Callable[[object, str], str]
+) -> str:
     """`rng.contains(expr)` as comparisons with constant bounds."""
     parts = []
     if rng.low is not None:
-        parts.append(int_test(expr, ">=" if rng.low_inclusive else ">", rng.low) if integer
-                     else f"{expr} {'>=' if rng.low_inclusive else '>'} {const(rng.low, 'BOUND')}")
+        parts.append(
+            int_test(expr, ">=" if rng.low_inclusive else ">", rng.low)
+            if integer
+            else f"{expr} {'>=' if rng.low_inclusive else '>'} {const(rng.low, 'BOUND')}"
+        )
     if rng.high is not None:
-        parts.append(int_test(expr, "<=" if rng.high_inclusive else "<", rng.high) if integer
-                     else f"{expr} {'<=' if rng.high_inclusive else '<'} {const(rng.high, 'BOUND')}")
+        parts.append(
+            int_test(expr, "<=" if rng.high_inclusive else "<", rng.high)
+            if integer
+            else f"{expr} {'<=' if rng.high_inclusive else '<'} {const(rng.high, 'BOUND')}"
+        )
     return " and ".join(parts) or "True"
 
 
@@ -198,33 +212,39 @@ def _band_fn(rule: Rule) -> Callable[[Decimal], Decimal]:
     return points
 
 
-def _emit_bands(rule: Rule, ind: Indicator, w: Writer, scale: Callable[[Decimal], Decimal]) -> list[str]:
+def _emit_bands(
+    rule: Rule, ind: Indicator, w: Writer, scale: Callable[[Decimal], Decimal]
+) -> list[str]:
     p, v = f"p_{rule.id}", f"v_{rule.indicator}"
     out = []
     for i, band in enumerate(rule.bands):
         test = interval_test(v, band.range, ind.type is IndicatorType.COUNT, w.const)
-        out += [f"{'if' if i == 0 else 'elif'} {test}:  # {band.range}: {decimal_text(band.points)}",
-                f"    {p} = {h(scale(band.points))}"]
+        out += [
+            f"{'if' if i == 0 else 'elif'} {test}:  # {band.range}: {decimal_text(band.points)}",
+            f"    {p} = {h(scale(band.points))}",
+        ]
     # the loader proved the bands cover the domain; reaching here is a bug, as in the reference
     return out + ["else:", f"    raise AssertionError('rule {rule.id}: no band holds ' + str({v}))"]
 
 
-def parse_bands(c: Checker, raw: object, path: str, ind: Indicator, score_0_100: bool) -> tuple[Band, ...]:
+def parse_bands(
+    c: Checker, raw: object, path: str, ind: Indicator, score_0_100: bool
+) -> tuple[Band, ...]:
     """`bands = [ { range = "[a, b)", points = n }, … ]`, covering the indicator's domain."""
     if not isinstance(raw, list) or not raw:
-        c.bad(path, "bands = [ { range = \"[a, b)\", points = n }, … ] with at least one band")
+        c.bad(path, 'bands = [ { range = "[a, b)", points = n }, … ] with at least one band')
         return ()
     bands: list[Band] = []
     for i, b in enumerate(raw):
         bp = f"{path}[{i}]"
         if not isinstance(b, dict):
-            c.bad(bp, "a band is { range = \"[a, b)\", points = n }")
+            c.bad(bp, 'a band is { range = "[a, b)", points = n }')
             continue
         c.unknown_keys(b, {"range", "points"}, bp)
         try:
             iv = parse_interval(rng if isinstance(rng := b.get("range"), str) else "")
         except ValueError as e:
-            c.bad(f"{bp}.range", str(e) if b.get("range") else "missing range, e.g. \"[0, 70)\"")
+            c.bad(f"{bp}.range", str(e) if b.get("range") else 'missing range, e.g. "[0, 70)"')
             continue
         pts = c.number(b.get("points"), f"{bp}.points")
         if pts is None:
@@ -233,13 +253,16 @@ def parse_bands(c: Checker, raw: object, path: str, ind: Indicator, score_0_100:
             c.bad(f"{bp}.points", f"a weighted band scores within [0, 100], not {pts}")
         bands.append(Band(iv, pts))
     if len(bands) == len(raw):
-        for msg in coverage_problems([b.range for b in bands], indicator_domain(ind), ind.type is IndicatorType.COUNT):
+        for msg in coverage_problems(
+            [b.range for b in bands], indicator_domain(ind), ind.type is IndicatorType.COUNT
+        ):
             c.bad(path, msg)
     return tuple(bands)
 
 
-def parse_choice_points(c: Checker, raw: object, path: str, ind: Indicator, score_0_100: bool
-                        ) -> tuple[tuple[str, Decimal], ...]:
+def parse_choice_points(
+    c: Checker, raw: object, path: str, ind: Indicator, score_0_100: bool
+) -> tuple[tuple[str, Decimal], ...]:
     """`points = { code = n, … }` over the indicator's choices."""
     if not isinstance(raw, dict) or not raw:
         c.bad(path, "points = { code = n, … } for a choice rule")
@@ -286,8 +309,15 @@ def _per_unit_emit(rule: Rule, ind: Indicator, w: Writer) -> list[str]:
 
 
 PER_UNIT = RuleKindSpec(
-    RuleKind.PER_UNIT.value, NUMERIC, _per_unit_parse, _per_unit_points, _per_unit_best,
-    lambda r: f"{signed(r.points)} per unit", _per_unit_emit, frozenset({"points"}))
+    RuleKind.PER_UNIT.value,
+    NUMERIC,
+    _per_unit_parse,
+    _per_unit_points,
+    _per_unit_best,
+    lambda r: f"{signed(r.points)} per unit",
+    _per_unit_emit,
+    frozenset({"points"}),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,10 +329,15 @@ def _bands_parse(c: Checker, spec: dict[str, Any], path: str, ind: Indicator) ->
 
 
 BANDS = RuleKindSpec(
-    RuleKind.BANDS.value, NUMERIC, _bands_parse, lambda r, i: _band_fn(r),  # type: ignore[arg-type, return-value]
+    RuleKind.BANDS.value,
+    NUMERIC,
+    _bands_parse,
+    lambda r, i: _band_fn(r),  # type: ignore[arg-type, return-value]
     lambda r, i: max(b.points for b in r.bands),
     lambda r: "\n".join(f"{b.range} {signed(b.points)}" for b in r.bands),
-    lambda r, i, w: _emit_bands(r, i, w, lambda x: x), frozenset({"bands"}))
+    lambda r, i, w: _emit_bands(r, i, w, lambda x: x),
+    frozenset({"bands"}),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,10 +365,15 @@ def _flag_emit(rule: Rule, ind: Indicator, w: Writer) -> list[str]:
 
 
 FLAG = RuleKindSpec(
-    RuleKind.FLAG.value, (IndicatorType.FLAG,), _flag_parse, _flag_points,
+    RuleKind.FLAG.value,
+    (IndicatorType.FLAG,),
+    _flag_parse,
+    _flag_points,
     lambda r, i: max(r.points, ZERO),  # type: ignore[type-var]
-    lambda r: f"{signed(r.points)} when {'true' if r.when else 'false'}", _flag_emit,
-    frozenset({"points", "when"}))
+    lambda r: f"{signed(r.points)} when {'true' if r.when else 'false'}",
+    _flag_emit,
+    frozenset({"points", "when"}),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,7 +381,9 @@ FLAG = RuleKindSpec(
 
 
 def _choice_parse(c: Checker, spec: dict[str, Any], path: str, ind: Indicator) -> Parsed:
-    return {"choice_points": parse_choice_points(c, spec.get("points"), f"{path}.points", ind, False)}, {"points"}
+    return {
+        "choice_points": parse_choice_points(c, spec.get("points"), f"{path}.points", ind, False)
+    }, {"points"}
 
 
 def _choice_fn(rule: Rule, factor: Decimal | None = None) -> PointsFn:
@@ -361,9 +403,15 @@ def _choice_text(rule: Rule) -> list[str]:
 
 
 CHOICE = RuleKindSpec(
-    RuleKind.CHOICE.value, (IndicatorType.CHOICE,), _choice_parse, lambda r, i: _choice_fn(r),
-    lambda r, i: _choice_best(r.choice_points, i), lambda r: "\n".join(_choice_text(r)),
-    lambda r, i, w: _emit_choice(r, w, lambda x: x), frozenset({"points"}))
+    RuleKind.CHOICE.value,
+    (IndicatorType.CHOICE,),
+    _choice_parse,
+    lambda r, i: _choice_fn(r),
+    lambda r, i: _choice_best(r.choice_points, i),
+    lambda r: "\n".join(_choice_text(r)),
+    lambda r, i, w: _emit_choice(r, w, lambda x: x),
+    frozenset({"points"}),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,13 +420,21 @@ CHOICE = RuleKindSpec(
 
 def _direct_emit(rule: Rule, ind: Indicator, w: Writer) -> list[str]:
     v = rule.indicator
-    return [f"p_{rule.id} = 100 * v_{v}" if ind.type is IndicatorType.COUNT else f"p_{rule.id} = c_{v}"]
+    return [
+        f"p_{rule.id} = 100 * v_{v}" if ind.type is IndicatorType.COUNT else f"p_{rule.id} = c_{v}"
+    ]
 
 
 DIRECT = RuleKindSpec(
-    RuleKind.DIRECT.value, NUMERIC, lambda c, s, p, i: ({}, set()), lambda r, i: _num,
-    lambda r, i: indicator_domain(i).high, lambda r: "the value", _direct_emit,
-    reads_hundredths=True)
+    RuleKind.DIRECT.value,
+    NUMERIC,
+    lambda c, s, p, i: ({}, set()),
+    lambda r, i: _num,
+    lambda r, i: indicator_domain(i).high,
+    lambda r: "the value",
+    _direct_emit,
+    reads_hundredths=True,
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -393,7 +449,9 @@ def _weighted_parse(c: Checker, spec: dict[str, Any], path: str, ind: Indicator)
     if weight is not None and weight <= 0:
         c.bad(f"{path}.weight", "a weight is a positive percent")
     if ind.type is IndicatorType.CHOICE:
-        out["choice_points"] = parse_choice_points(c, spec.get("points"), f"{path}.points", ind, True)
+        out["choice_points"] = parse_choice_points(
+            c, spec.get("points"), f"{path}.points", ind, True
+        )
         used.add("points")
     elif ind.type is IndicatorType.FLAG:
         used.add("flag_points")
@@ -414,7 +472,11 @@ def _weighted_parse(c: Checker, spec: dict[str, Any], path: str, ind: Indicator)
     else:
         dom = indicator_domain(ind)
         if dom.low is None or dom.high is None or dom.low < 0 or dom.high > HUNDRED:
-            c.bad(f"{path}.indicator", f"a weighted rule scoring the value itself needs an indicator within [0, 100]; {ind.name} is {dom}")
+            c.bad(
+                f"{path}.indicator",
+                f"a weighted rule scoring the value itself needs an indicator within [0, 100];"
+                f" {ind.name} is {dom}",
+            )
     return out, used
 
 
@@ -463,7 +525,9 @@ def _weighted_emit(rule: Rule, ind: Indicator, w: Writer) -> list[str]:
     if ind.type is IndicatorType.FLAG:
         assert rule.flag_points is not None
         t, f = rule.flag_points
-        return head + [f"p_{rule.id} = {h(scale(t))} if v_{rule.indicator} is True else {h(scale(f))}"]
+        return head + [
+            f"p_{rule.id} = {h(scale(t))} if v_{rule.indicator} is True else {h(scale(f))}"
+        ]
     if rule.bands:
         return head + _emit_bands(rule, ind, w, scale)
     return head + [f"p_{rule.id} = to_hundredths(v_{rule.indicator} * {w.const(factor, 'FACTOR')})"]
@@ -472,15 +536,24 @@ def _weighted_emit(rule: Rule, ind: Indicator, w: Writer) -> list[str]:
 def _weighted_text(rule: Rule) -> str:
     parts = [f"{b.range} {signed(b.points)}" for b in rule.bands] + _choice_text(rule)
     if rule.flag_points is not None:
-        parts += [f"true {decimal_text(rule.flag_points[0])}", f"false {decimal_text(rule.flag_points[1])}"]
+        parts += [
+            f"true {decimal_text(rule.flag_points[0])}",
+            f"false {decimal_text(rule.flag_points[1])}",
+        ]
     head = f"× {decimal_text(rule.weight)}% of:"
     return "\n".join([head, *parts]) if parts else f"{head} the value"
 
 
 WEIGHTED = RuleKindSpec(
-    RuleKind.WEIGHTED.value, (*NUMERIC, IndicatorType.FLAG, IndicatorType.CHOICE), _weighted_parse,
-    _weighted_points, _weighted_best, _weighted_text, _weighted_emit,
-    frozenset({"weight", "points", "bands", "flag_points"}))
+    RuleKind.WEIGHTED.value,
+    (*NUMERIC, IndicatorType.FLAG, IndicatorType.CHOICE),
+    _weighted_parse,
+    _weighted_points,
+    _weighted_best,
+    _weighted_text,
+    _weighted_emit,
+    frozenset({"weight", "points", "bands", "flag_points"}),
+)
 
 
 for _spec in (PER_UNIT, BANDS, FLAG, CHOICE, DIRECT, WEIGHTED):

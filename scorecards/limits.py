@@ -68,8 +68,10 @@ the message, well under the 8 KiB of metadata a default gRPC client accepts."""
 
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 # what Decimal() reads, in ASCII only: no other script's digits, no `_`, no spaces
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)",
-                           re.IGNORECASE)
+_DECIMAL_TEXT = re.compile(
+    r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)",
+    re.IGNORECASE,
+)
 _DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -110,7 +112,10 @@ def decimal_text_problem(text: str) -> str | None:
     if len(text) > MAX_DECIMAL_TEXT:
         return f"a decimal string of {len(text)} characters; at most {MAX_DECIMAL_TEXT}"
     if _DECIMAL_TEXT.fullmatch(text) is None:
-        return f"{echo(text)} is not a decimal number (digits 0-9, an optional sign, point and exponent)"
+        return (
+            f"{echo(text)} is not a decimal number"
+            " (digits 0-9, an optional sign, point and exponent)"
+        )
     return None
 
 

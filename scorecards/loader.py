@@ -51,25 +51,85 @@ from .records import Measure as RecordMeasure  # how a derived value is read; no
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 HUNDRED = Decimal(100)
-OPS = {"=": "=", "==": "=", "!=": "!=", "≠": "!=", "<": "<", "<=": "<=", "≤": "<=",
-       ">": ">", ">=": ">=", "≥": ">=", "in": "in"}
+OPS = {
+    "=": "=",
+    "==": "=",
+    "!=": "!=",
+    "≠": "!=",
+    "<": "<",
+    "<=": "<=",
+    "≤": "<=",
+    ">": ">",
+    ">=": ">=",
+    "≥": ">=",
+    "in": "in",
+}
 NUMERIC_TYPES = (IndicatorType.COUNT, IndicatorType.NUMBER, IndicatorType.PERCENT)
 
-TOP_KEYS = {"id", "version", "effective_from", "subject_kind", "title", "description", "base",
-            "score", "default_grade", "indicators", "groups", "rules", "grades", "overrides",
-            "measures", "cases"}
-INDICATOR_KEYS = {"type", "title", "description", "min", "max", "default", "required",
-                  "choices", "past", "required_when", "places", "actionable",
-                  "from_records"}
+TOP_KEYS = {
+    "id",
+    "version",
+    "effective_from",
+    "subject_kind",
+    "title",
+    "description",
+    "base",
+    "score",
+    "default_grade",
+    "indicators",
+    "groups",
+    "rules",
+    "grades",
+    "overrides",
+    "measures",
+    "cases",
+}
+INDICATOR_KEYS = {
+    "type",
+    "title",
+    "description",
+    "min",
+    "max",
+    "default",
+    "required",
+    "choices",
+    "past",
+    "required_when",
+    "places",
+    "actionable",
+    "from_records",
+}
 # the keys every rule has; each kind reads its own others (kinds.py)
 RULE_KEYS = {"id", "title", "kind", "indicator", "group", "provenance", "description"}
 _BUILTIN_KINDS = {k.value for k in RuleKind}
 GRADE_KEYS = {"code", "title", "min", "colour", "provenance"}
-OVERRIDE_KEYS = {"id", "title", "when", "effect", "grade", "steps", "until", "provenance",
-                 "description"}
+OVERRIDE_KEYS = {
+    "id",
+    "title",
+    "when",
+    "effect",
+    "grade",
+    "steps",
+    "until",
+    "provenance",
+    "description",
+}
 MEASURE_KEYS = {"id", "title", "provenance", "grades", "overrides"}
-EXPECT_KEYS = {"score", "grade", "score_grade", "points_to_next_grade", "next_grade", "base",
-               "score_before_cut", "overrides", "until", "reasons", "lines", "measures", "error"}
+EXPECT_KEYS = {
+    "score",
+    "grade",
+    "score_grade",
+    "points_to_next_grade",
+    "next_grade",
+    "base",
+    "score_before_cut",
+    "overrides",
+    "until",
+    "reasons",
+    "lines",
+    "measures",
+    "error",
+}
 
 
 def _is_number(v: object) -> TypeGuard[int | Decimal]:
@@ -89,7 +149,10 @@ class _Checker:
     def unknown_keys(self, table: dict[str, Any], allowed: set[str], path: str) -> None:
         for k in table:
             if k not in allowed:
-                self.bad(f"{path}.{k}" if path else k, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+                self.bad(
+                    f"{path}.{k}" if path else k,
+                    f"unknown key (allowed: {', '.join(sorted(allowed))})",
+                )
 
     def table(self, v: object, path: str) -> dict[str, Any]:
         if isinstance(v, dict):
@@ -98,13 +161,18 @@ class _Checker:
         return {}
 
     def title(self, v: object, path: str) -> Title:
-        if isinstance(v, dict) and isinstance(v.get("zh"), str) and isinstance(v.get("en"), str) \
-                and v["zh"].strip() and v["en"].strip():
+        if (
+            isinstance(v, dict)
+            and isinstance(v.get("zh"), str)
+            and isinstance(v.get("en"), str)
+            and v["zh"].strip()
+            and v["en"].strip()
+        ):
             extra = set(v) - {"zh", "en"}
             if extra:
                 self.bad(path, f"unknown keys {sorted(extra)} (a title has zh and en)")
             return Title(v["zh"], v["en"])
-        self.bad(path, "must be { zh = \"…\", en = \"…\" } with both texts non-empty")
+        self.bad(path, 'must be { zh = "…", en = "…" } with both texts non-empty')
         return Title("", "")
 
     def number(self, v: object, path: str) -> Decimal | None:
@@ -117,8 +185,10 @@ class _Checker:
 
     def provenance(self, v: object, path: str) -> Provenance:
         if not isinstance(v, dict):
-            self.bad(path, "missing: every rule, grade, override and measure needs"
-                           " { tag, source, article }")
+            self.bad(
+                path,
+                "missing: every rule, grade, override and measure needs { tag, source, article }",
+            )
             return Provenance(ProvenanceTag.DESIGN, "")
         extra = set(v) - {"tag", "source", "article"}
         if extra:
@@ -126,11 +196,16 @@ class _Checker:
         try:
             tag = ProvenanceTag(v.get("tag"))
         except ValueError:
-            self.bad(f"{path}.tag", f"must be one of {[t.value for t in ProvenanceTag]}, not {v.get('tag')!r}")
+            self.bad(
+                f"{path}.tag",
+                f"must be one of {[t.value for t in ProvenanceTag]}, not {v.get('tag')!r}",
+            )
             tag = ProvenanceTag.DESIGN
         source = v.get("source")
         if not isinstance(source, str) or not source.strip():
-            self.bad(f"{path}.source", "must name the source (a regulation title, or the design note)")
+            self.bad(
+                f"{path}.source", "must name the source (a regulation title, or the design note)"
+            )
             source = ""
         article = v.get("article", "")
         if not isinstance(article, str):
@@ -161,9 +236,14 @@ def digest_of(data: dict[str, Any]) -> str:
     body = {k: v for k, v in data.items() if k != "cases"}
     inds = body.get("indicators")
     if isinstance(inds, dict):
-        body["indicators"] = {name: ({k: v for k, v in spec.items() if k != "actionable"}
-                                     if isinstance(spec, dict) else spec)
-                              for name, spec in inds.items()}
+        body["indicators"] = {
+            name: (
+                {k: v for k, v in spec.items() if k != "actionable"}
+                if isinstance(spec, dict)
+                else spec
+            )
+            for name, spec in inds.items()
+        }
     text = json.dumps(_canonical(body), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -174,7 +254,9 @@ def load_file(path: str | Path) -> Scorecard:
     try:
         raw = p.read_bytes()
     except OSError as e:
-        raise InvalidScorecard([DefinitionProblem(str(p), "", f"cannot read: {e.strerror}")]) from None
+        raise InvalidScorecard(
+            [DefinitionProblem(str(p), "", f"cannot read: {e.strerror}")]
+        ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"), parse_float=Decimal)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
@@ -218,7 +300,9 @@ def load_data(data: dict[str, Any], file: str) -> Scorecard:
     try:
         kind = SubjectKind(data.get("subject_kind"))
     except ValueError:
-        c.bad("subject_kind", f"must be 'person' or 'organization', not {data.get('subject_kind')!r}")
+        c.bad(
+            "subject_kind", f"must be 'person' or 'organization', not {data.get('subject_kind')!r}"
+        )
         kind = SubjectKind.PERSON
     title = c.title(data.get("title"), "title")
     description = data.get("description", "")
@@ -238,7 +322,10 @@ def load_data(data: dict[str, Any], file: str) -> Scorecard:
 
     indicators = _indicators(c, data.get("indicators", {}))
     if len(indicators) > limits.MAX_INDICATORS:  # a request could never give them all
-        c.bad("indicators", f"{len(indicators)} indicators; a scorecard has at most {limits.MAX_INDICATORS}")
+        c.bad(
+            "indicators",
+            f"{len(indicators)} indicators; a scorecard has at most {limits.MAX_INDICATORS}",
+        )
     by_name = {i.name: i for i in indicators}
     groups = _groups(c, data.get("groups", {}))
     group_ids = {g.id for g in groups}
@@ -249,25 +336,43 @@ def load_data(data: dict[str, Any], file: str) -> Scorecard:
     default_grade = data.get("default_grade")
     if base is None:
         if default_grade not in grade_codes:
-            c.bad("default_grade", f"an eligibility card needs a default grade among {grade_codes}, not {default_grade!r}")
+            c.bad(
+                "default_grade",
+                f"an eligibility card needs a default grade among {grade_codes}, not"
+                f" {default_grade!r}",
+            )
     elif default_grade is not None:
         c.bad("default_grade", "only an eligibility card (no base) has a default grade")
         default_grade = None
 
     rule_ids = {r.id for r in rules}
-    overrides = _overrides(c, data.get("overrides", []), by_name, group_ids, grade_codes, base is not None, rule_ids)
+    overrides = _overrides(
+        c, data.get("overrides", []), by_name, group_ids, grade_codes, base is not None, rule_ids
+    )
     grades, overrides = _measures(c, data.get("measures", []), grades, overrides)
     cases = _cases(c, data.get("cases", []))
 
     if c.problems:
         raise InvalidScorecard(c.problems)
     return Scorecard(
-        id=sid, version=version, effective_from=eff, title=title, subject_kind=kind,
-        indicators=tuple(indicators), rules=tuple(rules), groups=tuple(groups),
-        grades=tuple(grades), overrides=tuple(overrides), base=base, score_min=score_min,
-        score_max=score_max, default_grade=default_grade if base is None else None,
+        id=sid,
+        version=version,
+        effective_from=eff,
+        title=title,
+        subject_kind=kind,
+        indicators=tuple(indicators),
+        rules=tuple(rules),
+        groups=tuple(groups),
+        grades=tuple(grades),
+        overrides=tuple(overrides),
+        base=base,
+        score_min=score_min,
+        score_max=score_max,
+        default_grade=default_grade if base is None else None,
         description=description if isinstance(description, str) else "",
-        digest=digest_of(data), source_path=file, cases=tuple(cases),
+        digest=digest_of(data),
+        source_path=file,
+        cases=tuple(cases),
     )
 
 
@@ -304,7 +409,10 @@ def _indicators(c: _Checker, raw: object) -> list[Indicator]:
         try:
             itype = IndicatorType(spec.get("type"))
         except ValueError:
-            c.bad(f"{path}.type", f"must be one of {[t.value for t in IndicatorType]}, not {spec.get('type')!r}")
+            c.bad(
+                f"{path}.type",
+                f"must be one of {[t.value for t in IndicatorType]}, not {spec.get('type')!r}",
+            )
             continue
         title = c.title(spec.get("title"), f"{path}.title")
         minimum = maximum = None
@@ -319,7 +427,8 @@ def _indicators(c: _Checker, raw: object) -> list[Indicator]:
                 if minimum is not None and maximum is not None and minimum > maximum:
                     c.bad(path, f"min {minimum} is above max {maximum}")
                 if itype is IndicatorType.PERCENT and (
-                    (minimum is not None and minimum < 0) or (maximum is not None and maximum > HUNDRED)
+                    (minimum is not None and minimum < 0)
+                    or (maximum is not None and maximum > HUNDRED)
                 ):
                     c.bad(path, "a percent lies within [0, 100]")
                 if itype is IndicatorType.COUNT and minimum is not None and minimum < 0:
@@ -328,7 +437,7 @@ def _indicators(c: _Checker, raw: object) -> list[Indicator]:
         if itype is IndicatorType.CHOICE:
             ch = spec.get("choices")
             if not isinstance(ch, list) or not ch or not all(isinstance(x, str) and x for x in ch):
-                c.bad(f"{path}.choices", "a choice indicator lists its codes: choices = [\"a\", \"b\"]")
+                c.bad(f"{path}.choices", 'a choice indicator lists its codes: choices = ["a", "b"]')
             elif len(set(ch)) != len(ch):
                 c.bad(f"{path}.choices", "duplicate codes")
             else:
@@ -352,10 +461,16 @@ def _indicators(c: _Checker, raw: object) -> list[Indicator]:
         if default is None and implicit is not None and not required:
             default = implicit
         if required is None:
-            required = default is None and itype in (IndicatorType.NUMBER, IndicatorType.PERCENT, IndicatorType.CHOICE)
+            required = default is None and itype in (
+                IndicatorType.NUMBER,
+                IndicatorType.PERCENT,
+                IndicatorType.CHOICE,
+            )
         if "required_when" in spec:
             if required:
-                c.bad(f"{path}.required_when", "an always-required indicator needs no required_when")
+                c.bad(
+                    f"{path}.required_when", "an always-required indicator needs no required_when"
+                )
             pending_when.append((len(out), path, spec["required_when"]))
         places = spec.get("places")
         if places is not None:
@@ -363,40 +478,81 @@ def _indicators(c: _Checker, raw: object) -> list[Indicator]:
                 c.bad(f"{path}.places", "places applies to number and percent indicators only")
                 places = None
             elif type(places) is not int or not 0 <= places <= limits.MAX_PLACES:
-                c.bad(f"{path}.places", f"a whole number of decimal places in [0, {limits.MAX_PLACES}]")
+                c.bad(
+                    f"{path}.places",
+                    f"a whole number of decimal places in [0, {limits.MAX_PLACES}]",
+                )
                 places = None
-        if (isinstance(default, Decimal) and itype is not IndicatorType.COUNT
-                and limits.places_of(default) > (limits.DEFAULT_PLACES if places is None else places)):
+        if (
+            isinstance(default, Decimal)
+            and itype is not IndicatorType.COUNT
+            and limits.places_of(default) > (limits.DEFAULT_PLACES if places is None else places)
+        ):
             c.bad(f"{path}.default", f"{default} has more decimal places than the indicator takes")
         actionable = spec.get("actionable", False)
         if not isinstance(actionable, bool):
             c.bad(f"{path}.actionable", "must be true or false")
             actionable = False
         elif actionable and itype is IndicatorType.DATE:
-            c.bad(f"{path}.actionable", "a date records when something happened: it is never actionable")
+            c.bad(
+                f"{path}.actionable",
+                "a date records when something happened: it is never actionable",
+            )
             actionable = False
         desc = spec.get("description", "")
         from_records = _from_records(c, spec, itype, path)
-        out.append(Indicator(name, itype, title, bool(required), default, minimum, maximum,
-                             choices, bool(past), None, desc if isinstance(desc, str) else "",
-                             places, actionable, from_records))
+        out.append(
+            Indicator(
+                name,
+                itype,
+                title,
+                bool(required),
+                default,
+                minimum,
+                maximum,
+                choices,
+                bool(past),
+                None,
+                desc if isinstance(desc, str) else "",
+                places,
+                actionable,
+                from_records,
+            )
+        )
     by_name = {i.name: i for i in out}
     for idx, path, cond_raw in pending_when:
         cond = _condition(c, cond_raw, f"{path}.required_when", by_name, set(), allow_group=False)
         ind = out[idx]
-        out[idx] = Indicator(ind.name, ind.type, ind.title, ind.required, ind.default, ind.minimum,
-                             ind.maximum, ind.choices, ind.past, cond, ind.description, ind.places,
-                             ind.actionable, ind.from_records)
+        out[idx] = Indicator(
+            ind.name,
+            ind.type,
+            ind.title,
+            ind.required,
+            ind.default,
+            ind.minimum,
+            ind.maximum,
+            ind.choices,
+            ind.past,
+            cond,
+            ind.description,
+            ind.places,
+            ind.actionable,
+            ind.from_records,
+        )
     return out
 
 
-_MEASURE_TYPES = {RecordMeasure.ACTIVE: IndicatorType.FLAG,
-                  RecordMeasure.COUNT_WITHIN: IndicatorType.COUNT,
-                  RecordMeasure.LATEST_DATE: IndicatorType.DATE,
-                  RecordMeasure.END_OF_RESTRICTION: IndicatorType.DATE}
+_MEASURE_TYPES = {
+    RecordMeasure.ACTIVE: IndicatorType.FLAG,
+    RecordMeasure.COUNT_WITHIN: IndicatorType.COUNT,
+    RecordMeasure.LATEST_DATE: IndicatorType.DATE,
+    RecordMeasure.END_OF_RESTRICTION: IndicatorType.DATE,
+}
 
 
-def _from_records(c: _Checker, spec: dict[str, Any], itype: IndicatorType, path: str) -> FromRecords | None:
+def _from_records(
+    c: _Checker, spec: dict[str, Any], itype: IndicatorType, path: str
+) -> FromRecords | None:
     """`from_records = {kinds = [...], measure = "..."}`: the server fills the value from
     credit records (scorecards/records.py); the measure fixes the indicator's type."""
     if "from_records" not in spec:
@@ -408,13 +564,23 @@ def _from_records(c: _Checker, spec: dict[str, Any], itype: IndicatorType, path:
         return None
     wanted = _MEASURE_TYPES[parsed.measure]
     if itype is not wanted:
-        c.bad(f"{path}.from_records", f"measure {parsed.text!r} gives a {wanted.value}, not a {itype.value}")
+        c.bad(
+            f"{path}.from_records",
+            f"measure {parsed.text!r} gives a {wanted.value}, not a {itype.value}",
+        )
         return None
     return parsed
 
 
-def _check_value(c: _Checker, itype: IndicatorType, v: object, lo: Decimal | None,
-                 hi: Decimal | None, choices: tuple[str, ...], path: str) -> Any:
+def _check_value(
+    c: _Checker,
+    itype: IndicatorType,
+    v: object,
+    lo: Decimal | None,
+    hi: Decimal | None,
+    choices: tuple[str, ...],
+    path: str,
+) -> Any:
     if itype is IndicatorType.FLAG:
         if not isinstance(v, bool):
             c.bad(path, "must be true or false")
@@ -455,7 +621,9 @@ def _groups(c: _Checker, raw: object) -> list[Group]:
     return out
 
 
-def _rules(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: set[str], scored: bool) -> list[Rule]:
+def _rules(
+    c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: set[str], scored: bool
+) -> list[Rule]:
     if not isinstance(raw, list):
         c.bad("rules", "must be an array of tables ([[rules]])")
         return []
@@ -490,22 +658,41 @@ def _rules(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: set[
             c.bad(f"{path}.indicator", f"unknown indicator {iname!r}")
             continue
         if ind.type not in kind.types:
-            c.bad(f"{path}.indicator", f"a {kind.name} rule cannot score a {ind.type.value} indicator ({iname})")
+            c.bad(
+                f"{path}.indicator",
+                f"a {kind.name} rule cannot score a {ind.type.value} indicator ({iname})",
+            )
             continue
         if not ind.required and ind.default is None:
-            c.bad(f"{path}.indicator", f"{iname} may be absent (neither required nor with a default): a rule needs a value to score")
+            c.bad(
+                f"{path}.indicator",
+                f"{iname} may be absent (neither required nor with a default): a rule needs a"
+                f" value to score",
+            )
             continue
         group = spec.get("group")
         if group is not None and group not in group_ids:
             c.bad(f"{path}.group", f"unknown group {group!r}")
         fields, used = kind.parse(c, spec, path, ind)
         for key in sorted((set(spec) & kinds.all_keys()) - used):
-            c.bad(f"{path}.{key}", f"does not apply to a {kind.name} rule on a {ind.type.value} indicator")
+            c.bad(
+                f"{path}.{key}",
+                f"does not apply to a {kind.name} rule on a {ind.type.value} indicator",
+            )
         if "weight" in used:  # the weights of a card's weighted rules add up to 100
             any_weighted = True
             weighted_total += fields.get("weight") or 0
-        out.append(Rule(rid, title, RuleKind(kind.name) if kind.name in _BUILTIN_KINDS else kind.name,
-                        ind.name, prov, group, **fields))
+        out.append(
+            Rule(
+                rid,
+                title,
+                RuleKind(kind.name) if kind.name in _BUILTIN_KINDS else kind.name,
+                ind.name,
+                prov,
+                group,
+                **fields,
+            )
+        )
     if any_weighted and weighted_total != HUNDRED:
         c.bad("rules", f"the weights of the weighted rules add up to {weighted_total}, not 100")
     return out
@@ -536,28 +723,49 @@ def _grades(c: _Checker, raw: object, scored: bool, score_min: Decimal | None) -
             else:
                 minimum = c.number(spec["min"], f"{path}.min")
                 if minimum is not None and last_min is not None and minimum >= last_min:
-                    c.bad(f"{path}.min", f"grades are listed best first: min {minimum} must be below the previous grade's {last_min}")
+                    c.bad(
+                        f"{path}.min",
+                        f"grades are listed best first: min {minimum} must be below the previous"
+                        f" grade's {last_min}",
+                    )
                 if minimum is not None:
                     last_min = minimum
         colour = spec.get("colour", "")
         if not isinstance(colour, str):
             c.bad(f"{path}.colour", "must be a string")
             colour = ""
-        out.append(Grade(code, c.title(spec.get("title"), f"{path}.title"),
-                         c.provenance(spec.get("provenance"), f"{path}.provenance"), minimum, colour))
+        out.append(
+            Grade(
+                code,
+                c.title(spec.get("title"), f"{path}.title"),
+                c.provenance(spec.get("provenance"), f"{path}.provenance"),
+                minimum,
+                colour,
+            )
+        )
     if scored:
         if last_min is None:
             c.bad("grades", "a scored card needs at least one grade with a min")
         elif score_min is not None and last_min > score_min:
-            c.bad("grades", f"the lowest grade's min {last_min} is above score.min {score_min}: some scores would have no grade")
+            c.bad(
+                "grades",
+                f"the lowest grade's min {last_min} is above score.min {score_min}: some scores"
+                f" would have no grade",
+            )
     return out
 
 
-def _condition(c: _Checker, raw: object, path: str, inds: dict[str, Indicator],
-               group_ids: set[str], allow_group: bool = True) -> Condition:
+def _condition(
+    c: _Checker,
+    raw: object,
+    path: str,
+    inds: dict[str, Indicator],
+    group_ids: set[str],
+    allow_group: bool = True,
+) -> Condition:
     fallback = AllOf(())
     if not isinstance(raw, dict):
-        c.bad(path, "a condition is a table such as { indicator = \"x\", op = \">=\", value = 1 }")
+        c.bad(path, 'a condition is a table such as { indicator = "x", op = ">=", value = 1 }')
         return fallback
     if "all" in raw or "any" in raw:
         key = "all" if "all" in raw else "any"
@@ -566,7 +774,10 @@ def _condition(c: _Checker, raw: object, path: str, inds: dict[str, Indicator],
         if not isinstance(items, list) or not items:
             c.bad(f"{path}.{key}", "a non-empty list of conditions")
             return fallback
-        subs = tuple(_condition(c, x, f"{path}.{key}[{i}]", inds, group_ids, allow_group) for i, x in enumerate(items))
+        subs = tuple(
+            _condition(c, x, f"{path}.{key}[{i}]", inds, group_ids, allow_group)
+            for i, x in enumerate(items)
+        )
         return AllOf(subs) if key == "all" else AnyOf(subs)
     if "not" in raw:
         c.unknown_keys(raw, {"not"}, path)
@@ -593,7 +804,10 @@ def _condition(c: _Checker, raw: object, path: str, inds: dict[str, Indicator],
     refs = [k for k in ("indicator", "sum", "group", "score") if k in raw]
     c.unknown_keys(raw, {"indicator", "sum", "group", "score", "op", "value"}, path)
     if len(refs) != 1:
-        c.bad(path, "name exactly one of indicator, sum, group, score, or use all/any/not or a date test")
+        c.bad(
+            path,
+            "name exactly one of indicator, sum, group, score, or use all/any/not or a date test",
+        )
         return fallback
     op = OPS.get(op_name) if isinstance(op_name := raw.get("op"), str) else None
     if op is None:
@@ -664,8 +878,15 @@ def _check_operand(c: _Checker, ind: Indicator, v: object, path: str) -> None:
         c.bad(path, f"{ind.name} is numeric: compare with a number")
 
 
-def _overrides(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: set[str],
-               grade_codes: list[str], scored: bool, rule_ids: set[str]) -> list[Override]:
+def _overrides(
+    c: _Checker,
+    raw: object,
+    inds: dict[str, Indicator],
+    group_ids: set[str],
+    grade_codes: list[str],
+    scored: bool,
+    rule_ids: set[str],
+) -> list[Override]:
     if not isinstance(raw, list):
         c.bad("overrides", "must be an array of tables ([[overrides]])")
         return []
@@ -680,7 +901,11 @@ def _overrides(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: 
             c.bad(f"{path}.id", "an override id is lowercase letters, digits and _")
             oid = f"#{i}"
         elif oid in seen or oid in rule_ids:
-            c.bad(f"{path}.id", f"duplicate id {oid!r} (override and rule ids share one namespace: they are reason codes)")
+            c.bad(
+                f"{path}.id",
+                f"duplicate id {oid!r} (override and rule ids share one namespace: they are reason"
+                f" codes)",
+            )
         seen.add(oid)
         title = c.title(spec.get("title"), f"{path}.title")
         prov = c.provenance(spec.get("provenance"), f"{path}.provenance")
@@ -712,18 +937,33 @@ def _overrides(c: _Checker, raw: object, inds: dict[str, Indicator], group_ids: 
             c.unknown_keys(u, {"indicator", "years"}, f"{path}.until")
             ind = inds.get(ind_name) if isinstance(ind_name := u.get("indicator"), str) else None
             if ind is None or ind.type is not IndicatorType.DATE:
-                c.bad(f"{path}.until.indicator", f"until needs a date indicator, not {u.get('indicator')!r}")
+                c.bad(
+                    f"{path}.until.indicator",
+                    f"until needs a date indicator, not {u.get('indicator')!r}",
+                )
             years = u.get("years", 0)
             if not isinstance(years, int) or isinstance(years, bool) or years < 0:
                 c.bad(f"{path}.until.years", "a whole number of years ≥ 0")
                 years = 0
             until = Until(str(u.get("indicator")), years)
-        out.append(Override(oid, title, when, effect, prov, grade, int(steps) if isinstance(steps, int) else 0, until))
+        out.append(
+            Override(
+                oid,
+                title,
+                when,
+                effect,
+                prov,
+                grade,
+                int(steps) if isinstance(steps, int) else 0,
+                until,
+            )
+        )
     return out
 
 
-def _measures(c: _Checker, raw: object, grades: list[Grade], overrides: list[Override]
-              ) -> tuple[list[Grade], list[Override]]:
+def _measures(
+    c: _Checker, raw: object, grades: list[Grade], overrides: list[Override]
+) -> tuple[list[Grade], list[Override]]:
     """`[[measures]]`: each names the grades and overrides it follows from; the grades and
     overrides get their measures, in file order. A measure cites a published rule: the
     Shanghai credit regulation (art 32) allows no measure that is not published, so a
@@ -747,17 +987,25 @@ def _measures(c: _Checker, raw: object, grades: list[Grade], overrides: list[Ove
         elif mid in seen:
             c.bad(f"{path}.id", f"duplicate measure id {mid!r}")
         seen.add(mid)
-        measure = Measure(mid, c.title(spec.get("title"), f"{path}.title"),
-                          c.provenance(spec.get("provenance"), f"{path}.provenance"))
+        measure = Measure(
+            mid,
+            c.title(spec.get("title"), f"{path}.title"),
+            c.provenance(spec.get("provenance"), f"{path}.provenance"),
+        )
         if isinstance(spec.get("provenance"), dict) and spec["provenance"].get("tag") == "design":
-            c.bad(f"{path}.provenance.tag", "a measure follows from a published rule "
-                  "(上海市社会信用条例 art 32: unpublished measures may not be applied); "
-                  "'design' is not a source")
-        for key, known, into in (("grades", grade_codes, of_grade),
-                                  ("overrides", override_ids, of_override)):
+            c.bad(
+                f"{path}.provenance.tag",
+                "a measure follows from a published rule "
+                "(上海市社会信用条例 art 32: unpublished measures may not be applied); "
+                "'design' is not a source",
+            )
+        for key, known, into in (
+            ("grades", grade_codes, of_grade),
+            ("overrides", override_ids, of_override),
+        ):
             names = spec.get(key, [])
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                c.bad(f"{path}.{key}", "a list of ids: [\"A\", \"B\"]")
+                c.bad(f"{path}.{key}", 'a list of ids: ["A", "B"]')
                 continue
             what = "grade" if key == "grades" else "override"
             taken: set[str] = set()
@@ -770,12 +1018,19 @@ def _measures(c: _Checker, raw: object, grades: list[Grade], overrides: list[Ove
                     into.setdefault(name, []).append(measure)
                 taken.add(name)
         if not spec.get("grades") and not spec.get("overrides"):
-            c.bad(path, "a measure follows from at least one grade or override: "
-                  "grades = [...] and/or overrides = [...]")
-    grades = [dataclasses.replace(g, measures=tuple(of_grade[g.code]))
-              if g.code in of_grade else g for g in grades]
-    overrides = [dataclasses.replace(o, measures=tuple(of_override[o.id]))
-                 if o.id in of_override else o for o in overrides]
+            c.bad(
+                path,
+                "a measure follows from at least one grade or override: "
+                "grades = [...] and/or overrides = [...]",
+            )
+    grades = [
+        dataclasses.replace(g, measures=tuple(of_grade[g.code])) if g.code in of_grade else g
+        for g in grades
+    ]
+    overrides = [
+        dataclasses.replace(o, measures=tuple(of_override[o.id])) if o.id in of_override else o
+        for o in overrides
+    ]
     return grades, overrides
 
 
@@ -798,7 +1053,7 @@ def _cases(c: _Checker, raw: object) -> list[GoldenCase]:
             inds = {}
         expect = spec.get("expect")
         if not isinstance(expect, dict) or not expect:
-            c.bad(f"{path}.expect", "a case expects something: { grade = \"…\", … }")
+            c.bad(f"{path}.expect", 'a case expects something: { grade = "…", … }')
             expect = {}
         c.unknown_keys(expect, EXPECT_KEYS, f"{path}.expect")
         as_of = spec.get("as_of")
@@ -822,5 +1077,3 @@ def _cases(c: _Checker, raw: object) -> list[GoldenCase]:
                 c.bad(f"{path}.records[{k}]", str(exc))
         out.append(GoldenCase(name, dict(inds), dict(expect), as_of, subject, tuple(records)))
     return out
-
-

@@ -148,7 +148,9 @@ class Indicator:
     past: bool = False
     required_when: Condition | None = None
     description: str = ""
-    places: int | None = None  # decimal places a number/percent value may have (None: limits.DEFAULT_PLACES)
+    places: int | None = (
+        None  # decimal places a number/percent value may have (None: limits.DEFAULT_PLACES)
+    )
     # the subject can change it (counts that age out, satisfaction, training): what-if varies
     # only these (scorecards/whatif.py); never an identity or history fact
     actionable: bool = False
@@ -177,7 +179,9 @@ class Interval:
     def __str__(self) -> str:
         lo = "-inf" if self.low is None else str(self.low)
         hi = "+inf" if self.high is None else str(self.high)
-        return f"{'[' if self.low_inclusive else '('}{lo}, {hi}{']' if self.high_inclusive else ')'}"
+        return (
+            f"{'[' if self.low_inclusive else '('}{lo}, {hi}{']' if self.high_inclusive else ')'}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,8 +480,14 @@ class ScorecardNotFound(DomainError):
 
     reason = "SCORECARD_NOT_FOUND"
 
-    def __init__(self, scorecard_id: str, version: str | None = None, as_of: dt.date | None = None,
-                 close: tuple[str, ...] = (), field: str | None = None):
+    def __init__(
+        self,
+        scorecard_id: str,
+        version: str | None = None,
+        as_of: dt.date | None = None,
+        close: tuple[str, ...] = (),
+        field: str | None = None,
+    ):
         self.scorecard_id = scorecard_id
         self.version = version
         self.as_of = as_of

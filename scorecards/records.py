@@ -905,7 +905,7 @@ class FromRecords:
     def text(self) -> str:
         if self.measure is Measure.COUNT_WITHIN:
             return f"count within {self.years} years"
-        return self.measure.value
+        return str(self.measure.value)
 
 
 @dataclass(frozen=True)
@@ -967,26 +967,45 @@ def record_from_case(spec: Any, index: int, subject_kind: SubjectKind, subject_i
         try:
             linked.append(LinkedPerson(str(p["id"]), LinkRole(p["role"])))
         except (KeyError, TypeError, ValueError):
-            raise ValueError("linked: [{ id, role }], role one of "
-                             + ", ".join(r.value for r in LinkRole)) from None
+            raise ValueError(
+                "linked: [{ id, role }], role one of " + ", ".join(r.value for r in LinkRole)
+            ) from None
     events = [Event(1, EventType.CREATED, decided, "golden")]
     for e in spec.get("events", ()):
         try:
             on = e["on"]
             events.append(Event(len(events) + 1, EventType(e["type"]), on, "golden"))
         except (KeyError, TypeError, ValueError):
-            raise ValueError("events: [{ type, on }], type one of "
-                             + ", ".join(t.value for t in EventType if t is not EventType.CREATED)) from None
+            raise ValueError(
+                "events: [{ type, on }], type one of "
+                + ", ".join(t.value for t in EventType if t is not EventType.CREATED)
+            ) from None
         if not isinstance(on, dt.date):
             raise ValueError("events: on must be a date")
     kind_of_subject = subject_kind if subject == subject_id else SubjectKind.ORGANIZATION
-    return Record(f"case-{index + 1}", kind_of_subject, subject, kind, "golden case", "", "",
-                  decided, Severity.GENERAL, tuple(linked), tuple(events))
+    return Record(
+        f"case-{index + 1}",
+        kind_of_subject,
+        subject,
+        kind,
+        "golden case",
+        "",
+        "",
+        decided,
+        Severity.GENERAL,
+        tuple(linked),
+        tuple(events),
+    )
 
 
-def fill_from_records(indicators: Iterable[Any], values: dict[str, object], subject_id: str,
-                      records: Sequence[Record], kinds: RecordKindRegistry,
-                      as_of: dt.date) -> tuple[dict[str, object], list[tuple[str, View]]]:
+def fill_from_records(
+    indicators: Iterable[Any],
+    values: dict[str, object],
+    subject_id: str,
+    records: Sequence[Record],
+    kinds: RecordKindRegistry,
+    as_of: dt.date,
+) -> tuple[dict[str, object], list[tuple[str, View]]]:
     """`values` with each indicator derived from records filled from `records` as of `as_of`,
     and the (indicator, record view) pairs each used: what the server does with the stored
     records, and the golden cases' runner with a case's."""

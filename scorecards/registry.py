@@ -37,10 +37,20 @@ class VersionNotInForce(InvalidInput):
 
     def __init__(self, card: Scorecard, as_of: dt.date):
         self.effective_from = card.effective_from
-        super().__init__([FieldViolation("version", (
-            f"{card.id} version {card.version} takes effect on {card.effective_from.isoformat()}, "
-            f"after as_of {as_of.isoformat()}: evaluate on or after that day, or leave version "
-            "empty for the version in force"))])
+        super().__init__(
+            [
+                FieldViolation(
+                    "version",
+                    (
+                        f"{card.id} version {card.version} takes effect on"
+                        f" {card.effective_from.isoformat()}, "
+                        f"after as_of {as_of.isoformat()}: evaluate on or after that day, or leave"
+                        f" version "
+                        "empty for the version in force"
+                    ),
+                )
+            ]
+        )
 
 
 class ScorecardRegistry:
@@ -66,21 +76,49 @@ class ScorecardRegistry:
     def _add(self, card: Scorecard, origin: str) -> None:
         key = (card.id, card.version)
         if key in self.origin:
-            raise InvalidScorecard([DefinitionProblem(
-                card.source_path or origin, "id",
-                f"{card.id} version {card.version} is already registered by {self.origin[key]}")])
+            raise InvalidScorecard(
+                [
+                    DefinitionProblem(
+                        card.source_path or origin,
+                        "id",
+                        f"{card.id} version {card.version} is already registered by"
+                        f" {self.origin[key]}",
+                    )
+                ]
+            )
         versions = self._versions.setdefault(card.id, [])
         for other in versions:
             if other.card.effective_from == card.effective_from:
-                raise InvalidScorecard([DefinitionProblem(
-                    card.source_path or origin, "effective_from",
-                    f"{card.id} version {other.version} already takes effect on {card.effective_from}")])
-        unknown = sorted({k for i in card.indicators if i.from_records is not None
-                          for k in i.from_records.kinds if k not in self.record_kinds})
+                raise InvalidScorecard(
+                    [
+                        DefinitionProblem(
+                            card.source_path or origin,
+                            "effective_from",
+                            f"{card.id} version {other.version} already takes effect on"
+                            f" {card.effective_from}",
+                        )
+                    ]
+                )
+        unknown = sorted(
+            {
+                k
+                for i in card.indicators
+                if i.from_records is not None
+                for k in i.from_records.kinds
+                if k not in self.record_kinds
+            }
+        )
         if unknown:
-            raise InvalidScorecard([DefinitionProblem(
-                card.source_path or origin, "from_records",
-                f"unknown record kind(s) {', '.join(unknown)}; known: {', '.join(self.record_kinds.names())}")])
+            raise InvalidScorecard(
+                [
+                    DefinitionProblem(
+                        card.source_path or origin,
+                        "from_records",
+                        f"unknown record kind(s) {', '.join(unknown)}; known:"
+                        f" {', '.join(self.record_kinds.names())}",
+                    )
+                ]
+            )
         versions.append(compile_scorecard(card, self._id_schemes))
         versions.sort(key=lambda c: c.card.effective_from, reverse=True)
         self.origin[key] = origin or card.source_path or "<object>"
@@ -121,7 +159,9 @@ class ScorecardRegistry:
         for sid in self.ids():
             yield from self._versions[sid]
 
-    def resolve(self, scorecard_id: str, version: str | None = None, as_of: dt.date | None = None) -> CompiledScorecard:
+    def resolve(
+        self, scorecard_id: str, version: str | None = None, as_of: dt.date | None = None
+    ) -> CompiledScorecard:
         """The version asked for, else the one in force on `as_of` (else the newest). A
         version asked for that takes effect after `as_of` raises VersionNotInForce."""
         versions = self._versions.get(scorecard_id)
@@ -148,8 +188,11 @@ class ScorecardRegistry:
         return sum(len(v) for v in self._versions.values())
 
 
-def build_registry(pm: pluggy.PluginManager, extra_paths: Iterable[str | Path] = ()) -> ScorecardRegistry:
-    """The registry from every plugin, plus scorecard files or folders named in the configuration."""
+def build_registry(
+    pm: pluggy.PluginManager, extra_paths: Iterable[str | Path] = ()
+) -> ScorecardRegistry:
+    """The registry from every plugin, plus scorecard files or folders named in the
+    configuration."""
     reg = ScorecardRegistry()
     reg.load_plugins(pm)
     for p in extra_paths:

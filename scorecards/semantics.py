@@ -77,7 +77,9 @@ def take_cut(cut: N, points: Sequence[N]) -> list[N]:
     return out
 
 
-def fire(fired: Fired, override: Override, values: Mapping[str, IndicatorValue], as_of: dt.date) -> None:
+def fire(
+    fired: Fired, override: Override, values: Mapping[str, IndicatorValue], as_of: dt.date
+) -> None:
     """An override whose condition holds: it fires unless its `until` (the first day it no
     longer applies: a date indicator plus N years) is on or before `as_of`."""
     end: dt.date | None = None
@@ -93,14 +95,17 @@ def reported_until(fired: Fired, forced: bool) -> dt.date | None:
     override with no end beats any date."""
     if not fired:
         return None
-    deciding = [u for o, u in fired if o.effect is EffectKind.FORCE] if forced else [u for _, u in fired]
+    deciding = (
+        [u for o, u in fired if o.effect is EffectKind.FORCE] if forced else [u for _, u in fired]
+    )
     if any(u is None for u in deciding):
         return None
     return max(deciding)  # type: ignore[type-var]
 
 
-def rule_reasons(lost: list[tuple[Any, int]], rules: Sequence[tuple[str, Title]],
-                 back: Callable[[Any], Decimal]) -> list[ReasonCode]:
+def rule_reasons(
+    lost: list[tuple[Any, int]], rules: Sequence[tuple[str, Title]], back: Callable[[Any], Decimal]
+) -> list[ReasonCode]:
     """The rules that lost points against their best: `lost` holds (points - best, index)
     pairs, negative, in the caller's unit (`back` makes a Decimal of one); the most lost first,
     then in rule order, at most MAX_REASON_RULES."""
@@ -117,19 +122,22 @@ class Grading:
     """A card's grades, in a unit of the caller's (`unit(Decimal)`, `back(difference)`):
     the grade a score gives, the override decision and the points to the next better grade."""
 
-    def __init__(self, card: Scorecard, unit: Callable[[Decimal], Any], back: Callable[[Any], Decimal]):
+    def __init__(
+        self, card: Scorecard, unit: Callable[[Decimal], Any], back: Callable[[Any], Decimal]
+    ):
         self.grades = card.grades
         self.back = back
         self.rank = {g.code: i for i, g in enumerate(card.grades)}
         # a downgrade steps through the grades a score can reach (override-only ones are no step)
-        scoring = [i for i, g in enumerate(card.grades) if g.min_score is not None]
+        # the score grades' minimums in the caller's unit, by rank
+        mins = {i: unit(m) for i, g in enumerate(card.grades) if (m := g.min_score) is not None}
+        scoring = list(mins)
         self.ladder = scoring or list(range(len(card.grades)))
         # (min, grade), best first: the first whose min the score reaches is its grade
-        self.scoring = [(unit(card.grades[i].min_score), card.grades[i]) for i in scoring]  # type: ignore[arg-type]
+        self.scoring = [(mins[i], card.grades[i]) for i in scoring]
         # the score grades a score within the range can reach, worst first: (rank, min)
         top = None if card.score_max is None else unit(card.score_max)
-        self.climb = [(i, unit(card.grades[i].min_score)) for i in reversed(scoring)  # type: ignore[arg-type]
-                      if top is None or unit(card.grades[i].min_score) <= top]  # type: ignore[arg-type]
+        self.climb = [(i, mins[i]) for i in reversed(scoring) if top is None or mins[i] <= top]
 
     def score_grade(self, sc: Any) -> Grade:
         """The grade a score gives: the best whose minimum it reaches, else the lowest."""
@@ -138,7 +146,9 @@ class Grading:
                 return grade
         return self.scoring[-1][1]
 
-    def _next(self, after: Callable[[int], int], final: int, sc: Any) -> tuple[Decimal | None, str | None]:
+    def _next(
+        self, after: Callable[[int], int], final: int, sc: Any
+    ) -> tuple[Decimal | None, str | None]:
         """The nearest score grade above `sc` (within the score range) that, under `after`,
         gives a better grade than `final`: (points to it, the grade it gives)."""
         for r, low in self.climb:
@@ -158,8 +168,16 @@ class Grading:
                 return low, self.grades[rr].code
         return None
 
-    def decide(self, fired: Fired, score_grade: Grade, sc: Any
-               ) -> tuple[Grade, dt.date | None, tuple[FiredOverride, ...], list[ReasonCode], Decimal | None, str | None]:
+    def decide(
+        self, fired: Fired, score_grade: Grade, sc: Any
+    ) -> tuple[
+        Grade,
+        dt.date | None,
+        tuple[FiredOverride, ...],
+        list[ReasonCode],
+        Decimal | None,
+        str | None,
+    ]:
         """The grade when overrides fired (or none did): grade from the score, then downgrades,
         then caps, then forces (the lowest forced grade wins); the reported `until`; the points
         to the next better grade that points alone would reach under the downgrades and caps
@@ -183,11 +201,30 @@ class Grading:
             final = max(forces)
         elif sc is not None:
             ptn, next_grade = self._next(after, final, sc)
-        overrides = tuple(FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, u, o.provenance,
-                                        o.measures) for o, u in fired)
+        overrides = tuple(
+            FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, u, o.provenance, o.measures)
+            for o, u in fired
+        )
         reasons = [ReasonCode(o.id, "override", o.title) for o, _ in fired]
-        return self.grades[final], reported_until(fired, bool(forces)), overrides, reasons, ptn, next_grade
+        return (
+            self.grades[final],
+            reported_until(fired, bool(forces)),
+            overrides,
+            reasons,
+            ptn,
+            next_grade,
+        )
 
 
-__all__ = ["MAX_REASON_RULES", "SUBJECT_ID_CHECKS", "Grading", "SubjectIdCheck", "clamp", "fire",
-           "normalize", "reported_until", "rule_reasons", "take_cut"]
+__all__ = [
+    "MAX_REASON_RULES",
+    "SUBJECT_ID_CHECKS",
+    "Grading",
+    "SubjectIdCheck",
+    "clamp",
+    "fire",
+    "normalize",
+    "reported_until",
+    "rule_reasons",
+    "take_cut",
+]

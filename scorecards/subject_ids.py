@@ -17,7 +17,9 @@ _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 # every MMDD of a leap year; 29 February is then checked against the year
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-_MMDD = frozenset(f"{m:02d}{d:02d}" for m, days in enumerate(_MONTH_DAYS, 1) for d in range(1, days + 1))
+_MMDD = frozenset(
+    f"{m:02d}{d:02d}" for m, days in enumerate(_MONTH_DAYS, 1) for d in range(1, days + 1)
+)
 
 
 def _weighted_sum_11643(body: str) -> int:
@@ -38,7 +40,9 @@ def _weighted_sum_32100(body: str) -> int:
     return int(body[::-1].translate(_USCC_TO_BASE34), 34) % 31
 
 
-_USCC_TO_BASE34 = str.maketrans({ch: "0123456789abcdefghijklmnopqrstu"[i] for i, ch in enumerate(_USCC_CHARS)})
+_USCC_TO_BASE34 = str.maketrans(
+    {ch: "0123456789abcdefghijklmnopqrstu"[i] for i, ch in enumerate(_USCC_CHARS)}
+)
 
 
 def _is_date(yyyymmdd: str) -> bool:
@@ -60,8 +64,12 @@ def resident_id_problem(value: str) -> str | None:
         body = value[:17]
         if body.isdigit() and body.isascii():
             mmdd = value[10:14]
-            if mmdd in _MMDD and value[6:10] != "0000" and (mmdd != "0229" or _is_date(value[6:14])) \
-                    and value[17] == _ID_CHECK[2 * int(body, 13) % 11]:
+            if (
+                mmdd in _MMDD
+                and value[6:10] != "0000"
+                and (mmdd != "0229" or _is_date(value[6:14]))
+                and value[17] == _ID_CHECK[2 * int(body, 13) % 11]
+            ):
                 return None
     return _resident_id_reason(value)
 

@@ -53,7 +53,9 @@ class Scorer(Protocol):
 
     card: Scorecard
 
-    def validate(self, subject: Subject, indicators: Mapping[str, object], as_of: dt.date) -> tuple[Subject, Values]: ...
+    def validate(
+        self, subject: Subject, indicators: Mapping[str, object], as_of: dt.date
+    ) -> tuple[Subject, Values]: ...
 
     def score(self, subject: Subject, values: Values, as_of: dt.date) -> EvaluationResult: ...
 
@@ -109,15 +111,27 @@ class WhatIf:
     override_ends: tuple[OverrideEnd, ...]  # earliest first
 
 
-def explore(scorer: Scorer, subject: Subject, indicators: Mapping[str, object], as_of: dt.date,
-            max_changes: int = MAX_CHANGES, per_grade: int = PER_GRADE) -> WhatIf:
+def explore(
+    scorer: Scorer,
+    subject: Subject,
+    indicators: Mapping[str, object],
+    as_of: dt.date,
+    max_changes: int = MAX_CHANGES,
+    per_grade: int = PER_GRADE,
+) -> WhatIf:
     """Explore one evaluation; raises InvalidInput (every problem named) as evaluation does."""
     subject, values = scorer.validate(subject, indicators, as_of)
     return _Explorer(scorer, subject, values, as_of).run(max_changes, per_grade)
 
 
-def explore_values(scorer: Scorer, subject: Subject, values: Values, as_of: dt.date,
-                   max_changes: int = MAX_CHANGES, per_grade: int = PER_GRADE) -> WhatIf:
+def explore_values(
+    scorer: Scorer,
+    subject: Subject,
+    values: Values,
+    as_of: dt.date,
+    max_changes: int = MAX_CHANGES,
+    per_grade: int = PER_GRADE,
+) -> WhatIf:
     """Explore validated values (a stored evaluation's, or `validate`'s)."""
     return _Explorer(scorer, subject, dict(values), as_of).run(max_changes, per_grade)
 
@@ -166,6 +180,7 @@ def _numbers(v: object) -> list[Decimal]:
 def _group_total(gid: str) -> Callable[[EvaluationResult], Decimal | None]:
     def total(r: EvaluationResult) -> Decimal | None:
         return next((g.total_before_cut for g in r.groups if g.id == gid), None)
+
     return total
 
 
@@ -184,14 +199,18 @@ class _Explorer:
         self.rank = {g.code: i for i, g in enumerate(card.grades)}
         self.inds = {i.name: i for i in card.indicators}
         # actionable indicators with a value to start from (an absent optional one is left alone)
-        self.actionable = tuple(i.name for i in card.indicators if i.actionable and i.name in values)
+        self.actionable = tuple(
+            i.name for i in card.indicators if i.actionable and i.name in values
+        )
         compares = [c for o in card.overrides for c in _walk(o.when)]
         compares += [c for i in card.indicators for c in _walk(i.required_when)]
         # thresholds on each group's total before its cut, on the score, on each indicator
         self.group_thresholds: dict[str, set[Decimal]] = {}
         for g in card.groups:
             self.group_thresholds[g.id] = {x for x in (g.floor, g.ceiling) if x is not None}
-        self.score_thresholds: set[Decimal] = {g.min_score for g in card.grades if g.min_score is not None}
+        self.score_thresholds: set[Decimal] = {
+            g.min_score for g in card.grades if g.min_score is not None
+        }
         self.score_thresholds |= {x for x in (card.score_min, card.score_max) if x is not None}
         self.indicator_thresholds: dict[str, set[Decimal]] = {}
         self.sum_thresholds: list[tuple[tuple[str, ...], Decimal]] = []
@@ -213,9 +232,12 @@ class _Explorer:
         for rule in card.rules:
             for b in rule.bands:
                 self.band_edges.setdefault(rule.indicator, set()).update(
-                    x for x in (b.range.low, b.range.high) if x is not None)
+                    x for x in (b.range.low, b.range.high) if x is not None
+                )
         self._memo: dict[tuple[tuple[str, IndicatorValue], ...], EvaluationResult] = {}
-        self._candidates: dict[tuple[str, bool, tuple[tuple[str, IndicatorValue], ...]], list[IndicatorValue]] = {}
+        self._candidates: dict[
+            tuple[str, bool, tuple[tuple[str, IndicatorValue], ...]], list[IndicatorValue]
+        ] = {}
 
     # -- scoring ------------------------------------------------------------------------
 
@@ -249,7 +271,9 @@ class _Explorer:
                 out.append(y)
         return out
 
-    def candidates(self, name: str, changed: Mapping[str, IndicatorValue], last: bool = True) -> list[IndicatorValue]:
+    def candidates(
+        self, name: str, changed: Mapping[str, IndicatorValue], last: bool = True
+    ) -> list[IndicatorValue]:
         """Every value of `name` (other than its present one) at which, with `changed` applied,
         the grade may differ from its neighbours' (the module doc). Not `last` (other indicators
         of the combination still to come): only the values where its own pieces bend (bounds,
@@ -261,7 +285,9 @@ class _Explorer:
             found = self._candidates[key] = self._find_candidates(name, changed, last)
         return found
 
-    def _find_candidates(self, name: str, changed: Mapping[str, IndicatorValue], last: bool) -> list[IndicatorValue]:
+    def _find_candidates(
+        self, name: str, changed: Mapping[str, IndicatorValue], last: bool
+    ) -> list[IndicatorValue]:
         ind = self.inds[name]
         current = changed.get(name, self.values[name])
         if ind.type is IndicatorType.FLAG:
@@ -313,12 +339,16 @@ class _Explorer:
         any group cut), which side of each threshold of a condition on it the value is, and the
         value itself when a condition adds it to others."""
         lines = r.lines
-        pts = tuple(lines[i].points if lines[i].points_before_cut is None else lines[i].points_before_cut
-                    for i in self.rules_on.get(name, ()))
+        pts = tuple(
+            lines[i].points if lines[i].points_before_cut is None else lines[i].points_before_cut
+            for i in self.rules_on.get(name, ())
+        )
         sides = tuple((x < t, x == t) for t in sorted(self.indicator_thresholds.get(name, ())))
         return (pts, sides, x if name in self.summed else None)
 
-    def _quantities(self, last: bool) -> list[tuple[Callable[[EvaluationResult], Decimal | None], set[Decimal]]]:
+    def _quantities(
+        self, last: bool
+    ) -> list[tuple[Callable[[EvaluationResult], Decimal | None], set[Decimal]]]:
         out: list[tuple[Callable[[EvaluationResult], Decimal | None], set[Decimal]]] = []
         for gid, ts in self.group_thresholds.items():
             if ts:
@@ -339,7 +369,9 @@ class _Explorer:
             return abs(Decimal(after) - Decimal(before))  # type: ignore[arg-type]
         return ONE
 
-    def _assignments(self, names: tuple[str, ...], changed: dict[str, IndicatorValue]) -> Iterator[dict[str, IndicatorValue]]:
+    def _assignments(
+        self, names: tuple[str, ...], changed: dict[str, IndicatorValue]
+    ) -> Iterator[dict[str, IndicatorValue]]:
         """Every assignment of candidate values to `names` in this order, each indicator's
         candidates taken with the earlier ones changed; a partial change is extended only when
         it `_helps`."""
@@ -360,8 +392,12 @@ class _Explorer:
         r, base = self.score(changed), self.result
         if self.rank[r.grade.code] > self.rank[base.grade.code]:
             return False
-        return r.score is None or base.score is None or r.score >= base.score or \
-            {o.id for o in r.overrides} != {o.id for o in base.overrides}
+        return (
+            r.score is None
+            or base.score is None
+            or r.score >= base.score
+            or {o.id for o in r.overrides} != {o.id for o in base.overrides}
+        )
 
     def run(self, max_changes: int, per_grade: int) -> WhatIf:
         self.result = base = self.score({})
@@ -388,8 +424,19 @@ class _Explorer:
                         for t in wanted:
                             if reached <= t:
                                 if p is None:
-                                    p = Proposal(tuple(Change(n, self.values[n], assign[n], self._distance(n, assign[n]))
-                                                       for n in names), r.grade.code, r.score)
+                                    p = Proposal(
+                                        tuple(
+                                            Change(
+                                                n,
+                                                self.values[n],
+                                                assign[n],
+                                                self._distance(n, assign[n]),
+                                            )
+                                            for n in names
+                                        ),
+                                        r.grade.code,
+                                        r.score,
+                                    )
                                 old = best[t].get(names)
                                 if old is None or _better(p, old, self.rank):
                                     best[t][names] = p
@@ -398,12 +445,16 @@ class _Explorer:
             for t in open_targets:
                 for names, p in list(best[t].items()):
                     if len(names) == k and any(
-                            sub in best[t] and best[t][sub].distance <= p.distance
-                            for j in range(1, k) for sub in itertools.combinations(names, j)):
+                        sub in best[t] and best[t][sub].distance <= p.distance
+                        for j in range(1, k)
+                        for sub in itertools.combinations(names, j)
+                    ):
                         del best[t][names]
         targets = []
         for g in better:
-            found = sorted(best.get(self.rank[g.code], {}).items(), key=lambda kv: _key(kv[1], self.rank))
+            found = sorted(
+                best.get(self.rank[g.code], {}).items(), key=lambda kv: _key(kv[1], self.rank)
+            )
             targets.append(GradeTarget(g, tuple(p for _, p in found[:per_grade])))
         return WhatIf(base, self.actionable, tuple(targets), self._override_ends(base))
 
@@ -418,7 +469,11 @@ class _Explorer:
                 fixed.add(o.id)
         bound = 0
         for fo in base.overrides:
-            if fo.id in fixed and fo.grade is not None and fo.effect in (EffectKind.FORCE, EffectKind.CAP):
+            if (
+                fo.id in fixed
+                and fo.grade is not None
+                and fo.effect in (EffectKind.FORCE, EffectKind.CAP)
+            ):
                 bound = max(bound, self.rank[fo.grade])
         return bound
 
@@ -450,4 +505,12 @@ def _better(p: Proposal, q: Proposal, rank: Mapping[str, int]) -> bool:
     return _key(p, rank) < _key(q, rank)
 
 
-__all__ = ["Change", "GradeTarget", "OverrideEnd", "Proposal", "WhatIf", "explore", "explore_values"]
+__all__ = [
+    "Change",
+    "GradeTarget",
+    "OverrideEnd",
+    "Proposal",
+    "WhatIf",
+    "explore",
+    "explore_values",
+]

@@ -76,15 +76,26 @@ class QueryAudit:
         purpose, note = request.purpose.strip(), request.purpose_note.strip()
         problems = []
         if not purpose:
-            problems.append(FieldViolation(
-                "purpose", f"required: why the evaluations are read, one of {', '.join(self.purposes)}"))
+            problems.append(
+                FieldViolation(
+                    "purpose",
+                    f"required: why the evaluations are read, one of {', '.join(self.purposes)}",
+                )
+            )
         elif purpose not in self.purposes:
-            problems.append(FieldViolation(
-                "purpose", f"{purpose[:64]!r} is not a purpose code of this service; one of"
-                           f" {', '.join(self.purposes)}"))
+            problems.append(
+                FieldViolation(
+                    "purpose",
+                    f"{purpose[:64]!r} is not a purpose code of this service; one of"
+                    f" {', '.join(self.purposes)}",
+                )
+            )
         if len(note) > MAX_PURPOSE_NOTE:
-            problems.append(FieldViolation(
-                "purpose_note", f"{len(note)} characters, more than {MAX_PURPOSE_NOTE}"))
+            problems.append(
+                FieldViolation(
+                    "purpose_note", f"{len(note)} characters, more than {MAX_PURPOSE_NOTE}"
+                )
+            )
         elif any(unicodedata.category(c) == "Cc" for c in note):
             problems.append(FieldViolation("purpose_note", "must not hold control characters"))
         if problems:
@@ -93,34 +104,57 @@ class QueryAudit:
 
     # -- records ---------------------------------------------------------------------------
 
-    def record(self, method: str, *, code: str = "OK", subject_id: str | None = None,
-               scorecard_id: str | None = None, purpose: str | None = None,
-               purpose_note: str | None = None, returned: int = 0, reason: str | None = None,
-               principal: Principal | None = None, who_known: bool = True) -> AccessRecord:
+    def record(
+        self,
+        method: str,
+        *,
+        code: str = "OK",
+        subject_id: str | None = None,
+        scorecard_id: str | None = None,
+        purpose: str | None = None,
+        purpose_note: str | None = None,
+        returned: int = 0,
+        reason: str | None = None,
+        principal: Principal | None = None,
+        who_known: bool = True,
+    ) -> AccessRecord:
         """An access record of the call being handled: its principal and its call id, from
         the call's request context (the one the log line reads)."""
         if who_known and principal is None:
             principal = current_principal()
         ctx = request_context.current()
         return AccessRecord(
-            caller=principal.name if principal else "", proven_by=principal.proven_by if principal else "",
-            key_id=principal.key_id if principal else None, method=method, code=code,
-            subject_id=_clip(subject_id), scorecard_id=_clip(scorecard_id), purpose=_clip(purpose),
-            purpose_note=_clip(purpose_note), evaluations_returned=returned,
-            request_id=_clip(ctx.call_id if ctx is not None else None), reason=reason)
+            caller=principal.name if principal else "",
+            proven_by=principal.proven_by if principal else "",
+            key_id=principal.key_id if principal else None,
+            method=method,
+            code=code,
+            subject_id=_clip(subject_id),
+            scorecard_id=_clip(scorecard_id),
+            purpose=_clip(purpose),
+            purpose_note=_clip(purpose_note),
+            evaluations_returned=returned,
+            request_id=_clip(ctx.call_id if ctx is not None else None),
+            reason=reason,
+        )
 
     def failure(self, method: str, exc: BaseException, **fields: Any) -> AccessRecord:
         """The record of a call (or item) that failed with `exc`: its status code and reason."""
         st = errors.status_for(exc)
-        return self.record(method, code=errors.grpc_code(st).name,
-                           reason=str(getattr(exc, "reason", "INTERNAL")), **fields)
+        return self.record(
+            method,
+            code=errors.grpc_code(st).name,
+            reason=str(getattr(exc, "reason", "INTERNAL")),
+            **fields,
+        )
 
     async def commit(self, *records: AccessRecord) -> None:
         """Commit records before the reply leaves; StoreUnavailable fails the call."""
         await self.store.record_access(*records)
 
-    def call(self, method: str, *, subject_id: str | None = None,
-             scorecard_id: str | None = None) -> AuditedCall:
+    def call(
+        self, method: str, *, subject_id: str | None = None, scorecard_id: str | None = None
+    ) -> AuditedCall:
         """`async with audit.call("GetEvaluation") as call:` around a unary call: its records
         are committed when the block ends, a failure's record when it raises."""
         return AuditedCall(self, method, subject_id, scorecard_id)
@@ -136,15 +170,22 @@ class QueryAudit:
         """Record every call the security module refuses (its `on_refusal` list)."""
         hooks.append(self.on_refusal)
 
-    def on_refusal(self, method: str, principal: Principal | None, code: Any, reason: str) -> asyncio.Task[None] | None:
+    def on_refusal(
+        self, method: str, principal: Principal | None, code: Any, reason: str
+    ) -> asyncio.Task[None] | None:
         """The security module's hook: a refused call's record, committed in a task (the
         task is returned for a caller that can wait for it). A refusal inside a handler that
         keeps its own records (a scorecard outside the grant) is left to that handler."""
         if _in_handler.get():
             return None
         name = getattr(code, "name", None) or str(code)
-        record = self.record(_method(method), code=name, reason=reason or None,
-                             principal=principal, who_known=principal is not None)
+        record = self.record(
+            _method(method),
+            code=name,
+            reason=reason or None,
+            principal=principal,
+            who_known=principal is not None,
+        )
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -159,13 +200,17 @@ class QueryAudit:
         try:
             await self.commit(record)
         except StoreUnavailable as exc:
-            log.error("refusal not recorded", method=record.method, code=record.code, error=str(exc))
+            log.error(
+                "refusal not recorded", method=record.method, code=record.code, error=str(exc)
+            )
 
 
 class AuditedCall:
     """The access records of one unary call (see `QueryAudit.call`)."""
 
-    def __init__(self, audit: QueryAudit, method: str, subject_id: str | None, scorecard_id: str | None):
+    def __init__(
+        self, audit: QueryAudit, method: str, subject_id: str | None, scorecard_id: str | None
+    ):
         self.audit = audit
         self.method = method
         self.subject_id = subject_id
@@ -183,7 +228,9 @@ class AuditedCall:
 
     def touched(self, subject_id: str | None, scorecard_id: str | None, returned: int) -> None:
         """The call read `returned` evaluations of one subject (one record per subject)."""
-        self._touched.append(self._record(subject_id=subject_id, scorecard_id=scorecard_id, returned=returned))
+        self._touched.append(
+            self._record(subject_id=subject_id, scorecard_id=scorecard_id, returned=returned)
+        )
 
     def add(self, record: AccessRecord) -> None:
         """A record built elsewhere (`QueryAudit.record`), committed when the block ends."""
@@ -195,23 +242,38 @@ class AuditedCall:
         self._linked = True
 
     def _record(self, **fields: Any) -> AccessRecord:
-        return self.audit.record(self.method, purpose=self.purpose, purpose_note=self.purpose_note, **fields)
+        return self.audit.record(
+            self.method, purpose=self.purpose, purpose_note=self.purpose_note, **fields
+        )
 
     async def __aenter__(self) -> AuditedCall:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc is None:
             if self._touched:
                 await self.audit.commit(*self._touched)
             elif not self._linked:  # touched nothing it could name: still on record
-                await self.audit.commit(self._record(subject_id=self.subject_id, scorecard_id=self.scorecard_id))
+                await self.audit.commit(
+                    self._record(subject_id=self.subject_id, scorecard_id=self.scorecard_id)
+                )
             return
         if not isinstance(exc, Exception):  # cancelled: the client went away
             return
         if self._linked and not isinstance(exc, StoreUnavailable):
             return  # the store recorded the row's own refusal with the evaluation's record
-        await self.audit.commit(self.audit.failure(
-            self.method, exc, subject_id=self.subject_id, scorecard_id=self.scorecard_id,
-            purpose=self.purpose, purpose_note=self.purpose_note))
+        await self.audit.commit(
+            self.audit.failure(
+                self.method,
+                exc,
+                subject_id=self.subject_id,
+                scorecard_id=self.scorecard_id,
+                purpose=self.purpose,
+                purpose_note=self.purpose_note,
+            )
+        )

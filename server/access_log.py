@@ -34,10 +34,13 @@ class AccessLogServicer(pb_grpc.AccessLogServiceServicer):
         self.store = store
         self.tz = tz
 
-    async def ListAccessRecords(self, request: pb.ListAccessRecordsRequest,
-                                context: Context) -> pb.ListAccessRecordsResponse:
+    async def ListAccessRecords(
+        self, request: pb.ListAccessRecordsRequest, context: Context
+    ) -> pb.ListAccessRecordsResponse:
         problems: list[FieldViolation] = []
-        subject_id = _text(request.subject_id.strip().upper(), "subject_id", MAX_SUBJECT_ID, problems)
+        subject_id = _text(
+            request.subject_id.strip().upper(), "subject_id", MAX_SUBJECT_ID, problems
+        )
         caller = _text(request.caller.strip(), "caller", MAX_CALLER, problems)
         start = _time(request, "start_time", problems)
         end = _time(request, "end_time", problems)
@@ -46,30 +49,48 @@ class AccessLogServicer(pb_grpc.AccessLogServiceServicer):
         if problems:
             raise InvalidFilter(problems)
         rows, token = await self.store.list_access(
-            subject_id=subject_id, caller=caller, start_time=start, end_time=end,
-            page_size=request.page_size, page_token=request.page_token or None)
-        return pb.ListAccessRecordsResponse(access_records=[_record_to_proto(r) for r in rows],
-                                            next_page_token=token)
+            subject_id=subject_id,
+            caller=caller,
+            start_time=start,
+            end_time=end,
+            page_size=request.page_size,
+            page_token=request.page_token or None,
+        )
+        return pb.ListAccessRecordsResponse(
+            access_records=[_record_to_proto(r) for r in rows], next_page_token=token
+        )
 
-    async def ListSubjectAccesses(self, request: pb.ListSubjectAccessesRequest,
-                                  context: Context) -> pb.ListSubjectAccessesResponse:
+    async def ListSubjectAccesses(
+        self, request: pb.ListSubjectAccessesRequest, context: Context
+    ) -> pb.ListSubjectAccessesResponse:
         problems: list[FieldViolation] = []
-        subject_id = _text(request.subject_id.strip().upper(), "subject_id", MAX_SUBJECT_ID, problems)
+        subject_id = _text(
+            request.subject_id.strip().upper(), "subject_id", MAX_SUBJECT_ID, problems
+        )
         if subject_id is None and not problems:
-            problems.append(FieldViolation("subject_id", "required: the subject whose accesses to list"))
+            problems.append(
+                FieldViolation("subject_id", "required: the subject whose accesses to list")
+            )
         if problems:
             raise InvalidFilter(problems)
         # the calls that were answered (an evaluation stored or checked, evaluations read);
         # a refused or failed call showed the caller nothing of the subject
         rows, token = await self.store.list_access(
-            subject_id=subject_id, code="OK", page_size=request.page_size,
-            page_token=request.page_token or None)
+            subject_id=subject_id,
+            code="OK",
+            page_size=request.page_size,
+            page_token=request.page_token or None,
+        )
         accesses = []
         for r in rows:
             day = r.created_at.astimezone(self.tz).date()
-            accesses.append(pb.SubjectAccess(
-                caller=r.record.caller, purpose=r.record.purpose or "",
-                date=common_pb2.Date(year=day.year, month=day.month, day=day.day)))
+            accesses.append(
+                pb.SubjectAccess(
+                    caller=r.record.caller,
+                    purpose=r.record.purpose or "",
+                    date=common_pb2.Date(year=day.year, month=day.month, day=day.day),
+                )
+            )
         return pb.ListSubjectAccessesResponse(accesses=accesses, next_page_token=token)
 
 
@@ -90,7 +111,11 @@ def _time(request: Any, field: str, problems: list[FieldViolation]) -> dt.dateti
             raise ValueError
         when = ts.ToDatetime(tzinfo=dt.UTC)
     except (ValueError, OverflowError, OSError):
-        problems.append(FieldViolation(field, "not a valid time (0001-01-01 to 9999-12-31, nanos 0 to 999999999)"))
+        problems.append(
+            FieldViolation(
+                field, "not a valid time (0001-01-01 to 9999-12-31, nanos 0 to 999999999)"
+            )
+        )
         return None
     if not _EARLIEST <= when <= _LATEST:
         problems.append(FieldViolation(field, "not a valid time (0001-01-01 to 9999-12-31)"))
@@ -101,10 +126,19 @@ def _time(request: Any, field: str, problems: list[FieldViolation]) -> dt.dateti
 def _record_to_proto(stored: StoredAccess) -> pb.AccessRecord:
     r = stored.record
     message = pb.AccessRecord(
-        name=stored.name, caller=r.caller, proven_by=r.proven_by, key_id=r.key_id or "",
-        method=r.method, subject_id=r.subject_id or "", scorecard=r.scorecard_id or "",
-        purpose=r.purpose or "", purpose_note=r.purpose_note or "",
-        evaluations_returned=r.evaluations_returned, request_id=r.request_id or "",
-        code=r.code, reason=r.reason or "")
+        name=stored.name,
+        caller=r.caller,
+        proven_by=r.proven_by,
+        key_id=r.key_id or "",
+        method=r.method,
+        subject_id=r.subject_id or "",
+        scorecard=r.scorecard_id or "",
+        purpose=r.purpose or "",
+        purpose_note=r.purpose_note or "",
+        evaluations_returned=r.evaluations_returned,
+        request_id=r.request_id or "",
+        code=r.code,
+        reason=r.reason or "",
+    )
     message.create_time.FromDatetime(stored.created_at)
     return message

@@ -89,9 +89,14 @@ class RunningServer:
             await self.records.close()
         self.security.close()
         stats = self.store.stats
-        log.info("audit store closed", commits=stats.commits, rows=stats.rows,
-                 largest_group=stats.largest_group, groups_failed=stats.groups_failed,
-                 row_by_row=stats.row_by_row)
+        log.info(
+            "audit store closed",
+            commits=stats.commits,
+            rows=stats.rows,
+            largest_group=stats.largest_group,
+            groups_failed=stats.groups_failed,
+            row_by_row=stats.row_by_row,
+        )
 
 
 def load_registry(settings: Settings) -> tuple[ScorecardRegistry, pluggy.PluginManager]:
@@ -99,12 +104,15 @@ def load_registry(settings: Settings) -> tuple[ScorecardRegistry, pluggy.PluginM
     raises StartupFailed (exit 5) when a scorecard or a plugin cannot be used."""
     check_scorecard_paths(settings.scorecard_paths)
     try:
-        pm = get_plugin_manager(blocked=settings.blocked_plugins, only=settings.only_plugins or None)
+        pm = get_plugin_manager(
+            blocked=settings.blocked_plugins, only=settings.only_plugins or None
+        )
         registry = build_registry(pm, settings.scorecard_paths)
     except Exception as exc:
         raise scorecards_failed(exc) from None
-    log.info("scorecards loaded", plugins=plugin_names(pm), scorecards=len(registry),
-             ids=registry.ids())
+    log.info(
+        "scorecards loaded", plugins=plugin_names(pm), scorecards=len(registry), ids=registry.ids()
+    )
     return registry, pm
 
 
@@ -118,7 +126,9 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     # an address that can be listened on, but not without TLS and authentication: exit 78
     # (before anything else is logged: the refusal is the start-up's one line)
     checked = security_setup.check(settings)
-    open_disclosure(settings.public_disclosure)  # GetDisclosure without credentials, if so configured
+    open_disclosure(
+        settings.public_disclosure
+    )  # GetDisclosure without credentials, if so configured
     registry, pm = load_registry(settings)
     check_database_url(settings.database_url)
     security = security_setup.build(settings, checked)  # its API keys use the database
@@ -126,9 +136,12 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         from .db.migrate import upgrade  # Alembic only where migrations run
 
         await asyncio.to_thread(upgrade, settings.database_url)
-    store = await EvaluationStore.open(settings.database_url, on_commit=metrics.observe_commit,
-                                       scorecards=[c.card for c in registry.all()],
-                                       access_code=_access_code)
+    store = await EvaluationStore.open(
+        settings.database_url,
+        on_commit=metrics.observe_commit,
+        scorecards=[c.card for c in registry.all()],
+        access_code=_access_code,
+    )
 
     health_servicer = health.aio.HealthServicer()
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -154,9 +167,16 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     _register_refusals(audit)
     records = RecordStore(settings.database_url)
     servicer = CreditEvaluationServicer(
-        registry, store, metrics, today, settings.batch_limit,
-        on_stored=on_stored if hooks else None, max_reply_bytes=settings.max_message_bytes,
-        audit=audit, records=RecordFiller(records, registry.record_kinds))
+        registry,
+        store,
+        metrics,
+        today,
+        settings.batch_limit,
+        on_stored=on_stored if hooks else None,
+        max_reply_bytes=settings.max_message_bytes,
+        audit=audit,
+        records=RecordFiller(records, registry.record_kinds),
+    )
 
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -165,12 +185,15 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         *connection_options(settings),
     ]
     server = grpc.aio.server(
-        interceptors=edge_interceptors(metrics, security.interceptor), options=options,
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None)
+        interceptors=edge_interceptors(metrics, security.interceptor),
+        options=options,
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
+    )
     add_to_server(servicer, server)  # the generated registration, replies as bytes
     access_pb_grpc.add_AccessLogServiceServicer_to_server(AccessLogServicer(store, tz), server)
     rpb_grpc.add_RecordServiceServicer_to_server(
-        RecordServicer(records, registry.record_kinds, audit, today, registry.id_schemes), server)
+        RecordServicer(records, registry.record_kinds, audit, today, registry.id_schemes), server
+    )
     kpb_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(security.keys), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVED_NAMES + (reflection.SERVICE_NAME,), server)
@@ -187,22 +210,49 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         raise listen_failed(None, settings.listen, "gRPC")
     await server.start()
     try:
-        metrics_port = metrics.serve(settings.metrics_bind_port, settings.metrics_host) if settings.metrics_port else 0
+        metrics_port = (
+            metrics.serve(settings.metrics_bind_port, settings.metrics_host)
+            if settings.metrics_port
+            else 0
+        )
     except OSError as exc:  # taken since check_listen
         await server.stop(0)
         await store.close()
         await records.close()
-        raise listen_failed(exc, f"{settings.metrics_host}:{settings.metrics_bind_port}", "metrics") from None
+        raise listen_failed(
+            exc, f"{settings.metrics_host}:{settings.metrics_bind_port}", "metrics"
+        ) from None
     store_health = StoreHealth(health_servicer, store, _HEALTH_NAMES)
     await store_health.start()  # SERVING, then NOT_SERVING whenever the store cannot commit
     host = settings.listen.rpartition(":")[0]
-    log.info("serving", address=f"{host}:{port}", metrics_port=metrics_port or None,
-             database=store.dialect, batch_limit=settings.batch_limit, timezone=settings.timezone,
-             security=security.mode, transport=security.transport,
-             **({"local_mode": "every caller is the local principal with every role"}
-                if security.mode == "local" else {}))
-    return RunningServer(server, port, metrics_port, health_servicer, store, registry, metrics,
-                         settings, store_health, security, records)
+    log.info(
+        "serving",
+        address=f"{host}:{port}",
+        metrics_port=metrics_port or None,
+        database=store.dialect,
+        batch_limit=settings.batch_limit,
+        timezone=settings.timezone,
+        security=security.mode,
+        transport=security.transport,
+        **(
+            {"local_mode": "every caller is the local principal with every role"}
+            if security.mode == "local"
+            else {}
+        ),
+    )
+    return RunningServer(
+        server,
+        port,
+        metrics_port,
+        health_servicer,
+        store,
+        registry,
+        metrics,
+        settings,
+        store_health,
+        security,
+        records,
+    )
 
 
 def connection_options(settings: Settings) -> list[tuple[str, int]]:
@@ -234,7 +284,9 @@ def _register_refusals(audit: QueryAudit) -> None:
     of a server created before (tests run several in one process) is replaced, not added to."""
     from .security import on_refusal
 
-    on_refusal[:] = [hook for hook in on_refusal if not isinstance(getattr(hook, "__self__", None), QueryAudit)]
+    on_refusal[:] = [
+        hook for hook in on_refusal if not isinstance(getattr(hook, "__self__", None), QueryAudit)
+    ]
     audit.register_refusals(on_refusal)
 
 
@@ -242,9 +294,14 @@ def stored_summary(stored: StoredEvaluation) -> dict[str, Any]:
     """What the `evaluation_stored` hook receives (see plugins/hookspecs.py)."""
     r = stored.result
     return {
-        "name": stored.name, "scorecard_id": r.scorecard_id, "version": r.version, "digest": r.digest,
-        "subject": {"kind": r.subject.kind.value, "id": r.subject.id}, "as_of": r.as_of.isoformat(),
-        "grade": r.grade.code, "score": None if r.score is None else str(r.score),
+        "name": stored.name,
+        "scorecard_id": r.scorecard_id,
+        "version": r.version,
+        "digest": r.digest,
+        "subject": {"kind": r.subject.kind.value, "id": r.subject.id},
+        "as_of": r.as_of.isoformat(),
+        "grade": r.grade.code,
+        "score": None if r.score is None else str(r.score),
         "create_time": stored.created_at.isoformat(),
     }
 

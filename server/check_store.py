@@ -26,8 +26,9 @@ EXIT_NOT_ROUND_TRIP = 1
 PAGE_ROWS = 500
 
 
-def problem_of(stored: StoredEvaluation | UnreadableEvaluation, store: EvaluationStore,
-               max_message_bytes: int) -> str | None:
+def problem_of(
+    stored: StoredEvaluation | UnreadableEvaluation, store: EvaluationStore, max_message_bytes: int
+) -> str | None:
     """Why a stored evaluation does not round-trip, or None."""
     if isinstance(stored, UnreadableEvaluation):
         return stored.why
@@ -36,17 +37,26 @@ def problem_of(stored: StoredEvaluation | UnreadableEvaluation, store: Evaluatio
         if input_from_dict(json.loads(text)) != stored.input:
             return "its input does not read back equal when encoded again"
         result = stored.result
-        again = result_from_document(json.loads(result_json_compact(result, store.parts_for(result.digest))),
-                                     store.parts_for)
+        again = result_from_document(
+            json.loads(result_json_compact(result, store.parts_for(result.digest))), store.parts_for
+        )
         if again != result:
             return "its result does not read back equal when encoded again"
-        message = convert.evaluation_to_proto(result, evaluation_id=stored.id, create_time=stored.created_at,
-                                              request_id=stored.request_id or "", caller=stored.caller or "")
+        message = convert.evaluation_to_proto(
+            result,
+            evaluation_id=stored.id,
+            create_time=stored.created_at,
+            request_id=stored.request_id or "",
+            caller=stored.caller or "",
+        )
         size = message.ByteSize()
     except Exception as exc:  # whatever fails, it fails for this row alone
         return f"it cannot be encoded or rendered again ({type(exc).__name__})"
     if size > max_message_bytes:
-        return f"its Evaluation message is {size} bytes, over the {max_message_bytes}-byte message limit"
+        return (
+            f"its Evaluation message is {size} bytes,"
+            f" over the {max_message_bytes}-byte message limit"
+        )
     return None
 
 
@@ -67,6 +77,9 @@ async def check_store(settings: Settings, out: TextIO = sys.stdout) -> int:
                 break
     finally:
         await store.close()
-    print(f"checked {checked} stored evaluation{'s' if checked != 1 else ''}: "
-          f"{'all round-trip' if not bad else f'{bad} do not round-trip'}", file=out)
+    print(
+        f"checked {checked} stored evaluation{'s' if checked != 1 else ''}: "
+        f"{'all round-trip' if not bad else f'{bad} do not round-trip'}",
+        file=out,
+    )
     return EXIT_NOT_ROUND_TRIP if bad else 0

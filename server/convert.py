@@ -191,7 +191,8 @@ def indicator_value_from_proto(value: common_pb2.IndicatorValue) -> object:
         if isinstance(exponent, int) and abs(exponent) > MAX_DECIMAL_EXPONENT:
             # "1e-999999999" is a few bytes on the wire but a billion digits in plain notation
             raise ValueError(
-                f"{text!r} is out of range: at most {MAX_DECIMAL_EXPONENT} digits either side of the point"
+                f"{text!r} is out of range: at most {MAX_DECIMAL_EXPONENT} digits either side of"
+                f" the point"
             )
         return number
     if case == "number_value":
@@ -246,7 +247,11 @@ def evaluation_id_from_name(name: str, field: str = "name") -> str:
     evaluation_id = name[len(EVALUATION_COLLECTION) :]
     if not name.startswith(EVALUATION_COLLECTION) or not evaluation_id or "/" in evaluation_id:
         raise InvalidInput(
-            [FieldViolation(field, f"{limits.echo(name)} is not an evaluation name `evaluations/{{id}}`")]
+            [
+                FieldViolation(
+                    field, f"{limits.echo(name)} is not an evaluation name `evaluations/{{id}}`"
+                )
+            ]
         )
     return evaluation_id
 
@@ -254,8 +259,11 @@ def evaluation_id_from_name(name: str, field: str = "name") -> str:
 def check_texts(*fields: tuple[str, str, int]) -> None:
     """Raise InvalidInput naming each (field, value, limit) whose value is too long or holds a
     NUL (scorecards/limits.py); the lengths of strings the engine never sees are checked here."""
-    violations = [FieldViolation(field, why) for field, text, limit in fields
-                  if (why := limits.text_problem(text, limit)) is not None]
+    violations = [
+        FieldViolation(field, why)
+        for field, text, limit in fields
+        if (why := limits.text_problem(text, limit)) is not None
+    ]
     if violations:
         raise InvalidInput(violations)
 
@@ -275,11 +283,20 @@ def evaluation_input_from_proto(
     violations: list[FieldViolation] = []
     if len(request.indicators) > limits.MAX_INDICATORS:
         # refused before a single name is read: the work stays bounded whatever was sent
-        raise InvalidInput([FieldViolation(
-            "indicators", f"{len(request.indicators)} indicators; a request has at most {limits.MAX_INDICATORS}")])
-    for field, text, limit in (("scorecard", request.scorecard, limits.MAX_SCORECARD_ID),
-                               ("version", request.version, limits.MAX_VERSION),
-                               ("request_id", request.request_id, limits.MAX_REQUEST_ID)):
+        raise InvalidInput(
+            [
+                FieldViolation(
+                    "indicators",
+                    f"{len(request.indicators)} indicators; a request has at most"
+                    f" {limits.MAX_INDICATORS}",
+                )
+            ]
+        )
+    for field, text, limit in (
+        ("scorecard", request.scorecard, limits.MAX_SCORECARD_ID),
+        ("version", request.version, limits.MAX_VERSION),
+        ("request_id", request.request_id, limits.MAX_REQUEST_ID),
+    ):
         why = limits.text_problem(text, limit)
         if why is not None:
             violations.append(FieldViolation(field, why))
@@ -413,8 +430,11 @@ def _title_bytes(title: Title) -> bytes:
 
 
 def _provenance_bytes(provenance: Provenance) -> bytes:
-    return (_uint(1, _PROVENANCE_TAG[provenance.tag]) + _text(2, provenance.source)
-            + _text(3, provenance.article))
+    return (
+        _uint(1, _PROVENANCE_TAG[provenance.tag])
+        + _text(2, provenance.source)
+        + _text(3, provenance.article)
+    )
 
 
 def _value_bytes(value: object) -> bytes:
@@ -450,7 +470,9 @@ class _Parts:
     LIMIT = 4096
 
     def __init__(self) -> None:
-        self.lines: dict[tuple[str, str | None], tuple[Title, Provenance, Decimal | None, bytes]] = {}
+        self.lines: dict[
+            tuple[str, str | None], tuple[Title, Provenance, Decimal | None, bytes]
+        ] = {}
         self.groups: dict[str, tuple[Title, Decimal | None, Decimal | None, bytes]] = {}
         self.reasons: dict[tuple[str, str], tuple[Title, bytes]] = {}
         self.grades: dict[str, tuple[Grade, bytes]] = {}
@@ -463,22 +485,39 @@ class _Parts:
         """The static fields of a Line: rule id, title, group, best points, provenance."""
         key = (line.rule_id, line.group)
         hit = self.lines.get(key)
-        if (hit is not None and _same(hit[0], line.title) and _same(hit[1], line.provenance)
-                and same_decimal(hit[2], line.best_points)):
+        if (
+            hit is not None
+            and _same(hit[0], line.title)
+            and _same(hit[1], line.provenance)
+            and same_decimal(hit[2], line.best_points)
+        ):
             return hit[3]
-        part = (_text(1, line.rule_id) + _len(2, _title_bytes(line.title)) + _text(3, line.group or "")
-                + _text(7, decimal_text(line.best_points)) + _len(8, _provenance_bytes(line.provenance)))
+        part = (
+            _text(1, line.rule_id)
+            + _len(2, _title_bytes(line.title))
+            + _text(3, line.group or "")
+            + _text(7, decimal_text(line.best_points))
+            + _len(8, _provenance_bytes(line.provenance))
+        )
         self._keep(self.lines, key, (line.title, line.provenance, line.best_points, part))
         return part
 
     def group(self, group: GroupTotal) -> bytes:
         """The static fields of a GroupTotal: id, title, floor, ceiling."""
         hit = self.groups.get(group.id)
-        if (hit is not None and _same(hit[0], group.title) and same_decimal(hit[1], group.floor)
-                and same_decimal(hit[2], group.ceiling)):
+        if (
+            hit is not None
+            and _same(hit[0], group.title)
+            and same_decimal(hit[1], group.floor)
+            and same_decimal(hit[2], group.ceiling)
+        ):
             return hit[3]
-        part = (_text(1, group.id) + _len(2, _title_bytes(group.title))
-                + _text(5, decimal_text(group.floor)) + _text(6, decimal_text(group.ceiling)))
+        part = (
+            _text(1, group.id)
+            + _len(2, _title_bytes(group.title))
+            + _text(5, decimal_text(group.floor))
+            + _text(6, decimal_text(group.ceiling))
+        )
         self._keep(self.groups, group.id, (group.title, group.floor, group.ceiling, part))
         return part
 
@@ -488,8 +527,11 @@ class _Parts:
         hit = self.reasons.get(key)
         if hit is not None and _same(hit[0], reason.title):
             return hit[1]
-        part = (_text(1, reason.code) + _uint(2, _REASON_KIND[reason.kind])
-                + _len(3, _title_bytes(reason.title)))
+        part = (
+            _text(1, reason.code)
+            + _uint(2, _REASON_KIND[reason.kind])
+            + _len(3, _title_bytes(reason.title))
+        )
         self._keep(self.reasons, key, (reason.title, part))
         return part
 
@@ -548,8 +590,13 @@ class _Parts:
             return _len(11, self._line_bytes(static, line))
         value = values[0][1]
         pbc = line.points_before_cut
-        key = (line.rule_id, line.group, str(line.points), None if pbc is None else str(pbc),
-               *_value_key(value))
+        key = (
+            line.rule_id,
+            line.group,
+            str(line.points),
+            None if pbc is None else str(pbc),
+            *_value_key(value),
+        )
         try:
             hit = self.whole_lines.get(key)
         except TypeError:  # an unhashable value
@@ -594,10 +641,17 @@ def _timestamp_bytes(value: dt.datetime) -> bytes:
 def _override_bytes(fired: Any) -> bytes:
     """One `overrides` field (13): a FiredOverride."""
     until = b"" if fired.until is None else _len(6, _date_bytes(fired.until))
-    return _len(13, _text(1, fired.id) + _len(2, _title_bytes(fired.title)) + _uint(3, _EFFECT[fired.effect])
-                + _text(4, fired.grade or "") + _uint(5, fired.steps) + until
-                + _len(7, _provenance_bytes(fired.provenance))
-                + (_parts.override_measures(fired) if fired.measures else b""))
+    return _len(
+        13,
+        _text(1, fired.id)
+        + _len(2, _title_bytes(fired.title))
+        + _uint(3, _EFFECT[fired.effect])
+        + _text(4, fired.grade or "")
+        + _uint(5, fired.steps)
+        + until
+        + _len(7, _provenance_bytes(fired.provenance))
+        + (_parts.override_measures(fired) if fired.measures else b""),
+    )
 
 
 def mask_subject(message: evaluation_pb2.Evaluation) -> evaluation_pb2.Evaluation:
@@ -611,16 +665,33 @@ def mask_subject(message: evaluation_pb2.Evaluation) -> evaluation_pb2.Evaluatio
 
 
 def unreadable_evaluation_to_proto(
-    *, evaluation_id: str, create_time: dt.datetime, scorecard_id: str, version: str, digest: str,
-    subject_kind: str, subject_id: str, as_of: dt.date | None, grade: str, score: str | None,
-    request_id: str | None, caller: str | None, why: str,
+    *,
+    evaluation_id: str,
+    create_time: dt.datetime,
+    scorecard_id: str,
+    version: str,
+    digest: str,
+    subject_kind: str,
+    subject_id: str,
+    as_of: dt.date | None,
+    grade: str,
+    score: str | None,
+    request_id: str | None,
+    caller: str | None,
+    why: str,
 ) -> evaluation_pb2.Evaluation:
     """A stored evaluation that cannot be shown in full: what its row's columns say, and
     `unreadable` saying why (evaluation.proto)."""
     message = evaluation_pb2.Evaluation(
-        name=EVALUATION_COLLECTION + evaluation_id, scorecard_id=scorecard_id,
-        scorecard_version=version, scorecard_digest=digest, score=score or "",
-        request_id=request_id or "", caller=caller or "", unreadable=why)
+        name=EVALUATION_COLLECTION + evaluation_id,
+        scorecard_id=scorecard_id,
+        scorecard_version=version,
+        scorecard_digest=digest,
+        score=score or "",
+        request_id=request_id or "",
+        caller=caller or "",
+        unreadable=why,
+    )
     kind = next((k for k in SubjectKind if k.value == subject_kind), None)
     if kind is not None:
         message.subject.kind = _SUBJECT_KIND[kind]
@@ -649,8 +720,12 @@ def evaluation_bytes(
     out = [
         _text(1, EVALUATION_COLLECTION + evaluation_id if evaluation_id else ""),
         parts.head(result),
-        _len(5, _uint(1, _SUBJECT_KIND[subject.kind]) + _text(2, subject.id)
-             + _text(3, subject.display_name)),
+        _len(
+            5,
+            _uint(1, _SUBJECT_KIND[subject.kind])
+            + _text(2, subject.id)
+            + _text(3, subject.display_name),
+        ),
         _len(6, _date_bytes(result.as_of)),
         _text(8, dec(result.score)),
         _text(9, result.score_grade or ""),
@@ -662,15 +737,24 @@ def evaluation_bytes(
         whole_line = parts.whole_line
         out += [whole_line(line) for line in result.lines]
     group_part = parts.group
-    out += [_len(12, group_part(g) + _text(3, dec(g.total_before_cut)) + _text(4, dec(g.total)))
-            for g in result.groups]
+    out += [
+        _len(12, group_part(g) + _text(3, dec(g.total_before_cut)) + _text(4, dec(g.total)))
+        for g in result.groups
+    ]
     if result.overrides:
         out += [_override_bytes(fired) for fired in result.overrides]
     if result.until is not None:
         out.append(_len(14, _date_bytes(result.until)))
     reason_part = parts.reason
-    out += [_len(15, reason_part(r) if r.points_lost is None
-                 else reason_part(r) + _text(4, dec(r.points_lost))) for r in result.reasons]
+    out += [
+        _len(
+            15,
+            reason_part(r)
+            if r.points_lost is None
+            else reason_part(r) + _text(4, dec(r.points_lost)),
+        )
+        for r in result.reasons
+    ]
     if result.points_to_next_grade is not None:  # optional: present even when empty
         out.append(_len(16, dec(result.points_to_next_grade).encode()))
     out.append(_text(17, result.next_grade or ""))
@@ -680,8 +764,9 @@ def evaluation_bytes(
     if result.score_before_cut is not None:
         out.append(_len(22, dec(result.score_before_cut).encode()))
     for e in result.evidence:  # the credit records derived indicators rest on (issue 10)
-        wire = evaluation_pb2.RecordEvidence(indicator=e.indicator, record=e.record, kind=e.kind,
-                                             basis=e.basis, state=e.state)
+        wire = evaluation_pb2.RecordEvidence(
+            indicator=e.indicator, record=e.record, kind=e.kind, basis=e.basis, state=e.state
+        )
         _fill_date(wire.decision_date, e.decision_date)
         out.append(_len(30, wire.SerializeToString()))
     return b"".join(out)
@@ -693,7 +778,9 @@ _parse_evaluation = evaluation_pb2.Evaluation.FromString
 def acknowledgement_bytes(evaluation_id: str, create_time: dt.datetime) -> bytes:
     """The name and create_time of a stored evaluation, to append to the bytes of a reply
     built before its row was committed (which has neither): `acknowledge` as bytes."""
-    return _len(1, (EVALUATION_COLLECTION + evaluation_id).encode()) + _len(18, _timestamp_bytes(create_time))
+    return _len(1, (EVALUATION_COLLECTION + evaluation_id).encode()) + _len(
+        18, _timestamp_bytes(create_time)
+    )
 
 
 def evaluate_response_bytes(evaluation: bytes) -> bytes:
@@ -701,7 +788,9 @@ def evaluate_response_bytes(evaluation: bytes) -> bytes:
     return _len(1, evaluation)
 
 
-def batch_result_bytes(evaluation: bytes | None = None, error: common_pb2.ItemError | None = None) -> bytes:
+def batch_result_bytes(
+    evaluation: bytes | None = None, error: common_pb2.ItemError | None = None
+) -> bytes:
     """One `results` field of a BatchEvaluateResponse: a BatchEvaluateResult holding either
     a serialized Evaluation or an ItemError."""
     if evaluation is not None:
@@ -730,9 +819,16 @@ def evaluation_to_proto(
     store assigned one) the name stays empty. `lines=False` is the BASIC view: the same
     message without its lines. Parsed from `evaluation_bytes` (one C call).
     """
-    return _parse_evaluation(evaluation_bytes(
-        result, evaluation_id=evaluation_id, create_time=create_time, request_id=request_id,
-        caller=caller, lines=lines))
+    return _parse_evaluation(
+        evaluation_bytes(
+            result,
+            evaluation_id=evaluation_id,
+            create_time=create_time,
+            request_id=request_id,
+            caller=caller,
+            lines=lines,
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -871,25 +967,32 @@ def item_error_to_proto(
 # What-if -> proto
 
 
-def whatif_to_proto(explored: WhatIf, evaluation: evaluation_pb2.Evaluation) -> credit_evaluation_service_pb2.ExploreEvaluationResponse:
+def whatif_to_proto(
+    explored: WhatIf, evaluation: evaluation_pb2.Evaluation
+) -> credit_evaluation_service_pb2.ExploreEvaluationResponse:
     """An ExploreEvaluationResponse: `evaluation` (the result explored, already converted) and
     the what-if's targets and override ends."""
     titles = {o.id: o.title for o in explored.result.overrides}
     reply = credit_evaluation_service_pb2.ExploreEvaluationResponse(
-        evaluation=evaluation, actionable_indicators=list(explored.actionable))
+        evaluation=evaluation, actionable_indicators=list(explored.actionable)
+    )
     for t in explored.targets:
         target = reply.targets.add()
         _fill_grade(target.grade, t.grade)
         for p in t.proposals:
-            proposal = target.proposals.add(grade=p.grade, score=decimal_text(p.score),
-                                            distance=decimal_text(p.distance))
+            proposal = target.proposals.add(
+                grade=p.grade, score=decimal_text(p.score), distance=decimal_text(p.distance)
+            )
             for c in p.changes:
-                change = proposal.changes.add(indicator=c.indicator, distance=decimal_text(c.distance))
+                change = proposal.changes.add(
+                    indicator=c.indicator, distance=decimal_text(c.distance)
+                )
                 _fill_value(change.before, c.before)
                 _fill_value(change.after, c.after)
     for e in explored.override_ends:
-        end = reply.override_ends.add(override_id=e.override_id, grade=e.grade, score=decimal_text(e.score))
+        end = reply.override_ends.add(
+            override_id=e.override_id, grade=e.grade, score=decimal_text(e.score)
+        )
         _fill_title(end.title, titles[e.override_id])
         _fill_date(end.until, e.until)
     return reply
-

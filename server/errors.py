@@ -33,8 +33,12 @@ class ServiceError(Exception):
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     reason = "INTERNAL"
 
-    def __init__(self, message: str, metadata: Mapping[str, str] | None = None,
-                 violations: Iterable[FieldViolation] = ()):
+    def __init__(
+        self,
+        message: str,
+        metadata: Mapping[str, str] | None = None,
+        violations: Iterable[FieldViolation] = (),
+    ):
         super().__init__(message)
         self.message = message
         self.metadata = dict(metadata or {})
@@ -85,20 +89,35 @@ MAX_FIELD = 100  # characters of a violation's field path
 MAX_DESCRIPTION = 200  # characters of a violation's description
 
 
-def status_of(code: grpc.StatusCode, message: str, reason: str,
-              violations: Iterable[FieldViolation] = (), metadata: Mapping[str, str] | None = None) -> status_pb2.Status:
+def status_of(
+    code: grpc.StatusCode,
+    message: str,
+    reason: str,
+    violations: Iterable[FieldViolation] = (),
+    metadata: Mapping[str, str] | None = None,
+) -> status_pb2.Status:
     """The status, bounded (scorecards/limits.py): the message cut to MAX_ERROR_MESSAGE
     characters, each violation's field and description cut, metadata values cut, and
     violations left out from the end (the last one saying how many) until the details fit in
     MAX_ERROR_DETAILS_BYTES, so that a default client reads the error rather than failing on
     the size of its trailers."""
-    st = status_pb2.Status(code=code.value[0], message=limits.cut(message, limits.MAX_ERROR_MESSAGE))
-    info = _pack(error_details_pb2.ErrorInfo(
-        reason=reason, domain=ERROR_DOMAIN,
-        metadata={k: limits.cut(v, limits.MAX_ECHO) for k, v in (metadata or {}).items()}))
-    wire = [error_details_pb2.BadRequest.FieldViolation(field=limits.cut(v.field, MAX_FIELD),
-                                                        description=limits.cut(v.description, MAX_DESCRIPTION))
-            for v in violations]
+    st = status_pb2.Status(
+        code=code.value[0], message=limits.cut(message, limits.MAX_ERROR_MESSAGE)
+    )
+    info = _pack(
+        error_details_pb2.ErrorInfo(
+            reason=reason,
+            domain=ERROR_DOMAIN,
+            metadata={k: limits.cut(v, limits.MAX_ECHO) for k, v in (metadata or {}).items()},
+        )
+    )
+    wire = [
+        error_details_pb2.BadRequest.FieldViolation(
+            field=limits.cut(v.field, MAX_FIELD),
+            description=limits.cut(v.description, MAX_DESCRIPTION),
+        )
+        for v in violations
+    ]
     if wire:
         room = limits.MAX_ERROR_DETAILS_BYTES - info.ByteSize() - 16  # the Any wrapping BadRequest
         bad = error_details_pb2.BadRequest(field_violations=wire)
@@ -110,8 +129,12 @@ def status_of(code: grpc.StatusCode, message: str, reason: str,
                 kept.append(v)
                 size += v.ByteSize() + 3
             left = len(wire) - len(kept)
-            kept.append(error_details_pb2.BadRequest.FieldViolation(
-                field="", description=f"and {left} more problem{'s' if left != 1 else ''}, not listed"))
+            kept.append(
+                error_details_pb2.BadRequest.FieldViolation(
+                    field="",
+                    description=f"and {left} more problem{'s' if left != 1 else ''}, not listed",
+                )
+            )
             bad = error_details_pb2.BadRequest(field_violations=kept)
         st.details.append(_pack(bad))
     st.details.append(info)
@@ -122,31 +145,59 @@ def status_for(exc: BaseException, reference: str = "") -> status_pb2.Status:
     """The status a client sees for `exc`."""
     if isinstance(exc, InvalidInput):
         n = len(exc.violations)
-        return status_of(grpc.StatusCode.INVALID_ARGUMENT,
-                         f"the request has {n} problem{'s' if n != 1 else ''}: {exc}", exc.reason, exc.violations)
+        return status_of(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"the request has {n} problem{'s' if n != 1 else ''}: {exc}",
+            exc.reason,
+            exc.violations,
+        )
     if isinstance(exc, RequestConflict):
-        return status_of(grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason,
-                         [FieldViolation("request_id", "already used for a different request; use a new request_id")],
-                         {"evaluation": f"evaluations/{exc.evaluation_id}"})
+        return status_of(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            str(exc),
+            exc.reason,
+            [
+                FieldViolation(
+                    "request_id", "already used for a different request; use a new request_id"
+                )
+            ],
+            {"evaluation": f"evaluations/{exc.evaluation_id}"},
+        )
     if isinstance(exc, StoreUnavailable):
         return status_of(grpc.StatusCode.UNAVAILABLE, str(exc), exc.reason)
     if isinstance(exc, LifecycleRefused):  # a credit record's state does not allow the change
-        return status_of(grpc.StatusCode.FAILED_PRECONDITION, exc.message, exc.reason, exc.violations)
+        return status_of(
+            grpc.StatusCode.FAILED_PRECONDITION, exc.message, exc.reason, exc.violations
+        )
     if isinstance(exc, RecordChanged):  # lost a race with another change of the record
-        return status_of(grpc.StatusCode.ABORTED, str(exc), exc.reason,
-                         [FieldViolation("etag", "the record changed meanwhile; read it again")])
+        return status_of(
+            grpc.StatusCode.ABORTED,
+            str(exc),
+            exc.reason,
+            [FieldViolation("etag", "the record changed meanwhile; read it again")],
+        )
     if isinstance(exc, InvalidRecord):
         return status_of(grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason)
-    if isinstance(exc, ScorecardNotFound):  # the field at fault and the closest ids, as a BadRequest
-        return status_of(grpc.StatusCode.NOT_FOUND, str(exc), exc.reason, [exc.violation],
-                         metadata={"scorecard": exc.scorecard_id})
+    if isinstance(
+        exc, ScorecardNotFound
+    ):  # the field at fault and the closest ids, as a BadRequest
+        return status_of(
+            grpc.StatusCode.NOT_FOUND,
+            str(exc),
+            exc.reason,
+            [exc.violation],
+            metadata={"scorecard": exc.scorecard_id},
+        )
     if isinstance(exc, ServiceError):
         return status_of(exc.code, exc.message, exc.reason, exc.violations, exc.metadata)
     if isinstance(exc, DomainError):
         return status_of(grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason)
-    return status_of(grpc.StatusCode.INTERNAL,
-                     f"internal error{f' (reference {reference})' if reference else ''}; it has been logged",
-                     "INTERNAL", metadata={"reference": reference} if reference else None)
+    return status_of(
+        grpc.StatusCode.INTERNAL,
+        f"internal error{f' (reference {reference})' if reference else ''}; it has been logged",
+        "INTERNAL",
+        metadata={"reference": reference} if reference else None,
+    )
 
 
 def violations_of(st: status_pb2.Status) -> list[FieldViolation]:
@@ -174,4 +225,3 @@ def code_of(value: int) -> grpc.StatusCode:
 
 def to_grpc_status(st: status_pb2.Status) -> grpc.Status:
     return rpc_status.to_status(st)
-

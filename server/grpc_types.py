@@ -9,7 +9,7 @@ interceptor reads them through `unary` and `streaming`, which say so (at no cost
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, TypeAlias, cast
 
 import grpc
@@ -19,7 +19,7 @@ Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]"
 Unary: TypeAlias = "Callable[[Any, Context], Awaitable[Any]]"
-Streaming: TypeAlias = "Callable[[Any, Context], AsyncIterator[Any]]"
+Streaming: TypeAlias = "Callable[[Any, Context], AsyncGenerator[Any, None]]"
 
 
 def unary(behaviour: object) -> Unary:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+
+from .grpc_types import Context, Continuation, Handler, streaming, unary
 
 Deserializer = Callable[[bytes], Any] | None
 
@@ -33,12 +35,11 @@ class Layer:
     def deserializer(self, deserialize: Deserializer) -> Deserializer:
         return deserialize
 
-    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+    async def enter(self, context: Context) -> Any:
         """Before the handler; what it returns is given to `leave`."""
         return None
 
-    async def leave(self, state: Any, context: grpc.aio.ServicerContext,
-                    exc: BaseException | None) -> None:
+    async def leave(self, state: Any, context: Context, exc: BaseException | None) -> None:
         return None
 
     def received(self, message: Any) -> None:
@@ -48,7 +49,7 @@ class Layer:
         return None
 
 
-def kind_of(h: grpc.RpcMethodHandler) -> str:
+def kind_of(h: Handler) -> str:
     """The go-grpc-prometheus `grpc_type` of a handler."""
     if h.request_streaming and h.response_streaming:
         return "bidi_stream"
@@ -59,13 +60,15 @@ def kind_of(h: grpc.RpcMethodHandler) -> str:
     return "unary"
 
 
-def wrap(h: grpc.RpcMethodHandler, layer: Layer) -> grpc.RpcMethodHandler:
+def wrap(h: Handler, layer: Layer) -> Handler:
     """`h` with `layer` around every call."""
     enter, leave = layer.enter, layer.leave
     received = layer.received if layer.per_message else None
     sent = layer.sent if layer.per_message else None
-    kw = {"request_deserializer": layer.deserializer(h.request_deserializer),
-          "response_serializer": h.response_serializer}
+    kw = {
+        "request_deserializer": layer.deserializer(h.request_deserializer),
+        "response_serializer": h.response_serializer,
+    }
 
     def requests_of(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         if received is None:
@@ -79,9 +82,9 @@ def wrap(h: grpc.RpcMethodHandler, layer: Layer) -> grpc.RpcMethodHandler:
         return each(requests)
 
     if not h.request_streaming and not h.response_streaming:
-        inner_uu = h.unary_unary
+        inner_uu = unary(h.unary_unary)
 
-        async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def unary_unary(request: Any, context: Context) -> Any:
             state = await enter(context)
             try:
                 if received is not None:
@@ -98,9 +101,9 @@ def wrap(h: grpc.RpcMethodHandler, layer: Layer) -> grpc.RpcMethodHandler:
         return grpc.unary_unary_rpc_method_handler(unary_unary, **kw)
 
     if not h.response_streaming:
-        inner_su = h.stream_unary
+        inner_su = unary(h.stream_unary)
 
-        async def stream_unary(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+        async def stream_unary(requests: AsyncIterator[Any], context: Context) -> Any:
             state = await enter(context)
             try:
                 response = await inner_su(requests_of(requests), context)
@@ -114,24 +117,28 @@ def wrap(h: grpc.RpcMethodHandler, layer: Layer) -> grpc.RpcMethodHandler:
 
         return grpc.stream_unary_rpc_method_handler(stream_unary, **kw)
 
-    inner = h.stream_stream if h.request_streaming else h.unary_stream
-    make = (grpc.stream_stream_rpc_method_handler if h.request_streaming
-            else grpc.unary_stream_rpc_method_handler)
-    streaming = h.request_streaming
+    behaviour = h.stream_stream if h.request_streaming else h.unary_stream
+    make = (
+        grpc.stream_stream_rpc_method_handler
+        if h.request_streaming
+        else grpc.unary_stream_rpc_method_handler
+    )
+    request_streaming = h.request_streaming
 
     def request_in(request: Any) -> Any:
-        if streaming:
+        if request_streaming:
             return requests_of(request)
         if received is not None:
             received(request)
         return request
 
-    if not inspect.isasyncgenfunction(inner):  # answers with `await context.write(...)`
+    if not inspect.isasyncgenfunction(behaviour):  # answers with `await context.write(...)`
+        inner_w = unary(behaviour)
 
-        async def written(request: Any, context: grpc.aio.ServicerContext) -> None:
+        async def written(request: Any, context: Context) -> None:
             state = await enter(context)
             try:
-                await inner(request_in(request), context)
+                await inner_w(request_in(request), context)
             except BaseException as exc:
                 await leave(state, context, exc)
                 raise
@@ -139,9 +146,11 @@ def wrap(h: grpc.RpcMethodHandler, layer: Layer) -> grpc.RpcMethodHandler:
 
         return make(written, **kw)
 
-    async def streamed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    inner_s = streaming(behaviour)
+
+    async def streamed(request: Any, context: Context) -> AsyncIterator[Any]:
         state = await enter(context)
-        responses = inner(request_in(request), context)
+        responses = inner_s(request_in(request), context)
         try:
             async for response in responses:
                 if sent is not None:
@@ -163,17 +172,17 @@ class LayeredInterceptor(grpc.aio.ServerInterceptor):
     built on the method's first call and kept."""
 
     def __init__(self) -> None:
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        self._wrapped: dict[str, Handler] = {}
 
-    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer | None:
+    def layer_for(self, method: str, handler: Handler) -> Layer | None:
         """The layer of `method` (its full name), or None to leave its handler as it is."""
         raise NotImplementedError
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         method = details.method
         cached = self._wrapped.get(method)
         if cached is not None:

@@ -2,8 +2,9 @@
 commit, NOT_SERVING while it cannot (PostgreSQL down, the SQLite file removed or its disk
 full, a commit stuck), and SERVING again once it can, without a restart.
 
-The store's own check (`EvaluationStore.health_problem`) runs once a second in a thread; a check that does not return within `PROBE_TIMEOUT_S` (a frozen disk, a database
-that does not answer) counts as a failure, and no second check starts while it hangs.
+The store's own check (`EvaluationStore.health_problem`) runs once a second in a thread; a
+check that does not return within `PROBE_TIMEOUT_S` (a frozen disk, a database that does not
+answer) counts as a failure, and no second check starts while it hangs.
 The event loop only reads the result, so health answers whatever the disk does.
 """
 
@@ -28,8 +29,13 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 class StoreHealth:
     """Keeps the statuses of `services` on `servicer` in step with the store's check."""
 
-    def __init__(self, servicer: health.aio.HealthServicer, store: EvaluationStore,
-                 services: Sequence[str], interval: float = PROBE_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        servicer: health.aio.HealthServicer,
+        store: EvaluationStore,
+        services: Sequence[str],
+        interval: float = PROBE_INTERVAL_S,
+    ) -> None:
         self._servicer = servicer
         self._store = store
         self._services = tuple(services)
@@ -91,7 +97,10 @@ class StoreHealth:
                 problem = probe.result()
                 probe = None
             else:  # still running: waited for again next round, never doubled
-                problem = f"the audit store did not answer its health check within {PROBE_TIMEOUT_S:.0f} s"
+                problem = (
+                    "the audit store did not answer its health check within"
+                    f" {PROBE_TIMEOUT_S:.0f} s"
+                )
             if (problem is None) != (self.problem is None):
                 if problem is None:
                     log.info("store healthy again; serving", was=self.problem)

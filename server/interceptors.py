@@ -23,6 +23,7 @@ from grpc.aio import AbortError
 from sector_credit.scorecards.model import FieldViolation, InvalidInput
 
 from . import errors, request_context, wire_limits
+from .grpc_types import Context, Handler
 from .handlers import Deserializer, Layer, LayeredInterceptor, kind_of
 from .logs import log
 from .metrics import Metrics
@@ -34,7 +35,9 @@ def _short(method: str) -> str:
     return method.rpartition("/")[2] or method
 
 
-def outcome(ctx: request_context.RequestContext | None, exc: BaseException | None) -> grpc.StatusCode:
+def outcome(
+    ctx: request_context.RequestContext | None, exc: BaseException | None
+) -> grpc.StatusCode:
     """The status a call ended with: the error interceptor's, else OK if it returned."""
     if ctx is not None and ctx.code is not None:
         return ctx.code
@@ -52,7 +55,7 @@ class _ContextLayer(Layer):
     def __init__(self, method: str):
         self.method = method
 
-    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+    async def enter(self, context: Context) -> Any:
         call_id = ""
         for key, value in context.invocation_metadata() or ():
             if key == REQUEST_ID_KEY:
@@ -62,7 +65,7 @@ class _ContextLayer(Layer):
 
 
 class RequestContextInterceptor(LayeredInterceptor):
-    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer:
+    def layer_for(self, method: str, handler: Handler) -> Layer:
         return _ContextLayer(_short(method))
 
 
@@ -78,11 +81,18 @@ def _names(key: str, values: list[str]) -> dict[str, Any]:
     return {key + "s": values}
 
 
-def log_fields(ctx: request_context.RequestContext, code: grpc.StatusCode, elapsed: float) -> dict[str, Any]:
+def log_fields(
+    ctx: request_context.RequestContext, code: grpc.StatusCode, elapsed: float
+) -> dict[str, Any]:
     """The call's one log line: what it did, joined to its evaluations by their names and
     the callers' request ids, and to its access records by `call_id`."""
-    fields: dict[str, Any] = {"call_id": ctx.call_id, "method": ctx.method, "caller": ctx.caller,
-                              "code": code.name, "duration_ms": round(elapsed * 1000, 3)}
+    fields: dict[str, Any] = {
+        "call_id": ctx.call_id,
+        "method": ctx.method,
+        "caller": ctx.caller,
+        "code": code.name,
+        "duration_ms": round(elapsed * 1000, 3),
+    }
     if ctx.principal is not None:
         fields["proven_by"] = ctx.principal.proven_by
     if ctx.purpose:
@@ -106,11 +116,11 @@ def log_fields(ctx: request_context.RequestContext, code: grpc.StatusCode, elaps
 
 
 class _LoggingLayer(Layer):
-    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+    async def enter(self, context: Context) -> Any:
         # the context is taken now: a closed stream may be left from another task's context
         return request_context.current(), time.perf_counter()
 
-    async def leave(self, state: Any, context: grpc.aio.ServicerContext, exc: BaseException | None) -> None:
+    async def leave(self, state: Any, context: Context, exc: BaseException | None) -> None:
         ctx, start = state
         elapsed = time.perf_counter() - start
         if ctx is None:
@@ -126,7 +136,7 @@ class _LoggingLayer(Layer):
 class LoggingInterceptor(LayeredInterceptor):
     _layer = _LoggingLayer()
 
-    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer:
+    def layer_for(self, method: str, handler: Handler) -> Layer:
         return self._layer
 
 
@@ -155,11 +165,11 @@ class _MetricsLayer(Layer):
     def sent(self, message: Any) -> None:
         self._sent.inc()
 
-    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+    async def enter(self, context: Context) -> Any:
         self.started.inc()
         return request_context.current(), time.perf_counter()
 
-    async def leave(self, state: Any, context: grpc.aio.ServicerContext, exc: BaseException | None) -> None:
+    async def leave(self, state: Any, context: Context, exc: BaseException | None) -> None:
         ctx, start = state
         self.handling.observe(time.perf_counter() - start)
         code = outcome(ctx, exc)
@@ -177,7 +187,7 @@ class MetricsInterceptor(LayeredInterceptor):
         super().__init__()
         self.metrics = metrics
 
-    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer:
+    def layer_for(self, method: str, handler: Handler) -> Layer:
         return _MetricsLayer(method, kind_of(handler), self.metrics)
 
 
@@ -196,8 +206,9 @@ class _Refused:
         self.error = error
 
 
-def _tolerant(deserialize: Deserializer,
-              check: Callable[[bytes], FieldViolation | None] | None) -> Deserializer:
+def _tolerant(
+    deserialize: Deserializer, check: Callable[[bytes], FieldViolation | None] | None
+) -> Deserializer:
     if deserialize is None:
         return None
 
@@ -209,8 +220,11 @@ def _tolerant(deserialize: Deserializer,
                     return _Refused(InvalidInput([violation]))
             return deserialize(data)
         except Exception:  # DecodeError, or anything a parser raises on bytes it cannot read
-            return _Refused(errors.Unparsable(
-                "the request bytes are not a valid message of this method's request type"))
+            return _Refused(
+                errors.Unparsable(
+                    "the request bytes are not a valid message of this method's request type"
+                )
+            )
 
     return read
 
@@ -228,10 +242,10 @@ class _ErrorLayer(Layer):
         if type(message) is _Refused:
             raise message.error
 
-    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+    async def enter(self, context: Context) -> Any:
         return request_context.current()
 
-    async def leave(self, ctx: Any, context: grpc.aio.ServicerContext, exc: BaseException | None) -> None:
+    async def leave(self, ctx: Any, context: Context, exc: BaseException | None) -> None:
         if exc is None:
             if ctx is not None:
                 ctx.code = grpc.StatusCode.OK
@@ -259,11 +273,18 @@ class _ErrorLayer(Layer):
 
 
 class ErrorInterceptor(LayeredInterceptor):
-    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer:
+    def layer_for(self, method: str, handler: Handler) -> Layer:
         return _ErrorLayer(method)
 
 
-def edge_interceptors(metrics: Metrics, *inner: grpc.aio.ServerInterceptor) -> list[grpc.aio.ServerInterceptor]:
+def edge_interceptors(
+    metrics: Metrics, *inner: grpc.aio.ServerInterceptor
+) -> list[grpc.aio.ServerInterceptor]:
     """The interceptors of a server in their order (the first outermost), `inner` last."""
-    return [RequestContextInterceptor(), LoggingInterceptor(), MetricsInterceptor(metrics),
-            ErrorInterceptor(), *inner]
+    return [
+        RequestContextInterceptor(),
+        LoggingInterceptor(),
+        MetricsInterceptor(metrics),
+        ErrorInterceptor(),
+        *inner,
+    ]

@@ -20,12 +20,15 @@ from sector_credit.scorecards.subject_ids import mask_id
 
 from .request_context import add_call_fields
 
-PERSONAL_KEYS = frozenset({"subject_id", "subject", "display_name", "name_of_subject", "caller_name"})
+PERSONAL_KEYS = frozenset(
+    {"subject_id", "subject", "display_name", "name_of_subject", "caller_name"}
+)
 # 18-character resident ids and unified social credit codes, wherever they appear in text:
 # bounded by anything but an ASCII letter or digit (so `rid_…`, `id=…`, `张三…` are found), and
 # 17 digits and a check character even glued to letters or digits (`x11010519491231002Xy`)
 _ID_PATTERN = re.compile(
-    r"(?<![0-9A-Za-z])(?=[0-9A-Za-z]*\d)[0-9A-Z]{17}[0-9A-Zx](?![0-9A-Za-z])|[0-9]{17}[0-9Xx]")
+    r"(?<![0-9A-Za-z])(?=[0-9A-Za-z]*\d)[0-9A-Z]{17}[0-9A-Zx](?![0-9A-Za-z])|[0-9]{17}[0-9Xx]"
+)
 
 
 def _mask_text(text: str) -> str:
@@ -53,7 +56,9 @@ def _mask_nested(value: Any) -> Any:
     return value
 
 
-def mask_personal_data(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def mask_personal_data(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
         if key in PERSONAL_KEYS and value is not None:
             event[key] = _mask(value)
@@ -85,7 +90,11 @@ def configure(log_format: str = "auto", level: str = "info") -> None:
     `warnings`, and an exception nothing caught, in the main thread or another."""
     lvl = getattr(logging, level.upper(), logging.INFO)
     console = log_format == "console" or (log_format == "auto" and sys.stderr.isatty())
-    renderer: Any = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer(_json_line)
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer()
+        if console
+        else structlog.processors.JSONRenderer(_json_line)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -118,8 +127,12 @@ def configure(log_format: str = "auto", level: str = "info") -> None:
     handler.setFormatter(formatter)
     handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME
-                or (type(h) is logging.StreamHandler and h.stream is sys.stderr)]:
+    for old in [
+        h
+        for h in root.handlers
+        if h.get_name() == _HANDLER_NAME
+        or (type(h) is logging.StreamHandler and h.stream is sys.stderr)
+    ]:
         root.removeHandler(old)  # a plain handler (basicConfig's) would write plain lines
     root.addHandler(handler)
     root.setLevel(max(lvl, logging.WARNING))
@@ -143,15 +156,23 @@ def _uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     if args.exc_type is SystemExit:
         return
     structlog.get_logger("sector_credit").error(
-        "uncaught exception in a thread", thread=args.thread.name if args.thread else None,
-        exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback))
+        "uncaught exception in a thread",
+        thread=args.thread.name if args.thread else None,
+        exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback),
+    )
 
 
 def _unraisable(unraisable: Any) -> None:
     structlog.get_logger("sector_credit").error(
-        "exception ignored", where=unraisable.err_msg or "", object=repr(unraisable.object),
-        exc_info=(unraisable.exc_type, unraisable.exc_value or unraisable.exc_type(),
-                  unraisable.exc_traceback))
+        "exception ignored",
+        where=unraisable.err_msg or "",
+        object=repr(unraisable.object),
+        exc_info=(
+            unraisable.exc_type,
+            unraisable.exc_value or unraisable.exc_type(),
+            unraisable.exc_traceback,
+        ),
+    )
 
 
 log = structlog.get_logger("sector_credit")

@@ -27,9 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error(exc.event, command=command, exit_code=exc.exit_code, **exc.fields)
         return exc.exit_code
     except StoreUnavailable as exc:
-        log.error("the audit database is unavailable", command=command, error=str(exc),
-                  detail=exc.detail, database=masked_url(settings.database_url),
-                  exit_code=EXIT_UNAVAILABLE)
+        log.error(
+            "the audit database is unavailable",
+            command=command,
+            error=str(exc),
+            detail=exc.detail,
+            database=masked_url(settings.database_url),
+            exit_code=EXIT_UNAVAILABLE,
+        )
         return EXIT_UNAVAILABLE
 
 
@@ -42,8 +47,12 @@ def _run(command: str, settings: settings_mod.Settings) -> int:
         except BackupFailed as exc:
             log.error("backup failed", error=str(exc))
             return 1
-        log.info("backup written", path=str(path), bytes=path.stat().st_size,
-                 database=masked_url(settings.database_url))
+        log.info(
+            "backup written",
+            path=str(path),
+            bytes=path.stat().st_size,
+            database=masked_url(settings.database_url),
+        )
         return 0
     if command == "migrate":
         from .db.migrate import upgrade

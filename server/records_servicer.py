@@ -21,6 +21,7 @@ from sector_credit.v1 import records_service_pb2_grpc as pb_grpc
 from . import convert, errors, security
 from .access import QueryAudit
 from .db.records import RecordStore
+from .grpc_types import Context
 
 COLLECTION = "records/"
 MAX_NAME = 64
@@ -207,7 +208,7 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
         return rec.replay(record, self.kinds.get(record.kind), as_of or self.today())
 
     async def CreateRecord(
-        self, request: pb.CreateRecordRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateRecordRequest, context: Context
     ) -> pb.CreateRecordResponse:
         async with self.audit.call("CreateRecord", subject_id=request.record.subject.id) as call:
             today = self.today()
@@ -224,7 +225,7 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
         return pb.CreateRecordResponse(record=view_to_proto(self._view(stored)))
 
     async def GetRecord(
-        self, request: pb.GetRecordRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetRecordRequest, context: Context
     ) -> pb.GetRecordResponse:
         async with self.audit.call("GetRecord") as call:
             call.check_purpose(request)
@@ -234,7 +235,7 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
         return pb.GetRecordResponse(record=view_to_proto(self._view(record, as_of)))
 
     async def ListRecords(
-        self, request: pb.ListRecordsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListRecordsRequest, context: Context
     ) -> pb.ListRecordsResponse:
         convert.check_texts(
             ("subject_id", request.subject_id, MAX_NAME), ("kind", request.kind, MAX_NAME)
@@ -263,12 +264,12 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
         )
 
     async def ListRecordKinds(
-        self, request: pb.ListRecordKindsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListRecordKindsRequest, context: Context
     ) -> pb.ListRecordKindsResponse:
         return pb.ListRecordKindsResponse(kinds=[kind_to_proto(k) for k in self.kinds.all()])
 
     async def FileObjection(
-        self, request: pb.FileObjectionRequest, context: grpc.aio.ServicerContext
+        self, request: pb.FileObjectionRequest, context: Context
     ) -> pb.FileObjectionResponse:
         record = await self._change(
             "FileObjection",
@@ -286,7 +287,7 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
         return pb.FileObjectionResponse(record=record)
 
     async def ForwardObjection(
-        self, request: pb.ForwardObjectionRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ForwardObjectionRequest, context: Context
     ) -> pb.ForwardObjectionResponse:
         record = await self._change(
             "ForwardObjection",
@@ -303,7 +304,7 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
         return pb.ForwardObjectionResponse(record=record)
 
     async def DecideObjection(
-        self, request: pb.DecideObjectionRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DecideObjectionRequest, context: Context
     ) -> pb.DecideObjectionResponse:
         upheld = {pb.OBJECTION_OUTCOME_UPHELD: True, pb.OBJECTION_OUTCOME_REJECTED: False}.get(
             request.outcome
@@ -324,7 +325,7 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
         return pb.DecideObjectionResponse(record=record)
 
     async def RepairRecord(
-        self, request: pb.RepairRecordRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RepairRecordRequest, context: Context
     ) -> pb.RepairRecordResponse:
         record = await self._change(
             "RepairRecord",
@@ -341,7 +342,7 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
         return pb.RepairRecordResponse(record=record)
 
     async def RevokeRecord(
-        self, request: pb.RevokeRecordRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RevokeRecordRequest, context: Context
     ) -> pb.RevokeRecordResponse:
         record = await self._change(
             "RevokeRecord",
@@ -358,7 +359,7 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
         return pb.RevokeRecordResponse(record=record)
 
     async def GetDisclosure(
-        self, request: pb.GetDisclosureRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetDisclosureRequest, context: Context
     ) -> pb.GetDisclosureResponse:
         convert.check_texts(("subject_id", request.subject_id, MAX_NAME))
         subject_id = normalize(request.subject_id)
@@ -502,8 +503,18 @@ class RecordFiller:
             raise InvalidInput(submitted)
         subject_id = normalize(inp.subject.id)
         records = await self.store.touching(subject_id)
-        values, used = rec.fill_from_records(derived, dict(inp.indicators), subject_id, records,
-                                             self.kinds, as_of)
-        evidence = [RecordEvidence(name, v.record.name, v.record.kind, v.record.basis,
-                                   v.record.decision_date, v.state.value) for name, v in used]
+        values, used = rec.fill_from_records(
+            derived, dict(inp.indicators), subject_id, records, self.kinds, as_of
+        )
+        evidence = [
+            RecordEvidence(
+                name,
+                v.record.name,
+                v.record.kind,
+                v.record.basis,
+                v.record.decision_date,
+                v.state.value,
+            )
+            for name, v in used
+        ]
         return replace(inp, indicators=values), tuple(evidence)

@@ -43,7 +43,9 @@ def new_call_id() -> str:
 @dataclass(eq=False, slots=True)
 class RequestContext:
     method: str  # the RPC's short name, e.g. "Evaluate"
-    call_id: str  # the x-request-id header, or one made for the call; the access records' request_id
+    call_id: (
+        str  # the x-request-id header, or one made for the call; the access records' request_id
+    )
     principal: Principal | None = None  # who the credentials prove; None before (or without) them
     purpose: str | None = None  # the purpose code of a read, once checked
     scorecard: str | None = None
@@ -84,7 +86,8 @@ class RequestContext:
 
 
 _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
-    "request_context", default=None)
+    "request_context", default=None
+)
 
 
 def current() -> RequestContext | None:
@@ -97,7 +100,9 @@ def open_call(method: str, call_id: str = "") -> contextvars.Token[RequestContex
     return _current.set(RequestContext(method, call_id[:MAX_CALL_ID] or new_call_id()))
 
 
-def add_call_fields(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def add_call_fields(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: every line written during a call names the call."""
     ctx = _current.get()
     if ctx is not None:

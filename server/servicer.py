@@ -23,6 +23,7 @@ import grpc
 from sector_credit.scorecards import limits, whatif
 from sector_credit.scorecards.engine import CompiledScorecard
 from sector_credit.scorecards.model import (
+    DomainError,
     EvaluationResult,
     FieldViolation,
     InvalidInput,
@@ -73,11 +74,18 @@ class _Prepared:
 
 
 class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
-    def __init__(self, registry: ScorecardRegistry, store: EvaluationStore, metrics: Metrics,
-                 today: Callable[[], dt.date], batch_limit: int,
-                 on_stored: Callable[[StoredEvaluation], None] | None = None,
-                 max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES, audit: QueryAudit | None = None,
-                 records: Any = None):
+    def __init__(
+        self,
+        registry: ScorecardRegistry,
+        store: EvaluationStore,
+        metrics: Metrics,
+        today: Callable[[], dt.date],
+        batch_limit: int,
+        on_stored: Callable[[StoredEvaluation], None] | None = None,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        audit: QueryAudit | None = None,
+        records: Any = None,
+    ):
         self.max_reply_bytes = max_reply_bytes
         self.records = records  # records_servicer.RecordFiller: indicators derived from records
         self.registry = registry
@@ -90,38 +98,52 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
 
     # -- scorecards ----------------------------------------------------------------------
 
-    async def ListScorecards(self, request: pb.ListScorecardsRequest, context: Context) -> pb.ListScorecardsResponse:
+    async def ListScorecards(
+        self, request: pb.ListScorecardsRequest, context: Context
+    ) -> pb.ListScorecardsResponse:
         convert.check_texts(("page_token", request.page_token, limits.MAX_PAGE_TOKEN))
         full = request.view == pb.SCORECARD_VIEW_FULL
         if request.page_size < 0:
-            raise errors.BadRequest("page_size must not be negative",
-                                    violations=[FieldViolation("page_size", "must not be negative")])
+            raise errors.BadRequest(
+                "page_size must not be negative",
+                violations=[FieldViolation("page_size", "must not be negative")],
+            )
         start = _offset_from_token(request.page_token, "page_token")
         size = min(request.page_size or MAX_SCORECARD_PAGE, MAX_SCORECARD_PAGE)
         # one entry per scorecard (the version in force) or, with all_versions, per version
         entries: list[tuple[str, CompiledScorecard | None]] = [
-            (sid, c) for sid in self.registry.ids()
-            for c in (self.registry.versions(sid) if request.all_versions else [None])]
+            (sid, c)
+            for sid in self.registry.ids()
+            for c in (self.registry.versions(sid) if request.all_versions else [None])
+        ]
         today = self.today()
         cards = []
-        for sid, compiled in entries[start:start + size]:
+        for sid, compiled in entries[start : start + size]:
             versions = self.registry.versions(sid)
             if compiled is None:
                 try:
                     compiled = self.registry.resolve(sid, as_of=today)
                 except ScorecardNotFound:  # every version takes effect later: show the earliest
                     compiled = versions[-1]
-            cards.append(convert.scorecard_to_proto(compiled.card, [c.card for c in versions], full=full))
+            cards.append(
+                convert.scorecard_to_proto(compiled.card, [c.card for c in versions], full=full)
+            )
         nxt = _token_for_offset(start + size) if start + size < len(entries) else ""
         return pb.ListScorecardsResponse(scorecards=cards, next_page_token=nxt)
 
-    async def GetScorecard(self, request: pb.GetScorecardRequest, context: Context) -> pb.GetScorecardResponse:
-        convert.check_texts(("name", request.name, limits.MAX_SCORECARD_ID),
-                            ("version", request.version, limits.MAX_VERSION))
+    async def GetScorecard(
+        self, request: pb.GetScorecardRequest, context: Context
+    ) -> pb.GetScorecardResponse:
+        convert.check_texts(
+            ("name", request.name, limits.MAX_SCORECARD_ID),
+            ("version", request.version, limits.MAX_VERSION),
+        )
         sid = convert.scorecard_id_from_name(request.name)
         if not sid:
-            raise errors.BadRequest("name is required: scorecards/{scorecard_id}",
-                                    violations=[FieldViolation("name", "required: scorecards/{scorecard_id}")])
+            raise errors.BadRequest(
+                "name is required: scorecards/{scorecard_id}",
+                violations=[FieldViolation("name", "required: scorecards/{scorecard_id}")],
+            )
         as_of = self._as_of(request, "as_of")
         try:
             compiled = self.registry.resolve(sid, request.version or None, as_of)
@@ -129,17 +151,23 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             raise (exc.at("name") if exc.field == "scorecard" else exc) from None
         full = request.view != pb.SCORECARD_VIEW_BASIC
         versions = [c.card for c in self.registry.versions(sid)]
-        return pb.GetScorecardResponse(scorecard=convert.scorecard_to_proto(compiled.card, versions, full=full))
+        return pb.GetScorecardResponse(
+            scorecard=convert.scorecard_to_proto(compiled.card, versions, full=full)
+        )
 
     # -- evaluations ---------------------------------------------------------------------
 
     async def Evaluate(self, request: pb.EvaluateRequest, context: Context) -> pb.EvaluateResponse:
         self.audit.in_handler()  # a refusal from here on is this call's own record
         ctx = _context()
-        async with self.audit.call("Evaluate", subject_id=request.subject.id,
-                                   scorecard_id=convert.scorecard_id_from_name(request.scorecard)) as call:
-            prepared = await self._prepare(request, ctx, method="Evaluate",
-                                           full=convert.full_view(request.view))
+        async with self.audit.call(
+            "Evaluate",
+            subject_id=request.subject.id,
+            scorecard_id=convert.scorecard_id_from_name(request.scorecard),
+        ) as call:
+            prepared = await self._prepare(
+                request, ctx, method="Evaluate", full=convert.full_view(request.view)
+            )
             if prepared.record is None:  # validate_only: on record, with nothing stored
                 assert prepared.access is not None
                 call.add(prepared.access)
@@ -151,13 +179,20 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         # replies are bytes (see add_to_server): assembled, never built as messages
         return convert.evaluate_response_bytes(self._acknowledged(prepared, stored, ctx))  # type: ignore[return-value]
 
-    async def BatchEvaluate(self, request: pb.BatchEvaluateRequest, context: Context) -> pb.BatchEvaluateResponse:
+    async def BatchEvaluate(
+        self, request: pb.BatchEvaluateRequest, context: Context
+    ) -> pb.BatchEvaluateResponse:
         n = len(request.requests)
         if n > self.batch_limit:
             raise errors.TooLarge(
                 f"a batch holds at most {self.batch_limit} items; this one has {n}: split it",
                 metadata={"limit": str(self.batch_limit), "items": str(n)},
-                violations=[FieldViolation("requests", f"{n} items, more than the limit of {self.batch_limit}")])
+                violations=[
+                    FieldViolation(
+                        "requests", f"{n} items, more than the limit of {self.batch_limit}"
+                    )
+                ],
+            )
         if (why := convert.view_problem(request.view)) is not None:
             raise errors.BadRequest(f"view {why}", violations=[FieldViolation("view", why)])
         self.audit.in_handler()  # a refused item is recorded with the batch's other items
@@ -170,11 +205,19 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         reply_bytes = 0
         for i, item in enumerate(request.requests):
             try:
-                prepared = await self._prepare(item, ctx, prefix=f"requests[{i}].", method="BatchEvaluate",
-                                               full=convert.full_view(item.view or request.view))
-            except (errors.ServiceError, errors.DomainError) as exc:
+                prepared = await self._prepare(
+                    item,
+                    ctx,
+                    prefix=f"requests[{i}].",
+                    method="BatchEvaluate",
+                    full=convert.full_view(item.view or request.view),
+                )
+            except (errors.ServiceError, DomainError) as exc:
                 err = _item_error(exc)
-                results[i], codes[i] = convert.batch_result_bytes(error=err), errors.code_of(err.code)
+                results[i], codes[i] = (
+                    convert.batch_result_bytes(error=err),
+                    errors.code_of(err.code),
+                )
                 reply_bytes += len(results[i]) + 8
                 access.append(self._item_failure("BatchEvaluate", exc, item))
                 continue
@@ -192,8 +235,14 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 f"the reply to this batch would be about {reply_bytes} bytes, over the"
                 f" {self.max_reply_bytes}-byte message limit; nothing was stored: split the batch",
                 metadata={"limit": str(self.max_reply_bytes), "reply_bytes": str(reply_bytes)},
-                violations=[FieldViolation("requests", f"the reply would be about {reply_bytes} bytes;"
-                                                       f" at most {self.max_reply_bytes}")])
+                violations=[
+                    FieldViolation(
+                        "requests",
+                        f"the reply would be about {reply_bytes} bytes;"
+                        f" at most {self.max_reply_bytes}",
+                    )
+                ],
+            )
         if to_store or access:
             outcomes = await self._save_many([p.record for _, p in to_store], access)  # type: ignore[misc]
             for k, outcome in enumerate(outcomes):
@@ -202,17 +251,23 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 # memory is then about one copy of it, not the domain and the proto side by side
                 to_store[k] = outcomes[k] = None  # type: ignore[call-overload]
                 if isinstance(outcome, StoredEvaluation):
-                    results[i] = convert.batch_result_bytes(self._acknowledged(prepared, outcome, ctx))
+                    results[i] = convert.batch_result_bytes(
+                        self._acknowledged(prepared, outcome, ctx)
+                    )
                 else:
                     err = _item_error(outcome, prefix=f"requests[{i}].")
-                    results[i], codes[i] = convert.batch_result_bytes(error=err), errors.code_of(err.code)
+                    results[i], codes[i] = (
+                        convert.batch_result_bytes(error=err),
+                        errors.code_of(err.code),
+                    )
                 del outcome, prepared
         for code in codes:  # each item's outcome, for the log line and the item metrics
             ctx.item_done(code)
         return b"".join(results)  # type: ignore[return-value]
 
-    async def StreamEvaluate(self, requests: AsyncIterator[pb.StreamEvaluateRequest],
-                             context: Context) -> AsyncIterator[pb.StreamEvaluateResponse]:
+    async def StreamEvaluate(
+        self, requests: AsyncIterator[pb.StreamEvaluateRequest], context: Context
+    ) -> AsyncIterator[pb.StreamEvaluateResponse]:
         """Items are scored as they arrive and stored by group commit; replies go out as each
         commit lands (so possibly out of order). Every item gets its reply or its item error
         (a store failure: UNAVAILABLE for that item). Flow control: at most STREAM_WINDOW
@@ -223,7 +278,9 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         ctx = _context()
         # holds only items whose permit is taken, so it never exceeds STREAM_WINDOW
         # a reply is a message (an item error) or bytes (an evaluation; see add_to_server)
-        out: asyncio.Queue[pb.StreamEvaluateResponse | bytes | BaseException | None] = asyncio.Queue()
+        out: asyncio.Queue[pb.StreamEvaluateResponse | bytes | BaseException | None] = (
+            asyncio.Queue()
+        )
         window = asyncio.Semaphore(STREAM_WINDOW)  # a permit per item read and not yet sent
         saving: set[asyncio.Task[None]] = set()
         items = 0
@@ -232,20 +289,32 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             try:
                 assert prepared.record is not None
                 stored = await self._save(prepared.record)
-                reply = convert.stream_response_bytes(cid, self._acknowledged(prepared, stored, ctx))
+                reply = convert.stream_response_bytes(
+                    cid, self._acknowledged(prepared, stored, ctx)
+                )
             except errors.EXPECTED as exc:  # this item only: UNAVAILABLE when the store failed
-                out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc, "request.")))
+                out.put_nowait(
+                    pb.StreamEvaluateResponse(
+                        correlation_id=cid, error=_item_error(exc, "request.")
+                    )
+                )
             except Exception as exc:  # a bug: the stream ends with it (INTERNAL, logged)
                 out.put_nowait(exc)
             else:
                 out.put_nowait(reply)
 
-        async def answer_one(cid: str, reply: pb.StreamEvaluateResponse | bytes, access: AccessRecord) -> None:
+        async def answer_one(
+            cid: str, reply: pb.StreamEvaluateResponse | bytes, access: AccessRecord
+        ) -> None:
             """An item that stores nothing: its access record, then its reply."""
             try:
                 await self.audit.commit(access)
             except errors.EXPECTED as exc:  # UNAVAILABLE: the record could not be kept
-                out.put_nowait(pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc, "request.")))
+                out.put_nowait(
+                    pb.StreamEvaluateResponse(
+                        correlation_id=cid, error=_item_error(exc, "request.")
+                    )
+                )
             except Exception as exc:  # a bug: the stream ends with it (INTERNAL, logged)
                 out.put_nowait(exc)
             else:
@@ -259,17 +328,28 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     cid = msg.correlation_id or str(items)
                     items += 1
                     try:
-                        prepared = await self._prepare(msg.request, ctx, prefix="request.",
-                                                       method="StreamEvaluate",
-                                                       full=convert.full_view(msg.request.view))
-                    except (errors.ServiceError, errors.DomainError) as exc:
-                        reply = pb.StreamEvaluateResponse(correlation_id=cid, error=_item_error(exc))
-                        answer = answer_one(cid, reply, self._item_failure("StreamEvaluate", exc, msg.request))
+                        prepared = await self._prepare(
+                            msg.request,
+                            ctx,
+                            prefix="request.",
+                            method="StreamEvaluate",
+                            full=convert.full_view(msg.request.view),
+                        )
+                    except (errors.ServiceError, DomainError) as exc:
+                        reply = pb.StreamEvaluateResponse(
+                            correlation_id=cid, error=_item_error(exc)
+                        )
+                        answer = answer_one(
+                            cid, reply, self._item_failure("StreamEvaluate", exc, msg.request)
+                        )
                     else:
                         if prepared.record is None:
                             assert prepared.access is not None
-                            answer = answer_one(cid, convert.stream_response_bytes(cid, prepared.response),
-                                                prepared.access)
+                            answer = answer_one(
+                                cid,
+                                convert.stream_response_bytes(cid, prepared.response),
+                                prepared.access,
+                            )
                         else:
                             answer = store_one(cid, prepared)
                     task = asyncio.ensure_future(answer)
@@ -287,44 +367,68 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 if isinstance(item, BaseException):
                     raise item
                 # bytes are an evaluation (see add_to_server); a message is an item error
-                ctx.item_done(grpc.StatusCode.OK if isinstance(item, bytes) or not item.HasField("error")
-                              else errors.code_of(item.error.code))
-                yield item
+                ctx.item_done(
+                    grpc.StatusCode.OK
+                    if isinstance(item, bytes) or not item.HasField("error")
+                    else errors.code_of(item.error.code)
+                )
+                yield item  # type: ignore[misc]  # bytes: the serializer passes them on
                 window.release()  # sent: the reader may take one more request
         finally:
             reader.cancel()
             for task in list(saving):  # the rows are committed all the same (store.save_many)
                 task.cancel()
 
-    async def GetEvaluation(self, request: pb.GetEvaluationRequest, context: Context) -> pb.GetEvaluationResponse:
+    async def GetEvaluation(
+        self, request: pb.GetEvaluationRequest, context: Context
+    ) -> pb.GetEvaluationResponse:
         self.audit.in_handler()  # a refusal from here on is this call's own record
         async with self.audit.call("GetEvaluation") as call:
             call.check_purpose(request)
             eid = convert.evaluation_id_from_name(request.name)
             stored = await self.store.get(eid)
             if stored is None:
-                raise errors.NotFound(f"no evaluation {request.name}", metadata={"name": request.name})
+                raise errors.NotFound(
+                    f"no evaluation {request.name}", metadata={"name": request.name}
+                )
             subject, scorecard_id = _subject_and_scorecard(stored)
-            call.subject_id, call.scorecard_id = subject, scorecard_id  # a refusal's record names them
+            call.subject_id, call.scorecard_id = (
+                subject,
+                scorecard_id,
+            )  # a refusal's record names them
             security.require_read(scorecard_id or "", stored.caller)
             call.touched(subject, scorecard_id, 1)
             _context().touched(stored.name)
-        return pb.GetEvaluationResponse(evaluation=_as_read(self._stored_to_proto(stored), security.may_see_ids()))
+        return pb.GetEvaluationResponse(
+            evaluation=_as_read(self._stored_to_proto(stored), security.may_see_ids())
+        )
 
-    async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context: Context) -> pb.ListEvaluationsResponse:
+    async def ListEvaluations(
+        self, request: pb.ListEvaluationsRequest, context: Context
+    ) -> pb.ListEvaluationsResponse:
         # page_size and the token's meaning are checked by the store (InvalidListRequest)
-        convert.check_texts(("subject_id", request.subject_id, limits.MAX_SUBJECT_ID),
-                            ("scorecard", request.scorecard, limits.MAX_SCORECARD_ID),
-                            ("page_token", request.page_token, limits.MAX_PAGE_TOKEN))
+        convert.check_texts(
+            ("subject_id", request.subject_id, limits.MAX_SUBJECT_ID),
+            ("scorecard", request.scorecard, limits.MAX_SCORECARD_ID),
+            ("page_token", request.page_token, limits.MAX_PAGE_TOKEN),
+        )
         subject_id = request.subject_id.strip().upper() or None
         scorecard = convert.scorecard_id_from_name(request.scorecard) or None
         self.audit.in_handler()
-        async with self.audit.call("ListEvaluations", subject_id=subject_id, scorecard_id=scorecard) as call:
+        async with self.audit.call(
+            "ListEvaluations", subject_id=subject_id, scorecard_id=scorecard
+        ) as call:
             call.check_purpose(request)
-            own = security.read_scope(scorecard)  # a grant's scorecards, or its own evaluations only
-            rows, token = await self.store.list(subject_id=subject_id, scorecard_id=scorecard, caller=own,
-                                                page_size=request.page_size or 50,
-                                                page_token=request.page_token or None)
+            own = security.read_scope(
+                scorecard
+            )  # a grant's scorecards, or its own evaluations only
+            rows, token = await self.store.list(
+                subject_id=subject_id,
+                scorecard_id=scorecard,
+                caller=own,
+                page_size=request.page_size or 50,
+                page_token=request.page_token or None,
+            )
             response = pb.ListEvaluationsResponse()
             size = 0
             returned: dict[str, int] = {}  # one access record per subject the page shows
@@ -334,8 +438,9 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 size += message.ByteSize() + ACK_BYTES
                 if size > self.max_reply_bytes - ACK_BYTES and k > 0:
                     # a page that would not fit in one message ends here; the next page goes on
-                    token = self.store.page_token_after(rows[k - 1].id, subject_id=subject_id,
-                                                        scorecard_id=scorecard, caller=own)
+                    token = self.store.page_token_after(
+                        rows[k - 1].id, subject_id=subject_id, scorecard_id=scorecard, caller=own
+                    )
                     break
                 response.evaluations.append(message)
                 subject = _subject_and_scorecard(row)[0]
@@ -347,8 +452,9 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
 
     # -- what-if --------------------------------------------------------------------------
 
-    async def ExploreEvaluation(self, request: pb.ExploreEvaluationRequest,
-                                context: Context) -> pb.ExploreEvaluationResponse:
+    async def ExploreEvaluation(
+        self, request: pb.ExploreEvaluationRequest, context: Context
+    ) -> pb.ExploreEvaluationResponse:
         """What would change the grade (scorecards/whatif.py); never stored, always on record.
         By name it reads a stored evaluation: the reader grant on its scorecard (and its own
         evaluations only, if the grant says so) and a purpose, as GetEvaluation. On an input
@@ -360,29 +466,47 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 call.check_purpose(request)
                 stored = await self.store.get(convert.evaluation_id_from_name(request.name))
                 if stored is None:
-                    raise errors.NotFound(f"no evaluation {request.name}", metadata={"name": request.name})
+                    raise errors.NotFound(
+                        f"no evaluation {request.name}", metadata={"name": request.name}
+                    )
                 subject, scorecard_id = _subject_and_scorecard(stored)
-                call.subject_id, call.scorecard_id = subject, scorecard_id  # a refusal's record names them
+                call.subject_id, call.scorecard_id = (
+                    subject,
+                    scorecard_id,
+                )  # a refusal's record names them
                 security.require_read(scorecard_id or "", stored.caller)
                 if not isinstance(stored, StoredEvaluation):
                     raise errors.FailedPrecondition(
-                        f"{request.name} cannot be read back by this version of the service: {stored.why}",
-                        violations=[FieldViolation("name", "its stored result cannot be read back")])
+                        f"{request.name} cannot be read back by this version of the service:"
+                        f" {stored.why}",
+                        violations=[
+                            FieldViolation("name", "its stored result cannot be read back")
+                        ],
+                    )
                 made = stored.result
                 compiled = self._made_with(request.name, made)
                 evaluation = _as_read(self._stored_to_proto(stored), security.may_see_ids())
-                explored = await asyncio.to_thread(whatif.explore_values, compiled, made.subject,
-                                                   made.indicators, made.as_of)
+                explored = await asyncio.to_thread(
+                    whatif.explore_values, compiled, made.subject, made.indicators, made.as_of
+                )
                 call.touched(subject, scorecard_id, 1)
         elif source == "evaluation":
             item = request.evaluation
-            async with self.audit.call("ExploreEvaluation", subject_id=item.subject.id,
-                                       scorecard_id=convert.scorecard_id_from_name(item.scorecard)) as call:
+            async with self.audit.call(
+                "ExploreEvaluation",
+                subject_id=item.subject.id,
+                scorecard_id=convert.scorecard_id_from_name(item.scorecard),
+            ) as call:
                 if request.purpose or request.purpose_note:
                     call.check_purpose(request)
-                refused = [FieldViolation(f"evaluation.{f}", "a what-if is never stored; leave it empty")
-                           for f, set_ in (("request_id", bool(item.request_id)),
-                                           ("validate_only", item.validate_only)) if set_]
+                refused = [
+                    FieldViolation(f"evaluation.{f}", "a what-if is never stored; leave it empty")
+                    for f, set_ in (
+                        ("request_id", bool(item.request_id)),
+                        ("validate_only", item.validate_only),
+                    )
+                    if set_
+                ]
                 if refused:
                     raise errors.BadRequest("a what-if is never stored", violations=refused)
                 try:
@@ -391,18 +515,29 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     compiled = self.registry.resolve(inp.scorecard_id, inp.version, as_of)
                     security.require_scorecard(compiled.id)  # before any indicator is scored
                     _context().scorecard = compiled.id
-                    explored = await asyncio.to_thread(whatif.explore, compiled, inp.subject,
-                                                       inp.indicators, as_of)
+                    explored = await asyncio.to_thread(
+                        whatif.explore, compiled, inp.subject, inp.indicators, as_of
+                    )
                 except InvalidInput as exc:
-                    raise InvalidInput([FieldViolation("evaluation." + v.field, v.description)
-                                        for v in exc.violations]) from None
+                    raise InvalidInput(
+                        [
+                            FieldViolation("evaluation." + v.field, v.description)
+                            for v in exc.violations
+                        ]
+                    ) from None
                 except ScorecardNotFound as exc:
                     raise exc.at("evaluation." + exc.field) from None
                 evaluation = convert.evaluation_to_proto(explored.result, caller=_context().caller)
                 call.touched(explored.result.subject.id, compiled.id, 0)  # nothing stored was read
         else:
-            raise errors.BadRequest("name or evaluation is required", violations=[
-                FieldViolation("name", "required unless evaluation is given: evaluations/{evaluation_id}")])
+            raise errors.BadRequest(
+                "name or evaluation is required",
+                violations=[
+                    FieldViolation(
+                        "name", "required unless evaluation is given: evaluations/{evaluation_id}"
+                    )
+                ],
+            )
         ctx = _context()
         ctx.scorecard, ctx.grade = compiled.id, explored.result.grade.code
         if source == "name":
@@ -417,10 +552,20 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             compiled = None
         if compiled is None or compiled.digest != made.digest:
             raise errors.FailedPrecondition(
-                f"{name} was made with {made.scorecard_id} {made.version} ({made.digest}), which this"
+                f"{name} was made with {made.scorecard_id} {made.version} ({made.digest}), which"
+                f" this"
                 " server does not have loaded with that definition",
-                metadata={"scorecard": made.scorecard_id, "version": made.version, "digest": made.digest},
-                violations=[FieldViolation("name", "its scorecard version is not loaded with the same definition")])
+                metadata={
+                    "scorecard": made.scorecard_id,
+                    "version": made.version,
+                    "digest": made.digest,
+                },
+                violations=[
+                    FieldViolation(
+                        "name", "its scorecard version is not loaded with the same definition"
+                    )
+                ],
+            )
         return compiled
 
     # -- the shared path -------------------------------------------------------------------
@@ -428,8 +573,14 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
     def _as_of(self, request: Any, field: str) -> dt.date | None:
         return convert.request_date(request, field)
 
-    async def _prepare(self, request: pb.EvaluateRequest, ctx: RequestContext, prefix: str = "",
-                       method: str = "Evaluate", full: bool = True) -> _Prepared:
+    async def _prepare(
+        self,
+        request: pb.EvaluateRequest,
+        ctx: RequestContext,
+        prefix: str = "",
+        method: str = "Evaluate",
+        full: bool = True,
+    ) -> _Prepared:
         """Validate and score one request; raise for bad input; replay a known request_id.
         The record to store carries the item's access record (`method`). `full`: the reply
         has the lines (FULL view) or not (BASIC); the record is the whole result either way."""
@@ -447,40 +598,72 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 inp, evidence = await self.records.fill(compiled.card, inp, as_of)
             if request.validate_only:
                 subject, values = compiled.validate(inp.subject, inp.indicators, as_of)
-                scored = dataclasses.replace(compiled.score(subject, values, as_of), evidence=evidence)
-                return _Prepared(None, convert.evaluation_bytes(
-                    scored, request_id=request.request_id, caller=caller, lines=full),
+                scored = dataclasses.replace(
+                    compiled.score(subject, values, as_of), evidence=evidence
+                )
+                return _Prepared(
+                    None,
+                    convert.evaluation_bytes(
+                        scored, request_id=request.request_id, caller=caller, lines=full
+                    ),
                     self.audit.record(method, subject_id=subject.id, scorecard_id=compiled.id),
-                    full, scored.grade.code)
+                    full,
+                    scored.grade.code,
+                )
             result = self._evaluate(compiled, inp.subject, inp.indicators, as_of)
             if evidence:
                 result = dataclasses.replace(result, evidence=evidence)
         except InvalidInput as exc:
             if prefix:
-                raise InvalidInput([FieldViolation(prefix + v.field, v.description) for v in exc.violations]) from None
+                raise InvalidInput(
+                    [FieldViolation(prefix + v.field, v.description) for v in exc.violations]
+                ) from None
             raise
         except ScorecardNotFound as exc:
             if prefix:
                 raise exc.at(prefix + exc.field) from None
             raise
         # the reply is built now, before anything is stored: what cannot be answered is not kept
-        reply = convert.evaluation_bytes(result, request_id=request.request_id, caller=caller, lines=full)
+        reply = convert.evaluation_bytes(
+            result, request_id=request.request_id, caller=caller, lines=full
+        )
         size = len(reply) + ACK_BYTES
         if size > self.max_reply_bytes:
             raise errors.TooLarge(
-                f"the reply would be about {size} bytes, over the {self.max_reply_bytes}-byte message"
-                " limit; nothing was stored", metadata={"limit": str(self.max_reply_bytes)})
-        access = self.audit.record(method, subject_id=result.subject.id, scorecard_id=result.scorecard_id,
-                                   returned=1)
-        return _Prepared(EvaluationRecord(input=inp, result=result, caller=caller,
-                                          request_id=request.request_id or None, access=access), reply,
-                         full=full, grade=result.grade.code)
+                f"the reply would be about {size} bytes, over the {self.max_reply_bytes}-byte"
+                f" message"
+                " limit; nothing was stored",
+                metadata={"limit": str(self.max_reply_bytes)},
+            )
+        access = self.audit.record(
+            method, subject_id=result.subject.id, scorecard_id=result.scorecard_id, returned=1
+        )
+        return _Prepared(
+            EvaluationRecord(
+                input=inp,
+                result=result,
+                caller=caller,
+                request_id=request.request_id or None,
+                access=access,
+            ),
+            reply,
+            full=full,
+            grade=result.grade.code,
+        )
 
-    def _item_failure(self, method: str, exc: BaseException, request: pb.EvaluateRequest) -> AccessRecord:
-        return self.audit.failure(method, exc, subject_id=request.subject.id,
-                                  scorecard_id=convert.scorecard_id_from_name(request.scorecard))
+    def _item_failure(
+        self, method: str, exc: BaseException, request: pb.EvaluateRequest
+    ) -> AccessRecord:
+        return self.audit.failure(
+            method,
+            exc,
+            subject_id=request.subject.id,
+            scorecard_id=convert.scorecard_id_from_name(request.scorecard),
+        )
 
-    def _evaluate(self, compiled: CompiledScorecard, subject: Any, indicators: Any, as_of: dt.date) -> EvaluationResult:
+    def _evaluate(
+        self, compiled: CompiledScorecard, subject: Any, indicators: Any, as_of: dt.date
+    ) -> EvaluationResult:
         t0 = time.perf_counter()
         result = compiled.evaluate(subject, indicators, as_of)
         self.metrics.observe_engine(compiled.id, time.perf_counter() - t0)
@@ -493,8 +676,9 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         self._stored(stored)
         return stored
 
-    async def _save_many(self, records: list[EvaluationRecord],
-                         access: list[AccessRecord]) -> list[StoredEvaluation | BaseException]:
+    async def _save_many(
+        self, records: list[EvaluationRecord], access: list[AccessRecord]
+    ) -> list[StoredEvaluation | BaseException]:
         outcomes = await self.store.save_many(records, access)
         for o in outcomes:
             if isinstance(o, StoredEvaluation):
@@ -508,7 +692,9 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         if self.on_stored is not None:
             self.on_stored(stored)
 
-    def _acknowledged(self, prepared: _Prepared, stored: StoredEvaluation, ctx: RequestContext) -> bytes:
+    def _acknowledged(
+        self, prepared: _Prepared, stored: StoredEvaluation, ctx: RequestContext
+    ) -> bytes:
         """The serialized reply for a committed record: the one built before the commit,
         named and timed; for a replayed request id, the evaluation stored earlier (in the
         view asked for now)."""
@@ -518,30 +704,55 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         return prepared.response + convert.acknowledgement_bytes(stored.id, stored.created_at)
 
     @staticmethod
-    def _stored_to_proto(stored: StoredEvaluation | UnreadableEvaluation, lines: bool = True) -> Any:
+    def _stored_to_proto(
+        stored: StoredEvaluation | UnreadableEvaluation, lines: bool = True
+    ) -> Any:
         """A stored evaluation as read back (`lines=False`: in the BASIC view); one that cannot
         be rendered is shown with what its row says and `unreadable` set, never as an error
         hiding the rest of a page."""
         if isinstance(stored, StoredEvaluation):
             try:
                 return convert.evaluation_to_proto(
-                    stored.result, evaluation_id=stored.id, create_time=stored.created_at,
-                    request_id=stored.request_id or "", caller=stored.caller or "", lines=lines)
+                    stored.result,
+                    evaluation_id=stored.id,
+                    create_time=stored.created_at,
+                    request_id=stored.request_id or "",
+                    caller=stored.caller or "",
+                    lines=lines,
+                )
             except Exception:  # this row's alone: logged for the operator, marked for the caller
                 log.exception("a stored evaluation cannot be rendered", evaluation=stored.id)
                 result = stored.result
                 return convert.unreadable_evaluation_to_proto(
-                    evaluation_id=stored.id, create_time=stored.created_at, scorecard_id=result.scorecard_id,
-                    version=result.version, digest=result.digest, subject_kind=result.subject.kind.value,
-                    subject_id=result.subject.id, as_of=result.as_of, grade=result.grade.code,
+                    evaluation_id=stored.id,
+                    create_time=stored.created_at,
+                    scorecard_id=result.scorecard_id,
+                    version=result.version,
+                    digest=result.digest,
+                    subject_kind=result.subject.kind.value,
+                    subject_id=result.subject.id,
+                    as_of=result.as_of,
+                    grade=result.grade.code,
                     score=None if result.score is None else str(result.score),
-                    request_id=stored.request_id, caller=stored.caller,
-                    why="its stored result cannot be shown by this version of the service")
+                    request_id=stored.request_id,
+                    caller=stored.caller,
+                    why="its stored result cannot be shown by this version of the service",
+                )
         return convert.unreadable_evaluation_to_proto(
-            evaluation_id=stored.id, create_time=stored.created_at, scorecard_id=stored.scorecard_id,
-            version=stored.scorecard_version, digest=stored.scorecard_digest, subject_kind=stored.subject_kind,
-            subject_id=stored.subject_id, as_of=stored.as_of, grade=stored.grade, score=stored.score,
-            request_id=stored.request_id, caller=stored.caller, why=stored.why)
+            evaluation_id=stored.id,
+            create_time=stored.created_at,
+            scorecard_id=stored.scorecard_id,
+            version=stored.scorecard_version,
+            digest=stored.scorecard_digest,
+            subject_kind=stored.subject_kind,
+            subject_id=stored.subject_id,
+            as_of=stored.as_of,
+            grade=stored.grade,
+            score=stored.score,
+            request_id=stored.request_id,
+            caller=stored.caller,
+            why=stored.why,
+        )
 
 
 def _as_read(message: Any, see_ids: bool) -> Any:
@@ -588,8 +799,10 @@ def _offset_from_token(token: str, field: str) -> int:
             return int(text[2:])
     except (ValueError, UnicodeDecodeError):
         pass
-    raise errors.BadRequest("page_token is not a token this service issued",
-                            violations=[FieldViolation(field, "not a token from a previous ListScorecards call")])
+    raise errors.BadRequest(
+        "page_token is not a token this service issued",
+        violations=[FieldViolation(field, "not a token from a previous ListScorecards call")],
+    )
 
 
 def _pass_bytes(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
@@ -608,17 +821,23 @@ def add_to_server(servicer: CreditEvaluationServicer, server: grpc.aio.Server) -
     BatchEvaluate and StreamEvaluate answer with bytes assembled from cached fragments
     instead of messages built per item (docs/benchmarks.md)."""
     service = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"]
-    kinds = {(False, False): grpc.unary_unary_rpc_method_handler,
-             (False, True): grpc.unary_stream_rpc_method_handler,
-             (True, False): grpc.stream_unary_rpc_method_handler,
-             (True, True): grpc.stream_stream_rpc_method_handler}
+    kinds = {
+        (False, False): grpc.unary_unary_rpc_method_handler,
+        (False, True): grpc.unary_stream_rpc_method_handler,
+        (True, False): grpc.stream_unary_rpc_method_handler,
+        (True, True): grpc.stream_stream_rpc_method_handler,
+    }
     handlers = {}
     for method in service.methods:
         request_type = getattr(pb, method.input_type.name)
         response_type = getattr(pb, method.output_type.name)
         make = kinds[method.client_streaming, method.server_streaming]
-        handlers[method.name] = make(getattr(servicer, method.name),
-                                     request_deserializer=request_type.FromString,
-                                     response_serializer=_pass_bytes(response_type.SerializeToString))
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+        handlers[method.name] = make(
+            getattr(servicer, method.name),
+            request_deserializer=request_type.FromString,
+            response_serializer=_pass_bytes(response_type.SerializeToString),
+        )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )
     server.add_registered_method_handlers(service.full_name, handlers)

@@ -18,8 +18,14 @@ if TYPE_CHECKING:
 ENV_PREFIX = "SECTOR_CREDIT_"
 DEFAULT_DATABASE_URL = "sqlite:///var/sector-credit.db"
 # the purpose codes of reads (GetEvaluation, ListEvaluations), recorded in the query audit
-DEFAULT_PURPOSES = ("recruitment_review", "bid_review", "annual_assessment", "credit_repair",
-                    "subject_request", "supervision")
+DEFAULT_PURPOSES = (
+    "recruitment_review",
+    "bid_review",
+    "annual_assessment",
+    "credit_repair",
+    "subject_request",
+    "supervision",
+)
 
 
 ANY_PORT = -1
@@ -119,11 +125,24 @@ _TYPED: dict[str, tuple[str, Callable[[str], int | float], str]] = {
     "connection_idle_seconds": ("CONNECTION_IDLE_SECONDS", float, "a number of seconds 1-86400"),
     "keepalive_seconds": ("KEEPALIVE_SECONDS", float, "a number of seconds 1-86400"),
 }
-_CHOICES = {"log_format": ("LOG_FORMAT", ("auto", "json", "console")),
-            "log_level": ("LOG_LEVEL", ("debug", "info", "warning", "error"))}
-_FLAGS = {"no_migrate": "NO_MIGRATE", "insecure": "INSECURE",  # store_true flags: dest -> env
-          "public_disclosure": "PUBLIC_DISCLOSURE"}
-_BOOLEAN = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
+_CHOICES = {
+    "log_format": ("LOG_FORMAT", ("auto", "json", "console")),
+    "log_level": ("LOG_LEVEL", ("debug", "info", "warning", "error")),
+}
+_FLAGS = {
+    "no_migrate": "NO_MIGRATE",
+    "insecure": "INSECURE",  # store_true flags: dest -> env
+    "public_disclosure": "PUBLIC_DISCLOSURE",
+}
+_BOOLEAN = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "": False,
+}
 
 
 def _number(text: str, kind: Callable[[str], int | float]) -> int | float:
@@ -137,18 +156,26 @@ def build_parser() -> argparse.ArgumentParser:
     d = Settings()
     ap = _Parser(
         prog="sector-credit-server",
-        description="Sector credit evaluation service: transparent, point-based credit grades over gRPC.",
+        description=(
+            "Sector credit evaluation service: transparent, point-based credit grades over gRPC."
+        ),
         epilog="Every flag can also be set by the environment variable shown in brackets; a flag "
         "given wins over its variable. Command `sector-credit-server migrate` applies the database "
         "migrations and exits. A start-up failure is one log line. " + EXIT_CODES_HELP,
     )
-    ap.add_argument("command", nargs="?", choices=["serve", "migrate", "check-store", "backup"],
-                    default="serve",
-                    help="serve (default); migrate: apply database migrations and exit; check-store:"
-                         " read every stored evaluation back, list those that do not round-trip"
-                         " (exit code 1 when any); backup DEST: write a consistent copy of the"
-                         " database to DEST while it serves")
-    ap.add_argument("backup_path", nargs="?", default="", metavar="DEST", help="backup: the file to write")
+    ap.add_argument(
+        "command",
+        nargs="?",
+        choices=["serve", "migrate", "check-store", "backup"],
+        default="serve",
+        help="serve (default); migrate: apply database migrations and exit; check-store:"
+        " read every stored evaluation back, list those that do not round-trip"
+        " (exit code 1 when any); backup DEST: write a consistent copy of the"
+        " database to DEST while it serves",
+    )
+    ap.add_argument(
+        "backup_path", nargs="?", default="", metavar="DEST", help="backup: the file to write"
+    )
 
     def add(flag: str, env: str, help: str, **kw: object) -> None:
         ap.add_argument(flag, help=f"{help} [{ENV_PREFIX}{env}]", **kw)  # type: ignore[arg-type]
@@ -158,54 +185,142 @@ def build_parser() -> argparse.ArgumentParser:
         env, kind, _ = _TYPED[dest]
         add(flag, env, f"{help} (default {getattr(d, dest)})", type=kind, default=None)
 
-    add("--listen", "LISTEN", "address to serve gRPC on (host:port; port 0 picks a free one)",
-        default=_env("LISTEN", d.listen))
-    add("--database-url", "DATABASE_URL",
+    add(
+        "--listen",
+        "LISTEN",
+        "address to serve gRPC on (host:port; port 0 picks a free one)",
+        default=_env("LISTEN", d.listen),
+    )
+    add(
+        "--database-url",
+        "DATABASE_URL",
         "SQLAlchemy URL of the audit store: sqlite:///path.db (default, embedded) or "
-        "postgresql+psycopg://user@host/db", default=_env("DATABASE_URL", d.database_url))
-    typed("--metrics-port", "port of the Prometheus /metrics endpoint (0: off; any: a free port,"
-                            " printed as `metrics on port N` and in the serving log line)")
-    add("--metrics-host", "METRICS_HOST", "address the metrics endpoint binds",
-        default=_env("METRICS_HOST", d.metrics_host))
+        "postgresql+psycopg://user@host/db",
+        default=_env("DATABASE_URL", d.database_url),
+    )
+    typed(
+        "--metrics-port",
+        "port of the Prometheus /metrics endpoint (0: off; any: a free port,"
+        " printed as `metrics on port N` and in the serving log line)",
+    )
+    add(
+        "--metrics-host",
+        "METRICS_HOST",
+        "address the metrics endpoint binds",
+        default=_env("METRICS_HOST", d.metrics_host),
+    )
     typed("--batch-limit", "most items in one BatchEvaluate call")
-    add("--timezone", "TIMEZONE", "time zone whose today is the default as_of",
-        default=_env("TIMEZONE", d.timezone))
-    add("--block-plugin", "BLOCKED_PLUGINS", "plugin name not to load (repeatable; env: comma-separated)",
-        action="append", default=None, dest="blocked_plugins")
-    add("--only-plugin", "ONLY_PLUGINS", "load only this installed plugin, ignoring the others "
+    add(
+        "--timezone",
+        "TIMEZONE",
+        "time zone whose today is the default as_of",
+        default=_env("TIMEZONE", d.timezone),
+    )
+    add(
+        "--block-plugin",
+        "BLOCKED_PLUGINS",
+        "plugin name not to load (repeatable; env: comma-separated)",
+        action="append",
+        default=None,
+        dest="blocked_plugins",
+    )
+    add(
+        "--only-plugin",
+        "ONLY_PLUGINS",
+        "load only this installed plugin, ignoring the others "
         "(repeatable; env: comma-separated; `builtin`: the built-in scorecards alone)",
-        action="append", default=None, dest="only_plugins")
-    add("--scorecards", "SCORECARDS", "extra scorecard file or folder (repeatable; env: comma-separated)",
-        action="append", default=None, dest="scorecard_paths")
-    add("--log-format", "LOG_FORMAT", "auto (console on a terminal, else JSON), json or console",
-        choices=["auto", "json", "console"], default=None)
-    add("--log-level", "LOG_LEVEL", "debug, info, warning or error",
-        choices=["debug", "info", "warning", "error"], default=None)
+        action="append",
+        default=None,
+        dest="only_plugins",
+    )
+    add(
+        "--scorecards",
+        "SCORECARDS",
+        "extra scorecard file or folder (repeatable; env: comma-separated)",
+        action="append",
+        default=None,
+        dest="scorecard_paths",
+    )
+    add(
+        "--log-format",
+        "LOG_FORMAT",
+        "auto (console on a terminal, else JSON), json or console",
+        choices=["auto", "json", "console"],
+        default=None,
+    )
+    add(
+        "--log-level",
+        "LOG_LEVEL",
+        "debug, info, warning or error",
+        choices=["debug", "info", "warning", "error"],
+        default=None,
+    )
     typed("--grace-seconds", "on SIGTERM/SIGINT, how long in-flight calls may finish")
     typed("--max-message-bytes", "largest request or response message")
-    typed("--max-concurrent-rpcs", "calls in flight per process before RESOURCE_EXHAUSTED (0: unlimited)")
-    add("--no-migrate", "NO_MIGRATE", "do not apply migrations at start-up (set to 1)",
-        action="store_true", default=None)
+    typed(
+        "--max-concurrent-rpcs",
+        "calls in flight per process before RESOURCE_EXHAUSTED (0: unlimited)",
+    )
+    add(
+        "--no-migrate",
+        "NO_MIGRATE",
+        "do not apply migrations at start-up (set to 1)",
+        action="store_true",
+        default=None,
+    )
     typed("--workers", "server processes sharing the port (SO_REUSEPORT)")
-    typed("--handshake-seconds", "a connection that has not sent its HTTP/2 preface and settings "
-          "within this is closed")
-    typed("--connection-idle-seconds", "a connection without calls for this long is closed (GOAWAY)")
-    typed("--keepalive-seconds", "the server pings a connection's peer this often (no answer in 20 s: "
-          "closed)")
-    add("--purposes", "PURPOSES", "the purpose codes a read of evaluations may give "
-        "(comma-separated)", default=_env("PURPOSES", ",".join(d.purposes)))
-    add("--tls-cert", "TLS_CERT", "PEM certificate chain of the server: serve TLS",
-        default=_env("TLS_CERT", d.tls_cert))
+    typed(
+        "--handshake-seconds",
+        "a connection that has not sent its HTTP/2 preface and settings within this is closed",
+    )
+    typed(
+        "--connection-idle-seconds", "a connection without calls for this long is closed (GOAWAY)"
+    )
+    typed(
+        "--keepalive-seconds",
+        "the server pings a connection's peer this often (no answer in 20 s: closed)",
+    )
+    add(
+        "--purposes",
+        "PURPOSES",
+        "the purpose codes a read of evaluations may give (comma-separated)",
+        default=_env("PURPOSES", ",".join(d.purposes)),
+    )
+    add(
+        "--tls-cert",
+        "TLS_CERT",
+        "PEM certificate chain of the server: serve TLS",
+        default=_env("TLS_CERT", d.tls_cert),
+    )
     add("--tls-key", "TLS_KEY", "PEM private key of --tls-cert", default=_env("TLS_KEY", d.tls_key))
-    add("--tls-client-ca", "TLS_CLIENT_CA", "PEM CA certificate(s): require client certificates "
-        "signed by them (mutual TLS)", default=_env("TLS_CLIENT_CA", d.tls_client_ca))
-    add("--security-config", "SECURITY_CONFIG", "TOML file of callers, roles and scopes "
+    add(
+        "--tls-client-ca",
+        "TLS_CLIENT_CA",
+        "PEM CA certificate(s): require client certificates signed by them (mutual TLS)",
+        default=_env("TLS_CLIENT_CA", d.tls_client_ca),
+    )
+    add(
+        "--security-config",
+        "SECURITY_CONFIG",
+        "TOML file of callers, roles and scopes "
         "(docs/security.md); without it a loopback server runs in local mode",
-        default=_env("SECURITY_CONFIG", d.security_config))
-    add("--public-disclosure", "PUBLIC_DISCLOSURE", "let callers without credentials read the"
-        " disclosure view of credit records, GetDisclosure (set to 1)", action="store_true", default=None)
-    add("--insecure", "INSECURE", "allow a non-loopback address without TLS and authentication "
-        "(set to 1)", action="store_true", default=None)
+        default=_env("SECURITY_CONFIG", d.security_config),
+    )
+    add(
+        "--public-disclosure",
+        "PUBLIC_DISCLOSURE",
+        "let callers without credentials read the"
+        " disclosure view of credit records, GetDisclosure (set to 1)",
+        action="store_true",
+        default=None,
+    )
+    add(
+        "--insecure",
+        "INSECURE",
+        "allow a non-loopback address without TLS and authentication (set to 1)",
+        action="store_true",
+        default=None,
+    )
     return ap
 
 
@@ -272,20 +387,39 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
         problems.append("backup needs its DEST, and only backup takes one")
     purposes = _csv(a.purposes)
     if not purposes or any(not p.isidentifier() or len(p) > 64 for p in purposes):
-        problems.append("--purposes: give one or more codes (letters, digits and _, at most 64 each)")
+        problems.append(
+            "--purposes: give one or more codes (letters, digits and _, at most 64 each)"
+        )
     if bool(a.tls_cert) != bool(a.tls_key) or (a.tls_client_ca and not a.tls_cert):
         problems.append("--tls-cert and --tls-key go together; --tls-client-ca needs both")
     if problems:
         ap.error("; ".join(problems))
     return a.command, Settings(
-        listen=a.listen, database_url=a.database_url, metrics_port=a.metrics_port,
-        metrics_host=a.metrics_host, batch_limit=a.batch_limit, timezone=a.timezone,
-        blocked_plugins=blocked, only_plugins=only, scorecard_paths=paths, log_format=a.log_format,
-        log_level=a.log_level, grace_seconds=a.grace_seconds,
-        max_message_bytes=a.max_message_bytes, max_concurrent_rpcs=a.max_concurrent_rpcs,
-        migrate=not a.no_migrate, workers=a.workers, handshake_seconds=a.handshake_seconds,
-        connection_idle_seconds=a.connection_idle_seconds, keepalive_seconds=a.keepalive_seconds,
-        backup_path=a.backup_path, purposes=purposes, tls_cert=a.tls_cert, tls_key=a.tls_key,
-        tls_client_ca=a.tls_client_ca, security_config=a.security_config, insecure=a.insecure,
+        listen=a.listen,
+        database_url=a.database_url,
+        metrics_port=a.metrics_port,
+        metrics_host=a.metrics_host,
+        batch_limit=a.batch_limit,
+        timezone=a.timezone,
+        blocked_plugins=blocked,
+        only_plugins=only,
+        scorecard_paths=paths,
+        log_format=a.log_format,
+        log_level=a.log_level,
+        grace_seconds=a.grace_seconds,
+        max_message_bytes=a.max_message_bytes,
+        max_concurrent_rpcs=a.max_concurrent_rpcs,
+        migrate=not a.no_migrate,
+        workers=a.workers,
+        handshake_seconds=a.handshake_seconds,
+        connection_idle_seconds=a.connection_idle_seconds,
+        keepalive_seconds=a.keepalive_seconds,
+        backup_path=a.backup_path,
+        purposes=purposes,
+        tls_cert=a.tls_cert,
+        tls_key=a.tls_key,
+        tls_client_ca=a.tls_client_ca,
+        security_config=a.security_config,
+        insecure=a.insecure,
         public_disclosure=a.public_disclosure,
     )

@@ -34,7 +34,8 @@ EXIT_CODES_HELP = (
     "be used as configured (unsupported URL, SQLite path not creatable or writable); "
     "5 an invalid scorecard or plugin (misspelled hook, --scorecards path); "
     "69 the database could not be reached; 78 the security settings do not allow serving (a"
-    " public address without TLS and --security-config, a bad TLS or security file); 130 interrupted."
+    " public address without TLS and --security-config, a bad TLS or security file); 130"
+    " interrupted."
 )
 
 
@@ -58,11 +59,16 @@ def check_listen(address: str, what: str) -> None:
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
     try:
-        infos = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(
+            host or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
     except (OSError, ValueError) as exc:
-        raise StartupFailed(EXIT_LISTEN, f"cannot listen: {what} address", address=address,
-                            error=getattr(exc, "strerror", None) or str(exc)) from None
+        raise StartupFailed(
+            EXIT_LISTEN,
+            f"cannot listen: {what} address",
+            address=address,
+            error=getattr(exc, "strerror", None) or str(exc),
+        ) from None
     family, kind, proto, _, sockaddr = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
@@ -76,8 +82,11 @@ def listen_failed(exc: OSError | None, address: str, what: str) -> StartupFailed
     """The start-up failure (exit 3) for an address that could not be bound."""
     if exc is None:
         return StartupFailed(EXIT_LISTEN, f"cannot listen: {what} address", address=address)
-    event = (f"cannot listen: {what} port in use" if exc.errno == errno.EADDRINUSE
-             else f"cannot listen: {what} address")
+    event = (
+        f"cannot listen: {what} port in use"
+        if exc.errno == errno.EADDRINUSE
+        else f"cannot listen: {what} address"
+    )
     return StartupFailed(EXIT_LISTEN, event, address=address, error=_os_error(exc))
 
 
@@ -92,29 +101,46 @@ def check_database_url(url: str) -> None:
         parsed = database_url(url)
         backend = parsed.get_backend_name()
     except (sa.exc.ArgumentError, ValueError) as exc:
-        raise StartupFailed(EXIT_DATABASE, "unsupported database URL", database=masked_url(url),
-                            error=str(exc), supported="sqlite:///path.db, postgresql://user@host/db") from None
+        raise StartupFailed(
+            EXIT_DATABASE,
+            "unsupported database URL",
+            database=masked_url(url),
+            error=str(exc),
+            supported="sqlite:///path.db, postgresql://user@host/db",
+        ) from None
     if backend == "postgresql":
         return
     if backend != "sqlite":
-        raise StartupFailed(EXIT_DATABASE, "unsupported database URL", database=masked_url(url),
-                            error=f"the audit store supports SQLite and PostgreSQL, not {backend!r}",
-                            supported="sqlite:///path.db, postgresql://user@host/db")
+        raise StartupFailed(
+            EXIT_DATABASE,
+            "unsupported database URL",
+            database=masked_url(url),
+            error=f"the audit store supports SQLite and PostgreSQL, not {backend!r}",
+            supported="sqlite:///path.db, postgresql://user@host/db",
+        )
     assert parsed.database  # database_url refuses an in-memory or empty SQLite database
     path = Path(parsed.database)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StartupFailed(EXIT_DATABASE, "cannot create the SQLite database's folder",
-                            folder=str(path.parent), error=_os_error(exc)) from None
+        raise StartupFailed(
+            EXIT_DATABASE,
+            "cannot create the SQLite database's folder",
+            folder=str(path.parent),
+            error=_os_error(exc),
+        ) from None
     if path.is_dir():
         raise StartupFailed(EXIT_DATABASE, "the SQLite database path is a folder", path=str(path))
     try:  # a real open, not os.access: root passes access checks that the file system refuses
         with path.open("ab"):  # none yet: an empty file, which SQLite takes as a new database
             pass
     except OSError as exc:
-        raise StartupFailed(EXIT_DATABASE, "the SQLite database is not writable", path=str(path),
-                            error=_os_error(exc)) from None
+        raise StartupFailed(
+            EXIT_DATABASE,
+            "the SQLite database is not writable",
+            path=str(path),
+            error=_os_error(exc),
+        ) from None
 
 
 def masked_url(url: str) -> str:
@@ -137,14 +163,17 @@ def scorecards_failed(exc: Exception) -> StartupFailed:
     from sector_credit.scorecards.model import InvalidScorecard
 
     if isinstance(exc, InvalidScorecard):
-        return StartupFailed(EXIT_SCORECARDS, "invalid scorecard",
-                             problems=[str(p) for p in exc.problems])
+        return StartupFailed(
+            EXIT_SCORECARDS, "invalid scorecard", problems=[str(p) for p in exc.problems]
+        )
     if isinstance(exc, pluggy.PluginValidationError):  # check_pending: a hook no spec has
-        return StartupFailed(EXIT_SCORECARDS, "invalid plugin", plugin=_plugin_name(exc.plugin),
-                             error=str(exc))
+        return StartupFailed(
+            EXIT_SCORECARDS, "invalid plugin", plugin=_plugin_name(exc.plugin), error=str(exc)
+        )
     # a plugin that fails to import, or raises in its hook
-    return StartupFailed(EXIT_SCORECARDS, "a plugin failed to load",
-                         error=f"{type(exc).__name__}: {exc}")
+    return StartupFailed(
+        EXIT_SCORECARDS, "a plugin failed to load", error=f"{type(exc).__name__}: {exc}"
+    )
 
 
 def check_scorecard_paths(paths: tuple[str, ...]) -> None:

@@ -33,20 +33,39 @@ def _skeletons() -> dict[str, Any]:  # classes made at run time: no fields for a
         "requests": pb.BatchEvaluateRequest.DESCRIPTOR.fields_by_name["requests"].number,
         "request": pb.StreamEvaluateRequest.DESCRIPTOR.fields_by_name["request"].number,
     }
-    fd = descriptor_pb2.FileDescriptorProto(name="sector_credit_internal/skeleton.proto",
-                                            package="sector_credit_internal", syntax="proto3")
+    fd = descriptor_pb2.FileDescriptorProto(
+        name="sector_credit_internal/skeleton.proto",
+        package="sector_credit_internal",
+        syntax="proto3",
+    )
     item = fd.message_type.add(name="Item")
-    item.field.add(name="indicators", number=number["indicators"], type=_F.TYPE_BYTES, label=_F.LABEL_REPEATED)
+    item.field.add(
+        name="indicators", number=number["indicators"], type=_F.TYPE_BYTES, label=_F.LABEL_REPEATED
+    )
     batch = fd.message_type.add(name="Batch")
-    batch.field.add(name="requests", number=number["requests"], type=_F.TYPE_MESSAGE,
-                    type_name=".sector_credit_internal.Item", label=_F.LABEL_REPEATED)
+    batch.field.add(
+        name="requests",
+        number=number["requests"],
+        type=_F.TYPE_MESSAGE,
+        type_name=".sector_credit_internal.Item",
+        label=_F.LABEL_REPEATED,
+    )
     stream = fd.message_type.add(name="Stream")
-    stream.field.add(name="request", number=number["request"], type=_F.TYPE_MESSAGE,
-                     type_name=".sector_credit_internal.Item", label=_F.LABEL_OPTIONAL)
+    stream.field.add(
+        name="request",
+        number=number["request"],
+        type=_F.TYPE_MESSAGE,
+        type_name=".sector_credit_internal.Item",
+        label=_F.LABEL_OPTIONAL,
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fd)
-    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"sector_credit_internal.{name}"))
-            for name in ("Item", "Batch", "Stream")}
+    return {
+        name: message_factory.GetMessageClass(
+            pool.FindMessageTypeByName(f"sector_credit_internal.{name}")
+        )
+        for name in ("Item", "Batch", "Stream")
+    }
 
 
 _SKELETON = _skeletons()

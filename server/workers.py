@@ -81,7 +81,8 @@ def run_workers(settings: Settings) -> int:
     # is refused (exit 78) before the child below has logged "scorecards loaded"
     try:
         security_setup.check(settings)
-        # once, before the workers (which start with migrate=False): scorecards, database, migrations
+        # once, before the workers (which start with migrate=False): scorecards, database,
+        # migrations
         code = _migrate_in_child(ctx, settings)
     except BaseException:
         holder.close()
@@ -93,8 +94,9 @@ def run_workers(settings: Settings) -> int:
     port_lock = PortLock(port)
     if not port_lock.acquire():
         holder.close()
-        log.error("another --workers set serves this port; stop it first", port=port,
-                  lock=port_lock.path)
+        log.error(
+            "another --workers set serves this port; stop it first", port=port, lock=port_lock.path
+        )
         return 1
 
     own_dir = None
@@ -102,12 +104,18 @@ def run_workers(settings: Settings) -> int:
         own_dir = tempfile.mkdtemp(prefix="sector-credit-metrics-")
         os.environ[MULTIPROC_ENV] = own_dir
     worker_settings = dataclasses.replace(
-        settings, listen=f"{host}:{port}", migrate=False, metrics_port=0)
+        settings, listen=f"{host}:{port}", migrate=False, metrics_port=0
+    )
 
     ready = ctx.Queue()
-    procs = [ctx.Process(target=_worker_main,
-                         args=(worker_settings, i, ready, os.getpid(), port_lock.workers_path),
-                         name=f"sector-credit-worker-{i}") for i in range(settings.workers)]
+    procs = [
+        ctx.Process(
+            target=_worker_main,
+            args=(worker_settings, i, ready, os.getpid(), port_lock.workers_path),
+            name=f"sector-credit-worker-{i}",
+        )
+        for i in range(settings.workers)
+    ]
     stopping = False
 
     def forward(signum: int, _frame: Any) -> None:
@@ -123,7 +131,9 @@ def run_workers(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
 
-    def forward_reload(signum: int, _frame: Any) -> None:  # SIGHUP: each worker reloads its security files
+    def forward_reload(
+        signum: int, _frame: Any
+    ) -> None:  # SIGHUP: each worker reloads its security files
         for p in procs:
             if p.pid is not None and p.exitcode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -143,13 +153,19 @@ def run_workers(settings: Settings) -> int:
             try:
                 metrics_port = _serve_metrics(settings) if settings.metrics_port else 0
             except OSError as exc:  # taken since check_listen
-                raise listen_failed(exc, f"{settings.metrics_host}:{settings.metrics_bind_port}",
-                                    "metrics") from None
+                raise listen_failed(
+                    exc, f"{settings.metrics_host}:{settings.metrics_bind_port}", "metrics"
+                ) from None
             print(f"listening on port {port}", flush=True)
             if metrics_port:
                 print(f"metrics on port {metrics_port}", flush=True)
-            log.info("workers serving", workers=len(procs), port=port,
-                     pids=[p.pid for p in procs], metrics_port=metrics_port or None)
+            log.info(
+                "workers serving",
+                workers=len(procs),
+                port=port,
+                pids=[p.pid for p in procs],
+                metrics_port=metrics_port or None,
+            )
             code = _supervise(procs, lambda: stopping, forward)
     except BaseException:
         forward(signal.SIGTERM, None)  # whatever went wrong here, the workers drain and stop
@@ -198,8 +214,12 @@ def _migrate_main(settings: Settings) -> None:
         log.error(exc.event, command="serve", exit_code=exc.exit_code, **exc.fields)
         sys.exit(exc.exit_code)
     except StoreUnavailable as exc:
-        log.error("the audit database is unavailable", command="serve", error=str(exc),
-                  exit_code=EXIT_UNAVAILABLE)
+        log.error(
+            "the audit database is unavailable",
+            command="serve",
+            error=str(exc),
+            exit_code=EXIT_UNAVAILABLE,
+        )
         sys.exit(EXIT_UNAVAILABLE)
 
 
@@ -226,8 +246,7 @@ def _wait_ready(procs: list[Any], ready: Any, stopping: Any) -> bool:
         if stopping() or time.monotonic() > deadline:
             return False
         if any(p.exitcode is not None for p in procs):
-            log.error("a worker exited during start-up",
-                      exit_codes=[p.exitcode for p in procs])
+            log.error("a worker exited during start-up", exit_codes=[p.exitcode for p in procs])
             return False
         try:
             ready.get(timeout=0.2)
@@ -246,8 +265,11 @@ def _supervise(procs: list[Any], stopping: Any, stop_all: Any) -> int:
             p = sentinels.pop(s)
             p.join()
             if not stopping():
-                log.error("worker exited unexpectedly; stopping the others",
-                          pid=p.pid, exit_code=p.exitcode)
+                log.error(
+                    "worker exited unexpectedly; stopping the others",
+                    pid=p.pid,
+                    exit_code=p.exitcode,
+                )
                 code = 1
                 stop_all(signal.SIGTERM, None)
             elif p.exitcode not in (0, -signal.SIGTERM):
@@ -260,8 +282,9 @@ def _serve_metrics(settings: Settings) -> int:
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    server, _thread = start_http_server(settings.metrics_bind_port, addr=settings.metrics_host,
-                                        registry=registry)
+    server, _thread = start_http_server(
+        settings.metrics_bind_port, addr=settings.metrics_host, registry=registry
+    )
     return int(server.server_port)
 
 
@@ -322,8 +345,10 @@ def _die_with_parent(parent: int) -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-            log.warning("prctl(PR_SET_PDEATHSIG) failed; watching the parent instead",
-                        errno=ctypes.get_errno())
+            log.warning(
+                "prctl(PR_SET_PDEATHSIG) failed; watching the parent instead",
+                errno=ctypes.get_errno(),
+            )
     if os.getppid() != parent:
         sys.exit(1)
 

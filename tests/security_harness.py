@@ -81,8 +81,14 @@ class Pki:
         pki.write_client(pki.ca.issue_cert("gw.procurement.test"), "procurement")
         pki.write_client(pki.ca.issue_cert("gw.transport.test"), "transport")
         pki.write_client(pki.ca.issue_cert("gw.unknown.test"), "unmapped")
-        pki.write_client(pki.ca.issue_cert("gw.transport.test", not_before=now - dt.timedelta(days=30),
-                                           not_after=now - dt.timedelta(days=1)), "expired")
+        pki.write_client(
+            pki.ca.issue_cert(
+                "gw.transport.test",
+                not_before=now - dt.timedelta(days=30),
+                not_after=now - dt.timedelta(days=1),
+            ),
+            "expired",
+        )
         pki.write_client(pki.foreign.issue_cert("gw.transport.test"), "foreign")
         return pki
 
@@ -96,7 +102,12 @@ class Pki:
         cert.cert_chain_pems[0].write_to_path(str(self.folder / f"{name}.pem"))
 
     def server_args(self, mutual: bool) -> list[str]:
-        args = ["--tls-cert", str(self.folder / "server.pem"), "--tls-key", str(self.folder / "server.key")]
+        args = [
+            "--tls-cert",
+            str(self.folder / "server.pem"),
+            "--tls-key",
+            str(self.folder / "server.key"),
+        ]
         return args + (["--tls-client-ca", str(self.folder / "ca.pem")] if mutual else [])
 
     def credentials(self, client: str | None = None, ca: str = "ca") -> grpc.ChannelCredentials:
@@ -104,14 +115,21 @@ class Pki:
         if client is None:
             return grpc.ssl_channel_credentials(root_certificates=roots)
         return grpc.ssl_channel_credentials(
-            root_certificates=roots, private_key=(self.folder / f"{client}.key").read_bytes(),
-            certificate_chain=(self.folder / f"{client}.pem").read_bytes())
+            root_certificates=roots,
+            private_key=(self.folder / f"{client}.key").read_bytes(),
+            certificate_chain=(self.folder / f"{client}.pem").read_bytes(),
+        )
 
 
-def stub(address: str, credentials: grpc.ChannelCredentials | None) -> tuple[grpc.Channel, pb_grpc.CreditEvaluationServiceStub]:
+def stub(
+    address: str, credentials: grpc.ChannelCredentials | None
+) -> tuple[grpc.Channel, pb_grpc.CreditEvaluationServiceStub]:
     port = address.rsplit(":", 1)[1]
-    channel = (grpc.secure_channel(f"localhost:{port}", credentials) if credentials is not None
-               else grpc.insecure_channel(address))
+    channel = (
+        grpc.secure_channel(f"localhost:{port}", credentials)
+        if credentials is not None
+        else grpc.insecure_channel(address)
+    )
     return channel, pb_grpc.CreditEvaluationServiceStub(channel)
 
 
@@ -130,19 +148,31 @@ class IdentityProvider:
         self.jwks_path = folder / "jwks.json"
         self.jwks_path.write_text(json.dumps({"keys": keys}))
         self.rsa_public_pem = self.rsa.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
 
     def claims(self, **changes: Any) -> dict[str, Any]:
         now = int(time.time())
-        claims: dict[str, Any] = {"iss": ISSUER, "aud": AUDIENCE, "sub": "recruitment-office",
-                                  "iat": now, "exp": now + 600}
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": "recruitment-office",
+            "iat": now,
+            "exp": now + 600,
+        }
         claims.update(changes)
         return {k: v for k, v in claims.items() if v is not None}
 
-    def token(self, alg: str = "RS256", kid: str | None = None, key: Any = None, **changes: Any) -> str:
+    def token(
+        self, alg: str = "RS256", kid: str | None = None, key: Any = None, **changes: Any
+    ) -> str:
         signer = key or (self.rsa if alg == "RS256" else self.ec)
-        return jwt.encode(self.claims(**changes), signer, algorithm=alg,
-                          headers={"kid": kid or ("rsa-1" if alg == "RS256" else "ec-1")})
+        return jwt.encode(
+            self.claims(**changes),
+            signer,
+            algorithm=alg,
+            headers={"kid": kid or ("rsa-1" if alg == "RS256" else "ec-1")},
+        )
 
     def unsigned(self) -> str:
         """alg `none`: no signature at all."""
@@ -151,7 +181,9 @@ class IdentityProvider:
     def hs256_with_public_key(self) -> str:
         """The algorithm-confusion attack: HS256, the server's RSA public key as the secret."""
         header = {"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}
-        signing_input = _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(self.claims()).encode())
+        signing_input = (
+            _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(self.claims()).encode())
+        )
         mac = hmac.new(self.rsa_public_pem, signing_input.encode(), hashlib.sha256).digest()
         return signing_input + "." + _b64(mac)
 
@@ -161,14 +193,30 @@ def _b64(data: bytes) -> str:
 
 
 def _jws(header: Mapping[str, Any], claims: Mapping[str, Any], signature: bytes) -> str:
-    return ".".join((_b64(json.dumps(header).encode()), _b64(json.dumps(claims).encode()), _b64(signature)))
+    return ".".join(
+        (_b64(json.dumps(header).encode()), _b64(json.dumps(claims).encode()), _b64(signature))
+    )
 
 
 def server_keys(database_url: str, *args: str) -> Any:
     """`sector-credit-server keys ... --json`, as an operator runs it; the parsed output."""
-    out = subprocess.run([sys.executable, "-m", "sector_credit.server.main", "keys", args[0],
-                          "--database-url", database_url, "--json", *args[1:]],
-                         capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sector_credit.server.main",
+            "keys",
+            args[0],
+            "--database-url",
+            database_url,
+            "--json",
+            *args[1:],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 

@@ -19,8 +19,9 @@ START_TIMEOUT = 60.0
 
 
 @contextmanager
-def running_server(workdir: Path, plugins: tuple[str, ...] = ONLY_BUILTIN,
-                   pythonpath: Path | None = None) -> Iterator[str]:
+def running_server(
+    workdir: Path, plugins: tuple[str, ...] = ONLY_BUILTIN, pythonpath: Path | None = None
+) -> Iterator[str]:
     """Start a server with its database and log in `workdir`; yield its address; SIGTERM it
     at the end and check it exits 0. `plugins` are its plugin options (the built-ins alone
     unless told), `pythonpath` a folder of installed plugins (`installed_plugins.plugin_site`)."""
@@ -29,10 +30,25 @@ def running_server(workdir: Path, plugins: tuple[str, ...] = ONLY_BUILTIN,
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
     log = (workdir / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
-         "--database-url", f"sqlite:///{workdir / 'audit.db'}", "--metrics-port", "0",
-         "--log-format", "json", *plugins],
-        stdout=subprocess.PIPE, stderr=log, env=env, cwd=workdir)
+        [
+            sys.executable,
+            "-m",
+            "sector_credit.server.main",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            f"sqlite:///{workdir / 'audit.db'}",
+            "--metrics-port",
+            "0",
+            "--log-format",
+            "json",
+            *plugins,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        env=env,
+        cwd=workdir,
+    )
     try:
         port = _read_port(proc, workdir)
         yield f"127.0.0.1:{port}"

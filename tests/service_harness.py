@@ -61,7 +61,9 @@ def value(v: object) -> common_pb2.IndicatorValue:
     if isinstance(v, int):
         return common_pb2.IndicatorValue(count_value=v)
     if isinstance(v, tuple):
-        return common_pb2.IndicatorValue(date_value=common_pb2.Date(year=v[0], month=v[1], day=v[2]))
+        return common_pb2.IndicatorValue(
+            date_value=common_pb2.Date(year=v[0], month=v[1], day=v[2])
+        )
     if isinstance(v, float):
         return common_pb2.IndicatorValue(number_value=v)
     assert isinstance(v, str)
@@ -113,10 +115,14 @@ def resident_id(n: int) -> str:
     return body + check
 
 
-def taxi(request_id: str = "", subject_id: str | None = None, **indicators: object) -> pb.EvaluateRequest:
+def taxi(
+    request_id: str = "", subject_id: str | None = None, **indicators: object
+) -> pb.EvaluateRequest:
     """A taxi-driver request (§3 example 1 unless indicators are given)."""
     values = indicators or {"violations_3pt": 1, "violations_5pt": 1, "bonus_points": "2"}
-    return evaluate_request("transport.taxi_driver", values, request_id=request_id, subject_id=subject_id)
+    return evaluate_request(
+        "transport.taxi_driver", values, request_id=request_id, subject_id=subject_id
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,8 +130,9 @@ def taxi(request_id: str = "", subject_id: str | None = None, **indicators: obje
 
 
 def _pg_admin() -> sa.Engine:
-    return sa.create_engine(pg_server.server_url(), isolation_level="AUTOCOMMIT",
-                            connect_args={"connect_timeout": 5})
+    return sa.create_engine(
+        pg_server.server_url(), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
 
 
 def drop_pg_database(url: str) -> None:
@@ -153,8 +160,9 @@ def scratch_pg_database(label: str = "svc") -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {server_url} refused a scratch database ({exc.orig})",
-                    pytrace=False)
+        pytest.fail(
+            f"PostgreSQL at {server_url} refused a scratch database ({exc.orig})", pytrace=False
+        )
     finally:
         admin.dispose()
     url = sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
@@ -189,8 +197,14 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m sector_credit.server.main` on 127.0.0.1:0 with JSON logs in `log_path`."""
 
-    def __init__(self, database_url: str, log_path: Path, *args: str, metrics: bool = True,
-                 env: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        database_url: str,
+        log_path: Path,
+        *args: str,
+        metrics: bool = True,
+        env: Mapping[str, str] | None = None,
+    ):
         self.database_url = database_url
         self.log_path = log_path
         self.args = args
@@ -207,20 +221,38 @@ class ServerProcess:
     # -- life cycle --------------------------------------------------------------------------
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
-               "--database-url", self.database_url, "--log-format", "json",
-               # the server picks the metrics port itself: one chosen here could be taken by
-               # another suite's server before this one binds it
-               "--metrics-port", "any" if self.metrics else "0", *ONLY_BUILTIN, *self.args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "sector_credit.server.main",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            self.database_url,
+            "--log-format",
+            "json",
+            # the server picks the metrics port itself: one chosen here could be taken by
+            # another suite's server before this one binds it
+            "--metrics-port",
+            "any" if self.metrics else "0",
+            *ONLY_BUILTIN,
+            *self.args,
+        ]
         return cmd
 
     def start(self) -> ServerProcess:
         """Start and wait for the port lines (printed once the server is SERVING)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a", encoding="utf-8") as log:
-            self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=log,
-                                         text=True, env=self.env, cwd=self.cwd,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
         threading.Thread(target=self._read_stdout, daemon=True).start()
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.port or (self.metrics and not self.metrics_port):
@@ -228,10 +260,14 @@ class ServerProcess:
                 line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 self.kill()
-                raise AssertionError(f"server not serving after {START_TIMEOUT_S}s:\n{self.log_text()}") from None
+                raise AssertionError(
+                    f"server not serving after {START_TIMEOUT_S}s:\n{self.log_text()}"
+                ) from None
             if line is None:
                 code = self.proc.wait()
-                raise AssertionError(f"server exited with {code} before serving:\n{self.log_text()}")
+                raise AssertionError(
+                    f"server exited with {code} before serving:\n{self.log_text()}"
+                )
             if line.startswith("listening on port "):
                 self.port = int(line.rsplit(" ", 1)[1])
             elif line.startswith("metrics on port "):
@@ -296,7 +332,9 @@ class ServerProcess:
         return health_pb2_grpc.HealthStub(self.channel)
 
     def health_status(self, service: str = "") -> int:
-        return int(self.health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status)
+        return int(
+            self.health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+        )
 
     # -- what it wrote -----------------------------------------------------------------------
 
@@ -314,13 +352,21 @@ class ServerProcess:
         return records
 
     def rpc_records(self, method: str | None = None) -> list[dict[str, Any]]:
-        return [r for r in self.log_records()
-                if r.get("event") == "rpc" and (method is None or r.get("method") == method)]
+        return [
+            r
+            for r in self.log_records()
+            if r.get("event") == "rpc" and (method is None or r.get("method") == method)
+        ]
 
 
 @contextlib.contextmanager
-def running_server(database_url: str, log_path: Path, *args: str, metrics: bool = True,
-                   env: Mapping[str, str] | None = None) -> Iterator[ServerProcess]:
+def running_server(
+    database_url: str,
+    log_path: Path,
+    *args: str,
+    metrics: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[ServerProcess]:
     """A started server, stopped with SIGTERM afterwards, which must exit 0 (killed instead
     when the body raised)."""
     server = ServerProcess(database_url, log_path, *args, metrics=metrics, env=env).start()
@@ -350,9 +396,14 @@ def module_server_fixture(*args: str, params: Sequence[str] = ("sqlite", "postgr
     """A module-scoped fixture: one server per database kind, shared by the module's tests."""
 
     @pytest.fixture(scope="module", params=list(params))
-    def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    def server(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[ServerProcess]:
         tmp = tmp_path_factory.mktemp(f"server-{request.param}")
-        with database(request.param, tmp) as url, running_server(url, tmp / "server.log", *args) as s:
+        with (
+            database(request.param, tmp) as url,
+            running_server(url, tmp / "server.log", *args) as s,
+        ):
             yield s
 
     return server

@@ -37,7 +37,9 @@ from sector_credit.scorecards.model import (
 from test_codegen import BUILTIN_CARDS, counts, indicator_values, resident_id, uscc
 
 HUNDREDTH = Decimal("0.01")
-EVALUATORS = {cid: (compile_scorecard(card), compile_reference(card)) for cid, card in BUILTIN_CARDS.items()}
+EVALUATORS = {
+    cid: (compile_scorecard(card), compile_reference(card)) for cid, card in BUILTIN_CARDS.items()
+}
 
 
 def numbers(ind: Indicator) -> st.SearchStrategy[Any]:
@@ -47,8 +49,12 @@ def numbers(ind: Indicator) -> st.SearchStrategy[Any]:
     lo = dom.low if dom.low is not None else Decimal(-1000)
     hi = dom.high if dom.high is not None else Decimal(1000)
     hundredths = st.integers(int(lo * 100), int(hi * 100))
-    return st.one_of(hundredths.map(lambda n: Decimal(n).scaleb(-2)), st.sampled_from([lo, hi]),
-                     st.integers(int(lo), int(hi)), hundredths.map(lambda n: str(Decimal(n).scaleb(-2))))
+    return st.one_of(
+        hundredths.map(lambda n: Decimal(n).scaleb(-2)),
+        st.sampled_from([lo, hi]),
+        st.integers(int(lo), int(hi)),
+        hundredths.map(lambda n: str(Decimal(n).scaleb(-2))),
+    )
 
 
 @st.composite
@@ -62,7 +68,9 @@ def valid_input(draw: st.DrawFn, card: Scorecard) -> tuple[Subject, dict[str, An
         if ind.type in (IndicatorType.NUMBER, IndicatorType.PERCENT):
             indicators[ind.name] = draw(numbers(ind))
         elif ind.type is IndicatorType.COUNT:
-            indicators[ind.name] = draw(st.one_of(counts(ind)[0].filter(lambda x: type(x) is int), st.integers(0, 12)))
+            indicators[ind.name] = draw(
+                st.one_of(counts(ind)[0].filter(lambda x: type(x) is int), st.integers(0, 12))
+            )
         else:
             indicators[ind.name] = draw(indicator_values(ind, as_of)[0])
     rng = random.Random(draw(st.integers(0, 2**32)))
@@ -84,18 +92,29 @@ def check_adds_up(card: Scorecard, r: EvaluationResult) -> None:
         assert line.points_before_cut is None or line.points_before_cut.as_tuple().exponent == -2
     for g in r.groups:
         members = [x for x in r.lines if x.group == g.id]
-        assert g.total_before_cut == sum((x.points if x.points_before_cut is None else x.points_before_cut
-                                          for x in members), Decimal(0))
+        assert g.total_before_cut == sum(
+            (x.points if x.points_before_cut is None else x.points_before_cut for x in members),
+            Decimal(0),
+        )
         assert g.total == cut(g.total_before_cut, g.floor, g.ceiling)
         assert g.total == sum((x.points for x in members), Decimal(0))  # the shown lines add up
 
     scoring = [g for g in card.grades if g.min_score is not None]
-    if card.base is None:  # eligibility screening: no score, the default grade unless an override decides
-        assert (r.score, r.base, r.score_before_cut, r.points_to_next_grade) == (None, None, None, None)
+    if (
+        card.base is None
+    ):  # eligibility screening: no score, the default grade unless an override decides
+        assert (r.score, r.base, r.score_before_cut, r.points_to_next_grade) == (
+            None,
+            None,
+            None,
+            None,
+        )
         assert r.overrides or r.grade.code == card.default_grade
         return
     assert r.base == card.base and r.score is not None
-    uncut = r.base + sum(g.total for g in r.groups) + sum(x.points for x in r.lines if x.group is None)
+    uncut = (
+        r.base + sum(g.total for g in r.groups) + sum(x.points for x in r.lines if x.group is None)
+    )
     assert r.score == cut(uncut, card.score_min, card.score_max)
     if r.score_before_cut is None:
         assert r.score == uncut
@@ -108,13 +127,20 @@ def check_adds_up(card: Scorecard, r: EvaluationResult) -> None:
         assert r.grade.code == read.code
 
     rank = {g.code: i for i, g in enumerate(card.grades)}
-    reachable = [g for g in scoring if g.min_score > r.score  # type: ignore[operator]
-                 and (card.score_max is None or g.min_score <= card.score_max)]  # type: ignore[operator]
+    reachable = [
+        g
+        for g in scoring
+        if g.min_score > r.score  # type: ignore[operator]
+        and (card.score_max is None or g.min_score <= card.score_max)
+    ]  # type: ignore[operator]
     if any(o.effect is EffectKind.FORCE for o in r.overrides):
         assert r.points_to_next_grade is None and r.next_grade is None
     elif not r.overrides:
         if reachable:  # the nearest grade above the score
-            assert (r.points_to_next_grade, r.next_grade) == (reachable[-1].min_score - r.score, reachable[-1].code)
+            assert (r.points_to_next_grade, r.next_grade) == (
+                reachable[-1].min_score - r.score,
+                reachable[-1].code,
+            )
         else:
             assert r.points_to_next_grade is None and r.next_grade is None
     if r.points_to_next_grade is not None:
@@ -140,18 +166,34 @@ def test_every_result_adds_up_by_hand(card_id: str, data: st.DataObject) -> None
         ("construction.firm", {"bad_records_a": 7}, "0.00", "60.00", "-10.00"),
         ("construction.firm", {"bad_records_a": 6}, "0.00", "60.00", None),
         ("transport.taxi_driver", {"violations_10pt": 2}, "0.00", "20.00", None),
-        ("transport.driving_instructor", {"violations_10pt": 2, "continuing_education_done": True,
-                                          "student_satisfaction_pct": 60, "exam_pass_rate_pct": 50},
-         "0.00", "20.00", "-4.00"),
+        (
+            "transport.driving_instructor",
+            {
+                "violations_10pt": 2,
+                "continuing_education_done": True,
+                "student_satisfaction_pct": 60,
+                "exam_pass_rate_pct": 50,
+            },
+            "0.00",
+            "20.00",
+            "-4.00",
+        ),
     ],
 )
-def test_the_check_itself_sees_the_cut(card_id: str, indicators: dict[str, Any], score: str, base: str,
-                                       score_before_cut: str | None) -> None:
+def test_the_check_itself_sees_the_cut(
+    card_id: str, indicators: dict[str, Any], score: str, base: str, score_before_cut: str | None
+) -> None:
     card = BUILTIN_CARDS[card_id]
     kind = card.subject_kind
-    subject = Subject(kind, resident_id(random.Random(1)) if kind is SubjectKind.PERSON else uscc(random.Random(1)))
+    subject = Subject(
+        kind,
+        resident_id(random.Random(1)) if kind is SubjectKind.PERSON else uscc(random.Random(1)),
+    )
     for evaluator in EVALUATORS[card_id]:
         r = evaluator.evaluate(subject, indicators, dt.date(2026, 1, 1))
-        assert (str(r.score), str(r.base), None if r.score_before_cut is None else str(r.score_before_cut)) == (
-            score, base, score_before_cut)
+        assert (
+            str(r.score),
+            str(r.base),
+            None if r.score_before_cut is None else str(r.score_before_cut),
+        ) == (score, base, score_before_cut)
         check_adds_up(card, r)

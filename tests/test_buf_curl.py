@@ -58,7 +58,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def run(server: ServerProcess, command: str) -> subprocess.CompletedProcess[str]:
     argv = shlex.split(command.replace(DOC_ADDRESS, f"http://{server.address}"))
     assert argv[:2] == ["buf", "curl"]
-    return subprocess.run([buf(), *argv[1:]], capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [buf(), *argv[1:]], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def without_per_run_fields(value: Any) -> Any:
@@ -71,7 +73,10 @@ def without_per_run_fields(value: Any) -> Any:
 
 def test_the_page_has_the_three_examples() -> None:
     assert [c.split()[-1].rsplit("/", 1)[-1] for c, _ in EXAMPLES] == [
-        "127.0.0.1:50051", "Evaluate", "Evaluate"]
+        "127.0.0.1:50051",
+        "Evaluate",
+        "Evaluate",
+    ]
 
 
 def test_list_methods_over_reflection(server: ServerProcess) -> None:
@@ -89,12 +94,20 @@ def test_evaluate_with_a_json_body(server: ServerProcess) -> None:
     assert done.returncode == 0, done.stderr
     reply = json.loads(done.stdout)["evaluation"]
     # SCORECARDS.md §3 example 1, as a JSON client reads it
-    assert (reply["score"], reply["grade"]["code"], reply["pointsToNextGrade"], reply["nextGrade"]) == (
-        "14.00", "AA", "6.00", "AAA")
+    assert (
+        reply["score"],
+        reply["grade"]["code"],
+        reply["pointsToNextGrade"],
+        reply["nextGrade"],
+    ) == ("14.00", "AA", "6.00", "AAA")
     assert reply["name"].startswith("evaluations/") and reply["requestId"] == "doc-buf-curl-1"
     assert all(line["provenance"]["source"] for line in reply["lines"])
-    assert without_per_run_fields(reply) == without_per_run_fields(json.loads(shown)["evaluation"]), (
-        "docs/buf-curl.md shows another reply than the server gives: run the command and update the page")
+    assert without_per_run_fields(reply) == without_per_run_fields(
+        json.loads(shown)["evaluation"]
+    ), (
+        "docs/buf-curl.md shows another reply than the server gives: run the command and update"
+        " the page"
+    )
 
     again = run(server, command)  # the same requestId: the stored evaluation comes back
     assert json.loads(again.stdout)["evaluation"]["name"] == reply["name"]
@@ -107,4 +120,7 @@ def test_an_error_comes_back_as_a_status_with_details(server: ServerProcess) -> 
     status = json.loads(done.stderr)
     assert status == json.loads(shown)
     assert status["code"] == "not_found"
-    assert [d["type"] for d in status["details"]] == ["google.rpc.BadRequest", "google.rpc.ErrorInfo"]
+    assert [d["type"] for d in status["details"]] == [
+        "google.rpc.BadRequest",
+        "google.rpc.ErrorInfo",
+    ]

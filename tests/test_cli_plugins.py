@@ -15,8 +15,12 @@ from sector_credit.plugins import get_plugin_manager
 from server_process import running_server
 from test_docs import code_blocks
 
-PERSON_CARDS = ["civil_servant.recruitment", "transport.driving_instructor",
-                "transport.road_driver", "transport.taxi_driver"]
+PERSON_CARDS = [
+    "civil_servant.recruitment",
+    "transport.driving_instructor",
+    "transport.road_driver",
+    "transport.taxi_driver",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +36,18 @@ def credit(*args: str, plugin: bool = True) -> tuple[int, str, str]:
     return code, stdout.getvalue(), stderr.getvalue()
 
 
-@pytest.mark.parametrize(("args", "plugin", "code", "stdout", "stderr"), [
-    (["ids", "--subject-kind", "person"], True, 0, "\n".join(PERSON_CARDS) + "\n", ""),
-    (["ids", "--subject-kind", "nobody"], True, 0, "", ""),
-    (["ids", "--subject-kind"], True, 2, "", "Option '--subject-kind' requires an argument"),
-    (["ids"], False, 2, "", "No such command 'ids'"),
-])
+@pytest.mark.parametrize(
+    ("args", "plugin", "code", "stdout", "stderr"),
+    [
+        (["ids", "--subject-kind", "person"], True, 0, "\n".join(PERSON_CARDS) + "\n", ""),
+        (["ids", "--subject-kind", "nobody"], True, 0, "", ""),
+        (["ids", "--subject-kind"], True, 2, "", "Option '--subject-kind' requires an argument"),
+        (["ids"], False, 2, "", "No such command 'ids'"),
+    ],
+)
 def test_a_plugin_command_runs_against_the_server_the_global_options_name(
-        server: str, args: list[str], plugin: bool, code: int, stdout: str, stderr: str) -> None:
+    server: str, args: list[str], plugin: bool, code: int, stdout: str, stderr: str
+) -> None:
     done = credit("--server", server, *args, plugin=plugin)
     assert done[0] == code, done
     assert done[1] == stdout
@@ -64,4 +72,5 @@ def test_doc_command_example_is_the_tested_plugin() -> None:
     source = Path(scorecard_ids.__file__).read_text(encoding="utf-8")
     assert source in code_blocks(), (
         "the command example in docs/plugins.md differs from tests/cli_plugin/scorecard_ids.py, "
-        "the code tests/test_cli_plugins.py runs; change both together")
+        "the code tests/test_cli_plugins.py runs; change both together"
+    )

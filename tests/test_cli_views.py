@@ -33,18 +33,29 @@ def unreadable(grade: str = "AA") -> Evaluation:
     """A stored evaluation as the server sends one it cannot show in full (convert.py)."""
     made = Timestamp()
     made.FromDatetime(dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC))
-    return Evaluation.from_proto(evaluation_pb2.Evaluation(
-        name="evaluations/e1", scorecard_id="transport.taxi_driver", scorecard_version="2026.1",
-        score="14.00", grade=scorecard_pb2.Grade(code=grade), caller="bureau", unreadable=WHY,
-        create_time=made))
+    return Evaluation.from_proto(
+        evaluation_pb2.Evaluation(
+            name="evaluations/e1",
+            scorecard_id="transport.taxi_driver",
+            scorecard_version="2026.1",
+            score="14.00",
+            grade=scorecard_pb2.Grade(code=grade),
+            caller="bureau",
+            unreadable=WHY,
+            create_time=made,
+        )
+    )
 
 
 def test_an_unreadable_evaluation_says_so_and_shows_no_explanation() -> None:
     lines = evaluation_view(unreadable(), Style(False), "both")
     assert f"Unreadable  {WHY}" in lines
-    assert lines[-1] == ("no lines, overrides or reasons: the stored evaluation cannot be shown "
-                         "in full")
-    assert not {"Lines", "Overrides", "Reasons", "Next grade"} & {line.split("  ")[0] for line in lines}
+    assert lines[-1] == (
+        "no lines, overrides or reasons: the stored evaluation cannot be shown in full"
+    )
+    assert not {"Lines", "Overrides", "Reasons", "Next grade"} & {
+        line.split("  ")[0] for line in lines
+    }
     assert "Score       14.00" in lines
 
 
@@ -54,13 +65,20 @@ def test_history_marks_an_unreadable_evaluation() -> None:
     assert "AA (unreadable)" in row and "evaluations/e1" in row
 
 
-@pytest.mark.parametrize(("rows", "width"), [
-    ([["AAA", "优良\nExcellent", "20"], ["A", "基本合格\nBasically qualified", "1"]], 100),
-    ([["合格", "x" * 10, "11"], ["AA", "一二三四五六七八九十" * 3, "7"]], 40),
-])
+@pytest.mark.parametrize(
+    ("rows", "width"),
+    [
+        ([["AAA", "优良\nExcellent", "20"], ["A", "基本合格\nBasically qualified", "1"]], 100),
+        ([["合格", "x" * 10, "11"], ["AA", "一二三四五六七八九十" * 3, "7"]], 40),
+    ],
+)
 def test_table_lines_up_chinese_titles(rows: list[list[str]], width: int) -> None:
-    lines = table([Column("GRADE"), Column("TITLE", wrap=True), Column("MIN", "r")],
-                  rows, Style(False), width=width)
+    lines = table(
+        [Column("GRADE"), Column("TITLE", wrap=True), Column("MIN", "r")],
+        rows,
+        Style(False),
+        width=width,
+    )
     # the right-aligned last column ends in the same cell on every line that has it
     ends = {display_width(line) for line in lines if line[-1:].isdigit() or line.endswith("MIN")}
     assert len(ends) == 1, lines
@@ -79,15 +97,24 @@ def test_escapes_only_when_the_stream_takes_colour(enabled: bool, escapes: bool)
 def test_the_cli_shows_a_stored_row_it_cannot_read_as_unreadable(tmp_path: Path) -> None:
     """End to end: a row another version of the service might have written (test_robust.py)."""
     with running_server(tmp_path) as address:
+
         def credit(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([*COMMAND, "--server", address, *args], check=False, env=cli_env(),
-                                  capture_output=True, text=True, timeout=60)
+            return subprocess.run(
+                [*COMMAND, "--server", address, *args],
+                check=False,
+                env=cli_env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
 
         made = credit("evaluate", "transport.taxi_driver", "--subject", PERSON, "--json")
         name = json.loads(made.stdout)["name"]
         with sqlite3.connect(tmp_path / "audit.db") as db:
-            db.execute("UPDATE evaluations SET result = ? WHERE id = ?",
-                       ('{"format": 99}', uuid.UUID(name.removeprefix("evaluations/")).hex))
+            db.execute(
+                "UPDATE evaluations SET result = ? WHERE id = ?",
+                ('{"format": 99}', uuid.UUID(name.removeprefix("evaluations/")).hex),
+            )
         got = credit("get", name, "--purpose", "supervision")
         assert got.returncode == 0, got.stderr
         assert f"Unreadable  {WHY}" in got.stdout.splitlines()

@@ -61,8 +61,12 @@ def client(server: str) -> Iterator[CreditClient]:
 
 
 def test_evaluate_returns_typed_result(client: CreditClient) -> None:
-    ev = client.evaluate(TAXI, PERSON, {"violations_3pt": 1, "violations_5pt": 1, "bonus_points": 2},
-                         as_of=dt.date(2026, 1, 1))
+    ev = client.evaluate(
+        TAXI,
+        PERSON,
+        {"violations_3pt": 1, "violations_5pt": 1, "bonus_points": 2},
+        as_of=dt.date(2026, 1, 1),
+    )
     assert isinstance(ev, Evaluation)
     assert ev.grade.code == "AA" and ev.grade.title.zh == "合格"
     assert ev.score == Decimal(14) and isinstance(ev.score, Decimal)
@@ -84,9 +88,12 @@ def test_evaluate_returns_typed_result(client: CreditClient) -> None:
 
 
 def test_override_until_and_dates(client: CreditClient) -> None:
-    ev = client.evaluate("civil_servant.recruitment", PERSON,
-                         {"exam_misconduct": "forged_material", "exam_misconduct_date": dt.date(2024, 3, 10)},
-                         as_of="2026-06-01")
+    ev = client.evaluate(
+        "civil_servant.recruitment",
+        PERSON,
+        {"exam_misconduct": "forged_material", "exam_misconduct_date": dt.date(2024, 3, 10)},
+        as_of="2026-06-01",
+    )
     assert ev.grade.code == "BARRED" and ev.score is None
     assert ev.until == dt.date(2029, 3, 10)
     [fired] = ev.overrides
@@ -97,7 +104,9 @@ def test_override_until_and_dates(client: CreditClient) -> None:
 
 
 def test_override_changes_grade(client: CreditClient) -> None:
-    ev = client.evaluate(TAXI, PERSON, {"violations_5pt": 1, "violations_20pt": 1, "bonus_points": 5})
+    ev = client.evaluate(
+        TAXI, PERSON, {"violations_5pt": 1, "violations_20pt": 1, "bonus_points": 5}
+    )
     assert ev.score == Decimal(5) and ev.score_grade == "A" and ev.grade.code == "B"
     assert [o.override_id for o in ev.overrides] == ["whole_20_lost"]
     assert ev.points_to_next_grade is None
@@ -106,43 +115,80 @@ def test_override_changes_grade(client: CreditClient) -> None:
 
 
 def test_kind_is_inferred_from_the_scorecard(client: CreditClient) -> None:
-    ev = client.evaluate("procurement.supplier", ORGANIZATION,
-                         {"major_illegal_record_date": "2023-03-01", "debarment_end": "2024-03-01"},
-                         as_of="2025-06-01")
+    ev = client.evaluate(
+        "procurement.supplier",
+        ORGANIZATION,
+        {"major_illegal_record_date": "2023-03-01", "debarment_end": "2024-03-01"},
+        as_of="2025-06-01",
+    )
     assert ev.subject.kind == "organization"
     assert ev.grade.code == "QUALIFIED" and ev.score == Decimal(0)
 
 
 def test_text_values_are_typed_by_the_definition(client: CreditClient) -> None:
     """CSV-style text reaches the server as each indicator's type."""
-    ev = client.evaluate("environment.enterprise", ORGANIZATION, {
-        "emission_compliance_min_pct": "85", "solid_waste_treated_pct": 97.0,
-        "hazardous_waste_rating": "compliant", "noise_exceedance_db": Decimal(3),
-        "siting_compliant": "true", "administrative_penalties": "1",
-        "risk_management_complete": True, "other_indicators_score": 90,
-    }, as_of="2026-01-01")
+    ev = client.evaluate(
+        "environment.enterprise",
+        ORGANIZATION,
+        {
+            "emission_compliance_min_pct": "85",
+            "solid_waste_treated_pct": 97.0,
+            "hazardous_waste_rating": "compliant",
+            "noise_exceedance_db": Decimal(3),
+            "siting_compliant": "true",
+            "administrative_penalties": "1",
+            "risk_management_complete": True,
+            "other_indicators_score": 90,
+        },
+        as_of="2026-01-01",
+    )
     assert ev.score == Decimal("74.70") and ev.grade.code == "YELLOW"
 
 
 def test_wire_types_of_indicator_values(client: CreditClient) -> None:
     card = client.definition("civil_servant.recruitment")
     assert isinstance(card, Scorecard) and card.subject_kind == "person"
-    request = evaluate_request(card, card.scorecard_id, EvaluationItem(PERSON, {
-        "criminal_record": "no", "exam_misconduct": "forged_material",
-        "exam_misconduct_date": "2024-03-10", "on_joint_punishment_list": False,
-        "dismissed_from_public_office": "", "unknown": 0.1,
-    }))
+    request = evaluate_request(
+        card,
+        card.scorecard_id,
+        EvaluationItem(
+            PERSON,
+            {
+                "criminal_record": "no",
+                "exam_misconduct": "forged_material",
+                "exam_misconduct_date": "2024-03-10",
+                "on_joint_punishment_list": False,
+                "dismissed_from_public_office": "",
+                "unknown": 0.1,
+            },
+        ),
+    )
     cases = {name: value.WhichOneof("value") for name, value in request.indicators.items()}
-    assert cases == {"criminal_record": "flag_value", "exam_misconduct": "choice_value",
-                     "exam_misconduct_date": "date_value", "on_joint_punishment_list": "flag_value",
-                     "unknown": "decimal_value"}
+    assert cases == {
+        "criminal_record": "flag_value",
+        "exam_misconduct": "choice_value",
+        "exam_misconduct_date": "date_value",
+        "on_joint_punishment_list": "flag_value",
+        "unknown": "decimal_value",
+    }
     assert request.indicators["unknown"].decimal_value == "0.1"  # float via repr: exact
     assert request.subject.kind == common_pb2.SUBJECT_KIND_PERSON
     assert request.request_id  # always sent, so a retried call cannot score twice
 
     taxi = client.definition(TAXI)
-    request = evaluate_request(taxi, TAXI, EvaluationItem(PERSON, {
-        "violations_1pt": "2", "bonus_points": "2", "violations_3pt": 1, "violations_5pt": "x"}))
+    request = evaluate_request(
+        taxi,
+        TAXI,
+        EvaluationItem(
+            PERSON,
+            {
+                "violations_1pt": "2",
+                "bonus_points": "2",
+                "violations_3pt": 1,
+                "violations_5pt": "x",
+            },
+        ),
+    )
     assert request.indicators["violations_1pt"].count_value == 2
     assert request.indicators["bonus_points"].decimal_value == "2"
     assert request.indicators["violations_3pt"].count_value == 1
@@ -169,12 +215,18 @@ def test_scorecards(client: CreditClient) -> None:
 
 def test_invalid_input_carries_reason_and_every_violation(client: CreditClient) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        client.evaluate(TAXI, "110105194912310021", {"violations_3pt": -1, "bonus_points": "abc", "foo": 1})
+        client.evaluate(
+            TAXI, "110105194912310021", {"violations_3pt": -1, "bonus_points": "abc", "foo": 1}
+        )
     err = caught.value
     assert err.code is grpc.StatusCode.INVALID_ARGUMENT
     assert err.reason == "INVALID_INDICATORS"
     assert {v.field for v in err.violations} == {
-        "subject.id", "indicators.violations_3pt", "indicators.bonus_points", "indicators.foo"}
+        "subject.id",
+        "indicators.violations_3pt",
+        "indicators.bonus_points",
+        "indicators.foo",
+    }
     assert err.describe()[0] == "INVALID_ARGUMENT [INVALID_INDICATORS]: 4 problems"
     assert len(err.describe()) == 5
 
@@ -190,9 +242,14 @@ def test_not_found(client: CreditClient) -> None:
 
 def test_values_that_cannot_be_sent_are_refused_before_sending(client: CreditClient) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        client.evaluate(TAXI, PERSON, {"violations_1pt": [1], "bonus_points": object()}, as_of="soon")
+        client.evaluate(
+            TAXI, PERSON, {"violations_1pt": [1], "bonus_points": object()}, as_of="soon"
+        )
     assert {v.field for v in caught.value.violations} == {
-        "as_of", "indicators.violations_1pt", "indicators.bonus_points"}
+        "as_of",
+        "indicators.violations_1pt",
+        "indicators.bonus_points",
+    }
 
 
 def test_unreachable_server_is_unavailable() -> None:
@@ -228,14 +285,24 @@ def test_list_evaluations_pages_newest_first(client: CreditClient) -> None:
 
 
 def test_batch_keeps_order_and_returns_item_errors(client: CreditClient) -> None:
-    items = [EvaluationItem(resident_id("440305", "19900101", n), {"violations_1pt": n}) for n in range(5)]
+    items = [
+        EvaluationItem(resident_id("440305", "19900101", n), {"violations_1pt": n})
+        for n in range(5)
+    ]
     items.insert(2, EvaluationItem("bad-id", {"violations_1pt": 1}))
     items.insert(4, EvaluationItem(PERSON, {"violations_1pt": object()}))  # refused by the client
     results = client.batch_evaluate(TAXI, items, chunk_size=3)
     assert len(results) == 7
     kinds = [type(r).__name__ for r in results]
-    assert kinds == ["Evaluation", "Evaluation", "InvalidRequestError", "Evaluation",
-                     "InvalidRequestError", "Evaluation", "Evaluation"]
+    assert kinds == [
+        "Evaluation",
+        "Evaluation",
+        "InvalidRequestError",
+        "Evaluation",
+        "InvalidRequestError",
+        "Evaluation",
+        "Evaluation",
+    ]
     server_error = results[2]
     assert isinstance(server_error, CreditError)
     assert [v.field for v in server_error.violations] == ["subject.id"]  # no `requests[2].`
@@ -245,27 +312,38 @@ def test_batch_keeps_order_and_returns_item_errors(client: CreditClient) -> None
 
 
 def test_sync_stream(client: CreditClient) -> None:
-    items = [EvaluationItem(resident_id("440305", "19900102", n), {"violations_3pt": 1}) for n in range(20)]
+    items = [
+        EvaluationItem(resident_id("440305", "19900102", n), {"violations_3pt": 1})
+        for n in range(20)
+    ]
     items[7] = EvaluationItem("nope", {})
     results = dict(client.stream_evaluate(TAXI, items))
     assert sorted(results) == list(range(20))
     assert isinstance(results[7], InvalidRequestError)
     assert [v.field for v in results[7].violations] == ["subject.id"]
-    assert all(isinstance(r, Evaluation) and r.score == Decimal(17) for i, r in results.items() if i != 7)
+    assert all(
+        isinstance(r, Evaluation) and r.score == Decimal(17) for i, r in results.items() if i != 7
+    )
 
 
 # (call, view) -> lines in the reply: the basic view leaves them out, the stored one has them
 VIEW_CALLS = [
-    ("evaluate", "full", 6), ("evaluate", "basic", 0),
-    ("batch_evaluate", "full", 6), ("batch_evaluate", "basic", 0),
-    ("stream_evaluate", "full", 6), ("stream_evaluate", "basic", 0),
+    ("evaluate", "full", 6),
+    ("evaluate", "basic", 0),
+    ("batch_evaluate", "full", 6),
+    ("batch_evaluate", "basic", 0),
+    ("stream_evaluate", "full", 6),
+    ("stream_evaluate", "basic", 0),
 ]
 
 
 @pytest.mark.parametrize(("call", "view", "lines"), VIEW_CALLS)
 def test_view_leaves_the_lines_out_of_the_reply_not_out_of_the_store(
-        client: CreditClient, call: str, view: str, lines: int) -> None:
-    item = EvaluationItem(resident_id("440305", "19910101", len(call) + lines), {"violations_3pt": 1})
+    client: CreditClient, call: str, view: str, lines: int
+) -> None:
+    item = EvaluationItem(
+        resident_id("440305", "19910101", len(call) + lines), {"violations_3pt": 1}
+    )
     if call == "evaluate":
         ev = client.evaluate(TAXI, item.subject_id, item.indicators, view=view)
     elif call == "batch_evaluate":
@@ -279,9 +357,11 @@ def test_view_leaves_the_lines_out_of_the_reply_not_out_of_the_store(
 
 
 def test_an_unknown_view_is_refused_before_sending(client: CreditClient) -> None:
-    for call in (lambda: client.evaluate(TAXI, PERSON, {}, view="short"),
-                 lambda: client.batch_evaluate(TAXI, [EvaluationItem(PERSON, {})], view="short"),
-                 lambda: list(client.stream_evaluate(TAXI, [EvaluationItem(PERSON, {})], view="short"))):
+    for call in (
+        lambda: client.evaluate(TAXI, PERSON, {}, view="short"),
+        lambda: client.batch_evaluate(TAXI, [EvaluationItem(PERSON, {})], view="short"),
+        lambda: list(client.stream_evaluate(TAXI, [EvaluationItem(PERSON, {})], view="short")),
+    ):
         with pytest.raises(ValueError, match="view is 'basic' or 'full'"):
             call()
 
@@ -289,8 +369,12 @@ def test_an_unknown_view_is_refused_before_sending(client: CreditClient) -> None
 def test_async_client(server: str) -> None:
     async def run() -> None:
         async with AsyncCreditClient(server, caller="test-async", purpose="supervision") as c:
-            ev = await c.evaluate(TAXI, PERSON, {"violations_3pt": "1", "violations_5pt": 1,
-                                                 "bonus_points": "2"}, as_of="2026-01-01")
+            ev = await c.evaluate(
+                TAXI,
+                PERSON,
+                {"violations_3pt": "1", "violations_5pt": 1, "bonus_points": "2"},
+                as_of="2026-01-01",
+            )
             assert ev.score == Decimal(14) and ev.caller == "local"
             with pytest.raises(InvalidRequestError) as caught:
                 await c.evaluate(TAXI, PERSON, {"bonus_points": 11})
@@ -298,21 +382,33 @@ def test_async_client(server: str) -> None:
 
             async def items():  # type: ignore[no-untyped-def]
                 for n in range(30):
-                    yield EvaluationItem(resident_id("330106", "19850101", n), {"violations_1pt": n % 3})
+                    yield EvaluationItem(
+                        resident_id("330106", "19850101", n), {"violations_1pt": n % 3}
+                    )
 
             seen = {}
             async for index, result in c.stream_evaluate(TAXI, items()):
                 seen[index] = result
             assert sorted(seen) == list(range(30))
-            assert all(isinstance(r, Evaluation) and r.score == Decimal(20 - i % 3) for i, r in seen.items())
+            assert all(
+                isinstance(r, Evaluation) and r.score == Decimal(20 - i % 3)
+                for i, r in seen.items()
+            )
 
-            batch = await c.batch_evaluate(TAXI, [EvaluationItem(PERSON, {}), EvaluationItem("x", {})])
+            batch = await c.batch_evaluate(
+                TAXI, [EvaluationItem(PERSON, {}), EvaluationItem("x", {})]
+            )
             assert isinstance(batch[0], Evaluation) and isinstance(batch[1], InvalidRequestError)
             basic = await c.evaluate(TAXI, PERSON, {"violations_3pt": 1}, view="basic")
             assert basic.lines == () and basic.score == Decimal(17)
             (basic_item,) = await c.batch_evaluate(TAXI, [EvaluationItem(PERSON, {})], view="basic")
             assert isinstance(basic_item, Evaluation) and basic_item.lines == ()
-            streamed = [r async for _, r in c.stream_evaluate(TAXI, [EvaluationItem(PERSON, {})], view="basic")]
+            streamed = [
+                r
+                async for _, r in c.stream_evaluate(
+                    TAXI, [EvaluationItem(PERSON, {})], view="basic"
+                )
+            ]
             assert isinstance(streamed[0], Evaluation) and streamed[0].lines == ()
             names = [e.name async for e in c.iter_evaluations(subject_id=PERSON, page_size=3)]
             assert ev.name in names
@@ -354,8 +450,12 @@ class FakeService(pb_grpc.CreditEvaluationServiceServicer):
             context.abort(grpc.StatusCode.UNAVAILABLE, "draining")
         if self.delay:
             threading.Event().wait(self.delay)
-        card = scorecard_pb2.Scorecard(name="scorecards/fake", scorecard_id="fake", version="1",
-                                       subject_kind=common_pb2.SUBJECT_KIND_PERSON)
+        card = scorecard_pb2.Scorecard(
+            name="scorecards/fake",
+            scorecard_id="fake",
+            version="1",
+            subject_kind=common_pb2.SUBJECT_KIND_PERSON,
+        )
         return pb.ListScorecardsResponse(scorecards=[card])
 
     def GetEvaluation(self, request, context):  # type: ignore[no-untyped-def]
@@ -376,8 +476,11 @@ def fake() -> Iterator[tuple[FakeService, str, grpc.Server]]:
 def test_unavailable_is_retried(fake: tuple[FakeService, str, grpc.Server]) -> None:
     service, address, _ = fake
     service.failures = 2
-    with CreditClient(address, caller="retry-test",
-                      retry=RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)) as c:
+    with CreditClient(
+        address,
+        caller="retry-test",
+        retry=RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05),
+    ) as c:
         [card] = c.list_scorecards()
     assert card.scorecard_id == "fake"
     assert service.attempts == 3
@@ -395,7 +498,10 @@ def test_without_retries_unavailable_is_raised(fake: tuple[FakeService, str, grp
 def test_default_deadline_applies(fake: tuple[FakeService, str, grpc.Server]) -> None:
     service, address, _ = fake
     service.delay = 1.0
-    with CreditClient(address, deadlines=Deadlines(unary=0.2)) as c, pytest.raises(UnavailableError) as caught:
+    with (
+        CreditClient(address, deadlines=Deadlines(unary=0.2)) as c,
+        pytest.raises(UnavailableError) as caught,
+    ):
         c.list_scorecards()
     assert caught.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
     assert Deadlines().unary is not None and Deadlines().batch is not None
@@ -409,9 +515,28 @@ def test_caller_must_be_ascii() -> None:
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a certificate")
 def test_tls_channel(tmp_path: Path) -> None:
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     srv = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     pb_grpc.add_CreditEvaluationServiceServicer_to_server(FakeService(), srv)
     creds = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])

@@ -34,7 +34,9 @@ from sector_credit.scorecards.model import (
 
 BUILTIN = Path(loader.__file__).parent / "builtin"
 BUILTIN_CARDS = {c.id: c for c in (load_file(p) for p in iter_scorecard_files(BUILTIN))}
-TEST_ENGINE_CARDS = {name: c.card for name, c in vars(test_engine).items() if isinstance(c, CompiledScorecard)}
+TEST_ENGINE_CARDS = {
+    name: c.card for name, c in vars(test_engine).items() if isinstance(c, CompiledScorecard)
+}
 ALL_CARDS = {**BUILTIN_CARDS, **{f"test_engine.{k}": v for k, v in TEST_ENGINE_CARDS.items()}}
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -72,9 +74,12 @@ def numbers(ind: Indicator) -> tuple[st.SearchStrategy[Any], st.SearchStrategy[A
         inside.map(lambda d: str(d.quantize(Decimal("0.01")))),  # strings
     )
     invalid = st.one_of(
-        st.sampled_from([lo - 1, hi + 1, float("nan"), float("inf"), Decimal("NaN"), "NaN", True, "x", [1]]),
+        st.sampled_from(
+            [lo - 1, hi + 1, float("nan"), float("inf"), Decimal("NaN"), "NaN", True, "x", [1]]
+        ),
         inside.map(lambda d: d.quantize(Decimal("0.001")) + Decimal("0.001")).filter(
-            lambda d: d.as_tuple().exponent == -3 and d.as_tuple().digits[-1] != 0),  # 3 places
+            lambda d: d.as_tuple().exponent == -3 and d.as_tuple().digits[-1] != 0
+        ),  # 3 places
         inside.map(lambda d: f" {d.quantize(Decimal('0.01'))} "),  # surrounding spaces
     )
     return valid, invalid
@@ -83,14 +88,36 @@ def numbers(ind: Indicator) -> tuple[st.SearchStrategy[Any], st.SearchStrategy[A
 def counts(ind: Indicator) -> tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]:
     hi = indicator_domain(ind).high
     top = int(hi) if hi is not None else 30
-    valid = st.one_of(st.integers(0, top), st.integers(0, 3), st.just(10**6) if hi is None else st.just(top),
-                      st.integers(0, top).map(float), st.integers(0, top).map(Decimal), st.integers(0, top).map(str))
-    invalid = st.sampled_from([-1, top + 1, 10**6 + 1, 2.5, Decimal("1.5"), float("nan"), True, False, "two",
-                               " 5 ", "1_0", "١٢٣"])
+    valid = st.one_of(
+        st.integers(0, top),
+        st.integers(0, 3),
+        st.just(10**6) if hi is None else st.just(top),
+        st.integers(0, top).map(float),
+        st.integers(0, top).map(Decimal),
+        st.integers(0, top).map(str),
+    )
+    invalid = st.sampled_from(
+        [
+            -1,
+            top + 1,
+            10**6 + 1,
+            2.5,
+            Decimal("1.5"),
+            float("nan"),
+            True,
+            False,
+            "two",
+            " 5 ",
+            "1_0",
+            "١٢٣",
+        ]
+    )
     return valid, invalid
 
 
-def indicator_values(ind: Indicator, as_of: dt.date) -> tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]:
+def indicator_values(
+    ind: Indicator, as_of: dt.date
+) -> tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]:
     """(valid, invalid) values of an indicator, of every type a caller may send."""
     t = ind.type
     if t is IndicatorType.COUNT:
@@ -101,11 +128,18 @@ def indicator_values(ind: Indicator, as_of: dt.date) -> tuple[st.SearchStrategy[
         return st.booleans(), st.sampled_from(["true", 1, 0])
     if t is IndicatorType.CHOICE:
         return st.sampled_from(ind.choices), st.sampled_from(["bogus", ind.choices[0].upper(), 1])
-    days = st.integers(-12 * 366, 0 if ind.past else 4 * 366).map(lambda n: as_of + dt.timedelta(days=n))
+    days = st.integers(-12 * 366, 0 if ind.past else 4 * 366).map(
+        lambda n: as_of + dt.timedelta(days=n)
+    )
     later = st.integers(1, 400).map(lambda n: as_of + dt.timedelta(days=n))
-    return (st.one_of(days, days.map(dt.date.isoformat)),
-            st.one_of(later if ind.past else st.nothing(), days.map(lambda d: f" {d.isoformat()}"),
-                      st.sampled_from(["2025-02-30", "yesterday", 20250101, dt.datetime(2025, 1, 1)])))
+    return (
+        st.one_of(days, days.map(dt.date.isoformat)),
+        st.one_of(
+            later if ind.past else st.nothing(),
+            days.map(lambda d: f" {d.isoformat()}"),
+            st.sampled_from(["2025-02-30", "yesterday", 20250101, dt.datetime(2025, 1, 1)]),
+        ),
+    )
 
 
 @st.composite
@@ -118,8 +152,13 @@ def evaluations(draw: st.DrawFn, card: Scorecard) -> tuple[Subject, dict[str, An
     for ind in card.indicators:
         valid, invalid = indicator_values(ind, as_of)
         optional = not ind.required and ind.required_when is None
-        how = draw(st.sampled_from(["valid"] * 4 + (["absent"] if optional or messy else [])
-                                   + (["invalid", "none"] if messy else [])))
+        how = draw(
+            st.sampled_from(
+                ["valid"] * 4
+                + (["absent"] if optional or messy else [])
+                + (["invalid", "none"] if messy else [])
+            )
+        )
         if how == "valid":
             indicators[ind.name] = draw(valid)
         elif how == "invalid":
@@ -127,17 +166,25 @@ def evaluations(draw: st.DrawFn, card: Scorecard) -> tuple[Subject, dict[str, An
         elif how == "none":
             indicators[ind.name] = None
     if messy and draw(st.integers(0, 5)) == 0:
-        indicators[draw(st.sampled_from(["bonus_point", "colour", card.indicators[0].name + "s"]))] = 1
+        indicators[
+            draw(st.sampled_from(["bonus_point", "colour", card.indicators[0].name + "s"]))
+        ] = 1
     rng = random.Random(draw(st.integers(0, 2**32)))
     kind = card.subject_kind
     sid = resident_id(rng) if kind is SubjectKind.PERSON else uscc(rng)
-    sid = draw(st.sampled_from([sid, sid.lower(), f" {sid} "] + ([sid[:-1] + "0", sid[:10], ""] if messy else [])))
+    sid = draw(
+        st.sampled_from(
+            [sid, sid.lower(), f" {sid} "] + ([sid[:-1] + "0", sid[:10], ""] if messy else [])
+        )
+    )
     if messy and draw(st.integers(0, 5)) == 0:
         kind = SubjectKind.ORGANIZATION if kind is SubjectKind.PERSON else SubjectKind.PERSON
     return Subject(kind, sid, draw(st.sampled_from(["", "某某"]))), indicators, as_of
 
 
-def outcome(evaluator: Any, subject: Subject, indicators: dict[str, Any], as_of: dt.date) -> tuple[str, Any]:
+def outcome(
+    evaluator: Any, subject: Subject, indicators: dict[str, Any], as_of: dt.date
+) -> tuple[str, Any]:
     try:
         result = evaluator.evaluate(subject, dict(indicators), as_of)
     except InvalidInput as e:
@@ -145,11 +192,17 @@ def outcome(evaluator: Any, subject: Subject, indicators: dict[str, Any], as_of:
     return "ok", (result, repr(result))
 
 
-COMPILED = {name: (compile_scorecard(card), ReferenceScorecard(card)) for name, card in ALL_CARDS.items()}
+COMPILED = {
+    name: (compile_scorecard(card), ReferenceScorecard(card)) for name, card in ALL_CARDS.items()
+}
 
 
 @pytest.mark.parametrize("name", sorted(COMPILED))
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_generated_code_agrees_with_the_reference(name: str, data: st.DataObject) -> None:
     compiled, reference = COMPILED[name]
@@ -213,11 +266,14 @@ PERSON = Subject(SubjectKind.PERSON, "11010519491231002X")
 AS_OF = dt.date(2026, 1, 1)
 
 
-@pytest.mark.parametrize("same", [
-    {"violations_3pt": 2.0, "bonus_points": "2.5"},  # general path: a whole float, a string
-    {"violations_3pt": Decimal(2), "bonus_points": Decimal("2.5")},
-    {"violations_3pt": "2", "bonus_points": 2.5},
-])
+@pytest.mark.parametrize(
+    "same",
+    [
+        {"violations_3pt": 2.0, "bonus_points": "2.5"},  # general path: a whole float, a string
+        {"violations_3pt": Decimal(2), "bonus_points": Decimal("2.5")},
+        {"violations_3pt": "2", "bonus_points": 2.5},
+    ],
+)
 def test_every_accepted_type_gives_the_same_result(same: dict[str, Any]) -> None:
     compiled = compile_scorecard(TAXI)
     fast = compiled.evaluate(PERSON, {"violations_3pt": 2, "bonus_points": 2.5}, AS_OF)
@@ -235,14 +291,22 @@ def test_a_zero_count_scores_zero_not_minus_zero() -> None:
 
 
 def test_a_card_not_exact_to_2_places_is_evaluated_by_the_reference() -> None:
-    text = (BUILTIN / "transport.taxi_driver.toml").read_text(encoding="utf-8").replace("floor = -20", "floor = -19.995")
+    text = (
+        (BUILTIN / "transport.taxi_driver.toml")
+        .read_text(encoding="utf-8")
+        .replace("floor = -20", "floor = -19.995")
+    )
     card = loader.load_text(text, file="taxi.toml")
     assert codegen.not_exact(card) == ["group deductions floor -19.995"]
     compiled = compile_scorecard(card)
     assert compiled.source is None
     r = compiled.evaluate(PERSON, {"violations_20pt": 1, "bonus_points": 5}, AS_OF)
-    assert r == ReferenceScorecard(card).evaluate(PERSON, {"violations_20pt": 1, "bonus_points": 5}, AS_OF)
-    assert r.groups[0].total == Decimal("-19.995") and r.score == Decimal("5.01")  # 20 − 19.995 + 5, rounded
+    assert r == ReferenceScorecard(card).evaluate(
+        PERSON, {"violations_20pt": 1, "bonus_points": 5}, AS_OF
+    )
+    assert r.groups[0].total == Decimal("-19.995") and r.score == Decimal(
+        "5.01"
+    )  # 20 − 19.995 + 5, rounded
 
 
 def test_a_subject_id_scheme_registered_later_applies() -> None:
@@ -251,7 +315,9 @@ def test_a_subject_id_scheme_registered_later_applies() -> None:
     with pytest.raises(InvalidInput):
         compiled.evaluate(Subject(SubjectKind.PERSON, "P:12345"), {}, AS_OF)
     schemes["P:"] = lambda sid: None if sid[2:].isdigit() else "digits after P:"
-    assert compiled.evaluate(Subject(SubjectKind.PERSON, "p:12345"), {}, AS_OF).subject.id == "P:12345"
+    assert (
+        compiled.evaluate(Subject(SubjectKind.PERSON, "p:12345"), {}, AS_OF).subject.id == "P:12345"
+    )
     with pytest.raises(InvalidInput) as info:
         compiled.evaluate(Subject(SubjectKind.PERSON, "P:12a45"), {}, AS_OF)
     assert info.value.violations[0].description == "digits after P:"
@@ -269,15 +335,27 @@ def test_a_count_above_the_limit_is_refused_by_both_engines(raw: object) -> None
         assert "1000000" in violation.description
 
 
-@pytest.mark.parametrize(("expr", "op", "target", "values"), [
-    ("x", "<", Decimal("2.5"), range(-3, 6)), ("x", "<=", Decimal("2.5"), range(-3, 6)),
-    ("x", ">", Decimal("2.5"), range(-3, 6)), ("x", ">=", Decimal("2.5"), range(-3, 6)),
-    ("x", "=", Decimal("2.5"), range(-3, 6)), ("x", "!=", Decimal("2.5"), range(-3, 6)),
-    ("x", "<", Decimal("-2.5"), range(-5, 3)), ("x", ">=", Decimal("-2.5"), range(-5, 3)),
-    ("x", "=", Decimal(2), range(-3, 6)), ("x", "<=", Decimal(-2000), range(-2003, -1997)),
-])
-def test_integer_comparisons_with_a_decimal(expr: str, op: str, target: Decimal, values: range) -> None:
+@pytest.mark.parametrize(
+    ("expr", "op", "target", "values"),
+    [
+        ("x", "<", Decimal("2.5"), range(-3, 6)),
+        ("x", "<=", Decimal("2.5"), range(-3, 6)),
+        ("x", ">", Decimal("2.5"), range(-3, 6)),
+        ("x", ">=", Decimal("2.5"), range(-3, 6)),
+        ("x", "=", Decimal("2.5"), range(-3, 6)),
+        ("x", "!=", Decimal("2.5"), range(-3, 6)),
+        ("x", "<", Decimal("-2.5"), range(-5, 3)),
+        ("x", ">=", Decimal("-2.5"), range(-5, 3)),
+        ("x", "=", Decimal(2), range(-3, 6)),
+        ("x", "<=", Decimal(-2000), range(-2003, -1997)),
+    ],
+)
+def test_integer_comparisons_with_a_decimal(
+    expr: str, op: str, target: Decimal, values: range
+) -> None:
     py = {"=": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[op]
     test = codegen.int_test(expr, op, target)
     for x in values:
-        assert eval(test, {"x": x}) == eval(f"Decimal(x) {py} target", {"Decimal": Decimal, "x": x, "target": target})
+        assert eval(test, {"x": x}) == eval(
+            f"Decimal(x) {py} target", {"Decimal": Decimal, "x": x, "target": target}
+        )

@@ -142,7 +142,6 @@ def reference_evaluation_to_proto(
     return message
 
 
-
 def _golden_results() -> list[tuple[str, EvaluationResult]]:
     out = []
     for compiled in build_registry(get_plugin_manager(only=BUILTIN_ONLY)).all():
@@ -152,7 +151,9 @@ def _golden_results() -> list[tuple[str, EvaluationResult]]:
                 kind = SubjectKind(subj.get("kind", compiled.card.subject_kind.value))
             except ValueError:
                 kind = compiled.card.subject_kind
-            subject = Subject(kind, subj.get("id", SAMPLE_IDS[kind]), subj.get("display_name", "名字"))
+            subject = Subject(
+                kind, subj.get("id", SAMPLE_IDS[kind]), subj.get("display_name", "名字")
+            )
             try:
                 result = compiled.evaluate(subject, case.indicators, case.as_of or DEFAULT_AS_OF)
             except InvalidInput:
@@ -162,9 +163,12 @@ def _golden_results() -> list[tuple[str, EvaluationResult]]:
 
 
 GOLDEN = _golden_results()
-STORED = {"evaluation_id": "01929a3e-0000-7000-8000-000000000001",
-          "create_time": dt.datetime(2026, 11, 28, 1, 2, 3, 456789, tzinfo=dt.UTC),
-          "request_id": "req-1", "caller": "alice (ipv4:127.0.0.1:5000)"}
+STORED = {
+    "evaluation_id": "01929a3e-0000-7000-8000-000000000001",
+    "create_time": dt.datetime(2026, 11, 28, 1, 2, 3, 456789, tzinfo=dt.UTC),
+    "request_id": "req-1",
+    "caller": "alice (ipv4:127.0.0.1:5000)",
+}
 
 
 def _check(result: EvaluationResult, **metadata: object) -> None:
@@ -184,7 +188,9 @@ def test_the_golden_results_cover_overrides_cuts_and_eligibility_cards() -> None
 
 
 @pytest.mark.parametrize("metadata", [{}, STORED], ids=["bare", "stored"])
-def test_cached_parts_give_the_same_message_on_every_golden_case(metadata: dict[str, object]) -> None:
+def test_cached_parts_give_the_same_message_on_every_golden_case(
+    metadata: dict[str, object],
+) -> None:
     for _name, result in GOLDEN:
         _check(result, **metadata)
         _check(result, **metadata)  # from the cache
@@ -201,13 +207,20 @@ def test_a_changed_scorecard_under_the_same_ids_gets_new_parts() -> None:
     _check(result)
     changed = copy.deepcopy(result)
     line = changed.lines[0]
-    changed.lines = (dataclasses.replace(line, title=Title("新标题", "New title"),
-                                         best_points=None if line.best_points is None
-                                         else Decimal(str(line.best_points) + "0")),
-                     *changed.lines[1:])
+    changed.lines = (
+        dataclasses.replace(
+            line,
+            title=Title("新标题", "New title"),
+            best_points=None if line.best_points is None else Decimal(str(line.best_points) + "0"),
+        ),
+        *changed.lines[1:],
+    )
     changed.grade = dataclasses.replace(changed.grade, colour="purple")
     reason = changed.reasons[0]
-    changed.reasons = (dataclasses.replace(reason, title=Title("理由", "Reason")), *changed.reasons[1:])
+    changed.reasons = (
+        dataclasses.replace(reason, title=Title("理由", "Reason")),
+        *changed.reasons[1:],
+    )
     group = changed.groups[0]
     changed.groups = (dataclasses.replace(group, title=Title("组", "Group")), *changed.groups[1:])
     _check(changed)
@@ -220,21 +233,34 @@ def test_whole_lines_are_told_apart_by_what_they_write() -> None:
     line = result.lines[0]
     name = line.values[0][0]
     variants = [
-        (1, Decimal("-1.00"), None), (True, Decimal("-1.00"), None),
-        (Decimal("1"), Decimal("-1.00"), None), (Decimal("1.0"), Decimal("-1.00"), None),
-        (1, Decimal("-1.0"), None), (1, Decimal("-1.00"), Decimal("-2.00")),
-        (1, Decimal("-1.00"), Decimal("-2.0")), ("1", Decimal("-1.00"), None), (None, Decimal("0"), None),
+        (1, Decimal("-1.00"), None),
+        (True, Decimal("-1.00"), None),
+        (Decimal("1"), Decimal("-1.00"), None),
+        (Decimal("1.0"), Decimal("-1.00"), None),
+        (1, Decimal("-1.0"), None),
+        (1, Decimal("-1.00"), Decimal("-2.00")),
+        (1, Decimal("-1.00"), Decimal("-2.0")),
+        ("1", Decimal("-1.00"), None),
+        (None, Decimal("0"), None),
     ]
     for _ in range(2):  # built, then from the cache
         for value, points, before in variants:
             changed = dataclasses.replace(
-                result, lines=(dataclasses.replace(line, values=((name, value),), points=points,
-                                                   points_before_cut=before), *result.lines[1:]))
+                result,
+                lines=(
+                    dataclasses.replace(
+                        line, values=((name, value),), points=points, points_before_cut=before
+                    ),
+                    *result.lines[1:],
+                ),
+            )
             _check(changed)
 
 
 @pytest.mark.parametrize("metadata", [{}, STORED], ids=["bare", "stored"])
-def test_the_basic_view_is_the_full_message_with_its_lines_cleared(metadata: dict[str, object]) -> None:
+def test_the_basic_view_is_the_full_message_with_its_lines_cleared(
+    metadata: dict[str, object],
+) -> None:
     """AIP-157 BASIC (`lines=False`): on every golden case, exactly the FULL message less
     `lines`, and the FULL message is what it was."""
     for case, result in GOLDEN:
@@ -246,13 +272,16 @@ def test_the_basic_view_is_the_full_message_with_its_lines_cleared(metadata: dic
         assert basic == full, case
 
 
-@pytest.mark.parametrize(("view", "full", "problem"), [
-    (0, True, None),  # unspecified: FULL, as before views existed
-    (1, False, None),  # EVALUATION_VIEW_BASIC
-    (2, True, None),  # EVALUATION_VIEW_FULL
-    (3, True, convert.VIEW_PROBLEM),
-    (-1, True, convert.VIEW_PROBLEM),
-])
+@pytest.mark.parametrize(
+    ("view", "full", "problem"),
+    [
+        (0, True, None),  # unspecified: FULL, as before views existed
+        (1, False, None),  # EVALUATION_VIEW_BASIC
+        (2, True, None),  # EVALUATION_VIEW_FULL
+        (3, True, convert.VIEW_PROBLEM),
+        (-1, True, convert.VIEW_PROBLEM),
+    ],
+)
 def test_evaluation_views(view: int, full: bool, problem: str | None) -> None:
     assert convert.full_view(view) is full
     assert convert.view_problem(view) == problem
@@ -271,18 +300,29 @@ def test_reply_bytes_parse_to_the_messages_built_field_by_field(lines: bool) -> 
         data = convert.evaluation_bytes(result, request_id="req-1", caller="alice", lines=lines)
         assert evaluation_pb2.Evaluation.FromString(data) == want, case
         stored = data + convert.acknowledgement_bytes(evaluation_id, create_time)  # type: ignore[arg-type]
-        named = reference_evaluation_to_proto(result, request_id="req-1", caller="alice",
-                                              evaluation_id=evaluation_id,  # type: ignore[arg-type]
-                                              create_time=create_time)  # type: ignore[arg-type]
+        named = reference_evaluation_to_proto(
+            result,
+            request_id="req-1",
+            caller="alice",
+            evaluation_id=evaluation_id,  # type: ignore[arg-type]
+            create_time=create_time,
+        )  # type: ignore[arg-type]
         if not lines:
             named.ClearField("lines")
         parsed = evaluation_pb2.Evaluation.FromString(stored)
         assert parsed == named, case
-        assert parsed.SerializeToString(deterministic=True) == named.SerializeToString(deterministic=True)
-        assert pb.EvaluateResponse.FromString(convert.evaluate_response_bytes(stored)) == \
-            pb.EvaluateResponse(evaluation=named)
-        batch = b"".join([convert.batch_result_bytes(stored), convert.batch_result_bytes(error=error)])
-        assert pb.BatchEvaluateResponse.FromString(batch) == pb.BatchEvaluateResponse(results=[
-            pb.BatchEvaluateResult(evaluation=named), pb.BatchEvaluateResult(error=error)])
-        assert pb.StreamEvaluateResponse.FromString(convert.stream_response_bytes("c-7", stored)) == \
-            pb.StreamEvaluateResponse(correlation_id="c-7", evaluation=named)
+        assert parsed.SerializeToString(deterministic=True) == named.SerializeToString(
+            deterministic=True
+        )
+        assert pb.EvaluateResponse.FromString(
+            convert.evaluate_response_bytes(stored)
+        ) == pb.EvaluateResponse(evaluation=named)
+        batch = b"".join(
+            [convert.batch_result_bytes(stored), convert.batch_result_bytes(error=error)]
+        )
+        assert pb.BatchEvaluateResponse.FromString(batch) == pb.BatchEvaluateResponse(
+            results=[pb.BatchEvaluateResult(evaluation=named), pb.BatchEvaluateResult(error=error)]
+        )
+        assert pb.StreamEvaluateResponse.FromString(
+            convert.stream_response_bytes("c-7", stored)
+        ) == pb.StreamEvaluateResponse(correlation_id="c-7", evaluation=named)

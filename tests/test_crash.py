@@ -60,7 +60,9 @@ class Load:
 
 def request(writer: int, n: int) -> pb.EvaluateRequest:
     rid = f"crash-{writer}-{n}"
-    return taxi(rid, resident_id(writer * 1000 + n % 1000), violations_1pt=n % 23, bonus_points=str(n % 11))
+    return taxi(
+        rid, resident_id(writer * 1000 + n % 1000), violations_1pt=n % 23, bonus_points=str(n % 11)
+    )
 
 
 def write_one_by_one(s: ServerProcess, writer: int, load: Load) -> None:
@@ -108,7 +110,9 @@ def test_every_acknowledged_evaluation_survives_sigkill(tmp_path: Path, kind: st
     with database(kind, tmp_path, "crash") as url:
         first = ServerProcess(url, tmp_path / "first.log").start()
         load = Load([], {}, threading.Lock(), threading.Event(), threading.Event(), [])
-        writers = [threading.Thread(target=write_one_by_one, args=(first, w, load)) for w in range(WRITERS)]
+        writers = [
+            threading.Thread(target=write_one_by_one, args=(first, w, load)) for w in range(WRITERS)
+        ]
         writers.append(threading.Thread(target=write_batches, args=(first, WRITERS, load)))
         try:
             for t in writers:
@@ -129,8 +133,14 @@ def test_every_acknowledged_evaluation_survives_sigkill(tmp_path: Path, kind: st
 
         with running_server(url, tmp_path / "second.log") as second:
             for a in acknowledged.values():
-                got = second.stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=a.name), timeout=10).evaluation
-                assert (got.request_id, got.grade.code, got.score) == (a.request_id, a.grade, a.score)
+                got = second.stub.GetEvaluation(
+                    pb.GetEvaluationRequest(purpose="supervision", name=a.name), timeout=10
+                ).evaluation
+                assert (got.request_id, got.grade.code, got.score) == (
+                    a.request_id,
+                    a.grade,
+                    a.score,
+                )
 
             # the calls in flight at the kill: a retry with the same request_id gives one evaluation
             retried = {}
@@ -145,7 +155,11 @@ def test_every_acknowledged_evaluation_survives_sigkill(tmp_path: Path, kind: st
             names: list[str] = []
             token = ""
             while True:
-                page = second.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", page_size=1000, page_token=token))
+                page = second.stub.ListEvaluations(
+                    pb.ListEvaluationsRequest(
+                        purpose="supervision", page_size=1000, page_token=token
+                    )
+                )
                 names += [e.request_id for e in page.evaluations]
                 token = page.next_page_token
                 if not token:

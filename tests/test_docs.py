@@ -22,8 +22,11 @@ REFERENCE_HEADING = "## Hook reference"
 
 
 def hookspec_functions() -> dict[str, Callable[..., Any]]:
-    return {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
-            if hasattr(fn, SPEC_MARK)}
+    return {
+        name: fn
+        for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+        if hasattr(fn, SPEC_MARK)
+    }
 
 
 def _annotation(a: object) -> str:
@@ -61,8 +64,10 @@ def reference_sections() -> dict[str, str]:
 
 
 def code_blocks() -> list[str]:
-    return [m.group(1) for m in re.finditer(r"^```[a-z]*\n(.*?)^```$", doc_text(),
-                                            flags=re.MULTILINE | re.DOTALL)]
+    return [
+        m.group(1)
+        for m in re.finditer(r"^```[a-z]*\n(.*?)^```$", doc_text(), flags=re.MULTILINE | re.DOTALL)
+    ]
 
 
 def test_there_are_hookspecs() -> None:
@@ -76,7 +81,8 @@ def test_hook_is_documented_with_its_exact_signature(name: str) -> None:
     expected = signature_line(name, hookspec_functions()[name])
     lines = [ln.strip() for ln in sections[name].splitlines()]
     assert expected in lines, (
-        f"{DOC.name} documents {name} with another signature; hookspecs.py says:\n    {expected}")
+        f"{DOC.name} documents {name} with another signature; hookspecs.py says:\n    {expected}"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(hookspec_functions()))
@@ -104,14 +110,16 @@ def test_doc_example_is_the_tested_plugin(name: str) -> None:
     source = (FIXTURE / name).read_text(encoding="utf-8")
     assert source in code_blocks(), (
         f"the example in {DOC.name} differs from tests/plugin_fixture/{name}, the code the "
-        "plugin tests run; change both together")
+        "plugin tests run; change both together"
+    )
 
 
 def test_doc_rule_kind_example_is_the_tested_plugin() -> None:
     source = (FIXTURE.parent / "kind_plugin" / "capped_kind.py").read_text(encoding="utf-8")
     assert source in code_blocks(), (
         f"the rule-kind example in {DOC.name} differs from tests/kind_plugin/capped_kind.py, "
-        "the code tests/test_rule_kinds.py runs; change both together")
+        "the code tests/test_rule_kinds.py runs; change both together"
+    )
 
 
 def test_doc_entry_point_group_is_the_projects() -> None:
@@ -150,11 +158,11 @@ def requests_with_ids(text: str) -> list[tuple[str, str]]:
 
 
 def test_the_request_id_finder_finds_each_kind() -> None:
-    text = '''$ credit evaluate a --request-id one \\
+    text = """$ credit evaluate a --request-id one \\
     --set x=1
 -d '{"scorecard": "a", "requestId": "two"}'
 client.evaluate("a", "b", request_id="three")
-'''
+"""
     assert [rid for rid, _ in requests_with_ids(text)] == ["one", "two", "three"]
 
 
@@ -167,7 +175,9 @@ def test_no_example_reuses_a_request_id_for_another_request(page: Path) -> None:
             requests.setdefault(rid, set()).add(request)
             where.setdefault(rid, set()).add(other.name)
     mine = {rid for rid, _ in requests_with_ids(page.read_text(encoding="utf-8"))}
-    reused = {rid: (sorted(where[rid]), sorted(requests[rid])) for rid in mine if len(requests[rid]) > 1}
+    reused = {
+        rid: (sorted(where[rid]), sorted(requests[rid])) for rid in mine if len(requests[rid]) > 1
+    }
     assert not reused, f"{page.name}: one request id for different requests: {reused}"
 
 
@@ -181,17 +191,34 @@ MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 @pytest.mark.parametrize("page", DOC_PAGES, ids=[p.name for p in DOC_PAGES])
 def test_links_resolve_and_no_page_cites_a_file_outside_the_repository(page: Path) -> None:
     text = page.read_text(encoding="utf-8")
-    assert "SCORECARDS.md" not in text, f"{page.name} cites SCORECARDS.md: point to docs/semantics.md"
-    broken = [target for target in MARKDOWN_LINK.findall(text)
-              if "://" not in target and not (page.parent / target).exists()]
+    assert "SCORECARDS.md" not in text, (
+        f"{page.name} cites SCORECARDS.md: point to docs/semantics.md"
+    )
+    broken = [
+        target
+        for target in MARKDOWN_LINK.findall(text)
+        if "://" not in target and not (page.parent / target).exists()
+    ]
     assert not broken, f"{page.name} links to files that do not exist: {broken}"
 
 
 def test_semantics_page_covers_the_engine() -> None:
     text = (ROOT / "docs" / "semantics.md").read_text(encoding="utf-8")
-    for topic in ("## Indicators", "## Points", "**Exact arithmetic.**", "half away from zero",
-                  "**Groups.**", "## Grades", "## Overrides", "until", "## The explanation",
-                  "points to the next grade", "## Versions", "`places`", "score before the cut"):
+    for topic in (
+        "## Indicators",
+        "## Points",
+        "**Exact arithmetic.**",
+        "half away from zero",
+        "**Groups.**",
+        "## Grades",
+        "## Overrides",
+        "until",
+        "## The explanation",
+        "points to the next grade",
+        "## Versions",
+        "`places`",
+        "score before the cut",
+    ):
         assert topic in text, f"docs/semantics.md says nothing of {topic!r}"
     for kind in ("per_unit", "bands", "flag", "choice", "direct", "weighted"):
         assert f"| `{kind}` |" in text, f"docs/semantics.md lacks the rule kind {kind}"

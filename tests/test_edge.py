@@ -155,7 +155,11 @@ def test_a_long_stream_lists_its_first_names_and_counts_the_rest() -> None:
     for i in range(MAX_LISTED + 5):
         ctx.requested(f"r{i}")
         ctx.touched(f"evaluations/{i}")
-    assert (len(ctx.request_ids), len(ctx.evaluations), ctx.unlisted) == (MAX_LISTED, MAX_LISTED, 10)
+    assert (len(ctx.request_ids), len(ctx.evaluations), ctx.unlisted) == (
+        MAX_LISTED,
+        MAX_LISTED,
+        10,
+    )
     assert ctx.request_ids[-1] == f"r{MAX_LISTED - 1}"
 
 

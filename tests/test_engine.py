@@ -37,8 +37,9 @@ T = 'title = { zh = "测试", en = "Test" }'
 P = 'provenance = { tag = "design", source = "test card" }'
 
 
-def card(body: str, *, head: str = "base = 0\nscore = { min = -1000, max = 1000 }",
-         kind: str = "person") -> CompiledScorecard:
+def card(
+    body: str, *, head: str = "base = 0\nscore = { min = -1000, max = 1000 }", kind: str = "person"
+) -> CompiledScorecard:
     """Compile a small card: `body` may use $T (a title) and $P (a provenance)."""
     text = f"""
 id = "test.card"
@@ -51,8 +52,13 @@ subject_kind = "{kind}"
     return compile_scorecard(loader.load_text(text, file="test.toml"))
 
 
-def run(compiled: CompiledScorecard, as_of: dt.date = AS_OF, /, subject: Subject = PERSON,
-        **indicators: Any) -> EvaluationResult:
+def run(
+    compiled: CompiledScorecard,
+    as_of: dt.date = AS_OF,
+    /,
+    subject: Subject = PERSON,
+    **indicators: Any,
+) -> EvaluationResult:
     return compiled.evaluate(subject, indicators, as_of)
 
 
@@ -66,14 +72,17 @@ def grade_tables(*codes_and_mins: str) -> str:
     out = []
     for spec in codes_and_mins:
         code, _, minimum = spec.partition(":")
-        out.append(f'[[grades]]\ncode = "{code}"\n$T\n$P\n' + (f"min = {minimum}\n" if minimum else ""))
+        out.append(
+            f'[[grades]]\ncode = "{code}"\n$T\n$P\n' + (f"min = {minimum}\n" if minimum else "")
+        )
     return "\n".join(out)
 
 
 # --------------------------------------------------------------------------------------------
 # Exact arithmetic: 0.15 × 70 is 10.50 and a score of exactly 80 is in the band starting at 80
 
-EXACT = card("""
+EXACT = card(
+    """
 [indicators.rate]
 type = "percent"
 $T
@@ -110,7 +119,10 @@ $P
 kind = "per_unit"
 indicator = "share"
 points = 100
-""" + grade_tables("A:80", "B:57", "C:0"), head="base = 0\nscore = { min = 0, max = 300 }")
+"""
+    + grade_tables("A:80", "B:57", "C:0"),
+    head="base = 0\nscore = { min = 0, max = 300 }",
+)
 
 
 @pytest.mark.parametrize(
@@ -126,8 +138,9 @@ points = 100
         ({"rate": 100, "rest": 70, "share": 0.1}, "rest", "59.50", "84.50", "A"),  # 15 + 59.5 + 10
     ],
 )
-def test_exact_decimals(indicators: dict[str, Any], rule: str, points: str, score: str,
-                        grade: str) -> None:
+def test_exact_decimals(
+    indicators: dict[str, Any], rule: str, points: str, score: str, grade: str
+) -> None:
     r = run(EXACT, **indicators)
     assert str(line(r, rule)[0]) == points  # the text, not just the value: exactly 2 places
     assert str(r.score) == score
@@ -137,7 +150,8 @@ def test_exact_decimals(indicators: dict[str, Any], rule: str, points: str, scor
 # --------------------------------------------------------------------------------------------
 # Points by rule kind
 
-KINDS = card("""
+KINDS = card(
+    """
 [indicators.late]
 type = "count"
 $T
@@ -228,7 +242,9 @@ $T
 $P
 kind = "direct"
 indicator = "section"
-""" + grade_tables("A:0", "B:-1000"))
+"""
+    + grade_tables("A:0", "B:-1000")
+)
 
 
 @pytest.mark.parametrize(
@@ -266,12 +282,15 @@ def test_rule_points(indicators: dict[str, Any], rule: str, points: str) -> None
 
 
 def test_score_is_base_plus_every_line() -> None:
-    r = run(KINDS, late=1, hours=4, rating=95, certified=True, trained=False, tier="gold", section=10)
+    r = run(
+        KINDS, late=1, hours=4, rating=95, certified=True, trained=False, tier="gold", section=10
+    )
     assert [ln.points for ln in r.lines] == [D(-2), D(2), D(2), D(3), D(-5), D(5), D(10)]
     assert r.score == D(15)
 
 
-WEIGHTED = card("""
+WEIGHTED = card(
+    """
 [indicators.emission]
 type = "percent"
 $T
@@ -344,10 +363,19 @@ $P
 kind = "weighted"
 indicator = "other"
 weight = 74
-""" + grade_tables("GREEN:95", "RED:0"), head="base = 0\nscore = { min = 0, max = 100 }",
-    kind="organization")
+"""
+    + grade_tables("GREEN:95", "RED:0"),
+    head="base = 0\nscore = { min = 0, max = 100 }",
+    kind="organization",
+)
 
-WEIGHTED_BASE = {"emission": 100, "hazard": "compliant", "siting": True, "noise_db": 0, "other": 100}
+WEIGHTED_BASE = {
+    "emission": 100,
+    "hazard": "compliant",
+    "siting": True,
+    "noise_db": 0,
+    "other": 100,
+}
 
 
 @pytest.mark.parametrize(
@@ -372,8 +400,15 @@ def test_weighted_points(changes: dict[str, Any], rule: str, points: str) -> Non
 
 
 def test_weighted_score_is_the_sum() -> None:
-    r = run(WEIGHTED, subject=ORGANIZATION, emission=85, hazard="compliant", siting=True,
-            noise_db=3, other=90)
+    r = run(
+        WEIGHTED,
+        subject=ORGANIZATION,
+        emission=85,
+        hazard="compliant",
+        siting=True,
+        noise_db=3,
+        other=90,
+    )
     assert r.score == D("10.50") + D(5) + D(2) + D("2.60") + D("66.60")
     assert str(r.score) == "86.70"
     assert r.grade.code == "RED"
@@ -382,7 +417,8 @@ def test_weighted_score_is_the_sum() -> None:
 # --------------------------------------------------------------------------------------------
 # Groups: a floor and/or a ceiling on the group's total; the cut comes from the later lines
 
-GROUPS = card("""
+GROUPS = card(
+    """
 [indicators.a]
 type = "count"
 $T
@@ -465,35 +501,61 @@ $P
 kind = "direct"
 indicator = "y"
 group = "bonus"
-""" + grade_tables("A:0", "B:-100"), head="base = 20\nscore = { min = -100, max = 100 }")
+"""
+    + grade_tables("A:0", "B:-100"),
+    head="base = 20\nscore = { min = -100, max = 100 }",
+)
 
 
 @pytest.mark.parametrize(
     ("indicators", "lines", "groups", "score"),
     [
         # exactly at the floor: nothing is cut, no points_before_cut
-        ({"a": 2}, {"a": ("-20", None), "b": ("0", None), "c": ("0", None)},
-         {"deductions": ("-20", "-20")}, "0"),
+        (
+            {"a": 2},
+            {"a": ("-20", None), "b": ("0", None), "c": ("0", None)},
+            {"deductions": ("-20", "-20")},
+            "0",
+        ),
         # the cut is taken from the later line
-        ({"a": 1, "b": 3}, {"a": ("-10", None), "b": ("-10", "-15")},
-         {"deductions": ("-25", "-20")}, "0"),
-        ({"a": 1, "b": 2, "c": 5}, {"a": ("-10", None), "b": ("-10", None), "c": ("0", "-5")},
-         {"deductions": ("-25", "-20")}, "0"),
-        ({"a": 1, "b": 3, "c": 4}, {"a": ("-10", None), "b": ("-10", "-15"), "c": ("0", "-4")},
-         {"deductions": ("-29", "-20")}, "0"),
+        (
+            {"a": 1, "b": 3},
+            {"a": ("-10", None), "b": ("-10", "-15")},
+            {"deductions": ("-25", "-20")},
+            "0",
+        ),
+        (
+            {"a": 1, "b": 2, "c": 5},
+            {"a": ("-10", None), "b": ("-10", None), "c": ("0", "-5")},
+            {"deductions": ("-25", "-20")},
+            "0",
+        ),
+        (
+            {"a": 1, "b": 3, "c": 4},
+            {"a": ("-10", None), "b": ("-10", "-15"), "c": ("0", "-4")},
+            {"deductions": ("-29", "-20")},
+            "0",
+        ),
         # one line alone beyond the floor is cut itself
         ({"a": 3}, {"a": ("-20", "-30")}, {"deductions": ("-30", "-20")}, "0"),
         # a ceiling: the later bonus line loses what is above it
         ({"x": 8, "y": 5}, {"x": ("8", None), "y": ("2", "5")}, {"bonus": ("13", "10")}, "30"),
         ({"x": 10, "y": 10}, {"x": ("10", None), "y": ("0", "10")}, {"bonus": ("20", "10")}, "30"),
         # ungrouped points are never cut
-        ({"a": 3, "free": 30}, {"a": ("-20", "-30"), "free": ("-30", None)},
-         {"deductions": ("-30", "-20")}, "-30"),
+        (
+            {"a": 3, "free": 30},
+            {"a": ("-20", "-30"), "free": ("-30", None)},
+            {"deductions": ("-30", "-20")},
+            "-30",
+        ),
     ],
 )
-def test_group_floor_and_ceiling(indicators: dict[str, Any],
-                                 lines: dict[str, tuple[str, str | None]],
-                                 groups: dict[str, tuple[str, str]], score: str) -> None:
+def test_group_floor_and_ceiling(
+    indicators: dict[str, Any],
+    lines: dict[str, tuple[str, str | None]],
+    groups: dict[str, tuple[str, str]],
+    score: str,
+) -> None:
     r = run(GROUPS, **indicators)
     for rule_id, (points, before) in lines.items():
         assert line(r, rule_id) == (D(points), None if before is None else D(before)), rule_id
@@ -510,7 +572,8 @@ def test_group_floor_and_ceiling(indicators: dict[str, Any],
 # zero where it is computed; a group total is the sum of its shown lines, the score the sum of
 # what the explanation shows
 
-ROUNDING = card("""
+ROUNDING = card(
+    """
 [indicators.a]
 type = "number"
 min = -100
@@ -589,7 +652,9 @@ kind = "weighted"
 indicator = "f"
 weight = 56
 flag_points = { true = 100, false = 0 }
-""" + grade_tables("A:0", "B:-1000"))
+"""
+    + grade_tables("A:0", "B:-1000")
+)
 
 
 @pytest.mark.parametrize(
@@ -615,7 +680,8 @@ flag_points = { true = 100, false = 0 }
     ],
 )
 def test_each_line_rounded_where_computed_and_sums_of_what_is_shown(
-        indicators: dict[str, Any], lines: dict[str, str], group_total: str, score: str) -> None:
+    indicators: dict[str, Any], lines: dict[str, str], group_total: str, score: str
+) -> None:
     values = {"a": 0, "b": 0, "w": 0, **indicators}
     for evaluator in (ROUNDING, compile_reference(ROUNDING.card)):
         r = evaluator.evaluate(PERSON, values, AS_OF)
@@ -625,13 +691,15 @@ def test_each_line_rounded_where_computed_and_sums_of_what_is_shown(
         assert str(g.total) == group_total
         assert str(r.score) == score
         assert r.score == r.base + sum(x.total for x in r.groups) + sum(
-            ln.points for ln in r.lines if ln.group is None)
+            ln.points for ln in r.lines if ln.group is None
+        )
 
 
 # --------------------------------------------------------------------------------------------
 # Score clamped to [min, max]; grade bands; override-only grades
 
-CLAMPED = card("""
+CLAMPED = card(
+    """
 [indicators.s]
 type = "number"
 $T
@@ -642,7 +710,10 @@ $T
 $P
 kind = "direct"
 indicator = "s"
-""" + grade_tables("A:20", "B:11", "C:1", "D:0", "X"), head="base = 10\nscore = { min = 0, max = 30 }")
+"""
+    + grade_tables("A:20", "B:11", "C:1", "D:0", "X"),
+    head="base = 10\nscore = { min = 0, max = 30 }",
+)
 
 
 @pytest.mark.parametrize(
@@ -679,7 +750,8 @@ def test_score_clamp_and_grade_bands(s: Any, score: str, grade: str) -> None:
     ],
 )
 def test_the_result_carries_the_base_and_the_score_before_the_cut(
-        s: Any, score: str, score_before_cut: str | None) -> None:
+    s: Any, score: str, score_before_cut: str | None
+) -> None:
     for evaluator in (CLAMPED, compile_reference(CLAMPED.card)):
         r = evaluator.evaluate(PERSON, {"s": s}, AS_OF)
         assert str(r.base) == "10.00"
@@ -698,7 +770,8 @@ def test_no_score_reaches_an_override_only_grade() -> None:
 # --------------------------------------------------------------------------------------------
 # Eligibility: no points, no score; the default grade unless an override decides
 
-ELIGIBILITY = card("""
+ELIGIBILITY = card(
+    """
 default_grade = "ELIGIBLE"
 
 [indicators.criminal_record]
@@ -722,7 +795,9 @@ $P
 when = { indicator = "criminal_record", op = "=", value = true }
 effect = "force"
 grade = "BARRED"
-""", head="")
+""",
+    head="",
+)
 
 
 @pytest.mark.parametrize(
@@ -742,21 +817,28 @@ def test_eligibility_card(criminal_record: bool, grade: str, overrides: list[str
 # --------------------------------------------------------------------------------------------
 # Overrides: downgrade, then cap, then force; several forces: the lowest grade wins
 
-OVERRIDES = card("""
+OVERRIDES = card(
+    """
 [indicators.s]
 type = "number"
 min = 0
 max = 40
 $T
-""" + "".join(f"[indicators.{f}]\ntype = \"flag\"\n$T\n" for f in
-              ("down1", "down2", "cap_b", "cap_c", "force_a", "force_c", "force_x")) + """
+"""
+    + "".join(
+        f'[indicators.{f}]\ntype = "flag"\n$T\n'
+        for f in ("down1", "down2", "cap_b", "cap_c", "force_a", "force_c", "force_x")
+    )
+    + """
 [[rules]]
 id = "s"
 $T
 $P
 kind = "direct"
 indicator = "s"
-""" + grade_tables("A:30", "B:20", "X", "C:10", "D:0", "Z") + """
+"""
+    + grade_tables("A:30", "B:20", "X", "C:10", "D:0", "Z")
+    + """
 [[overrides]]
 id = "down1"
 $T
@@ -812,7 +894,9 @@ $P
 when = { indicator = "force_x", op = "=", value = true }
 effect = "force"
 grade = "X"
-""", head="base = 0\nscore = { min = 0, max = 40 }")
+""",
+    head="base = 0\nscore = { min = 0, max = 40 }",
+)
 
 
 @pytest.mark.parametrize(
@@ -849,13 +933,18 @@ def test_override_effects_and_order(s: int, flags: list[str], grade: str) -> Non
     r = run(OVERRIDES, s=s, **{f: True for f in flags})
     assert r.grade.code == grade
     assert [o.id for o in r.overrides] == [
-        o for o in ("down1", "down2", "cap_b", "cap_c", "force_a", "force_c", "force_x") if o in flags]
+        o
+        for o in ("down1", "down2", "cap_b", "cap_c", "force_a", "force_c", "force_x")
+        if o in flags
+    ]
 
 
 def test_fired_override_carries_effect_and_provenance() -> None:
     r = run(OVERRIDES, s=35, down2=True, cap_b=True)
     assert [(o.id, o.effect, o.grade, o.steps) for o in r.overrides] == [
-        ("down2", EffectKind.DOWNGRADE, None, 2), ("cap_b", EffectKind.CAP, "B", 0)]
+        ("down2", EffectKind.DOWNGRADE, None, 2),
+        ("cap_b", EffectKind.CAP, "B", 0),
+    ]
     assert all(o.provenance.source == "test card" for o in r.overrides)
     assert r.score_grade == "A"
 
@@ -863,7 +952,8 @@ def test_fired_override_carries_effect_and_provenance() -> None:
 # --------------------------------------------------------------------------------------------
 # until: the first day an override no longer applies; the latest is reported, none beats a date
 
-UNTIL = card("""
+UNTIL = card(
+    """
 [indicators.offence_date]
 type = "date"
 past = true
@@ -880,7 +970,9 @@ $T
 [indicators.warning_date]
 type = "date"
 $T
-""" + grade_tables("OK:-10", "REFUSED") + """
+"""
+    + grade_tables("OK:-10", "REFUSED")
+    + """
 [[overrides]]
 id = "recent_offence"
 $T
@@ -915,7 +1007,10 @@ when = { indicator = "warned", op = "=", value = true }
 effect = "force"
 grade = "REFUSED"
 until = { indicator = "warning_date", years = 1 }
-""", head="base = 0\nscore = { min = -10, max = 10 }", kind="organization")
+""",
+    head="base = 0\nscore = { min = -10, max = 10 }",
+    kind="organization",
+)
 
 
 @pytest.mark.parametrize(
@@ -925,10 +1020,16 @@ until = { indicator = "warning_date", years = 1 }
         ({"offence_date": dt.date(2024, 6, 1)}, ["recent_offence"], dt.date(2027, 6, 1)),
         ({"ban_end": dt.date(2026, 5, 1)}, ["banned"], dt.date(2026, 5, 1)),
         # several forces: the latest until is reported
-        ({"offence_date": dt.date(2024, 6, 1), "ban_end": dt.date(2026, 5, 1)},
-         ["recent_offence", "banned"], dt.date(2027, 6, 1)),
-        ({"offence_date": dt.date(2024, 6, 1), "ban_end": dt.date(2030, 1, 1)},
-         ["recent_offence", "banned"], dt.date(2030, 1, 1)),
+        (
+            {"offence_date": dt.date(2024, 6, 1), "ban_end": dt.date(2026, 5, 1)},
+            ["recent_offence", "banned"],
+            dt.date(2027, 6, 1),
+        ),
+        (
+            {"offence_date": dt.date(2024, 6, 1), "ban_end": dt.date(2030, 1, 1)},
+            ["recent_offence", "banned"],
+            dt.date(2030, 1, 1),
+        ),
         # one with no until beats any date
         ({"ban_end": dt.date(2030, 1, 1), "listed": True}, ["banned", "listed"], None),
         ({"listed": True}, ["listed"], None),
@@ -971,7 +1072,8 @@ def test_add_years(date: dt.date, years: int, result: dt.date) -> None:
     assert add_years(date, years) == result
 
 
-DATES = card("""
+DATES = card(
+    """
 [indicators.event]
 type = "date"
 $T
@@ -981,7 +1083,9 @@ $T
 [indicators.ban_end]
 type = "date"
 $T
-""" + grade_tables("OK:0", "WITHIN", "AFTER", "LEAP", "NOT_BEFORE") + """
+"""
+    + grade_tables("OK:0", "WITHIN", "AFTER", "LEAP", "NOT_BEFORE")
+    + """
 [[overrides]]
 id = "within"
 $T
@@ -1013,7 +1117,9 @@ $P
 when = { not = { indicator = "ban_end", on_or_before_as_of = true } }
 effect = "force"
 grade = "NOT_BEFORE"
-""", head="base = 0\nscore = { min = 0, max = 0 }")
+""",
+    head="base = 0\nscore = { min = 0, max = 0 }",
+)
 
 
 @pytest.mark.parametrize(
@@ -1038,16 +1144,20 @@ grade = "NOT_BEFORE"
 )
 def test_date_tests(as_of: str, indicators: dict[str, Any], fired: list[str]) -> None:
     r = run(DATES, dt.date.fromisoformat(as_of), **indicators)
-    assert [o.id for o in r.overrides] == [o for o in ("within", "after", "leap", "not_before")
-                                           if o in fired]
+    assert [o.id for o in r.overrides] == [
+        o for o in ("within", "after", "leap", "not_before") if o in fired
+    ]
 
 
 # --------------------------------------------------------------------------------------------
 # Reason codes: the overrides first, then ≤ 4 rules by points lost against their best
 # (ties in definition order; rules that lost nothing are not reasons)
 
-REASONS = card("""
-""" + "".join(f"[indicators.c{i}]\ntype = \"count\"\n$T\n" for i in range(1, 6)) + """
+REASONS = card(
+    """
+"""
+    + "".join(f'[indicators.c{i}]\ntype = "count"\n$T\n' for i in range(1, 6))
+    + """
 [indicators.bonus]
 type = "number"
 min = 0
@@ -1061,7 +1171,9 @@ $T
 [groups.deductions]
 $T
 floor = -20
-""" + "".join(f"""
+"""
+    + "".join(
+        f"""
 [[rules]]
 id = "r{i}"
 $T
@@ -1070,14 +1182,19 @@ kind = "per_unit"
 indicator = "c{i}"
 points = -1
 group = "deductions"
-""" for i in range(1, 6)) + """
+"""
+        for i in range(1, 6)
+    )
+    + """
 [[rules]]
 id = "bonus"
 $T
 $P
 kind = "direct"
 indicator = "bonus"
-""" + grade_tables("A:50", "B:0") + """
+"""
+    + grade_tables("A:50", "B:0")
+    + """
 [[overrides]]
 id = "flagged"
 $T
@@ -1085,17 +1202,24 @@ $P
 when = { indicator = "flagged", op = "=", value = true }
 effect = "cap"
 grade = "B"
-""", head="base = 40\nscore = { min = 0, max = 60 }")
+""",
+    head="base = 40\nscore = { min = 0, max = 60 }",
+)
 
 
 @pytest.mark.parametrize(
     ("indicators", "reasons"),
     [
         ({}, []),  # nothing lost: no reasons
-        ({"c2": 5, "c1": 2, "c3": 2, "c4": 1}, [("r2", "5"), ("r1", "2"), ("r3", "2"), ("r4", "1")]),
+        (
+            {"c2": 5, "c1": 2, "c3": 2, "c4": 1},
+            [("r2", "5"), ("r1", "2"), ("r3", "2"), ("r4", "1")],
+        ),
         # ties in definition order; at most 4 rules
-        ({"c1": 1, "c2": 1, "c3": 1, "c4": 1, "c5": 1, "bonus": 9},
-         [("r1", "1"), ("r2", "1"), ("r3", "1"), ("r4", "1")]),
+        (
+            {"c1": 1, "c2": 1, "c3": 1, "c4": 1, "c5": 1, "bonus": 9},
+            [("r1", "1"), ("r2", "1"), ("r3", "1"), ("r4", "1")],
+        ),
         ({"c5": 3, "bonus": 7}, [("r5", "3"), ("bonus", "3")]),  # ties: r5 is defined first
         ({"bonus": 0}, [("bonus", "10")]),
         # the points lost are those after the group's cut
@@ -1108,8 +1232,11 @@ grade = "B"
 def test_reason_codes(indicators: dict[str, Any], reasons: list[tuple[str, str | None]]) -> None:
     r = run(REASONS, **indicators)
     assert [(c.code, c.points_lost) for c in r.reasons] == [
-        (code, None if lost is None else D(lost)) for code, lost in reasons]
-    assert [c.kind for c in r.reasons] == ["override" if c == "flagged" else "rule" for c, _ in reasons]
+        (code, None if lost is None else D(lost)) for code, lost in reasons
+    ]
+    assert [c.kind for c in r.reasons] == [
+        "override" if c == "flagged" else "rule" for c, _ in reasons
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1140,20 +1267,27 @@ def test_reason_codes(indicators: dict[str, Any], reasons: list[tuple[str, str |
         (5, ["down1", "cap_b"], "D", "15", "C"),
     ],
 )
-def test_points_to_next_grade(s: Any, flags: list[str], grade: str, to_next: str | None,
-                              next_grade: str | None) -> None:
+def test_points_to_next_grade(
+    s: Any, flags: list[str], grade: str, to_next: str | None, next_grade: str | None
+) -> None:
     r = run(OVERRIDES, s=s, **{f: True for f in flags})
     assert r.grade.code == grade
     assert r.points_to_next_grade == (None if to_next is None else D(to_next))
     assert r.next_grade == next_grade
     # the reference evaluator follows the same rule
-    assert compile_reference(OVERRIDES.card).evaluate(PERSON, {"s": s, **{f: True for f in flags}}, AS_OF) == r
+    assert (
+        compile_reference(OVERRIDES.card).evaluate(
+            PERSON, {"s": s, **{f: True for f in flags}}, AS_OF
+        )
+        == r
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Validation: bad input is rejected whole, with every problem named
 
-VALIDATED = card("""
+VALIDATED = card(
+    """
 [indicators.late]
 type = "count"
 max = 50
@@ -1213,7 +1347,9 @@ $P
 kind = "per_unit"
 indicator = "late"
 points = -1
-""" + grade_tables("A:0", "B:-1000"))
+"""
+    + grade_tables("A:0", "B:-1000")
+)
 
 GOOD = {"rate": 80, "trained": True, "tier": "gold"}
 NAN, INF = float("nan"), float("inf")
@@ -1258,23 +1394,37 @@ NAN, INF = float("nan"), float("inf")
         ({"bonus_points": "-inf"}, {"indicators.bonus_points": "NaN and Infinity"}),
         ({"late": NAN}, {"indicators.late": "NaN and Infinity"}),
         # a past date after as_of
-        ({"incident_date": dt.date(2026, 1, 2)},
-         {"indicators.incident_date": "2026-01-02 is after as_of 2026-01-01"}),
+        (
+            {"incident_date": dt.date(2026, 1, 2)},
+            {"indicators.incident_date": "2026-01-02 is after as_of 2026-01-01"},
+        ),
         ({"incident_date": "2026-06-01"}, {"indicators.incident_date": "must be in the past"}),
         # a choice outside its list
-        ({"tier": "platinum"}, {"indicators.tier": "'platinum' is not one of: gold, silver, bronze"}),
+        (
+            {"tier": "platinum"},
+            {"indicators.tier": "'platinum' is not one of: gold, silver, bronze"},
+        ),
         ({"tier": "Gold"}, {"indicators.tier": "is not one of"}),
         # required_when
-        ({"misconduct": "major"},
-         {"indicators.misconduct_date": "required when misconduct != none"}),
-        ({"large_accidents": 1},
-         {"indicators.accident_date": "required when small_accidents + large_accidents"}),
+        (
+            {"misconduct": "major"},
+            {"indicators.misconduct_date": "required when misconduct != none"},
+        ),
+        (
+            {"large_accidents": 1},
+            {"indicators.accident_date": "required when small_accidents + large_accidents"},
+        ),
         # a bad value inside a required_when test is reported, never a crash
         ({"small_accidents": "two"}, {"indicators.small_accidents": "expected a whole number"}),
-        ({"small_accidents": "two", "large_accidents": 1},
-         {"indicators.small_accidents": "expected a whole number"}),
+        (
+            {"small_accidents": "two", "large_accidents": 1},
+            {"indicators.small_accidents": "expected a whole number"},
+        ),
         # limits (scorecards/limits.py): counts at most 10^6 whatever carries them, in ASCII digits
-        ({"small_accidents": 10**6 + 1}, {"indicators.small_accidents": "above the maximum 1000000"}),
+        (
+            {"small_accidents": 10**6 + 1},
+            {"indicators.small_accidents": "above the maximum 1000000"},
+        ),
         ({"small_accidents": 2**62}, {"indicators.small_accidents": "above the maximum 1000000"}),
         ({"small_accidents": D("1e19")}, {"indicators.small_accidents": "outside [0, 1000000]"}),
         ({"small_accidents": 1e308}, {"indicators.small_accidents": "outside [0, 1000000]"}),
@@ -1285,22 +1435,50 @@ NAN, INF = float("nan"), float("inf")
         ({"rate": " 12.5 "}, {"indicators.rate": "expected a number within [0, 100]"}),
         ({"rate": "1_2"}, {"indicators.rate": "expected a number within [0, 100]"}),
         # at most 2 decimal places unless the indicator declares more; never rounded
-        ({"rate": D("12.345")}, {"indicators.rate": "has 3 decimal places; this indicator takes at most 2"}),
+        (
+            {"rate": D("12.345")},
+            {"indicators.rate": "has 3 decimal places; this indicator takes at most 2"},
+        ),
         ({"rate": "12.345"}, {"indicators.rate": "has 3 decimal places"}),
         ({"rate": 0.1 + 0.2}, {"indicators.rate": "has 17 decimal places"}),
-        ({"bonus_points": D("1.0000000000000000000000000000001")}, {"indicators.bonus_points": "has 31 decimal places"}),
+        (
+            {"bonus_points": D("1.0000000000000000000000000000001")},
+            {"indicators.bonus_points": "has 31 decimal places"},
+        ),
         # dates within the calendar years of limits.py
-        ({"incident_date": dt.date(1899, 12, 31)}, {"indicators.incident_date": "the year 1899 is outside [1900, 2199]"}),
-        ({"incident_date": "2024-3-1"}, {"indicators.incident_date": "expected a date (YYYY-MM-DD)"}),
-        ({"incident_date": "２０２４-03-01"}, {"indicators.incident_date": "expected a date (YYYY-MM-DD)"}),
+        (
+            {"incident_date": dt.date(1899, 12, 31)},
+            {"indicators.incident_date": "the year 1899 is outside [1900, 2199]"},
+        ),
+        (
+            {"incident_date": "2024-3-1"},
+            {"indicators.incident_date": "expected a date (YYYY-MM-DD)"},
+        ),
+        (
+            {"incident_date": "２０２４-03-01"},
+            {"indicators.incident_date": "expected a date (YYYY-MM-DD)"},
+        ),
         # echoed values are cut
         ({"tier": "x" * 10_000}, {"indicators.tier": "x" * 64 + "…' is not one of"}),
         # every problem is collected, not only the first
-        ({"bonus_point": 1, "rate": NAN, "tier": None, "late": True, "misconduct": "minor",
-          "incident_date": "2027-01-01"},
-         {"indicators.bonus_point": "did you mean", "indicators.rate": "NaN",
-          "indicators.tier": "missing", "indicators.late": "not a flag",
-          "indicators.incident_date": "after as_of", "indicators.misconduct_date": "required when"}),
+        (
+            {
+                "bonus_point": 1,
+                "rate": NAN,
+                "tier": None,
+                "late": True,
+                "misconduct": "minor",
+                "incident_date": "2027-01-01",
+            },
+            {
+                "indicators.bonus_point": "did you mean",
+                "indicators.rate": "NaN",
+                "indicators.tier": "missing",
+                "indicators.late": "not a flag",
+                "indicators.incident_date": "after as_of",
+                "indicators.misconduct_date": "required when",
+            },
+        ),
     ],
 )
 def test_invalid_indicators(changes: dict[str, Any], violations: dict[str, str]) -> None:
@@ -1316,12 +1494,16 @@ def test_invalid_indicators(changes: dict[str, Any], violations: dict[str, str])
 @pytest.mark.parametrize(
     ("subject", "violations"),
     [
-        (Subject(SubjectKind.PERSON, "110105194912310021"),
-         {"subject.id": "the check character is 1, GB 11643 gives X"}),
+        (
+            Subject(SubjectKind.PERSON, "110105194912310021"),
+            {"subject.id": "the check character is 1, GB 11643 gives X"},
+        ),
         (Subject(SubjectKind.PERSON, "1101051949"), {"subject.id": "18 characters"}),
         (Subject(SubjectKind.PERSON, "  "), {"subject.id": "required"}),
-        (Subject(SubjectKind.ORGANIZATION, "91350100M000100Y43"),
-         {"subject.kind": "test.card evaluates a person"}),
+        (
+            Subject(SubjectKind.ORGANIZATION, "91350100M000100Y43"),
+            {"subject.kind": "test.card evaluates a person"},
+        ),
     ],
 )
 def test_invalid_subject(subject: Subject, violations: dict[str, str]) -> None:
@@ -1335,8 +1517,9 @@ def test_invalid_subject(subject: Subject, violations: dict[str, str]) -> None:
 
 def test_subject_and_indicator_problems_are_reported_together() -> None:
     with pytest.raises(InvalidInput) as info:
-        VALIDATED.evaluate(Subject(SubjectKind.PERSON, "110105194912310021"),
-                           {**GOOD, "rate": 101}, AS_OF)
+        VALIDATED.evaluate(
+            Subject(SubjectKind.PERSON, "110105194912310021"), {**GOOD, "rate": 101}, AS_OF
+        )
     assert [v.field for v in info.value.violations] == ["subject.id", "indicators.rate"]
     assert "subject.id: " in str(info.value) and "indicators.rate: " in str(info.value)
 
@@ -1354,12 +1537,19 @@ def test_subject_and_indicator_problems_are_reported_together() -> None:
         ({"rate": D("12.500")}, "rate", D("12.500")),  # trailing zeros are no decimal places
         ({"rate": "12.50"}, "rate", D("12.50")),
         ({"late": "50"}, "late", 50),  # a count in ASCII digits, at its maximum
-        ({"small_accidents": 10**6, "accident_date": "2025-01-01"}, "small_accidents", 10**6),  # the limit
+        (
+            {"small_accidents": 10**6, "accident_date": "2025-01-01"},
+            "small_accidents",
+            10**6,
+        ),  # the limit
         ({"incident_date": "2025-12-31"}, "incident_date", dt.date(2025, 12, 31)),
         ({"incident_date": dt.date(2026, 1, 1)}, "incident_date", dt.date(2026, 1, 1)),  # as_of
         ({"ban_end": "2030-01-01"}, "ban_end", dt.date(2030, 1, 1)),  # not past: may be future
-        ({"misconduct": "major", "misconduct_date": "2025-01-01"}, "misconduct_date",
-         dt.date(2025, 1, 1)),
+        (
+            {"misconduct": "major", "misconduct_date": "2025-01-01"},
+            "misconduct_date",
+            dt.date(2025, 1, 1),
+        ),
     ],
 )
 def test_accepted_values(changes: dict[str, Any], name: str, value: Any) -> None:
@@ -1398,7 +1588,8 @@ def test_explanation_lines_and_digest() -> None:
 # Property: for any valid taxi-like input, base + the lines, clamped, is the score; the same
 # input gives an equal result
 
-TAXI_LIKE = card("""
+TAXI_LIKE = card(
+    """
 [indicators.violations_1pt]
 type = "count"
 $T
@@ -1427,7 +1618,9 @@ floor = -20
 [groups.bonus]
 $T
 ceiling = 10
-""" + "".join(f"""
+"""
+    + "".join(
+        f"""
 [[rules]]
 id = "violations_{n}pt"
 $T
@@ -1436,7 +1629,10 @@ kind = "per_unit"
 indicator = "violations_{n}pt"
 points = -{n}
 group = "deductions"
-""" for n in (1, 3, 5, 10, 20)) + """
+"""
+        for n in (1, 3, 5, 10, 20)
+    )
+    + """
 [[rules]]
 id = "bonus_points"
 $T
@@ -1444,7 +1640,9 @@ $P
 kind = "direct"
 indicator = "bonus_points"
 group = "bonus"
-""" + grade_tables("AAA:20", "AA:11", "A:1", "B:0") + """
+"""
+    + grade_tables("AAA:20", "AA:11", "A:1", "B:0")
+    + """
 [[overrides]]
 id = "whole_20_lost"
 $T
@@ -1452,16 +1650,20 @@ $P
 when = { group = "deductions", op = "<=", value = -20 }
 effect = "force"
 grade = "B"
-""", head="base = 20\nscore = { min = 0, max = 30 }")
+""",
+    head="base = 20\nscore = { min = 0, max = 30 }",
+)
 
 counts = st.integers(min_value=0, max_value=25)
 taxi_inputs = st.fixed_dictionaries(
     {f"violations_{n}pt": counts for n in (1, 3, 5, 10, 20)},
-    optional={"bonus_points": st.one_of(
-        st.decimals(min_value=0, max_value=10, places=2, allow_nan=False, allow_infinity=False),
-        st.integers(min_value=0, max_value=10),
-        st.floats(min_value=0, max_value=10, allow_nan=False).map(lambda f: round(f, 2)),
-    )},
+    optional={
+        "bonus_points": st.one_of(
+            st.decimals(min_value=0, max_value=10, places=2, allow_nan=False, allow_infinity=False),
+            st.integers(min_value=0, max_value=10),
+            st.floats(min_value=0, max_value=10, allow_nan=False).map(lambda f: round(f, 2)),
+        )
+    },
 )
 
 
@@ -1474,17 +1676,30 @@ def test_lines_add_up_to_the_score_and_results_reproduce(indicators: dict[str, A
     assert r.score == r.score.quantize(D("0.01"))  # exact to 2 places
     for g in r.groups:
         assert sum((ln.points for ln in r.lines if ln.group == g.id), D(0)) == g.total
-        assert sum(((ln.points if ln.points_before_cut is None else ln.points_before_cut)
-                    for ln in r.lines if ln.group == g.id), D(0)) == g.total_before_cut
+        assert (
+            sum(
+                (
+                    (ln.points if ln.points_before_cut is None else ln.points_before_cut)
+                    for ln in r.lines
+                    if ln.group == g.id
+                ),
+                D(0),
+            )
+            == g.total_before_cut
+        )
     deductions = next(g for g in r.groups if g.id == "deductions")
-    assert (r.grade.code == "B") if deductions.total_before_cut <= -20 else (r.grade.code == r.score_grade)
+    assert (
+        (r.grade.code == "B")
+        if deductions.total_before_cut <= -20
+        else (r.grade.code == r.score_grade)
+    )
     # the same input, and the same input on a freshly compiled card, give an equal result
     assert TAXI_LIKE.evaluate(PERSON, dict(indicators), AS_OF) == r
     assert compile_scorecard(TAXI_LIKE.card).evaluate(PERSON, dict(indicators), AS_OF) == r
 
 
-
-MIN_COUNT = card("""
+MIN_COUNT = card(
+    """
 [indicators.inspections]
 type = "count"
 min = 2
@@ -1497,7 +1712,9 @@ $P
 kind = "per_unit"
 indicator = "inspections"
 points = 1
-""" + grade_tables("A:-1000"))
+"""
+    + grade_tables("A:-1000")
+)
 
 
 @pytest.mark.parametrize("value", [1, "1", 1.0, Decimal("1")])

@@ -20,12 +20,23 @@ RSS_LIMIT_MB = 600.0
 
 
 def test_no_input_makes_the_server_fail_internally_crash_or_grow(server: ServerProcess) -> None:
-    report = fuzz(server.address, server.pid, server.database_url.split(":")[0].split("+")[0],
-                  requests=REQUESTS, seconds=300, seed=SEED, rss_limit_mb=RSS_LIMIT_MB,
-                  round_examples=4, largest_batch=20, poll=server.proc.poll)
+    report = fuzz(
+        server.address,
+        server.pid,
+        server.database_url.split(":")[0].split("+")[0],
+        requests=REQUESTS,
+        seconds=300,
+        seed=SEED,
+        rss_limit_mb=RSS_LIMIT_MB,
+        round_examples=4,
+        largest_batch=20,
+        poll=server.proc.poll,
+    )
     report.log_errors = read_log_errors(server.log_text())
     print(report.text())
     assert report.requests >= REQUESTS, report.text()
     every_method = {label.removesuffix(" (raw)") for label, _ in report.calls}
-    assert len(every_method) == 9 and any(label.endswith("(raw)") for label, _ in report.calls), report.text()
+    assert len(every_method) == 9 and any(label.endswith("(raw)") for label, _ in report.calls), (
+        report.text()
+    )
     assert report.failures() == [], report.text()

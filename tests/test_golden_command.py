@@ -22,7 +22,11 @@ ENVIRONMENT = BUILTIN / "environment.enterprise.toml"
 def scorecard_test(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sector_credit.scorecards.golden", *map(str, args)],
-        capture_output=True, text=True, timeout=300, cwd=cwd, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        check=False,
     )
 
 
@@ -46,11 +50,17 @@ def test_builtins_pass(tmp_path: Path) -> None:
 def test_a_changed_number_fails_the_case_that_pins_it(tmp_path: Path) -> None:
     # the 3-point violation costs 4 instead of 3: §3 example 1 (20 − 3 − 5 + 2) becomes 13
     changed = copy_with(
-        TAXI, tmp_path / "transport.taxi_driver.toml",
-        'indicator = "violations_3pt"\npoints = -3\n', 'indicator = "violations_3pt"\npoints = -4\n')
+        TAXI,
+        tmp_path / "transport.taxi_driver.toml",
+        'indicator = "violations_3pt"\npoints = -3\n',
+        'indicator = "violations_3pt"\npoints = -4\n',
+    )
     card = load_file(TAXI)
-    example_1 = [c for c in card.cases
-                 if c.indicators == {"violations_3pt": 1, "violations_5pt": 1, "bonus_points": 2}]
+    example_1 = [
+        c
+        for c in card.cases
+        if c.indicators == {"violations_3pt": 1, "violations_5pt": 1, "bonus_points": 2}
+    ]
     assert example_1, "transport.taxi_driver.toml has lost SCORECARDS.md §3 example 1"
     run = scorecard_test(changed, cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
@@ -62,13 +72,19 @@ def test_a_changed_number_fails_the_case_that_pins_it(tmp_path: Path) -> None:
 
 
 def test_a_band_gap_is_an_invalid_card(tmp_path: Path) -> None:
-    broken = copy_with(ENVIRONMENT, tmp_path / "environment.enterprise.toml",
-                       '{ range = "[75, 90)", points = 70 }', '{ range = "[76, 90)", points = 70 }')
+    broken = copy_with(
+        ENVIRONMENT,
+        tmp_path / "environment.enterprise.toml",
+        '{ range = "[75, 90)", points = 70 }',
+        '{ range = "[76, 90)", points = 70 }',
+    )
     run = scorecard_test(broken, cwd=tmp_path)
     assert run.returncode == 2, run.stdout + run.stderr
     (problem,) = [ln for ln in run.stdout.splitlines() if ln.startswith("INVALID ")]
     assert problem.startswith(f"INVALID {broken}: "), problem
-    assert re.search(r": rules\[\d+\]\.bands: gap: the values \[75, 76\) are in no band", problem), problem
+    assert re.search(
+        r": rules\[\d+\]\.bands: gap: the values \[75, 76\) are in no band", problem
+    ), problem
 
 
 def test_a_missing_path_is_reported(tmp_path: Path) -> None:
@@ -83,17 +99,34 @@ def make_golden(paths: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     return subprocess.run(
-        ["make", "--no-print-directory", "-C", str(ROOT), "-o", "install", "golden",
-         f"PATHS={paths}", f"BIN={Path(sys.executable).parent}"],
-        capture_output=True, text=True, timeout=300, cwd=cwd, check=False)
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(ROOT),
+            "-o",
+            "install",
+            "golden",
+            f"PATHS={paths}",
+            f"BIN={Path(sys.executable).parent}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        check=False,
+    )
 
 
 def test_make_golden_checks_only_the_paths_given(tmp_path: Path) -> None:
     cards = tmp_path / "cards"
     cards.mkdir()
     changed = copy_with(
-        TAXI, cards / "transport.taxi_driver.toml",
-        'indicator = "violations_3pt"\npoints = -3\n', 'indicator = "violations_3pt"\npoints = -4\n')
+        TAXI,
+        cards / "transport.taxi_driver.toml",
+        'indicator = "violations_3pt"\npoints = -3\n',
+        'indicator = "violations_3pt"\npoints = -4\n',
+    )
     run = make_golden(f"{ENVIRONMENT} {cards}", tmp_path)
     assert run.returncode != 0, run.stdout + run.stderr  # make reports the failed recipe
     tested = re.findall(r"^(?:ok|FAIL)\s+(\S+) ", run.stdout, flags=re.MULTILINE)
@@ -104,7 +137,9 @@ def test_make_golden_checks_only_the_paths_given(tmp_path: Path) -> None:
 
     passing = make_golden(str(ENVIRONMENT), tmp_path)
     assert passing.returncode == 0, passing.stdout + passing.stderr
-    assert re.findall(r"^ok\s+(\S+) ", passing.stdout, flags=re.MULTILINE) == ["environment.enterprise"]
+    assert re.findall(r"^ok\s+(\S+) ", passing.stdout, flags=re.MULTILINE) == [
+        "environment.enterprise"
+    ]
 
 
 def test_a_misspelled_plugin_hook_is_reported_not_a_traceback(tmp_path: Path) -> None:
@@ -112,12 +147,29 @@ def test_a_misspelled_plugin_hook_is_reported_not_a_traceback(tmp_path: Path) ->
 
     from installed_plugins import plugin_site
 
-    site = plugin_site(tmp_path, "typo_cards", "from sector_credit.plugins import hookimpl\n\n"
-                       "@hookimpl\ndef register_scorecard(register):\n    pass\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
-    run = subprocess.run([sys.executable, "-m", "sector_credit.scorecards.golden"], capture_output=True,
-                         text=True, timeout=300, cwd=tmp_path, env=env, check=False)
+    site = plugin_site(
+        tmp_path,
+        "typo_cards",
+        "from sector_credit.plugins import hookimpl\n\n"
+        "@hookimpl\ndef register_scorecard(register):\n    pass\n",
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "sector_credit.scorecards.golden"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
     assert run.returncode == 2, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
-    assert re.search(r"^INVALID plugins: PluginValidationError: unknown hook 'register_scorecard'",
-                     run.stdout, flags=re.MULTILINE), run.stdout
+    assert re.search(
+        r"^INVALID plugins: PluginValidationError: unknown hook 'register_scorecard'",
+        run.stdout,
+        flags=re.MULTILINE,
+    ), run.stdout

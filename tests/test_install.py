@@ -32,8 +32,18 @@ from service_harness import ServerProcess, taxi
 ROOT = Path(__file__).resolve().parent.parent
 BUILTIN_IDS = sorted(p.stem for p in (ROOT / "scorecards" / "builtin").glob("*.toml"))
 # what .gitignore keeps out of the repository, and the repository itself
-NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__",
-                                    ".*_cache", "var", "*.db", "*.db-*", "results")
+NOT_SOURCE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "build",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    "var",
+    "*.db",
+    "*.db-*",
+    "results",
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +64,15 @@ CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("SECTOR_CR
 
 
 def run(*cmd: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, cwd=cwd,
-                          env=CLEAN_ENV, timeout=300, check=False)
+    done = subprocess.run(
+        [str(c) for c in cmd],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=CLEAN_ENV,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, f"{cmd} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -103,11 +120,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     link_distributions(required_distributions(wheel), deps)
     site = run(target, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
     (Path(site.stdout.strip()) / "dependencies.pth").write_text(f"{deps}\n")
-    install = run(sys.executable, "-m", "pip", "--python", target, "install", "--no-deps",
-                  "--no-index", wheel)
+    install = run(
+        sys.executable, "-m", "pip", "--python", target, "install", "--no-deps", "--no-index", wheel
+    )
     outside.mkdir()
-    return Installed(venv, wheel, outside, "\n".join(
-        [built.stdout, built.stderr, install.stdout, install.stderr]))
+    return Installed(
+        venv,
+        wheel,
+        outside,
+        "\n".join([built.stdout, built.stderr, install.stdout, install.stderr]),
+    )
 
 
 def test_build_and_install_print_no_deprecation_warning(installed: Installed) -> None:
@@ -115,15 +137,23 @@ def test_build_and_install_print_no_deprecation_warning(installed: Installed) ->
     assert warnings == []
 
 
-def test_the_wheel_carries_every_module_and_data_file_of_the_five_folders(installed: Installed) -> None:
-    folders = {"protos/sector_credit": "sector_credit", "server": "sector_credit/server",
-               "plugins": "sector_credit/plugins", "scorecards": "sector_credit/scorecards",
-               "clients": "sector_credit/clients"}
+def test_the_wheel_carries_every_module_and_data_file_of_the_five_folders(
+    installed: Installed,
+) -> None:
+    folders = {
+        "protos/sector_credit": "sector_credit",
+        "server": "sector_credit/server",
+        "plugins": "sector_credit/plugins",
+        "scorecards": "sector_credit/scorecards",
+        "clients": "sector_credit/clients",
+    }
     kinds = {".py", ".pyi", ".toml", ".proto", ".mako", ".ini", ".typed"}
-    expected = {f"{package}/{path.relative_to(ROOT / folder).as_posix()}"
-                for folder, package in folders.items()
-                for path in (ROOT / folder).rglob("*")
-                if path.suffix in kinds and "__pycache__" not in path.parts}
+    expected = {
+        f"{package}/{path.relative_to(ROOT / folder).as_posix()}"
+        for folder, package in folders.items()
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in kinds and "__pycache__" not in path.parts
+    }
     with zipfile.ZipFile(installed.wheel) as archive:
         shipped = set(archive.namelist())
     assert expected - shipped == set()
@@ -139,8 +169,12 @@ def test_the_metadata_names_the_licence_by_its_spdx_expression(installed: Instal
 
 
 def test_the_fresh_venv_imports_the_installed_package_not_the_clone(installed: Installed) -> None:
-    where = run(installed.venv / "bin" / "python", "-c",
-                "import sector_credit.server.db as m; print(m.__file__)", cwd=installed.outside)
+    where = run(
+        installed.venv / "bin" / "python",
+        "-c",
+        "import sector_credit.server.db as m; print(m.__file__)",
+        cwd=installed.outside,
+    )
     assert Path(where.stdout.strip()).is_relative_to(installed.venv)
 
 
@@ -148,8 +182,12 @@ class InstalledServer(ServerProcess):
     """The installed `sector-credit-server` console script, run from outside the clone."""
 
     def __init__(self, installed: Installed, *args: str):
-        super().__init__(f"sqlite:///{installed.outside / 'audit.db'}",
-                         installed.outside / "server.log", *args, metrics=False)
+        super().__init__(
+            f"sqlite:///{installed.outside / 'audit.db'}",
+            installed.outside / "server.log",
+            *args,
+            metrics=False,
+        )
         self.script = installed.venv / "bin" / "sector-credit-server"
         self.cwd = installed.outside
         self.env = CLEAN_ENV
@@ -161,8 +199,13 @@ class InstalledServer(ServerProcess):
 
 @pytest.fixture(scope="module")
 def server(installed: Installed) -> Iterator[ServerProcess]:
-    run(installed.venv / "bin" / "sector-credit-server", "migrate", "--database-url",
-        f"sqlite:///{installed.outside / 'audit.db'}", cwd=installed.outside)
+    run(
+        installed.venv / "bin" / "sector-credit-server",
+        "migrate",
+        "--database-url",
+        f"sqlite:///{installed.outside / 'audit.db'}",
+        cwd=installed.outside,
+    )
     # --no-migrate: the server writes to the schema that `migrate` made
     s = InstalledServer(installed, "--no-migrate").start()
     try:
@@ -180,5 +223,7 @@ def test_the_installed_server_serves_the_builtin_scorecards(server: ServerProces
 def test_the_installed_server_stores_an_evaluation(server: ServerProcess) -> None:
     evaluation = server.stub.Evaluate(taxi("installed-1"), timeout=10).evaluation
     assert (evaluation.grade.code, evaluation.score) == ("AA", "14.00")
-    again = server.stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=evaluation.name), timeout=10)
+    again = server.stub.GetEvaluation(
+        pb.GetEvaluationRequest(purpose="supervision", name=evaluation.name), timeout=10
+    )
     assert again.evaluation.name == evaluation.name and again.evaluation.score == "14.00"

@@ -156,126 +156,251 @@ def problems_of(text: str) -> list[tuple[str, str]]:
 
 # (case, card text, path, fragment of the reason): each card has exactly this one problem
 BROKEN = [
-    ("unknown rule kind",
-     edited(VALID, 'kind = "direct"', 'kind = "linear"'),
-     "rules[2].kind", "unknown rule kind 'linear'"),
-    ("unknown indicator in a rule",
-     edited(VALID, 'indicator = "bonus"', 'indicator = "bonuses"'),
-     "rules[2].indicator", "unknown indicator 'bonuses'"),
-    ("a rule kind that cannot score its indicator type",
-     edited(VALID, 'kind = "direct"', 'kind = "flag"\npoints = 1'),
-     "rules[2].indicator", "a flag rule cannot score a number indicator"),
-    ("bands with a gap",
-     edited(VALID, '"[60, 90)"', '"[60, 85)"'),
-     "rules[1].bands", "gap: the values [85, 90) are in no band"),
-    ("bands that overlap",
-     edited(VALID, '"[0, 60)"', '"[0, 65)"'),
-     "rules[1].bands", "overlaps"),
-    ("bands that stop short of the domain's end",
-     edited(VALID, '"[90, 100]"', '"[90, 100)"'),
-     "rules[1].bands", "not covered to its end"),
-    ("bands on a count that miss a whole number",
-     edited(VALID, 'kind = "per_unit"\nindicator = "late"\npoints = -2',
+    (
+        "unknown rule kind",
+        edited(VALID, 'kind = "direct"', 'kind = "linear"'),
+        "rules[2].kind",
+        "unknown rule kind 'linear'",
+    ),
+    (
+        "unknown indicator in a rule",
+        edited(VALID, 'indicator = "bonus"', 'indicator = "bonuses"'),
+        "rules[2].indicator",
+        "unknown indicator 'bonuses'",
+    ),
+    (
+        "a rule kind that cannot score its indicator type",
+        edited(VALID, 'kind = "direct"', 'kind = "flag"\npoints = 1'),
+        "rules[2].indicator",
+        "a flag rule cannot score a number indicator",
+    ),
+    (
+        "bands with a gap",
+        edited(VALID, '"[60, 90)"', '"[60, 85)"'),
+        "rules[1].bands",
+        "gap: the values [85, 90) are in no band",
+    ),
+    ("bands that overlap", edited(VALID, '"[0, 60)"', '"[0, 65)"'), "rules[1].bands", "overlaps"),
+    (
+        "bands that stop short of the domain's end",
+        edited(VALID, '"[90, 100]"', '"[90, 100)"'),
+        "rules[1].bands",
+        "not covered to its end",
+    ),
+    (
+        "bands on a count that miss a whole number",
+        edited(
+            VALID,
+            'kind = "per_unit"\nindicator = "late"\npoints = -2',
             'kind = "bands"\nindicator = "late"\n'
-            'bands = [{ range = "[0, 1)", points = 0 }, { range = "[2, +inf)", points = -5 }]'),
-     "rules[0].bands", "gap before [2, +inf): 1 is in no band"),
-    ("a band range that is not an interval",
-     edited(VALID, '"[60, 90)"', '"60 to 90"'),
-     "rules[1].bands[1].range", "is not an interval"),
-    ("grades out of order",
-     edited(VALID, "min = 10", "min = 25"),
-     "grades[1].min", "grades are listed best first"),
-    ("lowest grade above the score minimum",
-     edited(VALID, "score = { min = 0, max = 30 }", "score = { min = -5, max = 30 }"),
-     "grades", "some scores would have no grade"),
-    ("an override naming an unknown grade",
-     edited(VALID, 'grade = "X"', 'grade = "Z"'),
-     "overrides[0].grade", "unknown grade 'Z'"),
-    ("an override testing an unknown indicator",
-     edited(VALID, 'when = { indicator = "late"', 'when = { indicator = "lateness"'),
-     "overrides[0].when.indicator", "unknown indicator 'lateness'"),
-    ("an override with an unknown effect",
-     edited(VALID, 'effect = "force"', 'effect = "ban"'),
-     "overrides[0].effect", "one of force, cap, downgrade"),
-    ("weighted weights not totalling 100",
-     edited(WEIGHTED, "weight = 40", "weight = 30"),
-     "rules", "add up to 90, not 100"),
-    ("duplicate rule ids",
-     edited(VALID, 'id = "bonus"', 'id = "rating"'),
-     "rules[2].id", "duplicate rule id 'rating'"),
-    ("an override id that repeats a rule id",
-     edited(VALID, 'id = "always_late"', 'id = "late"'),
-     "overrides[0].id", "duplicate id 'late'"),
-    ("duplicate grade codes",
-     edited(VALID, 'code = "B"', 'code = "A"'),
-     "grades[1].code", "duplicate grade 'A'"),
-    ("missing provenance",
-     edited(VALID, 'provenance = { tag = "unverified", source = "recalled" }\n', ""),
-     "rules[2].provenance", "missing"),
-    ("bad provenance tag",
-     edited(VALID, 'tag = "unverified"', 'tag = "hearsay"'),
-     "rules[2].provenance.tag", "must be one of ['verified', 'secondary', 'unverified', 'design']"),
-    ("provenance without a source",
-     edited(VALID, 'source = "recalled"', 'source = ""'),
-     "rules[2].provenance.source", "must name the source"),
-    ("unknown top-level key",
-     edited(VALID, 'base = 20', 'base = 20\ncolour = "red"'),
-     "colour", "unknown key"),
-    ("unknown key in a rule",
-     edited(VALID, "points = -2\n", "points = -2\npionts = -2\n"),
-     "rules[0].pionts", "unknown key"),
-    ("unknown key in an indicator",
-     edited(VALID, "max = 10", "maximum = 10"),
-     "indicators.bonus.maximum", "unknown key"),
-    ("unknown indicator type",
-     edited(VALID, "[groups.deductions]",
-            '[indicators.ratio]\ntype = "ratio"\ntitle = { zh = "比", en = "Ratio" }\n\n[groups.deductions]'),
-     "indicators.ratio.type", "must be one of"),
-    ("a default outside the indicator's range",
-     edited(VALID, "default = 0", "default = 11"),
-     "indicators.bonus.default", "11 is outside [0, 10]"),
-    ("a title missing its English text",
-     edited(VALID, 'title = { zh = "小测试", en = "Small test" }', 'title = { zh = "小测试" }'),
-     "title", "both texts non-empty"),
-    ("a rule scoring an indicator that may be absent",
-     edited(VALID, "max = 10\ndefault = 0", "max = 10\nrequired = false"),
-     "rules[2].indicator", "bonus may be absent (neither required nor with a default)"),
-    ("a rule naming an unknown group",
-     edited(VALID, 'group = "deductions"', 'group = "penalties"'),
-     "rules[0].group", "unknown group 'penalties'"),
-    ("an id that is not lowercase dotted",
-     edited(VALID, 'id = "test.small"', 'id = "Test Small"'),
-     "id", "lowercase dotted id"),
-    ("a default grade on a scored card",
-     edited(VALID, "base = 20\n", 'base = 20\ndefault_grade = "A"\n'),
-     "default_grade", "only an eligibility card (no base) has a default grade"),
-    ("places on a count",
-     edited(VALID, "[groups.deductions]", '[indicators.extra]\ntype = "count"\nplaces = 2\n'
-                                          'title = { zh = "计", en = "Count" }\n\n[groups.deductions]'),
-     "indicators.extra.places", "number and percent indicators only"),
-    ("places outside [0, 6]",
-     edited(VALID, "max = 10\ndefault = 0", "max = 10\ndefault = 0\nplaces = 7"),
-     "indicators.bonus.places", "in [0, 6]"),
-    ("a default with more places than the indicator takes",
-     edited(VALID, "max = 10\ndefault = 0", "max = 10\ndefault = 0.125"),
-     "indicators.bonus.default", "more decimal places than the indicator takes"),
-    ("actionable that is not true or false",
-     edited(VALID, "max = 10\ndefault = 0", "max = 10\ndefault = 0\nactionable = \"yes\""),
-     "indicators.bonus.actionable", "must be true or false"),
-    ("an actionable date",
-     edited(VALID, "[groups.deductions]", '[indicators.when]\ntype = "date"\nactionable = true\n'
-                                          'title = { zh = "日", en = "Day" }\n\n[groups.deductions]'),
-     "indicators.when.actionable", "never actionable"),
-    ("more indicators than a request may give",
-     edited(VALID, "[groups.deductions]", "".join(
-         f'[indicators.x{i}]\ntype = "flag"\ntitle = {{ zh = "旗", en = "Flag" }}\n\n' for i in range(256))
-         + "[groups.deductions]"),
-     "indicators", "a scorecard has at most 256"),
+            'bands = [{ range = "[0, 1)", points = 0 }, { range = "[2, +inf)", points = -5 }]',
+        ),
+        "rules[0].bands",
+        "gap before [2, +inf): 1 is in no band",
+    ),
+    (
+        "a band range that is not an interval",
+        edited(VALID, '"[60, 90)"', '"60 to 90"'),
+        "rules[1].bands[1].range",
+        "is not an interval",
+    ),
+    (
+        "grades out of order",
+        edited(VALID, "min = 10", "min = 25"),
+        "grades[1].min",
+        "grades are listed best first",
+    ),
+    (
+        "lowest grade above the score minimum",
+        edited(VALID, "score = { min = 0, max = 30 }", "score = { min = -5, max = 30 }"),
+        "grades",
+        "some scores would have no grade",
+    ),
+    (
+        "an override naming an unknown grade",
+        edited(VALID, 'grade = "X"', 'grade = "Z"'),
+        "overrides[0].grade",
+        "unknown grade 'Z'",
+    ),
+    (
+        "an override testing an unknown indicator",
+        edited(VALID, 'when = { indicator = "late"', 'when = { indicator = "lateness"'),
+        "overrides[0].when.indicator",
+        "unknown indicator 'lateness'",
+    ),
+    (
+        "an override with an unknown effect",
+        edited(VALID, 'effect = "force"', 'effect = "ban"'),
+        "overrides[0].effect",
+        "one of force, cap, downgrade",
+    ),
+    (
+        "weighted weights not totalling 100",
+        edited(WEIGHTED, "weight = 40", "weight = 30"),
+        "rules",
+        "add up to 90, not 100",
+    ),
+    (
+        "duplicate rule ids",
+        edited(VALID, 'id = "bonus"', 'id = "rating"'),
+        "rules[2].id",
+        "duplicate rule id 'rating'",
+    ),
+    (
+        "an override id that repeats a rule id",
+        edited(VALID, 'id = "always_late"', 'id = "late"'),
+        "overrides[0].id",
+        "duplicate id 'late'",
+    ),
+    (
+        "duplicate grade codes",
+        edited(VALID, 'code = "B"', 'code = "A"'),
+        "grades[1].code",
+        "duplicate grade 'A'",
+    ),
+    (
+        "missing provenance",
+        edited(VALID, 'provenance = { tag = "unverified", source = "recalled" }\n', ""),
+        "rules[2].provenance",
+        "missing",
+    ),
+    (
+        "bad provenance tag",
+        edited(VALID, 'tag = "unverified"', 'tag = "hearsay"'),
+        "rules[2].provenance.tag",
+        "must be one of ['verified', 'secondary', 'unverified', 'design']",
+    ),
+    (
+        "provenance without a source",
+        edited(VALID, 'source = "recalled"', 'source = ""'),
+        "rules[2].provenance.source",
+        "must name the source",
+    ),
+    (
+        "unknown top-level key",
+        edited(VALID, "base = 20", 'base = 20\ncolour = "red"'),
+        "colour",
+        "unknown key",
+    ),
+    (
+        "unknown key in a rule",
+        edited(VALID, "points = -2\n", "points = -2\npionts = -2\n"),
+        "rules[0].pionts",
+        "unknown key",
+    ),
+    (
+        "unknown key in an indicator",
+        edited(VALID, "max = 10", "maximum = 10"),
+        "indicators.bonus.maximum",
+        "unknown key",
+    ),
+    (
+        "unknown indicator type",
+        edited(
+            VALID,
+            "[groups.deductions]",
+            '[indicators.ratio]\ntype = "ratio"\ntitle = { zh = "比", en = "Ratio"'
+            " }\n\n[groups.deductions]",
+        ),
+        "indicators.ratio.type",
+        "must be one of",
+    ),
+    (
+        "a default outside the indicator's range",
+        edited(VALID, "default = 0", "default = 11"),
+        "indicators.bonus.default",
+        "11 is outside [0, 10]",
+    ),
+    (
+        "a title missing its English text",
+        edited(VALID, 'title = { zh = "小测试", en = "Small test" }', 'title = { zh = "小测试" }'),
+        "title",
+        "both texts non-empty",
+    ),
+    (
+        "a rule scoring an indicator that may be absent",
+        edited(VALID, "max = 10\ndefault = 0", "max = 10\nrequired = false"),
+        "rules[2].indicator",
+        "bonus may be absent (neither required nor with a default)",
+    ),
+    (
+        "a rule naming an unknown group",
+        edited(VALID, 'group = "deductions"', 'group = "penalties"'),
+        "rules[0].group",
+        "unknown group 'penalties'",
+    ),
+    (
+        "an id that is not lowercase dotted",
+        edited(VALID, 'id = "test.small"', 'id = "Test Small"'),
+        "id",
+        "lowercase dotted id",
+    ),
+    (
+        "a default grade on a scored card",
+        edited(VALID, "base = 20\n", 'base = 20\ndefault_grade = "A"\n'),
+        "default_grade",
+        "only an eligibility card (no base) has a default grade",
+    ),
+    (
+        "places on a count",
+        edited(
+            VALID,
+            "[groups.deductions]",
+            '[indicators.extra]\ntype = "count"\nplaces = 2\n'
+            'title = { zh = "计", en = "Count" }\n\n[groups.deductions]',
+        ),
+        "indicators.extra.places",
+        "number and percent indicators only",
+    ),
+    (
+        "places outside [0, 6]",
+        edited(VALID, "max = 10\ndefault = 0", "max = 10\ndefault = 0\nplaces = 7"),
+        "indicators.bonus.places",
+        "in [0, 6]",
+    ),
+    (
+        "a default with more places than the indicator takes",
+        edited(VALID, "max = 10\ndefault = 0", "max = 10\ndefault = 0.125"),
+        "indicators.bonus.default",
+        "more decimal places than the indicator takes",
+    ),
+    (
+        "actionable that is not true or false",
+        edited(VALID, "max = 10\ndefault = 0", 'max = 10\ndefault = 0\nactionable = "yes"'),
+        "indicators.bonus.actionable",
+        "must be true or false",
+    ),
+    (
+        "an actionable date",
+        edited(
+            VALID,
+            "[groups.deductions]",
+            '[indicators.when]\ntype = "date"\nactionable = true\n'
+            'title = { zh = "日", en = "Day" }\n\n[groups.deductions]',
+        ),
+        "indicators.when.actionable",
+        "never actionable",
+    ),
+    (
+        "more indicators than a request may give",
+        edited(
+            VALID,
+            "[groups.deductions]",
+            "".join(
+                f'[indicators.x{i}]\ntype = "flag"\ntitle = {{ zh = "旗", en = "Flag" }}\n\n'
+                for i in range(256)
+            )
+            + "[groups.deductions]",
+        ),
+        "indicators",
+        "a scorecard has at most 256",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "path", "reason"),
-                         [pytest.param(t, p, r, id=case) for case, t, p, r in BROKEN])
+@pytest.mark.parametrize(
+    ("text", "path", "reason"), [pytest.param(t, p, r, id=case) for case, t, p, r in BROKEN]
+)
 def test_broken_card_reports_its_problem(text: str, path: str, reason: str) -> None:
     problems = problems_of(text)
     assert len(problems) == 1, problems
@@ -297,8 +422,14 @@ def test_every_problem_is_reported_together() -> None:
     with pytest.raises(InvalidScorecard) as info:
         loader.load_text(text, file="small.toml")
     paths = [p.path for p in info.value.problems]
-    assert paths == ["rules[0].pionts", "rules[0].points", "rules[1].bands", "rules[2].kind",
-                     "grades[1].code", "overrides[0].grade"]
+    assert paths == [
+        "rules[0].pionts",
+        "rules[0].points",
+        "rules[1].bands",
+        "rules[2].kind",
+        "grades[1].code",
+        "overrides[0].grade",
+    ]
     message = str(info.value)
     assert "small.toml: rules[1].bands: gap" in message
     assert "small.toml: overrides[0].grade: unknown grade 'Z'" in message
@@ -315,7 +446,7 @@ def test_every_problem_is_reported_together() -> None:
     ],
 )
 def test_invalid_toml_text(text: str) -> None:
-    (path, reason), = problems_of(text)
+    ((path, reason),) = problems_of(text)
     assert path == ""
     assert reason.startswith("not valid TOML")
 
@@ -347,27 +478,38 @@ def test_valid_card_loads() -> None:
     assert [r.id for r in card.rules] == ["late", "rating", "bonus"]
     assert [r.kind for r in card.rules] == [RuleKind.PER_UNIT, RuleKind.BANDS, RuleKind.DIRECT]
     assert [(g.code, g.min_score) for g in card.grades] == [
-        ("A", Decimal(20)), ("B", Decimal(10)), ("C", Decimal(0)), ("X", None)]
+        ("A", Decimal(20)),
+        ("B", Decimal(10)),
+        ("C", Decimal(0)),
+        ("X", None),
+    ]
     assert card.rules[1].provenance.article == "art. 3"
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", card.digest)
 
 
 def test_decimals_are_read_exactly() -> None:
-    card = loader.load_text(edited(WEIGHTED, "weight = 60", "weight = 60.15").replace(
-        "weight = 40", "weight = 39.85"))
+    card = loader.load_text(
+        edited(WEIGHTED, "weight = 60", "weight = 60.15").replace("weight = 40", "weight = 39.85")
+    )
     assert [r.weight for r in card.rules] == [Decimal("60.15"), Decimal("39.85")]
 
 
 # Same content, written differently: indicators, groups and grades' keys in another order,
 # an inline table's keys swapped, comments and blank lines added.
 REORDERED = (
-    VALID
-    .replace('[indicators.late]\ntype = "count"\ntitle = { zh = "迟到次数", en = "Late arrivals" }\n\n', "")
-    .replace("[groups.deductions]",
-             '[indicators.late]\ntitle = { en = "Late arrivals", zh = "迟到次数" }\ntype = "count"\n\n'
-             "# comments are not content\n[groups.deductions]")
-    .replace('code = "A"\ntitle = { zh = "优", en = "Good" }\nmin = 20',
-             'min = 20\ncode = "A"\n\ntitle = { en = "Good", zh = "优" }')
+    VALID.replace(
+        '[indicators.late]\ntype = "count"\ntitle = { zh = "迟到次数", en = "Late arrivals" }\n\n',
+        "",
+    )
+    .replace(
+        "[groups.deductions]",
+        '[indicators.late]\ntitle = { en = "Late arrivals", zh = "迟到次数" }\ntype = "count"\n\n'
+        "# comments are not content\n[groups.deductions]",
+    )
+    .replace(
+        'code = "A"\ntitle = { zh = "优", en = "Good" }\nmin = 20',
+        'min = 20\ncode = "A"\n\ntitle = { en = "Good", zh = "优" }',
+    )
     .replace("score = { min = 0, max = 30 }", "score = { max = 30, min = 0 }")
 )
 
@@ -384,18 +526,38 @@ expect = { score = "20", grade = "A" }
     [
         pytest.param(REORDERED, True, id="same content reordered"),
         pytest.param(VALID + CASES, True, id="golden cases added"),
-        pytest.param(VALID.replace('source = "recalled" }', 'source = "recalled" }  # why'),
-                     True, id="a comment added"),
-        pytest.param(edited(VALID, "points = -2\n", "points = -2.00\n"), True, id="the same number spelled -2.00"),
-        pytest.param(edited(VALID, "points = -2\n", "points = -3\n"), False, id="a rule's points changed"),
+        pytest.param(
+            VALID.replace('source = "recalled" }', 'source = "recalled" }  # why'),
+            True,
+            id="a comment added",
+        ),
+        pytest.param(
+            edited(VALID, "points = -2\n", "points = -2.00\n"),
+            True,
+            id="the same number spelled -2.00",
+        ),
+        pytest.param(
+            edited(VALID, "points = -2\n", "points = -3\n"), False, id="a rule's points changed"
+        ),
         pytest.param(edited(VALID, "min = 10", "min = 11"), False, id="a grade's min changed"),
-        pytest.param(edited(VALID, '"[60, 90)"', '"[60, 90]"').replace('"[90, 100]"', '"(90, 100]"'),
-                     False, id="a band edge moved"),
-        pytest.param(edited(VALID, "max = 10\ndefault = 0", "max = 10\ndefault = 0\nactionable = true"),
-                     True, id="an indicator marked actionable (what-if guidance only)"),
-        pytest.param(edited(VALID, 'en = "Fair"', 'en = "Fair enough"'), False, id="a title changed"),
-        pytest.param(edited(VALID, 'article = "art. 3"', 'article = "art. 4"'), False,
-                     id="a provenance changed"),
+        pytest.param(
+            edited(VALID, '"[60, 90)"', '"[60, 90]"').replace('"[90, 100]"', '"(90, 100]"'),
+            False,
+            id="a band edge moved",
+        ),
+        pytest.param(
+            edited(VALID, "max = 10\ndefault = 0", "max = 10\ndefault = 0\nactionable = true"),
+            True,
+            id="an indicator marked actionable (what-if guidance only)",
+        ),
+        pytest.param(
+            edited(VALID, 'en = "Fair"', 'en = "Fair enough"'), False, id="a title changed"
+        ),
+        pytest.param(
+            edited(VALID, 'article = "art. 3"', 'article = "art. 4"'),
+            False,
+            id="a provenance changed",
+        ),
     ],
 )
 def test_digest(variant: str, same: bool) -> None:

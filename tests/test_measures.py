@@ -100,8 +100,9 @@ BAD_MEASURES = [
             'provenance = { tag = "design", source = "本项目设计" }',
         ),
         [
-            "measures[0].provenance.tag: a measure follows from a published rule (上海市社会信用条例"
-            " art 32: unpublished measures may not be applied); 'design' is not a source"
+            "measures[0].provenance.tag: a measure follows from a published rule"
+            " (上海市社会信用条例 art 32: unpublished measures may not be applied);"
+            " 'design' is not a source"
         ],
     ),
     (

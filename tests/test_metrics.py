@@ -38,18 +38,37 @@ def page(server: ServerProcess) -> Iterator[str]:
     for i, subject in enumerate(SUBJECTS):
         stub.Evaluate(taxi(subject_id=subject, violations_1pt=i * 4))  # AAA, AA, AA, A, A, B
     with pytest.raises(grpc.RpcError):
-        stub.Evaluate(evaluate_request("transport.taxi_driver", {"violations_1pt": -1}, subject_id=SUBJECTS[0]))
+        stub.Evaluate(
+            evaluate_request(
+                "transport.taxi_driver", {"violations_1pt": -1}, subject_id=SUBJECTS[0]
+            )
+        )
     with pytest.raises(grpc.RpcError):
         stub.GetScorecard(pb.GetScorecardRequest(name="scorecards/no.such_card"))
     stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=[taxi(subject_id=s) for s in SUBJECTS[:3]]))
     # a batch whose items all fail is still an OK call: its items count by their outcome
-    stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=[
-        *(evaluate_request("transport.taxi_driver", {"violations_1pt": -1}, subject_id=s)
-          for s in SUBJECTS[:3]),
-        evaluate_request("no.such_card", {}, subject_id=SUBJECTS[3])]))
-    list(stub.StreamEvaluate(iter([pb.StreamEvaluateRequest(correlation_id="1", request=taxi(subject_id=SUBJECTS[1]))])))
+    stub.BatchEvaluate(
+        pb.BatchEvaluateRequest(
+            requests=[
+                *(
+                    evaluate_request("transport.taxi_driver", {"violations_1pt": -1}, subject_id=s)
+                    for s in SUBJECTS[:3]
+                ),
+                evaluate_request("no.such_card", {}, subject_id=SUBJECTS[3]),
+            ]
+        )
+    )
+    list(
+        stub.StreamEvaluate(
+            iter(
+                [pb.StreamEvaluateRequest(correlation_id="1", request=taxi(subject_id=SUBJECTS[1]))]
+            )
+        )
+    )
     stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=SUBJECTS[2]))
-    with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10) as reply:
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10
+    ) as reply:
         assert reply.status == 200
         yield reply.read().decode("utf-8")
 
@@ -96,12 +115,14 @@ def test_grpc_server_metrics_by_method_and_code(page: str) -> None:
 
 def test_batch_and_stream_items_by_outcome(page: str) -> None:
     assert samples(page, "grpc_server_handled_total")[rpc("BatchEvaluate", grpc_code="OK")] == 2
-    items = {dict(labels)["method"] + " " + dict(labels)["outcome"]: value
-             for labels, value in samples(page, "credit_items_total").items()}
+    items = {
+        dict(labels)["method"] + " " + dict(labels)["outcome"]: value
+        for labels, value in samples(page, "credit_items_total").items()
+    }
     assert items == {
-        "BatchEvaluate OK": 3,                # the first batch
+        "BatchEvaluate OK": 3,  # the first batch
         "BatchEvaluate INVALID_ARGUMENT": 3,  # the second: a negative count, three times,
-        "BatchEvaluate NOT_FOUND": 1,         # and a scorecard that does not exist
+        "BatchEvaluate NOT_FOUND": 1,  # and a scorecard that does not exist
         "StreamEvaluate OK": 1,
     }
 
@@ -136,7 +157,13 @@ def test_promtool_accepts_the_page(page: str) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool is not on PATH (Debian's prometheus package; .ci/run installs it)")
-    checked = subprocess.run([promtool, "check", "metrics"], input=page, capture_output=True,
-                             text=True, timeout=60, check=False)
+    checked = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=page,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.strip() == "" and checked.stderr.strip() == ""  # no lint warnings either

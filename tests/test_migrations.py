@@ -31,13 +31,22 @@ def test_upgrade_from_empty_then_downgrade_to_base(database_url: str) -> None:
     assert migrate.current(database_url) is None
     migrate.upgrade(database_url)
     assert migrate.current(database_url) == migrate.head()
-    assert tables(database_url) == {"evaluations", "scorecard_parts", "api_keys", "access_records",
-                                    "records", "record_events", "record_links"}
+    assert tables(database_url) == {
+        "evaluations",
+        "scorecard_parts",
+        "api_keys",
+        "access_records",
+        "records",
+        "record_events",
+        "record_links",
+    }
 
     engine = create_engine(database_url, null_pool=True)
     inspector = sa.inspect(engine)
     indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("evaluations")}
-    access_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("access_records")}
+    access_indexes = {
+        ix["name"]: ix["column_names"] for ix in inspector.get_indexes("access_records")
+    }
     uniques = {
         uq["name"]: uq["column_names"] for uq in inspector.get_unique_constraints("evaluations")
     }
@@ -45,8 +54,10 @@ def test_upgrade_from_empty_then_downgrade_to_base(database_url: str) -> None:
     assert indexes["ix_evaluations_subject_id_id"] == ["subject_id", "id"]
     assert indexes["ix_evaluations_scorecard_id_id"] == ["scorecard_id", "id"]
     assert uniques["uq_evaluations_request_id"] == ["request_id"]
-    assert access_indexes == {"ix_access_records_subject_id_id": ["subject_id", "id"],
-                              "ix_access_records_caller_id": ["caller", "id"]}
+    assert access_indexes == {
+        "ix_access_records_subject_id_id": ["subject_id", "id"],
+        "ix_access_records_caller_id": ["caller", "id"],
+    }
 
     migrate.upgrade(database_url)  # at head already: nothing to do
     migrate.downgrade(database_url, "base")
@@ -76,8 +87,15 @@ def test_replicas_starting_at_once_migrate_once(database_url: str) -> None:
         _, stderr = replica.communicate(timeout=120)
         assert replica.returncode == 0, stderr.decode()
     assert migrate.current(database_url) == migrate.head()
-    assert tables(database_url) == {"evaluations", "scorecard_parts", "api_keys", "access_records",
-                                    "records", "record_events", "record_links"}
+    assert tables(database_url) == {
+        "evaluations",
+        "scorecard_parts",
+        "api_keys",
+        "access_records",
+        "records",
+        "record_events",
+        "record_links",
+    }
 
 
 def test_threads_of_one_process_take_turns(database_url: str) -> None:

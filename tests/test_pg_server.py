@@ -26,7 +26,8 @@ def test_a_configured_server_that_answers_is_used_as_it_is() -> None:
     found = pg_server.SessionPostgres(url)
     assert found.server_url() == url
     assert found.embedded is None and found.description == (
-        f"the configured server at 127.0.0.1:{sa.make_url(url).port}")
+        f"the configured server at 127.0.0.1:{sa.make_url(url).port}"
+    )
     found.stop()  # nothing of its own to stop: the server still answers
     assert answers(sa.make_url(url).port or 5432)
 
@@ -39,8 +40,10 @@ def test_when_nothing_answers_a_throwaway_server_is_started_and_removed() -> Non
         assert session.embedded is not None
         port = session.embedded.port
         assert url == f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres" and port != unused
-        assert session.description == (f"a throwaway embedded server on 127.0.0.1:{port}"
-                                       f" (nothing answered at 127.0.0.1:{unused})")
+        assert session.description == (
+            f"a throwaway embedded server on 127.0.0.1:{port}"
+            f" (nothing answered at 127.0.0.1:{unused})"
+        )
         engine = sa.create_engine(url)
         with engine.connect() as conn:
             version = conn.exec_driver_sql("SHOW server_version").scalar_one()

@@ -46,10 +46,14 @@ COMPANY = Subject(SubjectKind.ORGANIZATION, "91350100M000100Y43")
 AS_OF = dt.date(2026, 6, 1)
 
 
-def registry(*extra: tuple[object, str], blocked: tuple[str, ...] = (),
-             entry_points: bool = True) -> ScorecardRegistry:
-    return build_registry(get_plugin_manager(blocked=blocked, extra_plugins=extra,
-                                             load_entrypoints=entry_points, only=BUILTIN_ONLY))
+def registry(
+    *extra: tuple[object, str], blocked: tuple[str, ...] = (), entry_points: bool = True
+) -> ScorecardRegistry:
+    return build_registry(
+        get_plugin_manager(
+            blocked=blocked, extra_plugins=extra, load_entrypoints=entry_points, only=BUILTIN_ONLY
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -73,8 +77,9 @@ def test_third_party_plugin_is_loaded_and_listed() -> None:
         ({"licence_revoked": True}, "100", "POOR", ["licence_revoked"]),
     ],
 )
-def test_third_party_card_is_evaluated_like_a_built_in(indicators: dict[str, Any], score: str,
-                                                       grade: str, overrides: list[str]) -> None:
+def test_third_party_card_is_evaluated_like_a_built_in(
+    indicators: dict[str, Any], score: str, grade: str, overrides: list[str]
+) -> None:
     reg = registry((acme_credit, "thirdparty"))
     compiled = reg.resolve(ACME_ID, as_of=AS_OF)
     result = compiled.evaluate(COMPANY, indicators, AS_OF)
@@ -100,8 +105,9 @@ def test_third_party_card_rejects_bad_input_like_a_built_in() -> None:
     compiled = registry((acme_credit, "thirdparty")).resolve(ACME_ID)
     with pytest.raises(InvalidInput) as info:
         compiled.evaluate(COMPANY, {"complaint": 1}, AS_OF)
-    assert [(v.field, "did you mean 'complaints'?" in v.description)
-            for v in info.value.violations] == [("indicators.complaint", True)]
+    assert [
+        (v.field, "did you mean 'complaints'?" in v.description) for v in info.value.violations
+    ] == [("indicators.complaint", True)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,9 +123,12 @@ def test_third_party_card_rejects_bad_input_like_a_built_in() -> None:
         (("builtin", "thirdparty"), [], [ACME_ID, *BUILTIN_IDS]),
     ],
 )
-def test_blocked_plugin_scorecards_are_left_out(blocked: tuple[str, ...], present: list[str],
-                                                absent: list[str]) -> None:
-    pm = get_plugin_manager(blocked=blocked, extra_plugins=[(acme_credit, "thirdparty")], only=BUILTIN_ONLY)
+def test_blocked_plugin_scorecards_are_left_out(
+    blocked: tuple[str, ...], present: list[str], absent: list[str]
+) -> None:
+    pm = get_plugin_manager(
+        blocked=blocked, extra_plugins=[(acme_credit, "thirdparty")], only=BUILTIN_ONLY
+    )
     assert not set(blocked) & set(plugin_names(pm))
     ids = build_registry(pm).ids()
     assert sorted(ids) == sorted(present)
@@ -187,13 +196,19 @@ class TaxiCopy:
 @pytest.mark.parametrize(
     ("plugins", "message"),
     [
-        ([(acme_credit, "thirdparty"), (Copycat(), "copycat")],
-         "acme.parking_operator version 2026.1 is already registered by thirdparty"),
-        ([(TaxiCopy(), "taxi_copy")],
-         "transport.taxi_driver version 2026.1 is already registered by builtin"),
+        (
+            [(acme_credit, "thirdparty"), (Copycat(), "copycat")],
+            "acme.parking_operator version 2026.1 is already registered by thirdparty",
+        ),
+        (
+            [(TaxiCopy(), "taxi_copy")],
+            "transport.taxi_driver version 2026.1 is already registered by builtin",
+        ),
     ],
 )
-def test_same_id_and_version_twice_is_refused(plugins: list[tuple[object, str]], message: str) -> None:
+def test_same_id_and_version_twice_is_refused(
+    plugins: list[tuple[object, str]], message: str
+) -> None:
     pm = get_plugin_manager(extra_plugins=plugins, only=BUILTIN_ONLY)
     with pytest.raises(InvalidScorecard) as info:
         build_registry(pm)
@@ -215,12 +230,18 @@ def test_registering_the_same_file_twice_in_one_registry_is_refused() -> None:
 
 
 def hong_kong_company_number(value: str) -> str | None:
-    return None if re.fullmatch(r"HKCR:\d{7}", value) else "a Hong Kong company number is HKCR: and 7 digits"
+    return (
+        None
+        if re.fullmatch(r"HKCR:\d{7}", value)
+        else "a Hong Kong company number is HKCR: and 7 digits"
+    )
 
 
 class HongKongIds:
     @hookimpl
-    def register_subject_id_schemes(self, register: Callable[[str, Callable[[str], str | None]], None]) -> None:
+    def register_subject_id_schemes(
+        self, register: Callable[[str, Callable[[str], str | None]], None]
+    ) -> None:
         register("HKCR:", hong_kong_company_number)
 
 
@@ -254,10 +275,14 @@ def test_plugin_subject_id_scheme(with_scheme: bool, subject_id: str, problem: s
 def test_a_scheme_prefix_may_be_registered_once() -> None:
     class AgainHongKong:
         @hookimpl
-        def register_subject_id_schemes(self, register: Callable[[str, Callable[[str], str | None]], None]) -> None:
+        def register_subject_id_schemes(
+            self, register: Callable[[str, Callable[[str], str | None]], None]
+        ) -> None:
             register("HKCR:", hong_kong_company_number)
 
-    pm = get_plugin_manager(extra_plugins=[(HongKongIds(), "hk_ids"), (AgainHongKong(), "again")], only=BUILTIN_ONLY)
+    pm = get_plugin_manager(
+        extra_plugins=[(HongKongIds(), "hk_ids"), (AgainHongKong(), "again")], only=BUILTIN_ONLY
+    )
     with pytest.raises(ValueError, match="'HKCR:' is empty or already registered"):
         build_registry(pm)
 
@@ -281,19 +306,30 @@ from sector_credit.plugins import hookimpl
 def register_scorecards(register):
     register(Path(__file__).with_name("installed.parking_operator.toml"))
 """
-INSTALLED_ID = "installed.parking_operator"  # not ACME_ID: tests/plugin_fixture may be installed too
+INSTALLED_ID = (
+    "installed.parking_operator"  # not ACME_ID: tests/plugin_fixture may be installed too
+)
 
 
-@pytest.mark.parametrize(("only", "plugins", "has_card"), [
-    (None, ["builtin", "installed_acme"], True),  # every installed plugin, as a server loads
-    (("builtin",), ["builtin"], False),  # what the tests load: the built-ins alone
-    (("installed_acme",), ["installed_acme"], True),
-])
+@pytest.mark.parametrize(
+    ("only", "plugins", "has_card"),
+    [
+        (None, ["builtin", "installed_acme"], True),  # every installed plugin, as a server loads
+        (("builtin",), ["builtin"], False),  # what the tests load: the built-ins alone
+        (("installed_acme",), ["installed_acme"], True),
+    ],
+)
 def test_only_names_the_installed_plugins_that_load(
-        only: tuple[str, ...] | None, plugins: list[str], has_card: bool, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    only: tuple[str, ...] | None,
+    plugins: list[str],
+    has_card: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     site = plugin_site(tmp_path, "installed_acme", INSTALLED_ACME)
-    card = ACME_CARD.read_text(encoding="utf-8").replace(f'id = "{ACME_ID}"', f'id = "{INSTALLED_ID}"')
+    card = ACME_CARD.read_text(encoding="utf-8").replace(
+        f'id = "{ACME_ID}"', f'id = "{INSTALLED_ID}"'
+    )
     (site / f"{INSTALLED_ID}.toml").write_text(card, encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))
     pm = get_plugin_manager(only=only)

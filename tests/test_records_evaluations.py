@@ -166,8 +166,13 @@ def test_golden_cases_carry_records_and_can_fail(tmp_path: Path) -> None:
     import sys
 
     def golden(path: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "sector_credit.scorecards.golden", path],
-                              capture_output=True, text=True, timeout=120, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "sector_credit.scorecards.golden", path],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     passing = golden(CARDS)
     assert passing.returncode == 0 and "8 passed, 0 failed" in passing.stdout, passing.stdout
@@ -190,12 +195,20 @@ PROCUREMENT = [
 
 @pytest.mark.parametrize(("kind", "grade", "fired"), PROCUREMENT)
 def test_the_procurement_card_reads_the_125_lists_from_records(
-        server: ServerProcess, kind: str | None, grade: str, fired: list[str]) -> None:
+    server: ServerProcess, kind: str | None, grade: str, fired: list[str]
+) -> None:
     subject = fresh_org()
     made = [create(server, kind=kind, decided="2026-01-05", subject=subject)] if kind else []
     ev = evaluate(server, "procurement.supplier", subject, "2026-07-01").evaluation
     assert (ev.grade.code, [o.override_id for o in ev.overrides]) == (grade, fired)
     assert [x.record for x in ev.record_evidence] == [r.name for r in made]
-    code, fields = refusal(server.stub.Evaluate, evaluate_request(
-        "procurement.supplier", {"on_dishonest_debtor_list": False}, subject_id=subject))
-    assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["indicators.on_dishonest_debtor_list"])
+    code, fields = refusal(
+        server.stub.Evaluate,
+        evaluate_request(
+            "procurement.supplier", {"on_dishonest_debtor_list": False}, subject_id=subject
+        ),
+    )
+    assert (code, fields) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["indicators.on_dishonest_debtor_list"],
+    )

@@ -45,7 +45,9 @@ def _golden_results():  # type: ignore[no-untyped-def]
                 kind = SubjectKind(subj.get("kind", compiled.card.subject_kind.value))
             except ValueError:
                 kind = compiled.card.subject_kind
-            subject = Subject(kind, subj.get("id", SAMPLE_IDS[kind]), subj.get("display_name", "名字 \"q\"\n"))
+            subject = Subject(
+                kind, subj.get("id", SAMPLE_IDS[kind]), subj.get("display_name", '名字 "q"\n')
+            )
             try:
                 result = compiled.evaluate(subject, case.indicators, case.as_of or DEFAULT_AS_OF)
             except InvalidInput:
@@ -82,8 +84,17 @@ def test_input_json_is_canonical_and_gives_the_request_digest(name, subject, cas
 
 def test_values_of_every_kind() -> None:
     result = copy.deepcopy(GOLDEN[0][-1])  # the shared golden result stays as it is
-    values = {"i": 3, "neg": -7, "b": True, "f": False, "d": Decimal("97.50"), "s": "a\"b\\c\n中",
-              "day": dt.date(2024, 2, 29), "none": None, "fl": 0.1}
+    values = {
+        "i": 3,
+        "neg": -7,
+        "b": True,
+        "f": False,
+        "d": Decimal("97.50"),
+        "s": 'a"b\\c\n中',
+        "day": dt.date(2024, 2, 29),
+        "none": None,
+        "fl": 0.1,
+    }
     result.indicators = values  # type: ignore[assignment]
     assert result_json(result) == _reference(codec.result_to_dict(result))
     with pytest.raises(TypeError):
@@ -113,10 +124,16 @@ def test_result_from_document_reads_back_what_the_codec_reads(name, subject, cas
     assert got.grade is again.grade
 
 
-@pytest.mark.parametrize("bad", [
-    {}, {"format": 3}, [], "x",
-    {"format": 1, "scorecard_id": "x"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {},
+        {"format": 3},
+        [],
+        "x",
+        {"format": 1, "scorecard_id": "x"},
+    ],
+)
 def test_result_from_document_refuses_what_the_codec_refuses(bad: object) -> None:
     from sector_credit.server.db.rowjson import result_from_document
 
@@ -142,7 +159,9 @@ def test_result_from_document_refuses_a_bad_reason_kind() -> None:
 
 
 @pytest.mark.parametrize("name,subject,case,result", GOLDEN, ids=[g[0] for g in GOLDEN])
-def test_format_2_keeps_the_decisions_and_reads_back_the_same_result(name, subject, case, result) -> None:  # type: ignore[no-untyped-def]
+def test_format_2_keeps_the_decisions_and_reads_back_the_same_result(
+    name, subject, case, result
+) -> None:  # type: ignore[no-untyped-def]
     parts = PARTS[result.digest]
     text = result_json_compact(result, parts)
     data = json.loads(text)
@@ -217,20 +236,30 @@ def test_a_row_written_before_the_base_reads_back_with_it(fmt, name, subject, ca
     assert data["format"] == fmt
     for key in OLD_KEYS[fmt]:
         del data[key]
-    old_parts = result_parts_json(parts).replace(',"base":' + ("null" if parts.base is None else f'"{parts.base}"'), "")
+    old_parts = result_parts_json(parts).replace(
+        ',"base":' + ("null" if parts.base is None else f'"{parts.base}"'), ""
+    )
     assert "base" not in json.loads(old_parts)
     assert result_from_document(data, PARTS.get) == result
     if fmt == 1:  # no parts known for the digest: everything but what they would give
-        assert result_from_document(data) == dataclasses.replace(result, base=None, score_before_cut=None)
+        assert result_from_document(data) == dataclasses.replace(
+            result, base=None, score_before_cut=None
+        )
     # parts stored before they recorded the base: a row read with them has none
-    read = result_from_document(data, {parts.digest: result_parts_from_document(json.loads(old_parts))}.get)
+    read = result_from_document(
+        data, {parts.digest: result_parts_from_document(json.loads(old_parts))}.get
+    )
     assert read == dataclasses.replace(result, base=None, score_before_cut=None)
 
 
 def test_the_cut_score_of_an_old_row_is_derived() -> None:
     # construction.firm, bad_records_a = 7: base 60 + good 0 + bad -70 = -10, cut to 0
     (result,) = [r for n, *_, r in GOLDEN if n.startswith("construction.firm/score −10 clamped")]
-    assert (str(result.score), str(result.base), str(result.score_before_cut)) == ("0.00", "60.00", "-10.00")
+    assert (str(result.score), str(result.base), str(result.score_before_cut)) == (
+        "0.00",
+        "60.00",
+        "-10.00",
+    )
     for text in (result_json(result), result_json_compact(result, PARTS[result.digest])):
         data = json.loads(text)
         data.pop("base", None)
@@ -244,8 +273,9 @@ def test_the_cut_score_of_an_old_row_is_derived() -> None:
 # golden cases of every built-in card, the input, format-1 and format-2 documents and the
 # cards' parts exactly as the hand-written encoder (main at e4318b3) stored them.
 
-BEFORE = json.loads((Path(__file__).parent / "data" / "documents_before_orjson.json")
-                    .read_text(encoding="utf-8"))
+BEFORE = json.loads(
+    (Path(__file__).parent / "data" / "documents_before_orjson.json").read_text(encoding="utf-8")
+)
 BY_NAME = {g[0]: g for g in GOLDEN}
 
 
@@ -260,11 +290,16 @@ def _before_measures(result, digest):  # type: ignore[no-untyped-def]
     card = REGISTRY.resolve(result.scorecard_id, result.version).card
     grades = {g.code: dataclasses.replace(g, measures=()) for g in card.grades}
     overrides = {o.id: dataclasses.replace(o, measures=()) for o in card.overrides}
-    then = dataclasses.replace(card, digest=digest, grades=tuple(grades.values()),
-                               overrides=tuple(overrides.values()))
+    then = dataclasses.replace(
+        card, digest=digest, grades=tuple(grades.values()), overrides=tuple(overrides.values())
+    )
     fired = tuple(dataclasses.replace(o, measures=()) for o in result.overrides)
-    return (dataclasses.replace(result, digest=digest, grade=grades[result.grade.code], overrides=fired),
-            result_parts(then))
+    return (
+        dataclasses.replace(
+            result, digest=digest, grade=grades[result.grade.code], overrides=fired
+        ),
+        result_parts(then),
+    )
 
 
 @pytest.mark.parametrize("case", BEFORE["cases"], ids=[c["name"] for c in BEFORE["cases"]])
@@ -279,13 +314,23 @@ def test_documents_are_the_bytes_stored_before_and_those_read_back_equal(case) -
     stored_parts = result_parts_from_document(json.loads(BEFORE["parts"][result.digest]))
     assert codec.input_from_dict(json.loads(case["input"])) == inp
     assert result_from_document(json.loads(case["format1"])) == result
-    assert result_from_document(json.loads(case["format2"]), {result.digest: stored_parts}.get) == result
+    assert (
+        result_from_document(json.loads(case["format2"]), {result.digest: stored_parts}.get)
+        == result
+    )
 
 
-@pytest.mark.parametrize("value", [1e-07, 1e16, 1.5e300, 5e-324, 0.1, -0.0, 2**64, -(2**70), 2**63 - 1])
+@pytest.mark.parametrize(
+    "value", [1e-07, 1e16, 1.5e300, 5e-324, 0.1, -0.0, 2**64, -(2**70), 2**63 - 1]
+)
 def test_inputs_orjson_would_write_otherwise_keep_the_json_modules_text(value: object) -> None:
-    inp = EvaluationInput("transport.taxi_driver", Subject(SubjectKind.PERSON, "S-1", "名"),
-                          {"x": value, "y": 1}, None, None)
+    inp = EvaluationInput(
+        "transport.taxi_driver",
+        Subject(SubjectKind.PERSON, "S-1", "名"),
+        {"x": value, "y": 1},
+        None,
+        None,
+    )
     text, digest = input_json(inp)
     assert text == codec.canonical_json(codec.input_to_dict(inp))
     assert digest == codec.request_digest(inp)

@@ -104,7 +104,11 @@ class Failure:
             elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                 info = error_details_pb2.ErrorInfo()
                 detail.Unpack(info)
-                self.reason, self.domain, self.metadata = info.reason, info.domain, dict(info.metadata)
+                self.reason, self.domain, self.metadata = (
+                    info.reason,
+                    info.domain,
+                    dict(info.metadata),
+                )
 
     @property
     def fields(self) -> list[str]:
@@ -156,11 +160,15 @@ def test_list_scorecards_pages_through_all_ids_once(server: ServerProcess) -> No
     assert seen == SCORECARD_IDS
 
 
-@pytest.mark.parametrize(("request_", "field"), [
-    (pb.ListScorecardsRequest(page_token="not-a-token"), "page_token"),
-    (pb.ListScorecardsRequest(page_token="bzotNQ=="), "page_token"),  # "o:-5"
-    (pb.ListScorecardsRequest(page_size=-1), "page_size"),
-], ids=["garbage token", "negative offset token", "negative page size"])
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (pb.ListScorecardsRequest(page_token="not-a-token"), "page_token"),
+        (pb.ListScorecardsRequest(page_token="bzotNQ=="), "page_token"),  # "o:-5"
+        (pb.ListScorecardsRequest(page_size=-1), "page_size"),
+    ],
+    ids=["garbage token", "negative offset token", "negative page size"],
+)
 def test_list_scorecards_bad_page_request_is_invalid_argument(
     server: ServerProcess, request_: pb.ListScorecardsRequest, field: str
 ) -> None:
@@ -169,19 +177,34 @@ def test_list_scorecards_bad_page_request_is_invalid_argument(
     assert failure.fields == [field]
 
 
-def test_get_scorecard_gives_the_full_definition_with_provenance_and_digest(server: ServerProcess) -> None:
-    card = server.stub.GetScorecard(pb.GetScorecardRequest(name="scorecards/transport.taxi_driver")).scorecard
+def test_get_scorecard_gives_the_full_definition_with_provenance_and_digest(
+    server: ServerProcess,
+) -> None:
+    card = server.stub.GetScorecard(
+        pb.GetScorecardRequest(name="scorecards/transport.taxi_driver")
+    ).scorecard
     assert card.name == "scorecards/transport.taxi_driver"
     assert card.scorecard_id == "transport.taxi_driver" and card.version
     assert card.digest.startswith("sha256:") and len(card.digest) == len("sha256:") + 64
     assert (card.base, card.score_min, card.score_max) == ("20", "0", "30")
     assert {i.name for i in card.indicators} == {
-        "violations_1pt", "violations_3pt", "violations_5pt", "violations_10pt",
-        "violations_20pt", "bonus_points"}
+        "violations_1pt",
+        "violations_3pt",
+        "violations_5pt",
+        "violations_10pt",
+        "violations_20pt",
+        "bonus_points",
+    }
     assert {g.id: (g.floor, g.ceiling) for g in card.groups} == {
-        "deductions": ("-20", ""), "bonus": ("", "10")}
+        "deductions": ("-20", ""),
+        "bonus": ("", "10"),
+    }
     assert [(g.code, g.min_score) for g in card.grades] == [
-        ("AAA", "20"), ("AA", "11"), ("A", "1"), ("B", "0")]
+        ("AAA", "20"),
+        ("AA", "11"),
+        ("A", "1"),
+        ("B", "0"),
+    ]
     assert card.rules and card.overrides
     for rule in card.rules:  # every point traced to its source (SCORECARDS.md: provenance)
         assert rule.provenance.tag != 0 and rule.provenance.source, rule.id
@@ -195,19 +218,24 @@ def test_get_scorecard_gives_the_full_definition_with_provenance_and_digest(serv
     assert evaluation.scorecard_version == card.version
 
     # the bare id is accepted too; BASIC leaves the definition out
-    basic = server.stub.GetScorecard(pb.GetScorecardRequest(
-        name="transport.taxi_driver", view=pb.SCORECARD_VIEW_BASIC)).scorecard
+    basic = server.stub.GetScorecard(
+        pb.GetScorecardRequest(name="transport.taxi_driver", view=pb.SCORECARD_VIEW_BASIC)
+    ).scorecard
     assert basic.digest == card.digest and not basic.rules
 
 
 def test_get_unknown_scorecard_is_not_found(server: ServerProcess) -> None:
-    failure = fails(server.stub.GetScorecard, pb.GetScorecardRequest(name="scorecards/no.such_card"))
+    failure = fails(
+        server.stub.GetScorecard, pb.GetScorecardRequest(name="scorecards/no.such_card")
+    )
     assert failure.code is grpc.StatusCode.NOT_FOUND
     assert failure.reason == "SCORECARD_NOT_FOUND"
     assert failure.metadata == {"scorecard": "no.such_card"}
 
-    failure = fails(server.stub.GetScorecard,
-                    pb.GetScorecardRequest(name="scorecards/transport.taxi_driver", version="1999.9"))
+    failure = fails(
+        server.stub.GetScorecard,
+        pb.GetScorecardRequest(name="scorecards/transport.taxi_driver", version="1999.9"),
+    )
     assert failure.code is grpc.StatusCode.NOT_FOUND and failure.reason == "SCORECARD_NOT_FOUND"
 
 
@@ -222,36 +250,131 @@ def test_get_scorecard_without_a_name_is_invalid_argument(server: ServerProcess,
 # Evaluate: SCORECARDS.md §3, the public golden cases, over the wire
 
 ENVIRONMENT_5 = {
-    "emission_compliance_min_pct": "85", "solid_waste_treated_pct": "97",
-    "hazardous_waste_rating": "compliant", "noise_exceedance_db": "3", "siting_compliant": True,
-    "administrative_penalties": 1, "risk_management_complete": True, "other_indicators_score": "90",
+    "emission_compliance_min_pct": "85",
+    "solid_waste_treated_pct": "97",
+    "hazardous_waste_rating": "compliant",
+    "noise_exceedance_db": "3",
+    "siting_compliant": True,
+    "administrative_penalties": 1,
+    "risk_management_complete": True,
+    "other_indicators_score": "90",
 }
-SOCIAL_ORG_6 = {"basic_conditions": "150", "internal_governance": "300", "work_performance": "290",
-                "social_evaluation": "147"}
+SOCIAL_ORG_6 = {
+    "basic_conditions": "150",
+    "internal_governance": "300",
+    "work_performance": "290",
+    "social_evaluation": "147",
+}
 
 # (example, scorecard, as_of, indicators) -> (score or None, grade, grades forced/capped by
 # overrides that fired, until or None, points_to_next_grade or None)
 WORKED_EXAMPLES = [
-    ("1", "transport.taxi_driver", "2026-06-01",
-     {"violations_3pt": 1, "violations_5pt": 1, "bonus_points": "2"}, "14", "AA", [], None, "6"),
-    ("2", "transport.taxi_driver", "2026-06-01",
-     {"violations_20pt": 1, "bonus_points": "5"}, "5", "B", ["B"], None, None),
-    ("3", "transport.road_driver", "2026-06-01",
-     {"category": "freight", "violations_3pt": 1, "violations_1pt": 1}, "16", "AA", [], None, "4"),
-    ("4", "construction.firm", "2026-06-01",
-     {"qualification_staff_points": "5", "contract_performance_points": "8", "decoration_awards": 2,
-      "bad_records_b": 1, "bad_records_c": 1}, "68", "B", [], None, "2"),
-    ("5", "environment.enterprise", "2026-06-01", ENVIRONMENT_5, "74.70", "YELLOW", [], None, "5.30"),
-    ("5 hidden discharge", "environment.enterprise", "2026-06-01",
-     {**ENVIRONMENT_5, "hidden_discharge": True}, "74.70", "RED", ["RED"], None, None),
+    (
+        "1",
+        "transport.taxi_driver",
+        "2026-06-01",
+        {"violations_3pt": 1, "violations_5pt": 1, "bonus_points": "2"},
+        "14",
+        "AA",
+        [],
+        None,
+        "6",
+    ),
+    (
+        "2",
+        "transport.taxi_driver",
+        "2026-06-01",
+        {"violations_20pt": 1, "bonus_points": "5"},
+        "5",
+        "B",
+        ["B"],
+        None,
+        None,
+    ),
+    (
+        "3",
+        "transport.road_driver",
+        "2026-06-01",
+        {"category": "freight", "violations_3pt": 1, "violations_1pt": 1},
+        "16",
+        "AA",
+        [],
+        None,
+        "4",
+    ),
+    (
+        "4",
+        "construction.firm",
+        "2026-06-01",
+        {
+            "qualification_staff_points": "5",
+            "contract_performance_points": "8",
+            "decoration_awards": 2,
+            "bad_records_b": 1,
+            "bad_records_c": 1,
+        },
+        "68",
+        "B",
+        [],
+        None,
+        "2",
+    ),
+    (
+        "5",
+        "environment.enterprise",
+        "2026-06-01",
+        ENVIRONMENT_5,
+        "74.70",
+        "YELLOW",
+        [],
+        None,
+        "5.30",
+    ),
+    (
+        "5 hidden discharge",
+        "environment.enterprise",
+        "2026-06-01",
+        {**ENVIRONMENT_5, "hidden_discharge": True},
+        "74.70",
+        "RED",
+        ["RED"],
+        None,
+        None,
+    ),
     ("6", "social_org.evaluation", "2026-06-01", SOCIAL_ORG_6, "887", "4A", [], None, "13"),
-    ("6 Anhui", "social_org.evaluation.anhui", "2026-06-01", SOCIAL_ORG_6, "887", "3A", [], None, "14"),
-    ("7", "civil_servant.recruitment", "2026-06-01",
-     {"exam_misconduct": "forged_material", "exam_misconduct_date": (2024, 3, 10)},
-     None, "BARRED", ["BARRED"], "2029-03-10", None),
-    ("8", "procurement.supplier", "2025-06-01",
-     {"major_illegal_record_date": (2023, 3, 1), "debarment_end": (2024, 3, 1)},
-     "0", "QUALIFIED", [], None, None),
+    (
+        "6 Anhui",
+        "social_org.evaluation.anhui",
+        "2026-06-01",
+        SOCIAL_ORG_6,
+        "887",
+        "3A",
+        [],
+        None,
+        "14",
+    ),
+    (
+        "7",
+        "civil_servant.recruitment",
+        "2026-06-01",
+        {"exam_misconduct": "forged_material", "exam_misconduct_date": (2024, 3, 10)},
+        None,
+        "BARRED",
+        ["BARRED"],
+        "2029-03-10",
+        None,
+    ),
+    (
+        "8",
+        "procurement.supplier",
+        "2025-06-01",
+        {"major_illegal_record_date": (2023, 3, 1), "debarment_end": (2024, 3, 1)},
+        "0",
+        "QUALIFIED",
+        [],
+        None,
+        None,
+    ),
 ]
 
 
@@ -261,11 +384,24 @@ def _date_text(d: Any) -> str | None:
 
 @pytest.mark.parametrize(
     ("example", "scorecard", "as_of", "indicators", "score", "grade", "forced", "until", "to_next"),
-    WORKED_EXAMPLES, ids=[f"example {row[0]}" for row in WORKED_EXAMPLES])
-def test_worked_example(server: ServerProcess, example: str, scorecard: str, as_of: str,
-                        indicators: dict[str, object], score: str | None, grade: str,
-                        forced: list[str], until: str | None, to_next: str | None) -> None:
-    evaluation = server.stub.Evaluate(evaluate_request(scorecard, indicators, as_of=as_of)).evaluation
+    WORKED_EXAMPLES,
+    ids=[f"example {row[0]}" for row in WORKED_EXAMPLES],
+)
+def test_worked_example(
+    server: ServerProcess,
+    example: str,
+    scorecard: str,
+    as_of: str,
+    indicators: dict[str, object],
+    score: str | None,
+    grade: str,
+    forced: list[str],
+    until: str | None,
+    to_next: str | None,
+) -> None:
+    evaluation = server.stub.Evaluate(
+        evaluate_request(scorecard, indicators, as_of=as_of)
+    ).evaluation
     if score is None:
         assert evaluation.score == ""  # eligibility screening: no points, no score
     else:
@@ -284,22 +420,30 @@ def test_worked_example(server: ServerProcess, example: str, scorecard: str, as_
     assert all(line.provenance.source for line in evaluation.lines)
 
 
-def test_evaluate_without_as_of_speaks_for_today_in_the_server_time_zone(server: ServerProcess) -> None:
+def test_evaluate_without_as_of_speaks_for_today_in_the_server_time_zone(
+    server: ServerProcess,
+) -> None:
     tz = zoneinfo.ZoneInfo("Asia/Shanghai")
     before = dt.datetime.now(tz).date()
-    evaluation = server.stub.Evaluate(evaluate_request("transport.taxi_driver", as_of=None)).evaluation
+    evaluation = server.stub.Evaluate(
+        evaluate_request("transport.taxi_driver", as_of=None)
+    ).evaluation
     after = dt.datetime.now(tz).date()
     assert _date_text(evaluation.as_of) in {before.isoformat(), after.isoformat()}
 
 
-def test_validate_only_returns_a_result_without_a_name_and_stores_nothing(server: ServerProcess) -> None:
+def test_validate_only_returns_a_result_without_a_name_and_stores_nothing(
+    server: ServerProcess,
+) -> None:
     subject = new_person()
     request = taxi(subject_id=subject)
     request.validate_only = True
     evaluation = server.stub.Evaluate(request).evaluation
     assert evaluation.name == "" and not evaluation.HasField("create_time")
     assert evaluation.grade.code == "AA" and Decimal(evaluation.score) == 14
-    listed = server.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject))
+    listed = server.stub.ListEvaluations(
+        pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject)
+    )
     assert list(listed.evaluations) == []
 
     # invalid input fails exactly as it would without validate_only
@@ -311,40 +455,88 @@ def test_validate_only_returns_a_result_without_a_name_and_stores_nothing(server
 
 # (case, request) -> the fields of the violations, one per problem, in any order
 BAD_INPUTS = [
-    ("four problems at once",
-     evaluate_request("transport.taxi_driver",
-                      {"violations_3pt": -1, "bonus_points": "NaN", "no_such_indicator": 1},
-                      subject_id="123"),
-     {"subject.id", "indicators.violations_3pt", "indicators.bonus_points",
-      "indicators.no_such_indicator"}),
-    ("out of range", evaluate_request("transport.taxi_driver", {"bonus_points": "10.01"}),
-     {"indicators.bonus_points"}),
-    ("infinity", evaluate_request("transport.taxi_driver", {"bonus_points": "-Infinity"}),
-     {"indicators.bonus_points"}),
-    ("not a number", evaluate_request("transport.taxi_driver", {"bonus_points": "2x"}),
-     {"indicators.bonus_points"}),
-    ("exponent beyond any indicator", evaluate_request("transport.taxi_driver", {"bonus_points": "1e-999999999"}),
-     {"indicators.bonus_points"}),
-    ("wrong type", evaluate_request("transport.taxi_driver", {"violations_3pt": True}),
-     {"indicators.violations_3pt"}),
-    ("missing required", evaluate_request("environment.enterprise", {
-        k: v for k, v in ENVIRONMENT_5.items() if k not in ("other_indicators_score", "siting_compliant")}),
-     {"indicators.other_indicators_score", "indicators.siting_compliant"}),
-    ("choice outside its list", evaluate_request("transport.road_driver", {"category": "bus"}),
-     {"indicators.category"}),
-    ("past date after as_of", evaluate_request("procurement.supplier",
-                                               {"major_illegal_record_date": (2026, 7, 1)}),
-     {"indicators.major_illegal_record_date"}),
-    ("required once a choice says so", evaluate_request("civil_servant.recruitment",
-                                                        {"exam_misconduct": "forged_material"}),
-     {"indicators.exam_misconduct_date"}),
-    ("impossible date", evaluate_request("procurement.supplier", {"debarment_end": (2025, 2, 30)}),
-     {"indicators.debarment_end"}),
+    (
+        "four problems at once",
+        evaluate_request(
+            "transport.taxi_driver",
+            {"violations_3pt": -1, "bonus_points": "NaN", "no_such_indicator": 1},
+            subject_id="123",
+        ),
+        {
+            "subject.id",
+            "indicators.violations_3pt",
+            "indicators.bonus_points",
+            "indicators.no_such_indicator",
+        },
+    ),
+    (
+        "out of range",
+        evaluate_request("transport.taxi_driver", {"bonus_points": "10.01"}),
+        {"indicators.bonus_points"},
+    ),
+    (
+        "infinity",
+        evaluate_request("transport.taxi_driver", {"bonus_points": "-Infinity"}),
+        {"indicators.bonus_points"},
+    ),
+    (
+        "not a number",
+        evaluate_request("transport.taxi_driver", {"bonus_points": "2x"}),
+        {"indicators.bonus_points"},
+    ),
+    (
+        "exponent beyond any indicator",
+        evaluate_request("transport.taxi_driver", {"bonus_points": "1e-999999999"}),
+        {"indicators.bonus_points"},
+    ),
+    (
+        "wrong type",
+        evaluate_request("transport.taxi_driver", {"violations_3pt": True}),
+        {"indicators.violations_3pt"},
+    ),
+    (
+        "missing required",
+        evaluate_request(
+            "environment.enterprise",
+            {
+                k: v
+                for k, v in ENVIRONMENT_5.items()
+                if k not in ("other_indicators_score", "siting_compliant")
+            },
+        ),
+        {"indicators.other_indicators_score", "indicators.siting_compliant"},
+    ),
+    (
+        "choice outside its list",
+        evaluate_request("transport.road_driver", {"category": "bus"}),
+        {"indicators.category"},
+    ),
+    (
+        "past date after as_of",
+        evaluate_request("procurement.supplier", {"major_illegal_record_date": (2026, 7, 1)}),
+        {"indicators.major_illegal_record_date"},
+    ),
+    (
+        "required once a choice says so",
+        evaluate_request("civil_servant.recruitment", {"exam_misconduct": "forged_material"}),
+        {"indicators.exam_misconduct_date"},
+    ),
+    (
+        "impossible date",
+        evaluate_request("procurement.supplier", {"debarment_end": (2025, 2, 30)}),
+        {"indicators.debarment_end"},
+    ),
     ("impossible as_of", evaluate_request("transport.taxi_driver", as_of="2026-13-01"), {"as_of"}),
-    ("wrong subject kind", evaluate_request("transport.taxi_driver", kind=ORGANIZATION,
-                                            subject_id=ORG_IDS[0]), {"subject.kind"}),
-    ("bad check character", evaluate_request("construction.firm", subject_id="91350100M000100Y44"),
-     {"subject.id"}),
+    (
+        "wrong subject kind",
+        evaluate_request("transport.taxi_driver", kind=ORGANIZATION, subject_id=ORG_IDS[0]),
+        {"subject.kind"},
+    ),
+    (
+        "bad check character",
+        evaluate_request("construction.firm", subject_id="91350100M000100Y44"),
+        {"subject.id"},
+    ),
     ("no subject kind", pb.EvaluateRequest(scorecard="transport.taxi_driver"), {"subject.kind"}),
 ]
 
@@ -364,25 +556,47 @@ def test_bad_input_is_invalid_argument_with_one_violation_per_problem(
 def test_evaluate_unknown_scorecard_is_not_found(server: ServerProcess) -> None:
     failure = fails(server.stub.Evaluate, evaluate_request("transport.bus_driver"))
     assert failure.code is grpc.StatusCode.NOT_FOUND
-    assert (failure.reason, failure.metadata) == ("SCORECARD_NOT_FOUND", {"scorecard": "transport.bus_driver"})
+    assert (failure.reason, failure.metadata) == (
+        "SCORECARD_NOT_FOUND",
+        {"scorecard": "transport.bus_driver"},
+    )
 
 
 @pytest.mark.parametrize(
     ("scorecard", "version", "field", "description"),
     [
-        ("transport.taxi_drver", "", "scorecard",
-         "no scorecard 'transport.taxi_drver'; did you mean 'transport.taxi_driver' or 'transport.road_driver'?"),
-        ("construction.frim", "", "scorecard",
-         "no scorecard 'construction.frim'; did you mean 'construction.firm'?"),
-        ("social_org.evaluaton", "", "scorecard", "no scorecard 'social_org.evaluaton'; did you mean "
-         "'social_org.evaluation' or 'social_org.evaluation.anhui'?"),
+        (
+            "transport.taxi_drver",
+            "",
+            "scorecard",
+            "no scorecard 'transport.taxi_drver'; did you mean 'transport.taxi_driver' or"
+            " 'transport.road_driver'?",
+        ),
+        (
+            "construction.frim",
+            "",
+            "scorecard",
+            "no scorecard 'construction.frim'; did you mean 'construction.firm'?",
+        ),
+        (
+            "social_org.evaluaton",
+            "",
+            "scorecard",
+            "no scorecard 'social_org.evaluaton'; did you mean "
+            "'social_org.evaluation' or 'social_org.evaluation.anhui'?",
+        ),
         ("no.such_card", "", "scorecard", "no scorecard 'no.such_card'"),  # nothing close
-        ("transport.taxi_driver", "1999.9", "version",
-         "no scorecard 'transport.taxi_driver' version '1999.9'; did you mean '2026.1'?"),
+        (
+            "transport.taxi_driver",
+            "1999.9",
+            "version",
+            "no scorecard 'transport.taxi_driver' version '1999.9'; did you mean '2026.1'?",
+        ),
     ],
 )
 def test_an_unknown_scorecard_names_the_field_and_the_closest_ids(
-        server: ServerProcess, scorecard: str, version: str, field: str, description: str) -> None:
+    server: ServerProcess, scorecard: str, version: str, field: str, description: str
+) -> None:
     """SCORECARDS.md §1: NOT_FOUND (SCORECARD_NOT_FOUND) with a BadRequest naming the field, in
     every RPC that takes a scorecard, each naming the field as its request does."""
     request_ = evaluate_request(scorecard, subject_id=new_person())
@@ -392,36 +606,54 @@ def test_an_unknown_scorecard_names_the_field_and_the_closest_ids(
     assert failure.violations == [(field, description)]
     assert failure.metadata == {"scorecard": scorecard}
 
-    got = fails(server.stub.GetScorecard, pb.GetScorecardRequest(name="scorecards/" + scorecard, version=version))
+    got = fails(
+        server.stub.GetScorecard,
+        pb.GetScorecardRequest(name="scorecards/" + scorecard, version=version),
+    )
     assert (got.code, got.reason) == (grpc.StatusCode.NOT_FOUND, "SCORECARD_NOT_FOUND")
     assert got.violations == [("name" if field == "scorecard" else field, description)]
 
-    batch = server.stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=[taxi(subject_id=new_person()), request_]))
+    batch = server.stub.BatchEvaluate(
+        pb.BatchEvaluateRequest(requests=[taxi(subject_id=new_person()), request_])
+    )
     item = batch.results[1].error
     assert (item.code, item.reason) == (code_pb2.NOT_FOUND, "SCORECARD_NOT_FOUND")
-    assert [(v.field, v.description) for v in item.field_violations] == [(f"requests[1].{field}", description)]
+    assert [(v.field, v.description) for v in item.field_violations] == [
+        (f"requests[1].{field}", description)
+    ]
     assert batch.results[0].evaluation.name  # the other item is stored
 
-    (answer,) = server.stub.StreamEvaluate(iter([pb.StreamEvaluateRequest(correlation_id="x", request=request_)]),
-                                           timeout=30)
+    (answer,) = server.stub.StreamEvaluate(
+        iter([pb.StreamEvaluateRequest(correlation_id="x", request=request_)]), timeout=30
+    )
     assert (answer.error.code, answer.error.reason) == (code_pb2.NOT_FOUND, "SCORECARD_NOT_FOUND")
-    assert [(v.field, v.description) for v in answer.error.field_violations] == [(f"request.{field}", description)]
+    assert [(v.field, v.description) for v in answer.error.field_violations] == [
+        (f"request.{field}", description)
+    ]
 
 
 def test_no_version_in_force_on_as_of_names_as_of(server: ServerProcess) -> None:
-    request_ = evaluate_request("transport.taxi_driver", as_of="2000-01-01", subject_id=new_person())
+    request_ = evaluate_request(
+        "transport.taxi_driver", as_of="2000-01-01", subject_id=new_person()
+    )
     failure = fails(server.stub.Evaluate, request_)
     assert (failure.code, failure.reason) == (grpc.StatusCode.NOT_FOUND, "SCORECARD_NOT_FOUND")
-    assert failure.violations == [("as_of", "no scorecard 'transport.taxi_driver' in force on 2000-01-01")]
+    assert failure.violations == [
+        ("as_of", "no scorecard 'transport.taxi_driver' in force on 2000-01-01")
+    ]
 
 
-def test_a_retry_with_the_same_request_id_returns_the_stored_evaluation(server: ServerProcess) -> None:
+def test_a_retry_with_the_same_request_id_returns_the_stored_evaluation(
+    server: ServerProcess,
+) -> None:
     subject = new_person()
     first = server.stub.Evaluate(taxi("retry-1-" + subject, subject)).evaluation
     again = server.stub.Evaluate(taxi("retry-1-" + subject, subject)).evaluation
     assert again.name == first.name and again.create_time == first.create_time
     assert again.request_id == "retry-1-" + subject
-    listed = server.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject))
+    listed = server.stub.ListEvaluations(
+        pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject)
+    )
     assert [e.name for e in listed.evaluations] == [first.name]  # stored once
 
 
@@ -453,21 +685,37 @@ def test_batch_answers_each_item_and_one_bad_item_fails_alone(server: ServerProc
     ]
     results = server.stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=items), timeout=30).results
     assert [r.WhichOneof("result") for r in results] == [
-        "evaluation", "error", "error", "evaluation", "error", "evaluation"]
+        "evaluation",
+        "error",
+        "error",
+        "evaluation",
+        "error",
+        "evaluation",
+    ]
     assert results[0].evaluation.grade.code == "AA"
     assert results[5].evaluation.grade.code == "AAA"
     bad = results[1].error
     assert (bad.code, bad.reason) == (code_pb2.INVALID_ARGUMENT, "INVALID_INDICATORS")
     assert [v.field for v in bad.field_violations] == ["requests[1].indicators.violations_3pt"]
-    assert (results[2].error.code, results[2].error.reason) == (code_pb2.NOT_FOUND, "SCORECARD_NOT_FOUND")
+    assert (results[2].error.code, results[2].error.reason) == (
+        code_pb2.NOT_FOUND,
+        "SCORECARD_NOT_FOUND",
+    )
     assert results[3].evaluation.name == stored_before.name
-    assert (results[4].error.code, results[4].error.reason) == (code_pb2.INVALID_ARGUMENT, "REQUEST_ID_REUSED")
+    assert (results[4].error.code, results[4].error.reason) == (
+        code_pb2.INVALID_ARGUMENT,
+        "REQUEST_ID_REUSED",
+    )
     assert [v.field for v in results[4].error.field_violations] == ["requests[4].request_id"]
 
     for r in (results[0], results[5]):  # stored: found by name
-        got = server.stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=r.evaluation.name)).evaluation
+        got = server.stub.GetEvaluation(
+            pb.GetEvaluationRequest(purpose="supervision", name=r.evaluation.name)
+        ).evaluation
         assert got == r.evaluation
-    listed = server.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject))
+    listed = server.stub.ListEvaluations(
+        pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject)
+    )
     assert len(listed.evaluations) == 3  # the retry's original, items 0 and 5
 
 
@@ -495,7 +743,9 @@ def test_stream_answers_every_correlation_id_once(server: ServerProcess) -> None
     for i in range(n):
         if i != bad_at:
             assert Decimal(by_id[f"item-{i}"].evaluation.score) == 20 - min(20, i % 25), i
-    listed = server.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject, page_size=1000))
+    listed = server.stub.ListEvaluations(
+        pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject, page_size=1000)
+    )
     assert len(listed.evaluations) == n - 1
 
 
@@ -506,16 +756,32 @@ def test_an_item_with_a_nul_character_fails_alone(server: ServerProcess) -> None
     subject = new_person()
     nul = taxi(subject_id=subject)
     nul.subject.display_name = "a\x00b"
-    stream = [pb.StreamEvaluateRequest(correlation_id=str(i), request=nul if i == 1 else taxi(subject_id=subject))
-              for i in range(3)]
+    stream = [
+        pb.StreamEvaluateRequest(
+            correlation_id=str(i), request=nul if i == 1 else taxi(subject_id=subject)
+        )
+        for i in range(3)
+    ]
     answers = {a.correlation_id: a for a in server.stub.StreamEvaluate(iter(stream), timeout=30)}
-    batch = server.stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=[r.request for r in stream])).results
-    for outcome, field in ((answers["1"], "request.subject.display_name"), (batch[1], "requests[1].subject.display_name")):
+    batch = server.stub.BatchEvaluate(
+        pb.BatchEvaluateRequest(requests=[r.request for r in stream])
+    ).results
+    for outcome, field in (
+        (answers["1"], "request.subject.display_name"),
+        (batch[1], "requests[1].subject.display_name"),
+    ):
         assert outcome.error.code == code_pb2.INVALID_ARGUMENT
         assert [v.field for v in outcome.error.field_violations] == [field]
-    assert all(answers[c].evaluation.name for c in "02") and batch[0].evaluation.name and batch[2].evaluation.name
+    assert (
+        all(answers[c].evaluation.name for c in "02")
+        and batch[0].evaluation.name
+        and batch[2].evaluation.name
+    )
     failure = fails(server.stub.Evaluate, nul)
-    assert (failure.code, failure.fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["subject.display_name"])
+    assert (failure.code, failure.fields) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["subject.display_name"],
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -524,21 +790,32 @@ def test_an_item_with_a_nul_character_fails_alone(server: ServerProcess) -> None
 
 def test_get_evaluation_returns_what_evaluate_returned(server: ServerProcess) -> None:
     evaluation = server.stub.Evaluate(
-        evaluate_request("environment.enterprise", ENVIRONMENT_5, request_id=new_person())).evaluation
-    got = server.stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=evaluation.name)).evaluation
+        evaluate_request("environment.enterprise", ENVIRONMENT_5, request_id=new_person())
+    ).evaluation
+    got = server.stub.GetEvaluation(
+        pb.GetEvaluationRequest(purpose="supervision", name=evaluation.name)
+    ).evaluation
     assert got == evaluation  # the whole explanation, as the audit store kept it
 
 
-@pytest.mark.parametrize(("name", "code"), [
-    ("evaluations/01900000-0000-7000-8000-000000000000", grpc.StatusCode.NOT_FOUND),  # well formed
-    ("evaluations/not-a-uuid", grpc.StatusCode.NOT_FOUND),  # an id this service never issued
-    ("", grpc.StatusCode.INVALID_ARGUMENT),
-    ("evaluations/", grpc.StatusCode.INVALID_ARGUMENT),
-    ("scorecards/transport.taxi_driver", grpc.StatusCode.INVALID_ARGUMENT),
-    ("evaluations/a/b", grpc.StatusCode.INVALID_ARGUMENT),
-])
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        (
+            "evaluations/01900000-0000-7000-8000-000000000000",
+            grpc.StatusCode.NOT_FOUND,
+        ),  # well formed
+        ("evaluations/not-a-uuid", grpc.StatusCode.NOT_FOUND),  # an id this service never issued
+        ("", grpc.StatusCode.INVALID_ARGUMENT),
+        ("evaluations/", grpc.StatusCode.INVALID_ARGUMENT),
+        ("scorecards/transport.taxi_driver", grpc.StatusCode.INVALID_ARGUMENT),
+        ("evaluations/a/b", grpc.StatusCode.INVALID_ARGUMENT),
+    ],
+)
 def test_get_evaluation_errors(server: ServerProcess, name: str, code: grpc.StatusCode) -> None:
-    failure = fails(server.stub.GetEvaluation, pb.GetEvaluationRequest(purpose="supervision", name=name))
+    failure = fails(
+        server.stub.GetEvaluation, pb.GetEvaluationRequest(purpose="supervision", name=name)
+    )
     assert failure.code is code
     if code is grpc.StatusCode.INVALID_ARGUMENT:
         assert failure.fields == ["name"]
@@ -548,17 +825,27 @@ def test_get_evaluation_errors(server: ServerProcess, name: str, code: grpc.Stat
 
 def test_list_evaluations_filters_and_pages_without_gaps_or_repeats(server: ServerProcess) -> None:
     alice, bob = new_person(), new_person()
-    taxi_names = [server.stub.Evaluate(taxi(subject_id=alice, violations_1pt=i)).evaluation.name
-                  for i in range(7)]
-    road = [server.stub.Evaluate(evaluate_request("transport.road_driver", {"category": "freight"},
-                                                  subject_id=alice)).evaluation.name for _ in range(3)]
+    taxi_names = [
+        server.stub.Evaluate(taxi(subject_id=alice, violations_1pt=i)).evaluation.name
+        for i in range(7)
+    ]
+    road = [
+        server.stub.Evaluate(
+            evaluate_request("transport.road_driver", {"category": "freight"}, subject_id=alice)
+        ).evaluation.name
+        for _ in range(3)
+    ]
     for _ in range(2):
         server.stub.Evaluate(taxi(subject_id=bob))
 
     def pages(**filters: Any) -> list[list[Any]]:
         out, token = [], ""
         while True:
-            reply = server.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", page_size=3, page_token=token, **filters))
+            reply = server.stub.ListEvaluations(
+                pb.ListEvaluationsRequest(
+                    purpose="supervision", page_size=3, page_token=token, **filters
+                )
+            )
             out.append(list(reply.evaluations))
             token = reply.next_page_token
             if not token:
@@ -574,10 +861,14 @@ def test_list_evaluations_filters_and_pages_without_gaps_or_repeats(server: Serv
 
     alice_all = [e.name for p in pages(subject_id=alice) for e in p]
     assert sorted(alice_all) == sorted(taxi_names + road) and len(set(alice_all)) == 10
-    alice_road = [e.name for p in pages(subject_id=alice, scorecard="transport.road_driver") for e in p]
+    alice_road = [
+        e.name for p in pages(subject_id=alice, scorecard="transport.road_driver") for e in p
+    ]
     assert alice_road == road[::-1]
     assert {e.subject.id for p in pages(subject_id=bob) for e in p} == {bob}
-    everything = server.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", page_size=1000)).evaluations
+    everything = server.stub.ListEvaluations(
+        pb.ListEvaluationsRequest(purpose="supervision", page_size=1000)
+    ).evaluations
     assert {e.subject.id for e in everything} >= {alice, bob}
 
 
@@ -585,16 +876,26 @@ def test_list_evaluations_bad_page_request_is_invalid_argument(server: ServerPro
     subject = new_person()
     for _ in range(2):
         server.stub.Evaluate(taxi(subject_id=subject))
-    token = server.stub.ListEvaluations(pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject, page_size=1)).next_page_token
+    token = server.stub.ListEvaluations(
+        pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject, page_size=1)
+    ).next_page_token
     assert token
 
-    for request in (pb.ListEvaluationsRequest(purpose="supervision", page_token="garbage!"),
-                    pb.ListEvaluationsRequest(purpose="supervision", page_token=token),  # the token of another filter
-                    pb.ListEvaluationsRequest(purpose="supervision", subject_id=subject, page_token=token[:-4] + "AAAA")):
+    for request in (
+        pb.ListEvaluationsRequest(purpose="supervision", page_token="garbage!"),
+        pb.ListEvaluationsRequest(
+            purpose="supervision", page_token=token
+        ),  # the token of another filter
+        pb.ListEvaluationsRequest(
+            purpose="supervision", subject_id=subject, page_token=token[:-4] + "AAAA"
+        ),
+    ):
         failure = fails(server.stub.ListEvaluations, request)
         assert failure.code is grpc.StatusCode.INVALID_ARGUMENT
         assert failure.fields == ["page_token"]
-    failure = fails(server.stub.ListEvaluations, pb.ListEvaluationsRequest(purpose="supervision", page_size=-5))
+    failure = fails(
+        server.stub.ListEvaluations, pb.ListEvaluationsRequest(purpose="supervision", page_size=-5)
+    )
     assert failure.code is grpc.StatusCode.INVALID_ARGUMENT and failure.fields == ["page_size"]
 
 
@@ -613,14 +914,30 @@ def test_reflection_lists_the_services_and_describes_the_api(server: ServerProce
     from google.protobuf.descriptor_pool import DescriptorPool
 
     reflection_db = ProtoReflectionDescriptorDatabase(server.channel)
-    assert set(reflection_db.get_services()) == {SERVICE, ACCESS_LOG, KEYS, RECORDS, HEALTH, REFLECTION}
+    assert set(reflection_db.get_services()) == {
+        SERVICE,
+        ACCESS_LOG,
+        KEYS,
+        RECORDS,
+        HEALTH,
+        REFLECTION,
+    }
     service = DescriptorPool(reflection_db).FindServiceByName(SERVICE)
     assert sorted(m.name for m in service.methods) == [
-        "BatchEvaluate", "Evaluate", "ExploreEvaluation", "GetEvaluation", "GetScorecard",
-        "ListEvaluations", "ListScorecards", "StreamEvaluate"]
+        "BatchEvaluate",
+        "Evaluate",
+        "ExploreEvaluation",
+        "GetEvaluation",
+        "GetScorecard",
+        "ListEvaluations",
+        "ListScorecards",
+        "StreamEvaluate",
+    ]
 
 
-def test_clients_that_hang_up_mid_stream_are_cancelled_calls_not_errors(server: ServerProcess) -> None:
+def test_clients_that_hang_up_mid_stream_are_cancelled_calls_not_errors(
+    server: ServerProcess,
+) -> None:
     # A hang-up reaches a streaming handler in one of two ways, whichever gRPC sees first: its
     # task is cancelled (logged CANCELLED), or its request stream just ends, as on a half-close,
     # and it finishes (logged OK). gRPC does not tell the second from a real half-close, so
@@ -633,16 +950,18 @@ def test_clients_that_hang_up_mid_stream_are_cancelled_calls_not_errors(server: 
     rid = f"hang-up-{next(_subjects)}"
     outbox: queue.Queue[pb.StreamEvaluateRequest | None] = queue.Queue()
     outbox.put(pb.StreamEvaluateRequest(correlation_id="1", request=taxi(subject_id=new_person())))
-    answers = server.stub.StreamEvaluate(iter(outbox.get, None), timeout=30,
-                                         metadata=[("x-request-id", rid)])
+    answers = server.stub.StreamEvaluate(
+        iter(outbox.get, None), timeout=30, metadata=[("x-request-id", rid)]
+    )
     assert next(answers).correlation_id == "1"
     answers.cancel()  # type: ignore[attr-defined]
 
     def finished() -> list[dict[str, Any]]:
         """The lines of this test's calls, once all 21 are written (the log is append-only)."""
         ours = [r for r in server.rpc_records() if r["method"] in methods][before:]
-        done = (sum(r["method"] == "ServerReflectionInfo" for r in ours) >= 20
-                and any(r.get("call_id") == rid for r in ours))
+        done = sum(r["method"] == "ServerReflectionInfo" for r in ours) >= 20 and any(
+            r.get("call_id") == rid for r in ours
+        )
         return ours if done else []
 
     records = wait_until(finished, timeout=30)  # generous: CI machines are shared and loaded
@@ -657,8 +976,11 @@ def test_clients_that_hang_up_mid_stream_are_cancelled_calls_not_errors(server: 
 def test_one_json_log_line_per_rpc(server: ServerProcess) -> None:
     rid_ok, rid_bad = f"log-ok-{next(_subjects)}", f"log-bad-{next(_subjects)}"
     server.stub.Evaluate(taxi(subject_id=new_person()), metadata=[("x-request-id", rid_ok)])
-    fails(server.stub.Evaluate, evaluate_request("transport.taxi_driver", {"violations_1pt": -1}),
-          metadata=[("x-request-id", rid_bad)])
+    fails(
+        server.stub.Evaluate,
+        evaluate_request("transport.taxi_driver", {"violations_1pt": -1}),
+        metadata=[("x-request-id", rid_bad)],
+    )
 
     def line(rid: str) -> dict[str, Any]:
         found = wait_until(lambda: [r for r in server.rpc_records() if r.get("call_id") == rid])
@@ -667,19 +989,34 @@ def test_one_json_log_line_per_rpc(server: ServerProcess) -> None:
 
     ok = line(rid_ok)
     assert (ok["method"], ok["code"], ok["scorecard"], ok["grade"]) == (
-        "Evaluate", "OK", "transport.taxi_driver", "AA")
+        "Evaluate",
+        "OK",
+        "transport.taxi_driver",
+        "AA",
+    )
     assert isinstance(ok["duration_ms"], (int, float)) and ok["duration_ms"] >= 0
     assert ok["level"] == "info" and ok["timestamp"]
     bad = line(rid_bad)
-    assert (bad["method"], bad["code"], bad["scorecard"]) == ("Evaluate", "INVALID_ARGUMENT", "transport.taxi_driver")
+    assert (bad["method"], bad["code"], bad["scorecard"]) == (
+        "Evaluate",
+        "INVALID_ARGUMENT",
+        "transport.taxi_driver",
+    )
     assert "grade" not in bad
 
     # every call of the module so far left exactly one line (a request id of its own)
     records = server.rpc_records()
     assert len({r["call_id"] for r in records}) == len(records)
     assert {r["method"] for r in records} >= {
-        "ListScorecards", "GetScorecard", "Evaluate", "BatchEvaluate", "StreamEvaluate",
-        "GetEvaluation", "ListEvaluations", "Check"}
+        "ListScorecards",
+        "GetScorecard",
+        "Evaluate",
+        "BatchEvaluate",
+        "StreamEvaluate",
+        "GetEvaluation",
+        "ListEvaluations",
+        "Check",
+    }
     for r in records:
         assert {"call_id", "method", "code", "duration_ms"} <= set(r)
 
@@ -725,8 +1062,14 @@ class _FaultyServer(ServerProcess):
 @pytest.fixture(scope="module")
 def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("limited")
-    s = _FaultyServer(f"sqlite:///{tmp / 'audit.db'}", tmp / "server.log",
-                      "--batch-limit", "5", "--max-message-bytes", "65536").start()
+    s = _FaultyServer(
+        f"sqlite:///{tmp / 'audit.db'}",
+        tmp / "server.log",
+        "--batch-limit",
+        "5",
+        "--max-message-bytes",
+        "65536",
+    ).start()
     try:
         yield s
     finally:
@@ -754,7 +1097,9 @@ def test_an_oversize_message_is_resource_exhausted(limited_server: ServerProcess
     assert limited_server.stub.Evaluate(taxi(), timeout=10).evaluation.grade.code == "AA"
 
 
-def test_an_unexpected_error_is_internal_with_a_reference_and_no_traceback(limited_server: ServerProcess) -> None:
+def test_an_unexpected_error_is_internal_with_a_reference_and_no_traceback(
+    limited_server: ServerProcess,
+) -> None:
     request = taxi(subject_id=PERSON_IDS[1])
     request.subject.display_name = FAULT
     failure = fails(limited_server.stub.Evaluate, request)
@@ -766,8 +1111,13 @@ def test_an_unexpected_error_is_internal_with_a_reference_and_no_traceback(limit
     assert PERSON_IDS[1] not in failure.wire_text()
 
     # the operator finds the traceback under the reference, with the subject id masked
-    (logged,) = wait_until(lambda: [r for r in limited_server.log_records()
-                                    if r.get("event") == "unexpected error" and r.get("call_id") == reference])
+    (logged,) = wait_until(
+        lambda: [
+            r
+            for r in limited_server.log_records()
+            if r.get("event") == "unexpected error" and r.get("call_id") == reference
+        ]
+    )
     assert "RuntimeError: injected fault for subject 4405" in logged["exception"]
     assert PERSON_IDS[1] not in limited_server.log_text()
 
@@ -782,9 +1132,12 @@ def test_an_unexpected_error_is_internal_with_a_reference_and_no_traceback(limit
     assert limited_server.stub.Evaluate(taxi(), timeout=10).evaluation.grade.code == "AA"
 
 
-def test_a_date_near_the_end_of_the_calendar_is_not_an_internal_error(limited_server: ServerProcess) -> None:
-    request = evaluate_request("procurement.supplier", {"bribery_conviction_date": (9999, 12, 31)},
-                               as_of="9999-12-31")
+def test_a_date_near_the_end_of_the_calendar_is_not_an_internal_error(
+    limited_server: ServerProcess,
+) -> None:
+    request = evaluate_request(
+        "procurement.supplier", {"bribery_conviction_date": (9999, 12, 31)}, as_of="9999-12-31"
+    )
     try:
         limited_server.stub.Evaluate(request, timeout=10)
     except grpc.RpcError as error:
@@ -807,7 +1160,10 @@ def test_database_gone_is_unavailable_and_the_server_still_stops_cleanly(tmp_pat
         for call, request in [
             (s.stub.Evaluate, taxi()),
             (s.stub.Evaluate, check),
-            (s.stub.GetEvaluation, pb.GetEvaluationRequest(purpose="supervision", name=stored.name)),
+            (
+                s.stub.GetEvaluation,
+                pb.GetEvaluationRequest(purpose="supervision", name=stored.name),
+            ),
             (s.stub.ListEvaluations, pb.ListEvaluationsRequest(purpose="supervision")),
             (s.stub.BatchEvaluate, pb.BatchEvaluateRequest(requests=[taxi()])),
         ]:
@@ -815,10 +1171,14 @@ def test_database_gone_is_unavailable_and_the_server_still_stops_cleanly(tmp_pat
             assert failure.code is grpc.StatusCode.UNAVAILABLE, failure.message
             assert failure.reason == "STORE_UNAVAILABLE"
         # a stream answers the item: its error is UNAVAILABLE, the stream itself ends OK
-        (answer,) = s.stub.StreamEvaluate(iter([pb.StreamEvaluateRequest(correlation_id="1", request=taxi())]),
-                                          timeout=30)
+        (answer,) = s.stub.StreamEvaluate(
+            iter([pb.StreamEvaluateRequest(correlation_id="1", request=taxi())]), timeout=30
+        )
         assert (answer.correlation_id, answer.error.code, answer.error.reason) == (
-            "1", grpc.StatusCode.UNAVAILABLE.value[0], "STORE_UNAVAILABLE")
+            "1",
+            grpc.StatusCode.UNAVAILABLE.value[0],
+            "STORE_UNAVAILABLE",
+        )
 
         # what needs no database and touches no subject still works
         assert len(s.stub.ListScorecards(pb.ListScorecardsRequest()).scorecards) == 9
@@ -827,12 +1187,30 @@ def test_database_gone_is_unavailable_and_the_server_still_stops_cleanly(tmp_pat
 
 
 @pytest.mark.parametrize("flags", [(), ("--no-migrate",)], ids=["migrate", "no-migrate"])
-def test_an_unreachable_database_at_start_up_exits_with_one_clear_line(tmp_path: Path, flags: tuple[str, ...]) -> None:
+def test_an_unreachable_database_at_start_up_exits_with_one_clear_line(
+    tmp_path: Path, flags: tuple[str, ...]
+) -> None:
     url = "postgresql+psycopg://postgres:secret-password@127.0.0.1:1/nowhere"
     done = subprocess.run(
-        [sys.executable, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
-         "--database-url", url, "--metrics-port", "0", "--log-format", "json", *flags],
-        check=False, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "sector_credit.server.main",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            url,
+            "--metrics-port",
+            "0",
+            "--log-format",
+            "json",
+            *flags,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 69  # EX_UNAVAILABLE
     assert "listening" not in done.stdout
     assert "Traceback" not in done.stderr
@@ -857,7 +1235,11 @@ def test_sigterm_drains_an_in_flight_stream_and_exits_0(tmp_path: Path, kind: st
 
             def send(start: int, stop: int) -> None:
                 for i in range(start, stop):
-                    outbox.put(pb.StreamEvaluateRequest(correlation_id=str(i), request=taxi(subject_id=PERSON_IDS[2])))
+                    outbox.put(
+                        pb.StreamEvaluateRequest(
+                            correlation_id=str(i), request=taxi(subject_id=PERSON_IDS[2])
+                        )
+                    )
 
             send(0, 10)
             got = [next(answers) for _ in range(10)]
@@ -865,12 +1247,14 @@ def test_sigterm_drains_an_in_flight_stream_and_exits_0(tmp_path: Path, kind: st
             s.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
             assert next(watch).status == NOT_SERVING  # health says so while draining
             watch.cancel()
+
             # no new calls once draining (the in-flight stream goes on)
             def refused() -> bool:
                 with grpc.insecure_channel(s.address) as channel:
                     try:
                         pb_grpc.CreditEvaluationServiceStub(channel).ListScorecards(
-                            pb.ListScorecardsRequest(), timeout=5)
+                            pb.ListScorecardsRequest(), timeout=5
+                        )
                     except grpc.RpcError as error:
                         assert error.code() is grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
                         return True
@@ -892,28 +1276,57 @@ def test_sigterm_drains_an_in_flight_stream_and_exits_0(tmp_path: Path, kind: st
         # every answered evaluation was committed before its answer went out
         with running_server(url, tmp_path / "again.log") as again:
             for a in got:
-                stored = again.stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=a.evaluation.name)).evaluation
+                stored = again.stub.GetEvaluation(
+                    pb.GetEvaluationRequest(purpose="supervision", name=a.evaluation.name)
+                ).evaluation
                 assert stored == a.evaluation
 
 
 # --------------------------------------------------------------------------------------------
 # The command line
 
-FLAGS = ["--listen", "--database-url", "--metrics-port", "--metrics-host", "--batch-limit",
-         "--timezone", "--block-plugin", "--scorecards", "--log-format", "--log-level",
-         "--grace-seconds", "--max-message-bytes", "--max-concurrent-rpcs", "--no-migrate", "--workers",
-         "--handshake-seconds", "--connection-idle-seconds", "--keepalive-seconds"]
+FLAGS = [
+    "--listen",
+    "--database-url",
+    "--metrics-port",
+    "--metrics-host",
+    "--batch-limit",
+    "--timezone",
+    "--block-plugin",
+    "--scorecards",
+    "--log-format",
+    "--log-level",
+    "--grace-seconds",
+    "--max-message-bytes",
+    "--max-concurrent-rpcs",
+    "--no-migrate",
+    "--workers",
+    "--handshake-seconds",
+    "--connection-idle-seconds",
+    "--keepalive-seconds",
+]
 
 
 def test_help_lists_every_flag_with_its_environment_variable() -> None:
-    done = subprocess.run([sys.executable, "-m", "sector_credit.server.main", "--help"],
-                          check=False, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "sector_credit.server.main", "--help"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0
     text = " ".join(done.stdout.split())  # argparse wraps lines
     for flag in FLAGS:
         assert flag in text
-    for env in ("LISTEN", "DATABASE_URL", "METRICS_PORT", "BATCH_LIMIT", "GRACE_SECONDS",
-                "MAX_MESSAGE_BYTES", "NO_MIGRATE"):
+    for env in (
+        "LISTEN",
+        "DATABASE_URL",
+        "METRICS_PORT",
+        "BATCH_LIMIT",
+        "GRACE_SECONDS",
+        "MAX_MESSAGE_BYTES",
+        "NO_MIGRATE",
+    ):
         assert f"[SECTOR_CREDIT_{env}]" in text
     assert "serve" in text and "migrate" in text
-

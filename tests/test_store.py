@@ -365,8 +365,15 @@ async def test_an_evaluation_and_its_access_record_commit_together(
     store: EvaluationStore, database_url: str
 ) -> None:
     def access(subject_id: str) -> AccessRecord:
-        return AccessRecord(caller="tester", proven_by="local", method="Evaluate", code="OK",
-                            subject_id=subject_id, scorecard_id=TAXI, evaluations_returned=1)
+        return AccessRecord(
+            caller="tester",
+            proven_by="local",
+            method="Evaluate",
+            code="OK",
+            subject_id=subject_id,
+            scorecard_id=TAXI,
+            evaluations_returned=1,
+        )
 
     await store.save(dataclasses.replace(record("S-1"), access=access("S-1")))
     assert [r.record for r in (await store.list_access())[0]] == [access("S-1")]
@@ -398,17 +405,27 @@ async def test_a_row_the_database_refuses_does_not_sink_its_group(store: Evaluat
     assert await store.get(outcomes[2].id) is not None
 
 
-def _with(rec: EvaluationRecord, *, subject_id: str | None = None, display_name: str | None = None,
-          request_id: str | None = None) -> EvaluationRecord:
+def _with(
+    rec: EvaluationRecord,
+    *,
+    subject_id: str | None = None,
+    display_name: str | None = None,
+    request_id: str | None = None,
+) -> EvaluationRecord:
     """`rec` with its subject or request id replaced, past any validation (the store's own
     defence: what a future bug in validation would let through)."""
     import dataclasses
 
-    subject = dataclasses.replace(rec.result.subject, **{k: v for k, v in (
-        ("id", subject_id), ("display_name", display_name)) if v is not None})
+    subject = dataclasses.replace(
+        rec.result.subject,
+        **{k: v for k, v in (("id", subject_id), ("display_name", display_name)) if v is not None},
+    )
     return dataclasses.replace(
-        rec, input=dataclasses.replace(rec.input, subject=subject),
-        result=dataclasses.replace(rec.result, subject=subject), request_id=request_id or rec.request_id)
+        rec,
+        input=dataclasses.replace(rec.input, subject=subject),
+        result=dataclasses.replace(rec.result, subject=subject),
+        request_id=request_id or rec.request_id,
+    )
 
 
 # what PostgreSQL refuses of one row's own data; SQLite stores each of them (and reads it back)
@@ -417,7 +434,9 @@ REFUSED_ROWS = [
     pytest.param({"display_name": "a\x00b"}, id="nul_in_display_name"),
     # over the 8 kB of a btree index entry: PostgreSQL's ProgramLimitExceeded (SQLSTATE 54000),
     # an OperationalError, no outage
-    pytest.param({"request_id": secrets.token_hex(6000)}, id="request_id_of_12000_chars"),  # incompressible
+    pytest.param(
+        {"request_id": secrets.token_hex(6000)}, id="request_id_of_12000_chars"
+    ),  # incompressible
 ]
 
 
@@ -429,7 +448,9 @@ async def test_a_refused_row_is_its_own_invalid_record_and_every_other_row_of_it
     bad = _with(record("S-9"), **change)
     batch = [record("S-1"), bad, record("S-2")]
     # other callers' saves in the same turn of the event loop: the same group commit
-    outcomes, *others = await asyncio.gather(store.save_many(batch), *(store.save(record(f"O-{i}")) for i in range(20)))
+    outcomes, *others = await asyncio.gather(
+        store.save_many(batch), *(store.save(record(f"O-{i}")) for i in range(20))
+    )
     assert all(isinstance(o, StoredEvaluation) for o in others)
     assert isinstance(outcomes[0], StoredEvaluation) and isinstance(outcomes[2], StoredEvaluation)
     if postgresql:
@@ -447,14 +468,25 @@ async def test_a_row_that_cannot_be_read_back_is_shown_from_its_columns_and_hide
     store: EvaluationStore, database_url: str
 ) -> None:
     saved = [await store.save(record(f"U-{i}")) for i in range(3)]
-    run_sql(database_url, "UPDATE evaluations SET result = '{\"format\": 99}' "
-                          f"WHERE id = '{saved[1].id if database_url.startswith('postgresql') else uuid.UUID(saved[1].id).hex}'")
+    postgres = database_url.startswith("postgresql")
+    stored_id = saved[1].id if postgres else uuid.UUID(saved[1].id).hex
+    run_sql(
+        database_url,
+        f"UPDATE evaluations SET result = '{{\"format\": 99}}' WHERE id = '{stored_id}'",
+    )
     page, _ = await store.list()
     by_id = {e.id: e for e in page}
-    assert isinstance(by_id[saved[0].id], StoredEvaluation) and isinstance(by_id[saved[2].id], StoredEvaluation)
+    assert isinstance(by_id[saved[0].id], StoredEvaluation) and isinstance(
+        by_id[saved[2].id], StoredEvaluation
+    )
     broken = by_id[saved[1].id]
     assert isinstance(broken, UnreadableEvaluation)
-    assert (broken.subject_id, broken.scorecard_id, broken.grade, broken.score) == ("U-1", TAXI, "A", "98.00")
+    assert (broken.subject_id, broken.scorecard_id, broken.grade, broken.score) == (
+        "U-1",
+        TAXI,
+        "A",
+        "98.00",
+    )
     assert "cannot be read" in broken.why
     assert await store.get(saved[1].id) == broken
 
@@ -510,16 +542,21 @@ async def test_results_of_known_scorecards_are_stored_compact_and_read_back_whol
     migrate.upgrade(database_url)
     taxi = build_registry(get_plugin_manager(only=BUILTIN_ONLY)).resolve(TAXI)
     subject = Subject(SubjectKind.PERSON, "110105198001010016", "张三")
-    inp = EvaluationInput(TAXI, subject, {"violations_3pt": 2, "bonus_points": 1},
-                          as_of=dt.date(2025, 6, 1))
+    inp = EvaluationInput(
+        TAXI, subject, {"violations_3pt": 2, "bonus_points": 1}, as_of=dt.date(2025, 6, 1)
+    )
     result = taxi.evaluate(subject, inp.indicators, inp.as_of)
     async with await EvaluationStore.open(database_url, scorecards=[taxi.card]) as writer:
-        saved = await writer.save(EvaluationRecord(inp, result, caller="tester", request_id="fmt2-1"))
+        saved = await writer.save(
+            EvaluationRecord(inp, result, caller="tester", request_id="fmt2-1")
+        )
         assert (await writer.get(saved.id)) == saved
     engine = create_engine(database_url, null_pool=True)
     with engine.connect() as conn:
         document = conn.execute(sa.text("SELECT result FROM evaluations")).scalar_one()
-        parts = conn.execute(sa.text("SELECT digest, scorecard_id, version FROM scorecard_parts")).all()
+        parts = conn.execute(
+            sa.text("SELECT digest, scorecard_id, version FROM scorecard_parts")
+        ).all()
     engine.dispose()
     if isinstance(document, str):  # SQLite hands JSON back as text
         import json
@@ -535,7 +572,9 @@ async def test_results_of_known_scorecards_are_stored_compact_and_read_back_whol
         assert got is not None and got.result == result and got == saved
         page, _ = await reader.list(subject_id=subject.id)
         assert [e.result for e in page] == [result]
-        again = await reader.save(EvaluationRecord(inp, result, caller="tester", request_id="fmt2-1"))
+        again = await reader.save(
+            EvaluationRecord(inp, result, caller="tester", request_id="fmt2-1")
+        )
         assert again.replayed and again.result == result
     # opening again with the same scorecard adds nothing
     async with await EvaluationStore.open(database_url, scorecards=[taxi.card]):
@@ -568,8 +607,9 @@ async def test_stored_parts_are_the_authority_for_their_digest(database_url: str
         parts = conn.execute(sa.text("SELECT parts FROM scorecard_parts")).scalar_one()
         parts = json.loads(parts) if isinstance(parts, str) else parts
         parts["lines"][0]["best_points"] = "1.00"  # as an older engine might have had it
-        conn.execute(sa.update(sa.table("scorecard_parts", sa.column("parts", sa.JSON)))
-                     .values(parts=parts))
+        conn.execute(
+            sa.update(sa.table("scorecard_parts", sa.column("parts", sa.JSON))).values(parts=parts)
+        )
     engine.dispose()
     async with await EvaluationStore.open(database_url, scorecards=[taxi.card]) as second:
         new = await second.save(EvaluationRecord(inp, result))
@@ -579,9 +619,13 @@ async def test_stored_parts_are_the_authority_for_their_digest(database_url: str
         assert reread.result.lines[1:] == result.lines[1:]
     engine = create_engine(database_url, null_pool=True)
     with engine.connect() as conn:
-        formats = {str(r[0]): r[1] for r in conn.execute(sa.text("SELECT id, result FROM evaluations"))}
+        formats = {
+            str(r[0]): r[1] for r in conn.execute(sa.text("SELECT id, result FROM evaluations"))
+        }
     engine.dispose()
-    docs = {k.replace("-", ""): json.loads(v) if isinstance(v, str) else v for k, v in formats.items()}
+    docs = {
+        k.replace("-", ""): json.loads(v) if isinstance(v, str) else v for k, v in formats.items()
+    }
     assert docs[new.id.replace("-", "")]["format"] == 1
     assert docs[old.id.replace("-", "")]["format"] == 2
 
@@ -598,9 +642,15 @@ async def test_rows_and_parts_stored_before_results_carried_their_base(database_
     migrate.upgrade(database_url)
     firm = build_registry(get_plugin_manager()).resolve("construction.firm")
     subject = Subject(SubjectKind.ORGANIZATION, "91350100M000100Y43")
-    inp = EvaluationInput("construction.firm", subject, {"bad_records_a": 7}, as_of=dt.date(2025, 6, 1))
+    inp = EvaluationInput(
+        "construction.firm", subject, {"bad_records_a": 7}, as_of=dt.date(2025, 6, 1)
+    )
     result = firm.evaluate(subject, inp.indicators, inp.as_of)
-    assert (str(result.score), str(result.base), str(result.score_before_cut)) == ("0.00", "60.00", "-10.00")
+    assert (str(result.score), str(result.base), str(result.score_before_cut)) == (
+        "0.00",
+        "60.00",
+        "-10.00",
+    )
     async with await EvaluationStore.open(database_url, scorecards=[firm.card]) as first:
         old = await first.save(EvaluationRecord(inp, result))
     engine = create_engine(database_url, null_pool=True)
@@ -622,7 +672,10 @@ async def test_rows_and_parts_stored_before_results_carried_their_base(database_
     async with await EvaluationStore.open(database_url) as replica:  # no card: the old parts only
         got = (await replica.get(old.id)).result
         assert (got.base, got.score_before_cut) == (None, None)
-        assert dataclasses.replace(got, base=result.base, score_before_cut=result.score_before_cut) == result
+        assert (
+            dataclasses.replace(got, base=result.base, score_before_cut=result.score_before_cut)
+            == result
+        )
     async with await EvaluationStore.open(database_url, scorecards=[firm.card]) as second:
         assert (await second.get(old.id)).result == result  # base 60.00, -10.00 before the cut
         new = await second.save(EvaluationRecord(inp, result))

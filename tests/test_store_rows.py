@@ -24,7 +24,8 @@ def _raw(engine: sa.Engine, ids: list[uuid.UUID]) -> dict[str, tuple[object, ...
     """Column values as the driver returns them, no SQLAlchemy types applied, by row id."""
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(
-            f"SELECT {', '.join(COLUMNS)} FROM evaluations ORDER BY id").all()
+            f"SELECT {', '.join(COLUMNS)} FROM evaluations ORDER BY id"
+        ).all()
     out = {}
     for row in rows:
         out[str(row[0])] = tuple(row[1:])
@@ -35,7 +36,10 @@ def _raw(engine: sa.Engine, ids: list[uuid.UUID]) -> dict[str, tuple[object, ...
 def test_fast_insert_stores_what_sqlalchemy_stores(database_url: str, n: int) -> None:
     migrate.upgrade(database_url)
     engine = create_engine(database_url)
-    rows = [evaluation_row(record(f"S-{i}", request_id=f"r-{i}" if i % 2 else None))[0] for i in range(n)]
+    rows = [
+        evaluation_row(record(f"S-{i}", request_id=f"r-{i}" if i % 2 else None))[0]
+        for i in range(n)
+    ]
     twins = []
     for row in rows:
         twin = copy.copy(row)
@@ -77,7 +81,8 @@ async def test_a_batch_of_any_size_reads_back_and_replays(database_url: str, n: 
         first = await store.save(record("S-0", request_id="again"))
         outcomes = await store.save_many(
             [record(f"S-{i}", request_id=f"b-{i}") for i in range(1, n)]
-            + [record("S-0", request_id="again")])
+            + [record("S-0", request_id="again")]
+        )
         assert outcomes[-1] == dataclasses.replace(first, replayed=True)
         for saved in outcomes[:-1]:
             assert isinstance(saved, StoredEvaluation)

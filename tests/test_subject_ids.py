@@ -74,7 +74,9 @@ def test_unified_social_credit_code(value: str, reason: str | None) -> None:
 )
 def test_normalize_makes_typed_ids_valid(typed: str, normalized: str) -> None:
     assert normalize(typed) == normalized
-    check = resident_id_problem if len(normalized) == 18 and normalized[:17].isdigit() else uscc_problem
+    check = (
+        resident_id_problem if len(normalized) == 18 and normalized[:17].isdigit() else uscc_problem
+    )
     assert check(normalize(typed)) is None
 
 
@@ -91,8 +93,12 @@ def test_every_wrong_check_character_is_refused() -> None:
 # --------------------------------------------------------------------------------------------
 # The fast weighted sums and the birth-date table agree with the textbook definitions
 
+
 def _textbook_11643(body: str) -> int:
-    return sum(int(d) * w for d, w in zip(body, (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2))) % 11
+    return (
+        sum(int(d) * w for d, w in zip(body, (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)))
+        % 11
+    )
 
 
 def _textbook_32100(body: str) -> int:
@@ -144,8 +150,16 @@ def test_the_fast_resident_id_check_agrees_with_the_reasons() -> None:
 
     rng = random.Random(18)
     for _ in range(5000):
-        body = f"{rng.randrange(10**6):06d}{rng.choice(['1996', '2000', '1900', '0000', '2024'])}" \
-               f"{rng.randrange(0, 14):02d}{rng.randrange(0, 32):02d}{rng.randrange(1000):03d}"
+        body = (
+            f"{rng.randrange(10**6):06d}{rng.choice(['1996', '2000', '1900', '0000', '2024'])}"
+            f"{rng.randrange(0, 14):02d}{rng.randrange(0, 32):02d}{rng.randrange(1000):03d}"
+        )
         good = body + "10X98765432"[_textbook_11643(body)]
-        for value in (good, body + rng.choice("0123456789Xx"), good[:-1], good + "1", "A" + good[1:]):
+        for value in (
+            good,
+            body + rng.choice("0123456789Xx"),
+            good[:-1],
+            good + "1",
+            "A" + good[1:],
+        ):
             assert resident_id_problem(value) == subject_ids._resident_id_reason(value), value

@@ -32,10 +32,12 @@ def write_versions(folder: Path) -> Path:
     text = ACME.read_text(encoding="utf-8")
     folder.mkdir()
     for version, effective_from, base in VERSIONS:
-        card = (text.replace('id = "acme.parking_operator"', f'id = "{CARD}"')
-                .replace('version = "2026.1"', f'version = "{version}"')
-                .replace("effective_from = 2026-01-01", f"effective_from = {effective_from}")
-                .replace("base = 100", f"base = {base}"))
+        card = (
+            text.replace('id = "acme.parking_operator"', f'id = "{CARD}"')
+            .replace('version = "2026.1"', f'version = "{version}"')
+            .replace("effective_from = 2026-01-01", f"effective_from = {effective_from}")
+            .replace("base = 100", f"base = {base}")
+        )
         card = card.split("[[cases]]", 1)[0]  # the acme cases pin base 100
         assert card.count(CARD) == 1 and f'"{version}"' in card
         (folder / f"{CARD}.{version}.toml").write_text(card, encoding="utf-8")
@@ -46,18 +48,26 @@ def write_versions(folder: Path) -> Path:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("versions")
     cards = write_versions(tmp / "cards")
-    with running_server(f"sqlite:///{tmp / 'audit.db'}", tmp / "server.log",
-                        "--scorecards", str(cards)) as s:
+    with running_server(
+        f"sqlite:///{tmp / 'audit.db'}", tmp / "server.log", "--scorecards", str(cards)
+    ) as s:
         yield s
 
 
 def listed(server: ServerProcess, **request: object) -> list[tuple[str, str, str]]:
     cards, token = [], ""
     while True:
-        reply = server.stub.ListScorecards(pb.ListScorecardsRequest(page_token=token, **request), timeout=30)
-        cards += [(c.scorecard_id, c.version,
-                   f"{c.effective_from.year:04d}-{c.effective_from.month:02d}-{c.effective_from.day:02d}")
-                  for c in reply.scorecards]
+        reply = server.stub.ListScorecards(
+            pb.ListScorecardsRequest(page_token=token, **request), timeout=30
+        )
+        cards += [
+            (
+                c.scorecard_id,
+                c.version,
+                f"{c.effective_from.year:04d}-{c.effective_from.month:02d}-{c.effective_from.day:02d}",
+            )
+            for c in reply.scorecards
+        ]
         token = reply.next_page_token
         if not token:
             return cards
@@ -67,7 +77,10 @@ def test_list_shows_the_version_in_force_and_all_versions_shows_each(server: Ser
     in_force = [c for c in listed(server) if c[0] == CARD]
     assert in_force == [(CARD, "2026.1", "2026-01-01")]
     every = listed(server, all_versions=True)
-    assert [c for c in every if c[0] == CARD] == [(CARD, "2030.1", "2030-01-01"), (CARD, "2026.1", "2026-01-01")]
+    assert [c for c in every if c[0] == CARD] == [
+        (CARD, "2030.1", "2030-01-01"),
+        (CARD, "2026.1", "2026-01-01"),
+    ]
     assert len(every) == len(listed(server)) + 1  # the built-ins have one version each
     assert [c[0] for c in every] == sorted(c[0] for c in every)
     # pages of 2 give the same entries, each once
@@ -93,11 +106,15 @@ CASES = [
 
 
 @pytest.mark.parametrize(("version", "as_of", "score"), CASES)
-def test_evaluate_with_and_without_a_version(server: ServerProcess, version: str, as_of: str,
-                                             score: str | None) -> None:
+def test_evaluate_with_and_without_a_version(
+    server: ServerProcess, version: str, as_of: str, score: str | None
+) -> None:
     if score is not None:
         evaluation = server.stub.Evaluate(item(version, as_of), timeout=30).evaluation
-        assert (evaluation.scorecard_version, evaluation.score) == (version or evaluation.scorecard_version, score)
+        assert (evaluation.scorecard_version, evaluation.score) == (
+            version or evaluation.scorecard_version,
+            score,
+        )
         return
     with pytest.raises(grpc.RpcError) as info:
         server.stub.Evaluate(item(version, as_of), timeout=30)
@@ -125,43 +142,70 @@ def reason(error: grpc.RpcError) -> str:
     return ""
 
 
-def test_batch_refuses_only_the_item_asking_for_a_version_not_in_force(server: ServerProcess) -> None:
-    reply = server.stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=[
-        item("2026.1", "2026-06-01"), item("2030.1", "2026-06-01"), item("", "2026-06-01")]), timeout=30)
+def test_batch_refuses_only_the_item_asking_for_a_version_not_in_force(
+    server: ServerProcess,
+) -> None:
+    reply = server.stub.BatchEvaluate(
+        pb.BatchEvaluateRequest(
+            requests=[
+                item("2026.1", "2026-06-01"),
+                item("2030.1", "2026-06-01"),
+                item("", "2026-06-01"),
+            ]
+        ),
+        timeout=30,
+    )
     assert [r.WhichOneof("result") for r in reply.results] == ["evaluation", "error", "evaluation"]
     error = reply.results[1].error
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert [(v.field, v.description.split(":", 1)[0]) for v in error.field_violations] == [
-        ("requests[1].version", REFUSED)]
+        ("requests[1].version", REFUSED)
+    ]
 
 
-def test_stream_refuses_only_the_item_asking_for_a_version_not_in_force(server: ServerProcess) -> None:
-    requests = [pb.StreamEvaluateRequest(correlation_id=cid, request=item(version, "2026-06-01"))
-                for cid, version in [("now", "2026.1"), ("later", "2030.1")]]
+def test_stream_refuses_only_the_item_asking_for_a_version_not_in_force(
+    server: ServerProcess,
+) -> None:
+    requests = [
+        pb.StreamEvaluateRequest(correlation_id=cid, request=item(version, "2026-06-01"))
+        for cid, version in [("now", "2026.1"), ("later", "2030.1")]
+    ]
     replies = {r.correlation_id: r for r in server.stub.StreamEvaluate(iter(requests), timeout=30)}
     assert replies["now"].WhichOneof("result") == "evaluation"
     later = replies["later"]
     assert later.WhichOneof("result") == "error"
     assert [(v.field, v.description.split(":", 1)[0]) for v in later.error.field_violations] == [
-        ("request.version", REFUSED)]
+        ("request.version", REFUSED)
+    ]
 
 
 def credit(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECTOR_CREDIT_")}
     env.update({"NO_COLOR": "1", "COLUMNS": "160"})
-    return subprocess.run([sys.executable, "-m", "sector_credit.clients.cli", "--server", server.address,
-                           *args], capture_output=True, text=True, timeout=120, env=env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "sector_credit.clients.cli", "--server", server.address, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
 
 
 def test_credit_scorecards_list_all_versions(server: ServerProcess) -> None:
     plain = credit(server, "scorecards", "list")
     assert plain.returncode == 0, plain.stderr
     assert re.findall(rf"^{re.escape(CARD)}\s+(\S+)\s+(\S+)", plain.stdout, re.MULTILINE) == [
-        ("2026.1", "2026-01-01")]
+        ("2026.1", "2026-01-01")
+    ]
     every = credit(server, "scorecards", "list", "--all-versions")
     assert every.returncode == 0, every.stderr
     assert re.findall(rf"^{re.escape(CARD)}\s+(\S+)\s+(\S+)", every.stdout, re.MULTILINE) == [
-        ("2030.1", "2030-01-01"), ("2026.1", "2026-01-01")]
+        ("2030.1", "2030-01-01"),
+        ("2026.1", "2026-01-01"),
+    ]
     as_json = json.loads(credit(server, "scorecards", "list", "--all-versions", "--json").stdout)
     assert [(c["version"], c["effective_from"]) for c in as_json if c["scorecard_id"] == CARD] == [
-        ("2030.1", "2030-01-01"), ("2026.1", "2026-01-01")]
+        ("2030.1", "2030-01-01"),
+        ("2026.1", "2026-01-01"),
+    ]

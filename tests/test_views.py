@@ -14,31 +14,59 @@ from google.rpc import code_pb2
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from service_harness import ServerProcess, evaluate_request, module_server_fixture, resident_id
 
-BASIC, FULL, UNSPECIFIED = pb.EVALUATION_VIEW_BASIC, pb.EVALUATION_VIEW_FULL, pb.EVALUATION_VIEW_UNSPECIFIED
+BASIC, FULL, UNSPECIFIED = (
+    pb.EVALUATION_VIEW_BASIC,
+    pb.EVALUATION_VIEW_FULL,
+    pb.EVALUATION_VIEW_UNSPECIFIED,
+)
 
 server = module_server_fixture()
 
 # (case, scorecard, indicators, lines of the FULL reply): a plain result, one with an
 # override fired, one with a group cut, one without a score or lines but with `until`
 CASES = [
-    ("taxi", "transport.taxi_driver",
-     {"violations_3pt": 1, "violations_5pt": 1, "bonus_points": "2"}, 6),
+    (
+        "taxi",
+        "transport.taxi_driver",
+        {"violations_3pt": 1, "violations_5pt": 1, "bonus_points": "2"},
+        6,
+    ),
     ("taxi forced to B", "transport.taxi_driver", {"violations_20pt": 1, "bonus_points": "5"}, 6),
     ("taxi deductions floored", "transport.taxi_driver", {"violations_10pt": 3}, 6),
-    ("civil servant barred until", "civil_servant.recruitment",
-     {"exam_misconduct": "forged_material", "exam_misconduct_date": (2024, 3, 10)}, 0),
-    ("environment", "environment.enterprise", {
-        "emission_compliance_min_pct": "85", "solid_waste_treated_pct": "97",
-        "hazardous_waste_rating": "compliant", "noise_exceedance_db": "3", "siting_compliant": True,
-        "administrative_penalties": 1, "risk_management_complete": True,
-        "other_indicators_score": "90", "hidden_discharge": True}, 8),
+    (
+        "civil servant barred until",
+        "civil_servant.recruitment",
+        {"exam_misconduct": "forged_material", "exam_misconduct_date": (2024, 3, 10)},
+        0,
+    ),
+    (
+        "environment",
+        "environment.enterprise",
+        {
+            "emission_compliance_min_pct": "85",
+            "solid_waste_treated_pct": "97",
+            "hazardous_waste_rating": "compliant",
+            "noise_exceedance_db": "3",
+            "siting_compliant": True,
+            "administrative_penalties": 1,
+            "risk_management_complete": True,
+            "other_indicators_score": "90",
+            "hidden_discharge": True,
+        },
+        8,
+    ),
 ]
 _subjects = iter(range(5000, 6000))
 
 
-def _request(scorecard: str, indicators: dict[str, Any], view: int = UNSPECIFIED,
-             request_id: str = "") -> pb.EvaluateRequest:
-    subject = resident_id(next(_subjects)) if scorecard.split(".")[0] in ("transport", "civil_servant") else None
+def _request(
+    scorecard: str, indicators: dict[str, Any], view: int = UNSPECIFIED, request_id: str = ""
+) -> pb.EvaluateRequest:
+    subject = (
+        resident_id(next(_subjects))
+        if scorecard.split(".")[0] in ("transport", "civil_servant")
+        else None
+    )
     request = evaluate_request(scorecard, indicators, subject_id=subject, request_id=request_id)
     request.view = view
     return request
@@ -54,7 +82,9 @@ def _unnamed(evaluation: Any) -> Any:
 
 
 def _get(server: ServerProcess, name: str) -> Any:
-    return server.stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=name)).evaluation
+    return server.stub.GetEvaluation(
+        pb.GetEvaluationRequest(purpose="supervision", name=name)
+    ).evaluation
 
 
 def _evaluate(server: ServerProcess, how: str, request: pb.EvaluateRequest) -> Any:
@@ -73,7 +103,8 @@ def _evaluate(server: ServerProcess, how: str, request: pb.EvaluateRequest) -> A
         assert result.WhichOneof("result") == "evaluation", result
         return result.evaluation
     (answer,) = server.stub.StreamEvaluate(
-        iter([pb.StreamEvaluateRequest(correlation_id="1", request=request)]), timeout=30)
+        iter([pb.StreamEvaluateRequest(correlation_id="1", request=request)]), timeout=30
+    )
     assert answer.WhichOneof("result") == "evaluation", answer
     return answer.evaluation
 
@@ -82,10 +113,17 @@ METHODS = ["unary", "batch", "batch item", "stream"]
 
 
 @pytest.mark.parametrize("how", METHODS)
-@pytest.mark.parametrize(("case", "scorecard", "indicators", "lines"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("case", "scorecard", "indicators", "lines"), CASES, ids=[c[0] for c in CASES]
+)
 def test_basic_is_full_without_lines_and_the_full_one_is_stored(
-        server: ServerProcess, how: str, case: str, scorecard: str, indicators: dict[str, Any],
-        lines: int) -> None:
+    server: ServerProcess,
+    how: str,
+    case: str,
+    scorecard: str,
+    indicators: dict[str, Any],
+    lines: int,
+) -> None:
     full = _evaluate(server, how, _request(scorecard, indicators, FULL))
     request = _request(scorecard, indicators, BASIC)
     request.subject.id = full.subject.id  # the same input, so the same evaluation
@@ -141,7 +179,8 @@ BAD_VIEWS = [
 
 @pytest.mark.parametrize(("how", "field"), BAD_VIEWS)
 def test_an_undefined_view_is_invalid_argument_naming_the_field(
-        server: ServerProcess, how: str, field: str) -> None:
+    server: ServerProcess, how: str, field: str
+) -> None:
     _, scorecard, indicators, _ = CASES[0]
     request = _request(scorecard, indicators, view=7)
     if how == "unary":
@@ -153,16 +192,21 @@ def test_an_undefined_view_is_invalid_argument_naming_the_field(
     if how == "batch":
         request.view = UNSPECIFIED
         with pytest.raises(grpc.RpcError) as info:
-            server.stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=[request], view=7), timeout=30)
+            server.stub.BatchEvaluate(
+                pb.BatchEvaluateRequest(requests=[request], view=7), timeout=30
+            )
         assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
         assert "view" in (info.value.details() or "")  # type: ignore[attr-defined]
         return
     if how == "batch item":
-        (result,) = server.stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=[request]), timeout=30).results
+        (result,) = server.stub.BatchEvaluate(
+            pb.BatchEvaluateRequest(requests=[request]), timeout=30
+        ).results
         error = result.error
     else:
         (answer,) = server.stub.StreamEvaluate(
-            iter([pb.StreamEvaluateRequest(correlation_id="1", request=request)]), timeout=30)
+            iter([pb.StreamEvaluateRequest(correlation_id="1", request=request)]), timeout=30
+        )
         error = answer.error
     assert error.code == code_pb2.INVALID_ARGUMENT
     assert [v.field for v in error.field_violations] == [field]

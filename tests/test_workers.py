@@ -38,21 +38,47 @@ class Workers:
         return self.log.read_text(errors="replace")
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as r:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10
+        ) as r:
             return r.read().decode()
 
 
 @contextmanager
-def workers(database_url: str, tmp_path: Path, n: int = 2, listen: str = "127.0.0.1:0") -> Iterator[Workers]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("SECTOR_CREDIT_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+def workers(
+    database_url: str, tmp_path: Path, n: int = 2, listen: str = "127.0.0.1:0"
+) -> Iterator[Workers]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SECTOR_CREDIT_") and k != "PROMETHEUS_MULTIPROC_DIR"
+    }
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sector_credit.server.main", "--listen", listen,
-             "--database-url", database_url, "--metrics-port", "any",
-             "--log-format", "json", "--workers", str(n), "--grace-seconds", "5", *ONLY_BUILTIN],
-            stdout=subprocess.PIPE, stderr=log, env=env, cwd=tmp_path)
+            [
+                sys.executable,
+                "-m",
+                "sector_credit.server.main",
+                "--listen",
+                listen,
+                "--database-url",
+                database_url,
+                "--metrics-port",
+                "any",
+                "--log-format",
+                "json",
+                "--workers",
+                str(n),
+                "--grace-seconds",
+                "5",
+                *ONLY_BUILTIN,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=env,
+            cwd=tmp_path,
+        )
         try:
             lines = _read_lines(proc, log_path, want=("listening on port ", "metrics on port "))
             port = int(lines[0].rsplit(" ", 1)[1])
@@ -83,7 +109,9 @@ def _read_lines(proc: subprocess.Popen[bytes], log: Path, want: tuple[str, ...])
         if all(found):
             return found  # type: ignore[return-value]
     proc.kill()
-    raise AssertionError(f"the workers did not start; stdout {buffer!r}; log:\n{log.read_text()[-3000:]}")
+    raise AssertionError(
+        f"the workers did not start; stdout {buffer!r}; log:\n{log.read_text()[-3000:]}"
+    )
 
 
 def _request(i: int) -> pb.EvaluateRequest:
@@ -96,7 +124,8 @@ def _request(i: int) -> pb.EvaluateRequest:
 
 def _stub(port: int, i: int) -> tuple[grpc.Channel, pb_grpc.CreditEvaluationServiceStub]:
     channel = grpc.insecure_channel(  # its own connection: the kernel may pick either worker
-        f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1), ("test.channel", i)])
+        f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1), ("test.channel", i)]
+    )
     return channel, pb_grpc.CreditEvaluationServiceStub(channel)
 
 
@@ -114,10 +143,15 @@ def _children(pid: int) -> list[int]:
 
 
 def _worker_pids(w: Workers) -> list[int]:
-    return [int(p) for p in re.findall(r'"pid": (\d+), "port": \d+, "event": "worker serving"', w.log_text())]
+    return [
+        int(p)
+        for p in re.findall(r'"pid": (\d+), "port": \d+, "event": "worker serving"', w.log_text())
+    ]
 
 
-def test_workers_share_one_port_store_durably_and_stop_on_sigterm(database_url: str, tmp_path: Path) -> None:
+def test_workers_share_one_port_store_durably_and_stop_on_sigterm(
+    database_url: str, tmp_path: Path
+) -> None:
     with workers(database_url, tmp_path) as w:
         assert w.log_text().count('"event": "worker serving"') == 2
         names = []
@@ -131,13 +165,17 @@ def test_workers_share_one_port_store_durably_and_stop_on_sigterm(database_url: 
         for i, name in enumerate(names):  # every evaluation is readable through any worker
             channel, stub = _stub(w.port, 100 + i)
             with channel:
-                got = stub.GetEvaluation(pb.GetEvaluationRequest(purpose="supervision", name=name), timeout=30)
+                got = stub.GetEvaluation(
+                    pb.GetEvaluationRequest(purpose="supervision", name=name), timeout=30
+                )
                 assert got.evaluation.name == name
         # /metrics on the parent sums the workers' counters
         text = w.metrics()
         evaluate_ok = re.search(
             r'grpc_server_handled_total\{grpc_code="OK",grpc_method="Evaluate",'
-            r'grpc_service="sector_credit.v1.CreditEvaluationService",grpc_type="unary"\} (\S+)', text)
+            r'grpc_service="sector_credit.v1.CreditEvaluationService",grpc_type="unary"\} (\S+)',
+            text,
+        )
         assert evaluate_ok is not None and float(evaluate_ok.group(1)) == 48.0, text[:2000]
 
         pids = _worker_pids(w)
@@ -171,10 +209,26 @@ def test_port_zero_is_resolved_once_for_all_workers(tmp_path: Path, n: int) -> N
 def test_an_unreachable_database_stops_the_start_with_exit_code_69(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECTOR_CREDIT_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "sector_credit.server.main", "--listen", "127.0.0.1:0",
-         "--database-url", "postgresql://postgres@127.0.0.1:1/nowhere", "--metrics-port", "0",
-         "--log-format", "json", "--workers", "2"],
-        capture_output=True, env=env, cwd=tmp_path, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "sector_credit.server.main",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            "postgresql://postgres@127.0.0.1:1/nowhere",
+            "--metrics-port",
+            "0",
+            "--log-format",
+            "json",
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert proc.returncode == 69, proc.stderr.decode()[-2000:]
     assert b"listening on port" not in proc.stdout
     assert b"the audit database is unavailable" in proc.stderr

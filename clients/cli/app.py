@@ -40,10 +40,23 @@ from .session import (
 )
 
 BUILTIN_COMMANDS: tuple[click.Command, ...] = (
-    scorecards, evaluate, batch, history, get, audit, whatif, report, keys, records, golden)
+    scorecards,
+    evaluate,
+    batch,
+    history,
+    get,
+    audit,
+    whatif,
+    report,
+    keys,
+    records,
+    golden,
+)
 
-EPILOG = ("Exit codes: 0 ok, 1 evaluation or validation errors, 2 usage, 3 server unavailable, "
-          "130 interrupted.")
+EPILOG = (
+    "Exit codes: 0 ok, 1 evaluation or validation errors, 2 usage, 3 server unavailable, "
+    "130 interrupted."
+)
 
 
 def _user() -> str:
@@ -66,8 +79,9 @@ class CreditGroup(click.Group):
             out = _out(ctx)
             out.error(exc, "server unavailable")
             server = ctx.obj.server if isinstance(ctx.obj, Session) else DEFAULT_TARGET
-            out.stderr.write(f"  (is the service running at {server}? set --server or "
-                             f"{SERVER_ENV})\n")
+            out.stderr.write(
+                f"  (is the service running at {server}? set --server or {SERVER_ENV})\n"
+            )
             return EXIT_UNAVAILABLE
         except CreditError as exc:
             _out(ctx).error(exc)
@@ -87,36 +101,96 @@ def _out(ctx: click.Context) -> Output:
     return ctx.obj.out if isinstance(ctx.obj, Session) else ctx.obj
 
 
-@click.group("credit", cls=CreditGroup, epilog=EPILOG,
-             context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--server", metavar="HOST:PORT", envvar=SERVER_ENV, default=DEFAULT_TARGET,
-              show_envvar=True, help=f"the service's address (default {DEFAULT_TARGET})")
-@click.option("--caller", envvar=CALLER_ENV, default=None, show_envvar=True,
-              help="a label sent as x-caller (the server records who --cert or --token prove; "
-                   "default: cli:your user name)")
-@click.option("--tls", is_flag=True,
-              help="connect with TLS (the system's root certificates, or --ca)")
-@click.option("--ca", "--ca-file", "ca_file", metavar="PEM", envvar=CA_ENV, show_envvar=True,
-              help="root certificates that sign the server's (implies --tls)")
-@click.option("--cert", metavar="PEM", envvar=CERT_ENV, show_envvar=True,
-              help="client certificate for mutual TLS (implies --tls)")
-@click.option("--key", metavar="PEM", envvar=KEY_ENV, show_envvar=True,
-              help="private key of --cert")
-@click.option("--token", metavar="TOKEN", envvar=TOKEN_ENV, show_envvar=True,
-              help="API key or JWT, sent as `authorization: Bearer` (prefer the variable: a "
-                   "flag shows in the process list)")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="deadline of each call (default 10; a batch chunk 120)")
-@click.option("--lang", type=click.Choice(LANGS), default="both",
-              help="language of titles in tables (default both)")
+@click.group(
+    "credit",
+    cls=CreditGroup,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "--server",
+    metavar="HOST:PORT",
+    envvar=SERVER_ENV,
+    default=DEFAULT_TARGET,
+    show_envvar=True,
+    help=f"the service's address (default {DEFAULT_TARGET})",
+)
+@click.option(
+    "--caller",
+    envvar=CALLER_ENV,
+    default=None,
+    show_envvar=True,
+    help="a label sent as x-caller (the server records who --cert or --token prove; "
+    "default: cli:your user name)",
+)
+@click.option(
+    "--tls", is_flag=True, help="connect with TLS (the system's root certificates, or --ca)"
+)
+@click.option(
+    "--ca",
+    "--ca-file",
+    "ca_file",
+    metavar="PEM",
+    envvar=CA_ENV,
+    show_envvar=True,
+    help="root certificates that sign the server's (implies --tls)",
+)
+@click.option(
+    "--cert",
+    metavar="PEM",
+    envvar=CERT_ENV,
+    show_envvar=True,
+    help="client certificate for mutual TLS (implies --tls)",
+)
+@click.option(
+    "--key", metavar="PEM", envvar=KEY_ENV, show_envvar=True, help="private key of --cert"
+)
+@click.option(
+    "--token",
+    metavar="TOKEN",
+    envvar=TOKEN_ENV,
+    show_envvar=True,
+    help="API key or JWT, sent as `authorization: Bearer` (prefer the variable: a "
+    "flag shows in the process list)",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="deadline of each call (default 10; a batch chunk 120)",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(LANGS),
+    default="both",
+    help="language of titles in tables (default both)",
+)
 @click.pass_context
-def credit(ctx: click.Context, server: str, caller: str | None, tls: bool, ca_file: str | None,
-           cert: str | None, key: str | None, token: str | None, timeout: float | None,
-           lang: str) -> None:
+def credit(
+    ctx: click.Context,
+    server: str,
+    caller: str | None,
+    tls: bool,
+    ca_file: str | None,
+    cert: str | None,
+    key: str | None,
+    token: str | None,
+    timeout: float | None,
+    lang: str,
+) -> None:
     """Transparent, point-based sector credit grades: the command line (docs/cli.md)."""
-    ctx.obj = Session(ctx.obj, server=server, caller=(_user() if caller is None else caller) or None,
-                      tls=tls, ca_file=ca_file or None, cert=cert or None, key=key or None,
-                      token=token or None, timeout=timeout, lang=lang)
+    ctx.obj = Session(
+        ctx.obj,
+        server=server,
+        caller=(_user() if caller is None else caller) or None,
+        tls=tls,
+        ca_file=ca_file or None,
+        cert=cert or None,
+        key=key or None,
+        token=token or None,
+        timeout=timeout,
+        lang=lang,
+    )
 
 
 def build_cli(plugins: pluggy.PluginManager | None = None) -> click.Group:
@@ -124,9 +198,14 @@ def build_cli(plugins: pluggy.PluginManager | None = None) -> click.Group:
     add (the installed plugins unless `plugins` is given)."""
     from sector_credit.plugins import get_plugin_manager
 
-    group = CreditGroup(credit.name, params=credit.params, callback=credit.callback,
-                        help=credit.help, epilog=credit.epilog,
-                        context_settings=credit.context_settings)
+    group = CreditGroup(
+        credit.name,
+        params=credit.params,
+        callback=credit.callback,
+        help=credit.help,
+        epilog=credit.epilog,
+        context_settings=credit.context_settings,
+    )
     for command in BUILTIN_COMMANDS:
         group.add_command(command)
     pm = plugins if plugins is not None else get_plugin_manager()
@@ -134,8 +213,12 @@ def build_cli(plugins: pluggy.PluginManager | None = None) -> click.Group:
     return group
 
 
-def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
-         stderr: TextIO | None = None, plugins: pluggy.PluginManager | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    plugins: pluggy.PluginManager | None = None,
+) -> int:
     """Run `credit` with `argv` (default: the process's), writing to `stdout` and `stderr`:
     the exit code."""
     out = Output(stdout or sys.stdout, stderr or sys.stderr)
@@ -151,9 +234,12 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
         name = exc.option_name
         if name in {o for p in group.params for o in p.opts} and exc.ctx is not None:
             where = exc.ctx.command_path.removeprefix("credit").strip()
-            shown = click.UsageError(f"{exc.message} {name} is an option of credit itself: give "
-                                     f"it before the command (credit {name} … {where} …), or "
-                                     "set its variable", ctx=exc.ctx)
+            shown = click.UsageError(
+                f"{exc.message} {name} is an option of credit itself: give "
+                f"it before the command (credit {name} … {where} …), or "
+                "set its variable",
+                ctx=exc.ctx,
+            )
         shown.show(file=out.stderr)
         return shown.exit_code
     except click.ClickException as exc:  # a bad flag or value: click's message, exit 2

@@ -23,8 +23,9 @@ from .session import (
 )
 
 _window = stack_options(
-    click.option("--since", metavar="WHEN",
-                 help="from this day or time on (ISO 8601; a day in local time)"),
+    click.option(
+        "--since", metavar="WHEN", help="from this day or time on (ISO 8601; a day in local time)"
+    ),
     click.option("--until", metavar="WHEN", help="before this day or time"),
     limit_option(50),
     json_option,
@@ -39,11 +40,21 @@ def audit() -> None:
 
 @audit.command("subject")
 @click.argument("target", metavar="SUBJECT_ID")  # not `key`: that is --key, the client's
-@click.option("--right-to-know", is_flag=True,
-              help="only what the subject may learn: who looked, why and on which day")
+@click.option(
+    "--right-to-know",
+    is_flag=True,
+    help="only what the subject may learn: who looked, why and on which day",
+)
 @_window
-def audit_subject(session: Session, target: str, right_to_know: bool, since: str | None,
-                  until: str | None, limit: int, as_json: bool) -> int:
+def audit_subject(
+    session: Session,
+    target: str,
+    right_to_know: bool,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> int:
     """The calls that touched one subject, newest first."""
     return _audit(session, "subject", target, right_to_know, since, until, limit, as_json)
 
@@ -51,19 +62,29 @@ def audit_subject(session: Session, target: str, right_to_know: bool, since: str
 @audit.command("caller")
 @click.argument("target", metavar="NAME")
 @_window
-def audit_caller(session: Session, target: str, since: str | None, until: str | None,
-                 limit: int, as_json: bool) -> int:
+def audit_caller(
+    session: Session, target: str, since: str | None, until: str | None, limit: int, as_json: bool
+) -> int:
     """The calls one caller made, newest first."""
     return _audit(session, "caller", target, False, since, until, limit, as_json)
 
 
-def _audit(session: Session, action: str, target: str, right_to_know: bool, since_text: str | None,
-           until_text: str | None, limit: int, as_json: bool) -> int:
+def _audit(
+    session: Session,
+    action: str,
+    target: str,
+    right_to_know: bool,
+    since_text: str | None,
+    until_text: str | None,
+    limit: int,
+    as_json: bool,
+) -> int:
     check_limit(limit)
     since, until = _when(since_text, "--since"), _when(until_text, "--until")
     if right_to_know and (since or until):
         raise UsageError("--right-to-know lists every access of the subject: no --since or --until")
     with session.client() as client:
+
         def fetch(size: int, token: str) -> tuple[Sequence[Any], str]:
             if right_to_know:
                 page = client.list_subject_accesses(target, page_size=size, page_token=token)
@@ -71,7 +92,11 @@ def _audit(session: Session, action: str, target: str, right_to_know: bool, sinc
             records = client.list_access_records(
                 subject_id=target if action == "subject" else None,
                 caller=target if action == "caller" else None,
-                start_time=since, end_time=until, page_size=size, page_token=token)
+                start_time=since,
+                end_time=until,
+                page_size=size,
+                page_token=token,
+            )
             return records.access_records, records.next_page_token
 
         found, more = collect(fetch, limit)
@@ -82,8 +107,9 @@ def _audit(session: Session, action: str, target: str, right_to_know: bool, sinc
     if not found:
         out.lines([f"no access records of {action} {target}"])
         return EXIT_OK
-    out.lines(subject_access_table(found, out.style) if right_to_know
-              else access_table(found, out.style))
+    out.lines(
+        subject_access_table(found, out.style) if right_to_know else access_table(found, out.style)
+    )
     if more:
         out.lines([out.style(f"(the newest {len(found)}; --limit 0 shows all)", "dim")])
     return EXIT_OK
@@ -96,7 +122,9 @@ def _when(text: str | None, flag: str) -> dt.datetime | None:
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"{flag}: {text!r} is not a day (2026-12-01) or an ISO 8601 time") from None
+        raise UsageError(
+            f"{flag}: {text!r} is not a day (2026-12-01) or an ISO 8601 time"
+        ) from None
     return when if when.tzinfo else when.astimezone()
 
 

@@ -33,19 +33,32 @@ from .session import (
 @click.option("--subject", required=True, metavar="ID", help="resident id or credit code")
 @click.option("--name", default="", help="the subject's display name (stored, not scored)")
 @input_options
-@click.option("--request-id",
-              help="an idempotency key: repeating it returns the stored evaluation")
+@click.option("--request-id", help="an idempotency key: repeating it returns the stored evaluation")
 @click.option("--validate-only", is_flag=True, help="check the input; store nothing")
-@click.option("--from-records", is_flag=True,
-              help="also list the credit records the server read for the indicators it derives "
-                   "from records (those need no --set)")
+@click.option(
+    "--from-records",
+    is_flag=True,
+    help="also list the credit records the server read for the indicators it derives "
+    "from records (those need no --set)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the evaluation as JSON")
 @lang_option
 @click.pass_obj
-def evaluate(session: Session, scorecard: str, subject: str, name: str, values: tuple[str, ...],
-             values_file: Path | None, as_of: str | None, version: str | None,
-             request_id: str | None, validate_only: bool, from_records: bool, as_json: bool,
-             lang: str | None) -> int:
+def evaluate(
+    session: Session,
+    scorecard: str,
+    subject: str,
+    name: str,
+    values: tuple[str, ...],
+    values_file: Path | None,
+    as_of: str | None,
+    version: str | None,
+    request_id: str | None,
+    validate_only: bool,
+    from_records: bool,
+    as_json: bool,
+    lang: str | None,
+) -> int:
     """Evaluate one subject and explain the grade.
 
     ID: the scorecard, e.g. transport.taxi_driver.
@@ -54,8 +67,15 @@ def evaluate(session: Session, scorecard: str, subject: str, name: str, values: 
     day = date_arg(as_of, "--as-of")
     with session.client() as client:
         evaluation = client.evaluate(
-            scorecard, subject, indicators, as_of=day, request_id=request_id,
-            display_name=name, version=version, validate_only=validate_only)
+            scorecard,
+            subject,
+            indicators,
+            as_of=day,
+            request_id=request_id,
+            display_name=name,
+            version=version,
+            validate_only=validate_only,
+        )
         card = client.definition(scorecard, version)
     _print_evaluation(session, evaluation, card, as_json, lang)
     if from_records and not as_json:
@@ -71,8 +91,14 @@ def evaluate(session: Session, scorecard: str, subject: str, name: str, values: 
 @purpose_options
 @lang_option
 @click.pass_obj
-def get(session: Session, name: str, as_json: bool, purpose: str | None,
-        purpose_note: str | None, lang: str | None) -> int:
+def get(
+    session: Session,
+    name: str,
+    as_json: bool,
+    purpose: str | None,
+    purpose_note: str | None,
+    lang: str | None,
+) -> int:
     """A stored evaluation, explained.
 
     NAME: evaluations/{id} or the id.
@@ -83,20 +109,27 @@ def get(session: Session, name: str, as_json: bool, purpose: str | None,
     return EXIT_OK
 
 
-def stored_with_card(client: CreditClient, name: str, purpose: str | None,
-                     purpose_note: str | None) -> tuple[Evaluation, Scorecard | None]:
+def stored_with_card(
+    client: CreditClient, name: str, purpose: str | None, purpose_note: str | None
+) -> tuple[Evaluation, Scorecard | None]:
     """A stored evaluation read for the purpose given, and the scorecard version it was made
     with (None when that version is no longer served: the evaluation still explains itself)."""
     evaluation = client.get_evaluation(name, purpose=purpose, purpose_note=purpose_note)
     try:
-        return evaluation, client.get_scorecard(evaluation.scorecard_id,
-                                                version=evaluation.scorecard_version)
+        return evaluation, client.get_scorecard(
+            evaluation.scorecard_id, version=evaluation.scorecard_version
+        )
     except CreditError:
         return evaluation, None
 
 
-def _print_evaluation(session: Session, evaluation: Evaluation, card: Scorecard | None,
-                      as_json: bool, lang: str | None) -> None:
+def _print_evaluation(
+    session: Session,
+    evaluation: Evaluation,
+    card: Scorecard | None,
+    as_json: bool,
+    lang: str | None,
+) -> None:
     out = session.out
     if as_json:
         out.json(evaluation.to_dict())
@@ -106,16 +139,27 @@ def _print_evaluation(session: Session, evaluation: Evaluation, card: Scorecard 
 
 @click.command("whatif")
 @click.argument("target", metavar="NAME_OR_ID")
-@click.option("--subject", metavar="ID",
-              help="explore this input instead: resident id or credit code")
+@click.option(
+    "--subject", metavar="ID", help="explore this input instead: resident id or credit code"
+)
 @input_options
 @json_option
 @purpose_options  # a stored evaluation explored by name is a read
 @lang_option
 @click.pass_obj
-def whatif(session: Session, target: str, subject: str | None, values: tuple[str, ...],
-           values_file: Path | None, as_of: str | None, version: str | None, as_json: bool,
-           purpose: str | None, purpose_note: str | None, lang: str | None) -> int:
+def whatif(
+    session: Session,
+    target: str,
+    subject: str | None,
+    values: tuple[str, ...],
+    values_file: Path | None,
+    as_of: str | None,
+    version: str | None,
+    as_json: bool,
+    purpose: str | None,
+    purpose_note: str | None,
+    lang: str | None,
+) -> int:
     """What would change the grade (nothing is stored).
 
     The smallest changes of actionable indicators per better grade, and when overrides end.
@@ -124,8 +168,10 @@ def whatif(session: Session, target: str, subject: str | None, values: tuple[str
     """
     if subject is None:
         if values or values_file is not None or as_of or version:
-            raise UsageError("--set, --file, --as-of and --version describe an input: give "
-                             "--subject too (a stored evaluation is explored as it was made)")
+            raise UsageError(
+                "--set, --file, --as-of and --version describe an input: give "
+                "--subject too (a stored evaluation is explored as it was made)"
+            )
         with session.client() as client:
             explored = client.explore_evaluation(target, purpose=purpose, purpose_note=purpose_note)
     else:
@@ -143,18 +189,38 @@ def whatif(session: Session, target: str, subject: str | None, values: tuple[str
 
 @click.command("report")
 @click.argument("name", metavar="NAME", required=False)
-@click.option("--history", "history_of", metavar="SUBJECT_ID",
-              help="instead: this subject's evaluations against --scorecard, its grades over time")
+@click.option(
+    "--history",
+    "history_of",
+    metavar="SUBJECT_ID",
+    help="instead: this subject's evaluations against --scorecard, its grades over time",
+)
 @click.option("--scorecard", metavar="ID", help="with --history: the scorecard the grades are of")
-@click.option("--out", "out_path", type=click.Path(path_type=Path), metavar="FILE",
-              help="the HTML file (default: report-{id}.html, report-history-{scorecard}.html)")
-@click.option("--pdf", type=click.Path(path_type=Path), metavar="FILE",
-              help="also print the page to this PDF (needs Chromium on PATH)")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="the HTML file (default: report-{id}.html, report-history-{scorecard}.html)",
+)
+@click.option(
+    "--pdf",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="also print the page to this PDF (needs Chromium on PATH)",
+)
 @purpose_options
 @click.pass_obj
-def report(session: Session, name: str | None, history_of: str | None, scorecard: str | None,
-           out_path: Path | None, pdf: Path | None, purpose: str | None,
-           purpose_note: str | None) -> int:
+def report(
+    session: Session,
+    name: str | None,
+    history_of: str | None,
+    scorecard: str | None,
+    out_path: Path | None,
+    pdf: Path | None,
+    purpose: str | None,
+    purpose_note: str | None,
+) -> int:
     """Write a stored evaluation, or a subject's history, as an HTML credit report.
 
     The page is self-contained and bilingual. NAME (evaluations/{id} or the id): the
@@ -185,8 +251,10 @@ def report(session: Session, name: str | None, history_of: str | None, scorecard
             except CreditError:
                 card = None
         if not found:
-            out.stderr.write(f"credit report: no evaluations of {history_of} against {card_id}:"
-                             " no report written\n")
+            out.stderr.write(
+                f"credit report: no evaluations of {history_of} against {card_id}:"
+                " no report written\n"
+            )
             return EXIT_FAILED
         path = out_path or Path(f"report-history-{card_id}.html")
         html = render_history(list(found), card, card_id, dt.datetime.now(dt.UTC))
@@ -196,7 +264,8 @@ def report(session: Session, name: str | None, history_of: str | None, scorecard
             evaluation, card = stored_with_card(client, name, purpose, purpose_note)
             try:
                 explored: Exploration | None = client.explore_evaluation(
-                    evaluation.name, purpose=purpose, purpose_note=purpose_note)
+                    evaluation.name, purpose=purpose, purpose_note=purpose_note
+                )
             except CreditError:  # e.g. the version is no longer loaded as it was: no guidance
                 explored = None
         path = out_path or Path(f"report-{evaluation.name.rsplit('/', 1)[-1]}.html")
@@ -216,13 +285,26 @@ def report(session: Session, name: str | None, history_of: str | None, scorecard
     return EXIT_OK
 
 
-def subject_evaluations(client: CreditClient, subject: str, scorecard: str | None, limit: int,
-                        purpose: str | None, purpose_note: str | None) -> tuple[list[Evaluation], bool]:
+def subject_evaluations(
+    client: CreditClient,
+    subject: str,
+    scorecard: str | None,
+    limit: int,
+    purpose: str | None,
+    purpose_note: str | None,
+) -> tuple[list[Evaluation], bool]:
     """A subject's stored evaluations (against `scorecard`, if given), newest made first,
     read for `purpose`: at most `limit` (0: all), and whether there were more."""
+
     def fetch(size: int, token: str) -> tuple[Sequence[Evaluation], str]:
-        page = client.list_evaluations(subject_id=subject, scorecard=scorecard, page_size=size,
-                                       page_token=token, purpose=purpose, purpose_note=purpose_note)
+        page = client.list_evaluations(
+            subject_id=subject,
+            scorecard=scorecard,
+            page_size=size,
+            page_token=token,
+            purpose=purpose,
+            purpose_note=purpose_note,
+        )
         return page.evaluations, page.next_page_token
 
     return collect(fetch, limit)
@@ -235,8 +317,15 @@ def subject_evaluations(client: CreditClient, subject: str, scorecard: str | Non
 @json_option
 @purpose_options
 @click.pass_obj
-def history(session: Session, subject: str, scorecard: str | None, limit: int, as_json: bool,
-            purpose: str | None, purpose_note: str | None) -> int:
+def history(
+    session: Session,
+    subject: str,
+    scorecard: str | None,
+    limit: int,
+    as_json: bool,
+    purpose: str | None,
+    purpose_note: str | None,
+) -> int:
     """A subject's stored evaluations, newest first."""
     with session.client() as client:
         found, more = subject_evaluations(client, subject, scorecard, limit, purpose, purpose_note)

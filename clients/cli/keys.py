@@ -17,20 +17,27 @@ def keys() -> None:
 
 def _key_line(key: dict[str, Any]) -> str:
     state = str(key.get("state", "")).removeprefix("API_KEY_STATE_").lower()
-    return (f"{key['name'].removeprefix('apiKeys/')}  {state:8}  {key.get('caller', '')}  "
-            f"expires {key.get('expire_time', 'never')}  {key.get('description', '')}").rstrip()
+    return (
+        f"{key['name'].removeprefix('apiKeys/')}  {state:8}  {key.get('caller', '')}  "
+        f"expires {key.get('expire_time', 'never')}  {key.get('description', '')}"
+    ).rstrip()
 
 
 @keys.command("create")
-@click.option("--for", "for_caller", required=True, metavar="CALLER",
-              help="the caller name the key proves (its roles are in the server's security "
-                   "configuration)")
+@click.option(
+    "--for",
+    "for_caller",
+    required=True,
+    metavar="CALLER",
+    help="the caller name the key proves (its roles are in the server's security configuration)",
+)
 @click.option("--description", default="", help="what the key is for")
 @click.option("--expires-in-days", type=float, default=90.0, metavar="DAYS", help="default 90")
 @json_option
 @click.pass_obj
-def keys_create(session: Session, for_caller: str, description: str, expires_in_days: float,
-                as_json: bool) -> int:
+def keys_create(
+    session: Session, for_caller: str, description: str, expires_in_days: float, as_json: bool
+) -> int:
     """Issue a key; its token is printed once."""
     if expires_in_days <= 0:
         raise UsageError("--expires-in-days must be positive")
@@ -40,8 +47,13 @@ def keys_create(session: Session, for_caller: str, description: str, expires_in_
     if as_json:
         session.out.json(key)
     else:
-        session.out.lines([_key_line(key), "token (shown once, store it now; send it with "
-                           f"--token or {TOKEN_ENV}):", key["token"]])
+        session.out.lines(
+            [
+                _key_line(key),
+                f"token (shown once, store it now; send it with --token or {TOKEN_ENV}):",
+                key["token"],
+            ]
+        )
     return EXIT_OK
 
 

@@ -18,9 +18,12 @@ def scorecards() -> None:
 
 
 @scorecards.command("list")
-@click.option("--all-versions", is_flag=True,
-              help="every version of each scorecard with the day it takes effect "
-                   "(default: the version in force today)")
+@click.option(
+    "--all-versions",
+    is_flag=True,
+    help="every version of each scorecard with the day it takes effect "
+    "(default: the version in force today)",
+)
 @json_option
 @lang_option
 @click.pass_obj
@@ -38,8 +41,20 @@ def scorecards_list(session: Session, all_versions: bool, as_json: bool, lang: s
 
 def _basic(card: Scorecard) -> dict[str, Any]:
     data = card.to_dict()
-    return {k: data[k] for k in ("name", "scorecard_id", "version", "effective_from", "digest",
-                                 "title", "subject_kind", "description", "versions")}
+    return {
+        k: data[k]
+        for k in (
+            "name",
+            "scorecard_id",
+            "version",
+            "effective_from",
+            "digest",
+            "title",
+            "subject_kind",
+            "description",
+            "versions",
+        )
+    }
 
 
 @scorecards.command("show")
@@ -49,8 +64,14 @@ def _basic(card: Scorecard) -> dict[str, Any]:
 @json_option
 @lang_option
 @click.pass_obj
-def scorecards_show(session: Session, scorecard: str, version: str | None, as_of: str | None,
-                    as_json: bool, lang: str | None) -> int:
+def scorecards_show(
+    session: Session,
+    scorecard: str,
+    version: str | None,
+    as_of: str | None,
+    as_json: bool,
+    lang: str | None,
+) -> int:
     """A scorecard's indicators, rules, grades and overrides.
 
     ID: e.g. transport.taxi_driver.

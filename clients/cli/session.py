@@ -81,15 +81,25 @@ class Session:
 
     def client(self) -> CreditClient:
         try:
-            return CreditClient(self.server, secure=self._credentials(), caller=self.caller,
-                                deadlines=self._deadlines(), token=self.token)
+            return CreditClient(
+                self.server,
+                secure=self._credentials(),
+                caller=self.caller,
+                deadlines=self._deadlines(),
+                token=self.token,
+            )
         except ValueError as exc:  # a caller or token that is not ASCII
             raise UsageError(str(exc)) from None
 
     def async_client(self) -> AsyncCreditClient:
         try:
-            return AsyncCreditClient(self.server, secure=self._credentials(), caller=self.caller,
-                                     deadlines=self._deadlines(), token=self.token)
+            return AsyncCreditClient(
+                self.server,
+                secure=self._credentials(),
+                caller=self.caller,
+                deadlines=self._deadlines(),
+                token=self.token,
+            )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
 
@@ -118,40 +128,68 @@ class Session:
 
 def stack_options(*decorators: Callable[[Any], Any]) -> Callable[[F], F]:
     """Several click decorators as one, applied in the order written."""
+
     def apply(fn: F) -> F:
         for decorator in reversed(decorators):
             fn = decorator(fn)
         return fn
+
     return apply
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="print JSON")
 
 lang_option = click.option(
-    "--lang", type=click.Choice(LANGS), default=None,
-    help="language of titles in tables (default: the one given before the command, or both)")
+    "--lang",
+    type=click.Choice(LANGS),
+    default=None,
+    help="language of titles in tables (default: the one given before the command, or both)",
+)
 
 purpose_options = stack_options(
-    click.option("--purpose", metavar="CODE", envvar=PURPOSE_ENV, default=None,
-                 help="why you read these evaluations, a purpose code of the service (e.g. "
-                      "bid_review, recruitment_review), recorded in its query audit"),
-    click.option("--purpose-note", metavar="TEXT", help="free text about the purpose (a case number)"),
+    click.option(
+        "--purpose",
+        metavar="CODE",
+        envvar=PURPOSE_ENV,
+        default=None,
+        help="why you read these evaluations, a purpose code of the service (e.g. "
+        "bid_review, recruitment_review), recorded in its query audit",
+    ),
+    click.option(
+        "--purpose-note", metavar="TEXT", help="free text about the purpose (a case number)"
+    ),
 )
 
 input_options = stack_options(
-    click.option("--set", "values", multiple=True, metavar="NAME=VALUE",
-                 help="an indicator value (repeatable); typed by the scorecard's definition"),
-    click.option("--file", "values_file", type=click.Path(path_type=Path), metavar="JSON",
-                 help='indicator values as a JSON object ({"violations_3pt": 1, …}); '
-                      "--set wins over it"),
-    click.option("--as-of", metavar="DATE", help="the day the evaluation speaks for (default today)"),
+    click.option(
+        "--set",
+        "values",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="an indicator value (repeatable); typed by the scorecard's definition",
+    ),
+    click.option(
+        "--file",
+        "values_file",
+        type=click.Path(path_type=Path),
+        metavar="JSON",
+        help='indicator values as a JSON object ({"violations_3pt": 1, …}); --set wins over it',
+    ),
+    click.option(
+        "--as-of", metavar="DATE", help="the day the evaluation speaks for (default today)"
+    ),
     click.option("--version", help="a scorecard version (default: the one in force on as_of)"),
 )
 
 
 def limit_option(default: int) -> Callable[[F], F]:
-    return click.option("--limit", type=int, default=default, metavar="N",
-                        help=f"at most N (default {default}; 0: all)")
+    return click.option(
+        "--limit",
+        type=int,
+        default=default,
+        metavar="N",
+        help=f"at most N (default {default}; 0: all)",
+    )
 
 
 # -- argument checks -----------------------------------------------------------------------
@@ -195,7 +233,9 @@ def check_limit(limit: int) -> None:
 T = TypeVar("T")
 
 
-def collect(fetch: Callable[[int, str], tuple[Sequence[T], str]], limit: int) -> tuple[list[T], bool]:
+def collect(
+    fetch: Callable[[int, str], tuple[Sequence[T], str]], limit: int
+) -> tuple[list[T], bool]:
     """Up to `limit` items (0: all) of a paged List, asking `fetch(page_size, page_token)` for
     pages of at most 100; and whether there were more than `limit`."""
     check_limit(limit)

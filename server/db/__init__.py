@@ -57,11 +57,18 @@ __all__ = [
 # that only needs the errors (the --workers supervisor) stays small, and the workers, which
 # never migrate, do without Alembic (about 12 MB each).
 _LAZY = {
-    "AccessPage": "store", "AccessRecord": "store", "StoredAccess": "store",
-    "EvaluationRecord": "store", "EvaluationStore": "store", "Page": "store",
-    "SaveOutcome": "store", "StoredEvaluation": "store", "StoreStats": "store",
+    "AccessPage": "store",
+    "AccessRecord": "store",
+    "StoredAccess": "store",
+    "EvaluationRecord": "store",
+    "EvaluationStore": "store",
+    "Page": "store",
+    "SaveOutcome": "store",
+    "StoredEvaluation": "store",
+    "StoreStats": "store",
     "UnreadableEvaluation": "store",
-    "upgrade": "migrate", "downgrade": "migrate",
+    "upgrade": "migrate",
+    "downgrade": "migrate",
 }
 
 

@@ -57,7 +57,9 @@ def _sqlite(database: str, partial: Path) -> None:
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        raise StoreUnavailable(f"the audit database is unavailable ({type(exc).__name__}: {exc})") from exc
+        raise StoreUnavailable(
+            f"the audit database is unavailable ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _pg_dump(url: sa.URL, partial: Path) -> None:
@@ -68,8 +70,13 @@ def _pg_dump(url: sa.URL, partial: Path) -> None:
     if url.password is not None:  # by the environment, not on a command line others can read
         env["PGPASSWORD"] = str(url.password)
     libpq = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
-    done = subprocess.run([pg_dump, "--format=custom", "--no-owner", f"--file={partial}", libpq],
-                          env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [pg_dump, "--format=custom", "--no-owner", f"--file={partial}", libpq],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         first = (done.stderr.strip().splitlines() or ["no message"])[0]
         raise StoreUnavailable(f"the audit database is unavailable (pg_dump: {first})")

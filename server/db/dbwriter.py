@@ -108,8 +108,9 @@ class DatabaseWriter:
 
     # -- for the subclasses ------------------------------------------------------------------
 
-    def _insert_group(self, conn: Connection, rows: list[dict[str, Any]],
-                      access: AccessOf) -> GroupWritten:
+    def _insert_group(
+        self, conn: Connection, rows: list[dict[str, Any]], access: AccessOf
+    ) -> GroupWritten:
         """The fast path: all rows, then the access records, one COMMIT. Goes row by row
         (`_row_by_row`) when a row is refused for its own data."""
         raise NotImplementedError
@@ -122,8 +123,9 @@ class DatabaseWriter:
         conn.commit()
         self._committing = False
 
-    def _row_by_row(self, conn: Connection, rows: list[dict[str, Any]],
-                    access: AccessOf) -> GroupWritten:
+    def _row_by_row(
+        self, conn: Connection, rows: list[dict[str, Any]], access: AccessOf
+    ) -> GroupWritten:
         outcomes: list[RowOutcome] = []
         for row in rows:
             try:
@@ -155,12 +157,14 @@ class DatabaseWriter:
                     sa.select(EvaluationRow).where(EvaluationRow.request_id == request_id)
                 ).one_or_none()
                 if found is not None and found.request_digest == row["request_digest"]:
-                    return stored(found, replayed=True,
-                                  parts_for=lambda digest: self._parts_for(digest, conn))
+                    return stored(
+                        found, replayed=True, parts_for=lambda digest: self._parts_for(digest, conn)
+                    )
         if found is None:
             log.warning("audit row refused (a constraint): %s", describe(exc))
-            return InvalidRecord("the database refused this evaluation: it breaks a constraint"
-                                 " of the audit table")
+            return InvalidRecord(
+                "the database refused this evaluation: it breaks a constraint of the audit table"
+            )
         return RequestConflict(request_id, str(found.id))
 
     def _connection(self) -> Connection:
@@ -203,8 +207,10 @@ class RowInserter:
         mark = "?" if dialect.paramstyle in ("qmark", "numeric") else "%s"
         quote = dialect.identifier_preparer.quote
         one = "(" + ",".join([mark] * len(columns)) + ")"
-        head = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-                f"({','.join(quote(n) for n in self._names)}) VALUES ")
+        head = (
+            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+            f"({','.join(quote(n) for n in self._names)}) VALUES "
+        )
         self._sql = {n: head + ",".join([one] * n) for n in self.SIZES}
 
     def statements(self, rows: list[dict[str, Any]]) -> Iterable[tuple[str, tuple[Any, ...]]]:
@@ -219,7 +225,7 @@ class RowInserter:
         start, total = 0, len(rows)
         while start < total:
             n = next(size for size in self.SIZES if size <= total - start)
-            yield self._sql[n], tuple(bound[start * width:(start + n) * width])
+            yield self._sql[n], tuple(bound[start * width : (start + n) * width])
             start += n
 
     def insert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:

@@ -72,7 +72,9 @@ class RecordChanged(StoreError):
     reason = "RECORD_CHANGED"
 
     def __init__(self, record_id: str, version: int):
-        super().__init__(f"records/{record_id} changed since version {version} was read;"
-                         " read it again and retry if the change still applies")
+        super().__init__(
+            f"records/{record_id} changed since version {version} was read;"
+            " read it again and retry if the change still applies"
+        )
         self.record_id = record_id
         self.version = version

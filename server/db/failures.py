@@ -12,9 +12,11 @@ from .errors import StoreUnavailable
 # SQLSTATE classes of errors caused by one row's own data: 22 data exception (e.g. a value
 # the column type cannot hold), 23 integrity constraint violation, 54 program limit exceeded
 # (e.g. an index entry over 8 kB: a 12,000-character request_id)
-_ROW_SQLSTATE = {"22": "a value the database cannot hold",
-                 "23": "it breaks a constraint of the audit table",
-                 "54": "a value too large for the database"}
+_ROW_SQLSTATE = {
+    "22": "a value the database cannot hold",
+    "23": "it breaks a constraint of the audit table",
+    "54": "a value too large for the database",
+}
 
 
 def describe(exc: BaseException) -> str:
@@ -27,8 +29,9 @@ def describe(exc: BaseException) -> str:
 def unavailable(exc: BaseException) -> StoreUnavailable:
     """What the caller is told: no host, port, driver message or class name; those are the
     exception's `detail`, for the operator's log."""
-    return StoreUnavailable("the audit database is unavailable; retry (with the same request_id)",
-                            detail=describe(exc))
+    return StoreUnavailable(
+        "the audit database is unavailable; retry (with the same request_id)", detail=describe(exc)
+    )
 
 
 def refused_row(exc: BaseException) -> str | None:

@@ -48,8 +48,9 @@ log = logging.getLogger(__name__)
 WRITER_STALL_S = 2.0  # a group commit running longer than this makes the store unhealthy
 
 
-def database_writer(engine: sa.Engine, parts_for: PartsOn,
-                    wal_limit_bytes: int = WAL_LIMIT_BYTES) -> DatabaseWriter:
+def database_writer(
+    engine: sa.Engine, parts_for: PartsOn, wal_limit_bytes: int = WAL_LIMIT_BYTES
+) -> DatabaseWriter:
     """The writer of the engine's database."""
     if engine.dialect.name == "sqlite":
         return SqliteWriter(engine, parts_for, wal_limit_bytes)
@@ -130,8 +131,10 @@ class GroupWriter:
         (cheap: a clock read, and for SQLite a stat and a statvfs)."""
         started = self._group_started
         if started is not None and time.monotonic() - started > WRITER_STALL_S:
-            raise StoreUnavailable("the audit database has not finished a commit for"
-                                   f" {time.monotonic() - started:.0f} s")
+            raise StoreUnavailable(
+                "the audit database has not finished a commit for"
+                f" {time.monotonic() - started:.0f} s"
+            )
         self._database.check_health()
 
     def stats_snapshot(self) -> StoreStats:
@@ -169,8 +172,12 @@ class GroupWriter:
                 for record, link in zip(pending.access, pending.access_links, strict=True):
                     outcome = None if outcomes is None or link is None else outcomes[start + link]
                     if isinstance(outcome, StoreError):
-                        record = {**record, "code": self._access_code(outcome),
-                                  "reason": outcome.reason, "evaluations_returned": 0}
+                        record = {
+                            **record,
+                            "code": self._access_code(outcome),
+                            "reason": outcome.reason,
+                            "evaluations_returned": 0,
+                        }
                     found.append(record)
                 start += len(pending.rows)
             return found
@@ -181,8 +188,9 @@ class GroupWriter:
             if not isinstance(exc, StoreError):
                 log.exception("audit write failed unexpectedly")
                 exc = unavailable(exc)
-            log.warning("audit group of %d rows failed: %s", len(rows),
-                        getattr(exc, "detail", "") or exc)
+            log.warning(
+                "audit group of %d rows failed: %s", len(rows), getattr(exc, "detail", "") or exc
+            )
             with self._cond:
                 self._stats.groups_failed += 1
             _settle(group, error=exc)

@@ -69,8 +69,10 @@ class Listing(Generic[K]):
 
     def token_after(self, key: K) -> str:
         """The token of the page that continues after the row with this key."""
-        data = json.dumps({"v": 1, "after": self.key_text(key), "f": fingerprint(self.filters)},
-                          separators=(",", ":"))
+        data = json.dumps(
+            {"v": 1, "after": self.key_text(key), "f": fingerprint(self.filters)},
+            separators=(",", ":"),
+        )
         return base64.urlsafe_b64encode(data.encode("ascii")).decode("ascii").rstrip("=")
 
     def after(self, token: str | None) -> K | None:
@@ -99,8 +101,9 @@ class Listing(Generic[K]):
             )
         return after
 
-    def page(self, rows: Sequence[R], size: int,
-             key: Callable[[R], K] = operator.attrgetter("id")) -> tuple[Sequence[R], str]:
+    def page(
+        self, rows: Sequence[R], size: int, key: Callable[[R], K] = operator.attrgetter("id")
+    ) -> tuple[Sequence[R], str]:
         """The page of `rows` (read with LIMIT size + 1) and the next page's token ("" on
         the last page); `key` gives a row's ordering key (default: its `id`)."""
         if len(rows) <= size:

@@ -37,7 +37,8 @@ class ScorecardParts:
 
     def __init__(self, scorecards: Iterable[Scorecard]) -> None:
         self._parts: dict[str, ResultParts] = {
-            c.digest: result_parts(c) for c in scorecards if c.digest}
+            c.digest: result_parts(c) for c in scorecards if c.digest
+        }
 
     @property
     def by_digest(self) -> dict[str, ResultParts]:
@@ -59,8 +60,10 @@ class ScorecardParts:
             try:
                 # SQLite: take the write lock first (a read that turns into a write cannot
                 # wait for another worker doing the same; it fails as "database is locked")
-                with engine.connect() as conn, \
-                        conn.execution_options(sqlite_begin="IMMEDIATE").begin():
+                with (
+                    engine.connect() as conn,
+                    conn.execution_options(sqlite_begin="IMMEDIATE").begin(),
+                ):
                     self._store(conn, now)
                 return
             except IntegrityError:  # another process added the same parts meanwhile
@@ -70,27 +73,44 @@ class ScorecardParts:
                 raise unavailable(exc) from exc
 
     def _store(self, conn: Connection, now: dt.datetime) -> None:
-        stored = dict(conn.execute(sa.select(PARTS.c.digest, PARTS.c.parts).where(
-            PARTS.c.digest.in_(list(self._parts)))).all())
+        stored = dict(
+            conn.execute(
+                sa.select(PARTS.c.digest, PARTS.c.parts).where(
+                    PARTS.c.digest.in_(list(self._parts))
+                )
+            ).all()
+        )
         missing = []
         for digest, parts in list(self._parts.items()):
             text = result_parts_json(parts)
             if digest not in stored:
-                missing.append({"digest": digest, "scorecard_id": parts.scorecard_id,
-                                "version": parts.version, "parts": JsonText(text),
-                                "created_at": now})
+                missing.append(
+                    {
+                        "digest": digest,
+                        "scorecard_id": parts.scorecard_id,
+                        "version": parts.version,
+                        "parts": JsonText(text),
+                        "created_at": now,
+                    }
+                )
                 continue
             found = result_parts_from_document(stored[digest])
             if "base" not in stored[digest]:
                 # stored before parts recorded the base, which the digest fixes: add it
                 found = dataclasses.replace(found, base=parts.base)
                 if result_parts_json(found) == text:
-                    conn.execute(sa.update(PARTS).where(PARTS.c.digest == digest)
-                                 .values(parts=JsonText(text)))
+                    conn.execute(
+                        sa.update(PARTS)
+                        .where(PARTS.c.digest == digest)
+                        .values(parts=JsonText(text))
+                    )
             if result_parts_json(found) != text:
-                log.warning("scorecard %s %s: its stored result parts differ from this"
-                            " server's; its results are stored whole (format 1)",
-                            parts.scorecard_id, parts.version)
+                log.warning(
+                    "scorecard %s %s: its stored result parts differ from this"
+                    " server's; its results are stored whole (format 1)",
+                    parts.scorecard_id,
+                    parts.version,
+                )
                 del self._parts[digest]
         if missing:
             conn.execute(sa.insert(PARTS), missing)
@@ -101,7 +121,8 @@ class ScorecardParts:
         if parts is not None or conn is None:
             return parts
         data = conn.execute(
-            sa.select(PARTS.c.parts).where(PARTS.c.digest == digest)).scalar_one_or_none()
+            sa.select(PARTS.c.parts).where(PARTS.c.digest == digest)
+        ).scalar_one_or_none()
         if data is None:
             return None
         parts = result_parts_from_document(data)

@@ -25,8 +25,9 @@ EXECUTEMANY_FROM = 100
 
 
 class PostgresWriter(DatabaseWriter):
-    def _insert_group(self, conn: Connection, rows: list[dict[str, Any]],
-                      access: AccessOf) -> GroupWritten:
+    def _insert_group(
+        self, conn: Connection, rows: list[dict[str, Any]], access: AccessOf
+    ) -> GroupWritten:
         try:
             if len(rows) >= EXECUTEMANY_FROM:
                 conn.execute(sa.insert(self._table), rows)

@@ -11,6 +11,7 @@ raises `RecordChanged` (ABORTED), on SQLite and PostgreSQL alike. Rows are never
 from __future__ import annotations
 
 import asyncio
+import builtins
 import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
@@ -197,7 +198,7 @@ class RecordStore:
 
         return await self._run(read)
 
-    async def touching(self, subject_id: str) -> list[Record]:
+    async def touching(self, subject_id: str) -> builtins.list[Record]:
         """Every record about the subject or linking the person (what an evaluation reads)."""
         records: list[Record] = []
         token = None

@@ -29,7 +29,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sector_credit.scorecards import codec
@@ -96,7 +96,8 @@ def input_json(inp: EvaluationInput) -> tuple[JsonText, str]:
 
 def _floats_in(r: EvaluationResult) -> bool:
     return _has_float(r.indicators.values()) or any(
-        _has_float(v for _, v in line.values) for line in r.lines)
+        _has_float(v for _, v in line.values) for line in r.lines
+    )
 
 
 def result_json(r: EvaluationResult) -> JsonText:
@@ -124,15 +125,24 @@ def _with_measures(data: dict[str, Any], measures: tuple[Measure, ...]) -> dict[
     """A grade's or an override's dict with its `measures` last, when it has any (`codec`
     writes the key only then)."""
     if measures:
-        data["measures"] = [{"id": m.id, "title": _title(m.title),
-                             "provenance": _provenance(m.provenance)} for m in measures]
+        data["measures"] = [
+            {"id": m.id, "title": _title(m.title), "provenance": _provenance(m.provenance)}
+            for m in measures
+        ]
     return data
 
 
 def _grade(g: Grade) -> dict[str, Any]:
-    return _with_measures({"code": g.code, "title": _title(g.title),
-                           "provenance": _provenance(g.provenance),
-                           "min_score": _dec(g.min_score), "colour": g.colour}, g.measures)
+    return _with_measures(
+        {
+            "code": g.code,
+            "title": _title(g.title),
+            "provenance": _provenance(g.provenance),
+            "min_score": _dec(g.min_score),
+            "colour": g.colour,
+        },
+        g.measures,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,8 +155,11 @@ _interned: dict[tuple[Any, ...], Any] = {}
 _INTERN_LIMIT = 8192
 
 
-def _intern(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
-    hit = _interned.get(key)
+T = TypeVar("T")
+
+
+def _intern(key: tuple[Any, ...], make: Callable[[], T]) -> T:
+    hit: T | None = _interned.get(key)
     if hit is None:
         if len(_interned) >= _INTERN_LIMIT:
             _interned.clear()
@@ -156,13 +169,15 @@ def _intern(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
 
 def _title_of(d: dict[str, Any]) -> Title:
     zh, en = d["zh"], d["en"]
-    return _intern(("t", zh, en), lambda: Title(zh=zh, en=en))  # type: ignore[no-any-return]
+    return _intern(("t", zh, en), lambda: Title(zh=zh, en=en))
 
 
 def _provenance_of(d: dict[str, Any]) -> Provenance:
     tag, source, article = d["tag"], d["source"], d["article"]
-    return _intern(("p", tag, source, article),  # type: ignore[no-any-return]
-                   lambda: Provenance(tag=ProvenanceTag(tag), source=source, article=article))
+    return _intern(
+        ("p", tag, source, article),
+        lambda: Provenance(tag=ProvenanceTag(tag), source=source, article=article),
+    )
 
 
 def _measures_of(d: dict[str, Any]) -> tuple[Measure, ...]:
@@ -170,23 +185,33 @@ def _measures_of(d: dict[str, Any]) -> tuple[Measure, ...]:
     found = d.get("measures")
     if not found:
         return ()
-    return tuple(_measure_of(m["id"], _title_of(m["title"]), _provenance_of(m["provenance"]))
-                 for m in found)
+    return tuple(
+        _measure_of(m["id"], _title_of(m["title"]), _provenance_of(m["provenance"])) for m in found
+    )
 
 
 def _measure_of(measure_id: str, title: Title, provenance: Provenance) -> Measure:
-    return _intern(("m", measure_id, title, provenance),  # type: ignore[no-any-return]
-                   lambda: Measure(id=measure_id, title=title, provenance=provenance))
+    return _intern(
+        ("m", measure_id, title, provenance),
+        lambda: Measure(id=measure_id, title=title, provenance=provenance),
+    )
 
 
 def _grade_of(d: dict[str, Any]) -> Grade:
     title, provenance = _title_of(d["title"]), _provenance_of(d["provenance"])
     code, min_score, colour = d["code"], d["min_score"], d["colour"]
     measures = _measures_of(d)
-    return _intern(("g", code, title, provenance, min_score, colour, measures),  # type: ignore[no-any-return]
-                   lambda: Grade(code=code, title=title, provenance=provenance,
-                                 min_score=None if min_score is None else Decimal(min_score),
-                                 colour=colour, measures=measures))
+    return _intern(
+        ("g", code, title, provenance, min_score, colour, measures),
+        lambda: Grade(
+            code=code,
+            title=title,
+            provenance=provenance,
+            min_score=None if min_score is None else Decimal(min_score),
+            colour=colour,
+            measures=measures,
+        ),
+    )
 
 
 def _decimal_of(text: str | None) -> Decimal | None:
@@ -206,8 +231,9 @@ def _value_of(data: Any) -> Any:
     return codec.value_from_json(data)  # its error for anything else
 
 
-def result_from_document(data: dict[str, Any],
-                         parts_for: Callable[[str], ResultParts | None] | None = None) -> EvaluationResult:
+def result_from_document(
+    data: dict[str, Any], parts_for: Callable[[str], ResultParts | None] | None = None
+) -> EvaluationResult:
     """The result a stored document holds. Format 1: `codec.result_from_dict(data)` (the same
     result, equal, and the same ValueError for a document that is not an encoded result).
     Format 2: with the parts `parts_for(digest)` gives; ValueError when they are unknown or
@@ -219,7 +245,9 @@ def result_from_document(data: dict[str, Any],
         digest = data.get("digest")
         parts = parts_for(digest) if parts_for is not None and isinstance(digest, str) else None
         if parts is None:
-            raise ValueError(f"a format-2 result needs the parts of scorecard {digest!r}; none are stored")
+            raise ValueError(
+                f"a format-2 result needs the parts of scorecard {digest!r}; none are stored"
+            )
         try:
             return _result_v2(data, parts)
         except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
@@ -237,28 +265,51 @@ def result_from_document(data: dict[str, Any],
             scorecard_id=data["scorecard_id"],
             version=data["version"],
             digest=data["digest"],
-            subject=Subject(kind=SubjectKind(s["kind"]), id=s["id"], display_name=s["display_name"]),
+            subject=Subject(
+                kind=SubjectKind(s["kind"]), id=s["id"], display_name=s["display_name"]
+            ),
             as_of=dt.date.fromisoformat(data["as_of"]),
             indicators={name: value(v) for name, v in data["indicators"].items()},
             score=dec(data["score"]),
             score_grade=data["score_grade"],
             grade=_grade_of(data["grade"]),
             lines=tuple(
-                Line(rule_id=x["rule_id"], title=title_of(x["title"]), group=x["group"],
-                     values=tuple((name, value(v)) for name, v in x["values"]),
-                     points=Decimal(x["points"]), provenance=provenance_of(x["provenance"]),
-                     points_before_cut=dec(x["points_before_cut"]), best_points=dec(x["best_points"]))
-                for x in data["lines"]),
+                Line(
+                    rule_id=x["rule_id"],
+                    title=title_of(x["title"]),
+                    group=x["group"],
+                    values=tuple((name, value(v)) for name, v in x["values"]),
+                    points=Decimal(x["points"]),
+                    provenance=provenance_of(x["provenance"]),
+                    points_before_cut=dec(x["points_before_cut"]),
+                    best_points=dec(x["best_points"]),
+                )
+                for x in data["lines"]
+            ),
             groups=tuple(
-                GroupTotal(id=x["id"], title=title_of(x["title"]),
-                           total_before_cut=Decimal(x["total_before_cut"]), total=Decimal(x["total"]),
-                           floor=dec(x["floor"]), ceiling=dec(x["ceiling"]))
-                for x in data["groups"]),
+                GroupTotal(
+                    id=x["id"],
+                    title=title_of(x["title"]),
+                    total_before_cut=Decimal(x["total_before_cut"]),
+                    total=Decimal(x["total"]),
+                    floor=dec(x["floor"]),
+                    ceiling=dec(x["ceiling"]),
+                )
+                for x in data["groups"]
+            ),
             overrides=tuple(
-                FiredOverride(id=x["id"], title=title_of(x["title"]), effect=EffectKind(x["effect"]),
-                              grade=x["grade"], steps=x["steps"], until=_date_of(x["until"]),
-                              provenance=provenance_of(x["provenance"]), measures=_measures_of(x))
-                for x in data["overrides"]),
+                FiredOverride(
+                    id=x["id"],
+                    title=title_of(x["title"]),
+                    effect=EffectKind(x["effect"]),
+                    grade=x["grade"],
+                    steps=x["steps"],
+                    until=_date_of(x["until"]),
+                    provenance=provenance_of(x["provenance"]),
+                    measures=_measures_of(x),
+                )
+                for x in data["overrides"]
+            ),
             until=_date_of(data["until"]),
             reasons=tuple(_reason_of(x) for x in data["reasons"]),
             points_to_next_grade=dec(data["points_to_next_grade"]),
@@ -276,8 +327,12 @@ def _reason_of(x: dict[str, Any]) -> ReasonCode:
     kind = x["kind"]
     if kind not in ("override", "rule"):
         raise ValueError(f"unknown reason kind {kind!r}")
-    return ReasonCode(code=x["code"], kind=kind, title=_title_of(x["title"]),
-                      points_lost=_decimal_of(x["points_lost"]))
+    return ReasonCode(
+        code=x["code"],
+        kind=kind,
+        title=_title_of(x["title"]),
+        points_lost=_decimal_of(x["points_lost"]),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,13 +379,31 @@ def result_parts(card: Scorecard) -> ResultParts:
     inds = {i.name: i for i in card.indicators}
     zero = Decimal(0)
     return ResultParts(
-        scorecard_id=card.id, version=card.version, digest=card.digest,
-        lines=tuple(Line(r.id, r.title, r.group, ((r.indicator, None),), zero, r.provenance, None,
-                         best_points(r, inds[r.indicator])) for r in card.rules),
-        groups=tuple(GroupTotal(g.id, g.title, zero, zero, g.floor, g.ceiling) for g in card.groups),
-        overrides={o.id: FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, None,
-                                       o.provenance, o.measures)
-                   for o in card.overrides},
+        scorecard_id=card.id,
+        version=card.version,
+        digest=card.digest,
+        lines=tuple(
+            Line(
+                r.id,
+                r.title,
+                r.group,
+                ((r.indicator, None),),
+                zero,
+                r.provenance,
+                None,
+                best_points(r, inds[r.indicator]),
+            )
+            for r in card.rules
+        ),
+        groups=tuple(
+            GroupTotal(g.id, g.title, zero, zero, g.floor, g.ceiling) for g in card.groups
+        ),
+        overrides={
+            o.id: FiredOverride(
+                o.id, o.title, o.effect, o.grade, o.steps, None, o.provenance, o.measures
+            )
+            for o in card.overrides
+        },
         grades={g.code: g for g in card.grades},
         base=None if card.base is None else shown_decimal(card.base),
     )
@@ -338,22 +411,50 @@ def result_parts(card: Scorecard) -> ResultParts:
 
 def result_parts_json(p: ResultParts) -> str:
     """The stored form of the parts (column `scorecard_parts.parts`)."""
-    return dumps({
-        "format": RESULT_PARTS_FORMAT, "scorecard_id": p.scorecard_id, "version": p.version,
-        "digest": p.digest,
-        "lines": [{"rule_id": x.rule_id, "title": _title(x.title), "group": x.group,
-                   "indicator": x.values[0][0], "provenance": _provenance(x.provenance),
-                   "best_points": _dec(x.best_points)} for x in p.lines],
-        "groups": [{"id": g.id, "title": _title(g.title), "floor": _dec(g.floor),
-                    "ceiling": _dec(g.ceiling)} for g in p.groups],
-        "overrides": [_with_measures({"id": o.id, "title": _title(o.title),
-                                      "effect": o.effect.value, "grade": o.grade, "steps": o.steps,
-                                      "provenance": _provenance(o.provenance)}, o.measures)
-                      for o in p.overrides.values()],
-        "grades": [_grade(g) for g in p.grades.values()],
-        "base": _dec(p.base),
-    })
-
+    return dumps(
+        {
+            "format": RESULT_PARTS_FORMAT,
+            "scorecard_id": p.scorecard_id,
+            "version": p.version,
+            "digest": p.digest,
+            "lines": [
+                {
+                    "rule_id": x.rule_id,
+                    "title": _title(x.title),
+                    "group": x.group,
+                    "indicator": x.values[0][0],
+                    "provenance": _provenance(x.provenance),
+                    "best_points": _dec(x.best_points),
+                }
+                for x in p.lines
+            ],
+            "groups": [
+                {
+                    "id": g.id,
+                    "title": _title(g.title),
+                    "floor": _dec(g.floor),
+                    "ceiling": _dec(g.ceiling),
+                }
+                for g in p.groups
+            ],
+            "overrides": [
+                _with_measures(
+                    {
+                        "id": o.id,
+                        "title": _title(o.title),
+                        "effect": o.effect.value,
+                        "grade": o.grade,
+                        "steps": o.steps,
+                        "provenance": _provenance(o.provenance),
+                    },
+                    o.measures,
+                )
+                for o in p.overrides.values()
+            ],
+            "grades": [_grade(g) for g in p.grades.values()],
+            "base": _dec(p.base),
+        }
+    )
 
 
 def result_parts_from_document(data: dict[str, Any]) -> ResultParts:
@@ -364,16 +465,46 @@ def result_parts_from_document(data: dict[str, Any]) -> ResultParts:
         zero = Decimal(0)
         grades = [_grade_of(g) for g in data["grades"]]
         return ResultParts(
-            scorecard_id=data["scorecard_id"], version=data["version"], digest=data["digest"],
-            lines=tuple(Line(x["rule_id"], _title_of(x["title"]), x["group"], ((x["indicator"], None),),
-                             zero, _provenance_of(x["provenance"]), None, _decimal_of(x["best_points"]))
-                        for x in data["lines"]),
-            groups=tuple(GroupTotal(g["id"], _title_of(g["title"]), zero, zero, _decimal_of(g["floor"]),
-                                    _decimal_of(g["ceiling"])) for g in data["groups"]),
-            overrides={o["id"]: FiredOverride(o["id"], _title_of(o["title"]), EffectKind(o["effect"]),
-                                              o["grade"], o["steps"], None,
-                                              _provenance_of(o["provenance"]), _measures_of(o))
-                       for o in data["overrides"]},
+            scorecard_id=data["scorecard_id"],
+            version=data["version"],
+            digest=data["digest"],
+            lines=tuple(
+                Line(
+                    x["rule_id"],
+                    _title_of(x["title"]),
+                    x["group"],
+                    ((x["indicator"], None),),
+                    zero,
+                    _provenance_of(x["provenance"]),
+                    None,
+                    _decimal_of(x["best_points"]),
+                )
+                for x in data["lines"]
+            ),
+            groups=tuple(
+                GroupTotal(
+                    g["id"],
+                    _title_of(g["title"]),
+                    zero,
+                    zero,
+                    _decimal_of(g["floor"]),
+                    _decimal_of(g["ceiling"]),
+                )
+                for g in data["groups"]
+            ),
+            overrides={
+                o["id"]: FiredOverride(
+                    o["id"],
+                    _title_of(o["title"]),
+                    EffectKind(o["effect"]),
+                    o["grade"],
+                    o["steps"],
+                    None,
+                    _provenance_of(o["provenance"]),
+                    _measures_of(o),
+                )
+                for o in data["overrides"]
+            },
             grades={g.code: g for g in grades},
             base=_decimal_of(data.get("base")),  # absent: parts stored before they recorded it
         )
@@ -401,24 +532,37 @@ def _fits(r: EvaluationResult, p: ResultParts) -> bool:
         a, b = line.title, part.title
         c, d = line.provenance, part.provenance
         e, f = line.best_points, part.best_points
-        if (line.rule_id != part.rule_id or line.group != part.group
-                or (a is not b and a != b) or (c is not d and c != d)
-                or (e is not f and not same_decimal(e, f))):
+        if (
+            line.rule_id != part.rule_id
+            or line.group != part.group
+            or (a is not b and a != b)
+            or (c is not d and c != d)
+            or (e is not f and not same_decimal(e, f))
+        ):
             return False
         values = line.values
         name = part.values[0][0]
         if len(values) != 1 or values[0][0] != name or values[0][1] is not indicators.get(name):
             return False
     for g, part_g in zip(r.groups, p.groups):
-        if (g.id != part_g.id or not _same(g.title, part_g.title)
-                or not same_decimal(g.floor, part_g.floor) or not same_decimal(g.ceiling, part_g.ceiling)):
+        if (
+            g.id != part_g.id
+            or not _same(g.title, part_g.title)
+            or not same_decimal(g.floor, part_g.floor)
+            or not same_decimal(g.ceiling, part_g.ceiling)
+        ):
             return False
     for o in r.overrides:
         part_o = p.overrides.get(o.id)
-        if (part_o is None or not _same(o.title, part_o.title) or o.effect is not part_o.effect
-                or o.grade != part_o.grade or o.steps != part_o.steps
-                or not _same(o.provenance, part_o.provenance)
-                or not _same(o.measures, part_o.measures)):
+        if (
+            part_o is None
+            or not _same(o.title, part_o.title)
+            or o.effect is not part_o.effect
+            or o.grade != part_o.grade
+            or o.steps != part_o.steps
+            or not _same(o.provenance, part_o.provenance)
+            or not _same(o.measures, part_o.measures)
+        ):
             return False
     if r.reasons:
         titles = p.reason_titles
@@ -438,21 +582,32 @@ def result_json_compact(r: EvaluationResult, parts: ResultParts | None) -> JsonT
     if parts is None or parts.digest != r.digest or not _fits(r, parts):
         return result_json(r)
     s = r.subject
-    return JsonText(dumps({
-        "format": 2, "scorecard_id": r.scorecard_id, "version": r.version, "digest": r.digest,
-        "subject": {"kind": s.kind.value, "id": s.id, "display_name": s.display_name},
-        "as_of": r.as_of.isoformat(), "indicators": codec.indicators_to_dict(r.indicators),
-        "score": _dec(r.score), "score_grade": r.score_grade, "grade": r.grade.code,
-        "lines": [[x.rule_id, str(x.points), _dec(x.points_before_cut)] for x in r.lines],
-        "groups": [[g.id, str(g.total_before_cut), str(g.total)] for g in r.groups],
-        "overrides": [[o.id, _date(o.until)] for o in r.overrides],
-        "until": _date(r.until),
-        "reasons": [[x.code, x.kind, _dec(x.points_lost)] for x in r.reasons],
-        "points_to_next_grade": _dec(r.points_to_next_grade), "next_grade": r.next_grade,
-        "score_before_cut": _dec(r.score_before_cut),
-        **({"records": codec.evidence_to_list(r.evidence)} if r.evidence else {}),
-    }, floats=_has_float(r.indicators.values())))
-
+    return JsonText(
+        dumps(
+            {
+                "format": 2,
+                "scorecard_id": r.scorecard_id,
+                "version": r.version,
+                "digest": r.digest,
+                "subject": {"kind": s.kind.value, "id": s.id, "display_name": s.display_name},
+                "as_of": r.as_of.isoformat(),
+                "indicators": codec.indicators_to_dict(r.indicators),
+                "score": _dec(r.score),
+                "score_grade": r.score_grade,
+                "grade": r.grade.code,
+                "lines": [[x.rule_id, str(x.points), _dec(x.points_before_cut)] for x in r.lines],
+                "groups": [[g.id, str(g.total_before_cut), str(g.total)] for g in r.groups],
+                "overrides": [[o.id, _date(o.until)] for o in r.overrides],
+                "until": _date(r.until),
+                "reasons": [[x.code, x.kind, _dec(x.points_lost)] for x in r.reasons],
+                "points_to_next_grade": _dec(r.points_to_next_grade),
+                "next_grade": r.next_grade,
+                "score_before_cut": _dec(r.score_before_cut),
+                **({"records": codec.evidence_to_list(r.evidence)} if r.evidence else {}),
+            },
+            floats=_has_float(r.indicators.values()),
+        )
+    )
 
 
 def _result_v2(data: dict[str, Any], parts: ResultParts) -> EvaluationResult:
@@ -466,19 +621,40 @@ def _result_v2(data: dict[str, Any], parts: ResultParts) -> EvaluationResult:
         if rule_id != part.rule_id:
             raise ValueError(f"line {rule_id!r} where the scorecard has rule {part.rule_id!r}")
         name = part.values[0][0]
-        lines.append(Line(rule_id, part.title, part.group, ((name, indicators.get(name)),),
-                          Decimal(points), part.provenance, dec(before), part.best_points))
+        lines.append(
+            Line(
+                rule_id,
+                part.title,
+                part.group,
+                ((name, indicators.get(name)),),
+                Decimal(points),
+                part.provenance,
+                dec(before),
+                part.best_points,
+            )
+        )
     groups = []
     for part_g, (group_id, before, total) in zip(parts.groups, data["groups"], strict=True):
         if group_id != part_g.id:
             raise ValueError(f"group {group_id!r} where the scorecard has group {part_g.id!r}")
-        groups.append(GroupTotal(group_id, part_g.title, Decimal(before), Decimal(total),
-                                 part_g.floor, part_g.ceiling))
+        groups.append(
+            GroupTotal(
+                group_id,
+                part_g.title,
+                Decimal(before),
+                Decimal(total),
+                part_g.floor,
+                part_g.ceiling,
+            )
+        )
     overrides = []
     for override_id, until in data["overrides"]:
         o = parts.overrides[override_id]
-        overrides.append(FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, _date_of(until),
-                                       o.provenance, o.measures))
+        overrides.append(
+            FiredOverride(
+                o.id, o.title, o.effect, o.grade, o.steps, _date_of(until), o.provenance, o.measures
+            )
+        )
     titles = parts.reason_titles
     reasons = []
     for code, kind, lost in data["reasons"]:
@@ -486,14 +662,24 @@ def _result_v2(data: dict[str, Any], parts: ResultParts) -> EvaluationResult:
             raise ValueError(f"unknown reason kind {kind!r}")
         reasons.append(ReasonCode(code, kind, titles[(code, kind)], dec(lost)))
     result = EvaluationResult(
-        scorecard_id=data["scorecard_id"], version=data["version"], digest=data["digest"],
+        scorecard_id=data["scorecard_id"],
+        version=data["version"],
+        digest=data["digest"],
         subject=Subject(kind=SubjectKind(s["kind"]), id=s["id"], display_name=s["display_name"]),
-        as_of=dt.date.fromisoformat(data["as_of"]), indicators=indicators,
-        score=dec(data["score"]), score_grade=data["score_grade"],
-        grade=parts.grades[data["grade"]], lines=tuple(lines), groups=tuple(groups),
-        overrides=tuple(overrides), until=_date_of(data["until"]), reasons=tuple(reasons),
-        points_to_next_grade=dec(data["points_to_next_grade"]), next_grade=data["next_grade"],
-        base=parts.base, score_before_cut=dec(data.get("score_before_cut")),
+        as_of=dt.date.fromisoformat(data["as_of"]),
+        indicators=indicators,
+        score=dec(data["score"]),
+        score_grade=data["score_grade"],
+        grade=parts.grades[data["grade"]],
+        lines=tuple(lines),
+        groups=tuple(groups),
+        overrides=tuple(overrides),
+        until=_date_of(data["until"]),
+        reasons=tuple(reasons),
+        points_to_next_grade=dec(data["points_to_next_grade"]),
+        next_grade=data["next_grade"],
+        base=parts.base,
+        score_before_cut=dec(data.get("score_before_cut")),
         evidence=codec.evidence_from_list(data.get("records")),
     )
     # a row written before results carried the score before the cut: derived from the base

@@ -145,8 +145,10 @@ PartsFor = Callable[[str], ResultParts | None]
 """The result parts of a scorecard digest (None: not known), for reading format 2."""
 
 
-def evaluation_row(record: EvaluationRecord, parts: dict[str, ResultParts] | None = None,
-                   ) -> tuple[dict[str, Any], StoredEvaluation]:
+def evaluation_row(
+    record: EvaluationRecord,
+    parts: dict[str, ResultParts] | None = None,
+) -> tuple[dict[str, Any], StoredEvaluation]:
     """The row to insert and the evaluation as it will be once stored. With the parts of the
     result's scorecard the result document is in format 2, else in format 1 (rowjson.py)."""
     evaluation_id, created = new_evaluation_id()
@@ -190,22 +192,44 @@ def evaluation_row(record: EvaluationRecord, parts: dict[str, ResultParts] | Non
 def access_row(record: AccessRecord) -> dict[str, Any]:
     """The row of an access record, with its id and time."""
     access_id, created = new_evaluation_id()
-    return {"id": access_id, "created_at": created, "caller": record.caller,
-            "proven_by": record.proven_by, "key_id": record.key_id, "method": record.method,
-            "subject_id": record.subject_id or None, "scorecard_id": record.scorecard_id or None,
-            "purpose": record.purpose or None, "purpose_note": record.purpose_note or None,
-            "evaluations_returned": record.evaluations_returned,
-            "request_id": record.request_id or None, "code": record.code,
-            "reason": record.reason or None}
+    return {
+        "id": access_id,
+        "created_at": created,
+        "caller": record.caller,
+        "proven_by": record.proven_by,
+        "key_id": record.key_id,
+        "method": record.method,
+        "subject_id": record.subject_id or None,
+        "scorecard_id": record.scorecard_id or None,
+        "purpose": record.purpose or None,
+        "purpose_note": record.purpose_note or None,
+        "evaluations_returned": record.evaluations_returned,
+        "request_id": record.request_id or None,
+        "code": record.code,
+        "reason": record.reason or None,
+    }
 
 
 def stored_access(row: sa.Row[Any]) -> StoredAccess:
     """An access record as read back."""
-    return StoredAccess(id=str(row.id), created_at=row.created_at, record=AccessRecord(
-        caller=row.caller, proven_by=row.proven_by, key_id=row.key_id, method=row.method,
-        subject_id=row.subject_id, scorecard_id=row.scorecard_id, purpose=row.purpose,
-        purpose_note=row.purpose_note, evaluations_returned=row.evaluations_returned,
-        request_id=row.request_id, code=row.code, reason=row.reason))
+    return StoredAccess(
+        id=str(row.id),
+        created_at=row.created_at,
+        record=AccessRecord(
+            caller=row.caller,
+            proven_by=row.proven_by,
+            key_id=row.key_id,
+            method=row.method,
+            subject_id=row.subject_id,
+            scorecard_id=row.scorecard_id,
+            purpose=row.purpose,
+            purpose_note=row.purpose_note,
+            evaluations_returned=row.evaluations_returned,
+            request_id=row.request_id,
+            code=row.code,
+            reason=row.reason,
+        ),
+    )
 
 
 def default_access_code(error: StoreError) -> str:
@@ -213,8 +237,9 @@ def default_access_code(error: StoreError) -> str:
     return "UNAVAILABLE" if isinstance(error, StoreUnavailable) else "INVALID_ARGUMENT"
 
 
-def stored(row: EvaluationRow | sa.Row[Any], *, replayed: bool = False,
-           parts_for: PartsFor | None = None) -> StoredEvaluation:
+def stored(
+    row: EvaluationRow | sa.Row[Any], *, replayed: bool = False, parts_for: PartsFor | None = None
+) -> StoredEvaluation:
     """The evaluation of a row; raises when its documents cannot be read (see `read_row`)."""
     return StoredEvaluation(
         id=str(row.id),
@@ -236,14 +261,24 @@ def read_row(row: sa.Row[Any], parts_for: PartsFor) -> ReadEvaluation:
     except Exception as exc:  # any failure to read one row's documents is that row's alone
         log.warning("evaluation %s cannot be read back: %s", row.id, describe(exc))
         return unreadable_row(
-            row, "its stored documents cannot be read by this version of the service")
+            row, "its stored documents cannot be read by this version of the service"
+        )
 
 
 def unreadable_row(row: sa.Row[Any], why: str) -> UnreadableEvaluation:
     """What a row's own columns say (they are plain values, always readable)."""
     return UnreadableEvaluation(
-        id=str(row.id), created_at=row.created_at, scorecard_id=row.scorecard_id,
-        scorecard_version=row.scorecard_version, scorecard_digest=row.scorecard_digest,
-        subject_kind=row.subject_kind, subject_id=row.subject_id, as_of=row.as_of, grade=row.grade,
-        score=row.score, request_id=row.request_id, caller=row.caller, why=why)
-
+        id=str(row.id),
+        created_at=row.created_at,
+        scorecard_id=row.scorecard_id,
+        scorecard_version=row.scorecard_version,
+        scorecard_digest=row.scorecard_digest,
+        subject_kind=row.subject_kind,
+        subject_id=row.subject_id,
+        as_of=row.as_of,
+        grade=row.grade,
+        score=row.score,
+        request_id=row.request_id,
+        caller=row.caller,
+        why=why,
+    )

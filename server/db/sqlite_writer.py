@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -41,8 +41,9 @@ class SqliteWriter(DatabaseWriter):
     into a file nobody will read again. The COMMIT never checkpoints (the checkpointer's
     thread does)."""
 
-    def __init__(self, engine: sa.Engine, parts_for: PartsOn,
-                 wal_limit_bytes: int = WAL_LIMIT_BYTES) -> None:
+    def __init__(
+        self, engine: sa.Engine, parts_for: PartsOn, wal_limit_bytes: int = WAL_LIMIT_BYTES
+    ) -> None:
         super().__init__(engine, parts_for)
         self._wal_limit_bytes = wal_limit_bytes
         self._process_lock = _WriterFileLock.for_engine(engine)
@@ -63,8 +64,7 @@ class SqliteWriter(DatabaseWriter):
         self._file.check()
         free = self._file.free_bytes()
         if free is not None and free < MIN_FREE_BYTES:
-            raise StoreUnavailable(
-                f"the audit database's disk is full ({free // 1024} KiB free)")
+            raise StoreUnavailable(f"the audit database's disk is full ({free // 1024} KiB free)")
 
     def close(self) -> None:
         super().close()
@@ -79,8 +79,9 @@ class SqliteWriter(DatabaseWriter):
         # a log restarted after a checkpoint is cut back to this size at the next commit
         dbapi.execute(f"PRAGMA journal_size_limit = {self._wal_limit_bytes}")
 
-    def _insert_group(self, conn: Connection, rows: list[dict[str, Any]],
-                      access: AccessOf) -> GroupWritten:
+    def _insert_group(
+        self, conn: Connection, rows: list[dict[str, Any]], access: AccessOf
+    ) -> GroupWritten:
         """BEGIN IMMEDIATE, the INSERTs and COMMIT straight on the driver's connection. For
         the small groups of unary calls, SQLAlchemy's work per statement cost more than
         SQLite's own; the SQLAlchemy connection is left outside any transaction, ready for
@@ -167,11 +168,14 @@ class _Checkpointer:
                 else:  # no commit for IDLE_S
                     mode = "TRUNCATE"
                 try:
+                    fresh = raw is None
                     if raw is None:
                         raw = self._engine.raw_connection()
-                        raw.driver_connection.execute(f"PRAGMA journal_size_limit = {self._limit}")
-                    busy = raw.driver_connection.execute(
-                        f"PRAGMA wal_checkpoint({mode})").fetchone()[0]
+                    # an sqlite3 connection (None only once invalidated, and then raw is None)
+                    db = cast(sqlite3.Connection, raw.driver_connection)
+                    if fresh:
+                        db.execute(f"PRAGMA journal_size_limit = {self._limit}")
+                    busy = db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()[0]
                     if mode == "TRUNCATE" and not busy:
                         dirty = False
                 except (SQLAlchemyError, sqlite3.Error) as exc:
@@ -224,8 +228,9 @@ class _DatabaseFile:
     def _report(self, what: str) -> None:
         if not self._reported:
             self._reported = True
-            log.error("audit database file %s: %s; writes are refused until a restart",
-                      self._path, what)
+            log.error(
+                "audit database file %s: %s; writes are refused until a restart", self._path, what
+            )
 
     def free_bytes(self) -> int | None:
         """Free space for an unprivileged writer on the file's filesystem (None: PostgreSQL,
@@ -268,7 +273,8 @@ class _WriterFileLock:
             except OSError as exc:
                 raise StoreUnavailable(
                     "the audit database is unavailable; retry (with the same request_id)",
-                    detail=f"cannot open {self._path}: {exc.strerror}") from exc
+                    detail=f"cannot open {self._path}: {exc.strerror}",
+                ) from exc
         fcntl.flock(self._fd, fcntl.LOCK_EX)
 
     def __exit__(self, *exc_info: object) -> None:

@@ -31,6 +31,7 @@ this holds across replicas.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import datetime as dt
 import logging
 import uuid
@@ -99,8 +100,9 @@ CLOSE_TIMEOUT_S = 30.0  # the longest close() waits for a stalled writer to fini
 T = TypeVar("T")
 
 
-def _evaluations(subject_id: str | None, scorecard_id: str | None,
-                 caller: str | None) -> Listing[uuid.UUID]:
+def _evaluations(
+    subject_id: str | None, scorecard_id: str | None, caller: str | None
+) -> Listing[uuid.UUID]:
     """ListEvaluations' tokens; a listing limited to one caller's own evaluations has its own
     tokens, and one without that limit keeps the tokens it always had."""
     filters = (subject_id, scorecard_id) if caller is None else (subject_id, scorecard_id, caller)
@@ -135,8 +137,12 @@ class EvaluationStore:
         # results of these scorecards are stored in format 2 (rowjson.py); others' parts are
         # read from scorecard_parts
         self._parts = ScorecardParts(scorecards)
-        self._writer = GroupWriter(database_writer(self._engine, self._parts.get, wal_limit_bytes),
-                                   max_group_rows, on_commit, access_code or default_access_code)
+        self._writer = GroupWriter(
+            database_writer(self._engine, self._parts.get, wal_limit_bytes),
+            max_group_rows,
+            on_commit,
+            access_code or default_access_code,
+        )
         self._turn: dict[asyncio.AbstractEventLoop, list[Pending]] = {}  # see _submit
         self._closed = False
 
@@ -180,8 +186,9 @@ class EvaluationStore:
             raise outcome
         return outcome
 
-    async def save_many(self, records: Sequence[EvaluationRecord],
-                        access: Sequence[AccessRecord] = ()) -> list[SaveOutcome]:
+    async def save_many(
+        self, records: Sequence[EvaluationRecord], access: Sequence[AccessRecord] = ()
+    ) -> list[SaveOutcome]:
         """Store a batch in one transaction; one outcome per record, in order. `access`: more
         access records to commit in the same transaction (those of a batch's failed items).
         Raises `StoreUnavailable` when the database fails (nothing acknowledged; see the
@@ -299,15 +306,21 @@ class EvaluationStore:
         return await self._read(read)
 
     @staticmethod
-    def page_token_after(evaluation_id: str, *, subject_id: str | None = None,
-                         scorecard_id: str | None = None, caller: str | None = None) -> str:
+    def page_token_after(
+        evaluation_id: str,
+        *,
+        subject_id: str | None = None,
+        scorecard_id: str | None = None,
+        caller: str | None = None,
+    ) -> str:
         """The token of the page that continues after `evaluation_id` in a listing with these
         filters (for a page the servicer cut short to fit the message limit)."""
         listing = _evaluations(subject_id or None, scorecard_id or None, caller)
         return listing.token_after(uuid.UUID(evaluation_id))
 
-    async def scan(self, after: str | None = None,
-                   size: int = 500) -> tuple[list[ReadEvaluation], str | None]:
+    async def scan(
+        self, after: str | None = None, size: int = 500
+    ) -> tuple[builtins.list[ReadEvaluation], str | None]:
         """Every stored evaluation in id order, `size` at a time after the id `after`; the
         second item is the id to continue after (None at the end). For `check-store`."""
 
@@ -344,8 +357,16 @@ class EvaluationStore:
         if start_time is not None and end_time is not None and end_time <= start_time:
             raise InvalidListRequest("end_time", "must be after start_time")
         listing: Listing[uuid.UUID] = Listing(
-            ("access", subject_id, caller, start_time and start_time.isoformat(),
-             end_time and end_time.isoformat(), code), keep="the filters")
+            (
+                "access",
+                subject_id,
+                caller,
+                start_time.isoformat() if start_time else None,
+                end_time.isoformat() if end_time else None,
+                code,
+            ),
+            keep="the filters",
+        )
         after = listing.after(page_token)
 
         def read(session: Session) -> AccessPage:
@@ -364,7 +385,8 @@ class EvaluationStore:
             if after is not None:
                 stmt = stmt.where(t.id < after)
             rows, token = listing.page(
-                session.execute(stmt.order_by(t.id.desc()).limit(size + 1)).all(), size)
+                session.execute(stmt.order_by(t.id.desc()).limit(size + 1)).all(), size
+            )
             return [stored_access(row) for row in rows], token
 
         return await self._read(read)
@@ -424,8 +446,10 @@ class EvaluationStore:
         self._writer.stop()
         await asyncio.to_thread(self._writer.join, CLOSE_TIMEOUT_S)
         if self._writer.is_alive():  # stalled (a frozen disk): its rows were never acknowledged
-            log.error("audit writer still stuck in a commit after %.0f s; closing without it",
-                      CLOSE_TIMEOUT_S)
+            log.error(
+                "audit writer still stuck in a commit after %.0f s; closing without it",
+                CLOSE_TIMEOUT_S,
+            )
             return
         await asyncio.to_thread(self._readers.shutdown, True)
         self._engine.dispose()

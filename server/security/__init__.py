@@ -57,14 +57,26 @@ METHOD_ROLES: dict[str, str] = {
     _RECORDS + "GetDisclosure": AUTHENTICATED,  # OPEN with --public-disclosure (open_disclosure)
     _RECORDS + "GetRecord": READER,
     _RECORDS + "ListRecords": READER,
-    **{_RECORDS + m: REGISTRAR for m in ("CreateRecord", "FileObjection", "ForwardObjection",
-                                         "DecideObjection", "RepairRecord", "RevokeRecord")},
+    **{
+        _RECORDS + m: REGISTRAR
+        for m in (
+            "CreateRecord",
+            "FileObjection",
+            "ForwardObjection",
+            "DecideObjection",
+            "RepairRecord",
+            "RevokeRecord",
+        )
+    },
 }
 """The role each method needs. A method not listed needs `admin`: a new RPC is closed until
 someone decides who may call it."""
 
-OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
-                 "/grpc.reflection.v1.ServerReflection/")
+OPEN_SERVICES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
 """Health and reflection stay open: load balancers and tools call them without credentials."""
 
 
@@ -108,7 +120,9 @@ class Grant:
         return self.scorecards is None or scorecard_id in self.scorecards
 
 
-_grants: contextvars.ContextVar[Mapping[str, Grant] | None] = contextvars.ContextVar("grants", default=None)
+_grants: contextvars.ContextVar[Mapping[str, Grant] | None] = contextvars.ContextVar(
+    "grants", default=None
+)
 _method: contextvars.ContextVar[str] = contextvars.ContextVar("method", default="")
 
 
@@ -118,7 +132,9 @@ def current_principal() -> Principal | None:
     return ctx.principal if ctx is not None else None
 
 
-def bind(method: str, principal: Principal, grants: Mapping[str, Grant] | None) -> list[contextvars.Token[object]]:
+def bind(
+    method: str, principal: Principal, grants: Mapping[str, Grant] | None
+) -> list[contextvars.Token[object]]:
     """Make `principal` the current one, on the call's request context (the interceptor,
     before the handler; outside a call, a context is opened for it)."""
     tokens: list[contextvars.Token[object]] = [_method.set(method), _grants.set(grants)]  # type: ignore[list-item]
@@ -152,8 +168,11 @@ class PermissionDenied(ServiceError):
         self.reason = reason
 
 
-def refuse(exc: Unauthenticated | PermissionDenied, method: str | None = None,
-           principal: Principal | None = None) -> Unauthenticated | PermissionDenied:
+def refuse(
+    exc: Unauthenticated | PermissionDenied,
+    method: str | None = None,
+    principal: Principal | None = None,
+) -> Unauthenticated | PermissionDenied:
     """Report the refusal to every `on_refusal` callback and return `exc` to raise: the one
     way a call is refused, so none goes unrecorded."""
     method = method if method is not None else _method.get()
@@ -162,7 +181,9 @@ def refuse(exc: Unauthenticated | PermissionDenied, method: str | None = None,
         try:
             hook(method, who, exc.code, exc.reason)
         except Exception:
-            log.exception("on_refusal callback failed", callback=getattr(hook, "__qualname__", repr(hook)))
+            log.exception(
+                "on_refusal callback failed", callback=getattr(hook, "__qualname__", repr(hook))
+            )
     return exc
 
 
@@ -187,9 +208,13 @@ def require_scorecard(scorecard_id: str, role: str = EVALUATOR) -> None:
     item and stream item)."""
     grant = _grant(role)
     if grant is None or not grant.covers(scorecard_id):
-        raise refuse(PermissionDenied(
-            f"the {role} permission of this caller does not cover scorecard {scorecard_id}",
-            permission_reason(role), {"permission": role, "scorecard": scorecard_id}))
+        raise refuse(
+            PermissionDenied(
+                f"the {role} permission of this caller does not cover scorecard {scorecard_id}",
+                permission_reason(role),
+                {"permission": role, "scorecard": scorecard_id},
+            )
+        )
 
 
 def require_read(scorecard_id: str, caller: str | None) -> None:
@@ -198,9 +223,13 @@ def require_read(scorecard_id: str, caller: str | None) -> None:
     grant = _grant(READER)
     principal = current_principal()
     if grant is not None and grant.own_only and principal is not None and caller != principal.name:
-        raise refuse(PermissionDenied(
-            "the reader permission of this caller covers only the evaluations it made itself",
-            permission_reason(READER), {"permission": READER, "scope": "own evaluations"}))
+        raise refuse(
+            PermissionDenied(
+                "the reader permission of this caller covers only the evaluations it made itself",
+                permission_reason(READER),
+                {"permission": READER, "scope": "own evaluations"},
+            )
+        )
 
 
 def read_scope(scorecard_id: str | None) -> str | None:
@@ -208,15 +237,25 @@ def read_scope(scorecard_id: str | None) -> str | None:
     return the caller name the listing must be limited to (None: every caller's)."""
     grant = _grant(READER)
     if grant is None:
-        raise refuse(PermissionDenied("this caller has no reader permission",
-                                      permission_reason(READER), {"permission": READER}))
-    if grant.scorecards is not None and (scorecard_id is None or scorecard_id not in grant.scorecards):
+        raise refuse(
+            PermissionDenied(
+                "this caller has no reader permission",
+                permission_reason(READER),
+                {"permission": READER},
+            )
+        )
+    if grant.scorecards is not None and (
+        scorecard_id is None or scorecard_id not in grant.scorecards
+    ):
         allowed = ", ".join(sorted(grant.scorecards))
-        raise refuse(PermissionDenied(
-            f"the reader permission of this caller covers only scorecard(s) {allowed}:"
-            " name one of them in `scorecard`",
-            permission_reason(READER),
-            {"permission": READER, "scorecard": scorecard_id or "", "allowed": allowed}))
+        raise refuse(
+            PermissionDenied(
+                f"the reader permission of this caller covers only scorecard(s) {allowed}:"
+                " name one of them in `scorecard`",
+                permission_reason(READER),
+                {"permission": READER, "scorecard": scorecard_id or "", "allowed": allowed},
+            )
+        )
     principal = current_principal()
     return principal.name if grant.own_only and principal is not None else None
 

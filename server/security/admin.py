@@ -16,8 +16,11 @@ from ..grpc_types import Context
 from .keys import ApiKey, ApiKeys
 
 DEFAULT_LIFETIME = dt.timedelta(days=90)
-_STATES = {"active": kpb.API_KEY_STATE_ACTIVE, "expired": kpb.API_KEY_STATE_EXPIRED,
-           "revoked": kpb.API_KEY_STATE_REVOKED}
+_STATES = {
+    "active": kpb.API_KEY_STATE_ACTIVE,
+    "expired": kpb.API_KEY_STATE_EXPIRED,
+    "revoked": kpb.API_KEY_STATE_REVOKED,
+}
 NAME_PREFIX = "apiKeys/"
 MAX_TEXT = 200
 
@@ -31,16 +34,24 @@ def _timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
 
 
 def key_to_proto(key: ApiKey, now: dt.datetime) -> kpb.ApiKey:
-    return kpb.ApiKey(name=NAME_PREFIX + key.key_id, caller=key.caller, description=key.description,
-                      state=_STATES[key.state(now)], create_time=_timestamp(key.created_at),
-                      expire_time=_timestamp(key.expires_at), revoke_time=_timestamp(key.revoked_at))
+    return kpb.ApiKey(
+        name=NAME_PREFIX + key.key_id,
+        caller=key.caller,
+        description=key.description,
+        state=_STATES[key.state(now)],
+        create_time=_timestamp(key.created_at),
+        expire_time=_timestamp(key.expires_at),
+        revoke_time=_timestamp(key.revoked_at),
+    )
 
 
 class ApiKeyServicer(kpb_grpc.ApiKeyServiceServicer):
     def __init__(self, keys: ApiKeys):
         self.keys = keys
 
-    async def CreateApiKey(self, request: kpb.CreateApiKeyRequest, context: Context) -> kpb.CreateApiKeyResponse:
+    async def CreateApiKey(
+        self, request: kpb.CreateApiKeyRequest, context: Context
+    ) -> kpb.CreateApiKeyResponse:
         now = dt.datetime.now(dt.UTC)
         violations = []
         caller = request.caller.strip()
@@ -49,7 +60,9 @@ class ApiKeyServicer(kpb_grpc.ApiKeyServiceServicer):
         elif len(caller) > MAX_TEXT or not caller.isprintable():
             violations.append(FieldViolation("caller", f"printable, at most {MAX_TEXT} characters"))
         if len(request.description) > MAX_TEXT or not request.description.isprintable():
-            violations.append(FieldViolation("description", f"printable, at most {MAX_TEXT} characters"))
+            violations.append(
+                FieldViolation("description", f"printable, at most {MAX_TEXT} characters")
+            )
         expires = now + DEFAULT_LIFETIME
         if request.HasField("expire_time"):
             expires = request.expire_time.ToDatetime(tzinfo=dt.UTC)
@@ -60,16 +73,22 @@ class ApiKeyServicer(kpb_grpc.ApiKeyServiceServicer):
         issued = await asyncio.to_thread(self.keys.create, caller, request.description, expires)
         return kpb.CreateApiKeyResponse(api_key=key_to_proto(issued.key, now), token=issued.token)
 
-    async def ListApiKeys(self, request: kpb.ListApiKeysRequest, context: Context) -> kpb.ListApiKeysResponse:
+    async def ListApiKeys(
+        self, request: kpb.ListApiKeysRequest, context: Context
+    ) -> kpb.ListApiKeysResponse:
         now = dt.datetime.now(dt.UTC)
         keys = await asyncio.to_thread(self.keys.list)
         return kpb.ListApiKeysResponse(api_keys=[key_to_proto(k, now) for k in keys])
 
-    async def RevokeApiKey(self, request: kpb.RevokeApiKeyRequest, context: Context) -> kpb.RevokeApiKeyResponse:
+    async def RevokeApiKey(
+        self, request: kpb.RevokeApiKeyRequest, context: Context
+    ) -> kpb.RevokeApiKeyResponse:
         key_id = request.name.removeprefix(NAME_PREFIX)
         if not key_id:
-            raise BadRequest("name is required: apiKeys/{key_id}",
-                             violations=[FieldViolation("name", "required: apiKeys/{key_id}")])
+            raise BadRequest(
+                "name is required: apiKeys/{key_id}",
+                violations=[FieldViolation("name", "required: apiKeys/{key_id}")],
+            )
         revoked = await asyncio.to_thread(self.keys.revoke, key_id)
         if revoked is None:
             raise NotFound(f"no API key {request.name}", metadata={"name": request.name})

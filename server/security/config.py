@@ -42,7 +42,8 @@ from ..logs import log
 from . import READER, ROLES, Grant
 
 GRANT_KEYS = {role: ("scorecards", "own_evaluations_only") for role in ROLES} | {
-    READER: ("scorecards", "own_evaluations_only", "see_ids")}
+    READER: ("scorecards", "own_evaluations_only", "see_ids")
+}
 """The limits each role's grant may carry (`see_ids` is a reader's: it is about what reads show)."""
 RELOAD_CHECK_SECONDS = 1.0  # how often a call may look at the file's mtime
 
@@ -89,19 +90,29 @@ def parse(data: Mapping[str, Any], path: Path) -> SecurityConfig:
 
     unknown = set(data) - {"certificates", "jwt", "callers"}
     if unknown:
-        raise fail(", ".join(sorted(unknown)), "unknown section (expected certificates, jwt, callers)")
+        raise fail(
+            ", ".join(sorted(unknown)), "unknown section (expected certificates, jwt, callers)"
+        )
     certs = data.get("certificates", {})
     if not isinstance(certs, dict) or not all(isinstance(v, str) and v for v in certs.values()):
         raise fail("certificates", "a table of certificate subject = caller name")
     jwt_settings = None
     if "jwt" in data:
         j = data["jwt"]
-        missing = [k for k in ("issuer", "audience", "jwks_file") if not isinstance(j.get(k), str) or not j[k]]
+        missing = [
+            k
+            for k in ("issuer", "audience", "jwks_file")
+            if not isinstance(j.get(k), str) or not j[k]
+        ]
         if missing:
             raise fail("jwt", f"needs {', '.join(missing)}")
         jwks = Path(j["jwks_file"])
-        jwt_settings = JwtSettings(j["issuer"], j["audience"], jwks if jwks.is_absolute() else path.parent / jwks,
-                                   str(j.get("name_claim", "sub")))
+        jwt_settings = JwtSettings(
+            j["issuer"],
+            j["audience"],
+            jwks if jwks.is_absolute() else path.parent / jwks,
+            str(j.get("name_claim", "sub")),
+        )
     callers: dict[str, dict[str, Grant]] = {}
     raw_callers = data.get("callers", {})
     if not isinstance(raw_callers, dict):
@@ -118,7 +129,9 @@ def parse(data: Mapping[str, Any], path: Path) -> SecurityConfig:
             if not isinstance(limits, dict) or set(limits) - set(keys):
                 raise fail(where, "a table with only " + ", ".join(keys))
             cards = limits.get("scorecards")
-            if cards is not None and (not isinstance(cards, list) or not all(isinstance(c, str) for c in cards)):
+            if cards is not None and (
+                not isinstance(cards, list) or not all(isinstance(c, str) for c in cards)
+            ):
                 raise fail(where + ".scorecards", "a list of scorecard ids")
             own = limits.get("own_evaluations_only", False)
             if not isinstance(own, bool):
@@ -165,11 +178,15 @@ class ConfigFile:
             try:
                 config = load(self.path)
             except ConfigError as exc:
-                log.error("security configuration not reloaded; the previous one stays in force",
-                          error=str(exc))
+                log.error(
+                    "security configuration not reloaded; the previous one stays in force",
+                    error=str(exc),
+                )
                 return False
             self._config = config
-        log.info("security configuration reloaded", path=str(self.path), callers=len(config.callers))
+        log.info(
+            "security configuration reloaded", path=str(self.path), callers=len(config.callers)
+        )
         for listener in self.listeners:
             listener(config)
         return True

@@ -2,10 +2,11 @@
 
 It runs inside the edge interceptors (`server/interceptors.py`: they log, count and turn
 its refusals into statuses), on the same handler wrapper (`server/handlers.py`): credentials
-in, a `Principal` on the call's request context, or a refusal through `security.refuse`. Credentials, in this order: a bearer token in `authorization` (an API key
-of this service, else a JWT), else the client certificate of the TLS connection (its subject
-common name or a SAN, mapped to a caller name in the configuration). In local mode every
-caller is the local principal. Health and reflection pass untouched.
+in, a `Principal` on the call's request context, or a refusal through `security.refuse`.
+Credentials, in this order: a bearer token in `authorization` (an API key of this service,
+else a JWT), else the client certificate of the TLS connection (its subject common name or a
+SAN, mapped to a caller name in the configuration). In local mode every caller is the local
+principal. Health and reflection pass untouched.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import grpc
-
-from ..grpc_types import Context
+from ..grpc_types import Context, Handler
 from ..handlers import Layer, LayeredInterceptor
 from . import (
     AUTHENTICATED,
@@ -58,7 +57,9 @@ class Authenticator:
             self._jwt = JwtVerifier(settings)
         return self._jwt
 
-    async def authenticate(self, method: str, context: Context) -> tuple[Principal, dict[str, Grant] | None]:
+    async def authenticate(
+        self, method: str, context: Context
+    ) -> tuple[Principal, dict[str, Grant] | None]:
         if self.config is None:
             return LOCAL, None
         config = self.config.config
@@ -69,7 +70,9 @@ class Authenticator:
         if token:
             scheme, _, credential = token.partition(" ")
             if scheme.lower() != "bearer" or not credential.strip():
-                raise refuse(Unauthenticated("the authorization header must be `Bearer <token>`"), method)
+                raise refuse(
+                    Unauthenticated("the authorization header must be `Bearer <token>`"), method
+                )
             credential = credential.strip()
             if credential.startswith(PREFIX) and self.keys is not None:
                 if self.keys.cached(credential):  # the common case: no thread, no database
@@ -82,8 +85,13 @@ class Authenticator:
             else:
                 verifier = self._jwt_verifier()
                 if verifier is None:
-                    raise refuse(Unauthenticated("bearer token not accepted: not an API key of this"
-                                                 " service, and no identity provider is configured"), method)
+                    raise refuse(
+                        Unauthenticated(
+                            "bearer token not accepted: not an API key of this"
+                            " service, and no identity provider is configured"
+                        ),
+                        method,
+                    )
                 jwt_name, why = await asyncio.to_thread(verifier.verify, credential)
                 if jwt_name is None:
                     raise refuse(Unauthenticated(why), method)
@@ -91,12 +99,24 @@ class Authenticator:
         else:
             subjects = _certificate_subjects(context)
             if not subjects:
-                raise refuse(Unauthenticated(
-                    "no credentials: send a client certificate or `authorization: Bearer <token>`"), method)
-            mapped = next((config.certificates[s] for s in subjects if s in config.certificates), None)
+                raise refuse(
+                    Unauthenticated(
+                        "no credentials: send a client certificate or `authorization: Bearer"
+                        " <token>`"
+                    ),
+                    method,
+                )
+            mapped = next(
+                (config.certificates[s] for s in subjects if s in config.certificates), None
+            )
             if mapped is None:
-                raise refuse(Unauthenticated("the client certificate's subject is not mapped to a caller"
-                                             " in the security configuration"), method)
+                raise refuse(
+                    Unauthenticated(
+                        "the client certificate's subject is not mapped to a caller"
+                        " in the security configuration"
+                    ),
+                    method,
+                )
             name, proven_by, key_id = mapped, "mtls", None
         grants = dict(config.grants_of(name))
         return Principal(name, proven_by, frozenset(grants), key_id), grants
@@ -119,13 +139,20 @@ class _AuthLayer(Layer):
     def __init__(self, auth: Authenticator, method: str, role: str):
         self.auth, self.method, self.role = auth, method, role
 
-    async def enter(self, context: grpc.aio.ServicerContext) -> Any:
+    async def enter(self, context: Context) -> Any:
         method, role = self.method, self.role
         principal, grants = await self.auth.authenticate(method, context)
         bind(method, principal, grants)  # on the call's request context, read by log and audit
         if role != AUTHENTICATED and role not in principal.roles:
-            raise refuse(PermissionDenied(f"this caller ({principal.name}) lacks the {role} permission",
-                                          permission_reason(role), {"permission": role}), method, principal)
+            raise refuse(
+                PermissionDenied(
+                    f"this caller ({principal.name}) lacks the {role} permission",
+                    permission_reason(role),
+                    {"permission": role},
+                ),
+                method,
+                principal,
+            )
         return None
 
 
@@ -134,6 +161,6 @@ class AuthInterceptor(LayeredInterceptor):
         super().__init__()
         self.auth = authenticator
 
-    def layer_for(self, method: str, handler: grpc.RpcMethodHandler) -> Layer | None:
+    def layer_for(self, method: str, handler: Handler) -> Layer | None:
         role = role_for(method)
         return None if role == OPEN else _AuthLayer(self.auth, method, role)

@@ -64,7 +64,9 @@ def _digest(secret: str) -> str:
 
 
 def _key(row: ApiKeyRow) -> ApiKey:
-    return ApiKey(row.key_id, row.caller, row.description, row.created_at, row.expires_at, row.revoked_at)
+    return ApiKey(
+        row.key_id, row.caller, row.description, row.created_at, row.expires_at, row.revoked_at
+    )
 
 
 def _now() -> dt.datetime:
@@ -79,28 +81,50 @@ class ApiKeys:
     def close(self) -> None:
         self.engine.dispose()
 
-    def create(self, caller: str, description: str = "", expires_at: dt.datetime | None = None) -> IssuedKey:
+    def create(
+        self, caller: str, description: str = "", expires_at: dt.datetime | None = None
+    ) -> IssuedKey:
         if not caller.strip():
             raise ValueError("an API key needs the caller name it identifies")
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
-        row = ApiKeyRow(key_id=key_id, caller=caller.strip(), secret_sha256=_digest(secret),
-                        description=description, created_at=_now(), expires_at=expires_at, revoked_at=None)
+        row = ApiKeyRow(
+            key_id=key_id,
+            caller=caller.strip(),
+            secret_sha256=_digest(secret),
+            description=description,
+            created_at=_now(),
+            expires_at=expires_at,
+            revoked_at=None,
+        )
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(ApiKeyRow).values(
-                key_id=row.key_id, caller=row.caller, secret_sha256=row.secret_sha256,
-                description=row.description, created_at=row.created_at, expires_at=row.expires_at))
+            conn.execute(
+                sa.insert(ApiKeyRow).values(
+                    key_id=row.key_id,
+                    caller=row.caller,
+                    secret_sha256=row.secret_sha256,
+                    description=row.description,
+                    created_at=row.created_at,
+                    expires_at=row.expires_at,
+                )
+            )
         return IssuedKey(_key(row), f"{PREFIX}{key_id}_{secret}")
 
     def list(self) -> list[ApiKey]:
         with Session(self.engine) as session:
-            return [_key(r) for r in session.scalars(sa.select(ApiKeyRow).order_by(ApiKeyRow.created_at))]
+            return [
+                _key(r)
+                for r in session.scalars(sa.select(ApiKeyRow).order_by(ApiKeyRow.created_at))
+            ]
 
     def revoke(self, key_id: str) -> ApiKey | None:
         """Revoke a key (again: no change); None when there is no such key."""
         with self.engine.begin() as conn:
-            conn.execute(sa.update(ApiKeyRow).where(ApiKeyRow.key_id == key_id,
-                                                    ApiKeyRow.revoked_at.is_(None)).values(revoked_at=_now()))
+            conn.execute(
+                sa.update(ApiKeyRow)
+                .where(ApiKeyRow.key_id == key_id, ApiKeyRow.revoked_at.is_(None))
+                .values(revoked_at=_now())
+            )
         self._cache.pop(key_id, None)
         with Session(self.engine) as session:
             row = session.get(ApiKeyRow, key_id)

@@ -66,7 +66,9 @@ def is_loopback(listen: str) -> bool:
         return False
 
 
-def build(settings: Settings, checked: tuple[ConfigFile | None, TlsFiles | None] | None = None) -> Security:
+def build(
+    settings: Settings, checked: tuple[ConfigFile | None, TlsFiles | None] | None = None
+) -> Security:
     """Security for a server process; `checked`: what `check(settings)` returned already."""
     config, tls = checked if checked is not None else check(settings)
     keys = ApiKeys(settings.database_url)  # local mode too: keys can be issued before going live
@@ -83,14 +85,29 @@ def check(settings: Settings) -> tuple[ConfigFile | None, TlsFiles | None]:
     except ConfigError as exc:
         raise SecuritySetupError(str(exc)) from None
     try:
-        tls = TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_client_ca or None) if settings.tls_cert else None
+        tls = (
+            TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_client_ca or None)
+            if settings.tls_cert
+            else None
+        )
     except OSError as exc:
         raise SecuritySetupError(f"TLS files cannot be read: {exc}") from None
-    if not is_loopback(settings.listen) and not settings.insecure and (tls is None or config is None):
-        missing = " and ".join(x for x, absent in (("TLS (--tls-cert, --tls-key)", tls is None),
-                                                    ("authentication (--security-config)", config is None)) if absent)
+    if (
+        not is_loopback(settings.listen)
+        and not settings.insecure
+        and (tls is None or config is None)
+    ):
+        missing = " and ".join(
+            x
+            for x, absent in (
+                ("TLS (--tls-cert, --tls-key)", tls is None),
+                ("authentication (--security-config)", config is None),
+            )
+            if absent
+        )
         raise SecuritySetupError(
             f"refusing to serve {settings.listen} without {missing}: anyone who can reach it could"
             " read every subject's evaluations. Configure them (docs/security.md), listen on"
-            " 127.0.0.1, or pass --insecure")
+            " 127.0.0.1, or pass --insecure"
+        )
     return config, tls

@@ -57,7 +57,9 @@ class TlsFiles:
             try:
                 config = self._configuration()
             except (OSError, ValueError) as exc:  # half-written files: keep the current ones
-                log.error("TLS certificates not reloaded; the current ones stay in use", error=str(exc))
+                log.error(
+                    "TLS certificates not reloaded; the current ones stay in use", error=str(exc)
+                )
                 return None
         log.info("TLS certificates reloaded", cert=str(self.cert))
         return config
@@ -65,5 +67,7 @@ class TlsFiles:
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.dynamic_ssl_server_credentials(
             # types-grpcio wants a configuration back; grpc's own docs: None means no change
-            self.initial, self.fetch,  # type: ignore[arg-type]
-            require_client_authentication=self.client_ca is not None)
+            self.initial,
+            self.fetch,  # type: ignore[arg-type]
+            require_client_authentication=self.client_ca is not None,
+        )

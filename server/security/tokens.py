@@ -28,7 +28,9 @@ class JwtVerifier:
         st = os.stat(self.settings.jwks_file)
         stamp = (st.st_mtime_ns, st.st_size)
         if self._keys is None or stamp != self._stamp:
-            self._keys = jwt.PyJWKSet.from_json(Path(self.settings.jwks_file).read_text(encoding="utf-8"))
+            self._keys = jwt.PyJWKSet.from_json(
+                Path(self.settings.jwks_file).read_text(encoding="utf-8")
+            )
             self._stamp = stamp
         return self._keys
 
@@ -40,7 +42,10 @@ class JwtVerifier:
             return None, "not a JWT"
         alg = header.get("alg")
         if alg not in ALGORITHMS:
-            return None, f"JWT algorithm {str(alg)[:16]!r} is not accepted (only {', '.join(ALGORITHMS)})"
+            return (
+                None,
+                f"JWT algorithm {str(alg)[:16]!r} is not accepted (only {', '.join(ALGORITHMS)})",
+            )
         try:
             keys = self._jwks()
         except (OSError, jwt.PyJWTError, ValueError):
@@ -52,9 +57,14 @@ class JwtVerifier:
         claims: dict[str, Any] | None = None
         for key in candidates:
             try:
-                claims = jwt.decode(token, key=key, algorithms=[alg], audience=self.settings.audience,
-                                    issuer=self.settings.issuer,
-                                    options={"require": ["exp", "iss", "aud"]})
+                claims = jwt.decode(
+                    token,
+                    key=key,
+                    algorithms=[alg],
+                    audience=self.settings.audience,
+                    issuer=self.settings.issuer,
+                    options={"require": ["exp", "iss", "aud"]},
+                )
                 break
             except jwt.InvalidAudienceError:
                 return None, "JWT audience is not this service"

@@ -20,7 +20,9 @@ HERE = Path(__file__).parent
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow_fault: a fault scenario of ten seconds or more; `make faults` runs it")
+    config.addinivalue_line(
+        "markers", "slow_fault: a fault scenario of ten seconds or more; `make faults` runs it"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

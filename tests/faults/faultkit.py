@@ -108,9 +108,20 @@ class PrivatePostgres:
 
     def start(self) -> None:
         for attempt in range(5):  # right after a stop, the port may not be free yet
-            done = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "pg.log"), "-w",
-                             "-t", "60", "-o", f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1",
-                             "start", check=False)
+            done = self._run(
+                "pg_ctl",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.folder / "pg.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1",
+                "start",
+                check=False,
+            )
             if done.returncode == 0:
                 return
             time.sleep(1)
@@ -119,10 +130,14 @@ class PrivatePostgres:
 
     def stop(self) -> None:
         """Stop it, and check it is down: the server on it must see an outage."""
-        done = self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop", check=False)
+        done = self._run(
+            "pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop", check=False
+        )
         status = self._run("pg_ctl", "-D", str(self.data), "status", check=False)
         if status.returncode != 3:  # 3: no server running
-            raise AssertionError(f"PostgreSQL did not stop: {done.stdout}{done.stderr}{status.stdout}")
+            raise AssertionError(
+                f"PostgreSQL did not stop: {done.stdout}{done.stderr}{status.stdout}"
+            )
 
 
 @contextlib.contextmanager
@@ -145,8 +160,12 @@ def small_filesystem(folder: Path, size_mb: int = 64) -> Iterator[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         pytest.skip("mounting a small filesystem needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {done.stderr.strip()}")
     try:

@@ -18,7 +18,9 @@ from sector_credit.server.app import connection_options
 from service_harness import running_server, taxi
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # length 0, type SETTINGS, no flags, stream 0
+EMPTY_SETTINGS = (
+    b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # length 0, type SETTINGS, no flags, stream 0
+)
 HANDSHAKE_S = 2
 IDLE_S = 3
 
@@ -48,8 +50,15 @@ def closed_after(sock: socket.socket, limit: float) -> float:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     tmp = tmp_path_factory.mktemp("connections")
-    with running_server(f"sqlite:///{tmp / 'audit.db'}", tmp / "server.log", "--handshake-seconds",
-                        str(HANDSHAKE_S), "--connection-idle-seconds", str(IDLE_S), metrics=False) as s:
+    with running_server(
+        f"sqlite:///{tmp / 'audit.db'}",
+        tmp / "server.log",
+        "--handshake-seconds",
+        str(HANDSHAKE_S),
+        "--connection-idle-seconds",
+        str(IDLE_S),
+        metrics=False,
+    ) as s:
         yield s
 
 
@@ -80,22 +89,51 @@ def test_two_hundred_idle_connections_leave_no_open_files(server) -> None:  # ty
     assert open_files(server.pid) <= baseline + 2
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    ([], {"grpc.server_handshake_timeout_ms": 10_000, "grpc.max_connection_idle_ms": 300_000,
-          "grpc.keepalive_time_ms": 60_000}),
-    (["--handshake-seconds", "2", "--connection-idle-seconds", "3.5", "--keepalive-seconds", "30"],
-     {"grpc.server_handshake_timeout_ms": 2_000, "grpc.max_connection_idle_ms": 3_500,
-      "grpc.keepalive_time_ms": 30_000}),
-])
-def test_the_flags_become_the_servers_channel_arguments(argv: list[str], expected: dict[str, int]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            [],
+            {
+                "grpc.server_handshake_timeout_ms": 10_000,
+                "grpc.max_connection_idle_ms": 300_000,
+                "grpc.keepalive_time_ms": 60_000,
+            },
+        ),
+        (
+            [
+                "--handshake-seconds",
+                "2",
+                "--connection-idle-seconds",
+                "3.5",
+                "--keepalive-seconds",
+                "30",
+            ],
+            {
+                "grpc.server_handshake_timeout_ms": 2_000,
+                "grpc.max_connection_idle_ms": 3_500,
+                "grpc.keepalive_time_ms": 30_000,
+            },
+        ),
+    ],
+)
+def test_the_flags_become_the_servers_channel_arguments(
+    argv: list[str], expected: dict[str, int]
+) -> None:
     _, settings = settings_mod.parse(argv)
     options = dict(connection_options(settings))
     assert {k: options[k] for k in expected} == expected
     assert options["grpc.keepalive_timeout_ms"] == 20_000
 
 
-@pytest.mark.parametrize("argv", [["--handshake-seconds", "0"], ["--connection-idle-seconds", "nan"],
-                                  ["--keepalive-seconds", "100000"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--handshake-seconds", "0"],
+        ["--connection-idle-seconds", "nan"],
+        ["--keepalive-seconds", "100000"],
+    ],
+)
 def test_limits_outside_1_to_86400_seconds_are_refused(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as info:
         settings_mod.parse(argv)

@@ -37,12 +37,15 @@ def wal_bytes(db: Path) -> int:
 
 
 @pytest.mark.slow_fault
-async def test_the_wal_stays_bounded_under_steady_writes_and_is_emptied_when_they_stop(tmp_path: Path) -> None:
+async def test_the_wal_stays_bounded_under_steady_writes_and_is_emptied_when_they_stop(
+    tmp_path: Path,
+) -> None:
     db = tmp_path / "audit.db"
     url = f"sqlite:///{db}"
     migrate.upgrade(url)
     sizes = []
     async with await EvaluationStore.open(url, wal_limit_bytes=1 * MiB) as store:
+
         async def writer(k: int) -> None:
             for i in range(40):
                 await store.save_many([record(f"S-{k}-{i}-{j}") for j in range(100)])
@@ -66,9 +69,24 @@ async def test_the_wal_stays_bounded_under_steady_writes_and_is_emptied_when_the
 
 def run_backup(url: str, dest: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECTOR_CREDIT_")}
-    return subprocess.run([sys.executable, "-m", "sector_credit.server.main", "backup", str(dest),
-                           "--database-url", url, "--log-format", "json"],
-                          capture_output=True, text=True, timeout=120, env=env, check=False)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sector_credit.server.main",
+            "backup",
+            str(dest),
+            "--database-url",
+            url,
+            "--log-format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
 
 
 def names_in(url: str) -> set[str]:
@@ -76,17 +94,25 @@ def names_in(url: str) -> set[str]:
     try:
         with engine.connect() as conn:
             # SQLite keeps the id as 32 hex digits, PostgreSQL as a uuid
-            return {f"evaluations/{uuid.UUID(str(row[0]))}" for row in conn.exec_driver_sql("SELECT id FROM evaluations")}
+            return {
+                f"evaluations/{uuid.UUID(str(row[0]))}"
+                for row in conn.exec_driver_sql("SELECT id FROM evaluations")
+            }
     finally:
         engine.dispose()
 
 
 @pytest.mark.slow_fault
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-def test_a_backup_taken_under_load_holds_every_evaluation_acknowledged_before_it(tmp_path: Path, kind: str) -> None:
+def test_a_backup_taken_under_load_holds_every_evaluation_acknowledged_before_it(
+    tmp_path: Path, kind: str
+) -> None:
     if kind == "postgresql" and shutil.which("pg_dump") is None:
         pytest.skip("no pg_dump")
-    with database(kind, tmp_path, "backup") as url, running_server(url, tmp_path / "server.log") as s:
+    with (
+        database(kind, tmp_path, "backup") as url,
+        running_server(url, tmp_path / "server.log") as s,
+    ):
         acknowledged: list[str] = []
         stop = threading.Event()
 
@@ -94,7 +120,11 @@ def test_a_backup_taken_under_load_holds_every_evaluation_acknowledged_before_it
             stub = s.stub
             i = 0
             while not stop.is_set():
-                acknowledged.append(stub.Evaluate(taxi(subject_id=resident_id(1800 + i % 100)), timeout=30).evaluation.name)
+                acknowledged.append(
+                    stub.Evaluate(
+                        taxi(subject_id=resident_id(1800 + i % 100)), timeout=30
+                    ).evaluation.name
+                )
                 i += 1
 
         thread = threading.Thread(target=load)
@@ -120,9 +150,17 @@ def test_a_backup_taken_under_load_holds_every_evaluation_acknowledged_before_it
             copied = names_in(f"sqlite:///{dest}")
         else:
             with scratch_pg_database("restore") as restored:
-                libpq = sa.make_url(restored).set(drivername="postgresql").render_as_string(hide_password=False)
-                subprocess.run(["pg_restore", "--no-owner", f"--dbname={libpq}", str(dest)], check=True,
-                               capture_output=True, timeout=120)
+                libpq = (
+                    sa.make_url(restored)
+                    .set(drivername="postgresql")
+                    .render_as_string(hide_password=False)
+                )
+                subprocess.run(
+                    ["pg_restore", "--no-owner", f"--dbname={libpq}", str(dest)],
+                    check=True,
+                    capture_output=True,
+                    timeout=120,
+                )
                 copied = names_in(restored)
         assert before <= copied
         assert copied <= set(acknowledged)  # and nothing that was not acknowledged

@@ -24,13 +24,24 @@ UNAVAILABLE = grpc.StatusCode.UNAVAILABLE.value[0]
 
 
 def stream_of_five(s: ServerProcess, n: int) -> list[tuple[str, int]]:
-    items = [pb.StreamEvaluateRequest(correlation_id=f"{n}-{i}", request=taxi(subject_id=resident_id(1700 + i)))
-             for i in range(5)]
-    return sorted((a.correlation_id, a.error.code) for a in s.stub.StreamEvaluate(iter(items), timeout=60))
+    items = [
+        pb.StreamEvaluateRequest(
+            correlation_id=f"{n}-{i}", request=taxi(subject_id=resident_id(1700 + i))
+        )
+        for i in range(5)
+    ]
+    return sorted(
+        (a.correlation_id, a.error.code) for a in s.stub.StreamEvaluate(iter(items), timeout=60)
+    )
 
 
-def test_postgresql_down_is_not_serving_and_back_is_serving_without_a_restart(tmp_path: Path) -> None:
-    with private_postgres(tmp_path / "pg") as pg, running_server(pg.url, tmp_path / "server.log") as s:
+def test_postgresql_down_is_not_serving_and_back_is_serving_without_a_restart(
+    tmp_path: Path,
+) -> None:
+    with (
+        private_postgres(tmp_path / "pg") as pg,
+        running_server(pg.url, tmp_path / "server.log") as s,
+    ):
         assert s.stub.Evaluate(taxi(), timeout=10).evaluation.name
         assert wait_for_health(s.address, SERVING) < 1
 
@@ -50,21 +61,32 @@ def test_postgresql_down_is_not_serving_and_back_is_serving_without_a_restart(tm
         pg.start()
         wait_for_health(s.address, SERVING, timeout=20)
         stored = s.stub.Evaluate(taxi(), timeout=20).evaluation
-        assert s.stub.GetEvaluation(pb.GetEvaluationRequest(name=stored.name, purpose="supervision"), timeout=10).evaluation.name == stored.name
+        assert (
+            s.stub.GetEvaluation(
+                pb.GetEvaluationRequest(name=stored.name, purpose="supervision"), timeout=10
+            ).evaluation.name
+            == stored.name
+        )
         assert all(code == 0 for _, code in stream_of_five(s, 99))
     assert "Task exception was never retrieved" not in s.log_text()
 
 
 def test_a_full_disk_is_not_serving_until_space_is_freed(tmp_path: Path) -> None:
-    with small_filesystem(tmp_path / "disk", size_mb=48) as disk, \
-            running_server(f"sqlite:///{disk / 'audit.db'}", tmp_path / "server.log") as s:
+    with (
+        small_filesystem(tmp_path / "disk", size_mb=48) as disk,
+        running_server(f"sqlite:///{disk / 'audit.db'}", tmp_path / "server.log") as s,
+    ):
         assert s.stub.Evaluate(taxi(), timeout=10).evaluation.name
         filler = fill(disk)
         wait_for_health(s.address, NOT_SERVING, timeout=10)
         acknowledged = []
         for i in range(20):  # a commit may still fit in log space already there; none is lost
             try:
-                acknowledged.append(s.stub.Evaluate(taxi(subject_id=resident_id(1750 + i)), timeout=20).evaluation.name)
+                acknowledged.append(
+                    s.stub.Evaluate(
+                        taxi(subject_id=resident_id(1750 + i)), timeout=20
+                    ).evaluation.name
+                )
             except grpc.RpcError as exc:
                 assert exc.code() is grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
 
@@ -72,4 +94,9 @@ def test_a_full_disk_is_not_serving_until_space_is_freed(tmp_path: Path) -> None
         wait_for_health(s.address, SERVING, timeout=10)
         assert s.stub.Evaluate(taxi(), timeout=10).evaluation.name
         for name in acknowledged:
-            assert s.stub.GetEvaluation(pb.GetEvaluationRequest(name=name, purpose="supervision"), timeout=10).evaluation.name == name
+            assert (
+                s.stub.GetEvaluation(
+                    pb.GetEvaluationRequest(name=name, purpose="supervision"), timeout=10
+                ).evaluation.name
+                == name
+            )

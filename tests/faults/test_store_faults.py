@@ -46,12 +46,26 @@ def answers_at_once(s: ServerProcess, stored_name: str) -> dict[str, str]:
     subject (their access record needs one), with 1 s: what each answered."""
     calls: dict[str, Callable[[], object]] = {
         "health": lambda: health(s.address, timeout=2),
-        "ListScorecards": lambda: len(s.stub.ListScorecards(pb.ListScorecardsRequest(), timeout=2).scorecards),
-        "GetScorecard": lambda: s.stub.GetScorecard(
-            pb.GetScorecardRequest(name="scorecards/transport.taxi_driver"), timeout=2).scorecard.scorecard_id,
+        "ListScorecards": lambda: len(
+            s.stub.ListScorecards(pb.ListScorecardsRequest(), timeout=2).scorecards
+        ),
+        "GetScorecard": lambda: (
+            s.stub.GetScorecard(
+                pb.GetScorecardRequest(name="scorecards/transport.taxi_driver"), timeout=2
+            ).scorecard.scorecard_id
+        ),
         "validate_only": lambda: s.stub.Evaluate(validate_only(), timeout=1).evaluation.grade.code,
-        "GetEvaluation": lambda: s.stub.GetEvaluation(pb.GetEvaluationRequest(name=stored_name, purpose="supervision"), timeout=1).evaluation.name == stored_name,
-        "ListEvaluations": lambda: len(s.stub.ListEvaluations(pb.ListEvaluationsRequest(page_size=1, purpose="supervision"), timeout=1).evaluations),
+        "GetEvaluation": lambda: (
+            s.stub.GetEvaluation(
+                pb.GetEvaluationRequest(name=stored_name, purpose="supervision"), timeout=1
+            ).evaluation.name
+            == stored_name
+        ),
+        "ListEvaluations": lambda: len(
+            s.stub.ListEvaluations(
+                pb.ListEvaluationsRequest(page_size=1, purpose="supervision"), timeout=1
+            ).evaluations
+        ),
     }
     out = {}
     for name, call in calls.items():
@@ -97,7 +111,10 @@ class HeldWriter:
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_a_stalled_write_holds_only_the_calls_that_need_it(tmp_path: Path, kind: str) -> None:
-    with database(kind, tmp_path, "stall") as url, running_server(url, tmp_path / "server.log") as s:
+    with (
+        database(kind, tmp_path, "stall") as url,
+        running_server(url, tmp_path / "server.log") as s,
+    ):
         stored = s.stub.Evaluate(taxi(subject_id=resident_id(1601)), timeout=10).evaluation
         held = HeldWriter(url)
         held.hold()
@@ -108,9 +125,13 @@ def test_a_stalled_write_holds_only_the_calls_that_need_it(tmp_path: Path, kind:
                 assert not write.done()
                 t0 = time.monotonic()
                 assert answers_at_once(s, stored.name) == {
-                    "health": str(SERVING), "ListScorecards": "9", "GetScorecard": "transport.taxi_driver",
-                    "validate_only": "DEADLINE_EXCEEDED", "GetEvaluation": "DEADLINE_EXCEEDED",
-                    "ListEvaluations": "DEADLINE_EXCEEDED"}
+                    "health": str(SERVING),
+                    "ListScorecards": "9",
+                    "GetScorecard": "transport.taxi_driver",
+                    "validate_only": "DEADLINE_EXCEEDED",
+                    "GetEvaluation": "DEADLINE_EXCEEDED",
+                    "ListEvaluations": "DEADLINE_EXCEEDED",
+                }
                 # the first three at once, the last three each at its own 1 s deadline
                 assert time.monotonic() - t0 < 8
                 wait_for_health(s.address, NOT_SERVING, timeout=10)  # the commit is stuck
@@ -123,14 +144,20 @@ def test_a_stalled_write_holds_only_the_calls_that_need_it(tmp_path: Path, kind:
 
 
 REMOVALS: dict[str, Callable[[Path], None]] = {
-    "file removed": lambda db: [p.unlink() for p in db.parent.glob(db.name + "*") if p.suffix != ".lock"] and None,
-    "file replaced": lambda db: (shutil.copy(db, db.with_suffix(".copy")), os.replace(db.with_suffix(".copy"), db)) and None,
+    "file removed": lambda db: (
+        [p.unlink() for p in db.parent.glob(db.name + "*") if p.suffix != ".lock"] and None
+    ),
+    "file replaced": lambda db: (
+        (shutil.copy(db, db.with_suffix(".copy")), os.replace(db.with_suffix(".copy"), db)) and None
+    ),
     "folder removed": lambda db: shutil.rmtree(db.parent),
 }
 
 
 @pytest.mark.parametrize("how", list(REMOVALS))
-def test_a_sqlite_file_gone_from_under_the_server_makes_writes_unavailable(tmp_path: Path, how: str) -> None:
+def test_a_sqlite_file_gone_from_under_the_server_makes_writes_unavailable(
+    tmp_path: Path, how: str
+) -> None:
     db = tmp_path / "data" / "audit.db"
     db.parent.mkdir()
     with running_server(f"sqlite:///{db}", tmp_path / "server.log") as s:
@@ -144,11 +171,16 @@ def test_a_sqlite_file_gone_from_under_the_server_makes_writes_unavailable(tmp_p
         with pytest.raises(grpc.RpcError) as info:
             s.stub.BatchEvaluate(pb.BatchEvaluateRequest(requests=[taxi()] * 3), timeout=10)
         assert info.value.code() is grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
-        items = [pb.StreamEvaluateRequest(correlation_id=str(i), request=taxi(subject_id=resident_id(1620 + i)))
-                 for i in range(5)]
+        items = [
+            pb.StreamEvaluateRequest(
+                correlation_id=str(i), request=taxi(subject_id=resident_id(1620 + i))
+            )
+            for i in range(5)
+        ]
         answers = list(s.stub.StreamEvaluate(iter(items), timeout=30))
         assert sorted((a.correlation_id, a.error.code, a.error.reason) for a in answers) == [
-            (str(i), UNAVAILABLE, "STORE_UNAVAILABLE") for i in range(5)]
+            (str(i), UNAVAILABLE, "STORE_UNAVAILABLE") for i in range(5)
+        ]
 
         wait_for_health(s.address, NOT_SERVING, timeout=10)
         assert len(s.stub.ListScorecards(pb.ListScorecardsRequest(), timeout=5).scorecards) == 9
@@ -162,9 +194,15 @@ def test_a_sqlite_file_gone_from_under_the_server_makes_writes_unavailable(tmp_p
 
 
 @pytest.mark.slow_fault
-def test_a_stream_client_that_never_reads_slows_the_stream_instead_of_growing_the_server(tmp_path: Path) -> None:
-    with running_server(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "server.log", metrics=False) as s:
-        warm = [pb.StreamEvaluateRequest(correlation_id=str(i), request=taxi()) for i in range(2000)]
+def test_a_stream_client_that_never_reads_slows_the_stream_instead_of_growing_the_server(
+    tmp_path: Path,
+) -> None:
+    with running_server(
+        f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "server.log", metrics=False
+    ) as s:
+        warm = [
+            pb.StreamEvaluateRequest(correlation_id=str(i), request=taxi()) for i in range(2000)
+        ]
         assert len(list(s.stub.StreamEvaluate(iter(warm), timeout=60))) == 2000
         before = rss_bytes(s.pid)
 

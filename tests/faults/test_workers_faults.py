@@ -28,19 +28,42 @@ def alive(pid: int) -> bool:
 
 
 def second_set(database_url: str, tmp_path: Path, port: int) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("SECTOR_CREDIT_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SECTOR_CREDIT_") and k != "PROMETHEUS_MULTIPROC_DIR"
+    }
     return subprocess.run(
-        [sys.executable, "-m", "sector_credit.server.main", "--listen", f"127.0.0.1:{port}",
-         "--database-url", database_url, "--metrics-port", "0", "--log-format", "json",
-         "--workers", "2", "--no-migrate"],
-        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path, check=False)
+        [
+            sys.executable,
+            "-m",
+            "sector_credit.server.main",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--database-url",
+            database_url,
+            "--metrics-port",
+            "0",
+            "--log-format",
+            "json",
+            "--workers",
+            "2",
+            "--no-migrate",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
 
 
 @pytest.mark.slow_fault
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_workers_exit_when_their_supervisor_is_killed_and_only_then_the_port_is_free(
-        database_url: str, tmp_path: Path) -> None:
+    database_url: str, tmp_path: Path
+) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     with workers(database_url, tmp_path / "a", n=2) as w:

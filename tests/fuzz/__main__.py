@@ -26,33 +26,59 @@ from service_harness import database, running_server
 from .runner import fuzz, read_log_errors
 
 
-def run_one(backend: str, requests: int, seconds: float, seed: int, rss_limit_mb: float, work: Path) -> int:
+def run_one(
+    backend: str, requests: int, seconds: float, seed: int, rss_limit_mb: float, work: Path
+) -> int:
     """Fuzz one database's server; 0 when nothing failed."""
     tmp = work / backend
     tmp.mkdir(parents=True, exist_ok=True)
     print(f"{backend}: {requests:,} requests within {seconds:.0f} s, seed {seed}", flush=True)
     with database(backend, tmp, "fuzz") as url, running_server(url, tmp / "server.log") as server:
-        report = fuzz(server.address, server.pid, backend, requests=requests, seconds=seconds, seed=seed,
-                      rss_limit_mb=rss_limit_mb, poll=server.proc.poll,
-                      progress=lambda line: print(line, flush=True))
+        report = fuzz(
+            server.address,
+            server.pid,
+            backend,
+            requests=requests,
+            seconds=seconds,
+            seed=seed,
+            rss_limit_mb=rss_limit_mb,
+            poll=server.proc.poll,
+            progress=lambda line: print(line, flush=True),
+        )
         report.log_errors = read_log_errors(server.log_text())
     failures = report.failures()
     if report.requests < requests:
         failures.append(f"only {report.requests:,} of {requests:,} requests within {seconds:.0f} s")
-    print(report.text() + ("\n" + f"{backend} FAILED:\n- " + "\n- ".join(failures) if failures else
-                           f"\n{backend}: no INTERNAL, no UNKNOWN, no server exit, memory within the bound"),
-          flush=True)
+    print(
+        report.text()
+        + (
+            "\n" + f"{backend} FAILED:\n- " + "\n- ".join(failures)
+            if failures
+            else f"\n{backend}: no INTERNAL, no UNKNOWN, no server exit, memory within the bound"
+        ),
+        flush=True,
+    )
     return 1 if failures else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="make fuzz", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--requests", type=int, default=100_000, help="calls in total, shared by the databases")
-    ap.add_argument("--seconds", type=float, default=1800.0, help="time bound (each database runs side by side)")
+    ap.add_argument(
+        "--requests", type=int, default=100_000, help="calls in total, shared by the databases"
+    )
+    ap.add_argument(
+        "--seconds", type=float, default=1800.0, help="time bound (each database runs side by side)"
+    )
     ap.add_argument("--backends", default="sqlite,postgresql", help="sqlite, postgresql or both")
-    ap.add_argument("--seed", type=int, default=0, help="hypothesis seed of the first round (then +1 per round)")
-    ap.add_argument("--rss-limit-mb", type=float, default=600.0,
-                    help="the most the server's processes may hold resident (VmRSS), MB")
+    ap.add_argument(
+        "--seed", type=int, default=0, help="hypothesis seed of the first round (then +1 per round)"
+    )
+    ap.add_argument(
+        "--rss-limit-mb",
+        type=float,
+        default=600.0,
+        help="the most the server's processes may hold resident (VmRSS), MB",
+    )
     ap.add_argument("--work", help=argparse.SUPPRESS)  # the folder a child process writes to
     ap.add_argument("--keep", action="store_true", help="keep the server logs (printed path)")
     a = ap.parse_args(argv)
@@ -66,17 +92,37 @@ def main(argv: list[str] | None = None) -> int:
     children = []
     for i, backend in enumerate(backends):
         share = a.requests // len(backends) + (1 if i < a.requests % len(backends) else 0)
-        children.append(subprocess.Popen(
-            [sys.executable, "-m", "fuzz", "--backends", backend, "--requests", str(share),
-             "--seconds", str(a.seconds), "--seed", str(a.seed), "--rss-limit-mb", str(a.rss_limit_mb),
-             "--work", str(work)]))
+        children.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "fuzz",
+                    "--backends",
+                    backend,
+                    "--requests",
+                    str(share),
+                    "--seconds",
+                    str(a.seconds),
+                    "--seed",
+                    str(a.seed),
+                    "--rss-limit-mb",
+                    str(a.rss_limit_mb),
+                    "--work",
+                    str(work),
+                ]
+            )
+        )
     try:
         codes = [child.wait() for child in children]
     except BaseException:
         for child in children:
             child.terminate()
         raise
-    print(f"\n{a.requests:,} requests asked for on {', '.join(backends)}; {time.monotonic() - started:.0f} s")
+    print(
+        f"\n{a.requests:,} requests asked for on {', '.join(backends)};"
+        f" {time.monotonic() - started:.0f} s"
+    )
     if a.keep:
         print(f"server logs in {work}")
     else:

@@ -45,8 +45,10 @@ CODE_BY_VALUE = {c.value[0]: c for c in grpc.StatusCode}
 CALL_TIMEOUT_S = 30.0
 ROUND_EXAMPLES = 40  # hypothesis examples per round (one method per round)
 RAW_TURNS = (1, 4, 7)  # of every 10 turns through the methods, these are raw bytes
-CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20),
-                   ("grpc.max_send_message_length", 64 << 20)]
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 << 20),
+    ("grpc.max_send_message_length", 64 << 20),
+]
 
 
 # ============================================================================================
@@ -147,7 +149,9 @@ class Report:
         (self.items if item else self.calls)[(label, code.name)] += 1
         if code in FAILING:
             key = (label, code.name, _normalized(details))
-            finding = self.findings.setdefault(key, Finding(label, code.name, details[:300], call.sketch))
+            finding = self.findings.setdefault(
+                key, Finding(label, code.name, details[:300], call.sketch)
+            )
             finding.count += 1
 
     def failures(self) -> list[str]:
@@ -155,13 +159,19 @@ class Report:
         if self.exit_code is not None:
             out.append(f"the server process exited with {self.exit_code} during the run")
         if self.rss_peak_mb > self.rss_limit_mb:
-            out.append(f"server RSS peaked at {self.rss_peak_mb:.0f} MB, above the bound of {self.rss_limit_mb:.0f} MB")
+            out.append(
+                f"server RSS peaked at {self.rss_peak_mb:.0f} MB, above the bound of"
+                f" {self.rss_limit_mb:.0f} MB"
+            )
         return out
 
     def text(self) -> str:
-        lines = [f"== {self.backend}: {self.requests:,} requests ({sum(self.items.values()):,} batch/stream items)"
-                 f" in {self.seconds:.0f} s; server RSS {self.rss_first_mb:.0f} MB at start, peak"
-                 f" {self.rss_peak_mb:.0f} MB (bound {self.rss_limit_mb:.0f} MB)"]
+        lines = [
+            f"== {self.backend}: {self.requests:,} requests ({sum(self.items.values()):,}"
+            f" batch/stream items)"
+            f" in {self.seconds:.0f} s; server RSS {self.rss_first_mb:.0f} MB at start, peak"
+            f" {self.rss_peak_mb:.0f} MB (bound {self.rss_limit_mb:.0f} MB)"
+        ]
         for title, counter in (("calls", self.calls), ("items", self.items)):
             by_label: dict[str, dict[str, int]] = collections.defaultdict(dict)
             for (label, code), n in counter.items():
@@ -170,16 +180,28 @@ class Report:
                 lines.append(f"{title} by method and code:")
             for label in sorted(by_label):
                 codes = by_label[label]
-                lines.append(f"  {label:30s} {sum(codes.values()):7,}  " + "  ".join(
-                    f"{c} {n:,}" for c, n in sorted(codes.items(), key=lambda kv: -kv[1])))
-        lines.append("seconds by method: " + ", ".join(
-            f"{m} {s:.0f}" for m, s in self.seconds_by_method.most_common()))
+                lines.append(
+                    f"  {label:30s} {sum(codes.values()):7,}  "
+                    + "  ".join(
+                        f"{c} {n:,}" for c, n in sorted(codes.items(), key=lambda kv: -kv[1])
+                    )
+                )
+        lines.append(
+            "seconds by method: "
+            + ", ".join(f"{m} {s:.0f}" for m, s in self.seconds_by_method.most_common())
+        )
         if self.unanswered_stream_items:
-            lines.append(f"stream items with no reply on streams that ended OK: {self.unanswered_stream_items}")
+            lines.append(
+                f"stream items with no reply on streams that ended OK:"
+                f" {self.unanswered_stream_items}"
+            )
         if self.findings:
             lines.append(f"distinct INTERNAL/UNKNOWN findings: {len(self.findings)}")
             for f in sorted(self.findings.values(), key=lambda f: -f.count):
-                lines.append(f"  {f.count:6,} × {f.label} {f.code}: {f.details!r}\n           input: {f.sketch}")
+                lines.append(
+                    f"  {f.count:6,} × {f.label} {f.code}: {f.details!r}\n           input:"
+                    f" {f.sketch}"
+                )
         if self.log_errors:
             lines.append("server log, error lines (distinct, with counts):")
             for text, n in self.log_errors.most_common(20):
@@ -207,9 +229,17 @@ class Sender:
         grpc.channel_ready_future(self.channel).result(timeout=10)
         self.catalogue = catalogue
         self.report = report
-        self._unary = {m: self.channel.unary_unary(p) for m, (p, shape) in METHODS.items() if shape == "unary"}
-        self._stream = {m: self.channel.stream_stream(p) for m, (p, shape) in METHODS.items() if shape == "stream"}
-        self._watch = {m: self.channel.unary_stream(p) for m, (p, shape) in METHODS.items() if shape == "watch"}
+        self._unary = {
+            m: self.channel.unary_unary(p) for m, (p, shape) in METHODS.items() if shape == "unary"
+        }
+        self._stream = {
+            m: self.channel.stream_stream(p)
+            for m, (p, shape) in METHODS.items()
+            if shape == "stream"
+        }
+        self._watch = {
+            m: self.channel.unary_stream(p) for m, (p, shape) in METHODS.items() if shape == "watch"
+        }
 
     def close(self) -> None:
         self.channel.close()
@@ -219,11 +249,15 @@ class Sender:
         for call in batch:
             if call.shape == "stream":
                 assert isinstance(call.body, tuple)
-                started.append((call, self._stream[call.method](iter(call.body), timeout=CALL_TIMEOUT_S)))
+                started.append(
+                    (call, self._stream[call.method](iter(call.body), timeout=CALL_TIMEOUT_S))
+                )
             elif call.shape == "watch":
                 started.append((call, self._watch[call.method](call.body, timeout=CALL_TIMEOUT_S)))
             else:
-                started.append((call, self._unary[call.method].future(call.body, timeout=CALL_TIMEOUT_S)))
+                started.append(
+                    (call, self._unary[call.method].future(call.body, timeout=CALL_TIMEOUT_S))
+                )
         for call, pending in started:
             if call.shape == "stream":
                 self._finish_stream(call, pending)
@@ -301,10 +335,13 @@ def read_catalogue(address: str) -> Catalogue:
         stub = pb_grpc.CreditEvaluationServiceStub(channel)
         cards, token = [], ""
         while True:
-            page = stub.ListScorecards(pb.ListScorecardsRequest(view=pb.SCORECARD_VIEW_FULL, page_token=token),
-                                       timeout=10)
-            cards += [stub.GetScorecard(pb.GetScorecardRequest(name=c.name), timeout=10).scorecard
-                      for c in page.scorecards]
+            page = stub.ListScorecards(
+                pb.ListScorecardsRequest(view=pb.SCORECARD_VIEW_FULL, page_token=token), timeout=10
+            )
+            cards += [
+                stub.GetScorecard(pb.GetScorecardRequest(name=c.name), timeout=10).scorecard
+                for c in page.scorecards
+            ]
             token = page.next_page_token
             if not token:
                 break
@@ -314,15 +351,28 @@ def read_catalogue(address: str) -> Catalogue:
         taxi.indicators["violations_3pt"].count_value = 1
         for _ in range(2):
             catalogue.remember(stub.Evaluate(taxi, timeout=10).evaluation)
-        token = stub.ListEvaluations(pb.ListEvaluationsRequest(page_size=1, purpose="supervision"), timeout=10).next_page_token
+        token = stub.ListEvaluations(
+            pb.ListEvaluationsRequest(page_size=1, purpose="supervision"), timeout=10
+        ).next_page_token
         if token:
             catalogue.evaluation_tokens.append(token)
     return catalogue
 
 
-def fuzz(address: str, pid: int, backend: str, *, requests: int, seconds: float, seed: int = 0,
-         rss_limit_mb: float = 600.0, round_examples: int = ROUND_EXAMPLES, largest_batch: int = 1001, poll: Callable[[], int | None] | None = None,
-         progress: Callable[[str], None] | None = None) -> Report:
+def fuzz(
+    address: str,
+    pid: int,
+    backend: str,
+    *,
+    requests: int,
+    seconds: float,
+    seed: int = 0,
+    rss_limit_mb: float = 600.0,
+    round_examples: int = ROUND_EXAMPLES,
+    largest_batch: int = 1001,
+    poll: Callable[[], int | None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Report:
     """Fuzz the server at `address` (process `pid`) until `requests` calls are made or
     `seconds` have passed; `poll()` returns the server's exit code once it has exited."""
     report = Report(backend, rss_limit_mb=rss_limit_mb)
@@ -347,8 +397,15 @@ def fuzz(address: str, pid: int, backend: str, *, requests: int, seconds: float,
                 if family == "raw" and turn % 100 == RAW_TURNS[0]:
                     sender.send([oversize(method)])
                 left = requests - report.requests
-                _run_round(sender, catalogue, method, family, seed + rnd,
-                           examples=max(1, min(round_examples, left // 3)), deadline=deadline)
+                _run_round(
+                    sender,
+                    catalogue,
+                    method,
+                    family,
+                    seed + rnd,
+                    examples=max(1, min(round_examples, left // 3)),
+                    deadline=deadline,
+                )
                 report.seconds_by_method[method] += time.monotonic() - t0
                 rnd += 1
                 if poll is not None and (code := poll()) is not None:
@@ -356,8 +413,11 @@ def fuzz(address: str, pid: int, backend: str, *, requests: int, seconds: float,
                     break
                 if progress is not None and time.monotonic() - last_progress >= 10:
                     last_progress = time.monotonic()
-                    progress(f"{backend}: {report.requests:,} requests in {last_progress - started:.0f} s, "
-                             f"RSS {memory.sample():.0f} MB, {len(report.findings)} distinct findings")
+                    progress(
+                        f"{backend}: {report.requests:,} requests in {last_progress - started:.0f}"
+                        f" s, "
+                        f"RSS {memory.sample():.0f} MB, {len(report.findings)} distinct findings"
+                    )
             memory.sample()
             report.rss_peak_mb = memory.peak
     finally:
@@ -366,11 +426,25 @@ def fuzz(address: str, pid: int, backend: str, *, requests: int, seconds: float,
     return report
 
 
-def _run_round(sender: Sender, catalogue: Catalogue, method: str, family: str, round_seed: int,
-               examples: int, deadline: float) -> None:
+def _run_round(
+    sender: Sender,
+    catalogue: Catalogue,
+    method: str,
+    family: str,
+    round_seed: int,
+    examples: int,
+    deadline: float,
+) -> None:
     @hypothesis_seed(round_seed)
-    @settings(max_examples=examples, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck), derandomize=False, print_blob=False)
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        derandomize=False,
+        print_blob=False,
+    )
     @given(st.lists(calls(method, catalogue, family), min_size=1, max_size=6))
     def example(batch: list[Call]) -> None:
         if time.monotonic() < deadline:
@@ -390,7 +464,11 @@ def read_log_errors(log_text: str) -> collections.Counter[str]:
             record = None
         if isinstance(record, dict):
             if record.get("level") in ("error", "critical", "exception"):
-                parts = [str(record.get(k)) for k in ("event", "method", "code", "error") if record.get(k)]
+                parts = [
+                    str(record.get(k))
+                    for k in ("event", "method", "code", "error")
+                    if record.get(k)
+                ]
                 exc = str(record.get("exception", "")).strip().splitlines()
                 if exc:
                     parts.append(exc[-1])

@@ -98,12 +98,25 @@ class Catalogue:
     def from_scorecards(cls, scorecards: list[scorecard_pb2.Scorecard]) -> Catalogue:
         cards = []
         for sc in scorecards:
-            cards.append(CardInfo(
-                id=sc.scorecard_id,
-                versions=tuple(v.version for v in sc.versions) or (sc.version,),
-                kind=sc.subject_kind,
-                indicators=tuple(IndicatorInfo(i.name, i.type, i.minimum, i.maximum, tuple(i.choices),
-                                               i.required, i.past) for i in sc.indicators)))
+            cards.append(
+                CardInfo(
+                    id=sc.scorecard_id,
+                    versions=tuple(v.version for v in sc.versions) or (sc.version,),
+                    kind=sc.subject_kind,
+                    indicators=tuple(
+                        IndicatorInfo(
+                            i.name,
+                            i.type,
+                            i.minimum,
+                            i.maximum,
+                            tuple(i.choices),
+                            i.required,
+                            i.past,
+                        )
+                        for i in sc.indicators
+                    ),
+                )
+            )
         return cls(tuple(cards))
 
     def remember(self, evaluation: Any) -> None:
@@ -130,9 +143,32 @@ OVERSIZE_BYTES = 17 << 20  # just over the server's default message limit of 16 
 # strings that have hurt services before: empty, blanks, NUL, control and format characters,
 # right-to-left override, non-BMP, combining marks, other scripts' digits, SQL and path noise
 EDGE_STRINGS = (
-    "", " ", "\t", "\x00", "a\x00b", "\x00" * 64, "\r\n", "\x7f", "\u200b", "\ufeff", "\u202e",
-    "😀", "𝟙𝟚𝟛", "١٢٣", "１２３", "e\u0301", "张三", "'; DROP TABLE evaluations; --", "%s%n",
-    "../../etc/passwd", "null", "None", "NaN", "\\", '"', "\U0010ffff",
+    "",
+    " ",
+    "\t",
+    "\x00",
+    "a\x00b",
+    "\x00" * 64,
+    "\r\n",
+    "\x7f",
+    "\u200b",
+    "\ufeff",
+    "\u202e",
+    "😀",
+    "𝟙𝟚𝟛",
+    "١٢٣",
+    "１２３",
+    "e\u0301",
+    "张三",
+    "'; DROP TABLE evaluations; --",
+    "%s%n",
+    "../../etc/passwd",
+    "null",
+    "None",
+    "NaN",
+    "\\",
+    '"',
+    "\U0010ffff",
 )
 
 
@@ -149,8 +185,11 @@ def uscc(body17: str) -> str:
 @functools.cache
 def huge_strings() -> st.SearchStrategy[str]:
     """Long strings cheaply: a character repeated up to 300,000 times (up to ~1 MB UTF-8)."""
-    return st.builds(lambda ch, n: ch * n, st.sampled_from(["A", "字", "😀", "\x00", "9"]),
-                     st.sampled_from([255, 256, 257, 1023, 1024, 1025, 4096, 10_000, 65_536, 300_000]))
+    return st.builds(
+        lambda ch, n: ch * n,
+        st.sampled_from(["A", "字", "😀", "\x00", "9"]),
+        st.sampled_from([255, 256, 257, 1023, 1024, 1025, 4096, 10_000, 65_536, 300_000]),
+    )
 
 
 @functools.cache
@@ -161,15 +200,21 @@ def strings() -> st.SearchStrategy[str]:
 
 @functools.cache
 def valid_resident_ids() -> st.SearchStrategy[str]:
-    return st.builds(resident_id, st.sampled_from(["110105", "310101", "440305", "350102", "000000"]),
-                     st.dates(dt.date(1900, 1, 1), dt.date(2026, 12, 31)), st.integers(0, 999))
+    return st.builds(
+        resident_id,
+        st.sampled_from(["110105", "310101", "440305", "350102", "000000"]),
+        st.dates(dt.date(1900, 1, 1), dt.date(2026, 12, 31)),
+        st.integers(0, 999),
+    )
 
 
 @functools.cache
 def valid_usccs() -> st.SearchStrategy[str]:
-    return st.builds(lambda head, rest: uscc(head + rest),
-                     st.sampled_from(["91", "92", "93", "51", "52", "11", "Y1"]),
-                     st.text(_USCC_CHARS, min_size=15, max_size=15))
+    return st.builds(
+        lambda head, rest: uscc(head + rest),
+        st.sampled_from(["91", "92", "93", "51", "52", "11", "Y1"]),
+        st.text(_USCC_CHARS, min_size=15, max_size=15),
+    )
 
 
 def near_miss_id(valid: str, how: int, pos: int, ch: str) -> str:
@@ -181,7 +226,7 @@ def near_miss_id(valid: str, how: int, pos: int, ch: str) -> str:
         f"  {valid} ",
         valid[:17],
         valid + "0",
-        valid[:pos] + ch + valid[pos + 1:],
+        valid[:pos] + ch + valid[pos + 1 :],
         valid.replace("X", "x"),
         valid[:6] + "20230229" + valid[14:],  # not a date
         "".join(chr(0xFF10 + int(c)) if c.isdigit() else c for c in valid),  # full-width digits
@@ -192,20 +237,49 @@ def subject_ids(catalogue: Catalogue) -> st.SearchStrategy[str]:
     valid = st.one_of(valid_resident_ids(), valid_usccs())
     seen = [st.sampled_from(catalogue.subject_ids)] if catalogue.subject_ids else []
     return st.one_of(
-        valid, *seen,
-        st.builds(near_miss_id, valid, st.integers(0, 8), st.integers(0, 17), st.sampled_from("0X\x00字 Z-")),
-        strings())
+        valid,
+        *seen,
+        st.builds(
+            near_miss_id,
+            valid,
+            st.integers(0, 8),
+            st.integers(0, 17),
+            st.sampled_from("0X\x00字 Z-"),
+        ),
+        strings(),
+    )
 
 
 @functools.cache
 def wire_dates() -> st.SearchStrategy[common_pb2.Date]:
-    edge = st.sampled_from([(0, 0, 0), (1, 1, 1), (9999, 12, 31), (10000, 1, 1), (0, 1, 1), (2024, 2, 29),
-                            (2023, 2, 29), (2026, 4, 31), (2026, 13, 1), (2026, 0, 1), (2026, 1, 0), (-1, 1, 1),
-                            (2026, 1, 32), (INT32[1], 12, 31), (INT32[0], INT32[0], INT32[0]), (2026, 6, 0)])
+    edge = st.sampled_from(
+        [
+            (0, 0, 0),
+            (1, 1, 1),
+            (9999, 12, 31),
+            (10000, 1, 1),
+            (0, 1, 1),
+            (2024, 2, 29),
+            (2023, 2, 29),
+            (2026, 4, 31),
+            (2026, 13, 1),
+            (2026, 0, 1),
+            (2026, 1, 0),
+            (-1, 1, 1),
+            (2026, 1, 32),
+            (INT32[1], 12, 31),
+            (INT32[0], INT32[0], INT32[0]),
+            (2026, 6, 0),
+        ]
+    )
     real = st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31)).map(lambda d: (d.year, d.month, d.day))
-    near = st.dates(dt.date(2015, 1, 1), dt.date(2030, 12, 31)).map(lambda d: (d.year, d.month, d.day))
+    near = st.dates(dt.date(2015, 1, 1), dt.date(2030, 12, 31)).map(
+        lambda d: (d.year, d.month, d.day)
+    )
     anyint = st.tuples(st.integers(*INT32), st.integers(*INT32), st.integers(*INT32))
-    return st.one_of(edge, real, near, anyint).map(lambda t: common_pb2.Date(year=t[0], month=t[1], day=t[2]))
+    return st.one_of(edge, real, near, anyint).map(
+        lambda t: common_pb2.Date(year=t[0], month=t[1], day=t[2])
+    )
 
 
 def _around(text: str) -> list[str]:
@@ -224,21 +298,74 @@ def _around(text: str) -> list[str]:
 
 @functools.cache
 def decimal_strings(bounds: tuple[str, ...] = ()) -> st.SearchStrategy[str]:
-    edge = ["0", "-0", "1", "-1", "0.5", "1e19", "1E-400", "1e308", "9" * 20, "9" * 5000, "0." + "1" * 60,
-            "NaN", "nan", "Infinity", "-inf", "sNaN", " 5 ", "+5", "5.", ".5", "1_0", "١٢", "１２", "𝟙𝟚",
-            "0x10", "1,5", "", "-", ".", "1e", "2**63", str(2**63), str(2**64), str(-(2**63) - 1),
-            "4294967296", "100.000000001", "99.9999999999"]
+    edge = [
+        "0",
+        "-0",
+        "1",
+        "-1",
+        "0.5",
+        "1e19",
+        "1E-400",
+        "1e308",
+        "9" * 20,
+        "9" * 5000,
+        "0." + "1" * 60,
+        "NaN",
+        "nan",
+        "Infinity",
+        "-inf",
+        "sNaN",
+        " 5 ",
+        "+5",
+        "5.",
+        ".5",
+        "1_0",
+        "١٢",
+        "１２",
+        "𝟙𝟚",
+        "0x10",
+        "1,5",
+        "",
+        "-",
+        ".",
+        "1e",
+        "2**63",
+        str(2**63),
+        str(2**64),
+        str(-(2**63) - 1),
+        "4294967296",
+        "100.000000001",
+        "99.9999999999",
+    ]
     bound_values = [v for b in bounds if b for v in _around(b)]
-    return st.one_of(st.sampled_from(edge + bound_values),
-                     st.decimals(allow_nan=True, allow_infinity=True).map(str),
-                     st.integers(-(10**25), 10**25).map(str),
-                     st.decimals(min_value=-1000, max_value=1000, places=3).map(str))
+    return st.one_of(
+        st.sampled_from(edge + bound_values),
+        st.decimals(allow_nan=True, allow_infinity=True).map(str),
+        st.integers(-(10**25), 10**25).map(str),
+        st.decimals(min_value=-1000, max_value=1000, places=3).map(str),
+    )
 
 
 @functools.cache
 def doubles(bounds: tuple[str, ...] = ()) -> st.SearchStrategy[float]:
-    edge = [0.0, -0.0, 1.0, -1.0, 0.1, 1e19, 1e308, -1e308, 5e-324, math.nan, math.inf, -math.inf,
-            9.223372036854776e18, 2.0**53, 2.0**53 + 2, 0.30000000000000004]
+    edge = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.1,
+        1e19,
+        1e308,
+        -1e308,
+        5e-324,
+        math.nan,
+        math.inf,
+        -math.inf,
+        9.223372036854776e18,
+        2.0**53,
+        2.0**53 + 2,
+        0.30000000000000004,
+    ]
     near = []
     for b in bounds:
         try:
@@ -251,13 +378,34 @@ def doubles(bounds: tuple[str, ...] = ()) -> st.SearchStrategy[float]:
 
 @functools.cache
 def counts() -> st.SearchStrategy[int]:
-    return st.one_of(st.sampled_from([0, 1, 2, 10, 100, 10**6, 10**6 + 1, 2**31 - 1, 2**31, 2**53, 2**62,
-                                      INT64[1], -1, INT64[0]]),
-                     st.integers(0, 20), st.integers(*INT64))
+    return st.one_of(
+        st.sampled_from(
+            [
+                0,
+                1,
+                2,
+                10,
+                100,
+                10**6,
+                10**6 + 1,
+                2**31 - 1,
+                2**31,
+                2**53,
+                2**62,
+                INT64[1],
+                -1,
+                INT64[0],
+            ]
+        ),
+        st.integers(0, 20),
+        st.integers(*INT64),
+    )
 
 
 @functools.cache
-def any_value(bounds: tuple[str, ...] = (), choices: tuple[str, ...] = ()) -> st.SearchStrategy[common_pb2.IndicatorValue]:
+def any_value(
+    bounds: tuple[str, ...] = (), choices: tuple[str, ...] = ()
+) -> st.SearchStrategy[common_pb2.IndicatorValue]:
     """An IndicatorValue in any wire case (or none set)."""
     choice = st.one_of(st.sampled_from(choices), strings()) if choices else strings()
     return st.one_of(
@@ -281,20 +429,33 @@ def value_for(ind: IndicatorInfo) -> st.SearchStrategy[common_pb2.IndicatorValue
         lo = int(ind.minimum) if ind.minimum.lstrip("-").isdigit() else 0
         hi = int(ind.maximum) if ind.maximum.lstrip("-").isdigit() else 50
         right = st.one_of(st.integers(lo, hi), st.sampled_from([lo - 1, hi + 1]), counts()).map(
-            lambda v: common_pb2.IndicatorValue(count_value=v))
-        right = st.one_of(right, st.builds(lambda v: common_pb2.IndicatorValue(decimal_value=v),
-                                           st.one_of(st.integers(lo, hi).map(str), decimal_strings(bounds))))
+            lambda v: common_pb2.IndicatorValue(count_value=v)
+        )
+        right = st.one_of(
+            right,
+            st.builds(
+                lambda v: common_pb2.IndicatorValue(decimal_value=v),
+                st.one_of(st.integers(lo, hi).map(str), decimal_strings(bounds)),
+            ),
+        )
     elif ind.type in (t.INDICATOR_TYPE_NUMBER, t.INDICATOR_TYPE_PERCENT):
         right = st.one_of(
-            st.builds(lambda v: common_pb2.IndicatorValue(decimal_value=v), decimal_strings(bounds)),
+            st.builds(
+                lambda v: common_pb2.IndicatorValue(decimal_value=v), decimal_strings(bounds)
+            ),
             st.builds(lambda v: common_pb2.IndicatorValue(number_value=v), doubles(bounds)),
-            st.builds(lambda v: common_pb2.IndicatorValue(count_value=v), counts()))
+            st.builds(lambda v: common_pb2.IndicatorValue(count_value=v), counts()),
+        )
     elif ind.type == t.INDICATOR_TYPE_FLAG:
         right = st.builds(lambda v: common_pb2.IndicatorValue(flag_value=v), st.booleans())
     elif ind.type == t.INDICATOR_TYPE_CHOICE:
-        right = st.builds(lambda v: common_pb2.IndicatorValue(choice_value=v),
-                          st.one_of(st.sampled_from(ind.choices or ("",)),
-                                    st.sampled_from(ind.choices or ("",)).map(lambda c: c.upper() + " ")))
+        right = st.builds(
+            lambda v: common_pb2.IndicatorValue(choice_value=v),
+            st.one_of(
+                st.sampled_from(ind.choices or ("",)),
+                st.sampled_from(ind.choices or ("",)).map(lambda c: c.upper() + " "),
+            ),
+        )
     else:  # date
         right = st.builds(lambda v: common_pb2.IndicatorValue(date_value=v), wire_dates())
     return st.one_of(right, right, right, any_value(bounds, ind.choices))
@@ -313,7 +474,9 @@ Perturbation = Callable[[st.DrawFn, Any], None]
 
 
 @st.composite
-def _perturbed(draw: st.DrawFn, valid: st.SearchStrategy[Any], perturbations: tuple[Perturbation, ...]) -> Any:
+def _perturbed(
+    draw: st.DrawFn, valid: st.SearchStrategy[Any], perturbations: tuple[Perturbation, ...]
+) -> Any:
     msg = draw(valid)
     for _ in range(draw(PERTURBATIONS)):
         draw(st.sampled_from(perturbations))(draw, msg)
@@ -330,21 +493,31 @@ def valid_value(ind: IndicatorInfo) -> st.SearchStrategy[common_pb2.IndicatorVal
         lo = int(ind.minimum or 0)
         hi = int(ind.maximum) if ind.maximum else lo + 30
         return st.one_of(st.sampled_from([lo, hi]), st.integers(lo, hi)).map(
-            lambda v: common_pb2.IndicatorValue(count_value=v))
+            lambda v: common_pb2.IndicatorValue(count_value=v)
+        )
     if ind.type in (t.INDICATOR_TYPE_NUMBER, t.INDICATOR_TYPE_PERCENT):
         lo = Decimal(ind.minimum or "0")
         hi = Decimal(ind.maximum) if ind.maximum else lo + 1000
-        texts = st.one_of(st.sampled_from([str(lo), str(hi), f"{lo:.2f}", f"{hi:.1f}"]),
-                          st.decimals(min_value=lo, max_value=hi, places=2).map(str))
-        return st.one_of(texts.map(lambda v: common_pb2.IndicatorValue(decimal_value=v)),
-                         texts.map(lambda v: common_pb2.IndicatorValue(number_value=float(v))))
+        texts = st.one_of(
+            st.sampled_from([str(lo), str(hi), f"{lo:.2f}", f"{hi:.1f}"]),
+            st.decimals(min_value=lo, max_value=hi, places=2).map(str),
+        )
+        return st.one_of(
+            texts.map(lambda v: common_pb2.IndicatorValue(decimal_value=v)),
+            texts.map(lambda v: common_pb2.IndicatorValue(number_value=float(v))),
+        )
     if ind.type == t.INDICATOR_TYPE_FLAG:
         return st.booleans().map(lambda v: common_pb2.IndicatorValue(flag_value=v))
     if ind.type == t.INDICATOR_TYPE_CHOICE:
-        return st.sampled_from(ind.choices or ("",)).map(lambda v: common_pb2.IndicatorValue(choice_value=v))
+        return st.sampled_from(ind.choices or ("",)).map(
+            lambda v: common_pb2.IndicatorValue(choice_value=v)
+        )
     past = dt.date(2024, 12, 31) if ind.past else dt.date(2035, 12, 31)
-    return st.dates(dt.date(2000, 1, 1), past).map(lambda d: common_pb2.IndicatorValue(
-        date_value=common_pb2.Date(year=d.year, month=d.month, day=d.day)))
+    return st.dates(dt.date(2000, 1, 1), past).map(
+        lambda d: common_pb2.IndicatorValue(
+            date_value=common_pb2.Date(year=d.year, month=d.month, day=d.day)
+        )
+    )
 
 
 def _valid_subject_id(kind: int) -> st.SearchStrategy[str]:
@@ -352,7 +525,8 @@ def _valid_subject_id(kind: int) -> st.SearchStrategy[str]:
 
 
 VALID_AS_OF = st.dates(dt.date(2025, 1, 1), dt.date(2026, 12, 31)).map(
-    lambda d: common_pb2.Date(year=d.year, month=d.month, day=d.day))
+    lambda d: common_pb2.Date(year=d.year, month=d.month, day=d.day)
+)
 
 
 @functools.cache
@@ -363,14 +537,20 @@ def valid_evaluate_requests(card: CardInfo) -> st.SearchStrategy[pb.EvaluateRequ
 
     @st.composite
     def build(draw: st.DrawFn) -> pb.EvaluateRequest:
-        req = pb.EvaluateRequest(scorecard=draw(st.sampled_from([card.id, "scorecards/" + card.id])),
-                                 version=draw(st.sampled_from(["", "", card.versions[0]])))
+        req = pb.EvaluateRequest(
+            scorecard=draw(st.sampled_from([card.id, "scorecards/" + card.id])),
+            version=draw(st.sampled_from(["", "", card.versions[0]])),
+        )
         req.subject.kind = card.kind
         req.subject.id = draw(_valid_subject_id(card.kind))
-        req.subject.display_name = draw(st.sampled_from(["", "张三", "深圳市某某运输有限公司", "O'Brien"]))
+        req.subject.display_name = draw(
+            st.sampled_from(["", "张三", "深圳市某某运输有限公司", "O'Brien"])
+        )
         if draw(st.booleans()):
             req.as_of.CopyFrom(draw(VALID_AS_OF))
-        mask = draw(some_optional)  # one draw for the choice of optional indicators: cheaper than a list
+        mask = draw(
+            some_optional
+        )  # one draw for the choice of optional indicators: cheaper than a list
         chosen = required + [ind for k, ind in enumerate(optional) if mask >> k & 1]
         for ind in chosen:
             req.indicators[ind.name].CopyFrom(draw(valid_value(ind)))
@@ -423,21 +603,40 @@ def _evaluate_perturbations(catalogue: Catalogue, small: bool) -> tuple[Perturba
     def unknown(draw: st.DrawFn, msg: pb.EvaluateRequest) -> None:
         card = card_of(msg)
         n = draw(extras)
-        template = draw(strings()) if draw(st.booleans()) or not card.indicators else \
-            draw(st.sampled_from(card.indicators)).name.upper()
+        template = (
+            draw(strings())
+            if draw(st.booleans()) or not card.indicators
+            else draw(st.sampled_from(card.indicators)).name.upper()
+        )
         for k in range(n):
             msg.indicators[f"{template[:64]}{k}" if n > 1 else template].CopyFrom(
-                draw(any_value()) if k < 3 else common_pb2.IndicatorValue(count_value=k))
+                draw(any_value()) if k < 3 else common_pb2.IndicatorValue(count_value=k)
+            )
 
     def request_id(draw: st.DrawFn, msg: pb.EvaluateRequest) -> None:
         # a fixed id now and then: replays and conflicts (the same id for another request)
         msg.request_id = draw(st.one_of(st.just("fuzz-same-request-id"), strings()))
 
-    return (scorecard, version, kind, subject_id, no_subject, display_name, as_of, value, value, value,
-            missing, unknown, request_id)
+    return (
+        scorecard,
+        version,
+        kind,
+        subject_id,
+        no_subject,
+        display_name,
+        as_of,
+        value,
+        value,
+        value,
+        missing,
+        unknown,
+        request_id,
+    )
 
 
-def evaluate_requests(catalogue: Catalogue, small: bool = False) -> st.SearchStrategy[pb.EvaluateRequest]:
+def evaluate_requests(
+    catalogue: Catalogue, small: bool = False
+) -> st.SearchStrategy[pb.EvaluateRequest]:
     """EvaluateRequests for the catalogue's cards: valid ones, near their bounds, and ones
     wrong in one to three places (names, versions, subjects, dates, values in range or not
     and in any wire case, missing, unknown and many indicators (up to 5,000 unless `small`),
@@ -458,10 +657,24 @@ class _CardDraws:
 def _card_draws(card: CardInfo) -> _CardDraws:
     return _CardDraws(
         scorecard=st.one_of(
-            st.sampled_from([card.id.upper(), card.id + " ", "scorecards/", "scorecards/scorecards/" + card.id,
-                             card.id.split(".")[0], "transport.taxi_drive", card.id + "\x00", ""]),
-            strings()),
-        version=st.one_of(st.sampled_from(["0", "2025.1", "9999.9", "latest", card.versions[0] + " "]), strings()))
+            st.sampled_from(
+                [
+                    card.id.upper(),
+                    card.id + " ",
+                    "scorecards/",
+                    "scorecards/scorecards/" + card.id,
+                    card.id.split(".")[0],
+                    "transport.taxi_drive",
+                    card.id + "\x00",
+                    "",
+                ]
+            ),
+            strings(),
+        ),
+        version=st.one_of(
+            st.sampled_from(["0", "2025.1", "9999.9", "latest", card.versions[0] + " "]), strings()
+        ),
+    )
 
 
 _KINDS = st.sampled_from([0, 1, 2, 3, -1, INT32[1]])
@@ -470,13 +683,20 @@ _KINDS = st.sampled_from([0, 1, 2, 3, -1, INT32[1]])
 def batch_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.BatchEvaluateRequest]:
     """Batches of 0 to 1,001 items (the limit is 1,000; 2 in 15 batches have 1,000 or more):
     up to 5 items drawn, repeated to size."""
-    sizes = [n for n in (0, 1, 1, 2, 3, 3, 5, 5, 8, 8, 20, 20, 50, 1000, 1001) if n <= catalogue.largest_batch]
+    sizes = [
+        n
+        for n in (0, 1, 1, 2, 3, 3, 5, 5, 8, 8, 20, 20, 50, 1000, 1001)
+        if n <= catalogue.largest_batch
+    ]
     return _batch_requests(evaluate_requests(catalogue, small=True), st.sampled_from(sizes))
 
 
 @st.composite
-def _batch_requests(draw: st.DrawFn, items_strategy: st.SearchStrategy[pb.EvaluateRequest],
-                    sizes: st.SearchStrategy[int]) -> pb.BatchEvaluateRequest:
+def _batch_requests(
+    draw: st.DrawFn,
+    items_strategy: st.SearchStrategy[pb.EvaluateRequest],
+    sizes: st.SearchStrategy[int],
+) -> pb.BatchEvaluateRequest:
     n = draw(sizes)
     items = draw(st.lists(items_strategy, min_size=min(n, 2), max_size=min(n, 5)))
     req = pb.BatchEvaluateRequest(requests=items)
@@ -494,20 +714,27 @@ def _batch_requests(draw: st.DrawFn, items_strategy: st.SearchStrategy[pb.Evalua
     return req
 
 
-def stream_requests(catalogue: Catalogue) -> st.SearchStrategy[tuple[pb.StreamEvaluateRequest, ...]]:
+def stream_requests(
+    catalogue: Catalogue,
+) -> st.SearchStrategy[tuple[pb.StreamEvaluateRequest, ...]]:
     """Streams of 0 to 5 items, correlation ids in sequence, all alike, empty or any string;
     now and then an item with no request at all."""
     return _stream_requests(evaluate_requests(catalogue, small=True))
 
 
 @st.composite
-def _stream_requests(draw: st.DrawFn, items_strategy: st.SearchStrategy[pb.EvaluateRequest]
-                     ) -> tuple[pb.StreamEvaluateRequest, ...]:
+def _stream_requests(
+    draw: st.DrawFn, items_strategy: st.SearchStrategy[pb.EvaluateRequest]
+) -> tuple[pb.StreamEvaluateRequest, ...]:
     items = draw(st.lists(items_strategy, max_size=5))
     style = draw(st.sampled_from(["seq", "seq", "same", "empty", "any"]))
     out = []
     for i, item in enumerate(items):
-        cid = {"seq": str(i), "same": "x", "empty": ""}.get(style) if style != "any" else draw(strings())
+        cid = (
+            {"seq": str(i), "same": "x", "empty": ""}.get(style)
+            if style != "any"
+            else draw(strings())
+        )
         msg = pb.StreamEvaluateRequest(correlation_id=cid)
         if draw(st.integers(0, 9)) > 0:
             msg.request.CopyFrom(item)
@@ -517,6 +744,7 @@ def _stream_requests(draw: st.DrawFn, items_strategy: st.SearchStrategy[pb.Evalu
 
 def _set(name: str, values: st.SearchStrategy[Any]) -> Perturbation:
     """A perturbation that sets one field to a drawn value."""
+
     def perturb(draw: st.DrawFn, msg: Any) -> None:
         value = draw(values)
         if isinstance(value, common_pb2.Date):
@@ -535,92 +763,181 @@ def _b64(text: str) -> str:
 def scorecard_tokens() -> st.SearchStrategy[str]:
     """Page tokens ListScorecards did not issue (it issues base64 of `o:{offset}`)."""
     return st.one_of(
-        st.sampled_from(["o:-1", "o:9999999999999999999999", "o:", "o:1.5", "x:1", "o:１", "o:1\x00"]).map(_b64),
-        st.sampled_from(["b2", "====", "o:1", "\x00", "AAAA" * 1000]), strings())
+        st.sampled_from(
+            ["o:-1", "o:9999999999999999999999", "o:", "o:1.5", "x:1", "o:１", "o:1\x00"]
+        ).map(_b64),
+        st.sampled_from(["b2", "====", "o:1", "\x00", "AAAA" * 1000]),
+        strings(),
+    )
 
 
-PAGE_SIZES = st.one_of(st.sampled_from([-1, INT32[0], INT32[1], 1001, 100_000]), st.integers(*INT32))
+PAGE_SIZES = st.one_of(
+    st.sampled_from([-1, INT32[0], INT32[1], 1001, 100_000]), st.integers(*INT32)
+)
 VIEWS = st.sampled_from([3, -1, INT32[1]])  # not a ScorecardView
 
 
 @functools.cache
 def list_scorecards_requests() -> st.SearchStrategy[pb.ListScorecardsRequest]:
-    valid = st.builds(pb.ListScorecardsRequest,
-                      page_size=st.sampled_from([0, 0, 1, 2, 5, 100, 101]),
-                      page_token=st.one_of(st.just(""), st.sampled_from([0, 1, 3, 8, 9, 100]).map(lambda n: _b64(f"o:{n}"))),
-                      view=st.sampled_from([0, 1, 2]))
-    return _perturbed(valid, (_set("page_size", PAGE_SIZES), _set("page_token", scorecard_tokens()),
-                              _set("view", VIEWS)))
+    valid = st.builds(
+        pb.ListScorecardsRequest,
+        page_size=st.sampled_from([0, 0, 1, 2, 5, 100, 101]),
+        page_token=st.one_of(
+            st.just(""), st.sampled_from([0, 1, 3, 8, 9, 100]).map(lambda n: _b64(f"o:{n}"))
+        ),
+        view=st.sampled_from([0, 1, 2]),
+    )
+    return _perturbed(
+        valid,
+        (
+            _set("page_size", PAGE_SIZES),
+            _set("page_token", scorecard_tokens()),
+            _set("view", VIEWS),
+        ),
+    )
 
 
 def get_scorecard_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.GetScorecardRequest]:
     @st.composite
     def valid(draw: st.DrawFn) -> pb.GetScorecardRequest:
         card = draw(st.sampled_from(catalogue.cards))
-        req = pb.GetScorecardRequest(name="scorecards/" + card.id, version=draw(st.sampled_from(["", card.versions[0]])),
-                                     view=draw(st.sampled_from([0, 1, 2])))
+        req = pb.GetScorecardRequest(
+            name="scorecards/" + card.id,
+            version=draw(st.sampled_from(["", card.versions[0]])),
+            view=draw(st.sampled_from([0, 1, 2])),
+        )
         if draw(st.booleans()):
             req.as_of.CopyFrom(draw(VALID_AS_OF))
         return req
 
-    names = st.one_of(st.sampled_from([c.id for c in catalogue.cards]),  # the id without `scorecards/`
-                      st.sampled_from(["scorecards/", "scorecards/x", "scorecards/transport.taxi_driver/x",
-                                       "SCORECARDS/transport.taxi_driver", "scorecards/transport.taxi_drive"]),
-                      strings())
-    return _perturbed(valid(), (_set("name", names), _set("version", st.one_of(st.sampled_from(["0", "9999.9"]), strings())),
-                                _set("view", VIEWS), _set("as_of", wire_dates())))
+    names = st.one_of(
+        st.sampled_from([c.id for c in catalogue.cards]),  # the id without `scorecards/`
+        st.sampled_from(
+            [
+                "scorecards/",
+                "scorecards/x",
+                "scorecards/transport.taxi_driver/x",
+                "SCORECARDS/transport.taxi_driver",
+                "scorecards/transport.taxi_drive",
+            ]
+        ),
+        strings(),
+    )
+    return _perturbed(
+        valid(),
+        (
+            _set("name", names),
+            _set("version", st.one_of(st.sampled_from(["0", "9999.9"]), strings())),
+            _set("view", VIEWS),
+            _set("as_of", wire_dates()),
+        ),
+    )
 
 
 # reads state why (issue 9): a known purpose code, or one of these to be refused
-PURPOSES = st.sampled_from(["recruitment_review", "bid_review", "annual_assessment", "credit_repair",
-                            "subject_request", "supervision"])
+PURPOSES = st.sampled_from(
+    [
+        "recruitment_review",
+        "bid_review",
+        "annual_assessment",
+        "credit_repair",
+        "subject_request",
+        "supervision",
+    ]
+)
 BAD_PURPOSES = st.one_of(st.sampled_from(["", "curiosity", "Bid_Review", "bid_review "]), strings())
 
 
 def get_evaluation_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.GetEvaluationRequest]:
-    known = st.sampled_from(catalogue.evaluation_names or ["evaluations/01a21fb8-de30-7064-ad3e-134ccbf912a4"])
-    valid = st.builds(pb.GetEvaluationRequest, name=st.one_of(known, st.uuids().map(lambda u: f"evaluations/{u}")),
-                      purpose=PURPOSES)
+    known = st.sampled_from(
+        catalogue.evaluation_names or ["evaluations/01a21fb8-de30-7064-ad3e-134ccbf912a4"]
+    )
+    valid = st.builds(
+        pb.GetEvaluationRequest,
+        name=st.one_of(known, st.uuids().map(lambda u: f"evaluations/{u}")),
+        purpose=PURPOSES,
+    )
     names = st.one_of(
-        st.sampled_from(["evaluations/", "evaluations/x", "evaluations/" + "0" * 36, "evaluation/1",
-                         "evaluations/01a21fb8-de30-7064-ad3e-134ccbf912a4/extra"]),
-        known.map(lambda n: n.upper()), known.map(lambda n: n.removeprefix("evaluations/")), strings())
-    return _perturbed(valid, (_set("name", names), _set("purpose", BAD_PURPOSES),
-                              _set("purpose_note", strings())))
+        st.sampled_from(
+            [
+                "evaluations/",
+                "evaluations/x",
+                "evaluations/" + "0" * 36,
+                "evaluation/1",
+                "evaluations/01a21fb8-de30-7064-ad3e-134ccbf912a4/extra",
+            ]
+        ),
+        known.map(lambda n: n.upper()),
+        known.map(lambda n: n.removeprefix("evaluations/")),
+        strings(),
+    )
+    return _perturbed(
+        valid, (_set("name", names), _set("purpose", BAD_PURPOSES), _set("purpose_note", strings()))
+    )
 
 
 def list_evaluations_requests(catalogue: Catalogue) -> st.SearchStrategy[pb.ListEvaluationsRequest]:
     tokens = st.sampled_from(catalogue.evaluation_tokens or [""])
     subjects = st.sampled_from(catalogue.subject_ids or ["11010519491231002X"])
-    cards = st.sampled_from([c.id for c in catalogue.cards] + ["scorecards/" + c.id for c in catalogue.cards])
-    valid = st.builds(pb.ListEvaluationsRequest,
-                      page_size=st.sampled_from([0, 1, 2, 50, 1000]),
-                      page_token=st.one_of(st.just(""), tokens),
-                      subject_id=st.one_of(st.just(""), subjects),
-                      scorecard=st.one_of(st.just(""), cards),
-                      purpose=PURPOSES)
-    bad_tokens = st.one_of(tokens.map(lambda s: s[:-1]), tokens.map(lambda s: s + "A"),
-                           tokens.map(lambda s: s[::-1]), scorecard_tokens())
-    return _perturbed(valid, (_set("page_size", PAGE_SIZES), _set("page_token", bad_tokens),
-                              _set("subject_id", subject_ids(catalogue)), _set("scorecard", strings()),
-                              _set("purpose", BAD_PURPOSES), _set("purpose_note", strings())))
+    cards = st.sampled_from(
+        [c.id for c in catalogue.cards] + ["scorecards/" + c.id for c in catalogue.cards]
+    )
+    valid = st.builds(
+        pb.ListEvaluationsRequest,
+        page_size=st.sampled_from([0, 1, 2, 50, 1000]),
+        page_token=st.one_of(st.just(""), tokens),
+        subject_id=st.one_of(st.just(""), subjects),
+        scorecard=st.one_of(st.just(""), cards),
+        purpose=PURPOSES,
+    )
+    bad_tokens = st.one_of(
+        tokens.map(lambda s: s[:-1]),
+        tokens.map(lambda s: s + "A"),
+        tokens.map(lambda s: s[::-1]),
+        scorecard_tokens(),
+    )
+    return _perturbed(
+        valid,
+        (
+            _set("page_size", PAGE_SIZES),
+            _set("page_token", bad_tokens),
+            _set("subject_id", subject_ids(catalogue)),
+            _set("scorecard", strings()),
+            _set("purpose", BAD_PURPOSES),
+            _set("purpose_note", strings()),
+        ),
+    )
 
 
 @functools.cache
 def health_requests() -> st.SearchStrategy[health_pb2.HealthCheckRequest]:
     valid = st.builds(health_pb2.HealthCheckRequest, service=st.sampled_from(["", SERVICE_NAME]))
-    return _perturbed(valid, (_set("service", st.one_of(st.sampled_from(["grpc.health.v1.Health", SERVICE_NAME + " "]),
-                                                         strings())),))
+    return _perturbed(
+        valid,
+        (
+            _set(
+                "service",
+                st.one_of(
+                    st.sampled_from(["grpc.health.v1.Health", SERVICE_NAME + " "]), strings()
+                ),
+            ),
+        ),
+    )
 
 
 def structured(method: str, catalogue: Catalogue) -> st.SearchStrategy[Call]:
     """Calls of `method` with a real request message."""
+
     def one(msg: Any) -> Call:
         return Call(method, method, msg.SerializeToString(), lambda: _sketch(msg))
 
     def many(msgs: tuple[Any, ...]) -> Call:
-        return Call(method, method, tuple(m.SerializeToString() for m in msgs),
-                    lambda: f"{len(msgs)} items: " + " | ".join(_sketch(m) for m in msgs[:3]))
+        return Call(
+            method,
+            method,
+            tuple(m.SerializeToString() for m in msgs),
+            lambda: f"{len(msgs)} items: " + " | ".join(_sketch(m) for m in msgs[:3]),
+        )
 
     return {
         "ListScorecards": list_scorecards_requests().map(one),
@@ -684,10 +1001,21 @@ def handmade_fields() -> st.SearchStrategy[bytes]:
     return st.one_of(
         st.builds(lambda n, v: tag(n, 0) + varint(v), number, st.integers(-(2**63), 2**64 - 1)),
         st.builds(lambda n, b: tag(n, 1) + b, number, st.binary(min_size=0, max_size=8)),
-        st.builds(lambda n, b: length_delimited(n, b), number,
-                  st.one_of(st.binary(max_size=40), st.sampled_from([b"\xff\xfe", b"\xc3\x28", b"\xed\xa0\x80",
-                                                                     b"a\x00b", b"\xf4\x90\x80\x80"]))),
-        st.builds(lambda n, k: tag(n, 2) + varint(k), number, st.sampled_from([1, 100, 2**31, 2**32 + 1, 2**63])),
+        st.builds(
+            lambda n, b: length_delimited(n, b),
+            number,
+            st.one_of(
+                st.binary(max_size=40),
+                st.sampled_from(
+                    [b"\xff\xfe", b"\xc3\x28", b"\xed\xa0\x80", b"a\x00b", b"\xf4\x90\x80\x80"]
+                ),
+            ),
+        ),
+        st.builds(
+            lambda n, k: tag(n, 2) + varint(k),
+            number,
+            st.sampled_from([1, 100, 2**31, 2**32 + 1, 2**63]),
+        ),
         st.builds(lambda n: tag(n, 3) + tag(n, 4), number),  # an empty group
         st.builds(lambda n: tag(n, 3), number),  # a group never closed
         st.builds(lambda n: tag(n, 4), number),  # an end-group with no start
@@ -712,7 +1040,9 @@ def mutate(data: bytes, how: int, pos: int, blob: bytes) -> bytes:
     return [
         data[:pos],  # cut short
         data[:pos] + blob + data[pos:],  # bytes inserted
-        data[:pos] + bytes([data[pos] ^ (1 << (blob[0] % 8 if blob else 0))]) + data[pos + 1:] if pos < len(data) else data + blob,
+        data[:pos] + bytes([data[pos] ^ (1 << (blob[0] % 8 if blob else 0))]) + data[pos + 1 :]
+        if pos < len(data)
+        else data + blob,
         data + blob,  # garbage appended
         data + data,  # the message twice (a valid merge, mostly)
         data[pos:],  # the start cut off
@@ -724,8 +1054,12 @@ def mutate(data: bytes, how: int, pos: int, blob: bytes) -> bytes:
 def _changes() -> st.SearchStrategy[Callable[[bytes], bytes]]:
     """Ways to spoil one valid message: replace it with junk or hand-made fields, mutate it,
     or append a hand-made field (built once: a strategy per message would be slow)."""
-    junk = st.one_of(st.binary(max_size=200), st.lists(handmade_fields(), min_size=1, max_size=6).map(b"".join))
-    mutation = st.tuples(st.integers(0, 6), st.integers(0, 10_000), st.binary(min_size=1, max_size=16))
+    junk = st.one_of(
+        st.binary(max_size=200), st.lists(handmade_fields(), min_size=1, max_size=6).map(b"".join)
+    )
+    mutation = st.tuples(
+        st.integers(0, 6), st.integers(0, 10_000), st.binary(min_size=1, max_size=16)
+    )
     return st.one_of(
         junk.map(lambda j: lambda _: j),
         mutation.map(lambda m: lambda data: mutate(data, *m)),
@@ -740,15 +1074,24 @@ def raw(method: str, catalogue: Catalogue) -> st.SearchStrategy[Call]:
     label = method + " (raw)"
     valid = structured(method, catalogue)
     if METHODS[method][1] == "stream":
+
         @st.composite
         def messages(draw: st.DrawFn) -> tuple[bytes, ...]:
             out = []
-            for message in draw(valid).body[:6] or (b"",):  # a loop: hypothesis looks for draw() in the body
+            for message in draw(valid).body[:6] or (
+                b"",
+            ):  # a loop: hypothesis looks for draw() in the body
                 out.append(draw(_changes())(message))
             return tuple(out)
 
-        return messages().map(lambda bodies: Call(label, method, bodies, lambda: f"{len(bodies)} messages: "
-                                                  + " | ".join(_hex(b, 120) for b in bodies[:3])))
+        return messages().map(
+            lambda bodies: Call(
+                label,
+                method,
+                bodies,
+                lambda: f"{len(bodies)} messages: " + " | ".join(_hex(b, 120) for b in bodies[:3]),
+            )
+        )
     return st.tuples(valid, _changes()).map(lambda vc: _raw_call(label, method, vc[1](vc[0].body)))
 
 
@@ -757,14 +1100,20 @@ def _raw_call(label: str, method: str, body: bytes) -> Call:
 
 
 def _hex(data: bytes, limit: int) -> str:
-    return f"{data[:limit // 2].hex()}… ({len(data)} bytes)" if len(data) > limit // 2 else data.hex()
+    return (
+        f"{data[: limit // 2].hex()}… ({len(data)} bytes)" if len(data) > limit // 2 else data.hex()
+    )
 
 
 def oversize(method: str) -> Call:
     """A message just over the server's message limit (an unknown field of OVERSIZE_BYTES)."""
     body = length_delimited(2047, b"A" * OVERSIZE_BYTES)
-    return Call(method + " (raw)", method, (body,) if METHODS[method][1] == "stream" else body,
-                lambda: f"one unknown field of {OVERSIZE_BYTES:,} bytes")
+    return Call(
+        method + " (raw)",
+        method,
+        (body,) if METHODS[method][1] == "stream" else body,
+        lambda: f"one unknown field of {OVERSIZE_BYTES:,} bytes",
+    )
 
 
 def calls(method: str, catalogue: Catalogue, family: str) -> st.SearchStrategy[Call]:

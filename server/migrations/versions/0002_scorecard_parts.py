@@ -40,13 +40,16 @@ def downgrade() -> None:
     # leave evaluations that can no longer be explained.
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        count = bind.execute(sa.text(
-            "SELECT count(*) FROM evaluations WHERE (result ->> 'format') = '2'")).scalar_one()
+        count = bind.execute(
+            sa.text("SELECT count(*) FROM evaluations WHERE (result ->> 'format') = '2'")
+        ).scalar_one()
     else:
-        count = bind.execute(sa.text(
-            "SELECT count(*) FROM evaluations WHERE json_extract(result, '$.format') = 2")).scalar_one()
+        count = bind.execute(
+            sa.text("SELECT count(*) FROM evaluations WHERE json_extract(result, '$.format') = 2")
+        ).scalar_one()
     if count:
         raise RuntimeError(
             f"{count} stored evaluations keep their text in scorecard_parts (result format 2);"
-            " downgrading below 0002 would leave them unreadable")
+            " downgrading below 0002 would leave them unreadable"
+        )
     op.drop_table("scorecard_parts")

@@ -50,7 +50,8 @@ def downgrade() -> None:
     if count:
         raise RuntimeError(
             f"access_records holds {count} access records (the query audit);"
-            " downgrading below 0004 would destroy them")
+            " downgrading below 0004 would destroy them"
+        )
     op.drop_index(op.f("ix_access_records_caller_id"), table_name="access_records")
     op.drop_index(op.f("ix_access_records_subject_id_id"), table_name="access_records")
     op.drop_table("access_records")
