@@ -374,7 +374,9 @@ def hand_taxi(card: Scorecard) -> Callable[[Case], EvaluationResult]:
         Decimal("20.00"),
     )
     fired_veto = (
-        FiredOverride(veto.id, veto.title, EffectKind.FORCE, "B", 0, None, veto.provenance),
+        FiredOverride(
+            veto.id, veto.title, EffectKind.FORCE, "B", 0, None, veto.provenance, veto.measures
+        ),
     )
     veto_reason = ReasonCode(veto.id, "override", veto.title)
     meta = (card.id, card.version, card.digest)
