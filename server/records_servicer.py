@@ -484,9 +484,19 @@ class RecordFiller:
     def __init__(self, store: RecordStore, kinds: rec.RecordKindRegistry):
         self.store = store
         self.kinds = kinds
+        self._derived: dict[str, tuple[Any, ...]] = {}  # by scorecard digest
+
+    def derived(self, card: Any) -> tuple[Any, ...]:
+        """The card's indicators derived from records (none for most cards: the evaluation
+        path asks this first, so a card without any pays a dict lookup, not a store call)."""
+        found = self._derived.get(card.digest)
+        if found is None:
+            found = tuple(i for i in card.indicators if i.from_records is not None)
+            self._derived[card.digest] = found
+        return found
 
     async def fill(self, card: Any, inp: Any, as_of: dt.date) -> tuple[Any, tuple[Any, ...]]:
-        derived = [i for i in card.indicators if i.from_records is not None]
+        derived = list(self.derived(card))
         if not derived:
             return inp, ()
         submitted = [

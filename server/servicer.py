@@ -594,7 +594,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             security.require_scorecard(compiled.id)  # before any indicator is validated or scored
             ctx.scorecard = compiled.id
             evidence: tuple[Any, ...] = ()
-            if self.records is not None:
+            if self.records is not None and self.records.derived(compiled.card):
                 inp, evidence = await self.records.fill(compiled.card, inp, as_of)
             if request.validate_only:
                 subject, values = compiled.validate(inp.subject, inp.indicators, as_of)

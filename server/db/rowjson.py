@@ -573,9 +573,6 @@ def _fits(r: EvaluationResult, p: ResultParts) -> bool:
     return True
 
 
-_heads2: dict[str, str] = {}
-
-
 def result_json_compact(r: EvaluationResult, parts: ResultParts | None) -> JsonText:
     """The format-2 document of `r` when `parts` (of its digest) describe it exactly, else the
     whole format-1 document (`result_json`)."""
