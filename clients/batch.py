@@ -367,16 +367,26 @@ class OutputFile:
         return run, warning
 
     def _read_state(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) and isinstance(data.get("run"), str) else None
+        return read_state(self.state_path)
 
     def _write_state(self, state: dict[str, Any]) -> None:
-        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.state_path)
+        write_state(self.state_path, state)
+
+
+def read_state(path: Path) -> dict[str, Any] | None:
+    """A run's resume state (`{out}.state.json`: its run key, at least), or None."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("run"), str) else None
+
+
+def write_state(path: Path, state: dict[str, Any]) -> None:
+    """Save a run's resume state whole or not at all (written aside, then renamed)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _json_record(rec: dict[str, str]) -> dict[str, Any]:
