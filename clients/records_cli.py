@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -28,7 +27,7 @@ from sector_credit.v1 import common_pb2, record_pb2
 from sector_credit.v1 import records_service_pb2 as rpb
 from sector_credit.v1 import records_service_pb2_grpc as rpb_grpc
 
-from .batch import read_state, write_state
+from .batch import new_run, read_state
 from .client import CreditClient
 from .errors import CreditError
 from .inputs import new_request_id
@@ -390,22 +389,7 @@ def run_key(results: Path, source: Path, resume: bool) -> tuple[str, str]:
     state = read_state(state_path) if resume else None
     if state is not None:
         return str(state["run"]), ""
-    run = secrets.token_hex(8)
-    write_state(
-        state_path,
-        {
-            "run": run,
-            "input": str(source.resolve()),
-            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        },
-    )
-    warning = ""
-    if resume and results.exists():
-        warning = (
-            f"no resume state ({state_path.name}) found: rows in flight when the last run"
-            " stopped may be created a second time"
-        )
-    return run, warning
+    return new_run(state_path, source, resume and results.exists(), "created")
 
 
 def import_csv(
