@@ -349,34 +349,46 @@ class OutputFile:
                 m = RUN_ID.match(rec.get("request_id", ""))
                 if m:
                     return m.group(1), ""
-        run = secrets.token_hex(8)
-        self._write_state(
-            {
-                "run": run,
-                "scorecard": scorecard,
-                "input": str(source.resolve()),
-                "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            }
-        )
-        warning = ""
-        if resume and self.exists():
-            warning = (
-                f"no resume state ({self.state_path.name}) found: rows in flight when the "
-                "last run stopped may be scored a second time"
-            )
-        return run, warning
+        return new_run(self.state_path, source, resume and self.exists(), "scored", scorecard)
 
     def _read_state(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) and isinstance(data.get("run"), str) else None
+        return read_state(self.state_path)
 
-    def _write_state(self, state: dict[str, Any]) -> None:
-        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.state_path)
+
+def new_run(
+    state_path: Path, source: Path, had_results: bool, done: str, scorecard: str = ""
+) -> tuple[str, str]:
+    """A fresh run key, saved in the resume state before anything is sent, and a warning
+    ("" when none) for a resumed run whose state was lost (`had_results`): rows in flight
+    when it stopped may be `done` a second time."""
+    run = secrets.token_hex(8)
+    state = {"run": run, "scorecard": scorecard} if scorecard else {"run": run}
+    state["input"] = str(source.resolve())
+    state["started"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    write_state(state_path, state)
+    warning = ""
+    if had_results:
+        warning = (
+            f"no resume state ({state_path.name}) found: rows in flight when the "
+            f"last run stopped may be {done} a second time"
+        )
+    return run, warning
+
+
+def read_state(path: Path) -> dict[str, Any] | None:
+    """A run's resume state (`{out}.state.json`: its run key, at least), or None."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("run"), str) else None
+
+
+def write_state(path: Path, state: dict[str, Any]) -> None:
+    """Save a run's resume state whole or not at all (written aside, then renamed)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _json_record(rec: dict[str, str]) -> dict[str, Any]:

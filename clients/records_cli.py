@@ -5,7 +5,11 @@ tomorrow) only parses and prints.
 - `add`, `show`, `list`, `object`, `forward`, `decide`, `repair`, `revoke`: one RPC each;
 - `import`: records from a CSV file, with progress on stderr, one result line per row in
   the results file (the record's name, or the error and the fields at fault), and `--resume`
-  to continue a run: rows already created are not sent again, failed ones are.
+  to continue a run: rows already created are not sent again, failed ones are. Each row is
+  sent with the request id `credit-records-{run}-{row}`, `{run}` a random key made when a
+  run starts and kept in `{results}.state.json`, as `credit batch` does: a row created but
+  not yet written down when the run was killed is sent again on `--resume` with the same id,
+  and the server returns the record it created then instead of creating a second one.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from sector_credit.v1 import common_pb2, record_pb2
 from sector_credit.v1 import records_service_pb2 as rpb
 from sector_credit.v1 import records_service_pb2_grpc as rpb_grpc
 
+from .batch import new_run, read_state
 from .client import CreditClient
 from .errors import CreditError
+from .inputs import new_request_id
 
 E = TypeVar("E")  # an enum's value type
 R = TypeVar("R")
@@ -131,11 +137,21 @@ class Records:
         return self.client._call(method, request, self.client.deadlines.unary)
 
     def add(
-        self, record: record_pb2.Record, reason: str = "", attachments: Sequence[str] = ()
+        self,
+        record: record_pb2.Record,
+        reason: str = "",
+        attachments: Sequence[str] = (),
+        request_id: str | None = None,
     ) -> record_pb2.Record:
+        """`request_id` None sends a fresh one, so the channel's retries cannot create twice."""
         return self._call(
             self.stub.CreateRecord,
-            rpb.CreateRecordRequest(record=record, reason=reason, attachments=list(attachments)),
+            rpb.CreateRecordRequest(
+                record=record,
+                reason=reason,
+                attachments=list(attachments),
+                request_id=new_request_id() if request_id is None else request_id,
+            ),
         ).record
 
     def show(
@@ -192,7 +208,11 @@ class Records:
         etag: str = "",
     ) -> record_pb2.Record:
         """object | forward | decide | repair | revoke (attachments are the proof of a repair)."""
-        common: dict[str, Any] = {"name": record_name(name), "etag": etag}
+        common: dict[str, Any] = {
+            "name": record_name(name),
+            "etag": etag,
+            "request_id": new_request_id(),  # a retry by the channel appends no second event
+        }
         if (day := _date(on, "--on")) is not None:
             common["action_date"] = day
         if action == "object":
@@ -362,6 +382,16 @@ def done_rows(results: Path) -> set[int]:
     return done
 
 
+def run_key(results: Path, source: Path, resume: bool) -> tuple[str, str]:
+    """The import's run key, and a warning ("" when none): a resumed run reads it back from
+    `{results}.state.json`; a fresh run makes one and saves it before any row is sent."""
+    state_path = results.with_name(results.name + ".state.json")
+    state = read_state(state_path) if resume else None
+    if state is not None:
+        return str(state["run"]), ""
+    return new_run(state_path, source, resume and results.exists(), "created")
+
+
 def import_csv(
     records: Records, source: Path, results: Path, *, resume: bool, progress: TextIO
 ) -> tuple[int, int]:
@@ -373,6 +403,9 @@ def import_csv(
             f"{results} exists: pass --resume to continue that run, or remove it"
         )
     skip = done_rows(results) if resume else set()
+    run, warning = run_key(results, source, resume)
+    if warning:
+        progress.write(warning + "\n")
     created = failed = 0
     todo = [(n, row) for n, row in rows if n not in skip]
     with open(results, "a", encoding="utf-8") as out:
@@ -390,7 +423,9 @@ def import_csv(
                     severity=row["severity"],
                     linked=[s for s in row.get("linked", "").split(";") if s],
                 )
-                line["name"] = records.add(record, reason=row.get("reason", "")).name
+                line["name"] = records.add(
+                    record, reason=row.get("reason", ""), request_id=f"credit-records-{run}-{n}"
+                ).name
                 created += 1
             except RecordInputError as exc:
                 line["error"] = str(exc)

@@ -36,7 +36,7 @@ from .access import QueryAudit
 from .access_log import AccessLogServicer
 from .db import EvaluationStore, StoredEvaluation, StoreError
 from .db.records import RecordStore
-from .health import StoreHealth
+from .health import Probe, StoreHealth
 from .interceptors import edge_interceptors
 from .logs import log
 from .metrics import Metrics
@@ -62,7 +62,8 @@ HEALTH_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 SERVED_NAMES = (SERVICE_NAME, ACCESS_LOG_NAME, KEYS_NAME, RECORDS_NAME, HEALTH_NAME)
 """Every service this server registers, listed over reflection."""
 _HEALTH_NAMES = ("", SERVICE_NAME, ACCESS_LOG_NAME, KEYS_NAME, RECORDS_NAME)
-"""What StoreHealth reports: the server ("") and each service that needs the store."""
+"""What health reports: the server (""), and each service (each needs the audit store; the
+RecordService the records store too)."""
 
 
 @dataclass
@@ -192,7 +193,8 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     add_to_server(servicer, server)  # the generated registration, replies as bytes
     access_pb_grpc.add_AccessLogServiceServicer_to_server(AccessLogServicer(store, tz), server)
     rpb_grpc.add_RecordServiceServicer_to_server(
-        RecordServicer(records, registry.record_kinds, audit, today, registry.id_schemes), server
+        RecordServicer(records, registry.record_kinds, audit, today, registry.id_schemes, registry),
+        server,
     )
     kpb_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(security.keys), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -222,8 +224,14 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         raise listen_failed(
             exc, f"{settings.metrics_host}:{settings.metrics_bind_port}", "metrics"
         ) from None
-    store_health = StoreHealth(health_servicer, store, _HEALTH_NAMES)
-    await store_health.start()  # SERVING, then NOT_SERVING whenever the store cannot commit
+    store_health = StoreHealth(
+        health_servicer,
+        [
+            Probe("the audit store", store.health_problem, _HEALTH_NAMES[1:]),
+            Probe("the records store", records.health_problem, (RECORDS_NAME,)),
+        ],
+    )
+    await store_health.start()  # SERVING, then NOT_SERVING whenever a store cannot be used
     host = settings.listen.rpartition(":")[0]
     log.info(
         "serving",

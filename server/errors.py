@@ -161,7 +161,7 @@ def status_for(exc: BaseException, reference: str = "") -> status_pb2.Status:
                     "request_id", "already used for a different request; use a new request_id"
                 )
             ],
-            {"evaluation": f"evaluations/{exc.evaluation_id}"},
+            {exc.collection.removesuffix("s"): exc.name},
         )
     if isinstance(exc, StoreUnavailable):
         return status_of(grpc.StatusCode.UNAVAILABLE, str(exc), exc.reason)

@@ -1,22 +1,25 @@
-"""Health that tells the truth: `grpc.health.v1` says SERVING only while the audit store can
-commit, NOT_SERVING while it cannot (PostgreSQL down, the SQLite file removed or its disk
-full, a commit stuck), and SERVING again once it can, without a restart.
+"""Health that tells the truth: `grpc.health.v1` says SERVING only while the stores can be
+used, NOT_SERVING while one cannot (PostgreSQL down, the SQLite file removed or its disk
+full, a commit stuck, the records tables unreadable or locked), and SERVING again once it
+can, without a restart.
 
-The store's own check (`EvaluationStore.health_problem`) runs once a second in a thread; a
-check that does not return within `PROBE_TIMEOUT_S` (a frozen disk, a database that does not
-answer) counts as a failure, and no second check starts while it hangs.
-The event loop only reads the result, so health answers whatever the disk does.
+Each store has its own check (`EvaluationStore.health_problem`, `RecordStore.health_problem`)
+and the services that need it: a service is SERVING while every store it needs passes, the
+server as a whole ("") while all do. Each check runs once a second in a thread; one that does
+not return within `PROBE_TIMEOUT_S` (a frozen disk, a database that does not answer) counts
+as a failure, and no second check of that store starts while it hangs. The event loop only
+reads the results, so health answers whatever the disk does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from grpc_health.v1 import health, health_pb2
 
-from .db import EvaluationStore
 from .logs import log
 
 PROBE_INTERVAL_S = 1.0
@@ -26,26 +29,41 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
+@dataclass
+class Probe:
+    """One store's check (why it cannot be used now, or None) and the services needing it."""
+
+    what: str  # "the audit store", for the messages
+    check: Callable[[], str | None]
+    services: tuple[str, ...]
+    problem: str | None = None  # the last check's finding
+    running: asyncio.Future[str | None] | None = None  # a check not answered yet
+
+
 class StoreHealth:
-    """Keeps the statuses of `services` on `servicer` in step with the store's check."""
+    """Keeps the statuses of the probes' services on `servicer` in step with their checks."""
 
     def __init__(
         self,
         servicer: health.aio.HealthServicer,
-        store: EvaluationStore,
-        services: Sequence[str],
+        probes: Sequence[Probe],
         interval: float = PROBE_INTERVAL_S,
     ) -> None:
         self._servicer = servicer
-        self._store = store
-        self._services = tuple(services)
+        self._probes = tuple(probes)
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
-        self.problem: str | None = None  # the last check's finding; None: the store can commit
+        self._status: dict[str, int] = {}  # as last published
+
+    @property
+    def problem(self) -> str | None:
+        """The last checks' findings joined; None: every store can be used."""
+        found = [p.problem for p in self._probes if p.problem is not None]
+        return "; ".join(found) or None
 
     async def start(self) -> None:
-        """SERVING now (the store was just opened), then follow the checks."""
-        await self._publish(SERVING)
+        """SERVING now (the stores were just opened), then follow the checks."""
+        await self._publish()
         self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
@@ -57,17 +75,26 @@ class StoreHealth:
                 pass
             self._task = None
 
-    async def _publish(self, status: int) -> None:  # a ServingStatus value (the stubs: int)
-        for name in self._services:
-            await self._servicer.set(name, status)
+    async def _publish(self) -> None:
+        """Each service's status from its stores' findings, where it changed."""
+        status: dict[str, int] = {}
+        for probe in self._probes:
+            for name in ("", *probe.services):
+                if status.get(name) != NOT_SERVING:
+                    status[name] = SERVING if probe.problem is None else NOT_SERVING
+        for name, value in status.items():
+            if self._status.get(name) != value:
+                await self._servicer.set(name, value)
+        self._status = status
 
-    def _check(self) -> str | None:
+    @staticmethod
+    def _check(probe: Probe) -> str | None:
         try:
-            return self._store.health_problem()
+            return probe.check()
         except Exception as exc:  # whatever the check tripped on, the store is not healthy
-            return f"the audit store check failed ({type(exc).__name__})"
+            return f"{probe.what} check failed ({type(exc).__name__})"
 
-    def _probe(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[str | None]:
+    def _probe(self, loop: asyncio.AbstractEventLoop, probe: Probe) -> asyncio.Future[str | None]:
         """One check in a daemon thread of its own: one that hangs on a frozen disk never
         keeps the process from exiting."""
         future: asyncio.Future[str | None] = loop.create_future()
@@ -77,7 +104,7 @@ class StoreHealth:
                 future.set_result(problem)
 
         def run() -> None:
-            problem = self._check()
+            problem = self._check(probe)
             try:
                 loop.call_soon_threadsafe(settle, problem)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
@@ -88,25 +115,27 @@ class StoreHealth:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        probe: asyncio.Future[str | None] | None = None
         while True:
-            if probe is None:
-                probe = self._probe(loop)
-            done, _ = await asyncio.wait({probe}, timeout=PROBE_TIMEOUT_S)
-            if done:
-                problem = probe.result()
-                probe = None
-            else:  # still running: waited for again next round, never doubled
-                problem = (
-                    "the audit store did not answer its health check within"
-                    f" {PROBE_TIMEOUT_S:.0f} s"
-                )
-            if (problem is None) != (self.problem is None):
-                if problem is None:
-                    log.info("store healthy again; serving", was=self.problem)
-                    await self._publish(SERVING)
-                else:
-                    log.warning("store cannot commit; health NOT_SERVING", reason=problem)
-                    await self._publish(NOT_SERVING)
-            self.problem = problem
+            for probe in self._probes:
+                if probe.running is None:
+                    probe.running = self._probe(loop, probe)
+            await asyncio.wait(
+                {p.running for p in self._probes if p.running}, timeout=PROBE_TIMEOUT_S
+            )
+            for probe in self._probes:
+                assert probe.running is not None
+                if probe.running.done():
+                    problem = probe.running.result()
+                    probe.running = None
+                else:  # still running: waited for again next round, never doubled
+                    problem = (
+                        f"{probe.what} did not answer its health check within"
+                        f" {PROBE_TIMEOUT_S:.0f} s"
+                    )
+                if problem is None and probe.problem is not None:
+                    log.info(f"{probe.what} healthy again; serving", was=probe.problem)
+                elif problem is not None and probe.problem is None:
+                    log.warning(f"{probe.what} cannot be used; health NOT_SERVING", reason=problem)
+                probe.problem = problem
+            await self._publish()
             await asyncio.sleep(self._interval)

@@ -1,192 +1,81 @@
 """The RecordService servicer (issue 10): proto in, the lifecycle of scorecards/records.py,
-the records store, proto out. Every call that touches a subject leaves an access record
-(access.py); reads need a purpose."""
+the records store, proto out (the wire side is records_convert.py). Every call that touches
+a subject leaves an access record (access.py); reads need a purpose, and a reader grant
+limited to some scorecards reads only the kinds of records those scorecards derive from.
+
+Idempotency (AIP-155): CreateRecord and each state change take a `request_id`. A repeated
+call with the same key and the same request returns what it did then and stores nothing
+(no second record, no second event); the same key with another request is REQUEST_ID_REUSED
+(INVALID_ARGUMENT), as Evaluate's. A create's key is unique per caller, a change's per
+record (the caller is part of what the key is compared with)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import grpc
-from google.protobuf import timestamp_pb2
+from sector_credit.scorecards import limits
 from sector_credit.scorecards import records as rec
 from sector_credit.scorecards.model import FieldViolation, InvalidInput, RecordEvidence, SubjectKind
-from sector_credit.scorecards.subject_ids import mask_id, normalize, resident_id_problem
-from sector_credit.v1 import common_pb2, record_pb2
+from sector_credit.scorecards.subject_ids import normalize, resident_id_problem
+from sector_credit.v1 import record_pb2
 from sector_credit.v1 import records_service_pb2 as pb
 from sector_credit.v1 import records_service_pb2_grpc as pb_grpc
 
-from . import convert, errors, security
+from . import convert, errors, request_context, security
 from .access import QueryAudit
-from .db.records import RecordStore
+from .db.errors import RequestConflict
+from .db.records import RecordStore, RequestKey
 from .grpc_types import Context
+from .records_convert import (
+    MAX_NAME,
+    disclosure_to_proto,
+    kind_to_proto,
+    record_from_proto,
+    record_id_from_name,
+    view_to_proto,
+)
 
-COLLECTION = "records/"
-MAX_NAME = 64
+_UPHELD = {pb.OBJECTION_OUTCOME_UPHELD: True, pb.OBJECTION_OUTCOME_REJECTED: False}
 
-_STATE = {s: record_pb2.RecordState.Value(f"RECORD_STATE_{s.value}") for s in rec.State}
-_EVENT = {
-    t: record_pb2.RecordEventType.Value(f"RECORD_EVENT_TYPE_{t.value}") for t in rec.EventType
+# The event each state change makes: (request, the record as of the action date, the
+# action's date, today and actor) -> Event; the rules are scorecards/records.py's.
+_CHANGES: dict[str, Callable[[Any, rec.View, dict[str, Any]], rec.Event]] = {
+    "FileObjection": lambda r, view, at: rec.apply_objection(
+        view, **at, reason=r.reason, filed_by=r.filed_by, attachments=r.attachments
+    ),
+    "ForwardObjection": lambda r, view, at: rec.apply_forward(
+        view, **at, forwarded_to=r.forwarded_to, reason=r.reason
+    ),
+    "DecideObjection": lambda r, view, at: rec.apply_decision(
+        view, **at, upheld=_UPHELD.get(r.outcome), reason=r.reason, attachments=r.attachments
+    ),
+    "RepairRecord": lambda r, view, at: rec.apply_repair(
+        view, **at, reason=r.reason, proof=r.proof
+    ),
+    "RevokeRecord": lambda r, view, at: rec.apply_revoke(
+        view, **at, reason=r.reason, attachments=r.attachments
+    ),
 }
-_OBJECTION = {
-    s: record_pb2.ObjectionStatus.Value(f"OBJECTION_STATUS_{s.value}") for s in rec.ObjectionStatus
-}
-_SEVERITY = {s: record_pb2.Severity.Value(f"SEVERITY_{s.name}") for s in rec.Severity}
-_SEVERITY_IN = {v: k for k, v in _SEVERITY.items()}
-_ROLE = {r: record_pb2.LinkRole.Value(f"LINK_ROLE_{r.name}") for r in rec.LinkRole}
-_ROLE_IN = {v: k for k, v in _ROLE.items()}
-_SUBJECT_KIND = {
-    SubjectKind.PERSON: common_pb2.SUBJECT_KIND_PERSON,
-    SubjectKind.ORGANIZATION: common_pb2.SUBJECT_KIND_ORGANIZATION,
-}
-_SUBJECT_KIND_IN = {v: k for k, v in _SUBJECT_KIND.items()}
 
 
-# -- conversion ------------------------------------------------------------------------------
-
-
-def _date(target: common_pb2.Date, value: dt.date | None) -> None:
-    if value is not None:
-        target.CopyFrom(convert.date_to_proto(value))
-
-
-def _time(target: timestamp_pb2.Timestamp, value: dt.datetime | None) -> None:
-    if value is not None:
-        target.FromDatetime(value.astimezone(dt.UTC).replace(tzinfo=None))
-
-
-def view_to_proto(view: rec.View) -> record_pb2.Record:
-    r = view.record
-    out = record_pb2.Record(
-        name=r.name,
-        kind=r.kind,
-        authority=r.authority,
-        severity=_SEVERITY[r.severity],
-        state=_STATE[view.state],
-        counts=view.counts,
-        etag=str(r.version),
+def kinds_read_by(scorecards: Any, ids: frozenset[str]) -> frozenset[str]:
+    """The kinds of records the scorecards `ids` derive indicators from (`from_records`),
+    over every loaded version of each: what a reader limited to them may read."""
+    return frozenset(
+        kind
+        for sid in ids
+        for compiled in scorecards.versions(sid)
+        for indicator in compiled.card.indicators
+        if indicator.from_records is not None
+        for kind in indicator.from_records.kinds
     )
-    out.subject.kind = _SUBJECT_KIND[r.subject_kind]
-    out.subject.id = r.subject_id
-    out.basis.regulation = r.basis_regulation
-    out.basis.document_number = r.basis_document
-    _date(out.decision_date, r.decision_date)
-    _date(out.view_date, view.as_of)
-    _date(out.minimum_period_end, view.min_end)
-    if view.max_end is not None:
-        _date(out.maximum_period_end, view.max_end)
-    if view.public_until is not None:
-        _date(out.public_until, view.public_until)
-    for p in r.linked:
-        out.linked_persons.add(id=p.id, role=_ROLE[p.role], display_name=p.name)
-    o = view.objection
-    if o is not None:
-        out.objection.status = _OBJECTION[o.status]
-        out.objection.overdue = o.overdue(view.as_of)
-        out.objection.filed_by, out.objection.forwarded_to = o.filed_by, o.forwarded_to
-        out.objection.provisional = o.provisional
-        _date(out.objection.filed_date, o.filed_on)
-        _date(out.objection.forward_by, o.forward_by)
-        _date(out.objection.forwarded_date, o.forwarded_on)
-        _date(out.objection.decide_by, o.decide_by)
-        _date(out.objection.decided_date, o.decided_on)
-    for e in view.events:
-        ev = out.events.add(
-            sequence=e.sequence,
-            type=_EVENT[e.type],
-            actor=e.actor,
-            reason=e.reason,
-            attachments=list(e.attachments),
-            party=e.party,
-        )
-        _date(ev.action_date, e.action_date)
-        _time(ev.create_time, e.recorded_at)
-    _time(out.create_time, r.created_at)
-    return out
-
-
-def kind_to_proto(kind: rec.RecordKind) -> record_pb2.RecordKind:
-    out = record_pb2.RecordKind(
-        name=kind.name,
-        minimum_months=kind.min_months,
-        maximum_months=kind.max_months,
-        counts_under_objection=kind.counts_under_objection,
-        subject_kinds=[_SUBJECT_KIND[k] for k in sorted(kind.subject_kinds, key=lambda k: k.value)],
-        restricts_linked=[_ROLE[r] for r in sorted(kind.restricts_linked, key=lambda r: r.value)],
-        restriction_months=kind.restriction_months,
-    )
-    out.title.zh, out.title.en = kind.title.zh, kind.title.en
-    convert.fill_provenance(out.provenance, kind.provenance)
-    return out
-
-
-def record_from_proto(message: record_pb2.Record) -> rec.Record:
-    """The record a CreateRecord asks for; InvalidInput for what has no domain value (the
-    rest is checked by records.check_new_record)."""
-    problems: list[FieldViolation] = []
-    kind = _SUBJECT_KIND_IN.get(message.subject.kind)
-    if kind is None:
-        problems.append(FieldViolation("record.subject.kind", "required: PERSON or ORGANIZATION"))
-    severity = _SEVERITY_IN.get(message.severity)
-    if severity is None:
-        problems.append(FieldViolation("record.severity", "required: MINOR, GENERAL or SERIOUS"))
-    decision = None
-    try:
-        decision = convert.date_from_proto(message.decision_date)
-    except ValueError as exc:
-        problems.append(FieldViolation("record.decision_date", str(exc)))
-    else:
-        if decision is None:
-            problems.append(FieldViolation("record.decision_date", "required"))
-    linked = []
-    for i, p in enumerate(message.linked_persons):
-        role = _ROLE_IN.get(p.role)
-        if role is None:
-            problems.append(
-                FieldViolation(
-                    f"record.linked_persons[{i}].role",
-                    "required: LEGAL_REPRESENTATIVE, PRINCIPAL or DIRECTLY_RESPONSIBLE",
-                )
-            )
-            continue
-        linked.append(rec.LinkedPerson(p.id, role, p.display_name))
-    convert.check_texts(
-        ("record.kind", message.kind, MAX_NAME), ("record.subject.id", message.subject.id, MAX_NAME)
-    )
-    if problems:
-        raise rec.InvalidRecordInput(problems)
-    assert kind is not None and severity is not None and decision is not None
-    return rec.Record(
-        id="",
-        subject_kind=kind,
-        subject_id=message.subject.id,
-        kind=message.kind.strip(),
-        authority=message.authority,
-        basis_regulation=message.basis.regulation,
-        basis_document=message.basis.document_number,
-        decision_date=decision,
-        severity=severity,
-        linked=tuple(linked),
-    )
-
-
-def record_id_from_name(name: str, field: str = "name") -> str:
-    rid = name[len(COLLECTION) :]
-    if (
-        not name.startswith(COLLECTION)
-        or not rid
-        or "/" in rid
-        or len(name) > MAX_NAME + len(COLLECTION)
-    ):
-        raise InvalidInput(
-            [FieldViolation(field, f"{name[:80]!r} is not a record name `records/{{id}}`")]
-        )
-    return rid
-
-
-# -- the servicer ----------------------------------------------------------------------------
 
 
 class RecordServicer(pb_grpc.RecordServiceServicer):
@@ -197,20 +86,31 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
         audit: QueryAudit,
         today: Callable[[], dt.date],
         id_schemes: dict[str, Any] | None = None,
+        scorecards: Any = None,
     ):
         self.store = store
         self.kinds = kinds
         self.audit = audit
         self.today = today
         self.id_schemes = id_schemes or {}
+        self.scorecards = scorecards  # the ScorecardRegistry: the kinds a reader grant covers
 
     def _view(self, record: rec.Record, as_of: dt.date | None = None) -> rec.View:
         return rec.replay(record, self.kinds.get(record.kind), as_of or self.today())
+
+    def _readable_kinds(self) -> frozenset[str] | None:
+        """The kinds of records this caller may read (None: every kind): those the
+        scorecards of its reader grant derive from, when the grant names scorecards."""
+        limited = security.reader_scorecards()
+        if limited is None:
+            return None
+        return kinds_read_by(self.scorecards, limited) if self.scorecards is not None else limited
 
     async def CreateRecord(
         self, request: pb.CreateRecordRequest, context: Context
     ) -> pb.CreateRecordResponse:
         async with self.audit.call("CreateRecord", subject_id=request.record.subject.id) as call:
+            convert.check_texts(("request_id", request.request_id, limits.MAX_REQUEST_ID))
             today = self.today()
             record = rec.check_new_record(
                 record_from_proto(request.record), self.kinds, today, self.id_schemes
@@ -220,7 +120,8 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
             event = rec.Event(
                 1, rec.EventType.CREATED, record.decision_date, _actor(), reason, refs
             )
-            stored = await self.store.create(record, event)
+            key = _key(request.request_id, dataclasses.asdict(record), reason, refs)
+            stored, _ = await self.store.create(record, event, key)
             self._touched(call, stored)
         return pb.CreateRecordResponse(record=view_to_proto(self._view(stored)))
 
@@ -231,6 +132,10 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
             call.check_purpose(request)
             as_of = convert.request_date(request, "as_of")
             record = await self._get(request.name)
+            call.subject_id = record.subject_id  # a refusal's record names it
+            readable = self._readable_kinds()
+            if readable is not None and record.kind not in readable:
+                raise security.refuse_record_kind(record.kind, readable)
             self._touched(call, record)
         return pb.GetRecordResponse(record=view_to_proto(self._view(record, as_of)))
 
@@ -244,12 +149,17 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
         async with self.audit.call("ListRecords", subject_id=subject_id) as call:
             call.check_purpose(request)
             as_of = convert.request_date(request, "as_of") or self.today()
+            kind = request.kind.strip() or None
+            readable = self._readable_kinds()
+            if readable is not None and kind is not None and kind not in readable:
+                raise security.refuse_record_kind(kind, readable)
             rows, token = await self.store.list(
                 subject_id=subject_id,
-                kind=request.kind.strip() or None,
+                kind=kind,
                 under_objection=request.overdue_only,
                 page_size=request.page_size,
                 page_token=request.page_token or None,
+                kinds=readable,
             )
             views = [self._view(r, as_of) for r in rows]
             if request.overdue_only:  # a page may then hold fewer than page_size
@@ -268,95 +178,32 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
     ) -> pb.ListRecordKindsResponse:
         return pb.ListRecordKindsResponse(kinds=[kind_to_proto(k) for k in self.kinds.all()])
 
+    # the state changes: each one event, made by _CHANGES[method], appended by _change
+
     async def FileObjection(
         self, request: pb.FileObjectionRequest, context: Context
     ) -> pb.FileObjectionResponse:
-        record = await self._change(
-            "FileObjection",
-            request,
-            lambda view, day: rec.apply_objection(
-                view,
-                action_date=day,
-                today=self.today(),
-                actor=_actor(),
-                reason=request.reason,
-                filed_by=request.filed_by,
-                attachments=request.attachments,
-            ),
-        )
-        return pb.FileObjectionResponse(record=record)
+        return pb.FileObjectionResponse(record=await self._change("FileObjection", request))
 
     async def ForwardObjection(
         self, request: pb.ForwardObjectionRequest, context: Context
     ) -> pb.ForwardObjectionResponse:
-        record = await self._change(
-            "ForwardObjection",
-            request,
-            lambda view, day: rec.apply_forward(
-                view,
-                action_date=day,
-                today=self.today(),
-                actor=_actor(),
-                forwarded_to=request.forwarded_to,
-                reason=request.reason,
-            ),
-        )
-        return pb.ForwardObjectionResponse(record=record)
+        return pb.ForwardObjectionResponse(record=await self._change("ForwardObjection", request))
 
     async def DecideObjection(
         self, request: pb.DecideObjectionRequest, context: Context
     ) -> pb.DecideObjectionResponse:
-        upheld = {pb.OBJECTION_OUTCOME_UPHELD: True, pb.OBJECTION_OUTCOME_REJECTED: False}.get(
-            request.outcome
-        )
-        record = await self._change(
-            "DecideObjection",
-            request,
-            lambda view, day: rec.apply_decision(
-                view,
-                action_date=day,
-                today=self.today(),
-                actor=_actor(),
-                upheld=upheld,
-                reason=request.reason,
-                attachments=request.attachments,
-            ),
-        )
-        return pb.DecideObjectionResponse(record=record)
+        return pb.DecideObjectionResponse(record=await self._change("DecideObjection", request))
 
     async def RepairRecord(
         self, request: pb.RepairRecordRequest, context: Context
     ) -> pb.RepairRecordResponse:
-        record = await self._change(
-            "RepairRecord",
-            request,
-            lambda view, day: rec.apply_repair(
-                view,
-                action_date=day,
-                today=self.today(),
-                actor=_actor(),
-                reason=request.reason,
-                proof=request.proof,
-            ),
-        )
-        return pb.RepairRecordResponse(record=record)
+        return pb.RepairRecordResponse(record=await self._change("RepairRecord", request))
 
     async def RevokeRecord(
         self, request: pb.RevokeRecordRequest, context: Context
     ) -> pb.RevokeRecordResponse:
-        record = await self._change(
-            "RevokeRecord",
-            request,
-            lambda view, day: rec.apply_revoke(
-                view,
-                action_date=day,
-                today=self.today(),
-                actor=_actor(),
-                reason=request.reason,
-                attachments=request.attachments,
-            ),
-        )
-        return pb.RevokeRecordResponse(record=record)
+        return pb.RevokeRecordResponse(record=await self._change("RevokeRecord", request))
 
     async def GetDisclosure(
         self, request: pb.GetDisclosureRequest, context: Context
@@ -377,27 +224,7 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
         person = any(v.record.subject_kind is SubjectKind.PERSON for v in views) or _looks_personal(
             subject_id
         )
-        reply = pb.GetDisclosureResponse(subject_id=mask_id(subject_id) if person else subject_id)
-        _date(reply.view_date, today)
-        for v in shown:
-            r = v.record
-            kind = v.kind
-            item = reply.records.add(
-                name=r.name, kind=r.kind, authority=r.authority, state=_STATE[v.state]
-            )
-            if kind is not None:
-                item.kind_title.zh, item.kind_title.en = kind.title.zh, kind.title.en
-            item.basis.regulation, item.basis.document_number = r.basis_regulation, r.basis_document
-            _date(item.decision_date, r.decision_date)
-            until = (
-                v.public_until
-                if v.state is rec.State.REPAIRED
-                else (v.max_end - dt.timedelta(days=1) if v.max_end is not None else None)
-            )
-            _date(item.disclosed_until, until)
-            for p in r.linked:
-                item.linked_persons.add(id=mask_id(p.id), role=_ROLE[p.role])
-        return reply
+        return disclosure_to_proto(subject_id, person, today, shown)  # type: ignore[no-any-return]
 
     # -- the shared path -------------------------------------------------------------------
 
@@ -411,21 +238,33 @@ class RecordServicer(pb_grpc.RecordServiceServicer):
             )
         return record
 
-    async def _change(
-        self, method: str, request: Any, make: Callable[[rec.View, dt.date], rec.Event]
-    ) -> record_pb2.Record:
+    async def _change(self, method: str, request: Any) -> record_pb2.Record:
         """Read, check the change on the record as of its action date, append its event
-        against the version read (RecordChanged: ABORTED when another change won)."""
+        against the version read (RecordChanged: ABORTED when another change won). A request
+        id already on one of the record's events: that change again, nothing appended."""
         async with self.audit.call(method) as call:
+            convert.check_texts(("request_id", request.request_id, limits.MAX_REQUEST_ID))
             day = convert.request_date(request, "action_date") or self.today()
             record = await self._get(request.name)
             call.subject_id = record.subject_id
-            if request.etag and request.etag != str(record.version):
-                raise _aborted(record, request.etag)
-            view = self._view(record, day)
-            event = make(view, day)
-            after = rec.replay(replace(record, events=(*record.events, event)), view.kind, day)
-            stored = await self.store.append(record, event, after.state.value)
+            bare = type(request)()
+            bare.CopyFrom(request)
+            bare.etag = bare.request_id = ""  # a retry may carry the etag it read first
+            key = _key(request.request_id, method, _actor(), bare.SerializeToString(True).hex())
+            done = None if key is None else await self.store.prior_change(record.id, key.request_id)
+            if key is not None and done is not None:
+                if done != key.digest:
+                    raise RequestConflict(key.request_id, record.id, "records")
+                stored = record
+            else:
+                if request.etag and request.etag != str(record.version):
+                    raise _aborted(record, request.etag)
+                view = self._view(record, day)
+                event = _CHANGES[method](
+                    request, view, {"action_date": day, "today": self.today(), "actor": _actor()}
+                )
+                after = rec.replay(replace(record, events=(*record.events, event)), view.kind, day)
+                stored = await self.store.append(record, event, after.state.value, key)
             self._touched(call, stored)
         return view_to_proto(self._view(stored, max(day, self.today())))
 
@@ -448,6 +287,18 @@ def _aborted(record: rec.Record, etag: str) -> _Aborted:
         " was read; read it again",
         violations=[FieldViolation("etag", "stale")],
     )
+
+
+def _key(request_id: str, *asked: Any) -> RequestKey | None:
+    """The call's request key: its id and the digest of what it asked (None: no id). The id
+    joins the call's log line, as an evaluation's does."""
+    if not request_id:
+        return None
+    ctx = request_context.current()
+    if ctx is not None:
+        ctx.requested(request_id)
+    text = json.dumps(asked, ensure_ascii=False, sort_keys=True, default=str)
+    return RequestKey(request_id, hashlib.sha256(text.encode()).hexdigest())
 
 
 def _looks_personal(subject_id: str) -> bool:
@@ -495,7 +346,23 @@ class RecordFiller:
             self._derived[card.digest] = found
         return found
 
-    async def fill(self, card: Any, inp: Any, as_of: dt.date) -> tuple[Any, tuple[Any, ...]]:
+    def derive_any(self, cards: Any) -> bool:
+        """Whether any of these compiled scorecards derives an indicator from records."""
+        return any(self.derived(c.card) for c in cards)
+
+    async def prefetch(self, subject_ids: Any) -> dict[str, list[rec.Record]]:
+        """The records of many subjects at once (a batch's), for `fill(..., records=)`."""
+        return await self.store.touching_many({normalize(s) for s in subject_ids})
+
+    async def fill(
+        self,
+        card: Any,
+        inp: Any,
+        as_of: dt.date,
+        records: dict[str, list[rec.Record]] | None = None,
+    ) -> tuple[Any, tuple[Any, ...]]:
+        """`records`: the subjects' records read beforehand (prefetch); a subject not in it
+        is read from the store."""
         derived = list(self.derived(card))
         if not derived:
             return inp, ()
@@ -512,9 +379,11 @@ class RecordFiller:
         if submitted:
             raise InvalidInput(submitted)
         subject_id = normalize(inp.subject.id)
-        records = await self.store.touching(subject_id)
+        read = records.get(subject_id) if records is not None else None
+        if read is None:
+            read = await self.store.touching(subject_id)
         values, used = rec.fill_from_records(
-            derived, dict(inp.indicators), subject_id, records, self.kinds, as_of
+            derived, dict(inp.indicators), subject_id, read, self.kinds, as_of
         )
         evidence = [
             RecordEvidence(

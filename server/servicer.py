@@ -207,6 +207,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         to_store: list[tuple[int, _Prepared]] = []
         access: list[AccessRecord] = []  # of the items that store nothing; one per item
         reply_bytes = 0
+        records = await self._batch_records(request.requests)
         for i, item in enumerate(request.requests):
             try:
                 prepared = await self._prepare(
@@ -215,6 +216,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     prefix=f"requests[{i}].",
                     method="BatchEvaluate",
                     full=convert.full_view(item.view or request.view),
+                    records=records,
                 )
             except (errors.ServiceError, DomainError) as exc:
                 err = _item_error(exc)
@@ -519,9 +521,18 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     compiled = self.registry.resolve(inp.scorecard_id, inp.version, as_of)
                     security.require_scorecard(compiled.id)  # before any indicator is scored
                     _context().scorecard = compiled.id
+                    evidence: tuple[Any, ...] = ()
+                    if self.records is not None and self.records.derived(compiled.card):
+                        # as Evaluate: from the records as of the explored as_of, none submitted
+                        inp, evidence = await self.records.fill(compiled.card, inp, as_of)
                     explored = await asyncio.to_thread(
                         whatif.explore, compiled, inp.subject, inp.indicators, as_of
                     )
+                    if evidence:  # the reply's evaluation cites the records it read
+                        explored = dataclasses.replace(
+                            explored,
+                            result=dataclasses.replace(explored.result, evidence=evidence),
+                        )
                 except InvalidInput as exc:
                     raise InvalidInput(
                         [
@@ -574,6 +585,22 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
 
     # -- the shared path -------------------------------------------------------------------
 
+    async def _batch_records(self, items: Any) -> dict[str, list[Any]] | None:
+        """The credit records of every subject of the batch whose scorecard (some version of
+        it) derives indicators from records, read in one go before any item is scored, not
+        one query per item (None: no such item)."""
+        if self.records is None:
+            return None
+        derives: dict[str, bool] = {}
+        subjects = []
+        for item in items:
+            sid = convert.scorecard_id_from_name(item.scorecard)
+            if sid not in derives:
+                derives[sid] = self.records.derive_any(self.registry.versions(sid))
+            if derives[sid]:
+                subjects.append(item.subject.id)
+        return await self.records.prefetch(subjects) if subjects else None
+
     def _as_of(self, request: Any, field: str) -> dt.date | None:
         return convert.request_date(request, field)
 
@@ -584,10 +611,12 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
         prefix: str = "",
         method: str = "Evaluate",
         full: bool = True,
+        records: dict[str, list[Any]] | None = None,
     ) -> _Prepared:
         """Validate and score one request; raise for bad input; replay a known request_id.
         The record to store carries the item's access record (`method`). `full`: the reply
-        has the lines (FULL view) or not (BASIC); the record is the whole result either way."""
+        has the lines (FULL view) or not (BASIC); the record is the whole result either way.
+        `records`: the credit records of a batch's subjects, read beforehand."""
         caller = ctx.caller
         if request.request_id:  # the caller's own id joins the log line to its evaluation
             ctx.requested(request.request_id)
@@ -599,7 +628,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             ctx.scorecard = compiled.id
             evidence: tuple[Any, ...] = ()
             if self.records is not None and self.records.derived(compiled.card):
-                inp, evidence = await self.records.fill(compiled.card, inp, as_of)
+                inp, evidence = await self.records.fill(compiled.card, inp, as_of, records)
             if request.validate_only:
                 subject, values = compiled.validate(inp.subject, inp.indicators, as_of)
                 scored = dataclasses.replace(

@@ -45,16 +45,19 @@ class InvalidRecord(StoreError):
 
 
 class RequestConflict(StoreError, DomainError):
-    """The request id is already stored for a request with a different digest."""
+    """The request id is already stored for a request with a different digest; `name` is
+    what it made then (`evaluations/{id}`, or `records/{id}` for a credit record's call)."""
 
     reason = "REQUEST_ID_REUSED"
 
-    def __init__(self, request_id: str, evaluation_id: str):
+    def __init__(self, request_id: str, evaluation_id: str, collection: str = "evaluations"):
         self.request_id = request_id
         self.evaluation_id = evaluation_id
+        self.collection = collection
+        self.name = f"{collection}/{evaluation_id}"
         super().__init__(
             f"request_id {request_id!r} was already used for a different request"
-            f" (evaluations/{evaluation_id}); use a new request id for a new request"
+            f" ({self.name}); use a new request id for a new request"
         )
 
 

@@ -182,10 +182,15 @@ class RecordRow(Base):
     version: Mapped[int] = mapped_column(Integer())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String())
+    # The creator's idempotency key (AIP-155) and the SHA-256 (hex) of what it asked for, to
+    # tell a retry from a reuse of the key; NULL when it gave none (NULLs never collide).
+    request_id: Mapped[str | None] = mapped_column(String())
+    request_digest: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index(None, "subject_id", "id"),
         Index(None, "kind", "id"),
+        Index(None, "created_by", "request_id", unique=True),  # a key is unique per caller
     )
 
 
@@ -204,6 +209,11 @@ class RecordEventRow(Base):
     party: Mapped[str] = mapped_column(String())
     attachments: Mapped[list[Any]] = mapped_column(JsonDocument)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # The change's idempotency key and request digest, as on RecordRow; unique per record.
+    request_id: Mapped[str | None] = mapped_column(String())
+    request_digest: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index(None, "record_id", "request_id", unique=True),)
 
 
 class RecordLinkRow(Base):

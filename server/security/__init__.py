@@ -260,6 +260,28 @@ def read_scope(scorecard_id: str | None) -> str | None:
     return principal.name if grant.own_only and principal is not None else None
 
 
+def reader_scorecards() -> frozenset[str] | None:
+    """The scorecards the caller's reader grant is limited to (None: every scorecard; an
+    empty set without a reader grant). Credit records: such a reader reads only the kinds
+    of records those scorecards derive from (server/records_servicer.py)."""
+    grant = _grant(READER)
+    return frozenset() if grant is None else grant.scorecards
+
+
+def refuse_record_kind(kind: str, readable: frozenset[str]) -> Unauthenticated | PermissionDenied:
+    """The refusal of reading a credit record of `kind`, outside the kinds `readable` by the
+    scorecards of the caller's reader grant."""
+    allowed = ", ".join(sorted(readable)) or "none"
+    return refuse(
+        PermissionDenied(
+            f"the reader permission of this caller covers only records of the kinds its"
+            f" scorecards read ({allowed}), not {kind[:64]}",
+            permission_reason(READER),
+            {"permission": READER, "record_kind": kind[:64], "allowed": allowed},
+        )
+    )
+
+
 def may_see_ids() -> bool:
     """Whether the evaluations this call returns may show a person's id and name whole: a
     reader grant with `see_ids = true`, or local mode (every role, on loopback)."""

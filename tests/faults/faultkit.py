@@ -23,20 +23,21 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def health(address: str, timeout: float = 2.0) -> int:
-    """The server's overall health status, on a channel of its own (so a stuck channel of
-    the test never hides an answer)."""
+def health(address: str, timeout: float = 2.0, service: str = "") -> int:
+    """The server's health status (overall, or of one service), on a channel of its own (so
+    a stuck channel of the test never hides an answer)."""
     with grpc.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        return int(stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout).status)
+        request = health_pb2.HealthCheckRequest(service=service)
+        return int(stub.Check(request, timeout=timeout).status)
 
 
-def wait_for_health(address: str, status: int, timeout: float = 15.0) -> float:
+def wait_for_health(address: str, status: int, timeout: float = 15.0, service: str = "") -> float:
     """Seconds until health says `status` (AssertionError after `timeout`)."""
     start = time.monotonic()
     last = None
     while time.monotonic() - start < timeout:
-        last = health(address)
+        last = health(address, service=service)
         if last == status:
             return time.monotonic() - start
         time.sleep(0.2)

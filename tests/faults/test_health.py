@@ -7,18 +7,34 @@ audit store cannot commit.
   database is back health is SERVING and writes succeed, without a restart.
 - A full disk (a small tmpfs, filled to the last block): NOT_SERVING while it is full,
   SERVING once space is freed; no write is acknowledged that cannot be read back.
+- The records store unusable (issue 10: its table renamed away on SQLite, locked on
+  PostgreSQL) while the evaluations' is fine: the RecordService and the server overall
+  NOT_SERVING, the CreditEvaluationService SERVING, and all SERVING again
+  once the table is back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
 import pytest
-from faultkit import NOT_SERVING, SERVING, fill, private_postgres, small_filesystem, wait_for_health
+import sqlalchemy as sa
+from faultkit import (
+    NOT_SERVING,
+    SERVING,
+    fill,
+    health,
+    private_postgres,
+    small_filesystem,
+    wait_for_health,
+)
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
-from service_harness import ServerProcess, resident_id, running_server, taxi
+from service_harness import ServerProcess, database, resident_id, running_server, taxi
 
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE.value[0]
 
@@ -100,3 +116,51 @@ def test_a_full_disk_is_not_serving_until_space_is_freed(tmp_path: Path) -> None
                 ).evaluation.name
                 == name
             )
+
+
+# -- the records store (issue 10) ---------------------------------------------------------------
+
+EVALUATIONS = "sector_credit.v1.CreditEvaluationService"
+RECORDS = "sector_credit.v1.RecordService"
+
+
+@contextlib.contextmanager
+def records_unusable(kind: str, url: str) -> Iterator[None]:
+    """The records tables unusable while the evaluations' are fine: on SQLite the records
+    table renamed away (a broken schema), on PostgreSQL held under an ACCESS EXCLUSIVE lock
+    (a stuck migration or maintenance); put back afterwards."""
+    if kind == "sqlite":
+        db = sqlite3.connect(sa.make_url(url).database or "", isolation_level=None)
+        try:
+            db.execute("ALTER TABLE records RENAME TO records_away")
+            yield
+            db.execute("ALTER TABLE records_away RENAME TO records")
+        finally:
+            db.close()
+        return
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn, conn.begin():
+            conn.execute(sa.text("LOCK TABLE records IN ACCESS EXCLUSIVE MODE"))
+            yield
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_an_unusable_records_store_is_not_serving_for_records_and_overall(
+    tmp_path: Path, kind: str
+) -> None:
+    with (
+        database(kind, tmp_path) as url,
+        running_server(url, tmp_path / "server.log") as s,
+    ):
+        for service in ("", EVALUATIONS, RECORDS):
+            wait_for_health(s.address, SERVING, service=service)
+        with records_unusable(kind, url):
+            wait_for_health(s.address, NOT_SERVING, service=RECORDS)
+            assert health(s.address) == NOT_SERVING
+            assert health(s.address, service=EVALUATIONS) == SERVING  # it needs no records
+        for service in ("", RECORDS):
+            wait_for_health(s.address, SERVING, service=service)
+    assert "the records store cannot be used; health NOT_SERVING" in s.log_text()

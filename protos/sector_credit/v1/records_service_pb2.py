@@ -26,15 +26,15 @@ from sector_credit.v1 import common_pb2 as sector__credit_dot_v1_dot_common__pb2
 from sector_credit.v1 import record_pb2 as sector__credit_dot_v1_dot_record__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&sector_credit/v1/records_service.proto\x12\x10sector_credit.v1\x1a\x1dsector_credit/v1/common.proto\x1a\x1dsector_credit/v1/record.proto\"*\n\x14GetDisclosureRequest\x12\x12\n\nsubject_id\x18\x01 \x01(\t\"\xe1\x02\n\x0f\x44isclosedRecord\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12+\n\nkind_title\x18\x03 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x11\n\tauthority\x18\x04 \x01(\t\x12,\n\x05\x62\x61sis\x18\x05 \x01(\x0b\x32\x1d.sector_credit.v1.RecordBasis\x12-\n\rdecision_date\x18\x06 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12,\n\x05state\x18\x07 \x01(\x0e\x32\x1d.sector_credit.v1.RecordState\x12/\n\x0f\x64isclosed_until\x18\x08 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x36\n\x0elinked_persons\x18\t \x03(\x0b\x32\x1e.sector_credit.v1.LinkedPerson\"\x8a\x01\n\x15GetDisclosureResponse\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12)\n\tview_date\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x32\n\x07records\x18\x03 \x03(\x0b\x32!.sector_credit.v1.DisclosedRecord\"d\n\x13\x43reateRecordRequest\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x13\n\x0b\x61ttachments\x18\x03 \x03(\t\"@\n\x14\x43reateRecordResponse\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record\"n\n\x10GetRecordRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x14\n\x0cpurpose_note\x18\x04 \x01(\t\"=\n\x11GetRecordResponse\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record\"\xc1\x01\n\x12ListRecordsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\nsubject_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x14\n\x0coverdue_only\x18\x05 \x01(\x08\x12%\n\x05\x61s_of\x18\x06 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x0f\n\x07purpose\x18\x07 \x01(\t\x12\x14\n\x0cpurpose_note\x18\x08 \x01(\t\"Y\n\x13ListRecordsResponse\x12)\n\x07records\x18\x01 \x03(\x0b\x32\x18.sector_credit.v1.Record\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x18\n\x16ListRecordKindsRequest\"F\n\x17ListRecordKindsResponse\x12+\n\x05kinds\x18\x01 \x03(\x0b\x32\x1c.sector_credit.v1.RecordKind\"\x96\x01\n\x14\x46ileObjectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x0b\x61\x63tion_date\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x10\n\x08\x66iled_by\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x13\n\x0b\x61ttachments\x18\x05 \x03(\t\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\"A\n\x15\x46ileObjectionResponse\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record\"\x88\x01\n\x17\x46orwardObjectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x0b\x61\x63tion_date\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x14\n\x0c\x66orwarded_to\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\"D\n\x18\x46orwardObjectionResponse\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record\"\xbb\x01\n\x16\x44\x65\x63ideObjectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x0b\x61\x63tion_date\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x33\n\x07outcome\x18\x03 \x01(\x0e\x32\".sector_credit.v1.ObjectionOutcome\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x13\n\x0b\x61ttachments\x18\x05 \x03(\t\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\"C\n\x17\x44\x65\x63ideObjectionResponse\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record\"}\n\x13RepairRecordRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x0b\x61\x63tion_date\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\r\n\x05proof\x18\x03 \x03(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\"@\n\x14RepairRecordResponse\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record\"\x83\x01\n\x13RevokeRecordRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x0b\x61\x63tion_date\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x13\n\x0b\x61ttachments\x18\x04 \x03(\t\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\"@\n\x14RevokeRecordResponse\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record*s\n\x10ObjectionOutcome\x12!\n\x1dOBJECTION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18OBJECTION_OUTCOME_UPHELD\x10\x01\x12\x1e\n\x1aOBJECTION_OUTCOME_REJECTED\x10\x02\x32\xdd\x07\n\rRecordService\x12]\n\x0c\x43reateRecord\x12%.sector_credit.v1.CreateRecordRequest\x1a&.sector_credit.v1.CreateRecordResponse\x12T\n\tGetRecord\x12\".sector_credit.v1.GetRecordRequest\x1a#.sector_credit.v1.GetRecordResponse\x12Z\n\x0bListRecords\x12$.sector_credit.v1.ListRecordsRequest\x1a%.sector_credit.v1.ListRecordsResponse\x12\x66\n\x0fListRecordKinds\x12(.sector_credit.v1.ListRecordKindsRequest\x1a).sector_credit.v1.ListRecordKindsResponse\x12`\n\rFileObjection\x12&.sector_credit.v1.FileObjectionRequest\x1a\'.sector_credit.v1.FileObjectionResponse\x12i\n\x10\x46orwardObjection\x12).sector_credit.v1.ForwardObjectionRequest\x1a*.sector_credit.v1.ForwardObjectionResponse\x12\x66\n\x0f\x44\x65\x63ideObjection\x12(.sector_credit.v1.DecideObjectionRequest\x1a).sector_credit.v1.DecideObjectionResponse\x12]\n\x0cRepairRecord\x12%.sector_credit.v1.RepairRecordRequest\x1a&.sector_credit.v1.RepairRecordResponse\x12]\n\x0cRevokeRecord\x12%.sector_credit.v1.RevokeRecordRequest\x1a&.sector_credit.v1.RevokeRecordResponse\x12`\n\rGetDisclosure\x12&.sector_credit.v1.GetDisclosureRequest\x1a\'.sector_credit.v1.GetDisclosureResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&sector_credit/v1/records_service.proto\x12\x10sector_credit.v1\x1a\x1dsector_credit/v1/common.proto\x1a\x1dsector_credit/v1/record.proto\"*\n\x14GetDisclosureRequest\x12\x12\n\nsubject_id\x18\x01 \x01(\t\"\xe1\x02\n\x0f\x44isclosedRecord\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12+\n\nkind_title\x18\x03 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x11\n\tauthority\x18\x04 \x01(\t\x12,\n\x05\x62\x61sis\x18\x05 \x01(\x0b\x32\x1d.sector_credit.v1.RecordBasis\x12-\n\rdecision_date\x18\x06 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12,\n\x05state\x18\x07 \x01(\x0e\x32\x1d.sector_credit.v1.RecordState\x12/\n\x0f\x64isclosed_until\x18\x08 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x36\n\x0elinked_persons\x18\t \x03(\x0b\x32\x1e.sector_credit.v1.LinkedPerson\"\x8a\x01\n\x15GetDisclosureResponse\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12)\n\tview_date\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x32\n\x07records\x18\x03 \x03(\x0b\x32!.sector_credit.v1.DisclosedRecord\"x\n\x13\x43reateRecordRequest\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x13\n\x0b\x61ttachments\x18\x03 \x03(\t\x12\x12\n\nrequest_id\x18\x64 \x01(\t\"@\n\x14\x43reateRecordResponse\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record\"n\n\x10GetRecordRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x14\n\x0cpurpose_note\x18\x04 \x01(\t\"=\n\x11GetRecordResponse\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record\"\xc1\x01\n\x12ListRecordsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\nsubject_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x14\n\x0coverdue_only\x18\x05 \x01(\x08\x12%\n\x05\x61s_of\x18\x06 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x0f\n\x07purpose\x18\x07 \x01(\t\x12\x14\n\x0cpurpose_note\x18\x08 \x01(\t\"Y\n\x13ListRecordsResponse\x12)\n\x07records\x18\x01 \x03(\x0b\x32\x18.sector_credit.v1.Record\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x18\n\x16ListRecordKindsRequest\"F\n\x17ListRecordKindsResponse\x12+\n\x05kinds\x18\x01 \x03(\x0b\x32\x1c.sector_credit.v1.RecordKind\"\xaa\x01\n\x14\x46ileObjectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x0b\x61\x63tion_date\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x10\n\x08\x66iled_by\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x13\n\x0b\x61ttachments\x18\x05 \x03(\t\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x64 \x01(\t\"A\n\x15\x46ileObjectionResponse\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record\"\x9c\x01\n\x17\x46orwardObjectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x0b\x61\x63tion_date\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x14\n\x0c\x66orwarded_to\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x64 \x01(\t\"D\n\x18\x46orwardObjectionResponse\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record\"\xcf\x01\n\x16\x44\x65\x63ideObjectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x0b\x61\x63tion_date\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x33\n\x07outcome\x18\x03 \x01(\x0e\x32\".sector_credit.v1.ObjectionOutcome\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x13\n\x0b\x61ttachments\x18\x05 \x03(\t\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x64 \x01(\t\"C\n\x17\x44\x65\x63ideObjectionResponse\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record\"\x91\x01\n\x13RepairRecordRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x0b\x61\x63tion_date\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\r\n\x05proof\x18\x03 \x03(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x64 \x01(\t\"@\n\x14RepairRecordResponse\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record\"\x97\x01\n\x13RevokeRecordRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x0b\x61\x63tion_date\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x13\n\x0b\x61ttachments\x18\x04 \x03(\t\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x64 \x01(\t\"@\n\x14RevokeRecordResponse\x12(\n\x06record\x18\x01 \x01(\x0b\x32\x18.sector_credit.v1.Record*s\n\x10ObjectionOutcome\x12!\n\x1dOBJECTION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18OBJECTION_OUTCOME_UPHELD\x10\x01\x12\x1e\n\x1aOBJECTION_OUTCOME_REJECTED\x10\x02\x32\xdd\x07\n\rRecordService\x12]\n\x0c\x43reateRecord\x12%.sector_credit.v1.CreateRecordRequest\x1a&.sector_credit.v1.CreateRecordResponse\x12T\n\tGetRecord\x12\".sector_credit.v1.GetRecordRequest\x1a#.sector_credit.v1.GetRecordResponse\x12Z\n\x0bListRecords\x12$.sector_credit.v1.ListRecordsRequest\x1a%.sector_credit.v1.ListRecordsResponse\x12\x66\n\x0fListRecordKinds\x12(.sector_credit.v1.ListRecordKindsRequest\x1a).sector_credit.v1.ListRecordKindsResponse\x12`\n\rFileObjection\x12&.sector_credit.v1.FileObjectionRequest\x1a\'.sector_credit.v1.FileObjectionResponse\x12i\n\x10\x46orwardObjection\x12).sector_credit.v1.ForwardObjectionRequest\x1a*.sector_credit.v1.ForwardObjectionResponse\x12\x66\n\x0f\x44\x65\x63ideObjection\x12(.sector_credit.v1.DecideObjectionRequest\x1a).sector_credit.v1.DecideObjectionResponse\x12]\n\x0cRepairRecord\x12%.sector_credit.v1.RepairRecordRequest\x1a&.sector_credit.v1.RepairRecordResponse\x12]\n\x0cRevokeRecord\x12%.sector_credit.v1.RevokeRecordRequest\x1a&.sector_credit.v1.RevokeRecordResponse\x12`\n\rGetDisclosure\x12&.sector_credit.v1.GetDisclosureRequest\x1a\'.sector_credit.v1.GetDisclosureResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sector_credit.v1.records_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OBJECTIONOUTCOME']._serialized_start=2472
-  _globals['_OBJECTIONOUTCOME']._serialized_end=2587
+  _globals['_OBJECTIONOUTCOME']._serialized_start=2593
+  _globals['_OBJECTIONOUTCOME']._serialized_end=2708
   _globals['_GETDISCLOSUREREQUEST']._serialized_start=122
   _globals['_GETDISCLOSUREREQUEST']._serialized_end=164
   _globals['_DISCLOSEDRECORD']._serialized_start=167
@@ -42,41 +42,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETDISCLOSURERESPONSE']._serialized_start=523
   _globals['_GETDISCLOSURERESPONSE']._serialized_end=661
   _globals['_CREATERECORDREQUEST']._serialized_start=663
-  _globals['_CREATERECORDREQUEST']._serialized_end=763
-  _globals['_CREATERECORDRESPONSE']._serialized_start=765
-  _globals['_CREATERECORDRESPONSE']._serialized_end=829
-  _globals['_GETRECORDREQUEST']._serialized_start=831
-  _globals['_GETRECORDREQUEST']._serialized_end=941
-  _globals['_GETRECORDRESPONSE']._serialized_start=943
-  _globals['_GETRECORDRESPONSE']._serialized_end=1004
-  _globals['_LISTRECORDSREQUEST']._serialized_start=1007
-  _globals['_LISTRECORDSREQUEST']._serialized_end=1200
-  _globals['_LISTRECORDSRESPONSE']._serialized_start=1202
-  _globals['_LISTRECORDSRESPONSE']._serialized_end=1291
-  _globals['_LISTRECORDKINDSREQUEST']._serialized_start=1293
-  _globals['_LISTRECORDKINDSREQUEST']._serialized_end=1317
-  _globals['_LISTRECORDKINDSRESPONSE']._serialized_start=1319
-  _globals['_LISTRECORDKINDSRESPONSE']._serialized_end=1389
-  _globals['_FILEOBJECTIONREQUEST']._serialized_start=1392
-  _globals['_FILEOBJECTIONREQUEST']._serialized_end=1542
-  _globals['_FILEOBJECTIONRESPONSE']._serialized_start=1544
-  _globals['_FILEOBJECTIONRESPONSE']._serialized_end=1609
-  _globals['_FORWARDOBJECTIONREQUEST']._serialized_start=1612
-  _globals['_FORWARDOBJECTIONREQUEST']._serialized_end=1748
-  _globals['_FORWARDOBJECTIONRESPONSE']._serialized_start=1750
-  _globals['_FORWARDOBJECTIONRESPONSE']._serialized_end=1818
-  _globals['_DECIDEOBJECTIONREQUEST']._serialized_start=1821
-  _globals['_DECIDEOBJECTIONREQUEST']._serialized_end=2008
-  _globals['_DECIDEOBJECTIONRESPONSE']._serialized_start=2010
-  _globals['_DECIDEOBJECTIONRESPONSE']._serialized_end=2077
-  _globals['_REPAIRRECORDREQUEST']._serialized_start=2079
-  _globals['_REPAIRRECORDREQUEST']._serialized_end=2204
-  _globals['_REPAIRRECORDRESPONSE']._serialized_start=2206
-  _globals['_REPAIRRECORDRESPONSE']._serialized_end=2270
-  _globals['_REVOKERECORDREQUEST']._serialized_start=2273
-  _globals['_REVOKERECORDREQUEST']._serialized_end=2404
-  _globals['_REVOKERECORDRESPONSE']._serialized_start=2406
-  _globals['_REVOKERECORDRESPONSE']._serialized_end=2470
-  _globals['_RECORDSERVICE']._serialized_start=2590
-  _globals['_RECORDSERVICE']._serialized_end=3579
+  _globals['_CREATERECORDREQUEST']._serialized_end=783
+  _globals['_CREATERECORDRESPONSE']._serialized_start=785
+  _globals['_CREATERECORDRESPONSE']._serialized_end=849
+  _globals['_GETRECORDREQUEST']._serialized_start=851
+  _globals['_GETRECORDREQUEST']._serialized_end=961
+  _globals['_GETRECORDRESPONSE']._serialized_start=963
+  _globals['_GETRECORDRESPONSE']._serialized_end=1024
+  _globals['_LISTRECORDSREQUEST']._serialized_start=1027
+  _globals['_LISTRECORDSREQUEST']._serialized_end=1220
+  _globals['_LISTRECORDSRESPONSE']._serialized_start=1222
+  _globals['_LISTRECORDSRESPONSE']._serialized_end=1311
+  _globals['_LISTRECORDKINDSREQUEST']._serialized_start=1313
+  _globals['_LISTRECORDKINDSREQUEST']._serialized_end=1337
+  _globals['_LISTRECORDKINDSRESPONSE']._serialized_start=1339
+  _globals['_LISTRECORDKINDSRESPONSE']._serialized_end=1409
+  _globals['_FILEOBJECTIONREQUEST']._serialized_start=1412
+  _globals['_FILEOBJECTIONREQUEST']._serialized_end=1582
+  _globals['_FILEOBJECTIONRESPONSE']._serialized_start=1584
+  _globals['_FILEOBJECTIONRESPONSE']._serialized_end=1649
+  _globals['_FORWARDOBJECTIONREQUEST']._serialized_start=1652
+  _globals['_FORWARDOBJECTIONREQUEST']._serialized_end=1808
+  _globals['_FORWARDOBJECTIONRESPONSE']._serialized_start=1810
+  _globals['_FORWARDOBJECTIONRESPONSE']._serialized_end=1878
+  _globals['_DECIDEOBJECTIONREQUEST']._serialized_start=1881
+  _globals['_DECIDEOBJECTIONREQUEST']._serialized_end=2088
+  _globals['_DECIDEOBJECTIONRESPONSE']._serialized_start=2090
+  _globals['_DECIDEOBJECTIONRESPONSE']._serialized_end=2157
+  _globals['_REPAIRRECORDREQUEST']._serialized_start=2160
+  _globals['_REPAIRRECORDREQUEST']._serialized_end=2305
+  _globals['_REPAIRRECORDRESPONSE']._serialized_start=2307
+  _globals['_REPAIRRECORDRESPONSE']._serialized_end=2371
+  _globals['_REVOKERECORDREQUEST']._serialized_start=2374
+  _globals['_REVOKERECORDREQUEST']._serialized_end=2525
+  _globals['_REVOKERECORDRESPONSE']._serialized_start=2527
+  _globals['_REVOKERECORDRESPONSE']._serialized_end=2591
+  _globals['_RECORDSERVICE']._serialized_start=2711
+  _globals['_RECORDSERVICE']._serialized_end=3700
 # @@protoc_insertion_point(module_scope)

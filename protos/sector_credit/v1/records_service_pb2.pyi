@@ -176,8 +176,16 @@ class CreateRecordRequest(_message.Message):
     RECORD_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     reason: _builtins.str
     """The reason registered with the CREATED event."""
+    request_id: _builtins.str
+    """The caller's idempotency key (AIP-155), unique per caller, at most 128 characters: a
+    CreateRecord repeated with the same request_id and the same record, reason and
+    attachments returns the record it created then, and creates nothing; the same
+    request_id with anything else is INVALID_ARGUMENT (reason REQUEST_ID_REUSED, naming
+    `request_id` and the record). Empty: no key (each call creates a record).
+    """
     @_builtins.property
     def record(self) -> _record_pb2.Record:
         """The record: subject, kind, authority, basis, decision_date, severity, linked_persons.
@@ -194,10 +202,11 @@ class CreateRecordRequest(_message.Message):
         record: _record_pb2.Record | None = ...,
         reason: _builtins.str = ...,
         attachments: _abc.Iterable[_builtins.str] | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "reason", b"reason", "record", b"record"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "reason", b"reason", "record", b"record", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -420,6 +429,7 @@ class FileObjectionRequest(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`records/{record_id}`."""
     filed_by: _builtins.str
@@ -428,6 +438,12 @@ class FileObjectionRequest(_message.Message):
     """The grounds of the objection."""
     etag: _builtins.str
     """The record's etag as read; empty: no check."""
+    request_id: _builtins.str
+    """The caller's idempotency key (AIP-155), unique per record: the same change repeated
+    with the same request_id (by the same caller, with the same fields) appends no second
+    event and returns the record as it is now, whatever its etag; the same request_id with
+    other fields is INVALID_ARGUMENT (reason REQUEST_ID_REUSED). Empty: no key.
+    """
     @_builtins.property
     def action_date(self) -> _common_pb2.Date:
         """The day the objection was received; default today; not in the future."""
@@ -445,10 +461,11 @@ class FileObjectionRequest(_message.Message):
         reason: _builtins.str = ...,
         attachments: _abc.Iterable[_builtins.str] | None = ...,
         etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date", "attachments", b"attachments", "etag", b"etag", "filed_by", b"filed_by", "name", b"name", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date", "attachments", b"attachments", "etag", b"etag", "filed_by", b"filed_by", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -489,6 +506,7 @@ class ForwardObjectionRequest(_message.Message):
     FORWARDED_TO_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`records/{record_id}`."""
     forwarded_to: _builtins.str
@@ -497,6 +515,12 @@ class ForwardObjectionRequest(_message.Message):
     """A note."""
     etag: _builtins.str
     """The record's etag as read; empty: no check."""
+    request_id: _builtins.str
+    """The caller's idempotency key (AIP-155), unique per record: the same change repeated
+    with the same request_id (by the same caller, with the same fields) appends no second
+    event and returns the record as it is now, whatever its etag; the same request_id with
+    other fields is INVALID_ARGUMENT (reason REQUEST_ID_REUSED). Empty: no key.
+    """
     @_builtins.property
     def action_date(self) -> _common_pb2.Date:
         """The day it was forwarded (the provider's day of receipt); default today."""
@@ -509,10 +533,11 @@ class ForwardObjectionRequest(_message.Message):
         forwarded_to: _builtins.str = ...,
         reason: _builtins.str = ...,
         etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date", "etag", b"etag", "forwarded_to", b"forwarded_to", "name", b"name", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date", "etag", b"etag", "forwarded_to", b"forwarded_to", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -554,6 +579,7 @@ class DecideObjectionRequest(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`records/{record_id}`."""
     outcome: Global___ObjectionOutcome.ValueType
@@ -562,6 +588,12 @@ class DecideObjectionRequest(_message.Message):
     """The reasons of the decision."""
     etag: _builtins.str
     """The record's etag as read; empty: no check."""
+    request_id: _builtins.str
+    """The caller's idempotency key (AIP-155), unique per record: the same change repeated
+    with the same request_id (by the same caller, with the same fields) appends no second
+    event and returns the record as it is now, whatever its etag; the same request_id with
+    other fields is INVALID_ARGUMENT (reason REQUEST_ID_REUSED). Empty: no key.
+    """
     @_builtins.property
     def action_date(self) -> _common_pb2.Date:
         """The day of the decision; default today."""
@@ -579,10 +611,11 @@ class DecideObjectionRequest(_message.Message):
         reason: _builtins.str = ...,
         attachments: _abc.Iterable[_builtins.str] | None = ...,
         etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date", "attachments", b"attachments", "etag", b"etag", "name", b"name", "outcome", b"outcome", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date", "attachments", b"attachments", "etag", b"etag", "name", b"name", "outcome", b"outcome", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -623,12 +656,19 @@ class RepairRecordRequest(_message.Message):
     PROOF_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`records/{record_id}`."""
     reason: _builtins.str
     """What was corrected."""
     etag: _builtins.str
     """The record's etag as read; empty: no check."""
+    request_id: _builtins.str
+    """The caller's idempotency key (AIP-155), unique per record: the same change repeated
+    with the same request_id (by the same caller, with the same fields) appends no second
+    event and returns the record as it is now, whatever its etag; the same request_id with
+    other fields is INVALID_ARGUMENT (reason REQUEST_ID_REUSED). Empty: no key.
+    """
     @_builtins.property
     def action_date(self) -> _common_pb2.Date:
         """The day of the repair decision; default today; not before the minimum period's end."""
@@ -645,10 +685,11 @@ class RepairRecordRequest(_message.Message):
         proof: _abc.Iterable[_builtins.str] | None = ...,
         reason: _builtins.str = ...,
         etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date", "etag", b"etag", "name", b"name", "proof", b"proof", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date", "etag", b"etag", "name", b"name", "proof", b"proof", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -689,12 +730,19 @@ class RevokeRecordRequest(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`records/{record_id}`."""
     reason: _builtins.str
     """Why (the revoking decision)."""
     etag: _builtins.str
     """The record's etag as read; empty: no check."""
+    request_id: _builtins.str
+    """The caller's idempotency key (AIP-155), unique per record: the same change repeated
+    with the same request_id (by the same caller, with the same fields) appends no second
+    event and returns the record as it is now, whatever its etag; the same request_id with
+    other fields is INVALID_ARGUMENT (reason REQUEST_ID_REUSED). Empty: no key.
+    """
     @_builtins.property
     def action_date(self) -> _common_pb2.Date:
         """The day the underlying act was revoked; default today."""
@@ -711,10 +759,11 @@ class RevokeRecordRequest(_message.Message):
         reason: _builtins.str = ...,
         attachments: _abc.Iterable[_builtins.str] | None = ...,
         etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date", "attachments", b"attachments", "etag", b"etag", "name", b"name", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_date", b"action_date", "attachments", b"attachments", "etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
