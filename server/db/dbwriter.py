@@ -213,11 +213,19 @@ class RowInserter:
     once per row. Statements have power-of-two sizes (a group of 37 is 32 + 4 + 1), so the
     drivers' statement caches hold a handful of them. Why not SQLAlchemy's own executemany
     or `insert().values([...])`: bench/insert_bench.py, docs/benchmarks.md (Inserts).
-    `suffix` ends every statement (PostgreSQL's `ON CONFLICT (id) DO NOTHING`)."""
+    `suffix` ends every statement (PostgreSQL's `ON CONFLICT (id) DO NOTHING`); `sizes`, the
+    statements' row counts, largest first, down to 1."""
 
     SIZES = (256, 128, 64, 32, 16, 8, 4, 2, 1)
 
-    def __init__(self, dialect: sa.Dialect, table: sa.Table, suffix: str = "") -> None:
+    def __init__(
+        self,
+        dialect: sa.Dialect,
+        table: sa.Table,
+        suffix: str = "",
+        sizes: tuple[int, ...] = SIZES,
+    ) -> None:
+        self._sizes = sizes
         columns = list(table.columns)
         self._names = [c.name for c in columns]
         self._processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
@@ -228,7 +236,7 @@ class RowInserter:
             f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
             f"({','.join(quote(n) for n in self._names)}) VALUES "
         )
-        self._sql = {n: head + ",".join([one] * n) + suffix for n in self.SIZES}
+        self._sql = {n: head + ",".join([one] * n) + suffix for n in sizes}
 
     def statements(self, rows: list[dict[str, Any]]) -> Iterable[tuple[str, tuple[Any, ...]]]:
         """The INSERTs of a group, with their bound parameters."""
@@ -241,7 +249,7 @@ class RowInserter:
         width = len(self._names)
         start, total = 0, len(rows)
         while start < total:
-            n = next(size for size in self.SIZES if size <= total - start)
+            n = next(size for size in self._sizes if size <= total - start)
             yield self._sql[n], tuple(bound[start * width : (start + n) * width])
             start += n
 

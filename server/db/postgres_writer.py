@@ -28,12 +28,20 @@ from sqlalchemy.exc import DBAPIError
 from .dbwriter import AccessOf, DatabaseWriter, GroupWritten, RowInserter
 from .failures import refused_row
 
+PIPELINE_SIZES = (16, 8, 4, 2, 1)
+"""Rows per INSERT in the pipeline. Statements of up to 16 rows took 0.4–0.8 × the time per row
+of those of up to 256 at groups of 100 and 1,000 (a single 1,000-row INSERT: 2.2 ×), and
+matched SQLAlchemy's executemany, which the writer used for large groups before
+(bench/insert_bench.py; docs/benchmarks.md)."""
+
 
 class PostgresWriter(DatabaseWriter):
     _replay_safe = True
 
     def _inserter(self, table: sa.Table) -> RowInserter:
-        return RowInserter(self._engine.dialect, table, suffix=_skip_stored(table))
+        return RowInserter(
+            self._engine.dialect, table, suffix=_skip_stored(table), sizes=PIPELINE_SIZES
+        )
 
     def _insert_statement(self, table: sa.Table) -> Any:
         return postgresql.insert(table).on_conflict_do_nothing(
