@@ -10,8 +10,11 @@ ids are the store's own UUIDv7s, made once per row before its first attempt). Th
 group safe to write again after its connection died at any point, COMMIT sent or not: what
 the first attempt committed, it committed whole, and the second finds it by id instead of
 storing it twice; a request id already taken still fails its INSERT (the conflict target
-is the id alone) and goes the row-by-row way of dbwriter.py. Nothing else is PostgreSQL's
-own (no file to watch, no lock between processes: the server orders its writers).
+is the id alone) and goes the row-by-row way of dbwriter.py. (When the first attempt's
+transaction is still open on the server, a connection the client lost and the server has
+not noticed yet, the second waits for it at the id's unique index, then skips or inserts.)
+Nothing else is PostgreSQL's own (no file to watch, no lock between processes: the server
+orders its writers).
 """
 
 from __future__ import annotations
