@@ -16,7 +16,11 @@ as the service writes them), one transaction and COMMIT per group:
   batched multi-row INSERTs itself ("insertmanyvalues"), on SQLite it is the driver's
   executemany;
 - `values`: `conn.execute(insert(table).values(rows))`, one multi-row INSERT compiled per
-  group (the compiled form is not cached: it differs with the row count).
+  group (the compiled form is not cached: it differs with the row count);
+- `writer`: the store's own writer (`groupcommit.database_writer(...).write`), as a group
+  commit calls it: on PostgreSQL BEGIN, the multi-row INSERTs (`ON CONFLICT (id) DO
+  NOTHING`) and COMMIT in psycopg's pipeline mode, one round trip (postgres_writer.py),
+  where `multirow` waits for each statement in turn.
 
 Printed per database and group size: µs per row (median of `--repeat` groups) and the ratio
 of each to `multirow`. Group sizes: 1 and 4 (unary calls at low and medium load), 100 and
@@ -62,9 +66,11 @@ def _records(n: int) -> list[Any]:
 def _methods(engine: Any) -> dict[str, Callable[[Any, list[dict[str, Any]]], None]]:
     import sqlalchemy as sa
     from sector_credit.server.db.dbwriter import RowInserter
+    from sector_credit.server.db.groupcommit import database_writer
     from sector_credit.server.db.rows import EVALUATIONS
 
     inserter = RowInserter(engine.dialect, EVALUATIONS)
+    database = database_writer(engine, lambda digest, conn: None)
     sqlite = engine.dialect.name == "sqlite"
 
     def multirow(conn: Any, rows: list[dict[str, Any]]) -> None:
@@ -86,7 +92,10 @@ def _methods(engine: Any) -> dict[str, Callable[[Any, list[dict[str, Any]]], Non
         with conn.begin():
             conn.execute(sa.insert(EVALUATIONS).values(rows))
 
-    return {"multirow": multirow, "executemany": executemany, "values": values}
+    def writer(conn: Any, rows: list[dict[str, Any]]) -> None:
+        database.write(rows, lambda outcomes: [])
+
+    return {"multirow": multirow, "executemany": executemany, "values": values, "writer": writer}
 
 
 def run(url: str, label: str, records: list[Any], card: Any, repeat: int) -> list[str]:

@@ -8,7 +8,8 @@ access records) in one transaction on the writer's own connection and commits it
 engine's dialect: `sqlite_writer.SqliteWriter` or `postgres_writer.PostgresWriter`. Each
 subclass gives the fast path of a group without surprises (`_insert_group`); what is the same
 for both lives here: the connection kept between groups, one reconnection when the
-connection was found dead before COMMIT, and the row-by-row path for a group the unique
+connection was found dead before COMMIT (or at any point, for a writer whose inserts skip
+the rows stored already: `_replay_safe`), and the row-by-row path for a group the unique
 constraint (or one row's data) refused, each row in a SAVEPOINT.
 """
 
@@ -57,8 +58,8 @@ class DatabaseWriter:
         self._parts_for = parts_for
         self._conn: Connection | None = None
         self._table = EVALUATIONS
-        self._rows = RowInserter(engine.dialect, EVALUATIONS)
-        self._access = RowInserter(engine.dialect, ACCESS)
+        self._rows = self._inserter(EVALUATIONS)
+        self._access = self._inserter(ACCESS)
         self._committing = False  # COMMIT sent: a dead connection now leaves the outcome open
 
     # -- the interface -----------------------------------------------------------------------
@@ -75,9 +76,11 @@ class DatabaseWriter:
             except DBAPIError as exc:
                 # A connection found dead before COMMIT was sent committed nothing, so the
                 # group can go again on a fresh one; after COMMIT was sent the outcome is
-                # unknown and the waiters must be told (their retry is idempotent).
+                # unknown and the waiters must be told (their retry is idempotent), unless
+                # the writer's inserts skip the rows stored already (`_replay_safe`).
                 self._discard_connection()
-                if exc.connection_invalidated and not self._committing and attempt == 1:
+                retry = not self._committing or self._replay_safe
+                if exc.connection_invalidated and retry and attempt == 1:
                     log.warning("audit writer reconnecting: %s", describe(exc))
                     continue
                 raise unavailable(exc) from exc
@@ -95,7 +98,7 @@ class DatabaseWriter:
         durable ceiling, bench/ceiling_server.py: the same writer and group commit, another
         row). Call before the first group."""
         self._table = table
-        self._rows = RowInserter(self._engine.dialect, table)
+        self._rows = self._inserter(table)
 
     def close(self) -> None:
         """Release the connection (on the writer's thread, after its last group)."""
@@ -107,6 +110,19 @@ class DatabaseWriter:
             self._conn = None
 
     # -- for the subclasses ------------------------------------------------------------------
+
+    _replay_safe = False
+    """True when writing a group again stores nothing twice: its inserts skip a row whose id
+    is stored already (`_inserter`, `_insert_statement`), so a group whose connection died
+    after COMMIT was sent can go again on a fresh connection (PostgreSQL)."""
+
+    def _inserter(self, table: sa.Table) -> RowInserter:
+        """The multi-row INSERTs of the fast path into `table`."""
+        return RowInserter(self._engine.dialect, table)
+
+    def _insert_statement(self, table: sa.Table) -> Any:
+        """The INSERT of the row-by-row path into `table`."""
+        return sa.insert(table)
 
     def _insert_group(
         self, conn: Connection, rows: list[dict[str, Any]], access: AccessOf
@@ -130,7 +146,7 @@ class DatabaseWriter:
         for row in rows:
             try:
                 with conn.begin_nested():
-                    conn.execute(sa.insert(self._table), row)
+                    conn.execute(self._insert_statement(self._table), row)
             except IntegrityError as exc:
                 outcomes.append(self._existing(conn, row, exc))
             except DBAPIError as exc:
@@ -143,7 +159,7 @@ class DatabaseWriter:
                 outcomes.append(None)
         records = access(outcomes)
         if records:
-            conn.execute(sa.insert(ACCESS), records)
+            conn.execute(self._insert_statement(ACCESS), records)
         self._commit(conn)
         return GroupWritten(outcomes, row_by_row=True)
 
@@ -196,11 +212,20 @@ class RowInserter:
     per-statement work, and SQLite releases and retakes the GIL once per statement instead of
     once per row. Statements have power-of-two sizes (a group of 37 is 32 + 4 + 1), so the
     drivers' statement caches hold a handful of them. Why not SQLAlchemy's own executemany
-    or `insert().values([...])`: bench/insert_bench.py, docs/benchmarks.md (Inserts)."""
+    or `insert().values([...])`: bench/insert_bench.py, docs/benchmarks.md (Inserts).
+    `suffix` ends every statement (PostgreSQL's `ON CONFLICT (id) DO NOTHING`); `sizes`, the
+    statements' row counts, largest first, down to 1."""
 
     SIZES = (256, 128, 64, 32, 16, 8, 4, 2, 1)
 
-    def __init__(self, dialect: sa.Dialect, table: sa.Table) -> None:
+    def __init__(
+        self,
+        dialect: sa.Dialect,
+        table: sa.Table,
+        suffix: str = "",
+        sizes: tuple[int, ...] = SIZES,
+    ) -> None:
+        self._sizes = sizes
         columns = list(table.columns)
         self._names = [c.name for c in columns]
         self._processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
@@ -211,7 +236,7 @@ class RowInserter:
             f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
             f"({','.join(quote(n) for n in self._names)}) VALUES "
         )
-        self._sql = {n: head + ",".join([one] * n) for n in self.SIZES}
+        self._sql = {n: head + ",".join([one] * n) + suffix for n in sizes}
 
     def statements(self, rows: list[dict[str, Any]]) -> Iterable[tuple[str, tuple[Any, ...]]]:
         """The INSERTs of a group, with their bound parameters."""
@@ -224,7 +249,7 @@ class RowInserter:
         width = len(self._names)
         start, total = 0, len(rows)
         while start < total:
-            n = next(size for size in self.SIZES if size <= total - start)
+            n = next(size for size in self._sizes if size <= total - start)
             yield self._sql[n], tuple(bound[start * width : (start + n) * width])
             start += n
 

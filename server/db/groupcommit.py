@@ -12,7 +12,8 @@ request in flight nothing waits for a timer. A waiter is woken only after COMMIT
 an acknowledged evaluation is on disk. When a group fails, every waiter of that group gets
 `StoreUnavailable`: nothing of it was acknowledged. (When the connection dies during COMMIT
 itself the rows may still be on disk; a retry with the same request id then gets the stored
-evaluation back.)
+evaluation back. On PostgreSQL the writer itself writes such a group again on a fresh
+connection, and finds what was committed by id: postgres_writer.py.)
 
 A thread, on either database: a COMMIT may wait for a round trip and the server's fsync
 (PostgreSQL) or for the disk (SQLite: a full or frozen filesystem, another process holding
