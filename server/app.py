@@ -264,7 +264,14 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         timezone=settings.timezone,
         security=security.mode,
         transport=security.transport,
-        **({"client_cert_check": settings.client_cert_check} if front is not None else {}),
+        **(
+            {  # behind the TLS front: where it forwards (a direct caller there is refused)
+                "client_cert_check": settings.client_cert_check,
+                "private_address": f"{PRIVATE_HOST}:{front.upstream_port}",
+            }
+            if front is not None
+            else {}
+        ),
         **(
             {"local_mode": "every caller is the local principal with every role"}
             if security.mode == "local"
