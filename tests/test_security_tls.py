@@ -197,6 +197,21 @@ def test_a_plaintext_client_gets_nowhere(mtls: Mtls) -> None:
     assert _evaluate(mtls.server, None) == grpc.StatusCode.UNAVAILABLE  # type: ignore[arg-type]
 
 
+def test_each_worker_serves_the_front_on_the_shared_port(tmp_path: Path) -> None:
+    """`--workers 2`: every worker's front binds the public port (SO_REUSEPORT) and checks
+    the certificates of the connections the kernel gives it."""
+    pki = Pki.make(tmp_path / "pki")
+    config = tmp_path / "security.toml"
+    config.write_text(CONFIG.replace('jwks_file = "jwks.json"', 'jwks_file = "absent.json"'))
+    args = (*pki.server_args(mutual=True), "--security-config", str(config), "--workers", "2")
+    with running_server(
+        f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "server.log", *args
+    ) as server:
+        for _ in range(3):  # a new connection each time: both workers are likely asked
+            assert _evaluate(server, pki.credentials("transport")) == "transport-bureau"
+            assert _evaluate(server, pki.credentials("expired")) == grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_with_the_handshake_check_grpc_refuses_bad_certificates_itself(tmp_path: Path) -> None:
     """`--client-cert-check handshake`: no front; a bad certificate fails the handshake (the
     client sees UNAVAILABLE, nothing is recorded), a good one works as behind the front."""
