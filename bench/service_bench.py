@@ -19,7 +19,10 @@ Servers (configurations), each started fresh in every round, in an order rotated
   caller's grant, and its access record committed with the evaluation. The clients send the
   same token's shape to ceiling-tls, so TLS and the header are in its reference too. The
   certificates (trustme) and the key (`sector-credit-server keys create`) are made at bench
-  time (bench/secure.py).
+  time (bench/secure.py). Its client certificates are checked by the service, behind the
+  TLS front (server/tls_front.py, the default);
+- sqlite-mtls-handshake: the same with `--client-cert-check handshake` (gRPC's TLS checks
+  the certificate in the handshake, no front): the front's cost is the difference.
 Every configuration's ratios are to the references of the table CONFIGS: a real server's to
 the bare ceiling over the same transport (ceiling, or ceiling-tls for sqlite-mtls) and to
 the durable ceiling of its own database, side by side; the ceilings' to the bare ceiling.
@@ -116,6 +119,7 @@ class Config:
     secured: bool = False  # mutual TLS, every call with a bearer token (bench/secure.py)
     bare: str | None = None  # the bare ceiling over the same transport
     durable: str | None = None  # the durable ceiling of the same database
+    cert_check: str = ""  # a real secured server's --client-cert-check ("": its default)
 
 
 CONFIGS = {
@@ -128,6 +132,9 @@ CONFIGS = {
     ),
     "ceiling-tls": Config(real=False, secured=True, bare="ceiling"),
     "sqlite-mtls": Config(real=True, database="sqlite", secured=True, bare="ceiling-tls"),
+    "sqlite-mtls-handshake": Config(
+        real=True, database="sqlite", secured=True, bare="ceiling-tls", cert_check="handshake"
+    ),
 }
 
 # Issue 12's targets: (mode, configuration) -> least ratio service / durable ceiling of the
@@ -977,6 +984,8 @@ def start_server(
     if spec.secured:
         assert secure is not None
         argv += secure.server_args()
+        if spec.cert_check:
+            argv += ["--client-cert-check", spec.cert_check]
         client = secure.client(issue_key(PYTHON, url))
     env = dict(os.environ)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -1090,6 +1099,15 @@ def security_cost(runs: list[Run]) -> list[str]:
         out.append(
             f"of which TLS in the bare server (ceiling-tls − ceiling): {tls:+.0f} µs;"
             f" authentication and the grant check: {cpu - tls:+.0f} µs"
+        )
+    handshake_us = med("sqlite-mtls-handshake", "srv_us_per_eval")
+    if not math.isnan(handshake_us):
+        front_p50 = med("sqlite-mtls", "p50_ms") - med("sqlite-mtls-handshake", "p50_ms")
+        front_rate = med("sqlite-mtls", "evals_per_s") / med("sqlite-mtls-handshake", "evals_per_s")
+        out.append(
+            f"of which the TLS front (sqlite-mtls − sqlite-mtls-handshake): server CPU"
+            f" {secured_us - handshake_us:+.0f} µs, p50 {front_p50 * 1000:+.0f} µs;"
+            f" throughput {front_rate:.2f}×"
         )
     return out
 

@@ -20,6 +20,7 @@ import grpc
 import pluggy
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from OpenSSL import SSL
 from sector_credit.plugins import get_plugin_manager
 from sector_credit.plugins.manager import hook_per_plugin, plugin_names
 from sector_credit.scorecards.registry import ScorecardRegistry, build_registry
@@ -53,6 +54,7 @@ from .startup import (
     listen_failed,
     scorecards_failed,
 )
+from .tls_front import PRIVATE_HOST, TlsFront
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"].full_name
 ACCESS_LOG_NAME = access_pb.DESCRIPTOR.services_by_name["AccessLogService"].full_name
@@ -79,12 +81,17 @@ class RunningServer:
     store_health: StoreHealth
     security: security_setup.Security
     records: RecordStore | None = None
+    front: TlsFront | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain: NOT_SERVING, finish in-flight calls within `grace`, then close the store."""
         await self.store_health.stop()
         await self.health.enter_graceful_shutdown()
+        if self.front is not None:
+            self.front.stop_accepting()
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
+        if self.front is not None:
+            await self.front.close()
         await self.store.close()
         if self.records is not None:
             await self.records.close()
@@ -182,7 +189,8 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+        # workers share the public port; behind the TLS front each has its own private one
+        ("grpc.so_reuseport", 1 if settings.workers > 1 and security.connections is None else 0),
         *connection_options(settings),
     ]
     server = grpc.aio.server(
@@ -199,8 +207,20 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     kpb_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(security.keys), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVED_NAMES + (reflection.SERVICE_NAME,), server)
+    front = None
     try:
-        if security.tls is not None:
+        if security.connections is not None:  # the TLS front serves the public port
+            assert security.tls is not None
+            try:
+                front = TlsFront(security.tls, security.connections, settings.handshake_seconds)
+            except (OSError, SSL.Error) as exc:
+                await store.close()
+                await records.close()
+                raise security_setup.SecuritySetupError(
+                    f"TLS files cannot be used: {exc}"
+                ) from None
+            port = server.add_insecure_port(f"{PRIVATE_HOST}:0")
+        elif security.tls is not None:
             port = server.add_secure_port(settings.listen, security.tls.credentials())
         else:
             port = server.add_insecure_port(settings.listen)
@@ -211,6 +231,14 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         await records.close()
         raise listen_failed(None, settings.listen, "gRPC")
     await server.start()
+    if front is not None:
+        try:
+            port = await front.start(settings.listen, port, reuse_port=settings.workers > 1)
+        except OSError as exc:  # taken since check_listen
+            await server.stop(0)
+            await store.close()
+            await records.close()
+            raise listen_failed(exc, settings.listen, "gRPC") from None
     try:
         metrics_port = (
             metrics.serve(settings.metrics_bind_port, settings.metrics_host)
@@ -218,6 +246,8 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
             else 0
         )
     except OSError as exc:  # taken since check_listen
+        if front is not None:
+            await front.close()
         await server.stop(0)
         await store.close()
         await records.close()
@@ -243,6 +273,14 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         security=security.mode,
         transport=security.transport,
         **(
+            {  # behind the TLS front: where it forwards (a direct caller there is refused)
+                "client_cert_check": settings.client_cert_check,
+                "private_address": f"{PRIVATE_HOST}:{front.upstream_port}",
+            }
+            if front is not None
+            else {}
+        ),
+        **(
             {"local_mode": "every caller is the local principal with every role"}
             if security.mode == "local"
             else {}
@@ -260,6 +298,7 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
         store_health,
         security,
         records,
+        front,
     )
 
 

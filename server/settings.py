@@ -70,6 +70,9 @@ class Settings:
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
+    # who checks a client certificate: the service, after the handshake (server/tls_front.py:
+    # a bad one is UNAUTHENTICATED with an access record), or gRPC's TLS handshake itself
+    client_cert_check: str = "service"
     security_config: str = ""
     insecure: bool = False
     # GetDisclosure (credit records' public view) without credentials (docs/records.md)
@@ -128,6 +131,7 @@ _TYPED: dict[str, tuple[str, Callable[[str], int | float], str]] = {
 _CHOICES = {
     "log_format": ("LOG_FORMAT", ("auto", "json", "console")),
     "log_level": ("LOG_LEVEL", ("debug", "info", "warning", "error")),
+    "client_cert_check": ("CLIENT_CERT_CHECK", ("service", "handshake")),
 }
 _FLAGS = {
     "no_migrate": "NO_MIGRATE",
@@ -300,6 +304,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("TLS_CLIENT_CA", d.tls_client_ca),
     )
     add(
+        "--client-cert-check",
+        "CLIENT_CERT_CHECK",
+        "with --tls-client-ca: `service` (default) accepts the TLS handshake whatever the"
+        " certificate and refuses a call over a missing, expired or foreign one UNAUTHENTICATED,"
+        " with an access record; `handshake` lets gRPC's TLS refuse such a connection (the"
+        " client sees UNAVAILABLE, nothing is recorded; docs/security.md)",
+        choices=["service", "handshake"],
+        default=None,
+    )
+    add(
         "--security-config",
         "SECURITY_CONFIG",
         "TOML file of callers, roles and scopes "
@@ -419,6 +433,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
         tls_cert=a.tls_cert,
         tls_key=a.tls_key,
         tls_client_ca=a.tls_client_ca,
+        client_cert_check=a.client_cert_check,
         security_config=a.security_config,
         insecure=a.insecure,
         public_disclosure=a.public_disclosure,

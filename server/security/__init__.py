@@ -158,6 +158,10 @@ class Unauthenticated(ServiceError):
     code = grpc.StatusCode.UNAUTHENTICATED
     reason = "UNAUTHENTICATED"
 
+    def __init__(self, message: str, reason: str = "UNAUTHENTICATED"):
+        super().__init__(message)
+        self.reason = reason  # a client certificate's refusal says why (server/tls_front.py)
+
 
 class PermissionDenied(ServiceError):
     code = grpc.StatusCode.PERMISSION_DENIED

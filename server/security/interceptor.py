@@ -6,13 +6,15 @@ in, a `Principal` on the call's request context, or a refusal through `security.
 Credentials, in this order: a bearer token in `authorization` (an API key of this service,
 else a JWT), else the client certificate of the TLS connection (its subject common name or a
 SAN, mapped to a caller name in the configuration). In local mode every caller is the local
-principal. Health and reflection pass untouched.
+principal. Health and reflection pass untouched, except behind the TLS front
+(`server/tls_front.py`): there every call, those too, first needs a connection whose client
+certificate the front verified, looked up by `context.peer()` in the front's table.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..grpc_types import Context, Handler
 from ..handlers import Layer, LayeredInterceptor
@@ -33,15 +35,24 @@ from .config import ConfigFile
 from .keys import PREFIX, ApiKeys
 from .tokens import JwtVerifier
 
+if TYPE_CHECKING:  # the front imports pyOpenSSL; the table is handed in by the server
+    from ..tls_front import ConnectionTable
+
 AUTHORIZATION_KEY = "authorization"
 
 
 class Authenticator:
     """Turns a call's credentials into a principal and its grants. `config` None: local mode."""
 
-    def __init__(self, config: ConfigFile | None, keys: ApiKeys | None):
+    def __init__(
+        self,
+        config: ConfigFile | None,
+        keys: ApiKeys | None,
+        connections: ConnectionTable | None = None,
+    ):
         self.config = config
         self.keys = keys
+        self.connections = connections  # the TLS front's table, when it verifies certificates
         self._jwt: JwtVerifier | None = None
 
     @property
@@ -57,9 +68,21 @@ class Authenticator:
             self._jwt = JwtVerifier(settings)
         return self._jwt
 
+    def connection_subjects(self, method: str, context: Context) -> list[str] | None:
+        """Behind the TLS front: the names the connection's verified client certificate
+        proves, or a refusal (no certificate, a bad one, a connection the front did not
+        open). None without the front: gRPC's handshake verified the certificate."""
+        if self.connections is None:
+            return None
+        identity = self.connections.identity(context.peer())
+        if identity.refusal:
+            raise refuse(Unauthenticated(identity.refusal, reason=identity.reason), method)
+        return list(identity.subjects)
+
     async def authenticate(
         self, method: str, context: Context
     ) -> tuple[Principal, dict[str, Grant] | None]:
+        verified = self.connection_subjects(method, context)
         if self.config is None:
             return LOCAL, None
         config = self.config.config
@@ -97,7 +120,7 @@ class Authenticator:
                     raise refuse(Unauthenticated(why), method)
                 name, proven_by, key_id = jwt_name, "jwt", None
         else:
-            subjects = _certificate_subjects(context)
+            subjects = verified if verified is not None else _certificate_subjects(context)
             if not subjects:
                 raise refuse(
                     Unauthenticated(
@@ -156,6 +179,17 @@ class _AuthLayer(Layer):
         return None
 
 
+class _ConnectionLayer(Layer):
+    """An open method behind the TLS front: no credentials, but a verified connection."""
+
+    def __init__(self, auth: Authenticator, method: str):
+        self.auth, self.method = auth, method
+
+    async def enter(self, context: Context) -> Any:
+        self.auth.connection_subjects(self.method, context)
+        return None
+
+
 class AuthInterceptor(LayeredInterceptor):
     def __init__(self, authenticator: Authenticator):
         super().__init__()
@@ -163,4 +197,6 @@ class AuthInterceptor(LayeredInterceptor):
 
     def layer_for(self, method: str, handler: Handler) -> Layer | None:
         role = role_for(method)
-        return None if role == OPEN else _AuthLayer(self.auth, method, role)
+        if role != OPEN:
+            return _AuthLayer(self.auth, method, role)
+        return _ConnectionLayer(self.auth, method) if self.auth.connections is not None else None

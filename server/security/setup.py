@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..settings import Settings
 from ..startup import EXIT_CONFIG, StartupFailed
+from ..tls_front import ConnectionTable
 from .config import ConfigError, ConfigFile
 from .interceptor import Authenticator, AuthInterceptor
 from .keys import ApiKeys
@@ -34,6 +35,9 @@ class Security:
     tls: TlsFiles | None
     config: ConfigFile | None
     keys: ApiKeys
+    # the TLS front's table of connections: client certificates checked by the service
+    # (server/tls_front.py); None when gRPC's handshake checks them, or there are none
+    connections: ConnectionTable | None = None
 
     @property
     def mode(self) -> str:
@@ -72,8 +76,12 @@ def build(
     """Security for a server process; `checked`: what `check(settings)` returned already."""
     config, tls = checked if checked is not None else check(settings)
     keys = ApiKeys(settings.database_url)  # local mode too: keys can be issued before going live
-    authenticator = Authenticator(config, keys)
-    return Security(authenticator, AuthInterceptor(authenticator), tls, config, keys)
+    front = (
+        tls is not None and tls.client_ca is not None and settings.client_cert_check == "service"
+    )
+    connections = ConnectionTable() if front else None
+    authenticator = Authenticator(config, keys, connections)
+    return Security(authenticator, AuthInterceptor(authenticator), tls, config, keys, connections)
 
 
 def check(settings: Settings) -> tuple[ConfigFile | None, TlsFiles | None]:

@@ -3,19 +3,26 @@
 `grpc.dynamic_ssl_server_credentials` asks the fetcher for a configuration at each new
 handshake: it returns a new one when a file's mtime changed or after SIGHUP (`reload()`),
 else None (keep the current one). Connections already open keep theirs. With a client CA the
-server requires a client certificate signed by it: a connection without one, or with an
-expired or foreign one, fails in the handshake and never reaches a handler.
+server checks client certificates against it: by default in the TLS front
+(`server/tls_front.py`, which builds its own TLS context from these files through
+`reloaded`), after a handshake that accepts any certificate; with `--client-cert-check
+handshake` in gRPC's handshake, where a connection without one, or with an expired or foreign
+one, fails and never reaches a handler.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 
 from ..logs import log
+
+T = TypeVar("T")
 
 
 class TlsFiles:
@@ -48,6 +55,12 @@ class TlsFiles:
         self._force = True
 
     def fetch(self) -> grpc.ServerCertificateConfiguration | None:
+        return self.reloaded(self._configuration)
+
+    def reloaded(self, build: Callable[[], T]) -> T | None:
+        """`build()` again when SIGHUP came or a file changed since the last time, else None;
+        files that do not load are logged, and None keeps the current ones in use. Called at
+        each new handshake: by gRPC (`fetch`), or by the TLS front (server/tls_front.py)."""
         with self._lock:
             stamps = self._mtimes()
             if not self._force and stamps == self._stamps:
@@ -55,14 +68,14 @@ class TlsFiles:
             self._force = False
             self._stamps = stamps
             try:
-                config = self._configuration()
-            except (OSError, ValueError) as exc:  # half-written files: keep the current ones
+                built = build()
+            except Exception as exc:  # half-written files (OSError, a TLS library's error)
                 log.error(
                     "TLS certificates not reloaded; the current ones stay in use", error=str(exc)
                 )
                 return None
         log.info("TLS certificates reloaded", cert=str(self.cert))
-        return config
+        return built
 
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.dynamic_ssl_server_credentials(
