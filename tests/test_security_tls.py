@@ -156,21 +156,23 @@ def test_a_valid_api_key_does_not_make_up_for_a_bad_certificate(
     mtls: Mtls, client: str | None
 ) -> None:
     """The certificate is the transport's requirement: a token decides who calls only over a
-    connection whose certificate the server verified; health and reflection are closed too."""
+    connection whose certificate the server verified. Health stays open, as without the
+    front: a load balancer checks it with no client certificate."""
     credentials = mtls.pki.credentials(client)
     assert _evaluate(mtls.server, credentials, tuple(bearer(mtls.auditor))) == (
         grpc.StatusCode.UNAUTHENTICATED
     )
     channel = grpc.secure_channel(f"localhost:{mtls.server.port}", credentials)
     try:
-        assert _health_code(channel) == grpc.StatusCode.UNAUTHENTICATED
+        assert _health_code(channel) == grpc.StatusCode.OK
     finally:
         channel.close()
 
 
 def test_a_direct_connection_to_the_private_port_is_refused(mtls: Mtls) -> None:
     """Behind the front the gRPC server listens on a loopback port of its own; a caller that
-    connects there, bypassing the certificate check, is refused, on record (health too)."""
+    connects there, bypassing the certificate check, is refused, on record (health, open
+    everywhere, answers)."""
     [serving] = [r for r in mtls.server.log_records() if r.get("event") == "serving"]
     assert serving["client_cert_check"] == "service"
     private = serving["private_address"]
@@ -186,7 +188,7 @@ def test_a_direct_connection_to_the_private_port_is_refused(mtls: Mtls) -> None:
     assert err.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "did not come through the server's TLS port" in (err.details() or "")
     assert error_info(err).reason == "CONNECTION_NOT_VERIFIED"  # type: ignore[union-attr]
-    assert health == grpc.StatusCode.UNAUTHENTICATED
+    assert health == grpc.StatusCode.OK
     assert _recorded(mtls, request_id) == [
         ("Evaluate", "UNAUTHENTICATED", "CONNECTION_NOT_VERIFIED", "", "")
     ]

@@ -6,9 +6,10 @@ in, a `Principal` on the call's request context, or a refusal through `security.
 Credentials, in this order: a bearer token in `authorization` (an API key of this service,
 else a JWT), else the client certificate of the TLS connection (its subject common name or a
 SAN, mapped to a caller name in the configuration). In local mode every caller is the local
-principal. Health and reflection pass untouched, except behind the TLS front
-(`server/tls_front.py`): there every call, those too, first needs a connection whose client
-certificate the front verified, looked up by `context.peer()` in the front's table.
+principal. Behind the TLS front (`server/tls_front.py`) every other call first needs a
+connection whose client certificate the front verified, looked up by `context.peer()` in the
+front's table. Health and reflection pass untouched, behind the front too: load balancers and
+tools call them without credentials, a client certificate included.
 """
 
 from __future__ import annotations
@@ -179,17 +180,6 @@ class _AuthLayer(Layer):
         return None
 
 
-class _ConnectionLayer(Layer):
-    """An open method behind the TLS front: no credentials, but a verified connection."""
-
-    def __init__(self, auth: Authenticator, method: str):
-        self.auth, self.method = auth, method
-
-    async def enter(self, context: Context) -> Any:
-        self.auth.connection_subjects(self.method, context)
-        return None
-
-
 class AuthInterceptor(LayeredInterceptor):
     def __init__(self, authenticator: Authenticator):
         super().__init__()
@@ -197,6 +187,4 @@ class AuthInterceptor(LayeredInterceptor):
 
     def layer_for(self, method: str, handler: Handler) -> Layer | None:
         role = role_for(method)
-        if role != OPEN:
-            return _AuthLayer(self.auth, method, role)
-        return _ConnectionLayer(self.auth, method) if self.auth.connections is not None else None
+        return None if role == OPEN else _AuthLayer(self.auth, method, role)
