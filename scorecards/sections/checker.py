@@ -42,6 +42,28 @@ class Checker:
                     f"unknown key (allowed: {', '.join(sorted(allowed))})",
                 )
 
+    def item_id(
+        self,
+        spec: dict[str, Any],
+        path: str,
+        index: int,
+        what: str,
+        seen: set[str],
+        duplicate: str,
+        others: set[str] | frozenset[str] = frozenset(),
+    ) -> str:
+        """The `id` of the `index`-th table of an array: lowercase letters, digits and _ (`what`
+        names it, as "a rule"), once among `seen` and `others` (`duplicate` is the reason, with
+        `{id}` for the id); added to `seen`. A bad id reads as `#index`."""
+        v = spec.get("id")
+        if not isinstance(v, str) or not NAME_RE.match(v):
+            self.bad(f"{path}.id", f"{what} id is lowercase letters, digits and _")
+            v = f"#{index}"
+        elif v in seen or v in others:
+            self.bad(f"{path}.id", duplicate.format(id=repr(v)))
+        seen.add(v)
+        return v
+
     def table(self, v: object, path: str) -> dict[str, Any]:
         if isinstance(v, dict):
             return v

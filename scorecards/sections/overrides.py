@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..model import EffectKind, Grade, Indicator, IndicatorType, Measure, Override, Until
-from .checker import NAME_RE, Checker
+from .checker import Checker
 from .conditions import read_condition
 
 OVERRIDE_KEYS = {
@@ -43,17 +43,15 @@ def read_overrides(
         path = f"overrides[{i}]"
         spec = c.table(spec_raw, path)
         c.unknown_keys(spec, OVERRIDE_KEYS, path)
-        oid = spec.get("id")
-        if not isinstance(oid, str) or not NAME_RE.match(oid):
-            c.bad(f"{path}.id", "an override id is lowercase letters, digits and _")
-            oid = f"#{i}"
-        elif oid in seen or oid in rule_ids:
-            c.bad(
-                f"{path}.id",
-                f"duplicate id {oid!r} (override and rule ids share one namespace: they are reason"
-                f" codes)",
-            )
-        seen.add(oid)
+        oid = c.item_id(
+            spec,
+            path,
+            i,
+            "an override",
+            seen,
+            "duplicate id {id} (override and rule ids share one namespace: they are reason codes)",
+            rule_ids,
+        )
         title = c.title(spec.get("title"), f"{path}.title")
         prov = c.provenance(spec.get("provenance"), f"{path}.provenance")
         if "when" not in spec:
@@ -129,13 +127,7 @@ def read_measures(
         path = f"measures[{i}]"
         spec = c.table(spec_raw, path)
         c.unknown_keys(spec, MEASURE_KEYS, path)
-        mid = spec.get("id")
-        if not isinstance(mid, str) or not NAME_RE.match(mid):
-            c.bad(f"{path}.id", "a measure id is lowercase letters, digits and _")
-            mid = f"#{i}"
-        elif mid in seen:
-            c.bad(f"{path}.id", f"duplicate measure id {mid!r}")
-        seen.add(mid)
+        mid = c.item_id(spec, path, i, "a measure", seen, "duplicate measure id {id}")
         measure = Measure(
             mid,
             c.title(spec.get("title"), f"{path}.title"),

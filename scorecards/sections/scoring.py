@@ -50,13 +50,7 @@ def read_rules(
         path = f"rules[{i}]"
         spec = c.table(spec_raw, path)
         c.unknown_keys(spec, RULE_KEYS | kinds.all_keys(), path)
-        rid = spec.get("id")
-        if not isinstance(rid, str) or not NAME_RE.match(rid):
-            c.bad(f"{path}.id", "a rule id is lowercase letters, digits and _")
-            rid = f"#{i}"
-        elif rid in seen:
-            c.bad(f"{path}.id", f"duplicate rule id {rid!r}")
-        seen.add(rid)
+        rid = c.item_id(spec, path, i, "a rule", seen, "duplicate rule id {id}")
         title = c.title(spec.get("title"), f"{path}.title")
         prov = c.provenance(spec.get("provenance"), f"{path}.provenance")
         kind_name = spec.get("kind")
