@@ -18,7 +18,7 @@ Each kind (`RuleKindSpec`) declares, in one place:
 - `describe(rule)`: how the rule computes its points, as `credit scorecards show` and
   GetScorecard (`Rule.description`) give it.
 
-The loader (`loader.py`), both evaluators (`engine.py`, `codegen.py`), the wire form
+The loader (`loader.py`, `sections/`), both evaluators (`reference.py`, `codegen.py`), the wire form
 (`server/convert.py`) and the CLI text (through `Rule.description`) look kinds up here
 (`get`); none switches on a kind. The shape is jsonschema's keyword registry: one function
 per keyword, a validator class built from the mapping, extended by adding entries.
