@@ -76,7 +76,7 @@ from typing import Any
 from . import kinds, limits
 from .exact import HUNDREDTHS, add_years, q2, to_hundredths
 from .kinds import best_points, exact_in_hundredths, int_test
-from .loader import accepted_bounds, accepted_places
+from .limits import accepted_bounds, accepted_places
 from .model import (
     AllOf,
     AnyOf,

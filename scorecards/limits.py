@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from .intervals import indicator_domain
+from .model import Indicator, IndicatorType
+
 # -- indicator values ---------------------------------------------------------------------
 
 MAX_COUNT = 10**6
@@ -142,3 +145,22 @@ def places_of(d: Decimal) -> int:
         places -= 1
         end -= 1
     return places
+
+
+# -- the values one indicator accepts ---------------------------------------------------------
+
+
+def accepted_bounds(ind: Indicator) -> tuple[Decimal | None, Decimal | None]:
+    """The inclusive bounds a numeric indicator's input is held to: its domain, within the
+    service's limits (a count at most `MAX_COUNT`, a number's magnitude at most
+    `MAX_NUMBER`). The domain itself (best points, band coverage) stays as declared."""
+    dom = indicator_domain(ind)
+    cap = Decimal(MAX_COUNT) if ind.type is IndicatorType.COUNT else MAX_NUMBER
+    lo = dom.low if dom.low is not None and dom.low > -cap else -cap
+    hi = dom.high if dom.high is not None and dom.high < cap else cap
+    return lo, hi
+
+
+def accepted_places(ind: Indicator) -> int:
+    """Decimal places a number or percent value of `ind` may have."""
+    return DEFAULT_PLACES if ind.places is None else ind.places

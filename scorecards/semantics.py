@@ -1,6 +1,6 @@
 """The scoring semantics both evaluators share (SCORECARDS.md §1), written once.
 
-The reference evaluator (`engine.ReferenceScorecard`) calls these in Decimal; the generated
+The reference evaluator (`reference.ReferenceScorecard`) calls these in Decimal; the generated
 one (`codegen.py`) calls the same functions in whole hundredths, or embeds constants they
 produce (`Grading.next_better`). Nothing here knows which of the two calls it: numbers are
 whatever the caller counts in, and `Grading` is told how to turn a Decimal into that unit and

@@ -12,6 +12,10 @@ its neighbours on the indicator's grid, since every line is rounded to 2 places)
 itself then scores every candidate, so what is proposed is what an evaluation would give.
 Combinations of two and three indicators are searched the same way, each further indicator's
 candidates taken with the earlier ones already changed.
+
+It is one module of over 500 lines on purpose: the candidate finder and the search are one
+algorithm (docs/whatif.md) sharing the thresholds read from the card and the memo of scored
+values; apart, each half would need the other's state.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Protocol
 
-from .loader import accepted_bounds, accepted_places
+from .limits import accepted_bounds, accepted_places
 from .model import (
     AllOf,
     AnyOf,

@@ -250,7 +250,19 @@ BROKEN = [
         "an override id that repeats a rule id",
         edited(VALID, 'id = "always_late"', 'id = "late"'),
         "overrides[0].id",
-        "duplicate id 'late'",
+        "duplicate id 'late' (override and rule ids share one namespace: they are reason codes)",
+    ),
+    (
+        "an override id that is not lowercase",
+        edited(VALID, 'id = "always_late"', 'id = "Always-late"'),
+        "overrides[0].id",
+        "an override id is lowercase letters, digits and _",
+    ),
+    (
+        "a rule id that is not lowercase",
+        edited(VALID, 'id = "bonus"', 'id = "Bonus"'),
+        "rules[2].id",
+        "a rule id is lowercase letters, digits and _",
     ),
     (
         "duplicate grade codes",
