@@ -16,7 +16,8 @@ This package imports the wire types (`sector_credit.v1`) and the pure domain hel
 
 from .aio import AsyncCreditClient
 from .channel import Deadlines, RetryPolicy, channel_options, service_config
-from .client import CreditClient, ItemResult
+from .client import CreditClient
+from .core import ItemResult
 from .errors import (
     CreditError,
     InvalidRequestError,

@@ -31,7 +31,7 @@ from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from sector_credit.v1 import credit_evaluation_service_pb2_grpc as pb_grpc
 
 from .channel import DEFAULT_DEADLINES, DEFAULT_RETRY, DEFAULT_TARGET, Deadlines, RetryPolicy
-from .client import DEFAULT_CHUNK, ClientCore, ItemResult, _chunks, evaluation_name, view_value
+from .core import DEFAULT_CHUNK, ClientCore, ItemResult, chunks, evaluation_name, view_value
 from .errors import CreditError, as_evaluation_error, error_from_rpc
 from .inputs import EvaluationItem
 from .resources import (
@@ -230,7 +230,7 @@ class AsyncCreditClient(ClientCore):
     ) -> list[ItemResult]:
         """As `CreditClient.batch_evaluate`: one result per item, in order."""
         results: list[ItemResult] = []
-        for chunk in _chunks(items, chunk_size):
+        for chunk in chunks(items, chunk_size):
             results.extend(
                 await self.batch_evaluate_chunk(
                     scorecard, chunk, kind=kind, version=version, view=view, timeout=timeout

@@ -4,8 +4,10 @@ Validation and scoring are the engine's, conversion is `convert`'s, storage the 
 statuses the error interceptor's; this module only sequences them, and says on the call's
 request context (`request_context.py`) what the call did, for its log line and its metrics.
 
-Over 500 lines for a reason: one handler per RPC of the service, sharing one path
-(`_prepare`, `_save`); StreamEvaluate's flow control is most of the excess and belongs with it.
+Over 500 lines for a reason: one handler per RPC of the service (eight), all on one shared path
+(`_prepare`, `_save`, `_stored_to_proto`); the three that take many items (BatchEvaluate,
+StreamEvaluate with its flow control, ExploreEvaluation) are 290 of its lines and belong with
+that path.
 """
 
 from __future__ import annotations

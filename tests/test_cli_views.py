@@ -1,4 +1,4 @@
-"""The CLI's text views (clients/render.py, on rich): what they show, aligned in display cells,
+"""The CLI's text views (clients/render/, on rich): what they show, aligned in display cells,
 with escapes only for a terminal."""
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from .. import batch as batch_mod
 from ..aio import AsyncCreditClient
-from ..client import ItemResult, scorecard_id
+from ..core import ItemResult, scorecard_id
 from ..errors import CreditError, UnavailableError
 from ..render import Cell, CellLike, Column, Style, table, title_inline
 from ..resources import Evaluation, FieldViolation, Scorecard

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..client import CreditClient, scorecard_id
+from ..client import CreditClient
+from ..core import scorecard_id
 from ..errors import CreditError
 from ..render import evaluation_view, history_table, whatif_view
 from ..resources import Evaluation, Exploration, Scorecard

@@ -19,6 +19,12 @@ integer beyond 64 bits (which orjson refuses), the document goes through the jso
 `input_json(input)` is the canonical JSON of `codec.input_to_dict(input)` (sorted keys): its
 SHA-256 is `codec.request_digest`, so one encoding gives both the stored document and the
 digest.
+
+Over 500 lines for a reason: the two formats are one document, written and read by one set of
+field encoders and interning readers (`_dec`, `_title`, `_title_of`, `_grade_of`, ...): format
+2 is format 1 with the static text replaced by ids into `ResultParts`. Apart, format 2 would
+import format 1's private helpers and `result_from_document` (format 1's reader, which
+dispatches on the format) would import format 2 back.
 """
 
 from __future__ import annotations
