@@ -19,7 +19,7 @@ Each kind (`RuleKindSpec`) declares, in one place:
   GetScorecard (`Rule.description`) give it.
 
 The loader (`loader.py`, `sections/`), both evaluators (`reference.py`, `codegen.py`), the wire form
-(`server/convert.py`) and the CLI text (through `Rule.description`) look kinds up here
+(`server/convert/scorecards.py`) and the CLI text (through `Rule.description`) look kinds up here
 (`get`); none switches on a kind. The shape is jsonschema's keyword registry: one function
 per keyword, a validator class built from the mapping, extended by adding entries.
 
