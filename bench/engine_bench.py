@@ -26,6 +26,10 @@ Method: warm-up, then R repetitions; in each, every contestant runs a timed loop
 per repetition so machine noise hits all alike. Reported: the median evals/s per contestant and
 the ratios of the medians (and, as a check on noise, the median of the ratios within each
 repetition). Garbage collection stays on (as in the service); `time.perf_counter`.
+
+Over 500 lines for a reason: one script run by path, holding its contestants side by side
+(the engine, zen-engine's decision tables and a hand-written taxi evaluator) so each can be
+read against the others.
 """
 
 from __future__ import annotations

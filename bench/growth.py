@@ -23,6 +23,9 @@ Then, in rounds that alternate the two stores, the real server (one process, as
 - unary Evaluate throughput, closed loop, as in service_bench: big / small is the ratio.
 Targets: p99 of GetEvaluation and of a first ListEvaluations page at most 10 ms; unary
 throughput on the big store within 10 % of the small one.
+
+Over 500 lines for a reason: one script run by path, whose filler, query timings and report
+share one table of databases and one set of figures (as service_bench.py).
 """
 
 from __future__ import annotations

@@ -57,6 +57,11 @@ as a noise gauge, and how the server CPU split over the workers ("split"). Repor
 over the rounds and the ratio service / ceiling (of the medians; in brackets the median of
 the same-round ratios), checked against the issue's targets, and what securing a unary
 call costs (sqlite-mtls against sqlite, and the TLS share of it: ceiling-tls against ceiling).
+
+Over 500 lines for a reason: it is one script run by path (`make bench`) whose parts (the
+request pool, the load generators it re-launches as `--client`, the servers, the measurement
+and the report) share one configuration table and one set of figures, and it is read top to
+bottom as the method docs/benchmarks.md describes.
 """
 
 from __future__ import annotations
