@@ -29,7 +29,7 @@ from .model import (
     Subject,
     SubjectKind,
 )
-from .records import builtin_kinds, fill_from_records
+from .records import builtin_kinds, fill_from_records, submitted_derived
 
 DEFAULT_AS_OF = dt.date(2026, 1, 1)
 SAMPLE_IDS = {
@@ -81,6 +81,9 @@ def run_case(compiled: CompiledScorecard, case: GoldenCase) -> CaseOutcome:
     exp = case.expect
     as_of = case.as_of or DEFAULT_AS_OF
     indicators = case.indicators
+    submitted = submitted_derived(card.indicators, indicators)
+    if submitted:  # refused before anything is derived or scored, as the server does
+        return _error_outcome(out, exp, InvalidInput(submitted))
     if any(i.from_records is not None for i in card.indicators):
         # the records about the case's own subject carry its kind and id (record_from_case)
         own = [
@@ -95,14 +98,7 @@ def run_case(compiled: CompiledScorecard, case: GoldenCase) -> CaseOutcome:
     try:
         result = compiled.evaluate(subject, indicators, as_of)
     except InvalidInput as e:
-        got = sorted(v.field for v in e.violations)
-        if "error" in exp:
-            want = sorted(str(f) for f in exp["error"])  # type: ignore[attr-defined]
-            if want != got:
-                out.mismatches.append(("error fields", _show(want), _show(got) + f" ({e})"))
-        else:
-            out.mismatches.append(("evaluation", "a result", f"rejected: {e}"))
-        return out
+        return _error_outcome(out, exp, e)
     if "error" in exp:
         out.mismatches.append(
             (
@@ -113,6 +109,17 @@ def run_case(compiled: CompiledScorecard, case: GoldenCase) -> CaseOutcome:
         )
         return out
     _compare(out, exp, result)
+    return out
+
+
+def _error_outcome(out: CaseOutcome, exp: dict[str, object], e: InvalidInput) -> CaseOutcome:
+    got = sorted(v.field for v in e.violations)
+    if "error" in exp:
+        want = sorted(str(f) for f in exp["error"])  # type: ignore[attr-defined]
+        if want != got:
+            out.mismatches.append(("error fields", _show(want), _show(got) + f" ({e})"))
+    else:
+        out.mismatches.append(("evaluation", "a result", f"rejected: {e}"))
     return out
 
 

@@ -864,17 +864,20 @@ class Measure(str, Enum):
 
 @dataclass(frozen=True)
 class FromRecords:
-    """An indicator's `from_records`: which kinds, and what is measured of them."""
+    """An indicator's `from_records`: which kinds, and what is measured of them; `severity`,
+    when given, keeps only the records of that severity (the construction A/B/C classes are
+    the records' serious/general/minor)."""
 
     kinds: tuple[str, ...]
     measure: Measure
     years: int = 0  # COUNT_WITHIN
+    severity: Severity | None = None
 
     @classmethod
     def parse(cls, data: Any) -> FromRecords:
         """From the scorecard TOML table; ValueError naming the key at fault."""
-        if not isinstance(data, dict) or set(data) - {"kinds", "measure"}:
-            raise ValueError("from_records is a table of kinds and measure")
+        if not isinstance(data, dict) or set(data) - {"kinds", "measure", "severity"}:
+            raise ValueError("from_records is a table of kinds, measure and (optional) severity")
         kinds = data.get("kinds")
         if (
             not isinstance(kinds, list)
@@ -882,12 +885,20 @@ class FromRecords:
             or not all(isinstance(k, str) and k for k in kinds)
         ):
             raise ValueError("from_records.kinds: a non-empty list of record kind names")
+        severity = None
+        if "severity" in data:
+            try:
+                severity = Severity(data["severity"])
+            except (TypeError, ValueError):
+                raise ValueError(
+                    "from_records.severity: one of " + ", ".join(s.value for s in Severity)
+                ) from None
         text = data.get("measure")
         if not isinstance(text, str):
             raise ValueError("from_records.measure: a string")
         words = text.split()
         if text in ("active", "latest date", "end of restriction"):
-            return cls(tuple(kinds), Measure(text))
+            return cls(tuple(kinds), Measure(text), severity=severity)
         if (
             len(words) == 4
             and words[:2] == ["count", "within"]
@@ -895,7 +906,7 @@ class FromRecords:
             and words[2].isdigit()
             and int(words[2]) > 0
         ):
-            return cls(tuple(kinds), Measure.COUNT_WITHIN, int(words[2]))
+            return cls(tuple(kinds), Measure.COUNT_WITHIN, int(words[2]), severity)
         raise ValueError(
             'from_records.measure: "active", "count within N years", "latest date" or'
             f' "end of restriction", not {text!r}'
@@ -903,9 +914,18 @@ class FromRecords:
 
     @property
     def text(self) -> str:
-        if self.measure is Measure.COUNT_WITHIN:
-            return f"count within {self.years} years"
-        return str(self.measure.value)
+        words = (
+            f"count within {self.years} years"
+            if self.measure is Measure.COUNT_WITHIN
+            else str(self.measure.value)
+        )
+        return f"{words}, severity {self.severity.value}" if self.severity else words
+
+    def takes(self, record: Record) -> bool:
+        """Whether `record` is of one of the kinds (and of the severity, when given)."""
+        return record.kind in self.kinds and (
+            self.severity is None or record.severity is self.severity
+        )
 
 
 @dataclass(frozen=True)
@@ -919,9 +939,9 @@ class Derived:
 def derive(spec: FromRecords, subject_id: str, views: Sequence[View]) -> Derived:
     """The value of an indicator `spec` over the subject's records as of one date (`views`:
     those of the subject and those that link it, each replayed to the evaluation's as_of)."""
-    own = [v for v in views if v.record.kind in spec.kinds and v.record.subject_id == subject_id]
+    own = [v for v in views if spec.takes(v.record) and v.record.subject_id == subject_id]
     if spec.measure is Measure.END_OF_RESTRICTION:
-        ends = [(v.restriction_end(subject_id), v) for v in views if v.record.kind in spec.kinds]
+        ends = [(v.restriction_end(subject_id), v) for v in views if spec.takes(v.record)]
         live = [(end, v) for end, v in ends if end is not None and end > v.as_of]
         if not live:
             return Derived(None, ())
@@ -946,12 +966,13 @@ def derive(spec: FromRecords, subject_id: str, views: Sequence[View]) -> Derived
 
 # -- golden cases with records -------------------------------------------------------------
 
-_CASE_RECORD_KEYS = {"kind", "decided", "subject", "linked", "events"}
+_CASE_RECORD_KEYS = {"kind", "decided", "subject", "severity", "linked", "events"}
 
 
 def record_from_case(spec: Any, index: int, subject_kind: SubjectKind, subject_id: str) -> Record:
     """A record of a golden case: ``{ kind, decided, subject (default: the case's subject),
-    linked = [{ id, role }], events = [{ type, on }] }``; ValueError naming the key at fault."""
+    severity (default general), linked = [{ id, role }], events = [{ type, on }] }``;
+    ValueError naming the key at fault."""
     if not isinstance(spec, dict) or set(spec) - _CASE_RECORD_KEYS:
         raise ValueError(f"a table of {', '.join(sorted(_CASE_RECORD_KEYS))}")
     kind, decided = spec.get("kind"), spec.get("decided")
@@ -962,6 +983,10 @@ def record_from_case(spec: Any, index: int, subject_kind: SubjectKind, subject_i
     subject = spec.get("subject", subject_id)
     if not isinstance(subject, str):
         raise ValueError("subject: an id")
+    try:
+        severity = Severity(spec.get("severity", Severity.GENERAL.value))
+    except (TypeError, ValueError):
+        raise ValueError("severity: one of " + ", ".join(s.value for s in Severity)) from None
     linked = []
     for p in spec.get("linked", ()):
         try:
@@ -992,10 +1017,24 @@ def record_from_case(spec: Any, index: int, subject_kind: SubjectKind, subject_i
         "",
         "",
         decided,
-        Severity.GENERAL,
+        severity,
         tuple(linked),
         tuple(events),
     )
+
+
+def submitted_derived(indicators: Iterable[Any], values: dict[str, object]) -> list[FieldViolation]:
+    """A violation for each indicator derived from records that `values` gives: the server
+    fills those, a caller (or a golden case) never submits them."""
+    return [
+        FieldViolation(
+            f"indicators.{i.name}",
+            "derived from credit records by the server"
+            f" ({i.from_records.text} of {', '.join(i.from_records.kinds)}); leave it out",
+        )
+        for i in indicators
+        if i.from_records is not None and i.name in values
+    ]
 
 
 def fill_from_records(

@@ -499,16 +499,7 @@ class RecordFiller:
         derived = list(self.derived(card))
         if not derived:
             return inp, ()
-        submitted = [
-            FieldViolation(
-                f"indicators.{i.name}",
-                "derived from credit records by the server"
-                f" ({i.from_records.text} of"
-                f" {', '.join(i.from_records.kinds)}); leave it out",
-            )
-            for i in derived
-            if i.name in inp.indicators
-        ]
+        submitted = rec.submitted_derived(derived, inp.indicators)
         if submitted:
             raise InvalidInput(submitted)
         subject_id = normalize(inp.subject.id)
