@@ -26,6 +26,7 @@ from .model import (
     GoldenCase,
     InvalidInput,
     InvalidScorecard,
+    Scorecard,
     Subject,
     SubjectKind,
 )
@@ -69,34 +70,51 @@ def _show(x: object) -> str:
     return str(x)
 
 
-def run_case(compiled: CompiledScorecard, case: GoldenCase) -> CaseOutcome:
-    card = compiled.card
-    out = CaseOutcome(card.id, card.version, case.name)
+def case_subject(card: Scorecard, case: GoldenCase) -> Subject:
+    """The subject a case evaluates: its own, else the sample id of the card's kind."""
     subj = case.subject or {}
     try:
         kind = SubjectKind(subj.get("kind", card.subject_kind.value))
     except ValueError:
         kind = card.subject_kind
-    subject = Subject(kind, subj.get("id", SAMPLE_IDS[kind]), subj.get("display_name", ""))
+    return Subject(kind, subj.get("id", SAMPLE_IDS[kind]), subj.get("display_name", ""))
+
+
+def case_indicators(card: Scorecard, case: GoldenCase, subject: Subject) -> dict[str, object]:
+    """The case's indicators with those derived from records filled from the case's records,
+    as the server fills them from its store; InvalidInput when the case submits a derived
+    one (the server refuses that before anything is derived or scored)."""
+    submitted = submitted_derived(card.indicators, case.indicators)
+    if submitted:
+        raise InvalidInput(submitted)
+    if not any(i.from_records is not None for i in card.indicators):
+        return dict(case.indicators)
+    # the records about the case's own subject carry its kind and id (record_from_case)
+    own = [
+        replace(r, subject_kind=subject.kind, subject_id=subject.id)
+        if r.subject_id in ("", subject.id)
+        else r
+        for r in case.records
+    ]
+    values, _ = fill_from_records(
+        card.indicators,
+        dict(case.indicators),
+        subject.id,
+        own,
+        builtin_kinds(),
+        case.as_of or DEFAULT_AS_OF,
+    )
+    return values
+
+
+def run_case(compiled: CompiledScorecard, case: GoldenCase) -> CaseOutcome:
+    card = compiled.card
+    out = CaseOutcome(card.id, card.version, case.name)
+    subject = case_subject(card, case)
     exp = case.expect
     as_of = case.as_of or DEFAULT_AS_OF
-    indicators = case.indicators
-    submitted = submitted_derived(card.indicators, indicators)
-    if submitted:  # refused before anything is derived or scored, as the server does
-        return _error_outcome(out, exp, InvalidInput(submitted))
-    if any(i.from_records is not None for i in card.indicators):
-        # the records about the case's own subject carry its kind and id (record_from_case)
-        own = [
-            replace(r, subject_kind=kind, subject_id=subject.id)
-            if r.subject_id in ("", subject.id)
-            else r
-            for r in case.records
-        ]
-        indicators, _ = fill_from_records(
-            card.indicators, dict(indicators), subject.id, own, builtin_kinds(), as_of
-        )
     try:
-        result = compiled.evaluate(subject, indicators, as_of)
+        result = compiled.evaluate(subject, case_indicators(card, case, subject), as_of)
     except InvalidInput as e:
         return _error_outcome(out, exp, e)
     if "error" in exp:
