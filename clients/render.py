@@ -528,6 +528,7 @@ def evaluation_view(
         rows: list[list[CellLike]] = []
         for line in ev.lines:
             values = ", ".join(f"{k} = {value_text(v)}" for k, v in line.values.items())
+            values += _citations(ev, line.records)
             points = dec(line.points, True)
             if line.points_before_cut is not None:
                 points += f"\n(cut from {dec(line.points_before_cut, True)})"
@@ -576,7 +577,7 @@ def evaluation_view(
                     o.override_id,
                     Cell(o.effect_text, ("bold",)),
                     o.until.isoformat() if o.until else "while it holds",
-                    title_text(o.title, lang),
+                    title_text(o.title, lang) + _citations(ev, o.records),
                     sources.cell(o.provenance),
                 ]
                 for o in ev.overrides
@@ -614,6 +615,15 @@ def evaluation_view(
     else:
         out.append("none: nothing held the grade back")
     return out + sources.lines(style)
+
+
+def _citations(ev: Evaluation, records: Sequence[str]) -> str:
+    """The records a line or an override read, one a line: `records/{id} (basis …)`."""
+    out = ""
+    for name in records:
+        e = ev.evidence_of(name)
+        out += f"\n{name} (basis {e.basis or 'not given'})" if e else f"\n{name}"
+    return out
 
 
 def _sum_lines(ev: Evaluation, width: int) -> list[str]:

@@ -26,11 +26,12 @@ from .model import (
     GoldenCase,
     InvalidInput,
     InvalidScorecard,
+    RecordEvidence,
     Scorecard,
     Subject,
     SubjectKind,
 )
-from .records import builtin_kinds, fill_from_records, submitted_derived
+from .records import builtin_kinds, evidence_of, fill_from_records, submitted_derived
 
 DEFAULT_AS_OF = dt.date(2026, 1, 1)
 SAMPLE_IDS = {
@@ -84,11 +85,19 @@ def case_indicators(card: Scorecard, case: GoldenCase, subject: Subject) -> dict
     """The case's indicators with those derived from records filled from the case's records,
     as the server fills them from its store; InvalidInput when the case submits a derived
     one (the server refuses that before anything is derived or scored)."""
+    return case_input(card, case, subject)[0]
+
+
+def case_input(
+    card: Scorecard, case: GoldenCase, subject: Subject
+) -> tuple[dict[str, object], tuple[RecordEvidence, ...]]:
+    """`case_indicators` and the evidence the server would keep with the result (the case's
+    records, cited by their golden names `records/case-N`)."""
     submitted = submitted_derived(card.indicators, case.indicators)
     if submitted:
         raise InvalidInput(submitted)
     if not any(i.from_records is not None for i in card.indicators):
-        return dict(case.indicators)
+        return dict(case.indicators), ()
     # the records about the case's own subject carry its kind and id (record_from_case)
     own = [
         replace(r, subject_kind=subject.kind, subject_id=subject.id)
@@ -96,7 +105,7 @@ def case_indicators(card: Scorecard, case: GoldenCase, subject: Subject) -> dict
         else r
         for r in case.records
     ]
-    values, _ = fill_from_records(
+    values, used = fill_from_records(
         card.indicators,
         dict(case.indicators),
         subject.id,
@@ -104,7 +113,7 @@ def case_indicators(card: Scorecard, case: GoldenCase, subject: Subject) -> dict
         builtin_kinds(),
         case.as_of or DEFAULT_AS_OF,
     )
-    return values
+    return values, evidence_of(used)
 
 
 def run_case(compiled: CompiledScorecard, case: GoldenCase) -> CaseOutcome:

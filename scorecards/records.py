@@ -32,6 +32,7 @@ from .records_derive import (
     FromRecords,
     Measure,
     derive,
+    evidence_of,
     fill_from_records,
     record_from_case,
     submitted_derived,
@@ -65,6 +66,7 @@ from .records_lifecycle import (
 )
 
 __all__ = [
+    "evidence_of",
     "is_working_day",
     "calendar_known",
     "working_days_after",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .model import FieldViolation, SubjectKind
+from .model import FieldViolation, RecordEvidence, SubjectKind
 from .records_kinds import LinkRole, RecordKindRegistry, Severity, add_months
 from .records_lifecycle import Event, EventType, LinkedPerson, Record, View, replay
 
@@ -228,3 +228,19 @@ def fill_from_records(
             out[ind.name] = got.value
         used += [(ind.name, v) for v in got.used]
     return out, used
+
+
+def evidence_of(used: Iterable[tuple[str, View]]) -> tuple[RecordEvidence, ...]:
+    """The evidence kept with a result for the (indicator, record view) pairs
+    `fill_from_records` used: each record as it was on the evaluation's as_of."""
+    return tuple(
+        RecordEvidence(
+            name,
+            v.record.name,
+            v.record.kind,
+            v.record.basis,
+            v.record.decision_date,
+            v.state.value,
+        )
+        for name, v in used
+    )

@@ -43,6 +43,7 @@ from sector_credit.scorecards.model import (
     Provenance,
     ProvenanceTag,
     ReasonCode,
+    RecordEvidence,
     RuleKind,
     Scorecard,
     Subject,
@@ -638,7 +639,22 @@ def _timestamp_bytes(value: dt.datetime) -> bytes:
     return _uint(1, since.days * 86400 + since.seconds) + _uint(2, since.microseconds * 1000)
 
 
-def _override_bytes(fired: Any) -> bytes:
+def _cited(evidence: Iterable[RecordEvidence]) -> dict[str, list[str]]:
+    """The records each derived indicator rests on, by indicator (from the stored evidence)."""
+    out: dict[str, list[str]] = {}
+    for e in evidence:
+        out.setdefault(e.indicator, []).append(e.record)
+    return out
+
+
+def _cites(names: Iterable[str], cited: dict[str, list[str]]) -> bytes:
+    """The `records` fields (20) of a Line or FiredOverride: the records behind the indicators
+    it read, each once, in the order read."""
+    records = dict.fromkeys(r for n in names for r in cited.get(n, ()))
+    return b"".join(_text(20, r) for r in records)
+
+
+def _override_bytes(fired: Any, cited: dict[str, list[str]]) -> bytes:
     """One `overrides` field (13): a FiredOverride."""
     until = b"" if fired.until is None else _len(6, _date_bytes(fired.until))
     return _len(
@@ -650,7 +666,8 @@ def _override_bytes(fired: Any) -> bytes:
         + _uint(5, fired.steps)
         + until
         + _len(7, _provenance_bytes(fired.provenance))
-        + (_parts.override_measures(fired) if fired.measures else b""),
+        + (_parts.override_measures(fired) if fired.measures else b"")
+        + (_cites(fired.reads, cited) if cited else b""),
     )
 
 
@@ -733,16 +750,22 @@ def evaluation_bytes(
     ]
     indicator = parts.indicator
     out += [indicator(name, value) for name, value in result.indicators.items()]
+    cited = _cited(result.evidence) if result.evidence else {}
     if lines:
         whole_line = parts.whole_line
-        out += [whole_line(line) for line in result.lines]
+        for line in result.lines:
+            cites = _cites((name for name, _ in line.values), cited) if cited else b""
+            if cites:  # a line citing records: not cached (the records are the subject's own)
+                out.append(_len(11, parts._line_bytes(parts.line(line), line) + cites))
+            else:
+                out.append(whole_line(line))
     group_part = parts.group
     out += [
         _len(12, group_part(g) + _text(3, dec(g.total_before_cut)) + _text(4, dec(g.total)))
         for g in result.groups
     ]
     if result.overrides:
-        out += [_override_bytes(fired) for fired in result.overrides]
+        out += [_override_bytes(fired, cited) for fired in result.overrides]
     if result.until is not None:
         out.append(_len(14, _date_bytes(result.until)))
     reason_part = parts.reason

@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 from google.protobuf import timestamp_pb2
 from sector_credit.scorecards import records as rec
-from sector_credit.scorecards.model import FieldViolation, InvalidInput, RecordEvidence, SubjectKind
+from sector_credit.scorecards.model import FieldViolation, InvalidInput, SubjectKind
 from sector_credit.scorecards.subject_ids import mask_id, normalize, resident_id_problem
 from sector_credit.v1 import common_pb2, record_pb2
 from sector_credit.v1 import records_service_pb2 as pb
@@ -507,15 +507,4 @@ class RecordFiller:
         values, used = rec.fill_from_records(
             derived, dict(inp.indicators), subject_id, records, self.kinds, as_of
         )
-        evidence = [
-            RecordEvidence(
-                name,
-                v.record.name,
-                v.record.kind,
-                v.record.basis,
-                v.record.decision_date,
-                v.state.value,
-            )
-            for name, v in used
-        ]
-        return replace(inp, indicators=values), tuple(evidence)
+        return replace(inp, indicators=values), rec.evidence_of(used)
