@@ -242,6 +242,9 @@ def recorded_firm(server: str) -> str:
                 r"^Next grade\s+60\.00 points to B$",
                 r"^Sum: 60\.00 \(base\) \+ 0\.00 \(good\) - 70\.00 \(bad\) = -10\.00, cut to the"
                 r" score 0\.00$",
+                # the line cites the records it read, each with its basis (wrapped in its cell)
+                r"^bad_records_a .* bad_records_a = 7 .*\n.*records/",
+                r"\(basis\b",
             ],
         ),
         # a force holds the grade: no points to a next grade
