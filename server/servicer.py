@@ -144,7 +144,11 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 "name is required: scorecards/{scorecard_id}",
                 violations=[FieldViolation("name", "required: scorecards/{scorecard_id}")],
             )
+        # without a version, unset as_of is today, as in Evaluate: the card shown is the one
+        # an evaluation uses; a version asked for by name is shown even before it takes effect
         as_of = self._as_of(request, "as_of")
+        if as_of is None and not request.version:
+            as_of = self.today()
         try:
             compiled = self.registry.resolve(sid, request.version or None, as_of)
         except ScorecardNotFound as exc:  # GetScorecardRequest names the scorecard `name`

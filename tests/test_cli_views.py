@@ -30,7 +30,7 @@ WHY = "its stored documents cannot be read by this version of the service"
 
 
 def unreadable(grade: str = "AA") -> Evaluation:
-    """A stored evaluation as the server sends one it cannot show in full (convert.py)."""
+    """A stored evaluation as the server sends one it cannot show in full (convert/messages.py)."""
     made = Timestamp()
     made.FromDatetime(dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC))
     return Evaluation.from_proto(

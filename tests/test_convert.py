@@ -41,7 +41,9 @@ from sector_credit.scorecards.model import (
     Title,
     Until,
 )
+from sector_credit.scorecards.text import condition_text, decimal_text
 from sector_credit.server import convert
+from sector_credit.server.convert import wire as convert_wire
 from sector_credit.v1 import (
     common_pb2,
     credit_evaluation_service_pb2,
@@ -429,7 +431,7 @@ def test_values_survive_the_round_trip(value: object) -> None:
     ],
 )
 def test_decimals_are_written_in_plain_notation(value: Decimal | None, text: str) -> None:
-    assert convert.decimal_text(value) == text
+    assert decimal_text(value) == text
 
 
 # --------------------------------------------------------------------------------------------
@@ -609,8 +611,8 @@ def test_conditions_read_as_text() -> None:
     assert overrides["misconduct"].until == "exam_misconduct_date + 5 years"
     assert overrides["debarred"].until == "exam_misconduct_date"
     assert overrides["whole_20_lost"].until == ""
-    assert convert.condition_text(DateTest("d", "within_years", 1)) == "d within 1 year"
-    assert convert.condition_text(Compare(("indicator", "f"), "=", True)) == "f = true"
+    assert condition_text(DateTest("d", "within_years", 1)) == "d within 1 year"
+    assert condition_text(Compare(("indicator", "f"), "=", True)) == "f = true"
 
 
 def test_a_scorecard_shows_its_whole_definition() -> None:
@@ -721,11 +723,11 @@ def test_field_violations_become_item_errors_and_bad_requests() -> None:
 @pytest.mark.parametrize(
     ("domain", "wire", "mapping"),
     [
-        (ProvenanceTag, common_pb2.ProvenanceTag, convert._PROVENANCE_TAG),
-        (SubjectKind, common_pb2.SubjectKind, convert._SUBJECT_KIND),
-        (IndicatorType, scorecard_pb2.IndicatorType, convert._INDICATOR_TYPE),
-        (RuleKind, scorecard_pb2.RuleKind, convert._RULE_KIND),
-        (EffectKind, scorecard_pb2.OverrideEffect, convert._EFFECT),
+        (ProvenanceTag, common_pb2.ProvenanceTag, convert_wire.PROVENANCE_TAG),
+        (SubjectKind, common_pb2.SubjectKind, convert_wire.SUBJECT_KIND),
+        (IndicatorType, scorecard_pb2.IndicatorType, convert_wire.INDICATOR_TYPE),
+        (RuleKind, scorecard_pb2.RuleKind, convert_wire.RULE_KIND),
+        (EffectKind, scorecard_pb2.OverrideEffect, convert_wire.EFFECT),
     ],
 )
 def test_domain_and_wire_enums_match_one_to_one(

@@ -1,5 +1,5 @@
 """`convert.evaluation_bytes` assembles an Evaluation from serialized fragments encoded once
-(`_Parts`: the parts every evaluation of a scorecard shares, its common lines), and
+(`fragments.Parts`: the parts every evaluation of a scorecard shares, its common lines), and
 `convert.evaluation_to_proto` parses those bytes; the replies the servicer sends are those
 bytes with the name and create time appended, inside their response messages. They must
 parse to exactly the message filling every field gives (the builder below, which they
@@ -31,6 +31,7 @@ from sector_credit.scorecards.model import (
 from sector_credit.scorecards.registry import build_registry
 from sector_credit.scorecards.text import decimal_text
 from sector_credit.server import convert
+from sector_credit.server.convert import wire as convert_wire
 from sector_credit.v1 import common_pb2, evaluation_pb2
 from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 
@@ -50,9 +51,9 @@ def reference_evaluation_to_proto(
     store assigned one) the name stays empty.
     """
     dec = decimal_text
-    fill_title = convert._fill_title
-    fill_provenance = convert._fill_provenance
-    fill_value = convert._fill_value
+    fill_title = convert_wire.fill_title
+    fill_provenance = convert_wire.fill_provenance
+    fill_value = convert_wire.fill_value
 
     message = evaluation_pb2.Evaluation(
         name=convert.EVALUATION_COLLECTION + evaluation_id if evaluation_id else "",
@@ -68,16 +69,16 @@ def reference_evaluation_to_proto(
     )
     subject = result.subject
     wire_subject = message.subject
-    wire_subject.kind = convert._SUBJECT_KIND[subject.kind]
+    wire_subject.kind = convert_wire.SUBJECT_KIND[subject.kind]
     wire_subject.id = subject.id
     wire_subject.display_name = subject.display_name
-    convert._fill_date(message.as_of, result.as_of)
+    convert_wire.fill_date(message.as_of, result.as_of)
 
     wire_indicators = message.indicators
     for name, value in result.indicators.items():
         fill_value(wire_indicators[name], value)
 
-    convert._fill_grade(message.grade, result.grade)
+    convert_wire.fill_grade(message.grade, result.grade)
 
     def cited(names: Iterable[str]) -> list[str]:  # the records behind them, each once
         wanted = set(names)
@@ -115,13 +116,13 @@ def reference_evaluation_to_proto(
     for fired in result.overrides:
         wire_override = wire_overrides.add(
             override_id=fired.id,
-            effect=convert._EFFECT[fired.effect],
+            effect=convert_wire.EFFECT[fired.effect],
             grade=fired.grade or "",
             steps=fired.steps,
         )
         fill_title(wire_override.title, fired.title)
         if fired.until is not None:
-            convert._fill_date(wire_override.until, fired.until)
+            convert_wire.fill_date(wire_override.until, fired.until)
         fill_provenance(wire_override.provenance, fired.provenance)
         for measure in fired.measures:
             wire_measure = wire_override.measures.add(id=measure.id)
@@ -130,13 +131,13 @@ def reference_evaluation_to_proto(
         wire_override.records.extend(cited(fired.reads))
 
     if result.until is not None:
-        convert._fill_date(message.until, result.until)
+        convert_wire.fill_date(message.until, result.until)
 
     wire_reasons = message.reasons
     for reason in result.reasons:
         wire_reason = wire_reasons.add(
             code=reason.code,
-            kind=convert._REASON_KIND[reason.kind],
+            kind=convert_wire.REASON_KIND[reason.kind],
             points_lost=dec(reason.points_lost),
         )
         fill_title(wire_reason.title, reason.title)
@@ -146,12 +147,12 @@ def reference_evaluation_to_proto(
     if result.score_before_cut is not None:
         message.score_before_cut = dec(result.score_before_cut)
     if create_time is not None:
-        convert._fill_timestamp(message.create_time, create_time)
+        convert_wire.fill_timestamp(message.create_time, create_time)
     for e in result.evidence:
         wire_evidence = message.record_evidence.add(
             indicator=e.indicator, record=e.record, kind=e.kind, basis=e.basis, state=e.state
         )
-        convert._fill_date(wire_evidence.decision_date, e.decision_date)
+        convert_wire.fill_date(wire_evidence.decision_date, e.decision_date)
     return message
 
 

@@ -142,6 +142,34 @@ def reason(error: grpc.RpcError) -> str:
     return ""
 
 
+GET_CASES = [
+    # (version asked, as_of, version shown): unset as_of is today, as in Evaluate
+    ("", "", "2026.1"),
+    ("", "2026-06-01", "2026.1"),
+    ("", "2030-01-01", "2030.1"),
+    ("2030.1", "", "2030.1"),  # asked for by name: shown before it takes effect
+    ("2030.1", "2026-06-01", None),  # ...but not as the card in force on a day before
+    ("2026.1", "2031-01-01", "2026.1"),  # a superseded version asked for by name
+]
+
+
+@pytest.mark.parametrize(("version", "as_of", "shown"), GET_CASES)
+def test_get_scorecard_shows_the_version_an_evaluation_would_use(
+    server: ServerProcess, version: str, as_of: str, shown: str | None
+) -> None:
+    request = pb.GetScorecardRequest(name=f"scorecards/{CARD}", version=version)
+    if as_of:
+        year, month, day = (int(x) for x in as_of.split("-"))
+        request.as_of.year, request.as_of.month, request.as_of.day = year, month, day
+    if shown is None:
+        with pytest.raises(grpc.RpcError) as info:
+            server.stub.GetScorecard(request, timeout=30)
+        assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert reason(info.value) == "VERSION_NOT_IN_FORCE"
+        return
+    assert server.stub.GetScorecard(request, timeout=30).scorecard.version == shown
+
+
 def test_batch_refuses_only_the_item_asking_for_a_version_not_in_force(
     server: ServerProcess,
 ) -> None:

@@ -165,7 +165,9 @@ class GetScorecardRequest(_message.Message):
     name: _builtins.str
     """The scorecard's resource name, `scorecards/{scorecard_id}`."""
     version: _builtins.str
-    """The version to return; empty for the version in force on as_of."""
+    """The version to return (shown even before it takes effect when as_of is unset); empty
+    for the version in force on as_of.
+    """
     view: Global___ScorecardView.ValueType
     """How much of the scorecard to return; FULL by default."""
     @_builtins.property
