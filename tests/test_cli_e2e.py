@@ -243,8 +243,8 @@ def recorded_firm(server: str) -> str:
                 r"^Sum: 60\.00 \(base\) \+ 0\.00 \(good\) - 70\.00 \(bad\) = -10\.00, cut to the"
                 r" score 0\.00$",
                 # the line cites the records it read, each with its basis (wrapped in its cell)
-                r"^bad_records_a .* bad_records_a = 7 .*\n.*records/",
-                r"\(basis\b",
+                r"^bad_records_a .* bad_records_a = 7 .*\n.* records \[R1\] \[R2\]",
+                r"^\[R7\] records/\S+ \(basis 《建筑市场信用管理暂行办法》 沪建罚〔2025〕\d号\)$",
             ],
         ),
         # a force holds the grade: no points to a next grade
