@@ -108,7 +108,7 @@ ID_MARK, NAME_MARK = "\x01ID\x01", "\x01NAME\x01"  # cannot occur in real docume
 
 def build_templates(pool_size: int) -> list[Template]:
     from sector_credit.plugins import get_plugin_manager
-    from sector_credit.scorecards.golden import DEFAULT_AS_OF, SAMPLE_IDS
+    from sector_credit.scorecards.golden import DEFAULT_AS_OF, case_indicators, case_subject
     from sector_credit.scorecards.model import EvaluationInput, InvalidInput, Subject
     from sector_credit.scorecards.registry import build_registry
     from sector_credit.server import convert
@@ -119,14 +119,12 @@ def build_templates(pool_size: int) -> list[Template]:
     cases: list[tuple[Any, EvaluationInput]] = []
     for compiled in registry.all():  # every card: its golden cases
         for case in compiled.card.cases:
-            kind = compiled.card.subject_kind
-            inp = EvaluationInput(
-                compiled.id,
-                Subject(kind, SAMPLE_IDS[kind], ""),
-                dict(case.indicators),
-                case.as_of or DEFAULT_AS_OF,
-                None,
-            )
+            subject = case_subject(compiled.card, case)
+            try:  # the indicators read from records filled from the case's, as the server does
+                values = case_indicators(compiled.card, case, subject)
+            except InvalidInput:
+                continue  # a case submitting a derived indicator: the server refuses it
+            inp = EvaluationInput(compiled.id, subject, values, case.as_of or DEFAULT_AS_OF, None)
             cases.append((compiled, inp))
     taxi = registry.resolve(sb.SCORECARD)
     for body in sb.build_pool(pool_size):  # and the benchmark's varied taxi drivers

@@ -217,6 +217,9 @@ class Line:
     points_before_cut: Decimal | None  # set only when a group floor or ceiling cut the line
     best_points: Decimal | None  # None: unbounded
     provenance: Provenance
+    # the credit records (`records/{id}`) behind the indicators derived from records it read;
+    # their basis is in Evaluation.record_evidence
+    records: tuple[str, ...] = ()
 
     @classmethod
     def from_proto(cls, m: evaluation_pb2.Line) -> Line:
@@ -229,6 +232,7 @@ class Line:
             Decimal(m.points_before_cut) if m.HasField("points_before_cut") else None,
             decimal_or_none(m.best_points),
             Provenance.from_proto(m.provenance),
+            tuple(m.records),
         )
 
 
@@ -254,6 +258,22 @@ class GroupTotal:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class RecordEvidence:
+    """A credit record an indicator's value was derived from, as it was on as_of."""
+
+    indicator: str
+    record: str  # records/{id}
+    kind: str
+    basis: str
+    decision_date: dt.date | None
+    state: str
+
+    @classmethod
+    def from_proto(cls, m: evaluation_pb2.RecordEvidence) -> RecordEvidence:
+        return cls(m.indicator, m.record, m.kind, m.basis, date_or_none(m.decision_date), m.state)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class FiredOverride:
     """An override (veto, 一票否决) that fired."""
 
@@ -265,6 +285,7 @@ class FiredOverride:
     until: dt.date | None  # the first day it no longer applies; None: while the condition holds
     provenance: Provenance
     measures: tuple[Measure, ...] = ()  # what follows from this override
+    records: tuple[str, ...] = ()  # the credit records behind the indicators it read
 
     @property
     def effect_text(self) -> str:
@@ -286,6 +307,7 @@ class FiredOverride:
             date_or_none(m.until),
             Provenance.from_proto(m.provenance),
             _measures(m.measures),
+            tuple(m.records),
         )
 
 
@@ -362,6 +384,16 @@ class Evaluation:
     def overrides(self) -> tuple[FiredOverride, ...]:
         """Every override that fired, in definition order."""
         return tuple(FiredOverride.from_proto(x) for x in self.raw.overrides)
+
+    @functools.cached_property
+    def record_evidence(self) -> tuple[RecordEvidence, ...]:
+        """The credit records the indicators derived from records were read from, as they
+        were on as_of (the lines and overrides cite them by name)."""
+        return tuple(RecordEvidence.from_proto(x) for x in self.raw.record_evidence)
+
+    def evidence_of(self, record: str) -> RecordEvidence | None:
+        """The evidence of one cited record (`records/{id}`), None when not cited."""
+        return next((e for e in self.record_evidence if e.record == record), None)
 
     @functools.cached_property
     def reasons(self) -> tuple[Reason, ...]:

@@ -26,10 +26,12 @@ from .model import (
     GoldenCase,
     InvalidInput,
     InvalidScorecard,
+    RecordEvidence,
+    Scorecard,
     Subject,
     SubjectKind,
 )
-from .records import builtin_kinds, fill_from_records
+from .records import builtin_kinds, evidence_of, fill_from_records, submitted_derived
 
 DEFAULT_AS_OF = dt.date(2026, 1, 1)
 SAMPLE_IDS = {
@@ -69,40 +71,61 @@ def _show(x: object) -> str:
     return str(x)
 
 
-def run_case(compiled: CompiledScorecard, case: GoldenCase) -> CaseOutcome:
-    card = compiled.card
-    out = CaseOutcome(card.id, card.version, case.name)
+def case_subject(card: Scorecard, case: GoldenCase) -> Subject:
+    """The subject a case evaluates: its own, else the sample id of the card's kind."""
     subj = case.subject or {}
     try:
         kind = SubjectKind(subj.get("kind", card.subject_kind.value))
     except ValueError:
         kind = card.subject_kind
-    subject = Subject(kind, subj.get("id", SAMPLE_IDS[kind]), subj.get("display_name", ""))
+    return Subject(kind, subj.get("id", SAMPLE_IDS[kind]), subj.get("display_name", ""))
+
+
+def case_indicators(card: Scorecard, case: GoldenCase, subject: Subject) -> dict[str, object]:
+    """The case's indicators with those derived from records filled from the case's records,
+    as the server fills them from its store; InvalidInput when the case submits a derived
+    one (the server refuses that before anything is derived or scored)."""
+    return case_input(card, case, subject)[0]
+
+
+def case_input(
+    card: Scorecard, case: GoldenCase, subject: Subject
+) -> tuple[dict[str, object], tuple[RecordEvidence, ...]]:
+    """`case_indicators` and the evidence the server would keep with the result (the case's
+    records, cited by their golden names `records/case-N`)."""
+    submitted = submitted_derived(card.indicators, case.indicators)
+    if submitted:
+        raise InvalidInput(submitted)
+    if not any(i.from_records is not None for i in card.indicators):
+        return dict(case.indicators), ()
+    # the records about the case's own subject carry its kind and id (record_from_case)
+    own = [
+        replace(r, subject_kind=subject.kind, subject_id=subject.id)
+        if r.subject_id in ("", subject.id)
+        else r
+        for r in case.records
+    ]
+    values, used = fill_from_records(
+        card.indicators,
+        dict(case.indicators),
+        subject.id,
+        own,
+        builtin_kinds(),
+        case.as_of or DEFAULT_AS_OF,
+    )
+    return values, evidence_of(used)
+
+
+def run_case(compiled: CompiledScorecard, case: GoldenCase) -> CaseOutcome:
+    card = compiled.card
+    out = CaseOutcome(card.id, card.version, case.name)
+    subject = case_subject(card, case)
     exp = case.expect
     as_of = case.as_of or DEFAULT_AS_OF
-    indicators = case.indicators
-    if any(i.from_records is not None for i in card.indicators):
-        # the records about the case's own subject carry its kind and id (record_from_case)
-        own = [
-            replace(r, subject_kind=kind, subject_id=subject.id)
-            if r.subject_id in ("", subject.id)
-            else r
-            for r in case.records
-        ]
-        indicators, _ = fill_from_records(
-            card.indicators, dict(indicators), subject.id, own, builtin_kinds(), as_of
-        )
     try:
-        result = compiled.evaluate(subject, indicators, as_of)
+        result = compiled.evaluate(subject, case_indicators(card, case, subject), as_of)
     except InvalidInput as e:
-        got = sorted(v.field for v in e.violations)
-        if "error" in exp:
-            want = sorted(str(f) for f in exp["error"])  # type: ignore[attr-defined]
-            if want != got:
-                out.mismatches.append(("error fields", _show(want), _show(got) + f" ({e})"))
-        else:
-            out.mismatches.append(("evaluation", "a result", f"rejected: {e}"))
-        return out
+        return _error_outcome(out, exp, e)
     if "error" in exp:
         out.mismatches.append(
             (
@@ -113,6 +136,17 @@ def run_case(compiled: CompiledScorecard, case: GoldenCase) -> CaseOutcome:
         )
         return out
     _compare(out, exp, result)
+    return out
+
+
+def _error_outcome(out: CaseOutcome, exp: dict[str, object], e: InvalidInput) -> CaseOutcome:
+    got = sorted(v.field for v in e.violations)
+    if "error" in exp:
+        want = sorted(str(f) for f in exp["error"])  # type: ignore[attr-defined]
+        if want != got:
+            out.mismatches.append(("error fields", _show(want), _show(got) + f" ({e})"))
+    else:
+        out.mismatches.append(("evaluation", "a result", f"rejected: {e}"))
     return out
 
 

@@ -394,6 +394,10 @@ class FiredOverride:
     until: dt.date | None
     provenance: Provenance
     measures: tuple[Measure, ...] = ()  # the override's own measures
+    # the indicators its condition and end date read (semantics.override_reads), static per
+    # scorecard version: the reply cites the credit records behind those derived from records.
+    # Not stored in the documents (the card's parts give it back) and not part of equality.
+    reads: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(slots=True)

@@ -25,10 +25,15 @@ from typing import Any, TypeVar
 
 from .exact import add_years
 from .model import (
+    AllOf,
+    AnyOf,
+    Compare,
+    Condition,
     EffectKind,
     FiredOverride,
     Grade,
     IndicatorValue,
+    Not,
     Override,
     ReasonCode,
     Scorecard,
@@ -118,6 +123,24 @@ def rule_reasons(
     return out
 
 
+def condition_reads(cond: Condition) -> list[str]:
+    """The indicators a condition reads, in the order it names them (a group total or the
+    score reads none by name)."""
+    if isinstance(cond, (AllOf, AnyOf)):
+        return [n for c in cond.items for n in condition_reads(c)]
+    if isinstance(cond, Not):
+        return condition_reads(cond.item)
+    if isinstance(cond, Compare):
+        return list(cond.ref[1:]) if cond.ref[0] in ("indicator", "sum") else []
+    return [cond.indicator]
+
+
+def override_reads(o: Override) -> tuple[str, ...]:
+    """The indicators an override's condition and end date read, each once."""
+    names = condition_reads(o.when) + ([o.until.indicator] if o.until else [])
+    return tuple(dict.fromkeys(names))
+
+
 class Grading:
     """A card's grades, in a unit of the caller's (`unit(Decimal)`, `back(difference)`):
     the grade a score gives, the override decision and the points to the next better grade."""
@@ -126,6 +149,7 @@ class Grading:
         self, card: Scorecard, unit: Callable[[Decimal], Any], back: Callable[[Any], Decimal]
     ):
         self.grades = card.grades
+        self.reads = {o.id: override_reads(o) for o in card.overrides}
         self.back = back
         self.rank = {g.code: i for i, g in enumerate(card.grades)}
         # a downgrade steps through the grades a score can reach (override-only ones are no step)
@@ -202,7 +226,17 @@ class Grading:
         elif sc is not None:
             ptn, next_grade = self._next(after, final, sc)
         overrides = tuple(
-            FiredOverride(o.id, o.title, o.effect, o.grade, o.steps, u, o.provenance, o.measures)
+            FiredOverride(
+                o.id,
+                o.title,
+                o.effect,
+                o.grade,
+                o.steps,
+                u,
+                o.provenance,
+                o.measures,
+                self.reads[o.id],
+            )
             for o, u in fired
         )
         reasons = [ReasonCode(o.id, "override", o.title) for o, _ in fired]

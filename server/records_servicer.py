@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 from sector_credit.scorecards import limits
 from sector_credit.scorecards import records as rec
-from sector_credit.scorecards.model import FieldViolation, InvalidInput, RecordEvidence, SubjectKind
+from sector_credit.scorecards.model import FieldViolation, InvalidInput, SubjectKind
 from sector_credit.scorecards.subject_ids import normalize, resident_id_problem
 from sector_credit.v1 import record_pb2
 from sector_credit.v1 import records_service_pb2 as pb
@@ -366,16 +366,7 @@ class RecordFiller:
         derived = list(self.derived(card))
         if not derived:
             return inp, ()
-        submitted = [
-            FieldViolation(
-                f"indicators.{i.name}",
-                "derived from credit records by the server"
-                f" ({i.from_records.text} of"
-                f" {', '.join(i.from_records.kinds)}); leave it out",
-            )
-            for i in derived
-            if i.name in inp.indicators
-        ]
+        submitted = rec.submitted_derived(derived, inp.indicators)
         if submitted:
             raise InvalidInput(submitted)
         subject_id = normalize(inp.subject.id)
@@ -385,15 +376,4 @@ class RecordFiller:
         values, used = rec.fill_from_records(
             derived, dict(inp.indicators), subject_id, read, self.kinds, as_of
         )
-        evidence = [
-            RecordEvidence(
-                name,
-                v.record.name,
-                v.record.kind,
-                v.record.basis,
-                v.record.decision_date,
-                v.state.value,
-            )
-            for name, v in used
-        ]
-        return replace(inp, indicators=values), tuple(evidence)
+        return replace(inp, indicators=values), rec.evidence_of(used)

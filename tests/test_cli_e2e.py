@@ -202,14 +202,39 @@ def test_evaluate_text(server: str) -> None:
     ]
 
 
+# a firm with 7 serious bad records (construction.firm reads bad_records_a from the records)
+RECORDED_FIRM = "913100001320000E1B"
+
+
+@pytest.fixture(scope="module")
+def recorded_firm(server: str) -> str:
+    from sector_credit.clients.records_cli import Records, new_record
+
+    with CreditClient(server) as client:
+        for n in range(7):
+            Records(client).add(
+                new_record(
+                    kind="construction.bad_record",
+                    subject_kind="organization",
+                    subject_id=RECORDED_FIRM,
+                    authority="上海市住房和城乡建设管理委员会",
+                    regulation="《建筑市场信用管理暂行办法》",
+                    document_number=f"沪建罚〔2025〕{n + 1}号",
+                    decision_date="2025-07-01",
+                    severity="serious",
+                )
+            )
+    return RECORDED_FIRM
+
+
 @pytest.mark.parametrize(
     ("scorecard", "subject", "values", "expected"),
     [
         # issue 13: base + group totals + ungrouped points = the score before the cut, shown
         (
             "construction.firm",
-            "91350100M000100Y43",
-            ["bad_records_a=7"],
+            RECORDED_FIRM,
+            [],
             [
                 r"^Grade\s+C\s",
                 r"^Base\s+60\.00$",
@@ -217,6 +242,9 @@ def test_evaluate_text(server: str) -> None:
                 r"^Next grade\s+60\.00 points to B$",
                 r"^Sum: 60\.00 \(base\) \+ 0\.00 \(good\) - 70\.00 \(bad\) = -10\.00, cut to the"
                 r" score 0\.00$",
+                # the line cites the records it read, each with its basis (wrapped in its cell)
+                r"^bad_records_a .* bad_records_a = 7 .*\n.* records \[R1\] \[R2\]",
+                r"^\[R7\] records/\S+ \(basis 《建筑市场信用管理暂行办法》 沪建罚〔2025〕\d号\)$",
             ],
         ),
         # a force holds the grade: no points to a next grade
@@ -274,7 +302,12 @@ def test_evaluate_text(server: str) -> None:
     ],
 )
 def test_evaluate_adds_up_by_hand(
-    server: str, scorecard: str, subject: str, values: list[str], expected: list[str]
+    server: str,
+    recorded_firm: str,
+    scorecard: str,
+    subject: str,
+    values: list[str],
+    expected: list[str],
 ) -> None:
     args = [a for v in values for a in ("--set", v)]
     result = credit(

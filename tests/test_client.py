@@ -157,7 +157,7 @@ def test_wire_types_of_indicator_values(client: CreditClient) -> None:
                 "criminal_record": "no",
                 "exam_misconduct": "forged_material",
                 "exam_misconduct_date": "2024-03-10",
-                "on_joint_punishment_list": False,
+                "expelled_from_party": False,
                 "dismissed_from_public_office": "",
                 "unknown": 0.1,
             },
@@ -168,7 +168,7 @@ def test_wire_types_of_indicator_values(client: CreditClient) -> None:
         "criminal_record": "flag_value",
         "exam_misconduct": "choice_value",
         "exam_misconduct_date": "date_value",
-        "on_joint_punishment_list": "flag_value",
+        "expelled_from_party": "flag_value",
         "unknown": "decimal_value",
     }
     assert request.indicators["unknown"].decimal_value == "0.1"  # float via repr: exact

@@ -12,15 +12,17 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
 
 import pytest
 from installed_plugins import BUILTIN_ONLY
 from sector_credit.plugins import get_plugin_manager
 from sector_credit.scorecards import codec
-from sector_credit.scorecards.golden import DEFAULT_AS_OF, SAMPLE_IDS
+from sector_credit.scorecards.golden import DEFAULT_AS_OF, SAMPLE_IDS, case_input
 from sector_credit.scorecards.model import (
     EvaluationResult,
+    FiredOverride,
     InvalidInput,
     Subject,
     SubjectKind,
@@ -78,6 +80,10 @@ def reference_evaluation_to_proto(
 
     convert_wire.fill_grade(message.grade, result.grade)
 
+    def cited(names: Iterable[str]) -> list[str]:  # the records behind them, each once
+        wanted = set(names)
+        return list(dict.fromkeys(e.record for e in result.evidence if e.indicator in wanted))
+
     wire_lines = message.lines
     for line in result.lines:
         wire = wire_lines.add(
@@ -93,6 +99,7 @@ def reference_evaluation_to_proto(
         if line.points_before_cut is not None:
             wire.points_before_cut = dec(line.points_before_cut)
         fill_provenance(wire.provenance, line.provenance)
+        wire.records.extend(cited(name for name, _ in line.values))
 
     wire_groups = message.group_totals
     for group in result.groups:
@@ -121,6 +128,7 @@ def reference_evaluation_to_proto(
             wire_measure = wire_override.measures.add(id=measure.id)
             fill_title(wire_measure.title, measure.title)
             fill_provenance(wire_measure.provenance, measure.provenance)
+        wire_override.records.extend(cited(fired.reads))
 
     if result.until is not None:
         convert_wire.fill_date(message.until, result.until)
@@ -140,6 +148,11 @@ def reference_evaluation_to_proto(
         message.score_before_cut = dec(result.score_before_cut)
     if create_time is not None:
         convert_wire.fill_timestamp(message.create_time, create_time)
+    for e in result.evidence:
+        wire_evidence = message.record_evidence.add(
+            indicator=e.indicator, record=e.record, kind=e.kind, basis=e.basis, state=e.state
+        )
+        convert_wire.fill_date(wire_evidence.decision_date, e.decision_date)
     return message
 
 
@@ -155,10 +168,12 @@ def _golden_results() -> list[tuple[str, EvaluationResult]]:
             subject = Subject(
                 kind, subj.get("id", SAMPLE_IDS[kind]), subj.get("display_name", "名字")
             )
-            try:
-                result = compiled.evaluate(subject, case.indicators, case.as_of or DEFAULT_AS_OF)
+            try:  # indicators derived from records filled from the case's, with their evidence
+                values, evidence = case_input(compiled.card, case, subject)
+                result = compiled.evaluate(subject, values, case.as_of or DEFAULT_AS_OF)
             except InvalidInput:
                 continue
+            result.evidence = evidence
             out.append((f"{compiled.id}/{case.name}", result))
     return out
 
@@ -186,6 +201,22 @@ def test_the_golden_results_cover_overrides_cuts_and_eligibility_cards() -> None
     assert any(r.overrides for _, r in GOLDEN)
     assert any(r.score is None for _, r in GOLDEN)
     assert any(line.points_before_cut is not None for _, r in GOLDEN for line in r.lines)
+    # records cited: by lines (counts), by overrides (flags, a date), and a line with several
+    cited = [(r, x) for _, r in GOLDEN for x in (*r.lines, *r.overrides) if r.evidence]
+    assert {type(x).__name__ for r, x in cited if convert_records(r, x)} == {
+        "Line",
+        "FiredOverride",
+    }
+    assert any(len(convert_records(r, x)) > 1 for r, x in cited)
+
+
+def convert_records(result: EvaluationResult, part: object) -> list[str]:
+    """The `records` the converted message gives the line or override `part` of `result`."""
+    message = convert.evaluation_to_proto(result)
+    if isinstance(part, FiredOverride):
+        index = result.overrides.index(part)
+        return list(message.overrides[index].records)
+    return list(message.lines[result.lines.index(part)].records)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("metadata", [{}, STORED], ids=["bare", "stored"])

@@ -4,8 +4,8 @@ submitted value for one is refused naming it, the 3-year legal-representative ba
 person through a firm's record, and a repair changes the next grade while the evaluation
 stored before it still shows the record as it was.
 
-The cards are test cards (tests/records_cards/); the built-in cards still take these facts as
-submitted indicators (not converted yet)."""
+The cards are test cards (tests/records_cards/); the built-in cards' derived indicators are in
+tests/test_records_cards.py."""
 
 from __future__ import annotations
 

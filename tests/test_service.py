@@ -302,23 +302,8 @@ WORKED_EXAMPLES = [
         None,
         "4",
     ),
-    (
-        "4",
-        "construction.firm",
-        "2026-06-01",
-        {
-            "qualification_staff_points": "5",
-            "contract_performance_points": "8",
-            "decoration_awards": 2,
-            "bad_records_b": 1,
-            "bad_records_c": 1,
-        },
-        "68",
-        "B",
-        [],
-        None,
-        "2",
-    ),
+    # example 4 (construction.firm, its bad records read from credit records) is in
+    # tests/test_records_cards.py, with the records it needs
     (
         "5",
         "environment.enterprise",
@@ -1136,7 +1121,7 @@ def test_a_date_near_the_end_of_the_calendar_is_not_an_internal_error(
     limited_server: ServerProcess,
 ) -> None:
     request = evaluate_request(
-        "procurement.supplier", {"bribery_conviction_date": (9999, 12, 31)}, as_of="9999-12-31"
+        "procurement.supplier", {"major_illegal_record_date": (9999, 12, 31)}, as_of="9999-12-31"
     )
     try:
         limited_server.stub.Evaluate(request, timeout=10)

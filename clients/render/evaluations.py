@@ -24,6 +24,7 @@ def evaluation_view(
     ev: Evaluation, style: Style, lang: str, card: Scorecard | None = None
 ) -> list[str]:
     sources = Sources()
+    cited = Citations(ev)
     grade = ev.grade
     changed = bool(ev.overrides) and ev.score_grade not in ("", grade.code)
     head = f"{style(ev.scorecard_id, 'bold')} {ev.scorecard_version}"
@@ -85,6 +86,7 @@ def evaluation_view(
         rows: list[list[CellLike]] = []
         for line in ev.lines:
             values = ", ".join(f"{k} = {value_text(v)}" for k, v in line.values.items())
+            values += cited.cell(line.records)
             points = dec(line.points, True)
             if line.points_before_cut is not None:
                 points += f"\n(cut from {dec(line.points_before_cut, True)})"
@@ -133,7 +135,7 @@ def evaluation_view(
                     o.override_id,
                     Cell(o.effect_text, ("bold",)),
                     o.until.isoformat() if o.until else "while it holds",
-                    title_text(o.title, lang),
+                    title_text(o.title, lang) + cited.cell(o.records),
                     sources.cell(o.provenance),
                 ]
                 for o in ev.overrides
@@ -170,7 +172,37 @@ def evaluation_view(
         )
     else:
         out.append("none: nothing held the grade back")
-    return out + sources.lines(style)
+    return out + cited.lines(style) + sources.lines(style)
+
+
+class Citations:
+    """The credit records the lines and overrides cite, numbered as cited: a cell gets
+    `records [R1] [R2]`, the section after the reasons lists each once,
+    `[R1] records/{id} (basis …)` with its kind, decision date and state on as_of."""
+
+    def __init__(self, ev: Evaluation):
+        self.ev = ev
+        self.numbers: dict[str, int] = {}
+
+    def cell(self, records: Sequence[str]) -> str:
+        if not records:
+            return ""
+        marks = [f"[R{self.numbers.setdefault(r, len(self.numbers) + 1)}]" for r in records]
+        return "\nrecords " + " ".join(marks)
+
+    def lines(self, style: Style) -> list[str]:
+        if not self.numbers:
+            return []
+        out = ["", style("Records cited", "bold")]
+        for name, n in self.numbers.items():
+            e = self.ev.evidence_of(name)
+            if e is None:
+                out.append(f"[R{n}] {name}")
+                continue
+            decided = e.decision_date.isoformat() if e.decision_date else "?"
+            out.append(f"[R{n}] {name} (basis {e.basis or 'not given'})")
+            out.append(f"     {e.kind}, decided {decided}, {e.state} on the evaluation's date")
+        return out
 
 
 def _sum_lines(ev: Evaluation, width: int) -> list[str]:

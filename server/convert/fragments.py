@@ -15,6 +15,7 @@ both views.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +28,7 @@ from sector_credit.scorecards.model import (
     Measure,
     Provenance,
     ReasonCode,
+    RecordEvidence,
     Title,
 )
 from sector_credit.scorecards.text import decimal_text, same_decimal
@@ -294,8 +296,32 @@ def timestamp_bytes(value: dt.datetime) -> bytes:
     )
 
 
-def override_bytes(fired: Any) -> bytes:
-    """One `overrides` field (13): a FiredOverride."""
+def cited_records(evidence: Iterable[RecordEvidence]) -> dict[str, list[str]]:
+    """The records each derived indicator rests on, by indicator (from the stored evidence)."""
+    out: dict[str, list[str]] = {}
+    for e in evidence:
+        out.setdefault(e.indicator, []).append(e.record)
+    return out
+
+
+def citations_bytes(names: Iterable[str], cited: dict[str, list[str]]) -> bytes:
+    """The `records` fields (20) of a Line or FiredOverride: the records behind the indicators
+    it read, each once, in the order read."""
+    records = dict.fromkeys(r for n in names for r in cited.get(n, ()))
+    return b"".join(text_field(20, r) for r in records)
+
+
+def cited_line_bytes(line: Line, cited: dict[str, list[str]]) -> bytes:
+    """One `lines` field (11), with the records the line cites (none: the cached bytes). A
+    line citing records is not cached: the records are its subject's own."""
+    cites = citations_bytes((name for name, _ in line.values), cited)
+    if not cites:
+        return PARTS.whole_line(line)
+    return len_field(11, PARTS._line_bytes(PARTS.line(line), line) + cites)
+
+
+def override_bytes(fired: Any, cited: dict[str, list[str]]) -> bytes:
+    """One `overrides` field (13): a FiredOverride, with the records it cites."""
     until = b"" if fired.until is None else len_field(6, date_bytes(fired.until))
     return len_field(
         13,
@@ -306,5 +332,6 @@ def override_bytes(fired: Any) -> bytes:
         + uint_field(5, fired.steps)
         + until
         + len_field(7, provenance_bytes(fired.provenance))
-        + (PARTS.override_measures(fired) if fired.measures else b""),
+        + (PARTS.override_measures(fired) if fired.measures else b"")
+        + (citations_bytes(fired.reads, cited) if cited else b""),
     )

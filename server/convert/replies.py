@@ -13,6 +13,8 @@ from sector_credit.v1 import common_pb2, evaluation_pb2
 
 from .fragments import (
     PARTS,
+    cited_line_bytes,
+    cited_records,
     date_bytes,
     len_field,
     override_bytes,
@@ -53,9 +55,13 @@ def evaluation_bytes(
     ]
     indicator = parts.indicator
     out += [indicator(name, value) for name, value in result.indicators.items()]
+    cited = cited_records(result.evidence) if result.evidence else {}  # issue 10: citations
     if lines:
         whole_line = parts.whole_line
-        out += [whole_line(line) for line in result.lines]
+        if cited:
+            out += [cited_line_bytes(line, cited) for line in result.lines]
+        else:
+            out += [whole_line(line) for line in result.lines]
     group_part = parts.group
     out += [
         len_field(
@@ -64,7 +70,7 @@ def evaluation_bytes(
         for g in result.groups
     ]
     if result.overrides:
-        out += [override_bytes(fired) for fired in result.overrides]
+        out += [override_bytes(fired, cited) for fired in result.overrides]
     if result.until is not None:
         out.append(len_field(14, date_bytes(result.until)))
     reason_part = parts.reason

@@ -58,6 +58,7 @@ from sector_credit.scorecards.model import (
     SubjectKind,
     Title,
 )
+from sector_credit.scorecards.semantics import override_reads
 from sector_credit.scorecards.text import same_decimal
 
 if codec.FORMAT != 1:  # pragma: no cover - a new codec format needs this module updated too
@@ -406,7 +407,15 @@ def result_parts(card: Scorecard) -> ResultParts:
         ),
         overrides={
             o.id: FiredOverride(
-                o.id, o.title, o.effect, o.grade, o.steps, None, o.provenance, o.measures
+                o.id,
+                o.title,
+                o.effect,
+                o.grade,
+                o.steps,
+                None,
+                o.provenance,
+                o.measures,
+                override_reads(o),
             )
             for o in card.overrides
         },
@@ -655,7 +664,15 @@ def _result_v2(data: dict[str, Any], parts: ResultParts) -> EvaluationResult:
         o = parts.overrides[override_id]
         overrides.append(
             FiredOverride(
-                o.id, o.title, o.effect, o.grade, o.steps, _date_of(until), o.provenance, o.measures
+                o.id,
+                o.title,
+                o.effect,
+                o.grade,
+                o.steps,
+                _date_of(until),
+                o.provenance,
+                o.measures,
+                o.reads,
             )
         )
     titles = parts.reason_titles

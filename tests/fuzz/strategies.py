@@ -74,6 +74,21 @@ class IndicatorInfo:
     choices: tuple[str, ...]
     required: bool = False
     past: bool = False  # a date that must not lie after as_of
+    derived: bool = False  # read from credit records by the server: a valid request omits it
+
+
+@functools.cache
+def derived_indicators() -> dict[str, frozenset[str]]:
+    """The indicators each installed card derives from credit records (`from_records`): the
+    server fills them and refuses a submitted value. The Scorecard message does not say which
+    they are, so the fuzzer asks the cards installed with it (the server's own)."""
+    from sector_credit.plugins import get_plugin_manager
+    from sector_credit.scorecards.registry import build_registry
+
+    return {
+        c.id: frozenset(i.name for i in c.card.indicators if i.from_records is not None)
+        for c in build_registry(get_plugin_manager()).all()
+    }
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,7 @@ class Catalogue:
                             tuple(i.choices),
                             i.required,
                             i.past,
+                            i.name in derived_indicators().get(sc.scorecard_id, ()),
                         )
                         for i in sc.indicators
                     ),
@@ -531,8 +547,8 @@ VALID_AS_OF = st.dates(dt.date(2025, 1, 1), dt.date(2026, 12, 31)).map(
 
 @functools.cache
 def valid_evaluate_requests(card: CardInfo) -> st.SearchStrategy[pb.EvaluateRequest]:
-    required = [i for i in card.indicators if i.required]
-    optional = [i for i in card.indicators if not i.required]
+    required = [i for i in card.indicators if i.required and not i.derived]
+    optional = [i for i in card.indicators if not i.required and not i.derived]
     some_optional = st.integers(0, 2 ** len(optional) - 1)
 
     @st.composite

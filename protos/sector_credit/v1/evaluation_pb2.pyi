@@ -339,6 +339,7 @@ class Line(_message.Message):
     POINTS_BEFORE_CUT_FIELD_NUMBER: _builtins.int
     BEST_POINTS_FIELD_NUMBER: _builtins.int
     PROVENANCE_FIELD_NUMBER: _builtins.int
+    RECORDS_FIELD_NUMBER: _builtins.int
     rule_id: _builtins.str
     """The id of the rule."""
     group: _builtins.str
@@ -363,6 +364,13 @@ class Line(_message.Message):
     def provenance(self) -> _common_pb2.Provenance:
         """Where the rule comes from."""
 
+    @_builtins.property
+    def records(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The credit records (`records/{id}`) whose derived indicators this line read, each once;
+        each one's basis, kind and state on as_of are in Evaluation.record_evidence. Kept with the
+        stored evaluation: a later repair or revocation does not change them.
+        """
+
     def __init__(
         self,
         *,
@@ -374,10 +382,11 @@ class Line(_message.Message):
         points_before_cut: _builtins.str | None = ...,
         best_points: _builtins.str = ...,
         provenance: _common_pb2.Provenance | None = ...,
+        records: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_points_before_cut", b"_points_before_cut", "points_before_cut", b"points_before_cut", "provenance", b"provenance", "title", b"title"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_points_before_cut", b"_points_before_cut", "best_points", b"best_points", "group", b"group", "points", b"points", "points_before_cut", b"points_before_cut", "provenance", b"provenance", "rule_id", b"rule_id", "title", b"title", "values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_points_before_cut", b"_points_before_cut", "best_points", b"best_points", "group", b"group", "points", b"points", "points_before_cut", b"points_before_cut", "provenance", b"provenance", "records", b"records", "rule_id", b"rule_id", "title", b"title", "values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__points_before_cut: _TypeAlias = _typing.Literal["points_before_cut"]  # noqa: Y015
     _WhichOneofArgType__points_before_cut: _TypeAlias = _typing.Literal["_points_before_cut", b"_points_before_cut"]  # noqa: Y015
@@ -442,6 +451,7 @@ class FiredOverride(_message.Message):
     STEPS_FIELD_NUMBER: _builtins.int
     UNTIL_FIELD_NUMBER: _builtins.int
     PROVENANCE_FIELD_NUMBER: _builtins.int
+    RECORDS_FIELD_NUMBER: _builtins.int
     MEASURES_FIELD_NUMBER: _builtins.int
     override_id: _builtins.str
     """The id of the override."""
@@ -466,6 +476,14 @@ class FiredOverride(_message.Message):
         """Where the override comes from."""
 
     @_builtins.property
+    def records(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The credit records (`records/{id}`) whose derived indicators this override's condition
+        or end date read, each once; each one's basis, kind and state on as_of are in
+        Evaluation.record_evidence. Kept with the stored evaluation: a later repair or revocation
+        does not change them.
+        """
+
+    @_builtins.property
     def measures(self) -> _containers.RepeatedCompositeFieldContainer[_scorecard_pb2.Measure]:
         """The measures that follow from this override (as in Override.measures); the grade's own
         are in Evaluation.grade.measures.
@@ -481,11 +499,12 @@ class FiredOverride(_message.Message):
         steps: _builtins.int = ...,
         until: _common_pb2.Date | None = ...,
         provenance: _common_pb2.Provenance | None = ...,
+        records: _abc.Iterable[_builtins.str] | None = ...,
         measures: _abc.Iterable[_scorecard_pb2.Measure] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["provenance", b"provenance", "title", b"title", "until", b"until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["effect", b"effect", "grade", b"grade", "measures", b"measures", "override_id", b"override_id", "provenance", b"provenance", "steps", b"steps", "title", b"title", "until", b"until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["effect", b"effect", "grade", b"grade", "measures", b"measures", "override_id", b"override_id", "provenance", b"provenance", "records", b"records", "steps", b"steps", "title", b"title", "until", b"until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
