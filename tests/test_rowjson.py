@@ -29,6 +29,7 @@ from sector_credit.server.db.rowjson import (
     result_parts_from_document,
     result_parts_json,
 )
+from sector_credit.server.db.rows import EvaluationRecord, evaluation_row
 
 _reference = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
@@ -216,6 +217,19 @@ def test_a_result_of_the_cards_engine_is_written_unchecked_to_the_same_bytes(
     unchecked = result_json_compact(result, parts, made_by=card)
     assert unchecked == result_json_compact(result, parts)
     assert json.loads(unchecked)["format"] == 2
+
+
+def test_the_row_of_a_record_made_by_its_card_holds_the_same_documents() -> None:
+    for name, _subject, case, result in GOLDEN:
+        inp = EvaluationInput(result.scorecard_id, result.subject, dict(case.indicators))
+        card = CARDS[result.digest]
+        rows = [
+            evaluation_row(EvaluationRecord(input=inp, result=result, made_by=by), PARTS)[0]
+            for by in (None, card)
+        ]
+        assert rows[0]["input"] == rows[1]["input"], name
+        assert rows[0]["result"] == rows[1]["result"], name
+        assert json.loads(rows[1]["result"])["format"] == 2, name
 
 
 def test_a_result_is_checked_unless_its_card_made_it_and_the_parts_are_that_cards() -> None:
