@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -86,7 +86,7 @@ class EvaluationRecord:
     # the card whose engine made `result` (the servicer's own evaluation): a result in format 2
     # is then not checked against the card's parts, which describe it by construction
     # (rowjson.result_json_compact); None (a result made otherwise): checked
-    made_by: Scorecard | None = None
+    made_by: Scorecard | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
