@@ -680,6 +680,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                 caller=caller,
                 request_id=request.request_id or None,
                 access=access,
+                made_by=compiled.card,
             ),
             reply,
             full=full,

@@ -29,6 +29,7 @@ from sector_credit.server.db.rowjson import (
     result_parts_from_document,
     result_parts_json,
 )
+from sector_credit.server.db.rows import EvaluationRecord, evaluation_row
 
 _reference = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
@@ -200,6 +201,55 @@ def test_a_result_its_parts_do_not_describe_is_stored_whole() -> None:
     other = dataclasses.replace(result, digest="sha256:" + "0" * 64)
     assert json.loads(result_json_compact(other, parts))["format"] == 1
     assert json.loads(result_json_compact(result, None))["format"] == 1
+
+
+CARDS = {c.card.digest: c.card for c in REGISTRY.all()}
+
+
+@pytest.mark.parametrize("name,subject,case,result", GOLDEN, ids=[g[0] for g in GOLDEN])
+def test_a_result_of_the_cards_engine_is_written_unchecked_to_the_same_bytes(
+    name, subject, case, result
+) -> None:  # type: ignore[no-untyped-def]
+    """The premise of `made_by`: the engine's results fit their card's parts by construction,
+    so the unchecked document is the checked one."""
+    parts, card = PARTS[result.digest], CARDS[result.digest]
+    assert parts.card is card
+    unchecked = result_json_compact(result, parts, made_by=card)
+    assert unchecked == result_json_compact(result, parts)
+    assert json.loads(unchecked)["format"] == 2
+
+
+def test_the_row_of_a_record_made_by_its_card_holds_the_same_documents() -> None:
+    for name, _subject, case, result in GOLDEN:
+        inp = EvaluationInput(result.scorecard_id, result.subject, dict(case.indicators))
+        card = CARDS[result.digest]
+        rows = [
+            evaluation_row(EvaluationRecord(input=inp, result=result, made_by=by), PARTS)[0]
+            for by in (None, card)
+        ]
+        assert rows[0]["input"] == rows[1]["input"], name
+        assert rows[0]["result"] == rows[1]["result"], name
+        assert json.loads(rows[1]["result"])["format"] == 2, name
+
+
+def test_a_result_is_checked_unless_its_card_made_it_and_the_parts_are_that_cards() -> None:
+    result = next(r for *_, r in GOLDEN if r.lines)
+    card = CARDS[result.digest]
+    other_card = next(c for d, c in CARDS.items() if d != result.digest)
+    line = result.lines[0]
+    retitled = dataclasses.replace(line, title=dataclasses.replace(line.title, en="another title"))
+    changed = dataclasses.replace(result, lines=(retitled, *result.lines[1:]))
+    read_back = result_parts_from_document(json.loads(result_parts_json(PARTS[result.digest])))
+    assert read_back.card is None
+    cases = [  # (parts, made_by): a result not made by the parts' card is checked, and whole
+        (PARTS[result.digest], None),
+        (PARTS[result.digest], other_card),
+        (read_back, card),  # parts read back from the store: checked though the card made it
+    ]
+    for parts, made_by in cases:
+        data = json.loads(result_json_compact(changed, parts, made_by=made_by))
+        assert data["format"] == 1 and result_from_document(data) == changed, made_by
+        assert json.loads(result_json_compact(result, parts, made_by=made_by))["format"] == 2
 
 
 def test_format_2_without_its_parts_or_against_them_is_refused() -> None:

@@ -12,12 +12,12 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sector_credit.scorecards.codec import input_from_dict
-from sector_credit.scorecards.model import EvaluationInput, EvaluationResult
+from sector_credit.scorecards.model import EvaluationInput, EvaluationResult, Scorecard
 
 from .errors import StoreError, StoreUnavailable
 from .failures import describe
@@ -83,6 +83,10 @@ class EvaluationRecord:
     # the call's access record, committed with the evaluation; when the row is refused
     # (RequestConflict, InvalidRecord) it is stored with that outcome and 0 returned
     access: AccessRecord | None = None
+    # the card whose engine made `result` (the servicer's own evaluation): a result in format 2
+    # is then not checked against the card's parts, which describe it by construction
+    # (rowjson.result_json_compact); None (a result made otherwise): checked
+    made_by: Scorecard | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +177,9 @@ def evaluation_row(
         "grade": result.grade.code,
         "score": None if result.score is None else str(result.score),
         "input": input_text,
-        "result": result_json_compact(result, None if parts is None else parts.get(result.digest)),
+        "result": result_json_compact(
+            result, None if parts is None else parts.get(result.digest), record.made_by
+        ),
         "caller": record.caller,
         "created_at": created,
     }
