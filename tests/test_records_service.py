@@ -51,6 +51,7 @@ def create(
     decided: str = "2026-09-01",
     subject: str | None = None,
     linked: tuple[tuple[str, int], ...] = (),
+    restriction_end: str | None = None,
 ) -> record_pb2.Record:
     record = record_pb2.Record(
         kind=kind,
@@ -64,6 +65,8 @@ def create(
     )
     record.subject.kind = common_pb2.SUBJECT_KIND_ORGANIZATION
     record.subject.id = subject or fresh_org()
+    if restriction_end:
+        record.restriction_end.CopyFrom(date(restriction_end))
     return (
         stub(server)
         .CreateRecord(rpb.CreateRecordRequest(record=record, reason="决定书送达"), timeout=30)
