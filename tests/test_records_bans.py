@@ -72,6 +72,31 @@ def test_a_ban_refuses_until_the_day_its_record_says_and_the_override_cites_it(
     assert [list(o.records) for o in ev.overrides] == [[made.name] for _ in fired]
 
 
+def test_scorecards_example_8_a_ban_that_ran_out_no_longer_bars_its_record(
+    server: ServerProcess,
+) -> None:
+    subject = fresh_org()
+    create(
+        server,
+        kind="procurement_debarment",
+        decided="2023-03-01",
+        subject=subject,
+        restriction_end="2024-03-01",
+    )
+    request = evaluate_request(
+        "procurement.supplier",
+        {"major_illegal_record_date": (2023, 3, 1)},
+        subject_id=subject,
+        as_of="2025-06-01",
+    )
+    ev = server.stub.Evaluate(request, timeout=30).evaluation
+    assert (ev.score, ev.grade.code, list(ev.overrides)) == ("0.00", "QUALIFIED", [])
+    # without the ban's record the same major record refuses until its 3rd anniversary
+    request.subject.id = fresh_org()
+    other = server.stub.Evaluate(request, timeout=30).evaluation
+    assert (other.grade.code, iso(other.until)) == ("REFUSED", "2026-03-01")
+
+
 def test_a_revoked_ban_no_longer_refuses(server: ServerProcess) -> None:
     subject = fresh_org()
     made = create(
