@@ -12,10 +12,9 @@ from typing import Any
 
 import grpc
 import pytest
-from sector_credit.v1 import common_pb2, record_pb2
 from sector_credit.v1 import records_service_pb2 as rpb
 from service_harness import ServerProcess, date, evaluate_request, module_server_fixture
-from test_records_service import PURPOSE, create, fresh_org, iso, refusal, stub
+from test_records_service import PURPOSE, create, fresh_org, iso, record_message, refusal, stub
 
 server = module_server_fixture()
 
@@ -144,19 +143,7 @@ def test_a_bad_ban_end_is_refused_naming_the_field_and_nothing_is_stored(
     server: ServerProcess, kind: str, decided: str, end: str
 ) -> None:
     subject = fresh_org()
-    record = record_pb2.Record(
-        kind=kind,
-        authority="上海市财政局",
-        decision_date=date(decided),
-        severity=record_pb2.SEVERITY_GENERAL,
-        basis=record_pb2.RecordBasis(
-            regulation="《政府采购法》 第77条", document_number="沪财〔2025〕1号"
-        ),
-    )
-    record.subject.kind = common_pb2.SUBJECT_KIND_ORGANIZATION
-    record.subject.id = subject
-    if end:
-        record.restriction_end.CopyFrom(date(end))
+    record = record_message(kind=kind, decided=decided, subject=subject, restriction_end=end)
     code, fields = refusal(stub(server).CreateRecord, rpb.CreateRecordRequest(record=record))
     assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["record.restriction_end"])
     listed = stub(server).ListRecords(

@@ -44,8 +44,7 @@ def fresh_org() -> str:
     )
 
 
-def create(
-    server: ServerProcess,
+def record_message(
     *,
     kind: str = "administrative_penalty",
     decided: str = "2026-09-01",
@@ -53,6 +52,7 @@ def create(
     linked: tuple[tuple[str, int], ...] = (),
     restriction_end: str | None = None,
 ) -> record_pb2.Record:
+    """A CreateRecord's record about an organization (a fresh one unless `subject`)."""
     record = record_pb2.Record(
         kind=kind,
         authority="上海市市场监督管理局",
@@ -67,6 +67,12 @@ def create(
     record.subject.id = subject or fresh_org()
     if restriction_end:
         record.restriction_end.CopyFrom(date(restriction_end))
+    return record
+
+
+def create(server: ServerProcess, **fields: Any) -> record_pb2.Record:
+    """The record `record_message(**fields)` makes, created."""
+    record = record_message(**fields)
     return (
         stub(server)
         .CreateRecord(rpb.CreateRecordRequest(record=record, reason="决定书送达"), timeout=30)
