@@ -117,7 +117,8 @@ def derive(spec: FromRecords, subject_id: str, views: Sequence[View]) -> Derived
         live = [
             (end, v)
             for end, v in ends
-            if end is not None and (end > v.as_of or v.record.restriction_end is not None)
+            if end is not None
+            and (end > v.as_of or (v.record.subject_id == subject_id and v.record.restriction_end))
         ]
         if not live:
             return Derived(None, ())
@@ -157,7 +158,7 @@ def record_from_case(spec: Any, index: int, subject_kind: SubjectKind, subject_i
     """A record of a golden case: ``{ kind, decided, subject (default: the case's subject),
     severity (default general), linked = [{ id, role }], events = [{ type, on }],
     restriction_end (the end of the ban its decision set) }``; ValueError naming the key at
-    fault (the bounds of the kind are checked with the case's kinds, `check_restriction`)."""
+    fault (the bounds of the kind are checked with the case's kinds, `restriction_problem`)."""
     if not isinstance(spec, dict) or set(spec) - _CASE_RECORD_KEYS:
         raise ValueError(f"a table of {', '.join(sorted(_CASE_RECORD_KEYS))}")
     kind, decided = spec.get("kind"), spec.get("decided")

@@ -300,7 +300,7 @@ BUILTIN_KINDS: tuple[RecordKind, ...] = (
             "取消参加依法必须招标项目的投标资格",
             "Debarment from tendering for projects that must be tendered",
         ),
-        _BOTH,
+        _ORG,
         12,
         36,
         True,
