@@ -60,7 +60,8 @@ CSV_COLUMNS = (
     "decision_date",
     "severity",
 )
-"""Required columns of `credit records import`; optional: `linked` (ID:ROLE;ID:ROLE), `reason`."""
+"""Required columns of `credit records import`; optional: `linked` (ID:ROLE;ID:ROLE),
+`restriction_end` (the day a ban the decision set ends, for the kinds that set one), `reason`."""
 
 
 class RecordInputError(ValueError):
@@ -110,6 +111,7 @@ def new_record(
     decision_date: str,
     severity: str,
     linked: Sequence[str] = (),
+    restriction_end: str | None = None,
 ) -> record_pb2.Record:
     record = record_pb2.Record(
         kind=kind,
@@ -123,6 +125,9 @@ def new_record(
     day = _date(decision_date, "decision date")
     if day is not None:
         record.decision_date.CopyFrom(day)
+    ban_end = _date(restriction_end, "restriction end")
+    if ban_end is not None:
+        record.restriction_end.CopyFrom(ban_end)
     return record
 
 
@@ -275,6 +280,8 @@ def record_lines(r: record_pb2.Record) -> list[str]:
         f"Decided     {_iso(r.decision_date)}  minimum period ends {_iso(r.minimum_period_end)},"
         f" expires {_iso(r.maximum_period_end)}",
     ]
+    if r.HasField("restriction_end"):
+        lines.append(f"Ban ends    {_iso(r.restriction_end)}")
     for p in r.linked_persons:
         lines.append(f"Linked      {p.id}  {_role(p.role)}")
     if r.HasField("objection"):
@@ -422,6 +429,7 @@ def import_csv(
                     decision_date=row["decision_date"],
                     severity=row["severity"],
                     linked=[s for s in row.get("linked", "").split(";") if s],
+                    restriction_end=row.get("restriction_end") or None,
                 )
                 line["name"] = records.add(
                     record, reason=row.get("reason", ""), request_id=f"credit-records-{run}-{n}"

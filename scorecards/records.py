@@ -26,6 +26,7 @@ from .records_checks import (
     apply_revoke,
     check_new_record,
     check_text,
+    restriction_problem,
 )
 from .records_derive import (
     Derived,
@@ -97,6 +98,7 @@ __all__ = [
     "InvalidRecordInput",
     "check_text",
     "check_new_record",
+    "restriction_problem",
     "apply_objection",
     "apply_forward",
     "apply_decision",

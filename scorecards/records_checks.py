@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from .model import FieldViolation, InvalidInput, SubjectKind
-from .records_kinds import LinkRole, RecordKindRegistry
+from .records_kinds import LinkRole, RecordKind, RecordKindRegistry, add_months
 from .records_lifecycle import Event, EventType, LinkedPerson, ObjectionStatus, Record, State, View
 from .semantics import SUBJECT_ID_CHECKS
 from .subject_ids import normalize
@@ -67,6 +67,33 @@ def _id_problem(
     return SUBJECT_ID_CHECKS[kind](value)
 
 
+def restriction_problem(
+    kind: RecordKind | None, decision_date: dt.date, end: dt.date | None
+) -> str | None:
+    """Why a record's `restriction_end` does not fit its kind, or None: a kind whose decisions
+    set a ban (`ban_months`) needs one between its least and most months from the decision
+    date; any other kind takes none."""
+    if kind is None:
+        return None  # the kind itself is refused
+    if kind.ban_months is None:
+        if end is None:
+            return None
+        return f"a {kind.name} decision sets no ban: leave restriction_end out"
+    least, most = kind.ban_months
+    first, last = add_months(decision_date, least), add_months(decision_date, most)
+    if end is None:
+        return (
+            f"required: a {kind.name} decision sets a ban of {least} to {most} months;"
+            f" the day it ends, from {first} to {last}"
+        )
+    if not first <= end <= last:
+        return (
+            f"{end} is outside the {least} to {most} months a {kind.name} ban lasts from the"
+            f" decision date {decision_date}: from {first} to {last}"
+        )
+    return None
+
+
 def check_new_record(
     record: Record,
     kinds: RecordKindRegistry,
@@ -76,7 +103,8 @@ def check_new_record(
 ) -> Record:
     """The record to store, normalized; InvalidInput naming every bad field: an unknown kind,
     a subject of a kind the record kind does not cover, an invalid subject or linked id, a
-    decision date in the future, a missing authority or basis."""
+    decision date in the future, a missing authority or basis, a ban end its kind does not
+    take or outside its kind's bounds (`restriction_problem`)."""
     schemes = id_schemes or {}
     problems: list[FieldViolation] = []
     kind = kinds.get(record.kind)
@@ -116,6 +144,9 @@ def check_new_record(
                 f"{record.decision_date} is in the future (today is {today})",
             )
         )
+    ban = restriction_problem(kind, record.decision_date, record.restriction_end)
+    if ban:
+        problems.append(FieldViolation(prefix + "restriction_end", ban))
     if len(record.linked) > MAX_LINKED:
         problems.append(FieldViolation(prefix + "linked_persons", f"at most {MAX_LINKED}"))
     linked = []

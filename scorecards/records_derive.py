@@ -110,8 +110,16 @@ def derive(spec: FromRecords, subject_id: str, views: Sequence[View]) -> Derived
     those of the subject and those that link it, each replayed to the evaluation's as_of)."""
     own = [v for v in views if spec.takes(v.record) and v.record.subject_id == subject_id]
     if spec.measure is Measure.END_OF_RESTRICTION:
+        # A linked person's bar counts while it runs; a ban a decision set on the subject is
+        # reported after it ended too, since that it ended matters (实施条例 art 19: a
+        # supplier whose ban has run out may take part again).
         ends = [(v.restriction_end(subject_id), v) for v in views if spec.takes(v.record)]
-        live = [(end, v) for end, v in ends if end is not None and end > v.as_of]
+        live = [
+            (end, v)
+            for end, v in ends
+            if end is not None
+            and (end > v.as_of or (v.record.subject_id == subject_id and v.record.restriction_end))
+        ]
         if not live:
             return Derived(None, ())
         last = max(end for end, _ in live)
@@ -135,13 +143,22 @@ def derive(spec: FromRecords, subject_id: str, views: Sequence[View]) -> Derived
 
 # -- golden cases with records -------------------------------------------------------------
 
-_CASE_RECORD_KEYS = {"kind", "decided", "subject", "severity", "linked", "events"}
+_CASE_RECORD_KEYS = {
+    "kind",
+    "decided",
+    "subject",
+    "severity",
+    "linked",
+    "events",
+    "restriction_end",
+}
 
 
 def record_from_case(spec: Any, index: int, subject_kind: SubjectKind, subject_id: str) -> Record:
     """A record of a golden case: ``{ kind, decided, subject (default: the case's subject),
-    severity (default general), linked = [{ id, role }], events = [{ type, on }] }``;
-    ValueError naming the key at fault."""
+    severity (default general), linked = [{ id, role }], events = [{ type, on }],
+    restriction_end (the end of the ban its decision set) }``; ValueError naming the key at
+    fault (the bounds of the kind are checked with the case's kinds, `restriction_problem`)."""
     if not isinstance(spec, dict) or set(spec) - _CASE_RECORD_KEYS:
         raise ValueError(f"a table of {', '.join(sorted(_CASE_RECORD_KEYS))}")
     kind, decided = spec.get("kind"), spec.get("decided")
@@ -176,6 +193,11 @@ def record_from_case(spec: Any, index: int, subject_kind: SubjectKind, subject_i
             ) from None
         if not isinstance(on, dt.date):
             raise ValueError("events: on must be a date")
+    ban_end = spec.get("restriction_end")
+    if ban_end is not None and (
+        not isinstance(ban_end, dt.date) or isinstance(ban_end, dt.datetime)
+    ):
+        raise ValueError("restriction_end: a date")
     kind_of_subject = subject_kind if subject == subject_id else SubjectKind.ORGANIZATION
     return Record(
         f"case-{index + 1}",
@@ -189,6 +211,7 @@ def record_from_case(spec: Any, index: int, subject_kind: SubjectKind, subject_i
         severity,
         tuple(linked),
         tuple(events),
+        restriction_end=ban_end,
     )
 
 

@@ -83,7 +83,10 @@ class RecordKind:
     `min_months`: repair may be asked once this has passed since the decision date;
     `max_months`: the record expires at its end (0: the kind has no end by time). A kind
     whose `restricts_linked` is set bars the linked persons of the given roles for
-    `restriction_months` from the decision date (the 3-year legal-representative bar)."""
+    `restriction_months` from the decision date (the 3-year legal-representative bar). A kind
+    whose decisions each set a ban on the subject itself (a procurement or tendering
+    debarment of 1 to 3 years) declares its bounds in `ban_months` (least, most): a record of
+    it gives its `restriction_end`, which must lie within them from the decision date."""
 
     name: str
     title: Title
@@ -94,6 +97,7 @@ class RecordKind:
     provenance: Provenance
     restricts_linked: frozenset[LinkRole] = frozenset()
     restriction_months: int = 0
+    ban_months: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if (
@@ -112,6 +116,8 @@ class RecordKind:
             raise ValueError(f"record kind {self.name}: 0 <= min_months <= max_months (or max 0)")
         if self.restricts_linked and self.restriction_months <= 0:
             raise ValueError(f"record kind {self.name}: restriction_months must be positive")
+        if self.ban_months is not None and not 0 < self.ban_months[0] <= self.ban_months[1]:
+            raise ValueError(f"record kind {self.name}: ban_months is (least, most), 0 < least")
 
 
 class RecordKindRegistry:
@@ -228,6 +234,23 @@ BUILTIN_KINDS: tuple[RecordKind, ...] = (
         _p(ProvenanceTag.VERIFIED, "《政府采购法》(2014)", "第77条: 1至3年内禁止参加政府采购活动"),
     ),
     RecordKind(
+        "procurement_debarment",
+        Title(
+            "禁止参加政府采购活动（财政部门行政处罚）",
+            "Ban from government procurement (finance department penalty)",
+        ),
+        _ORG,
+        12,
+        36,
+        True,
+        _p(
+            ProvenanceTag.VERIFIED,
+            "《政府采购法》(2014)；《政府采购法实施条例》(2015)",
+            "法第77条、条例第73条: 一至三年内禁止参加政府采购活动",
+        ),
+        ban_months=(12, 36),
+    ),
+    RecordKind(
         "abnormal_operations",
         Title("经营异常名录", "Abnormal-operations list"),
         _ORG,
@@ -270,6 +293,23 @@ BUILTIN_KINDS: tuple[RecordKind, ...] = (
             "《建筑市场信用管理暂行办法》",
             "不良信息公布期6个月至3年; 异议期间不停止公布",
         ),
+    ),
+    RecordKind(
+        "construction.tender_debarment",
+        Title(
+            "取消参加依法必须招标项目的投标资格",
+            "Debarment from tendering for projects that must be tendered",
+        ),
+        _ORG,
+        12,
+        36,
+        True,
+        _p(
+            ProvenanceTag.VERIFIED,
+            "《招标投标法实施条例》(2019修订)",
+            "第67、68条: 取消其1至2年（情节特别严重的1至3年）内参加依法必须招标项目的投标资格",
+        ),
+        ban_months=(12, 36),
     ),
     RecordKind(
         "social_org.abnormal",

@@ -94,6 +94,9 @@ class Record:
     events: tuple[Event, ...] = ()
     version: int = 1
     created_at: dt.datetime | None = None
+    # The first day the ban its decision set on the subject no longer applies (a kind with
+    # `ban_months`); None for the other kinds.
+    restriction_end: dt.date | None = None
 
     @property
     def name(self) -> str:
@@ -170,15 +173,16 @@ class View:
         )
 
     def restriction_end(self, person_id: str) -> dt.date | None:
-        """The day after the last day `person_id` (linked to the record in a barred role) is
-        barred, or None when the record bars nobody by that id."""
+        """The day after the last day `person_id` is barred: the subject by the ban its
+        record's decision set (`Record.restriction_end`), a person linked in a barred role by
+        the kind's fixed bar; None when the record bars nobody by that id, or was revoked (an
+        upheld objection included). Repair ends the publicity, not the ban."""
         kind = self.kind
-        if (
-            kind is None
-            or not kind.restricts_linked
-            or self.state is State.REVOKED
-            or not self.decided
-        ):
+        if kind is None or self.state is State.REVOKED or not self.decided:
+            return None
+        if self.record.restriction_end is not None and self.record.subject_id == person_id:
+            return self.record.restriction_end
+        if not kind.restricts_linked:
             return None
         if not any(
             p.id == person_id and p.role in kind.restricts_linked for p in self.record.linked

@@ -63,6 +63,7 @@ def view_to_proto(view: rec.View) -> record_pb2.Record:
     out.basis.regulation = r.basis_regulation
     out.basis.document_number = r.basis_document
     set_date(out.decision_date, r.decision_date)
+    set_date(out.restriction_end, r.restriction_end)
     set_date(out.view_date, view.as_of)
     set_date(out.minimum_period_end, view.min_end)
     if view.max_end is not None:
@@ -106,6 +107,8 @@ def kind_to_proto(kind: rec.RecordKind) -> record_pb2.RecordKind:
         subject_kinds=[_SUBJECT_KIND[k] for k in sorted(kind.subject_kinds, key=lambda k: k.value)],
         restricts_linked=[ROLE[r] for r in sorted(kind.restricts_linked, key=lambda r: r.value)],
         restriction_months=kind.restriction_months,
+        ban_minimum_months=kind.ban_months[0] if kind.ban_months else 0,
+        ban_maximum_months=kind.ban_months[1] if kind.ban_months else 0,
     )
     out.title.zh, out.title.en = kind.title.zh, kind.title.en
     convert.fill_provenance(out.provenance, kind.provenance)
@@ -130,6 +133,11 @@ def record_from_proto(message: record_pb2.Record) -> rec.Record:
     else:
         if decision is None:
             problems.append(FieldViolation("record.decision_date", "required"))
+    ban_end = None
+    try:
+        ban_end = convert.date_from_proto(message.restriction_end)
+    except ValueError as exc:
+        problems.append(FieldViolation("record.restriction_end", str(exc)))
     linked = []
     for i, p in enumerate(message.linked_persons):
         role = ROLE_IN.get(p.role)
@@ -159,6 +167,7 @@ def record_from_proto(message: record_pb2.Record) -> rec.Record:
         decision_date=decision,
         severity=severity,
         linked=tuple(linked),
+        restriction_end=ban_end,
     )
 
 

@@ -118,8 +118,8 @@ def test_kind_is_inferred_from_the_scorecard(client: CreditClient) -> None:
     ev = client.evaluate(
         "procurement.supplier",
         ORGANIZATION,
-        {"major_illegal_record_date": "2023-03-01", "debarment_end": "2024-03-01"},
-        as_of="2025-06-01",
+        {"major_illegal_record_date": "2023-03-01"},
+        as_of="2026-06-01",
     )
     assert ev.subject.kind == "organization"
     assert ev.grade.code == "QUALIFIED" and ev.score == Decimal(0)

@@ -39,6 +39,7 @@ from sector_credit.v1 import credit_evaluation_service_pb2 as pb
 from service_harness import ServerProcess, evaluate_request, module_server_fixture
 from test_cli_e2e import COMMAND, cli_env, section
 from test_loader import VALID
+from test_records_service import create, fresh_org
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = build_registry(get_plugin_manager(only=BUILTIN_ONLY))
@@ -612,11 +613,25 @@ def test_get_scorecard_shows_each_grade_and_override_with_its_measures(
     assert not basic.grades
 
 
+def debarred_firm(server: ServerProcess) -> str:
+    """A firm debarred from tendering until 2027-01-01 (its construction.tender_debarment
+    record: the server reads the end from it)."""
+    firm = fresh_org()
+    create(
+        server,
+        kind="construction.tender_debarment",
+        decided="2025-06-01",
+        subject=firm,
+        restriction_end="2027-01-01",
+    )
+    return firm
+
+
 def test_the_stored_evaluation_gives_back_the_measures_it_was_decided_with(
     server: ServerProcess,
 ) -> None:
     request = evaluate_request(
-        "construction.firm", {"tender_debarment_end": (2027, 1, 1)}, as_of="2026-06-01"
+        "construction.firm", {}, subject_id=debarred_firm(server), as_of="2026-06-01"
     )
     made = server.stub.Evaluate(request).evaluation
     assert made.grade.code == "EXCLUDED" and not made.grade.measures
@@ -649,11 +664,9 @@ def test_the_cli_prints_the_measures_in_text_and_json(server: ServerProcess) -> 
         "evaluate",
         "construction.firm",
         "--subject",
-        ORG,
+        debarred_firm(server),
         "--as-of",
         "2026-06-01",
-        "--set",
-        "tender_debarment_end=2027-01-01",
     ]
     shown = section(cli(server, *args), "Measures")
     assert shown[0].split() == ["MEASURE", "FOLLOWS", "FROM", "TITLE", "PROVENANCE"]

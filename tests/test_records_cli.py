@@ -166,3 +166,50 @@ def test_the_disclosure_view_masks_personal_ids(server: ServerProcess) -> None:
     assert shown.returncode == 0, shown.stderr
     assert f"linked {person[:4]}{'*' * 12}{person[-2:]}  legal_representative" in shown.stdout
     assert person not in shown.stdout
+
+
+# the ban end on the command line and in the CSV: each accepted or refused naming the field
+BAN = (
+    "records",
+    "add",
+    "--kind",
+    "procurement_debarment",
+    "--subject",
+    ORG_IDS[0],
+    "--authority",
+    "上海市财政局",
+    "--regulation",
+    "《政府采购法》第77条",
+    "--document",
+    "沪财采罚〔2026〕3号",
+    "--decided",
+    "2026-03-01",
+)
+
+
+def test_a_ban_end_is_given_on_the_command_line_and_in_the_csv(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    added = credit(server.address, *BAN, "--restriction-end", "2028-03-01")
+    assert added.returncode == 0, added.stderr
+    assert "Ban ends    2028-03-01" in added.stdout
+    too_long = credit(server.address, *BAN, "--restriction-end", "2029-03-02")
+    assert too_long.returncode == 1 and "record.restriction_end" in too_long.stderr
+    not_a_date = credit(server.address, *BAN, "--restriction-end", "soon")
+    assert not_a_date.returncode == 2 and "restriction end" in not_a_date.stderr
+
+    source = tmp_path / "bans.csv"
+    header = "kind,subject_kind,subject_id,authority,regulation,document_number,decision_date,"
+    source.write_text(
+        header + "severity,restriction_end\n"
+        f"procurement_debarment,organization,{ORG_IDS[0]},某局,某条例,某〔2026〕1号,"
+        "2026-03-01,general,2027-03-01\n"
+        f"administrative_penalty,organization,{ORG_IDS[0]},某局,某条例,某〔2026〕2号,"
+        "2026-03-01,general,2027-03-01\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "results.jsonl"
+    done = credit(server.address, "records", "import", str(source), "--out", str(out))
+    assert done.returncode == 1 and "1 created, 1 failed" in done.stdout
+    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert "name" in lines[0] and list(lines[1]["fields"]) == ["record.restriction_end"]

@@ -44,14 +44,15 @@ def fresh_org() -> str:
     )
 
 
-def create(
-    server: ServerProcess,
+def record_message(
     *,
     kind: str = "administrative_penalty",
     decided: str = "2026-09-01",
     subject: str | None = None,
     linked: tuple[tuple[str, int], ...] = (),
+    restriction_end: str | None = None,
 ) -> record_pb2.Record:
+    """A CreateRecord's record about an organization (a fresh one unless `subject`)."""
     record = record_pb2.Record(
         kind=kind,
         authority="上海市市场监督管理局",
@@ -64,6 +65,14 @@ def create(
     )
     record.subject.kind = common_pb2.SUBJECT_KIND_ORGANIZATION
     record.subject.id = subject or fresh_org()
+    if restriction_end:
+        record.restriction_end.CopyFrom(date(restriction_end))
+    return record
+
+
+def create(server: ServerProcess, **fields: Any) -> record_pb2.Record:
+    """The record `record_message(**fields)` makes, created."""
+    record = record_message(**fields)
     return (
         stub(server)
         .CreateRecord(rpb.CreateRecordRequest(record=record, reason="决定书送达"), timeout=30)

@@ -230,7 +230,7 @@ def test_cli_whatif_prints_the_proposals_and_the_end_dates(server: str, tmp_path
 
     unstated = credit(server, "whatif", name)  # a stored evaluation explored is a read
     assert unstated.returncode != 0 and "purpose" in unstated.stderr
-    usage = credit(server, "whatif", name, "--set", "debarment_end=2026-09-01")
+    usage = credit(server, "whatif", name, "--set", "major_illegal_record_date=2025-06-01")
     assert usage.returncode == 2 and "give --subject too" in usage.stderr
 
 

@@ -39,6 +39,11 @@ def _print(session: Session, record: object, as_json: bool) -> int:
 @click.option("--decided", required=True, metavar="DATE", help="the decision date, YYYY-MM-DD")
 @click.option("--severity", default="general", type=click.Choice(["minor", "general", "serious"]))
 @click.option("--linked", multiple=True, metavar="ID:ROLE", help=LINKED_HELP)
+@click.option(
+    "--restriction-end",
+    metavar="DATE",
+    help="the day the ban the decision set ends, YYYY-MM-DD (only kinds that set a ban)",
+)
 @click.option("--reason", default="")
 @json_option
 @click.pass_obj
@@ -53,6 +58,7 @@ def add(
     decided: str,
     severity: str,
     linked: tuple[str, ...],
+    restriction_end: str | None,
     reason: str,
     as_json: bool,
 ) -> int:
@@ -68,6 +74,7 @@ def add(
             decision_date=decided,
             severity=severity,
             linked=linked,
+            restriction_end=restriction_end,
         )
         with session.client() as client:
             made = rc.Records(client).add(record, reason=reason)

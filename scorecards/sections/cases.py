@@ -8,8 +8,10 @@ from __future__ import annotations
 import datetime as dt
 
 from ..model import GoldenCase, SubjectKind
-from ..records import record_from_case
+from ..records import builtin_kinds, record_from_case, restriction_problem
 from .checker import Checker
+
+KINDS = builtin_kinds()  # a case's records of a built-in kind are checked against its bounds
 
 EXPECT_KEYS = {
     "score",
@@ -66,8 +68,15 @@ def read_cases(c: Checker, raw: object) -> list[GoldenCase]:
         sid = str((subject or {}).get("id", ""))
         for k, r in enumerate(raw_records):
             try:  # the subject's kind and id are settled when the case runs (golden.py)
-                records.append(record_from_case(r, k, SubjectKind.ORGANIZATION, sid))
+                record = record_from_case(r, k, SubjectKind.ORGANIZATION, sid)
             except ValueError as exc:
                 c.bad(f"{path}.records[{k}]", str(exc))
+                continue
+            ban = restriction_problem(
+                KINDS.get(record.kind), record.decision_date, record.restriction_end
+            )
+            if ban:
+                c.bad(f"{path}.records[{k}].restriction_end", ban)
+            records.append(record)
         out.append(GoldenCase(name, dict(inds), dict(expect), as_of, subject, tuple(records)))
     return out

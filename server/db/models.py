@@ -177,6 +177,8 @@ class RecordRow(Base):
     basis_document: Mapped[str] = mapped_column(String())
     decision_date: Mapped[dt.date] = mapped_column(Date())
     severity: Mapped[str] = mapped_column(String(16))
+    # The end of the ban the decision set on the subject (a kind with ban bounds); NULL else.
+    restriction_end: Mapped[dt.date | None] = mapped_column(Date())
     linked: Mapped[list[Any]] = mapped_column(JsonDocument)
     state: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer())

@@ -127,6 +127,7 @@ class RecordStore:
                     basis_document=record.basis_document,
                     decision_date=record.decision_date,
                     severity=record.severity.value,
+                    restriction_end=record.restriction_end,
                     linked=[
                         {"id": p.id, "role": p.role.value, "name": p.name} for p in record.linked
                     ],
@@ -383,6 +384,7 @@ def _with_events(conn: Connection, rows: Sequence[sa.Row[Any]]) -> list[Record]:
                 events=tuple(events[r.id]),
                 version=r.version,
                 created_at=created,
+                restriction_end=r.restriction_end,
             )
         )
     return out

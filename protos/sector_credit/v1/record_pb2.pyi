@@ -402,6 +402,7 @@ class Record(_message.Message):
     EVENTS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    RESTRICTION_END_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `records/{record_id}`."""
     kind: _builtins.str
@@ -462,6 +463,14 @@ class Record(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the record was created."""
 
+    @_builtins.property
+    def restriction_end(self) -> _common_pb2.Date:
+        """The first day the ban the decision set on the subject no longer applies (a procurement
+        or tendering debarment of 1 to 3 years): required for a kind with ban bounds
+        (RecordKind.ban_minimum_months), refused for any other; the end must lie within the
+        kind's bounds from decision_date. Absent for kinds that set no ban.
+        """
+
     def __init__(
         self,
         *,
@@ -483,10 +492,11 @@ class Record(_message.Message):
         events: _abc.Iterable[Global___RecordEvent] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
+        restriction_end: _common_pb2.Date | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "create_time", b"create_time", "decision_date", b"decision_date", "maximum_period_end", b"maximum_period_end", "minimum_period_end", b"minimum_period_end", "objection", b"objection", "public_until", b"public_until", "subject", b"subject", "view_date", b"view_date"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "create_time", b"create_time", "decision_date", b"decision_date", "maximum_period_end", b"maximum_period_end", "minimum_period_end", b"minimum_period_end", "objection", b"objection", "public_until", b"public_until", "restriction_end", b"restriction_end", "subject", b"subject", "view_date", b"view_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "basis", b"basis", "counts", b"counts", "create_time", b"create_time", "decision_date", b"decision_date", "etag", b"etag", "events", b"events", "kind", b"kind", "linked_persons", b"linked_persons", "maximum_period_end", b"maximum_period_end", "minimum_period_end", b"minimum_period_end", "name", b"name", "objection", b"objection", "public_until", b"public_until", "severity", b"severity", "state", b"state", "subject", b"subject", "view_date", b"view_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "basis", b"basis", "counts", b"counts", "create_time", b"create_time", "decision_date", b"decision_date", "etag", b"etag", "events", b"events", "kind", b"kind", "linked_persons", b"linked_persons", "maximum_period_end", b"maximum_period_end", "minimum_period_end", b"minimum_period_end", "name", b"name", "objection", b"objection", "public_until", b"public_until", "restriction_end", b"restriction_end", "severity", b"severity", "state", b"state", "subject", b"subject", "view_date", b"view_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -507,6 +517,8 @@ class RecordKind(_message.Message):
     PROVENANCE_FIELD_NUMBER: _builtins.int
     RESTRICTS_LINKED_FIELD_NUMBER: _builtins.int
     RESTRICTION_MONTHS_FIELD_NUMBER: _builtins.int
+    BAN_MINIMUM_MONTHS_FIELD_NUMBER: _builtins.int
+    BAN_MAXIMUM_MONTHS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The kind's name, e.g. `administrative_penalty`."""
     minimum_months: _builtins.int
@@ -517,6 +529,13 @@ class RecordKind(_message.Message):
     """Whether a record under objection still counts."""
     restriction_months: _builtins.int
     """How long those persons are barred, in months from the decision date."""
+    ban_minimum_months: _builtins.int
+    """For a kind whose decisions each set a ban on the subject: the least and most months
+    of it from the decision date (a record gives its Record.restriction_end); 0: the kind
+    sets no ban.
+    """
+    ban_maximum_months: _builtins.int
+    """The most months of that ban; 0 when the kind sets none."""
     @_builtins.property
     def title(self) -> _common_pb2.Title:
         """Its title."""
@@ -545,10 +564,12 @@ class RecordKind(_message.Message):
         provenance: _common_pb2.Provenance | None = ...,
         restricts_linked: _abc.Iterable[Global___LinkRole.ValueType] | None = ...,
         restriction_months: _builtins.int = ...,
+        ban_minimum_months: _builtins.int = ...,
+        ban_maximum_months: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["provenance", b"provenance", "title", b"title"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts_under_objection", b"counts_under_objection", "maximum_months", b"maximum_months", "minimum_months", b"minimum_months", "name", b"name", "provenance", b"provenance", "restriction_months", b"restriction_months", "restricts_linked", b"restricts_linked", "subject_kinds", b"subject_kinds", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ban_maximum_months", b"ban_maximum_months", "ban_minimum_months", b"ban_minimum_months", "counts_under_objection", b"counts_under_objection", "maximum_months", b"maximum_months", "minimum_months", b"minimum_months", "name", b"name", "provenance", b"provenance", "restriction_months", b"restriction_months", "restricts_linked", b"restricts_linked", "subject_kinds", b"subject_kinds", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
