@@ -462,7 +462,7 @@ def measure_store(
     server = start_server(url, work / f"{database}-{store}-r{rnd}.log")
     try:
         lat = asyncio.run(read_latencies(server.port, probes, ids, random.Random(rnd)))
-        run = sb.measure(server, clients, store, "unary", rnd, a)
+        run = sb.measure(server, clients, database, "unary", rnd, a)
     finally:
         server.stop()
     if run.errors:
