@@ -9,7 +9,8 @@ and it is the real server) by ones that cost (nearly) nothing:
 
 - `store`: no durable write. `EvaluationStore.save_many` still builds every row (the
   evaluation's documents, its id and time, the access records), but hands nothing to the
-  writer thread: its future resolves at once with every row "inserted", so `save`,
+  writer thread: its future resolves at the end of the event loop's turn (when the real
+  store hands its rows over) with every row "inserted", so `save`,
   `save_many` and `record_access` return what they would after a commit (a fresh id and
   create time per evaluation, as the store gives). What remains is the rest of the service.
 - `rows`: `store`, and the rows are not built either: `save_many` returns at once, per
@@ -61,10 +62,16 @@ def _store_off() -> None:
     from sector_credit.server.db.groupcommit import Pending
     from sector_credit.server.db.store import EvaluationStore
 
+    def inserted(pending: Pending) -> None:
+        if not pending.future.done():  # None: the row went in as built
+            pending.future.set_result([None] * len(pending.rows))
+
     def _submit(self: EvaluationStore, pending: Pending) -> None:
         if self._closed:
             raise StoreUnavailable("the audit store is closed")
-        pending.future.set_result([None] * len(pending.rows))  # None: inserted as built
+        # answered at the end of this turn of the event loop, as the hand-over to the writer
+        # is made: the caller still waits one turn, only not for a commit
+        pending.loop.call_soon(inserted, pending)
 
     EvaluationStore._submit = _submit  # type: ignore[method-assign]
 
@@ -143,7 +150,10 @@ def switch_off(parts: Sequence[str]) -> None:
 
 
 # At import time, in the launching process and in every spawned worker (as __mp_main__).
-OFF = parts_off(os.environ.get(ENV))
+try:
+    OFF = parts_off(os.environ.get(ENV))
+except ValueError as exc:  # a misspelt part must not measure the whole server unnoticed
+    raise SystemExit(f"bound_server: {exc}") from None
 switch_off(OFF)
 
 

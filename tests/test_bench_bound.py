@@ -9,7 +9,10 @@ workers are spawned, and only a module-level patch reaches them.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -117,3 +120,22 @@ def test_bound_server_switches_off_what_it_is_told_in_every_worker(
     assert _count(url, "evaluations") == evaluations
     assert _count(url, "access_records") == access
     assert len(server.rpc_records()) == rpc_lines
+
+
+# a part the launcher does not know stops it before anything starts (a misspelt bound
+# configuration would otherwise measure the whole server under another name)
+REFUSED = [("stroe", "stroe"), ("store,logs", "logs"), ("store, nope ,log", "nope")]
+
+
+@pytest.mark.parametrize("off, named", REFUSED)
+def test_bound_server_refuses_a_part_it_does_not_know(off: str, named: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BOUND_SERVER), "--help"],
+        env={**os.environ, "SECTOR_CREDIT_BENCH_OFF": off},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert f"unknown part(s) {named}" in done.stderr, done.stderr
+    assert "usage" not in done.stdout  # the server's own --help never ran
