@@ -23,6 +23,14 @@ Servers (configurations), each started fresh in every round, in an order rotated
   TLS front (server/tls_front.py, the default);
 - sqlite-mtls-handshake: the same with `--client-cert-check handshake` (gRPC's TLS checks
   the certificate in the handshake, no front): the front's cost is the difference.
+- the measured bound (issue 12; opt-in, not in the default set): the real server launched
+  through bench/bound_server.py with parts switched off (`SECTOR_CREDIT_BENCH_OFF`):
+  sqlite-nostore and postgresql-nostore (rows built, not written: each evaluation answered
+  as stored), sqlite-norows (rows not built either), sqlite-nostore-nolog (and no per-RPC log
+  line), sqlite-noscore and postgresql-noscore (no engine: one result per scorecard reused,
+  the rest, durable write included, as in production). Each has the ratio columns of its
+  database's real server, and the report's block "bound: what each part costs" sets its
+  server CPU per evaluation against that server's.
 Every configuration's ratios are to the references of the table CONFIGS: a real server's to
 the bare ceiling over the same transport (ceiling, or ceiling-tls for sqlite-mtls) and to
 the durable ceiling of its own database, side by side; the ceilings' to the bare ceiling.
@@ -96,6 +104,7 @@ PYTHON = sys.executable
 SERVICE = "sector_credit.v1.CreditEvaluationService"
 SCORECARD = "transport.taxi_driver"
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+BOUND_OFF = "SECTOR_CREDIT_BENCH_OFF"  # bench/bound_server.py's: the parts it switches off
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -125,6 +134,9 @@ class Config:
     bare: str | None = None  # the bare ceiling over the same transport
     durable: str | None = None  # the durable ceiling of the same database
     cert_check: str = ""  # a real secured server's --client-cert-check ("": its default)
+    # a real server's parts switched off (bench/bound_server.py, SECTOR_CREDIT_BENCH_OFF);
+    # "": none, the server as in production. Not in the default set of configurations
+    off: str = ""
 
 
 CONFIGS = {
@@ -140,7 +152,23 @@ CONFIGS = {
     "sqlite-mtls-handshake": Config(
         real=True, database="sqlite", secured=True, bare="ceiling-tls", cert_check="handshake"
     ),
+    # the measured bound (issue 12): the real server less the parts named in `off`
+    **{
+        f"{database}-{suffix}": Config(
+            real=True, database=database, bare="ceiling", durable=f"durable-{database}", off=off
+        )
+        for database, suffix, off in (
+            ("sqlite", "nostore", "store"),
+            ("sqlite", "norows", "rows"),
+            ("sqlite", "nostore-nolog", "store,log"),
+            ("sqlite", "noscore", "score"),
+            ("postgresql", "nostore", "store"),
+            ("postgresql", "noscore", "score"),
+        )
+    },
 }
+# what `make bench` runs: every configuration but the bound's
+DEFAULT_CONFIGS = tuple(c for c, spec in CONFIGS.items() if not spec.off)
 
 # Issue 12's targets: (mode, configuration) -> least ratio service / durable ceiling of the
 # same database, and service / bare ceiling.
@@ -971,10 +999,15 @@ def start_server(
             client = secure.client(f"sck_{secrets.token_hex(8)}_{secrets.token_urlsafe(32)}")
         return Server(argv, log, client=client)
     assert url is not None
+    # a bound: the same server and argv, through the launcher that switches parts off
+    launch = (
+        [str(ROOT / "bench" / "bound_server.py")]
+        if spec.off
+        else ["-m", "sector_credit.server.main"]
+    )
     argv = [
         PYTHON,
-        "-m",
-        "sector_credit.server.main",
+        *launch,
         "--listen",
         "127.0.0.1:0",
         "--database-url",
@@ -994,6 +1027,9 @@ def start_server(
         client = secure.client(issue_key(PYTHON, url))
     env = dict(os.environ)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop(BOUND_OFF, None)
+    if spec.off:
+        env[BOUND_OFF] = spec.off
     return Server(argv, log, env, client=client)
 
 
@@ -1060,12 +1096,14 @@ def report(runs: list[Run], a: argparse.Namespace) -> tuple[str, list[str]]:
                 else f"unary@half ({_median([r.rate for r in rs]):.0f}/s offered)"
             )
             p99 = _median([r.p99_ms for r in rs])
-            if mode == "unary@half" and p99 > HALF_LOAD_P99_MS:
+            # a bound (parts switched off) is a measurement, not the service: no target
+            if mode == "unary@half" and p99 > HALF_LOAD_P99_MS and not spec.off:
                 failures.append(
                     f"unary p99 at half load on {config}: {p99:.1f} ms > {HALF_LOAD_P99_MS} ms"
                 )
             peak = max(r.peak_mb for r in rs)
-            if mode.partition("/")[0] in BATCH_SIZES and spec.real and peak > PEAK_MB:
+            batch = mode.partition("/")[0] in BATCH_SIZES
+            if batch and spec.real and not spec.off and peak > PEAK_MB:
                 failures.append(f"{mode} on {config}: peak memory {peak:.0f} MB > {PEAK_MB:.0f} MB")
             lines.append(
                 f"| {label} | {config} | {med:,.0f} | {texts[0]} | {texts[1]} "
@@ -1076,6 +1114,7 @@ def report(runs: list[Run], a: argparse.Namespace) -> tuple[str, list[str]]:
                 f"| {_median([r.other_cores for r in rs]):.2f} | {peak:.0f} | {len(rs)} |"
             )
     lines += security_cost(runs)
+    lines += bound_cost(runs)
     return "\n".join(lines), failures
 
 
@@ -1115,6 +1154,46 @@ def security_cost(runs: list[Run]) -> list[str]:
             f" throughput {front_rate:.2f}×"
         )
     return out
+
+
+def bound_cost(runs: list[Run]) -> list[str]:
+    """The measured bound: per mode, the server CPU per evaluation of each real server with
+    parts switched off (a config with `off`) against the same server with none (sqlite,
+    postgresql), and the difference, what the parts cost; and the variant's throughput over
+    the real server's. Medians over the rounds."""
+
+    def med(config: str, mode: str, attr: str) -> float:
+        return _median([getattr(r, attr) for r in runs if r.config == config and r.mode == mode])
+
+    rows = []
+    for mode in MODES:
+        for config, spec in CONFIGS.items():
+            base = spec.database or ""
+            if not spec.off or base not in CONFIGS:
+                continue
+            variant_us, base_us = (
+                med(config, mode, "srv_us_per_eval"),
+                med(base, mode, "srv_us_per_eval"),
+            )
+            if math.isnan(variant_us) or math.isnan(base_us):
+                continue
+            cost = base_us - variant_us
+            rate = med(config, mode, "evals_per_s") / med(base, mode, "evals_per_s")
+            rows.append(
+                f"| {mode} | {config} | {spec.off} | {base_us:.0f} | {variant_us:.0f} "
+                f"| {cost:+.0f} | {cost / base_us:.0%} | {rate:.2f} |"
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        "bound: what each part costs (server CPU µs per evaluation, medians: the real server,"
+        " the same with the parts off, the difference; evals/s of the variant ÷ the real one's)",
+        "| mode | variant | off | real µs/eval | variant µs/eval | parts µs/eval | share "
+        "| evals/s ÷ real |",
+        "|" + "---|" * 8,
+        *rows,
+    ]
 
 
 def machine() -> dict[str, Any]:
@@ -1161,7 +1240,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--warmup", type=float, help="seconds before the window (default 2; quick 1)")
     ap.add_argument("--window", type=float, help="seconds measured (default 8; quick 3)")
-    ap.add_argument("--configs", default=",".join(CONFIGS), help=f"of {', '.join(CONFIGS)}")
+    ap.add_argument(
+        "--configs",
+        default=",".join(DEFAULT_CONFIGS),
+        help=f"of {', '.join(CONFIGS)} (default: all but the bound's, *-no*)",
+    )
     ap.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"of {', '.join(MODES)}")
     ap.add_argument(
         "--workers",
