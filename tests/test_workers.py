@@ -232,3 +232,26 @@ def test_an_unreachable_database_stops_the_start_with_exit_code_69(tmp_path: Pat
     assert proc.returncode == 69, proc.stderr.decode()[-2000:]
     assert b"listening on port" not in proc.stdout
     assert b"the audit database is unavailable" in proc.stderr
+
+
+# what the supervisor (main.py with --workers, workers.py) must not import: it serves nothing,
+# and each of these is resident memory it would hold for the server's life (issue 12)
+SUPERVISOR_NEVER_IMPORTS = [
+    ("sqlalchemy", "the store is opened by the migrating child and the workers"),
+    ("cryptography", "the TLS front and API keys are built in the workers"),
+    ("OpenSSL", "the TLS front is built in the workers"),
+    ("sector_credit.server.security.keys", "API keys are read in the workers"),
+    ("sector_credit.server.app", "the service is built in the workers"),
+]
+
+
+@pytest.mark.parametrize(("module", "why"), SUPERVISOR_NEVER_IMPORTS)
+def test_the_supervisor_does_not_import(module: str, why: str) -> None:
+    code = (
+        "import sys, sector_credit.server.main, sector_credit.server.workers;"
+        f" print({module!r} in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False", f"the supervisor imports {module}: {why}"

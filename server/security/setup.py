@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..settings import Settings
 from ..startup import EXIT_CONFIG, StartupFailed
-from ..tls_front import ConnectionTable
 from .config import ConfigError, ConfigFile
-from .interceptor import Authenticator, AuthInterceptor
-from .keys import ApiKeys
 from .tls import TlsFiles
+
+if TYPE_CHECKING:  # imported by `build`: the `--workers` supervisor only calls `check`
+    from ..tls_front import ConnectionTable
+    from .interceptor import Authenticator, AuthInterceptor
+    from .keys import ApiKeys
 
 
 class SecuritySetupError(StartupFailed):
@@ -74,6 +77,13 @@ def build(
     settings: Settings, checked: tuple[ConfigFile | None, TlsFiles | None] | None = None
 ) -> Security:
     """Security for a server process; `checked`: what `check(settings)` returned already."""
+    # imported here, not at the top: the `--workers` supervisor imports this module for
+    # `check` alone, and these bring in SQLAlchemy, cryptography and pyOpenSSL (~30 MB of
+    # its resident memory, for a process that serves nothing; docs/benchmarks.md, issue 12)
+    from ..tls_front import ConnectionTable
+    from .interceptor import Authenticator, AuthInterceptor
+    from .keys import ApiKeys
+
     config, tls = checked if checked is not None else check(settings)
     keys = ApiKeys(settings.database_url)  # local mode too: keys can be issued before going live
     front = (
