@@ -58,7 +58,8 @@ proto: install
 # the service against a bare gRPC server of the same proto, in the same run: unary, batch of 100
 # and 1,000 (FULL and BASIC), stream, on SQLite and PostgreSQL, and on SQLite over mutual TLS
 # with an API key, against the bare, the durable and the TLS ceiling (docs/benchmarks.md,
-# Service); about 22 minutes.
+# Service); about 30 minutes on a quiet 2-core machine (the bound configurations are opt-in:
+# docs/benchmarks.md, "The measured bound (issue 12)").
 # bench-quick: one short round, about four minutes
 bench: install
 	$(BIN)/python bench/service_bench.py $(ARGS)
