@@ -1042,6 +1042,11 @@ def _median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
+def _median_of(runs: list[Run], config: str, mode: str, attr: str) -> float:
+    """The median over the rounds of one Run field, for one configuration and mode."""
+    return _median([getattr(r, attr) for r in runs if r.config == config and r.mode == mode])
+
+
 def _ratio(rs: list[Run], refs: list[Run]) -> tuple[float, float]:
     """Service / reference of the medians, and the median of the same-round ratios."""
     by_round = {r.round: r for r in refs}
@@ -1124,7 +1129,7 @@ def security_cost(runs: list[Run]) -> list[str]:
     share of it that is TLS itself (ceiling-tls against ceiling)."""
 
     def med(config: str, attr: str) -> float:
-        return _median([getattr(r, attr) for r in runs if r.config == config and r.mode == "unary"])
+        return _median_of(runs, config, "unary", attr)
 
     secured_us, plain_us = med("sqlite-mtls", "srv_us_per_eval"), med("sqlite", "srv_us_per_eval")
     if math.isnan(secured_us) or math.isnan(plain_us):
@@ -1163,7 +1168,7 @@ def bound_cost(runs: list[Run]) -> list[str]:
     the real server's. Medians over the rounds."""
 
     def med(config: str, mode: str, attr: str) -> float:
-        return _median([getattr(r, attr) for r in runs if r.config == config and r.mode == mode])
+        return _median_of(runs, config, mode, attr)
 
     rows = []
     for mode in MODES:
