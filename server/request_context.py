@@ -19,10 +19,11 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import grpc
 from sector_credit.scorecards import limits
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # not imported at run time: the `--workers` supervisor logs without gRPC
+    import grpc
+
     from .security import Principal
 
 MAX_CALLER = 200  # characters of the caller recorded (the principal's name); longer is cut

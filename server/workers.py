@@ -5,9 +5,9 @@ process on the same port uses the second core (the kernel spreads *connections* 
 processes, so clients need several connections to spread their calls).
 
 How (grpc/grpc `examples/python/multiprocessing`):
-- The migrations are applied once (in a short-lived child, so the parent never loads
-  SQLAlchemy), then the workers are started with `multiprocessing` spawn; no gRPC object
-  ever exists in the parent (gRPC's C core does not survive fork).
+- The security files and the scorecards are checked and the migrations applied once, in a
+  short-lived child, so the parent never loads gRPC or SQLAlchemy; then the workers are
+  started with `multiprocessing` spawn (gRPC's C core does not survive fork).
 - Port 0 is resolved once in the parent: a free port is picked and held by a socket with
   SO_REUSEPORT until every worker has bound it, so all workers share that one port.
 - Each worker serves the whole service (`app.create_server`, `grpc.so_reuseport=1`) with its
@@ -54,7 +54,6 @@ except ImportError:  # pragma: no cover - Windows: no --workers lock
     fcntl = None  # type: ignore[assignment]
 
 from .logs import configure, log
-from .security import setup as security_setup
 from .settings import Settings
 from .startup import EXIT_UNAVAILABLE, StartupFailed, check_listen, listen_failed
 
@@ -76,13 +75,11 @@ def run_workers(settings: Settings) -> int:
         holder = _reserve_port(host, int(port_text))
     except OSError as exc:
         raise listen_failed(exc, settings.listen, "gRPC") from None
-    # the checks in the order a single process makes them (address, then security), each
-    # failure the start-up's one log line: a public address without TLS and authentication
-    # is refused (exit 78) before the child below has logged "scorecards loaded"
+    # the checks in the order a single process makes them (address here, then in the child
+    # security, scorecards, database, migrations), each failure the start-up's one log line:
+    # a public address without TLS and authentication is refused (exit 78) before the child
+    # has logged "scorecards loaded". The workers start with migrate=False.
     try:
-        security_setup.check(settings)
-        # once, before the workers (which start with migrate=False): scorecards, database,
-        # migrations
         code = _migrate_in_child(ctx, settings)
     except BaseException:
         holder.close()
@@ -188,10 +185,10 @@ def run_workers(settings: Settings) -> int:
 
 
 def _migrate_in_child(ctx: Any, settings: Settings) -> int:
-    """Check the scorecards and the database and apply the migrations in a short-lived
-    process: the supervisor itself never loads SQLAlchemy or Alembic (some 40 MB it would
-    keep for nothing). Its exit code: a start-up failure's (server/startup.py), logged there
-    once rather than by every worker."""
+    """Check the security files, the scorecards and the database and apply the migrations in
+    a short-lived process: the supervisor itself never loads gRPC, SQLAlchemy or Alembic
+    (some 60 MB it would keep for nothing; tests/test_workers.py pins it). Its exit code: a
+    start-up failure's (server/startup.py), logged there once rather than by every worker."""
     child = ctx.Process(target=_migrate_main, args=(settings,), name="sector-credit-migrate")
     child.start()
     child.join()
@@ -203,9 +200,11 @@ def _migrate_main(settings: Settings) -> None:
     from .app import load_registry
     from .db.errors import StoreUnavailable
     from .db.migrate import upgrade
+    from .security import setup as security_setup
     from .startup import check_database_url
 
     try:
+        security_setup.check(settings)
         load_registry(settings)
         check_database_url(settings.database_url)
         if settings.migrate:

@@ -316,8 +316,8 @@ def test_loopback_without_credentials_is_local_mode_and_says_so(tmp_path: Path) 
             78,
             "without TLS (--tls-cert, --tls-key) and authentication (--security-config)",
         ),
-        # the --workers supervisor refuses the same way: the refusal alone, before any scorecard
-        # loads
+        # a --workers set refuses the same way (its migrating child checks, before it loads the
+        # scorecards): the refusal alone
         (
             ("--listen", "0.0.0.0:0", "--workers", "2"),
             78,

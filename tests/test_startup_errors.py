@@ -1,7 +1,8 @@
 """What a first user trips over at start-up, against the real process: each mistake is one
 error log line naming it and a documented exit code (server/startup.py, README
 Configuration), never a traceback, and the server never says it is listening. One process
-and `--workers 2` (the supervisor checks before it starts the workers) alike."""
+and `--workers 2` alike (the supervisor checks the address, its migrating child the rest,
+before any worker starts)."""
 
 from __future__ import annotations
 

@@ -242,6 +242,9 @@ SUPERVISOR_NEVER_IMPORTS = [
     ("OpenSSL", "the TLS front is built in the workers"),
     ("sector_credit.server.security.keys", "API keys are read in the workers"),
     ("sector_credit.server.app", "the service is built in the workers"),
+    ("grpc", "no gRPC object exists in the supervisor (about 18 MB resident)"),
+    ("google.protobuf", "messages are read and written in the workers"),
+    ("sector_credit.server.security", "the security files are checked by the migrating child"),
 ]
 
 
