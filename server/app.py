@@ -14,13 +14,12 @@ import datetime as dt
 import gc
 import signal
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pluggy
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from OpenSSL import SSL
 from sector_credit.plugins import get_plugin_manager
 from sector_credit.plugins.manager import hook_per_plugin, plugin_names
 from sector_credit.scorecards.registry import ScorecardRegistry, build_registry
@@ -54,7 +53,9 @@ from .startup import (
     listen_failed,
     scorecards_failed,
 )
-from .tls_front import PRIVATE_HOST, TlsFront
+
+if TYPE_CHECKING:
+    from .tls_front import TlsFront
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CreditEvaluationService"].full_name
 ACCESS_LOG_NAME = access_pb.DESCRIPTOR.services_by_name["AccessLogService"].full_name
@@ -211,6 +212,12 @@ async def create_server(settings: Settings, metrics: Metrics | None = None) -> R
     try:
         if security.connections is not None:  # the TLS front serves the public port
             assert security.tls is not None
+            # imported only here: pyOpenSSL and cryptography are about 9 MB resident in each
+            # server process, which one without the front would hold for nothing (issue 12)
+            from OpenSSL import SSL
+
+            from .tls_front import PRIVATE_HOST, TlsFront
+
             try:
                 front = TlsFront(security.tls, security.connections, settings.handshake_seconds)
             except (OSError, SSL.Error) as exc:

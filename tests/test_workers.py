@@ -258,3 +258,29 @@ def test_the_supervisor_does_not_import(module: str, why: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "False", f"the supervisor imports {module}: {why}"
+
+
+# what a worker in local mode on SQLite must not load (issue 12): each is resident memory in
+# every worker, and none of them is used there. Read off the running worker's memory map, so
+# an import anywhere on the serving path (not just at start-up) is caught.
+WORKER_ON_SQLITE_NEVER_MAPS = [
+    ("psycopg_binary/", "psycopg is the PostgreSQL driver (groupcommit.database_writer)"),
+    ("cryptography/hazmat/bindings/", "PyJWT's and the TLS front's; no token is verified here"),
+    ("OpenSSL/", "pyOpenSSL is the TLS front's (app.create_server)"),
+]
+
+
+def test_a_local_worker_on_sqlite_loads_neither_driver_nor_tls(tmp_path: Path) -> None:
+    with workers(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path) as w:
+        for i in range(4):  # evaluations first, on connections of their own: most likely both
+            channel, stub = _stub(w.port, i)  # workers have served one by then
+            try:
+                stub.Evaluate(_request(i), timeout=30)
+            finally:
+                channel.close()
+        pids = _worker_pids(w)
+        assert len(pids) == 2, w.log_text()[-2000:]
+        for pid in pids:
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            for part, why in WORKER_ON_SQLITE_NEVER_MAPS:
+                assert part not in maps, f"worker {pid} maps {part}: {why}"

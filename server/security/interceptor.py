@@ -34,10 +34,10 @@ from . import (
 )
 from .config import ConfigFile
 from .keys import PREFIX, ApiKeys
-from .tokens import JwtVerifier
 
 if TYPE_CHECKING:  # the front imports pyOpenSSL; the table is handed in by the server
     from ..tls_front import ConnectionTable
+    from .tokens import JwtVerifier
 
 AUTHORIZATION_KEY = "authorization"
 
@@ -66,6 +66,10 @@ class Authenticator:
         if settings is None:
             return None
         if self._jwt is None or self._jwt.settings != settings:
+            # imported with the first token configuration: PyJWT brings in cryptography,
+            # about 9 MB resident in each server process that verifies no token (issue 12)
+            from .tokens import JwtVerifier
+
             self._jwt = JwtVerifier(settings)
         return self._jwt
 

@@ -77,10 +77,8 @@ def build(
     settings: Settings, checked: tuple[ConfigFile | None, TlsFiles | None] | None = None
 ) -> Security:
     """Security for a server process; `checked`: what `check(settings)` returned already."""
-    # imported here, not at the top: the `--workers` supervisor imports this module for
-    # `check` alone, and these bring in SQLAlchemy, cryptography and pyOpenSSL (~30 MB of
-    # its resident memory, for a process that serves nothing; docs/benchmarks.md, issue 12)
-    from ..tls_front import ConnectionTable
+    # imported here, not at the top: the `--workers` set's migrating child calls `check`
+    # alone, and these bring in SQLAlchemy (docs/benchmarks.md, issue 12)
     from .interceptor import Authenticator, AuthInterceptor
     from .keys import ApiKeys
 
@@ -89,7 +87,11 @@ def build(
     front = (
         tls is not None and tls.client_ca is not None and settings.client_cert_check == "service"
     )
-    connections = ConnectionTable() if front else None
+    connections = None
+    if front:  # pyOpenSSL and cryptography only for a server that has the front
+        from ..tls_front import ConnectionTable
+
+        connections = ConnectionTable()
     authenticator = Authenticator(config, keys, connections)
     return Security(authenticator, AuthInterceptor(authenticator), tls, config, keys, connections)
 
@@ -97,7 +99,7 @@ def build(
 def check(settings: Settings) -> tuple[ConfigFile | None, TlsFiles | None]:
     """The security configuration and TLS files, or SecuritySetupError (exit 78) when they
     cannot be read or do not allow serving this address (the `--workers` supervisor checks
-    this once, before it starts the workers)."""
+    this once, in its migrating child, before it starts the workers)."""
     try:
         config = ConfigFile(settings.security_config) if settings.security_config else None
     except ConfigError as exc:
