@@ -26,11 +26,12 @@ and it is the real server) by ones that cost (nearly) nothing:
   durable write all stay. (`validate_only` requests still go through the engine.)
 
 Nothing here changes the service's code: the replacements are made on its classes in this
-process, at import time of this module. The server's workers are started with
-multiprocessing *spawn*, and a spawned child imports the parent's `__main__` (this file) as
-`__mp_main__` before it runs: the module-level `switch_off()` below reaches every worker
-too. Each process that switched something off says so on stderr
-(`bound_server: pid N: off store,log`), which tests/test_bench_bound.py reads.
+process, at import time of this module. Each of the server's child processes (the workers,
+the migrating child) is a fresh interpreter that imports the parent's `__main__` (this file)
+as `__mp_main__` before it runs, as multiprocessing's spawn does (server/workers.py): the
+module-level `switch_off()` below reaches every worker too. Each process that switched
+something off says so on stderr (`bound_server: pid N: off store,log`), which
+tests/test_bench_bound.py reads.
 
 bench/service_bench.py runs it for its `*-nostore`, `*-nolog`, `*-norows`, `*-noscore`
 configurations (docs/benchmarks.md, "The measured bound (issue 12): how to run it").
@@ -149,7 +150,7 @@ def switch_off(parts: Sequence[str]) -> None:
         )
 
 
-# At import time, in the launching process and in every spawned worker (as __mp_main__).
+# At import time, in the launching process and in every worker (as __mp_main__).
 try:
     OFF = parts_off(os.environ.get(ENV))
 except ValueError as exc:  # a misspelt part must not measure the whole server unnoticed

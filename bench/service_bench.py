@@ -913,7 +913,7 @@ def measure(
 
 def _split(by_pid: dict[int, float]) -> str:
     """How the server CPU of the window was shared by its busy processes (the workers; the
-    supervisor and multiprocessing's helper stay idle), e.g. "54/46"."""
+    supervisor, and the ceiling's multiprocessing helper, stay idle), e.g. "54/46"."""
     total = sum(by_pid.values())
     busy = sorted((v for v in by_pid.values() if total and v / total > 0.02), reverse=True)
     return "/".join(f"{v / total * 100:.0f}" for v in busy) if len(busy) > 1 else "100"

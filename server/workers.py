@@ -7,7 +7,13 @@ processes, so clients need several connections to spread their calls).
 How (grpc/grpc `examples/python/multiprocessing`):
 - The security files and the scorecards are checked and the migrations applied once, in a
   short-lived child, so the parent never loads gRPC or SQLAlchemy; then the workers are
-  started with `multiprocessing` spawn (gRPC's C core does not survive fork).
+  started. Each child is a fresh interpreter (`subprocess`, never fork: gRPC's C core does
+  not survive it) that reads its function and arguments, pickled, on stdin, and imports the
+  parent's `__main__` first as `__mp_main__`, as multiprocessing's spawn does (so a
+  wrapper such as bench/bound_server.py reaches the workers). Not multiprocessing itself:
+  spawn starts its resource tracker, a 13 MB process for the server's life that tracks
+  nothing here (issue 12). A worker reports that it serves by writing to a pipe whose write
+  end it holds until it exits: the parent reads "ready", then end of file when it is gone.
 - Port 0 is resolved once in the parent: a free port is picked and held by a socket with
   SO_REUSEPORT until every worker has bound it, so all workers share that one port.
 - Each worker serves the whole service (`app.create_server`, `grpc.so_reuseport=1`) with its
@@ -36,16 +42,18 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-import multiprocessing as mp
 import os
-import queue
+import pickle
+import runpy
+import select
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
-from multiprocessing.connection import wait
+from collections.abc import Callable
 from typing import Any
 
 try:
@@ -67,7 +75,6 @@ def run_workers(settings: Settings) -> int:
     """Run `settings.workers` server processes on one port until SIGTERM/SIGINT; 0 on a clean
     stop, 1 when a worker died; a start-up failure is raised as StartupFailed (main logs it)
     or, found in a child, logged there and returned as its exit code."""
-    ctx = mp.get_context("spawn")
     if settings.metrics_port:
         check_listen(f"{settings.metrics_host}:{settings.metrics_bind_port}", "metrics")
     host, _, port_text = settings.listen.rpartition(":")
@@ -80,7 +87,7 @@ def run_workers(settings: Settings) -> int:
     # a public address without TLS and authentication is refused (exit 78) before the child
     # has logged "scorecards loaded". The workers start with migrate=False.
     try:
-        code = _migrate_in_child(ctx, settings)
+        code = _migrate_in_child(settings)
     except BaseException:
         holder.close()
         raise
@@ -104,22 +111,14 @@ def run_workers(settings: Settings) -> int:
         settings, listen=f"{host}:{port}", migrate=False, metrics_port=0
     )
 
-    ready = ctx.Queue()
-    procs = [
-        ctx.Process(
-            target=_worker_main,
-            args=(worker_settings, i, ready, os.getpid(), port_lock.workers_path),
-            name=f"sector-credit-worker-{i}",
-        )
-        for i in range(settings.workers)
-    ]
+    procs: list[Child] = []
     stopping = False
 
     def forward(signum: int, _frame: Any) -> None:
         nonlocal stopping
         stopping = True
         for p in procs:
-            if p.pid is not None and p.exitcode is None:
+            if p.running():
                 try:
                     os.kill(p.pid, signal.SIGTERM)
                 except ProcessLookupError:
@@ -132,18 +131,21 @@ def run_workers(settings: Settings) -> int:
         signum: int, _frame: Any
     ) -> None:  # SIGHUP: each worker reloads its security files
         for p in procs:
-            if p.pid is not None and p.exitcode is None:
+            if p.running():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(p.pid, signal.SIGHUP)
 
     signal.signal(signal.SIGHUP, forward_reload)
     code = 0
     try:
-        for p in procs:
-            p.start()
-        if not _wait_ready(procs, ready, lambda: stopping):
+        for i in range(settings.workers):
+            procs.append(
+                Child.start(_worker_main, worker_settings, i, os.getpid(), port_lock.workers_path)
+            )
+        if not _wait_ready(procs, lambda: stopping):
             forward(signal.SIGTERM, None)
-            # a worker's own start-up failure (logged by it) is the set's exit code
+            for p in procs:  # a worker's own start-up failure (logged by it) is the set's code
+                p.join(5.0)
             code = next((p.exitcode for p in procs if p.exitcode and p.exitcode > 1), 1)
         else:
             holder.close()
@@ -171,12 +173,11 @@ def run_workers(settings: Settings) -> int:
         holder.close()
         deadline = time.monotonic() + settings.grace_seconds + 30
         for p in procs:
-            if p.pid is not None:
-                p.join(max(0.0, deadline - time.monotonic()))
-                if p.exitcode is None:
-                    log.error("worker did not stop in time; killing it", pid=p.pid)
-                    p.kill()
-                    p.join()
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.exitcode is None:
+                log.error("worker did not stop in time; killing it", pid=p.pid)
+                p.kill()
+                p.join()
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)
         port_lock.close()
@@ -184,13 +185,12 @@ def run_workers(settings: Settings) -> int:
     return code
 
 
-def _migrate_in_child(ctx: Any, settings: Settings) -> int:
+def _migrate_in_child(settings: Settings) -> int:
     """Check the security files, the scorecards and the database and apply the migrations in
     a short-lived process: the supervisor itself never loads gRPC, SQLAlchemy or Alembic
     (some 60 MB it would keep for nothing; tests/test_workers.py pins it). Its exit code: a
     start-up failure's (server/startup.py), logged there once rather than by every worker."""
-    child = ctx.Process(target=_migrate_main, args=(settings,), name="sector-credit-migrate")
-    child.start()
+    child = Child.start(_migrate_main, settings)
     child.join()
     return int(child.exitcode or 0)
 
@@ -236,31 +236,33 @@ def _reserve_port(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _wait_ready(procs: list[Any], ready: Any, stopping: Any) -> bool:
+def _wait_ready(procs: list[Child], stopping: Callable[[], bool]) -> bool:
     """True once every worker reported it serves; False if one died first or we were told
     to stop."""
-    pending = len(procs)
+    pending = {p.sentinel: p for p in procs}
     deadline = time.monotonic() + START_TIMEOUT_S
     while pending:
         if stopping() or time.monotonic() > deadline:
             return False
-        if any(p.exitcode is not None for p in procs):
-            log.error("a worker exited during start-up", exit_codes=[p.exitcode for p in procs])
-            return False
-        try:
-            ready.get(timeout=0.2)
-        except queue.Empty:
-            continue
-        pending -= 1
+        readable, _, _ = select.select(list(pending), [], [], 0.2)
+        for fd in readable:
+            if not os.read(fd, 64):  # end of file before "ready": the worker is gone
+                pending[fd].join(5.0)
+                log.error("a worker exited during start-up", exit_codes=[p.exitcode for p in procs])
+                return False
+            del pending[fd]
     return True
 
 
-def _supervise(procs: list[Any], stopping: Any, stop_all: Any) -> int:
+def _supervise(procs: list[Child], stopping: Callable[[], bool], stop_all: Any) -> int:
     """Wait for the workers; when one exits unasked, stop the rest and report failure."""
     code = 0
     sentinels = {p.sentinel: p for p in procs}
     while sentinels:
-        for s in wait(list(sentinels), timeout=1.0):
+        readable, _, _ = select.select(list(sentinels), [], [], 1.0)
+        for s in readable:
+            if os.read(s, 64):  # not the end of the pipe: the worker lives
+                continue
             p = sentinels.pop(s)
             p.join()
             if not stopping():
@@ -291,7 +293,7 @@ def _serve_metrics(settings: Settings) -> int:
 # In each worker process
 
 
-def _worker_main(settings: Settings, index: int, ready: Any, parent: int, lock_path: str) -> None:
+def _worker_main(settings: Settings, index: int, parent: int, lock_path: str) -> None:
     _die_with_parent(parent)
     configure(settings.log_format, settings.log_level)
     if not PortLock.join(lock_path):
@@ -306,7 +308,7 @@ def _worker_main(settings: Settings, index: int, ready: Any, parent: int, lock_p
     else:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
-        asyncio.run(_serve_worker(settings, index, ready, parent))
+        asyncio.run(_serve_worker(settings, index, parent))
     except StartupFailed as exc:  # e.g. its port taken since the supervisor checked
         log.error(exc.event, worker=index, exit_code=exc.exit_code, **exc.fields)
         sys.exit(exc.exit_code)
@@ -314,7 +316,7 @@ def _worker_main(settings: Settings, index: int, ready: Any, parent: int, lock_p
         sys.exit(130)
 
 
-async def _serve_worker(settings: Settings, index: int, ready: Any, parent: int) -> None:
+async def _serve_worker(settings: Settings, index: int, parent: int) -> None:
     import asyncio
 
     from .app import create_server, freeze_startup_objects
@@ -329,7 +331,7 @@ async def _serve_worker(settings: Settings, index: int, ready: Any, parent: int)
     started.append(running)
     freeze_startup_objects()
     log.info("worker serving", worker=index, pid=os.getpid(), port=running.port)
-    ready.put(index)
+    Child.ready()
     watch = asyncio.ensure_future(_watch_parent(parent, stop))
     await stop.wait()
     watch.cancel()
@@ -410,3 +412,96 @@ def _flock(path: str, how: int) -> int | None:
         os.close(fd)
         return None
     return fd  # locked while open: a worker keeps it open for its life
+
+
+# --------------------------------------------------------------------------------------------
+# The child processes
+
+
+READY_FD_ENV = "SECTOR_CREDIT_READY_FD"
+
+
+class Child:
+    """A child process running `target(*args)` in a fresh interpreter (the module docstring).
+    `sentinel`: the read end of its pipe, readable with "ready" once it serves and at end of
+    file once it has exited."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], sentinel: int) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+        self.sentinel = sentinel
+
+    @classmethod
+    def start(cls, target: Callable[..., None], *args: Any) -> Child:
+        # two pickles: the child imports the parent's __main__ before it unpickles the target
+        payload = pickle.dumps(_main_module()) + pickle.dumps((target, args))
+        read_end, write_end = os.pipe()
+        try:
+            popen = subprocess.Popen(
+                [sys.executable, "-c", "from sector_credit.server.workers import _child; _child()"],
+                stdin=subprocess.PIPE,
+                pass_fds=(write_end,),
+                env={**os.environ, READY_FD_ENV: str(write_end)},
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)  # the child's now: end of file when it is gone
+        assert popen.stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # it died at once: its exit code says
+            popen.stdin.write(payload)
+            popen.stdin.close()
+        return cls(popen, read_end)
+
+    @property
+    def exitcode(self) -> int | None:
+        """None while it runs; its exit status, or minus the signal that ended it."""
+        return self._popen.poll()
+
+    def running(self) -> bool:
+        return self._popen.poll() is None
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for it to exit (at most `timeout` seconds); the pipe is closed once it has."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._popen.wait(timeout)
+        if self._popen.returncode is not None and self.sentinel >= 0:
+            os.close(self.sentinel)
+            self.sentinel = -1
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self._popen.kill()
+
+    @staticmethod
+    def ready() -> None:
+        """In the child: tell the parent it serves."""
+        os.write(int(os.environ[READY_FD_ENV]), b"ready")
+
+
+def _main_module() -> tuple[str, str] | None:
+    """How a child imports the parent's `__main__`: ("name", module) when it was run with
+    `-m`, ("path", file) when run as a file (the console script, a wrapper), else None."""
+    main = sys.modules["__main__"]
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name != "__main__":
+        return ("name", spec.name)
+    path = getattr(main, "__file__", None)
+    return ("path", path) if path and os.path.exists(path) else None
+
+
+def _child() -> None:
+    """The child's entry point (`Child.start`): the parent's `__main__` (its module-level code
+    only, as `__mp_main__`: the `if __name__ == "__main__"` part does not run), then the
+    target."""
+    main = pickle.load(sys.stdin.buffer)
+    if main is not None:
+        how, where = main
+        if how == "name":
+            runpy.run_module(where, run_name="__mp_main__", alter_sys=True)
+        else:
+            runpy.run_path(where, run_name="__mp_main__")
+    target, args = pickle.load(sys.stdin.buffer)
+    sys.stdin.close()
+    target(*args)

@@ -4,7 +4,7 @@ Each case starts it as a real process with `--workers 2` on a SQLite file, sends
 calls each over its own connection (the kernel spreads connections over the workers) and
 one BatchEvaluate, and checks the replies are full, named evaluations, what the database
 holds afterwards, and the log lines. Every worker must say it switched the parts off: the
-workers are spawned, and only a module-level patch reaches them.
+workers are fresh interpreters, and only a module-level patch reaches them.
 """
 
 from __future__ import annotations
