@@ -21,6 +21,7 @@ import os
 import shutil
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -139,6 +140,56 @@ def test_a_stalled_write_holds_only_the_calls_that_need_it(tmp_path: Path, kind:
                 held.release()
                 assert write.result(timeout=30).evaluation.name.startswith("evaluations/")
             wait_for_health(s.address, SERVING, timeout=10)
+        finally:
+            held.release()
+
+
+def engine_evaluations(s: ServerProcess) -> int:
+    """How many evaluations the engine has scored, from the server's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{s.metrics_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith("credit_engine_evaluation_seconds_count{")
+    )
+
+
+def test_a_third_batch_waits_its_turn_before_it_is_scored(tmp_path: Path) -> None:
+    """servicer.BATCHES_AT_ONCE: two batches are scored and wait for their commit; a third is
+    not scored (it would only add its replies, rows and results to the memory held) until
+    one of them is answered. Then all three are stored."""
+    with (
+        database("sqlite", tmp_path, "turns") as url,
+        running_server(url, tmp_path / "server.log") as s,
+    ):
+        held = HeldWriter(url)
+        held.hold()
+        try:
+            with ThreadPoolExecutor(3) as pool:
+                batches = [
+                    pool.submit(
+                        s.stub.BatchEvaluate,
+                        pb.BatchEvaluateRequest(
+                            requests=[
+                                taxi(subject_id=resident_id(1700 + 10 * b + i)) for i in range(5)
+                            ]
+                        ),
+                        timeout=60,
+                    )
+                    for b in range(3)
+                ]
+                deadline = time.monotonic() + 20
+                while engine_evaluations(s) < 10:  # two batches scored, held at the writer
+                    assert time.monotonic() < deadline, engine_evaluations(s)
+                    time.sleep(0.1)
+                time.sleep(1.0)  # time enough for a third to be scored, were it let in
+                assert engine_evaluations(s) == 10
+                assert not any(b.done() for b in batches)
+                held.release()
+                names = [r.evaluation.name for b in batches for r in b.result(timeout=30).results]
+            assert len(set(names)) == 15 and all(n.startswith("evaluations/") for n in names)
+            assert engine_evaluations(s) == 15
         finally:
             held.release()
 
