@@ -460,7 +460,7 @@ class Child:
         return self._popen.poll()
 
     def running(self) -> bool:
-        return self._popen.poll() is None
+        return self.exitcode is None
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for it to exit (at most `timeout` seconds); the pipe is closed once it has."""
