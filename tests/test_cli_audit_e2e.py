@@ -136,6 +136,11 @@ def test_audit_right_to_know_shows_who_why_and_when_only(server: str) -> None:
         ),
         (["audit", "subject", "1" * 70], "subject_id: 70 characters, more than 64"),
         (["audit", "caller", "x", "--limit", "-1"], "--limit must not be negative"),
+        # an empty name is no filter to the service: it would list every caller's records
+        (["audit", "caller", ""], "NAME is empty: name the caller"),
+        (["audit", "caller", "  "], "NAME is empty: name the caller"),
+        (["audit", "subject", ""], "SUBJECT_ID is empty: name the subject"),
+        (["audit", "subject", "", "--right-to-know"], "SUBJECT_ID is empty: name the subject"),
     ],
 )
 def test_audit_bad_arguments(server: str, args: list[str], says: str) -> None:

@@ -80,6 +80,9 @@ def _audit(
     as_json: bool,
 ) -> int:
     check_limit(limit)
+    if not target.strip():  # the service reads an empty filter as none: every caller's records
+        name = "SUBJECT_ID" if action == "subject" else "NAME"
+        raise UsageError(f"{name} is empty: name the {action} whose access records to list")
     since, until = _when(since_text, "--since"), _when(until_text, "--until")
     if right_to_know and (since or until):
         raise UsageError("--right-to-know lists every access of the subject: no --since or --until")
