@@ -481,6 +481,10 @@ class Indicator:
     past: bool  # a date that must not be after as_of
     required_when: str  # the condition as text; "" when not conditional
     actionable: bool = False  # the subject can change it; what-if varies only these
+    # derived by the service from these kinds of credit records, never submitted (none: a
+    # submitted indicator), and how, as the scorecard writes it (`count within 3 years`)
+    derived_from: tuple[str, ...] = ()
+    derivation: str = ""
 
     @property
     def numeric(self) -> bool:
@@ -501,6 +505,8 @@ class Indicator:
             m.past,
             m.required_when,
             m.actionable,
+            tuple(m.from_records.kinds),
+            m.from_records.text,
         )
 
 

@@ -160,6 +160,22 @@ def test_scorecards_show_names_the_actionable_indicators(
     assert f"Actionable     {actionable}" in result.stdout.splitlines()
 
 
+def test_scorecards_show_says_which_indicators_come_from_records(server: str) -> None:
+    result = credit(server, "scorecards", "show", "civil_servant.recruitment")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "From records   on_joint_punishment_list (joint_punishment: active)" in lines
+    row = next(line for line in lines if line.startswith("on_joint_punishment_list "))
+    assert row.split()[1:3] == ["flag", "from"], row  # NEED: "from records", not a default
+    taxi = credit(server, "scorecards", "show", TAXI).stdout
+    assert "From records" not in taxi and "from records" not in taxi  # all submitted
+    card = json.loads(credit(server, "scorecards", "show", "construction.firm", "--json").stdout)
+    found = {i["name"]: i for i in card["indicators"]}
+    assert found["bad_records_b"]["derived_from"] == ["construction.bad_record"]
+    assert found["bad_records_b"]["derivation"] == "count within 3 years, severity general"
+    assert found["qualification_fraud"]["derived_from"] == []
+
+
 # -- evaluate --------------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from sector_credit.v1 import (
 from sector_credit.v1 import (
     credit_evaluation_service_pb2_grpc as pb_grpc,
 )
+from sector_credit.v1 import record_pb2, scorecard_pb2
 from service_harness import (
     ORG_IDS,
     ORGANIZATION,
@@ -222,6 +223,51 @@ def test_get_scorecard_gives_the_full_definition_with_provenance_and_digest(
         pb.GetScorecardRequest(name="transport.taxi_driver", view=pb.SCORECARD_VIEW_BASIC)
     ).scorecard
     assert basic.digest == card.digest and not basic.rules
+
+
+@pytest.mark.parametrize(
+    ("scorecard", "indicator", "kinds", "measure", "years", "severity", "text"),
+    [
+        ("civil_servant.recruitment", "on_joint_punishment_list", ["joint_punishment"],
+         "ACTIVE", 0, "UNSPECIFIED", "active"),
+        ("construction.firm", "bad_records_a", ["construction.bad_record"],
+         "COUNT_WITHIN", 3, "SERIOUS", "count within 3 years, severity serious"),
+        ("construction.firm", "bad_records_c", ["construction.bad_record"],
+         "COUNT_WITHIN", 3, "MINOR", "count within 3 years, severity minor"),
+        ("construction.firm", "tender_debarment_end", ["construction.tender_debarment"],
+         "END_OF_RESTRICTION", 0, "UNSPECIFIED", "end of restriction"),
+        ("procurement.supplier", "bribery_conviction_date", ["bribery_conviction"],
+         "LATEST_DATE", 0, "UNSPECIFIED", "latest date"),
+        ("procurement.supplier", "bad_conduct_records_3y",
+         ["administrative_penalty", "administrative_penalty.safety"],
+         "COUNT_WITHIN", 3, "UNSPECIFIED", "count within 3 years"),
+    ],
+)  # fmt: skip
+def test_get_scorecard_says_which_indicators_come_from_records(
+    server: ServerProcess,
+    scorecard: str,
+    indicator: str,
+    kinds: list[str],
+    measure: str,
+    years: int,
+    severity: str,
+    text: str,
+) -> None:
+    """A derived indicator is never submitted: the scorecard says where its value comes
+    from, so an evaluation's derived values can be checked by hand against the records it
+    cites (docs/records.md, the table of the built-in cards)."""
+    card = server.stub.GetScorecard(pb.GetScorecardRequest(name=scorecard)).scorecard
+    found = {i.name: i for i in card.indicators}
+    spec = found[indicator].from_records
+    assert found[indicator].HasField("from_records")
+    assert list(spec.kinds) == kinds
+    assert scorecard_pb2.RecordMeasure.Name(spec.measure) == f"RECORD_MEASURE_{measure}"
+    assert spec.years == years
+    assert record_pb2.Severity.Name(spec.severity) == f"SEVERITY_{severity}"
+    assert spec.text == text
+    # a submitted indicator says nothing of records
+    submitted = [i for i in card.indicators if not i.HasField("from_records")]
+    assert submitted and all(not i.from_records.kinds for i in submitted)
 
 
 def test_get_unknown_scorecard_is_not_found(server: ServerProcess) -> None:

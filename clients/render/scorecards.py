@@ -67,6 +67,16 @@ def scorecard_view(card: Scorecard, style: Style, lang: str) -> list[str]:
             or "none: nothing the subject can change (credit whatif varies only these)",
         )
     )
+    derived = [i for i in card.indicators if i.derived_from]
+    if derived:  # the service fills these from the subject's credit records as of as_of
+        facts.append(
+            (
+                "From records",
+                "; ".join(
+                    f"{i.name} ({', '.join(i.derived_from)}: {i.derivation})" for i in derived
+                ),
+            )
+        )
     if len(card.versions) > 1:
         facts.append(
             ("Versions", ", ".join(f"{v.version} from {v.effective_from}" for v in card.versions))
@@ -78,7 +88,9 @@ def scorecard_view(card: Scorecard, style: Style, lang: str) -> list[str]:
     out += ["", style("Indicators", "bold")]
     rows: list[list[CellLike]] = []
     for ind in card.indicators:
-        if ind.required:
+        if ind.derived_from:  # never submitted: the service derives it from records
+            need = "from records"
+        elif ind.required:
             need = "required"
         elif ind.required_when:
             need = f"required when\n{ind.required_when}"

@@ -9,8 +9,9 @@ from decimal import Decimal
 from sector_credit.scorecards import kinds, limits
 from sector_credit.scorecards.loader import accepted_bounds
 from sector_credit.scorecards.model import Indicator, IndicatorType, Scorecard
+from sector_credit.scorecards.records import FromRecords, Measure
 from sector_credit.scorecards.text import condition_text, decimal_text, until_text
-from sector_credit.v1 import scorecard_pb2
+from sector_credit.v1 import record_pb2, scorecard_pb2
 
 from .wire import (
     EFFECT,
@@ -61,6 +62,22 @@ def _indicator_to_proto(target: scorecard_pb2.Indicator, indicator: Indicator) -
     if indicator.required_when is not None:
         target.required_when = condition_text(indicator.required_when)
     target.actionable = indicator.actionable
+    if indicator.from_records is not None:
+        _from_records_to_proto(target.from_records, indicator.from_records)
+
+
+_MEASURE = {m: scorecard_pb2.RecordMeasure.Value(f"RECORD_MEASURE_{m.name}") for m in Measure}
+
+
+def _from_records_to_proto(target: scorecard_pb2.IndicatorFromRecords, spec: FromRecords) -> None:
+    """How the service derives the indicator from credit records: what a caller needs to
+    check an evaluation's derived values by hand against the records it cites."""
+    target.kinds.extend(spec.kinds)
+    target.measure = _MEASURE[spec.measure]
+    target.years = spec.years
+    if spec.severity is not None:
+        target.severity = record_pb2.Severity.Value(f"SEVERITY_{spec.severity.name}")
+    target.text = spec.text
 
 
 def scorecard_to_proto(

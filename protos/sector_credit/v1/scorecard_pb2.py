@@ -23,39 +23,44 @@ _sym_db = _symbol_database.Default()
 
 
 from sector_credit.v1 import common_pb2 as sector__credit_dot_v1_dot_common__pb2
+from sector_credit.v1 import record_pb2 as sector__credit_dot_v1_dot_record__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n sector_credit/v1/scorecard.proto\x12\x10sector_credit.v1\x1a\x1dsector_credit/v1/common.proto\"\xcc\x04\n\tScorecard\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cscorecard_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12.\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x04 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x0e\n\x06\x64igest\x18\x05 \x01(\t\x12&\n\x05title\x18\x06 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x33\n\x0csubject_kind\x18\x07 \x01(\x0e\x32\x1d.sector_credit.v1.SubjectKind\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x34\n\x08versions\x18\t \x03(\x0b\x32\".sector_credit.v1.ScorecardVersion\x12\x0c\n\x04\x62\x61se\x18\n \x01(\t\x12\x11\n\tscore_min\x18\x0b \x01(\t\x12\x11\n\tscore_max\x18\x0c \x01(\t\x12\x15\n\rdefault_grade\x18\r \x01(\t\x12/\n\nindicators\x18\x0e \x03(\x0b\x32\x1b.sector_credit.v1.Indicator\x12\'\n\x06groups\x18\x0f \x03(\x0b\x32\x17.sector_credit.v1.Group\x12%\n\x05rules\x18\x10 \x03(\x0b\x32\x16.sector_credit.v1.Rule\x12\'\n\x06grades\x18\x11 \x03(\x0b\x32\x17.sector_credit.v1.Grade\x12-\n\toverrides\x18\x12 \x03(\x0b\x32\x1a.sector_credit.v1.Override\"c\n\x10ScorecardVersion\x12\x0f\n\x07version\x18\x01 \x01(\t\x12.\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\"\xcc\x02\n\tIndicator\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x04type\x18\x02 \x01(\x0e\x32\x1f.sector_credit.v1.IndicatorType\x12&\n\x05title\x18\x03 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x10\n\x08required\x18\x05 \x01(\x08\x12\x37\n\rdefault_value\x18\x06 \x01(\x0b\x32 .sector_credit.v1.IndicatorValue\x12\x0f\n\x07minimum\x18\x07 \x01(\t\x12\x0f\n\x07maximum\x18\x08 \x01(\t\x12\x0f\n\x07\x63hoices\x18\t \x03(\t\x12\x0c\n\x04past\x18\n \x01(\x08\x12\x15\n\rrequired_when\x18\x0b \x01(\t\x12\x0e\n\x06places\x18\x0c \x01(\x05\x12\x12\n\nactionable\x18\r \x01(\x08\"[\n\x05Group\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\r\n\x05\x66loor\x18\x03 \x01(\t\x12\x0f\n\x07\x63\x65iling\x18\x04 \x01(\t\"%\n\x04\x42\x61nd\x12\r\n\x05range\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\t\".\n\x0c\x43hoicePoints\x12\x0e\n\x06\x63hoice\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\t\"\xa1\x03\n\x04Rule\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x1a.sector_credit.v1.RuleKind\x12\x11\n\tindicator\x18\x04 \x01(\t\x12\r\n\x05group\x18\x05 \x01(\t\x12\x30\n\nprovenance\x18\x06 \x01(\x0b\x32\x1c.sector_credit.v1.Provenance\x12\x0e\n\x06points\x18\x07 \x01(\t\x12\x0c\n\x04when\x18\x08 \x01(\x08\x12%\n\x05\x62\x61nds\x18\t \x03(\x0b\x32\x16.sector_credit.v1.Band\x12\x35\n\rchoice_points\x18\n \x03(\x0b\x32\x1e.sector_credit.v1.ChoicePoints\x12\x18\n\x10\x66lag_true_points\x18\x0b \x01(\t\x12\x19\n\x11\x66lag_false_points\x18\x0c \x01(\t\x12\x0e\n\x06weight\x18\r \x01(\t\x12\x11\n\tkind_name\x18\x0e \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0f \x01(\t\"\xd6\x01\n\x05Grade\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x11\n\tmin_score\x18\x03 \x01(\t\x12\x0e\n\x06\x63olour\x18\x04 \x01(\t\x12\x30\n\nprovenance\x18\x05 \x01(\x0b\x32\x1c.sector_credit.v1.Provenance\x12\x15\n\roverride_only\x18\x06 \x01(\x08\x12+\n\x08measures\x18\x32 \x03(\x0b\x32\x19.sector_credit.v1.Measure\"o\n\x07Measure\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x30\n\nprovenance\x18\x03 \x01(\x0b\x32\x1c.sector_credit.v1.Provenance\"\x8f\x02\n\x08Override\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x11\n\tcondition\x18\x03 \x01(\t\x12\x30\n\x06\x65\x66\x66\x65\x63t\x18\x04 \x01(\x0e\x32 .sector_credit.v1.OverrideEffect\x12\r\n\x05grade\x18\x05 \x01(\t\x12\r\n\x05steps\x18\x06 \x01(\x05\x12\r\n\x05until\x18\x07 \x01(\t\x12\x30\n\nprovenance\x18\x08 \x01(\x0b\x32\x1c.sector_credit.v1.Provenance\x12+\n\x08measures\x18\x32 \x03(\x0b\x32\x19.sector_credit.v1.Measure*\xcd\x01\n\rIndicatorType\x12\x1e\n\x1aINDICATOR_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14INDICATOR_TYPE_COUNT\x10\x01\x12\x19\n\x15INDICATOR_TYPE_NUMBER\x10\x02\x12\x1a\n\x16INDICATOR_TYPE_PERCENT\x10\x03\x12\x17\n\x13INDICATOR_TYPE_FLAG\x10\x04\x12\x19\n\x15INDICATOR_TYPE_CHOICE\x10\x05\x12\x17\n\x13INDICATOR_TYPE_DATE\x10\x06*\xaa\x01\n\x08RuleKind\x12\x19\n\x15RULE_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12RULE_KIND_PER_UNIT\x10\x01\x12\x13\n\x0fRULE_KIND_BANDS\x10\x02\x12\x12\n\x0eRULE_KIND_FLAG\x10\x03\x12\x14\n\x10RULE_KIND_CHOICE\x10\x04\x12\x14\n\x10RULE_KIND_DIRECT\x10\x05\x12\x16\n\x12RULE_KIND_WEIGHTED\x10\x06*\x84\x01\n\x0eOverrideEffect\x12\x1f\n\x1bOVERRIDE_EFFECT_UNSPECIFIED\x10\x00\x12\x19\n\x15OVERRIDE_EFFECT_FORCE\x10\x01\x12\x17\n\x13OVERRIDE_EFFECT_CAP\x10\x02\x12\x1d\n\x19OVERRIDE_EFFECT_DOWNGRADE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n sector_credit/v1/scorecard.proto\x12\x10sector_credit.v1\x1a\x1dsector_credit/v1/common.proto\x1a\x1dsector_credit/v1/record.proto\"\xcc\x04\n\tScorecard\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cscorecard_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12.\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x04 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x0e\n\x06\x64igest\x18\x05 \x01(\t\x12&\n\x05title\x18\x06 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x33\n\x0csubject_kind\x18\x07 \x01(\x0e\x32\x1d.sector_credit.v1.SubjectKind\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x34\n\x08versions\x18\t \x03(\x0b\x32\".sector_credit.v1.ScorecardVersion\x12\x0c\n\x04\x62\x61se\x18\n \x01(\t\x12\x11\n\tscore_min\x18\x0b \x01(\t\x12\x11\n\tscore_max\x18\x0c \x01(\t\x12\x15\n\rdefault_grade\x18\r \x01(\t\x12/\n\nindicators\x18\x0e \x03(\x0b\x32\x1b.sector_credit.v1.Indicator\x12\'\n\x06groups\x18\x0f \x03(\x0b\x32\x17.sector_credit.v1.Group\x12%\n\x05rules\x18\x10 \x03(\x0b\x32\x16.sector_credit.v1.Rule\x12\'\n\x06grades\x18\x11 \x03(\x0b\x32\x17.sector_credit.v1.Grade\x12-\n\toverrides\x18\x12 \x03(\x0b\x32\x1a.sector_credit.v1.Override\"c\n\x10ScorecardVersion\x12\x0f\n\x07version\x18\x01 \x01(\t\x12.\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x02 \x01(\x0b\x32\x16.sector_credit.v1.Date\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\"\x8a\x03\n\tIndicator\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x04type\x18\x02 \x01(\x0e\x32\x1f.sector_credit.v1.IndicatorType\x12&\n\x05title\x18\x03 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x10\n\x08required\x18\x05 \x01(\x08\x12\x37\n\rdefault_value\x18\x06 \x01(\x0b\x32 .sector_credit.v1.IndicatorValue\x12\x0f\n\x07minimum\x18\x07 \x01(\t\x12\x0f\n\x07maximum\x18\x08 \x01(\t\x12\x0f\n\x07\x63hoices\x18\t \x03(\t\x12\x0c\n\x04past\x18\n \x01(\x08\x12\x15\n\rrequired_when\x18\x0b \x01(\t\x12\x0e\n\x06places\x18\x0c \x01(\x05\x12\x12\n\nactionable\x18\r \x01(\x08\x12<\n\x0c\x66rom_records\x18\x0e \x01(\x0b\x32&.sector_credit.v1.IndicatorFromRecords\"\xa2\x01\n\x14IndicatorFromRecords\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\x30\n\x07measure\x18\x02 \x01(\x0e\x32\x1f.sector_credit.v1.RecordMeasure\x12\r\n\x05years\x18\x03 \x01(\x05\x12,\n\x08severity\x18\x04 \x01(\x0e\x32\x1a.sector_credit.v1.Severity\x12\x0c\n\x04text\x18\x05 \x01(\t\"[\n\x05Group\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\r\n\x05\x66loor\x18\x03 \x01(\t\x12\x0f\n\x07\x63\x65iling\x18\x04 \x01(\t\"%\n\x04\x42\x61nd\x12\r\n\x05range\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\t\".\n\x0c\x43hoicePoints\x12\x0e\n\x06\x63hoice\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\t\"\xa1\x03\n\x04Rule\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x1a.sector_credit.v1.RuleKind\x12\x11\n\tindicator\x18\x04 \x01(\t\x12\r\n\x05group\x18\x05 \x01(\t\x12\x30\n\nprovenance\x18\x06 \x01(\x0b\x32\x1c.sector_credit.v1.Provenance\x12\x0e\n\x06points\x18\x07 \x01(\t\x12\x0c\n\x04when\x18\x08 \x01(\x08\x12%\n\x05\x62\x61nds\x18\t \x03(\x0b\x32\x16.sector_credit.v1.Band\x12\x35\n\rchoice_points\x18\n \x03(\x0b\x32\x1e.sector_credit.v1.ChoicePoints\x12\x18\n\x10\x66lag_true_points\x18\x0b \x01(\t\x12\x19\n\x11\x66lag_false_points\x18\x0c \x01(\t\x12\x0e\n\x06weight\x18\r \x01(\t\x12\x11\n\tkind_name\x18\x0e \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0f \x01(\t\"\xd6\x01\n\x05Grade\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x11\n\tmin_score\x18\x03 \x01(\t\x12\x0e\n\x06\x63olour\x18\x04 \x01(\t\x12\x30\n\nprovenance\x18\x05 \x01(\x0b\x32\x1c.sector_credit.v1.Provenance\x12\x15\n\roverride_only\x18\x06 \x01(\x08\x12+\n\x08measures\x18\x32 \x03(\x0b\x32\x19.sector_credit.v1.Measure\"o\n\x07Measure\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x30\n\nprovenance\x18\x03 \x01(\x0b\x32\x1c.sector_credit.v1.Provenance\"\x8f\x02\n\x08Override\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x05title\x18\x02 \x01(\x0b\x32\x17.sector_credit.v1.Title\x12\x11\n\tcondition\x18\x03 \x01(\t\x12\x30\n\x06\x65\x66\x66\x65\x63t\x18\x04 \x01(\x0e\x32 .sector_credit.v1.OverrideEffect\x12\r\n\x05grade\x18\x05 \x01(\t\x12\r\n\x05steps\x18\x06 \x01(\x05\x12\r\n\x05until\x18\x07 \x01(\t\x12\x30\n\nprovenance\x18\x08 \x01(\x0b\x32\x1c.sector_credit.v1.Provenance\x12+\n\x08measures\x18\x32 \x03(\x0b\x32\x19.sector_credit.v1.Measure*\xcd\x01\n\rIndicatorType\x12\x1e\n\x1aINDICATOR_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14INDICATOR_TYPE_COUNT\x10\x01\x12\x19\n\x15INDICATOR_TYPE_NUMBER\x10\x02\x12\x1a\n\x16INDICATOR_TYPE_PERCENT\x10\x03\x12\x17\n\x13INDICATOR_TYPE_FLAG\x10\x04\x12\x19\n\x15INDICATOR_TYPE_CHOICE\x10\x05\x12\x17\n\x13INDICATOR_TYPE_DATE\x10\x06*\xb2\x01\n\rRecordMeasure\x12\x1e\n\x1aRECORD_MEASURE_UNSPECIFIED\x10\x00\x12\x19\n\x15RECORD_MEASURE_ACTIVE\x10\x01\x12\x1f\n\x1bRECORD_MEASURE_COUNT_WITHIN\x10\x02\x12\x1e\n\x1aRECORD_MEASURE_LATEST_DATE\x10\x03\x12%\n!RECORD_MEASURE_END_OF_RESTRICTION\x10\x04*\xaa\x01\n\x08RuleKind\x12\x19\n\x15RULE_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12RULE_KIND_PER_UNIT\x10\x01\x12\x13\n\x0fRULE_KIND_BANDS\x10\x02\x12\x12\n\x0eRULE_KIND_FLAG\x10\x03\x12\x14\n\x10RULE_KIND_CHOICE\x10\x04\x12\x14\n\x10RULE_KIND_DIRECT\x10\x05\x12\x16\n\x12RULE_KIND_WEIGHTED\x10\x06*\x84\x01\n\x0eOverrideEffect\x12\x1f\n\x1bOVERRIDE_EFFECT_UNSPECIFIED\x10\x00\x12\x19\n\x15OVERRIDE_EFFECT_FORCE\x10\x01\x12\x17\n\x13OVERRIDE_EFFECT_CAP\x10\x02\x12\x1d\n\x19OVERRIDE_EFFECT_DOWNGRADE\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sector_credit.v1.scorecard_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INDICATORTYPE']._serialized_start=2317
-  _globals['_INDICATORTYPE']._serialized_end=2522
-  _globals['_RULEKIND']._serialized_start=2525
-  _globals['_RULEKIND']._serialized_end=2695
-  _globals['_OVERRIDEEFFECT']._serialized_start=2698
-  _globals['_OVERRIDEEFFECT']._serialized_end=2830
-  _globals['_SCORECARD']._serialized_start=86
-  _globals['_SCORECARD']._serialized_end=674
-  _globals['_SCORECARDVERSION']._serialized_start=676
-  _globals['_SCORECARDVERSION']._serialized_end=775
-  _globals['_INDICATOR']._serialized_start=778
-  _globals['_INDICATOR']._serialized_end=1110
-  _globals['_GROUP']._serialized_start=1112
-  _globals['_GROUP']._serialized_end=1203
-  _globals['_BAND']._serialized_start=1205
-  _globals['_BAND']._serialized_end=1242
-  _globals['_CHOICEPOINTS']._serialized_start=1244
-  _globals['_CHOICEPOINTS']._serialized_end=1290
-  _globals['_RULE']._serialized_start=1293
-  _globals['_RULE']._serialized_end=1710
-  _globals['_GRADE']._serialized_start=1713
-  _globals['_GRADE']._serialized_end=1927
-  _globals['_MEASURE']._serialized_start=1929
-  _globals['_MEASURE']._serialized_end=2040
-  _globals['_OVERRIDE']._serialized_start=2043
-  _globals['_OVERRIDE']._serialized_end=2314
+  _globals['_INDICATORTYPE']._serialized_start=2575
+  _globals['_INDICATORTYPE']._serialized_end=2780
+  _globals['_RECORDMEASURE']._serialized_start=2783
+  _globals['_RECORDMEASURE']._serialized_end=2961
+  _globals['_RULEKIND']._serialized_start=2964
+  _globals['_RULEKIND']._serialized_end=3134
+  _globals['_OVERRIDEEFFECT']._serialized_start=3137
+  _globals['_OVERRIDEEFFECT']._serialized_end=3269
+  _globals['_SCORECARD']._serialized_start=117
+  _globals['_SCORECARD']._serialized_end=705
+  _globals['_SCORECARDVERSION']._serialized_start=707
+  _globals['_SCORECARDVERSION']._serialized_end=806
+  _globals['_INDICATOR']._serialized_start=809
+  _globals['_INDICATOR']._serialized_end=1203
+  _globals['_INDICATORFROMRECORDS']._serialized_start=1206
+  _globals['_INDICATORFROMRECORDS']._serialized_end=1368
+  _globals['_GROUP']._serialized_start=1370
+  _globals['_GROUP']._serialized_end=1461
+  _globals['_BAND']._serialized_start=1463
+  _globals['_BAND']._serialized_end=1500
+  _globals['_CHOICEPOINTS']._serialized_start=1502
+  _globals['_CHOICEPOINTS']._serialized_end=1548
+  _globals['_RULE']._serialized_start=1551
+  _globals['_RULE']._serialized_end=1968
+  _globals['_GRADE']._serialized_start=1971
+  _globals['_GRADE']._serialized_end=2185
+  _globals['_MEASURE']._serialized_start=2187
+  _globals['_MEASURE']._serialized_end=2298
+  _globals['_OVERRIDE']._serialized_start=2301
+  _globals['_OVERRIDE']._serialized_end=2572
 # @@protoc_insertion_point(module_scope)

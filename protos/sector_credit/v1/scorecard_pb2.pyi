@@ -12,6 +12,7 @@ from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from sector_credit.v1 import common_pb2 as _common_pb2
+from sector_credit.v1 import record_pb2 as _record_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -62,6 +63,42 @@ INDICATOR_TYPE_CHOICE: IndicatorType.ValueType  # 5
 INDICATOR_TYPE_DATE: IndicatorType.ValueType  # 6
 """A calendar date (date_value); defaults to absent."""
 Global___IndicatorType: _TypeAlias = IndicatorType  # noqa: Y015
+
+class _RecordMeasure:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RecordMeasureEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RecordMeasure.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RECORD_MEASURE_UNSPECIFIED: _RecordMeasure.ValueType  # 0
+    """Not set; never sent."""
+    RECORD_MEASURE_ACTIVE: _RecordMeasure.ValueType  # 1
+    """A flag: whether any record counts."""
+    RECORD_MEASURE_COUNT_WITHIN: _RecordMeasure.ValueType  # 2
+    """A count: the records that count, decided within `years` years before as_of."""
+    RECORD_MEASURE_LATEST_DATE: _RecordMeasure.ValueType  # 3
+    """A date: the latest decision date of the records that count."""
+    RECORD_MEASURE_END_OF_RESTRICTION: _RecordMeasure.ValueType  # 4
+    """A date: the end of the restriction a record sets on the subject (its restriction_end),
+    or of the bar it puts on a person in a linked role.
+    """
+
+class RecordMeasure(_RecordMeasure, metaclass=_RecordMeasureEnumTypeWrapper):
+    """What a derived indicator measures of the records that count (those in force as of as_of)."""
+
+RECORD_MEASURE_UNSPECIFIED: RecordMeasure.ValueType  # 0
+"""Not set; never sent."""
+RECORD_MEASURE_ACTIVE: RecordMeasure.ValueType  # 1
+"""A flag: whether any record counts."""
+RECORD_MEASURE_COUNT_WITHIN: RecordMeasure.ValueType  # 2
+"""A count: the records that count, decided within `years` years before as_of."""
+RECORD_MEASURE_LATEST_DATE: RecordMeasure.ValueType  # 3
+"""A date: the latest decision date of the records that count."""
+RECORD_MEASURE_END_OF_RESTRICTION: RecordMeasure.ValueType  # 4
+"""A date: the end of the restriction a record sets on the subject (its restriction_end),
+or of the bar it puts on a person in a linked role.
+"""
+Global___RecordMeasure: _TypeAlias = RecordMeasure  # noqa: Y015
 
 class _RuleKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -308,6 +345,7 @@ class Indicator(_message.Message):
     REQUIRED_WHEN_FIELD_NUMBER: _builtins.int
     PLACES_FIELD_NUMBER: _builtins.int
     ACTIONABLE_FIELD_NUMBER: _builtins.int
+    FROM_RECORDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The indicator's name: the key in EvaluateRequest.indicators."""
     type: Global___IndicatorType.ValueType
@@ -350,6 +388,14 @@ class Indicator(_message.Message):
     def choices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """For a choice indicator: the accepted codes, in definition order."""
 
+    @_builtins.property
+    def from_records(self) -> Global___IndicatorFromRecords:
+        """Set when the indicator is derived from credit records (docs/records.md): the service
+        fills it as of as_of from the subject's records and refuses a submitted value, and the
+        evaluation cites the records it used (Evaluation.record_evidence). Unset for an
+        indicator the caller submits.
+        """
+
     def __init__(
         self,
         *,
@@ -366,14 +412,59 @@ class Indicator(_message.Message):
         required_when: _builtins.str = ...,
         places: _builtins.int = ...,
         actionable: _builtins.bool = ...,
+        from_records: Global___IndicatorFromRecords | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["default_value", b"default_value", "title", b"title"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["default_value", b"default_value", "from_records", b"from_records", "title", b"title"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actionable", b"actionable", "choices", b"choices", "default_value", b"default_value", "description", b"description", "maximum", b"maximum", "minimum", b"minimum", "name", b"name", "past", b"past", "places", b"places", "required", b"required", "required_when", b"required_when", "title", b"title", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actionable", b"actionable", "choices", b"choices", "default_value", b"default_value", "description", b"description", "from_records", b"from_records", "maximum", b"maximum", "minimum", b"minimum", "name", b"name", "past", b"past", "places", b"places", "required", b"required", "required_when", b"required_when", "title", b"title", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Indicator: _TypeAlias = Indicator  # noqa: Y015
+
+@_typing.final
+class IndicatorFromRecords(_message.Message):
+    """How the service derives an indicator from credit records."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KINDS_FIELD_NUMBER: _builtins.int
+    MEASURE_FIELD_NUMBER: _builtins.int
+    YEARS_FIELD_NUMBER: _builtins.int
+    SEVERITY_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    measure: Global___RecordMeasure.ValueType
+    """What is measured of those records."""
+    years: _builtins.int
+    """For RECORD_MEASURE_COUNT_WITHIN: the years before as_of in which a record's decision
+    counts; 0 otherwise.
+    """
+    severity: _record_pb2.Severity.ValueType
+    """Only records of this severity are read; SEVERITY_UNSPECIFIED: every severity."""
+    text: _builtins.str
+    """The derivation as the scorecard writes it, e.g. `count within 3 years, severity
+    serious`.
+    """
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The record kinds read, e.g. `licence_revoked`; a record of another kind is not read."""
+
+    def __init__(
+        self,
+        *,
+        kinds: _abc.Iterable[_builtins.str] | None = ...,
+        measure: Global___RecordMeasure.ValueType = ...,
+        years: _builtins.int = ...,
+        severity: _record_pb2.Severity.ValueType = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kinds", b"kinds", "measure", b"measure", "severity", b"severity", "text", b"text", "years", b"years"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IndicatorFromRecords: _TypeAlias = IndicatorFromRecords  # noqa: Y015
 
 @_typing.final
 class Group(_message.Message):
