@@ -356,24 +356,35 @@ class RecordFiller:
 
     async def fill(
         self,
-        card: Any,
+        compiled: Any,
         inp: Any,
         as_of: dt.date,
         records: dict[str, list[rec.Record]] | None = None,
     ) -> tuple[Any, tuple[Any, ...]]:
-        """`records`: the subjects' records read beforehand (prefetch); a subject not in it
-        is read from the store."""
-        derived = list(self.derived(card))
+        """The input with the derived indicators of `compiled` (a CompiledScorecard) filled.
+        `records`: the subjects' records read beforehand (prefetch); a subject not in it is
+        read from the store. A submitted value for a derived indicator raises InvalidInput
+        naming it, with every other problem of the request: those it has with the derived
+        indicators left out and filled from the records, as if it had not sent them."""
+        derived = list(self.derived(compiled.card))
         if not derived:
             return inp, ()
         submitted = rec.submitted_derived(derived, inp.indicators)
+        given = inp.indicators
         if submitted:
-            raise InvalidInput(submitted)
+            names = {i.name for i in derived}
+            given = {k: v for k, v in given.items() if k not in names}
         subject_id = normalize(inp.subject.id)
         read = records.get(subject_id) if records is not None else None
         if read is None:
             read = await self.store.touching(subject_id)
         values, used = rec.fill_from_records(
-            derived, dict(inp.indicators), subject_id, read, self.kinds, as_of
+            derived, dict(given), subject_id, read, self.kinds, as_of
         )
+        if submitted:
+            try:
+                compiled.validate(inp.subject, values, as_of)
+            except InvalidInput as exc:
+                submitted += exc.violations
+            raise InvalidInput(submitted)
         return replace(inp, indicators=values), rec.evidence_of(used)

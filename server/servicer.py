@@ -538,7 +538,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
                     evidence: tuple[Any, ...] = ()
                     if self.records is not None and self.records.derived(compiled.card):
                         # as Evaluate: from the records as of the explored as_of, none submitted
-                        inp, evidence = await self.records.fill(compiled.card, inp, as_of)
+                        inp, evidence = await self.records.fill(compiled, inp, as_of)
                     explored = await asyncio.to_thread(
                         whatif.explore, compiled, inp.subject, inp.indicators, as_of
                     )
@@ -642,7 +642,7 @@ class CreditEvaluationServicer(pb_grpc.CreditEvaluationServiceServicer):
             ctx.scorecard = compiled.id
             evidence: tuple[Any, ...] = ()
             if self.records is not None and self.records.derived(compiled.card):
-                inp, evidence = await self.records.fill(compiled.card, inp, as_of, records)
+                inp, evidence = await self.records.fill(compiled, inp, as_of, records)
             if request.validate_only:
                 subject, values = compiled.validate(inp.subject, inp.indicators, as_of)
                 scored = dataclasses.replace(

@@ -83,6 +83,43 @@ def test_a_submitted_value_for_a_derived_indicator_is_refused(server: ServerProc
     assert sorted(fields) == ["indicators.bad_records_3y", "indicators.on_dishonest_debtor_list"]
 
 
+@pytest.mark.parametrize(
+    ("indicators", "subject", "fields"),
+    [
+        # the derived value and a date after as_of on a submitted indicator (past = true)
+        (
+            {"on_dishonest_debtor_list": False, "major_illegal_record_date": (2030, 1, 1)},
+            None,
+            ["indicators.major_illegal_record_date", "indicators.on_dishonest_debtor_list"],
+        ),
+        # two derived values, an unknown indicator and a subject id that is not a USCC
+        (
+            {"bad_conduct_records_3y": 1, "debarment_end": (2020, 1, 1), "no_such": 1},
+            "not-an-uscc",
+            [
+                "indicators.bad_conduct_records_3y",
+                "indicators.debarment_end",
+                "indicators.no_such",
+                "subject.id",
+            ],
+        ),
+        # nothing else wrong: the derived value alone
+        ({"on_major_tax_violation_list": True}, None, ["indicators.on_major_tax_violation_list"]),
+    ],
+)
+def test_a_submitted_derived_value_is_refused_with_every_other_problem(
+    server: ServerProcess, indicators: dict[str, object], subject: str | None, fields: list[str]
+) -> None:
+    """Bad input names each offending field: a derived value sent by mistake does not hide
+    the request's other problems (one refusal, not one per round trip)."""
+    request = evaluate_request(
+        "procurement.supplier", indicators, subject_id=subject or fresh_org(), as_of="2026-06-01"
+    )
+    code, found = refusal(server.stub.Evaluate, request)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert sorted(found) == fields
+
+
 def test_the_legal_representative_bar_reaches_the_person_through_the_firm(
     server: ServerProcess,
 ) -> None:
