@@ -4,10 +4,11 @@ a person can read and print.
 `credit report evaluations/…` (cli.py) fetches the evaluation, its scorecard version and its
 what-if (ExploreEvaluation) and renders `report_templates/report.html.j2`: bilingual, the grade
 in its regulation's colour, an inline SVG chart of the points lost per rule, the lines,
-overrides with their end dates, the sources, version and digest, who asked and when, and what
-would change the grade. `credit report --history SUBJECT --scorecard ID` lists the subject's
-evaluations against one scorecard and renders `history.html.j2`: the grades over time as an
-inline SVG chart, and the list. No external file, script or font: the page is one file.
+overrides with their end dates, the measures that follow (a grade's, a fired override's), the
+sources, version and digest, who asked and when, and what would change the grade.
+`credit report --history SUBJECT --scorecard ID` lists the subject's evaluations against one
+scorecard and renders `history.html.j2`: the grades over time as an inline SVG chart, and the
+list. No external file, script or font: the page is one file.
 A person's id and name are shown as the server sent them: masked (`subject_masked`) unless
 the caller's reader grant may see them whole (docs/security.md).
 """

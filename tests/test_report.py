@@ -161,6 +161,29 @@ def test_a_barred_candidate_sees_the_bar_and_its_end() -> None:
     assert "forged_material_5y" in whatif and "2029-03-10 ELIGIBLE" in whatif
 
 
+def test_the_measures_that_follow_are_listed_with_their_source() -> None:
+    """A grade's and a fired override's measures (守信激励 / 失信惩戒), as `credit show` lists
+    them: each with what it follows from and the rule it comes from, cited under Sources."""
+    html, _ = page("civil_servant.recruitment", PERSON, BARRED)
+    root = parse(html)
+    measures = by_id(root, "measures")
+    assert measures is not None
+    rows = [[text(td) for td in tr.findall("h:td", NS)] for tr in measures.iter(f"{{{NS['h']}}}tr")]
+    rows = [r for r in rows if r]
+    assert [(r[0], r[1]) for r in rows] == [
+        ("application_void_5y_restriction", "否决 override forged_material_5y")
+    ]
+    assert "5年内限制报考公务员" in rows[0][2] and rows[0][3].startswith("secondary [")
+    # a grade's measures: YELLOW follows with two of environment.enterprise's
+    env_html, _ = page("environment.enterprise", ORG, ENV_EXAMPLE)
+    env = text(by_id(parse(env_html), "measures"))
+    assert "yellow_twice_not_green_for_2_years" in env and "等级 grade YELLOW" in env
+    assert "credit_repair_after_rectification" in env and " not_green_for_2_years" not in env
+    # a result that no measure follows from has no section
+    taxi_html, _ = page("transport.taxi_driver", PERSON, TAXI)
+    assert by_id(parse(taxi_html), "measures") is None
+
+
 def test_the_grade_has_the_colour_the_regulation_uses() -> None:
     html, ev = page("environment.enterprise", ORG, ENV_EXAMPLE)
     root = parse(html)
