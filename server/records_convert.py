@@ -125,19 +125,8 @@ def record_from_proto(message: record_pb2.Record) -> rec.Record:
     severity = _SEVERITY_IN.get(message.severity)
     if severity is None:
         problems.append(FieldViolation("record.severity", "required: MINOR, GENERAL or SERIOUS"))
-    decision = None
-    try:
-        decision = convert.date_from_proto(message.decision_date)
-    except ValueError as exc:
-        problems.append(FieldViolation("record.decision_date", str(exc)))
-    else:
-        if decision is None:
-            problems.append(FieldViolation("record.decision_date", "required"))
-    ban_end = None
-    try:
-        ban_end = convert.date_from_proto(message.restriction_end)
-    except ValueError as exc:
-        problems.append(FieldViolation("record.restriction_end", str(exc)))
+    decision = _date(message.decision_date, "record.decision_date", problems, required=True)
+    ban_end = _date(message.restriction_end, "record.restriction_end", problems)
     linked = []
     for i, p in enumerate(message.linked_persons):
         role = ROLE_IN.get(p.role)
@@ -169,6 +158,20 @@ def record_from_proto(message: record_pb2.Record) -> rec.Record:
         linked=tuple(linked),
         restriction_end=ban_end,
     )
+
+
+def _date(
+    value: common_pb2.Date, field: str, problems: list[FieldViolation], required: bool = False
+) -> dt.date | None:
+    """A request's date, or None (unset, or not a date: a violation naming `field` is added)."""
+    try:
+        day = convert.date_from_proto(value)
+    except ValueError as exc:
+        problems.append(FieldViolation(field, str(exc)))
+        return None
+    if day is None and required:
+        problems.append(FieldViolation(field, "required"))
+    return day
 
 
 def record_id_from_name(name: str, field: str = "name") -> str:
