@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sector_credit.clients import CreditClient
@@ -51,6 +52,23 @@ def credit(server: str, *args: str, timeout: float = 120) -> subprocess.Complete
         env=cli_env(),
         cwd=ROOT,
     )
+
+
+def interruptible(args: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """`subprocess.Popen` for a child the test stops with SIGINT, as Ctrl-C would. A child
+    inherits an ignored SIGINT, and Python (asyncio.run too) leaves it ignored: pytest started
+    in the background by a shell without job control (`make test &` in a script) runs with
+    SIGINT ignored, and the child would never see the signal. A caught signal is reset to its
+    default on exec, so while the child starts SIGINT is caught here, by a handler that does
+    nothing (this process goes on ignoring it), and ignored again once the child runs."""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        return subprocess.Popen(args, **kwargs)
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def section(text: str, title: str) -> list[str]:
@@ -957,6 +975,27 @@ def road_rows(count: int, bad: set[int], area: str) -> tuple[list[list[str]], se
     return rows, good
 
 
+def test_an_interruptible_child_gets_sigint_when_the_tests_ignore_it() -> None:
+    """pytest started in the background by a script ignores SIGINT, and a child of a plain
+    Popen does too: test_batch_resume_after_interruption[sigint] then saw `credit batch` go on
+    to its last row and exit 1. `interruptible` starts the child with SIGINT at its default."""
+    child = [
+        sys.executable,
+        "-c",
+        "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)",
+    ]
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        plain = subprocess.run(child, capture_output=True, text=True, check=True, timeout=30)
+        proc = interruptible(child, stdout=subprocess.PIPE, text=True)
+        started, _ = proc.communicate(timeout=30)
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # this process ignores it still
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert plain.stdout == "False\n"  # the child ignores SIGINT: Ctrl-C would not reach it
+    assert started == "True\n" and proc.returncode == 0
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
 def test_batch_resume_after_interruption(server: str, tmp_path: Path, stop: signal.Signals) -> None:
     """Interrupt a real run part-way, resume it: every row once in the output, and the server
@@ -994,7 +1033,7 @@ def test_batch_resume_after_interruption(server: str, tmp_path: Path, stop: sign
         "--parallel",
         "2",
     ]
-    proc = subprocess.Popen(
+    proc = interruptible(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(), cwd=ROOT
     )
     deadline = time.monotonic() + 60
