@@ -23,6 +23,7 @@ from sector_credit.server.db.dbwriter import RowInserter
 from sector_credit.server.db.engine import create_engine
 from sector_credit.server.db.groupcommit import database_writer
 from sector_credit.server.db.rows import EVALUATIONS, access_row, evaluation_row
+from sector_credit.server.db.sqlite_writer import WRITER_CACHE_KIB
 from test_store import record
 
 COLUMNS = [c.name for c in EVALUATIONS.columns]
@@ -166,4 +167,22 @@ def test_a_postgresql_group_written_again_is_stored_once(database_url: str) -> N
     assert isinstance(written.outcomes[5], StoreError)  # another request under "g-0"
     again.close()
     assert _counts(engine) == (5, 5)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_sqlite_writer_connection_has_its_own_page_cache(database_url: str) -> None:
+    """The writer's connection holds WRITER_CACHE_KIB of pages (a big store's index pages;
+    docs/benchmarks.md, "Growth: what the big store costs a commit"), never checkpoints on
+    commit (the checkpointer does); other connections keep SQLite's default cache."""
+    migrate.upgrade(database_url)
+    engine = create_engine(database_url)
+    writer = database_writer(engine, lambda digest, conn: None)
+    writer.write(_group(1)[0], lambda outcomes: [])  # opens the writer's connection
+    driver = writer._connection().connection.driver_connection
+    assert driver.execute("PRAGMA cache_size").fetchone()[0] == -WRITER_CACHE_KIB
+    assert driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    with engine.connect() as other:
+        assert other.exec_driver_sql("PRAGMA cache_size").scalar_one() == -2000  # the default
+    writer.close()
     engine.dispose()

@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 
 WAL_LIMIT_BYTES = 16 * 1024 * 1024  # the write-ahead log is cut back past this (_Checkpointer)
 MIN_FREE_BYTES = 4 * 1024 * 1024  # less free space than this beside the file: unhealthy
+WRITER_CACHE_KIB = 8192
+"""The writer connection's page cache (SQLite's default is 2 MB). On a store of 1M evaluations
+a one-row commit with 2 MB waits for index pages the cache cannot hold; 8 MB keeps them.
+Each server process holds it once, inside the peak-memory budget (docs/benchmarks.md,
+"Growth: what the big store costs a commit")."""
 
 
 class SqliteWriter(DatabaseWriter):
@@ -76,6 +81,7 @@ class SqliteWriter(DatabaseWriter):
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
         dbapi.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
+        dbapi.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")  # negative: KiB, not pages
         # a log restarted after a checkpoint is cut back to this size at the next commit
         dbapi.execute(f"PRAGMA journal_size_limit = {self._wal_limit_bytes}")
 
