@@ -33,25 +33,31 @@ import uuid
 INDEXES = ("", "ix_evaluations_scorecard_id_id", "ix_evaluations_subject_id_id")
 
 
+def _stored_rows(db: sqlite3.Connection, rng: random.Random, n: int) -> list[list[object]]:
+    """`n` random stored evaluations, as lists of their columns."""
+    last = db.execute("SELECT max(rowid) FROM evaluations").fetchone()[0]
+    rows: list[list[object]] = []
+    while len(rows) < n:
+        row = db.execute(
+            "SELECT * FROM evaluations WHERE rowid = ?", (rng.randrange(1, last + 1),)
+        ).fetchone()
+        if row is not None:
+            rows.append(list(row))
+    return rows
+
+
 def insert_cost(path: str, drop: str, seed: int, n: int = 5000) -> float:
     """µs per row of `n` inserts into `path`, with index `drop` dropped ("" none)."""
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
-        last = db.execute("SELECT max(rowid) FROM evaluations").fetchone()[0]
         rng = random.Random(seed)
-        rows = []
-        while len(rows) < n:
-            row = db.execute(
-                "SELECT * FROM evaluations WHERE rowid = ?", (rng.randrange(1, last + 1),)
-            ).fetchone()
-            if row is None:
-                continue
-            copy = list(row)
-            copy[0] = uuid.uuid4().hex  # id
-            copy[1] = f"index-cost-{uuid.uuid4().hex}" if rng.random() < 1 / 3 else None
-            rows.append(copy)
+        rows = [
+            [uuid.uuid4().hex, f"index-cost-{uuid.uuid4().hex}" if rng.random() < 1 / 3 else None]
+            + row[2:]
+            for row in _stored_rows(db, rng, n)
+        ]
         sql = f"INSERT INTO evaluations VALUES ({', '.join('?' * len(rows[0]))})"
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -79,15 +85,8 @@ def commit_cost(path: str, cache_kb: int, seed: int, n: int = 2000) -> tuple[flo
         db.execute("PRAGMA wal_autocheckpoint = 0")  # the service's checkpointer's job
         if cache_kb != CACHES_KB[0]:
             db.execute(f"PRAGMA cache_size = -{cache_kb}")
-        last = db.execute("SELECT max(rowid) FROM evaluations").fetchone()[0]
-        rng = random.Random(seed)
-        rows = []
-        while len(rows) < n:
-            row = db.execute(
-                "SELECT * FROM evaluations WHERE rowid = ?", (rng.randrange(1, last + 1),)
-            ).fetchone()
-            if row is not None:
-                rows.append([uuid.uuid4().hex, None, *row[2:]])  # a new id, no request id
+        rng = random.Random(seed)  # a new id, no request id
+        rows = [[uuid.uuid4().hex, None, *row[2:]] for row in _stored_rows(db, rng, n)]
         sql = f"INSERT INTO evaluations VALUES ({', '.join('?' * len(rows[0]))})"
         cpu, wall = time.process_time(), time.perf_counter()
         for copy in rows:
